@@ -1,0 +1,1 @@
+"""The application without widgets: CLI, session/project model, commands, playback, workers."""

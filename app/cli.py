@@ -1,0 +1,59 @@
+"""``soundstage`` command line: parses arguments and calls the facades in core/, separation/, app/.
+
+Each subcommand lives in its own module under :mod:`app.commands`; add new ones to ``COMMANDS``.
+Errors the user can fix (bad input, existing output, missing weights) print one line to stderr
+and exit with status 2; a cancelled run (Ctrl+C) exits with 130.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from core.errors import AudioError, Cancelled, ParameterError
+
+COMMANDS = ("upmix", "analyze", "roundtrip")
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line, exit status 2."""
+
+
+def _load(name):
+    return importlib.import_module(f"app.commands.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="soundstage",
+                                     description="Turn mono music recordings into stereo.")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        mod = _load(name)
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if not argv and "gui" in COMMANDS:
+        argv = ["gui"]
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args._run(args) or 0)
+    except (AudioError, ParameterError, UserError) as exc:
+        print(f"soundstage: error: {exc}", file=sys.stderr)
+        return 2
+    except (Cancelled, KeyboardInterrupt):
+        print("soundstage: cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Audio file I/O: anything soundfile reads -> mono float32 at 44.1 kHz; safe, atomic writing.
+
+Nothing here ever writes next to or over an input file: writers refuse a destination that is
+the same file as a given input, and write through a temporary file in the destination folder
+followed by an atomic rename.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from . import SAMPLE_RATE
+from .errors import AudioError, ParameterError
+from .stft import N_FFT
+
+__all__ = ["load", "load_mono", "load_stereo", "resample", "to_mono", "write", "SUBTYPES", "same_file"]
+
+# export format name -> (soundfile format, subtype)
+SUBTYPES = {
+    "wav16": ("WAV", "PCM_16"),
+    "wav24": ("WAV", "PCM_24"),
+    "wav32f": ("WAV", "FLOAT"),
+    "flac16": ("FLAC", "PCM_16"),
+    "flac": ("FLAC", "PCM_24"),
+    "flac24": ("FLAC", "PCM_24"),
+}
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray:
+    """Resample ``x`` [shape=(n,) or (n, channels)] with soxr (high quality)."""
+    if sr_in == sr_out:
+        return x
+    if sr_in <= 0:
+        raise ParameterError(f"sample rate must be positive, got {sr_in}")
+    return soxr.resample(x, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
+
+
+def to_mono(x: np.ndarray) -> np.ndarray:
+    """Downmix [shape=(n, channels)] to [shape=(n,)] by averaging the channels."""
+    if x.ndim == 1:
+        return x
+    return x.mean(axis=1, dtype=np.float64).astype(np.float32)
+
+
+def _read(path, *, min_samples: int) -> tuple[np.ndarray, int]:
+    p = Path(path)
+    if not p.exists():
+        raise AudioError(p, "no such file")
+    if p.is_dir():
+        raise AudioError(p, "is a directory, not an audio file")
+    if p.stat().st_size == 0:
+        raise AudioError(p, "file is empty (0 bytes)")
+    try:
+        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioError(p, f"unreadable as audio ({msg})") from None
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise AudioError(p, "contains no audio samples")
+    if not np.isfinite(data).all():
+        raise AudioError(p, "contains NaN or infinite samples")
+    if data.shape[0] * SAMPLE_RATE / sr < min_samples:
+        raise AudioError(p, f"too short: {data.shape[0] / sr * 1000:.1f} ms, "
+                            f"need at least one analysis frame ({min_samples / SAMPLE_RATE * 1000:.0f} ms)")
+    return data, sr
+
+
+def load_mono(path, *, min_samples: int = N_FFT) -> np.ndarray:
+    """Load any soundfile-readable file as mono float32 at 44.1 kHz [shape=(n,)].
+
+    Raises :class:`AudioError` (file and reason in one line) when the file is missing, a
+    directory, empty, unreadable, shorter than one analysis frame, or holds NaN/Inf samples.
+    """
+    data, sr = _read(path, min_samples=min_samples)
+    return np.ascontiguousarray(resample(to_mono(data), sr))
+
+
+def load_stereo(path, *, min_samples: int = N_FFT) -> np.ndarray:
+    """Load a file as float32 stereo at 44.1 kHz [shape=(n, 2)]; mono files are duplicated,
+    more than two channels raise :class:`AudioError`."""
+    data, sr = _read(path, min_samples=min_samples)
+    if data.shape[1] == 1:
+        data = np.repeat(data, 2, axis=1)
+    elif data.shape[1] != 2:
+        raise AudioError(path, f"has {data.shape[1]} channels; a stereo file is needed here")
+    return np.ascontiguousarray(resample(data, sr))
+
+
+load = load_mono
+
+
+def same_file(a, b) -> bool:
+    """True when paths ``a`` and ``b`` name the same file (following links)."""
+    try:
+        return Path(a).resolve() == Path(b).resolve() or (Path(b).exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def write(path, audio: np.ndarray, *, fmt: str = "wav24", sample_rate: int = SAMPLE_RATE,
+          overwrite: bool = False, inputs: Iterable = ()) -> Path:
+    """Write ``audio`` [shape=(n,) or (n, channels)] atomically (temporary file + rename).
+
+    ``fmt`` is one of :data:`SUBTYPES`. Refuses to replace an existing file unless ``overwrite``
+    and always refuses to write over any path in ``inputs``. Samples are not clipped here; the
+    caller decides on gain (see ``core.render`` / the export code), but PCM formats saturate.
+    """
+    if fmt not in SUBTYPES:
+        raise ParameterError(f"unknown format {fmt!r}; choose one of {', '.join(SUBTYPES)}")
+    dest = Path(path)
+    for src in inputs:
+        if src is not None and same_file(src, dest):
+            raise AudioError(dest, "refusing to write over the input recording")
+    if dest.exists() and not overwrite:
+        raise AudioError(dest, "already exists (use --force to overwrite)")
+    if dest.is_dir():
+        raise AudioError(dest, "is a directory")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    container, subtype = SUBTYPES[fmt]
+    fd, tmp = tempfile.mkstemp(prefix="." + dest.name + ".", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    try:
+        sf.write(tmp, np.asarray(audio, dtype=np.float32), sample_rate, format=container, subtype=subtype)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return dest
+
+
+def format_for_path(path, default: str = "wav24") -> str:
+    """A sensible export format from a file extension (.flac -> flac, otherwise ``default``)."""
+    return "flac" if str(path).lower().endswith(".flac") else default

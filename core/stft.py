@@ -1,0 +1,83 @@
+"""STFT / inverse STFT with the PS-generation settings: 4096-point periodic Hann, hop 1024.
+
+Frames are centred: frame ``t`` is centred on sample ``t * hop``; a signal of ``n`` samples has
+``n_frames(n) = 1 + ceil(n / hop)`` frames. The inverse divides the overlap-add by the summed
+squared window, so ``istft(stft(x), length=len(x))`` reconstructs ``x`` to float precision.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft as sfft
+
+from .errors import ParameterError
+
+__all__ = ["N_FFT", "HOP", "N_BINS", "window", "n_frames", "stft", "istft", "frame_times"]
+
+N_FFT = 4096
+HOP = 1024
+N_BINS = N_FFT // 2 + 1
+
+_WINDOWS: dict[int, np.ndarray] = {}
+
+
+def window(n_fft: int = N_FFT) -> np.ndarray:
+    """Periodic Hann window [shape=(n_fft,)], float32."""
+    w = _WINDOWS.get(n_fft)
+    if w is None:
+        w = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+        _WINDOWS[n_fft] = w
+    return w
+
+
+def n_frames(n_samples: int, hop: int = HOP) -> int:
+    return 1 + -(-int(n_samples) // hop)
+
+
+def frame_times(n: int, sr: int, hop: int = HOP) -> np.ndarray:
+    """Centre time in seconds of each of ``n`` frames."""
+    return np.arange(n) * hop / sr
+
+
+def _check(n_fft: int, hop: int) -> None:
+    if n_fft % hop or n_fft // hop < 2:
+        raise ParameterError(f"n_fft ({n_fft}) must be a multiple (>= 2) of hop ({hop})")
+
+
+def stft(x: np.ndarray, *, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
+    """Complex STFT of ``x`` [shape=(n,)] -> [shape=(n_fft//2+1, n_frames(n)), complex64]."""
+    _check(n_fft, hop)
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 1:
+        raise ParameterError(f"stft expects a 1-D signal, got shape {x.shape}")
+    t = n_frames(len(x), hop)
+    total = (t - 1) * hop + n_fft
+    pad = np.zeros(total, dtype=np.float32)
+    pad[n_fft // 2: n_fft // 2 + len(x)] = x
+    frames = np.lib.stride_tricks.as_strided(pad, shape=(t, n_fft), strides=(hop * 4, 4), writeable=False)
+    spec = sfft.rfft(frames * window(n_fft), axis=1, workers=-1)
+    return np.ascontiguousarray(spec.T)
+
+
+def istft(spec: np.ndarray, *, length: int, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
+    """Inverse of :func:`stft`: [shape=(bins, frames)] -> [shape=(length,), float32]."""
+    _check(n_fft, hop)
+    if spec.ndim != 2 or spec.shape[0] != n_fft // 2 + 1:
+        raise ParameterError(f"istft expects shape ({n_fft // 2 + 1}, frames), got {spec.shape}")
+    t = spec.shape[1]
+    w = window(n_fft)
+    frames = sfft.irfft(np.ascontiguousarray(spec.T, dtype=np.complex64), n=n_fft, axis=1, workers=-1) * w
+    k = n_fft // hop
+    total = (t - 1) * hop + n_fft
+    y = np.zeros(total + hop, dtype=np.float32)
+    wss = np.zeros(total + hop, dtype=np.float32)
+    w2 = (w * w).reshape(k, hop)
+    blocks = frames.reshape(t, k, hop)
+    for j in range(k):  # k = 4 shifted overlap-adds, each vectorized over all frames
+        y[j * hop: j * hop + t * hop] += blocks[:, j, :].reshape(-1)
+        wss[j * hop: j * hop + t * hop] += np.tile(w2[j], t)
+    start = n_fft // 2
+    out = y[start:start + length]
+    norm = wss[start:start + length]
+    if len(out) < length:
+        raise ParameterError(f"length {length} exceeds what {t} frames can hold")
+    return out / np.maximum(norm, 1e-3)

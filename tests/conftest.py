@@ -1,0 +1,62 @@
+"""Shared fixtures: a seeded rng and generated test signals (no files needed)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+SR = 44100
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def tone(freq, seconds=1.0, sr=SR, amp=0.5, phase=0.0):
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
+
+
+def harmonic_note(f0, seconds=1.0, sr=SR, n_harm=8, amp=0.3, decay=3.0):
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, n_harm + 1) if f0 * k < sr / 2)
+    return (amp * x * np.exp(-decay * t)).astype(np.float32)
+
+
+def chirp(f0=100.0, f1=8000.0, seconds=1.0, sr=SR, amp=0.5):
+    t = np.arange(int(seconds * sr)) / sr
+    k = np.log(f1 / f0) / seconds
+    return (amp * np.sin(2 * np.pi * f0 * (np.exp(k * t) - 1) / k)).astype(np.float32)
+
+
+def clicks(seconds=1.0, sr=SR, every=0.25, amp=0.9):
+    x = np.zeros(int(seconds * sr), np.float32)
+    x[:: int(every * sr)] = amp
+    return x
+
+
+def noise(rng, seconds=1.0, sr=SR, amp=0.3):
+    return (amp * rng.standard_normal(int(seconds * sr))).astype(np.float32)
+
+
+def pan_mono(x, iid_db):
+    """Stereo [n, 2] of mono ``x`` with a level difference of ``iid_db`` (L over R), power kept."""
+    c = 10 ** (iid_db / 20)
+    gl, gr = np.sqrt(2 * c * c / (1 + c * c)), np.sqrt(2 / (1 + c * c))
+    return np.stack([gl * x, gr * x], axis=1).astype(np.float32)
+
+
+@pytest.fixture
+def signals():
+    """Namespace of the generators above, for tests in any module."""
+    class _S:
+        pass
+    s = _S()
+    for f in (tone, harmonic_note, chirp, clicks, noise, pan_mono):
+        setattr(s, f.__name__, staticmethod(f))
+    s.SR = SR
+    return s
