@@ -81,3 +81,49 @@ def istft(spec: np.ndarray, *, length: int, n_fft: int = N_FFT, hop: int = HOP) 
     if len(out) < length:
         raise ParameterError(f"length {length} exceeds what {t} frames can hold")
     return out / np.maximum(norm, 1e-3)
+
+
+def stft_frames(x: np.ndarray, start: int, stop: int, *, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
+    """Frames ``start:stop`` of :func:`stft` (x) without transforming the rest [shape=(bins, stop-start)]."""
+    x = np.asarray(x, dtype=np.float32)
+    t = stop - start
+    lo = start * hop - n_fft // 2  # first sample of frame `start` in x coordinates
+    seg = np.zeros((t - 1) * hop + n_fft, dtype=np.float32)
+    a, b = max(lo, 0), min(lo + len(seg), len(x))
+    if b > a:
+        seg[a - lo: b - lo] = x[a:b]
+    frames = np.lib.stride_tricks.as_strided(seg, shape=(t, n_fft), strides=(hop * 4, 4), writeable=False)
+    return np.ascontiguousarray(sfft.rfft(frames * window(n_fft), axis=1, workers=-1).T)
+
+
+class OverlapAdd:
+    """Chunked inverse STFT: ``add(spec, start)`` for consecutive frame ranges, then ``result()``.
+
+    Equals ``istft`` of the concatenated chunks; memory is the output plus one chunk.
+    """
+
+    def __init__(self, length: int, channels: int = 1, *, n_fft: int = N_FFT, hop: int = HOP):
+        self.length, self.n_fft, self.hop = int(length), n_fft, hop
+        total = (n_frames(length, hop) - 1) * hop + n_fft + hop
+        self.buf = np.zeros((total, channels), dtype=np.float32)
+
+    def add(self, spec: np.ndarray, start: int, channel: int = 0) -> None:
+        n_fft, hop = self.n_fft, self.hop
+        w = window(n_fft)
+        frames = sfft.irfft(np.ascontiguousarray(spec.T, dtype=np.complex64), n=n_fft, axis=1, workers=-1) * w
+        t, k = frames.shape[0], n_fft // hop
+        blocks = frames.reshape(t, k, hop)
+        base = start * hop
+        for j in range(k):
+            self.buf[base + j * hop: base + j * hop + t * hop, channel] += blocks[:, j, :].reshape(-1)
+
+    def result(self) -> np.ndarray:
+        n_fft, hop = self.n_fft, self.hop
+        w2 = (window(n_fft) ** 2).reshape(n_fft // hop, hop)
+        t = n_frames(self.length, hop)
+        wss = np.zeros(len(self.buf), np.float32)
+        for j in range(n_fft // hop):
+            wss[j * hop: j * hop + t * hop] += np.tile(w2[j], t)
+        s = n_fft // 2
+        out = self.buf[s:s + self.length] / np.maximum(wss[s:s + self.length], 1e-3)[:, None]
+        return out[:, 0] if out.shape[1] == 1 else out
