@@ -49,7 +49,7 @@ def allpass_cascade(x: np.ndarray, *, sr: int = SAMPLE_RATE, delays_ms=DELAYS_MS
 
 
 def transient_strength(energy: np.ndarray, *, rise_db: float = 4.0, full_db: float = 12.0,
-                       smooth: float = 0.6, hold=(1.0, 0.6, 0.3), state=None):
+                       smooth: float = 0.6, hold=(1.0, 1.0, 0.6), state=None):
     """Onset strength in [0, 1] per band and frame from band energies [shape=(bands, frames)].
 
     A frame is a transient in a band when its energy rises more than ``rise_db`` above the

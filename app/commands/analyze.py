@@ -1,0 +1,37 @@
+"""``soundstage analyze STEREO``: PS parameter statistics and levels of a stereo file."""
+from __future__ import annotations
+
+import json
+
+from core import audio
+from core.bands import band_centres_hz
+from core.metrics import stereo_stats
+
+NAME = "analyze"
+HELP = "print stereo statistics of a file (median |IID|, mean IC, width, levels)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("input", help="stereo audio file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--bands", action="store_true", help="also print per-band median IID and IC")
+
+
+def run(args) -> int:
+    st = stereo_stats(audio.load_stereo(args.input))
+    if args.json:
+        print(json.dumps(st.as_dict(), indent=1))
+        return 0
+    print(f"file               {args.input}")
+    print(f"duration           {st.seconds:.2f} s")
+    print(f"peak L / R         {st.peak_db[0]:6.2f} / {st.peak_db[1]:6.2f} dBFS   clipped samples {st.clipped_samples}")
+    print(f"rms  L / R         {st.rms_db[0]:6.2f} / {st.rms_db[1]:6.2f} dBFS")
+    print(f"correlation        {st.correlation:6.3f}")
+    print(f"width (S/M rms)    {st.width:6.3f}")
+    print(f"median |IID|       {st.median_abs_iid_db:6.2f} dB")
+    print(f"mean IC            {st.mean_ic:6.3f}")
+    if args.bands:
+        print("\n band   centre Hz   median IID dB   median IC")
+        for b, (f, i, c) in enumerate(zip(band_centres_hz(), st.band_iid_db, st.band_ic)):
+            print(f" {b:4d}   {f:9.0f}   {i:13.2f}   {c:9.3f}")
+    return 0
