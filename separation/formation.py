@@ -40,7 +40,9 @@ __all__ = ["SourceFormation", "N_SOURCES_RANGE"]
 N_SOURCES_RANGE = (2, 8)
 _CHUNK = 256          # frames per STFT chunk (~6 s)
 _CTX = 2              # context frames either side of a chunk (n_fft / hop / 2)
-_AUTO_K_MAX = 6       # clusters per texture window when the number of sources is automatic
+_K_MAX = 6            # at most this many clusters per texture window (or n_sources if larger)
+_MIN_SEPARATION = 0.5  # octaves of pitch between automatic sources
+_MIN_SHARE = 0.03      # least share of the peak energy an automatic source must hold
 
 
 class _Ticker:
@@ -159,7 +161,8 @@ class SourceFormation:
         Returns ``(cluster id per peak [shape=(P,)], cluster features [shape=(C, 5)]:
         window, pitch Hz, centroid Hz, energy, n_peaks; clusters per non-empty window)``."""
         rng = np.random.default_rng(self.seed)
-        k_max = self.n_sources if self.n_sources is not None else _AUTO_K_MAX
+        # Over-segment each window a little (pure clusters); linking merges them into sources.
+        k_max = max(_K_MAX, self.n_sources or 0)
         total = int(peaks.frame[-1]) + 1
         tf = self.texture_frames
         cl_peak = np.zeros(len(peaks), dtype=np.int64)
@@ -199,13 +202,21 @@ class SourceFormation:
         pitch, centroid, energy = feats[:, 1], feats[:, 2], feats[:, 3]
         sig = np.stack([np.log2(pitch), 0.5 * np.log2(centroid)], axis=1)
         weight = np.sqrt(energy) + 1e-12
-        if self.n_sources is not None:
-            n = self.n_sources
-        else:
-            # Automatic: the typical number of groups the cuts find per window.
-            n = int(np.clip(np.round(np.percentile(ks, 75)), *N_SOURCES_RANGE))
         rng = np.random.default_rng(self.seed + 1)
-        labels, _ = kmeans(sig, n, rng=rng, weights=weight, n_init=4)
+        if self.n_sources is not None:
+            labels, _ = kmeans(sig, self.n_sources, rng=rng, weights=weight, n_init=4)
+        else:
+            # Automatic: the most sources whose signatures stay _MIN_SEPARATION apart and that
+            # each hold a real share of the peak energy.
+            lo, hi = N_SOURCES_RANGE
+            labels, _ = kmeans(sig, lo, rng=rng, weights=weight, n_init=4)
+            for n in range(lo + 1, min(hi, int(ks.max(initial=1)) + 2) + 1):
+                lab, cen = kmeans(sig, n, rng=rng, weights=weight, n_init=4)
+                d = np.abs(cen[:, None, 0] - cen[None, :, 0])  # pitch distance, octaves
+                share = np.bincount(lab, weights=energy, minlength=n) / energy.sum()
+                if d[np.triu_indices(len(cen), 1)].min() < _MIN_SEPARATION or share.min() < _MIN_SHARE:
+                    break
+                labels = lab
         used = np.unique(labels)
         # Pitch of a source: energy-weighted median of its clusters' pitches.
         src_pitch = np.empty(len(used))

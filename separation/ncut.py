@@ -111,8 +111,8 @@ def hwps(freq: np.ndarray, mag: np.ndarray, frame: np.ndarray, wraps: np.ndarray
 
 
 def similarity(freq: np.ndarray, db: np.ndarray, mag: np.ndarray, frame: np.ndarray,
-               wraps: np.ndarray, *, sigma_bark: float = 15.0, sigma_db: float = 20.0,
-               sigma_h: float = 0.25) -> np.ndarray:
+               wraps: np.ndarray, *, sigma_bark: float = 15.0, sigma_db: float = 40.0,
+               sigma_h: float = 0.15) -> np.ndarray:
     """Affinity matrix of a texture window's peaks [shape=(N, N)], zero diagonal.
 
     Frequency proximity in Bark, amplitude proximity in dB, harmonicity by :func:`hwps`
