@@ -1,0 +1,56 @@
+"""``soundstage eval``: the paper's objective table (E_min, D_F) on real stereo excerpts."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app.progress_bar import TerminalProgress
+
+NAME = "eval"
+HELP = ("Evaluate every PS model against real stereo: E_min and D_F (Serrà et al. 2023, Table 1) "
+        "on 10-s excerpts of a data split.")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--data", default=None, help="data folder with manifest.tsv, or a folder of stereo "
+                   "files (default: $SOUNDSTAGE_DATA or ~/.cache/soundstage-data)")
+    p.add_argument("--split", default="valid", help="manifest split to evaluate on (default: valid)")
+    p.add_argument("-K", "--renditions", dest="k", type=int, default=8,
+                   help="renditions per excerpt and model, seeds 0..K-1 (default: 8)")
+    p.add_argument("--seconds", type=float, default=10.0, help="excerpt length (default: 10)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N excerpts")
+    p.add_argument("--models", default=None,
+                   help="comma-separated model names (default: every registered model)")
+    p.add_argument("--ar-excerpts", type=int, default=3,
+                   help="excerpts for the slow autoregressive PS-AR (default: 3)")
+    p.add_argument("--models-dir", default=None, help="folder of trained model files "
+                   "(default: resources/models)")
+    p.add_argument("--no-roundtrip", action="store_true", help="skip the PS decode/re-analyse row")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+
+
+def run(args) -> int:
+    from app.cli import UserError
+    from core.evaluation import evaluate, format_table
+
+    if args.k < 1:
+        raise UserError(f"-K must be at least 1, got {args.k}")
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {args.limit}")
+    if args.seconds <= 0:
+        raise UserError(f"--seconds must be positive, got {args.seconds}")
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    if args.json and Path(args.json).is_dir():
+        raise UserError(f"{args.json} is a directory")
+    bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
+    try:
+        res = evaluate(args.data, args.split, k=args.k, seconds=args.seconds, limit=args.limit,
+                       models=models, ar_excerpts=args.ar_excerpts, models_folder=args.models_dir,
+                       roundtrip=not args.no_roundtrip, progress=bar)
+    finally:
+        bar.close()
+    print(format_table(res))
+    print(f"({res.wall_seconds:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res.to_dict(), indent=2))
+    return 0

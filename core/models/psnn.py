@@ -1,0 +1,348 @@
+"""PS-NN: nearest-neighbour PS prediction (Serrà et al. 2023, Sec. 3.1).
+
+Keys are the band energies of the mono spectrogram averaged over the last ``N = 20`` frames
+(causal: frames ``t-19 .. t``; fewer at the start), values are the PS parameters of the last
+frame ``t``. At test time every frame's key is looked up in a faiss index (Euclidean distance) and
+the retrieved parameters are post-processed: (i) the IID column is sign-flipped when that brings
+it closer to the previous frame's (de-wobbling), (ii) the stacked parameters are smoothed with an
+exponential filter of factor 0.95.
+
+Key domain. The paper averages magnitude band energies. Here the averaged band power is
+compressed to dB before the search (``key_kind="db"``): in the linear domain the Euclidean
+distance is decided by the two or three loudest (bass) bands and by the overall level, so the
+neighbour ignores most of the spectral shape. The measured comparison on the ``valid`` split is
+in ``resources/models/ps-nn.md``.
+
+Storage (``resources/models/ps-nn.npz``): keys as uint8 codes of 0.5 dB steps above a per-band
+offset, values as fused PS tokens (uint8, ``8 * iid_index + ic_index``) dequantized on load.
+The index is a faiss ``IndexFlatL2`` (exact search) built on load.
+
+Build from the ``train`` split only::
+
+    python -m core.models.psnn build --data ~/.cache/soundstage-data
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from scipy.signal import lfilter
+
+from ..audio import load_stereo
+from ..bands import N_BANDS, band_sum
+from ..dataset import tracks
+from ..errors import ParameterError
+from ..progress import ProgressFn, check_cancel, report
+from ..ps import IC_TABLE, IID_TABLE, N_IC, N_TOKENS, PSParams, analyze_spectra, to_tokens
+from ..stft import n_frames, stft_frames
+from .base import models_dir, register_model
+
+__all__ = ["KEY_FRAMES", "SMOOTHING", "FILE_NAME", "KEY_KINDS", "PSNNTable", "PSNNModel",
+           "causal_mean", "keys_from_power", "postprocess", "PostState", "sample_pairs", "build_index",
+           "load", "available"]
+
+KEY_FRAMES = 20          # N: frames averaged into one key
+SMOOTHING = 0.95         # exponential smoothing factor of the post-processing
+FILE_NAME = "ps-nn.npz"
+FORMAT_VERSION = 1
+KEY_KINDS = ("db", "mag", "pow")
+DB_FLOOR = 1e-6          # band power floor before dB compression (-60 dB; full-scale noise is ~ +58 dB)
+KEY_STEP_DB = 0.5        # storage resolution of dB keys
+SILENT_POWER = 1e-6      # a key window whose mean total power is below this is digital silence
+CHUNK = 2048             # frames per chunk (about 48 s of audio)
+
+
+# ----------------------------------------------------------------------------- features
+
+def frame_stats(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame band power and band magnitude sum of a mono spectrogram
+    [shape=(bins, frames)] -> two [shape=(34, frames)] float64 arrays."""
+    mag2 = spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2
+    return band_sum(mag2), band_sum(np.sqrt(mag2))
+
+
+def causal_mean(x: np.ndarray, history: Optional[np.ndarray] = None, n: int = KEY_FRAMES):
+    """Mean of the last ``n`` frames (inclusive) of ``x`` [shape=(bands, t)].
+
+    ``history`` holds up to ``n - 1`` frames that precede ``x`` (None at the start of a signal,
+    where fewer frames are averaged). Returns ``(mean [shape=(bands, t)], new_history)``."""
+    x = np.asarray(x, dtype=np.float64)
+    h = np.zeros((x.shape[0], 0)) if history is None else history
+    full = np.concatenate([h, x], axis=1)
+    c = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(full, axis=1)], axis=1)
+    hi = np.arange(h.shape[1] + 1, full.shape[1] + 1)          # end (exclusive) of each window
+    lo = np.maximum(hi - n, 0)
+    mean = (c[:, hi] - c[:, lo]) / (hi - lo)
+    return mean, full[:, -(n - 1):] if n > 1 else full[:, :0]
+
+
+def keys_from_power(mean_pow: np.ndarray, mean_mag: np.ndarray, kind: str = "db") -> np.ndarray:
+    """Search keys [shape=(t, 34)] float32 from window-mean band power / magnitude [shape=(34, t)]."""
+    if kind == "db":
+        k = 10.0 * np.log10(mean_pow + DB_FLOOR)
+    elif kind == "mag":
+        k = mean_mag
+    elif kind == "pow":
+        k = mean_pow
+    else:
+        raise ParameterError(f"unknown key kind {kind!r}; choose one of {', '.join(KEY_KINDS)}")
+    return np.ascontiguousarray(k.T, dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------- post-processing
+
+@dataclass
+class PostState:
+    """Carried between chunks: the previous (sign-corrected) IID column and smoothed column."""
+    prev_iid: Optional[np.ndarray] = None   # [shape=(34,)]
+    prev_out: Optional[np.ndarray] = None   # [shape=(68,)]
+
+
+def postprocess(p: np.ndarray, state: Optional[PostState] = None, *, smoothing: float = SMOOTHING):
+    """The paper's two-step post-processing on retrieved stacked parameters [shape=(68, t)].
+
+    (i) the IID column of frame ``t`` is negated when the negated column is closer (Euclidean)
+    to the previous frame's sign-corrected column; (ii) exponential smoothing
+    ``y_t = a y_{t-1} + (1 - a) x_t`` of all 68 rows (``y`` starts at the first frame).
+    Returns ``(processed [shape=(68, t)] float32, new_state)``."""
+    state = state or PostState()
+    p = np.array(p, dtype=np.float64)
+    t = p.shape[1]
+    if t == 0:
+        return p.astype(np.float32), state
+    iid = p[:N_BANDS]
+    prev = state.prev_iid
+    # ||-v - u||^2 < ||v - u||^2  <=>  v . u < 0, with u the previous corrected column
+    dots = np.einsum("bt,bt->t", iid[:, 1:], iid[:, :-1])
+    first = 0.0 if prev is None else float(iid[:, 0] @ prev)
+    sign = np.empty(t)
+    s_prev = 1.0
+    for j in range(t):                     # scalar recursion; the column products are vectorized
+        d = first if j == 0 else dots[j - 1] * s_prev
+        s = -1.0 if d < 0.0 else 1.0
+        sign[j] = s
+        s_prev = s
+    iid *= sign
+    a = float(smoothing)
+    y0 = p[:, 0] if state.prev_out is None else state.prev_out
+    out, _ = lfilter([1.0 - a], [1.0, -a], p, axis=1, zi=(a * y0)[:, None])
+    return out.astype(np.float32), PostState(prev_iid=iid[:, -1].copy(), prev_out=out[:, -1].copy())
+
+
+# ----------------------------------------------------------------------------- the table
+
+@dataclass
+class PSNNTable:
+    """Key/value pairs: keys [shape=(n, 34)] float32, tokens [shape=(n, 34)] uint8."""
+    keys: np.ndarray
+    tokens: np.ndarray
+    key_kind: str = "db"
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.keys.ndim != 2 or self.keys.shape[1] != N_BANDS or self.tokens.shape != self.keys.shape:
+            raise ParameterError(f"PS-NN table needs keys and tokens of shape (n, {N_BANDS}); "
+                                 f"got {self.keys.shape} and {self.tokens.shape}")
+
+    def values(self) -> np.ndarray:
+        """Dequantized stacked parameters [shape=(n, 68)] float32."""
+        t = self.tokens.astype(np.int64)
+        return np.concatenate([IID_TABLE[t // N_IC], IC_TABLE[t % N_IC]], axis=1)
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"tokens": self.tokens.astype(np.uint8)}
+        if self.key_kind == "db":
+            off = np.floor(self.keys.min(axis=0) / KEY_STEP_DB) * KEY_STEP_DB
+            codes = np.clip(np.rint((self.keys - off) / KEY_STEP_DB), 0, 255).astype(np.uint8)
+            arrays.update(keys=codes, key_offset=off.astype(np.float32),
+                          key_step=np.float32(KEY_STEP_DB))
+        else:
+            arrays.update(keys=self.keys.astype(np.float32))
+        meta = dict(self.meta, key_kind=self.key_kind, format=FORMAT_VERSION,
+                    key_frames=KEY_FRAMES, smoothing=SMOOTHING)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path) -> "PSNNTable":
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta.get("format") != FORMAT_VERSION:
+                raise ParameterError(f"{path}: PS-NN file format {meta.get('format')}, "
+                                     f"this version reads {FORMAT_VERSION}")
+            keys = z["keys"]
+            if keys.dtype == np.uint8:
+                keys = z["key_offset"][None, :] + keys.astype(np.float32) * float(z["key_step"])
+            tokens = z["tokens"]
+        return cls(np.ascontiguousarray(keys, np.float32), tokens, meta["key_kind"], meta)
+
+
+# ----------------------------------------------------------------------------- the model
+
+class PSNNModel:
+    """Deterministic nearest-neighbour PS predictor (``seed``/``temperature``/``guidance`` ignored)."""
+    name = "ps-nn"
+    generative = False
+
+    def __init__(self, table: PSNNTable):
+        import faiss
+        self.table = table
+        self.key_kind = table.key_kind
+        self.values = table.values()
+        self.index = faiss.IndexFlatL2(N_BANDS)
+        self.index.add(table.keys)
+
+    def predict(self, mono, *, seed: int = 0, temperature=None, guidance=None,
+                progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> PSParams:
+        """PS parameters [shape=(34, n_frames(len(mono)))] for mono [shape=(n,)] at 44.1 kHz."""
+        x = np.asarray(mono, dtype=np.float32)
+        if x.ndim != 1:
+            raise ParameterError(f"PS-NN expects mono audio of shape (n,), got {x.shape}")
+        total = n_frames(len(x))
+        out = np.empty((2 * N_BANDS, total), np.float32)
+        neutral = np.concatenate([np.zeros(N_BANDS), np.ones(N_BANDS)])
+        hist_p = hist_m = None
+        state = PostState()
+        for f0 in range(0, total, CHUNK):
+            check_cancel(cancel)
+            f1 = min(total, f0 + CHUNK)
+            pw, mg = frame_stats(stft_frames(x, f0, f1))
+            mp, hist_p = causal_mean(pw, hist_p)
+            mm, hist_m = causal_mean(mg, hist_m)
+            _, idx = self.index.search(keys_from_power(mp, mm, self.key_kind), 1)
+            vals = self.values[idx[:, 0]].T.astype(np.float64)
+            vals[:, mp.sum(axis=0) < SILENT_POWER] = neutral[:, None]
+            out[:, f0:f1], state = postprocess(vals, state)
+            report(progress, "ps-nn", f1, total)
+        return PSParams.from_stacked(out)
+
+
+def available(folder: Path) -> tuple[bool, str]:
+    p = Path(folder) / FILE_NAME
+    if not p.exists():
+        return False, f"{p} not found (build it with: python -m core.models.psnn build --data DIR)"
+    return True, ""
+
+
+def load(folder: Optional[Path] = None) -> PSNNModel:
+    return PSNNModel(PSNNTable.load(Path(folder or models_dir()) / FILE_NAME))
+
+
+register_model("ps-nn", label="PS-NN",
+               description="Nearest neighbour: retrieves the PS parameters of the most similar "
+                           "20-frame spectrum in real stereo music, de-wobbled and smoothed. Deterministic.",
+               loader=load, available=available)
+
+
+# ----------------------------------------------------------------------------- building
+
+def _file_frames(stereo: np.ndarray, chunk: int = CHUNK):
+    """Mono (L+R)/2 window-mean band power / magnitude and the stereo's PS parameters of every
+    frame: three arrays [shape=(34, t)], [shape=(34, t)], [shape=(68, t)]."""
+    total = n_frames(len(stereo))
+    mp, mm, pp = [], [], []
+    hist_p = hist_m = None
+    left, right = stereo[:, 0], stereo[:, 1]
+    for f0 in range(0, total, chunk):
+        f1 = min(total, f0 + chunk)
+        L, R = stft_frames(left, f0, f1), stft_frames(right, f0, f1)
+        pw, mg = frame_stats(0.5 * (L + R))
+        a, hist_p = causal_mean(pw, hist_p)
+        b, hist_m = causal_mean(mg, hist_m)
+        mp.append(a)
+        mm.append(b)
+        pp.append(analyze_spectra(L, R).stacked())
+    return np.concatenate(mp, 1), np.concatenate(mm, 1), np.concatenate(pp, 1)
+
+
+def sample_pairs(data=None, split: str = "train", n_pairs: int = 200_000, seed: int = 0, *,
+                 swap: bool = True, progress: Optional[ProgressFn] = None,
+                 cancel: Optional[threading.Event] = None):
+    """Sample ``n_pairs`` random frames of the tracks of ``split`` (proportionally to their length,
+    without replacement within a track, skipping digitally silent windows).
+
+    With ``swap`` half of the pairs (at random) have left and right exchanged (IID negated), the
+    paper's channel-swap augmentation. Returns ``(mean_pow [n, 34], mean_mag [n, 34],
+    params [n, 68], info)``, float32, in a deterministic order for a given seed."""
+    ts = tracks(data, split)
+    if not ts:
+        raise ParameterError(f"no tracks in split {split!r} of {data}")
+    rng = np.random.default_rng(seed)
+    est = np.array([max(1, n_frames(int(t.seconds * 44100))) for t in ts], dtype=np.float64)
+    counts = rng.multinomial(n_pairs, est / est.sum())
+    file_seeds = rng.integers(0, 2 ** 63, size=len(ts))
+    out_p, out_m, out_v = [], [], []
+    used, frames_seen = 0, 0
+    for i, (t, c) in enumerate(zip(ts, counts)):
+        check_cancel(cancel)
+        report(progress, "ps-nn build", i, len(ts), t.path.name)
+        if c == 0:
+            continue
+        mp, mm, pp = _file_frames(load_stereo(t.path))
+        ok = np.flatnonzero(mp.sum(axis=0) >= SILENT_POWER)
+        frames_seen += mp.shape[1]
+        if ok.size == 0:
+            continue
+        r = np.random.default_rng(file_seeds[i])
+        pick = np.sort(r.choice(ok, size=min(int(c), ok.size), replace=False))
+        v = pp[:, pick].T.copy()
+        if swap:
+            flip = r.random(pick.size) < 0.5
+            v[flip, :N_BANDS] *= -1.0
+        out_p.append(mp[:, pick].T)
+        out_m.append(mm[:, pick].T)
+        out_v.append(v)
+        used += 1
+    report(progress, "ps-nn build", len(ts), len(ts))
+    info = dict(split=split, tracks=len(ts), tracks_used=used, frames_seen=int(frames_seen),
+                seed=int(seed), swap=bool(swap))
+    return (np.concatenate(out_p).astype(np.float32), np.concatenate(out_m).astype(np.float32),
+            np.concatenate(out_v).astype(np.float32), info)
+
+
+def build_index(data=None, split: str = "train", n_pairs: int = 200_000, seed: int = 0, *,
+                key_kind: str = "db", swap: bool = True, progress: Optional[ProgressFn] = None,
+                cancel: Optional[threading.Event] = None) -> PSNNTable:
+    """Build the PS-NN key/value table from real stereo music (``save()`` it to ship it)."""
+    t0 = time.monotonic()
+    mp, mm, pv, info = sample_pairs(data, split, n_pairs, seed, swap=swap, progress=progress, cancel=cancel)
+    keys = keys_from_power(mp.T.astype(np.float64), mm.T.astype(np.float64), key_kind)
+    tokens = to_tokens(PSParams.from_stacked(pv.T)).T.astype(np.uint8)
+    info.update(pairs=int(keys.shape[0]), build_seconds=round(time.monotonic() - t0, 1))
+    return PSNNTable(keys, np.ascontiguousarray(tokens), key_kind, info)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core.models.psnn", description="Build the PS-NN index.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="sample key/value pairs from the train split and save the table")
+    b.add_argument("--data", default=None, help="data folder with manifest.tsv (default: SOUNDSTAGE_DATA)")
+    b.add_argument("--split", default="train")
+    b.add_argument("--pairs", type=int, default=200_000)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--keys", choices=KEY_KINDS, default="db")
+    b.add_argument("--out", default=str(models_dir() / FILE_NAME))
+    args = ap.parse_args(argv)
+    def bar(p):
+        print(f"\r{p.stage} {100 * p.fraction:5.1f}% {p.message[:40]:<40s}", end="", file=sys.stderr, flush=True)
+    table = build_index(args.data, args.split, args.pairs, args.seed, key_kind=args.keys, progress=bar)
+    print(file=sys.stderr)
+    path = table.save(args.out)
+    print(f"{path}: {table.keys.shape[0]} pairs, {path.stat().st_size / 1e6:.2f} MB, "
+          f"built in {table.meta['build_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The evaluation runner (core.evaluation) and ``soundstage eval`` on generated stereo."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from app.cli import main
+from core.evaluation import Excerpt, evaluate, format_table
+from core.models import base
+from core.ps import PSParams, analyze
+from core.ps_metrics import d_f, rendition_error
+from core.stft import n_frames
+
+from conftest import SR, noise, pan_mono, tone
+
+
+class LadderModel:
+    """Generative stand-in: IID 0, IC = 1 - 0.2 * seed everywhere."""
+    name = "ladder"
+    generative = True
+
+    def predict(self, mono, *, seed=0, temperature=None, guidance=None, progress=None, cancel=None):
+        t = n_frames(len(mono))
+        return PSParams(np.zeros((34, t)), np.full((34, t), 1.0 - 0.2 * seed))
+
+
+@pytest.fixture
+def ladder(monkeypatch):
+    monkeypatch.setattr(base, "_CACHE", {})
+    monkeypatch.setitem(base._REGISTRY, "ladder", base.ModelInfo(
+        "ladder", "Ladder", "test model", loader=lambda d: LadderModel(), available=lambda d: (True, "")))
+    return "ladder"
+
+
+def constant_excerpts(n=2, seconds=1.0, ic=0.6, rng=None):
+    mono = noise(rng or np.random.default_rng(0), seconds)
+    t = n_frames(len(mono))
+    return [Excerpt(f"ex{i}", mono, PSParams(np.zeros((34, t)), np.full((34, t), ic))) for i in range(n)]
+
+
+def test_e_min_takes_the_best_of_k_and_d_f_pools_all_renditions(ladder):
+    exs = constant_excerpts()
+    one = evaluate(models=[ladder], k=1, excerpts=exs, roundtrip=False).row("ladder")
+    three = evaluate(models=[ladder], k=3, excerpts=exs, roundtrip=False).row("ladder")
+    assert one.e_min == pytest.approx(0.5 * 0.4)        # seed 0: IC 1 vs 0.6 on half the elements
+    assert three.e_min == pytest.approx(0.0, abs=1e-6)  # seed 2 hits IC 0.6 exactly
+    # generated IC pool {1, .8, .6} (34 perfectly correlated dims) vs a constant real pool of .6
+    assert three.d_f == pytest.approx(34 * 0.2 ** 2 + 34 * np.var([1.0, 0.8, 0.6]), rel=1e-6)
+    assert three.renditions == 3 and three.excerpts == 2
+
+
+def test_deterministic_rows_and_the_stereo_rows(rng):
+    exs = []
+    for i, pan in enumerate((6.0, -3.0, 0.0)):
+        st = pan_mono(tone(300 + 200 * i, 1.5) + noise(rng, 1.5, amp=0.05), pan)
+        exs.append(Excerpt(f"ex{i}", st.mean(1), analyze(st)))
+    res = evaluate(models=["mono", "decorr", "nonexistent"], k=4, excerpts=exs)
+    mono = res.row("mono")
+    neutral = [PSParams.neutral(e.real.n_frames) for e in exs]
+    assert mono.e_min == pytest.approx(np.mean([rendition_error(e.real, n) for e, n in zip(exs, neutral)]))
+    assert mono.d_f == pytest.approx(d_f([e.real for e in exs], neutral), rel=1e-6)
+    assert mono.renditions == 1 and "deterministic" in mono.note
+    assert res.row("decorr").e_min > 0
+    assert res.row("stereo").e_min == 0.0 and res.row("stereo").d_f > 0
+    assert res.row("roundtrip").e_min < 0.05             # panned mono survives decode + analysis
+    assert ("nonexistent", "not a registered model") in res.skipped
+    text = format_table(res)
+    assert "Mono" in text and "Decorr" in text and "skipped nonexistent" in text
+
+
+def test_slow_models_use_few_excerpts(ladder, monkeypatch):
+    monkeypatch.setattr("core.evaluation.SLOW_MODELS", ("ladder",))
+    res = evaluate(models=[ladder], k=2, excerpts=constant_excerpts(n=5), ar_excerpts=2, roundtrip=False)
+    assert res.row("ladder").excerpts == 2 and "first 2 excerpts" in res.row("ladder").note
+
+
+def test_cli_eval_end_to_end(tmp_path, capsys, rng):
+    data = tmp_path / "music"
+    data.mkdir()
+    for i, pan in enumerate((8.0, -4.0)):
+        sf.write(data / f"s{i}.wav", pan_mono(tone(220 * (i + 1), 3.0) + noise(rng, 3.0, amp=0.1), pan),
+                 SR, subtype="FLOAT")
+    out = tmp_path / "res.json"
+    rc = main(["-q", "eval", "--data", str(data), "--seconds", "2", "-K", "2", "--models", "mono,decorr",
+               "--json", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0 and "Mono" in text and "Stereo" in text
+    res = json.loads(out.read_text())
+    assert res["k"] == 2 and res["excerpts"] == 2 and [r["name"] for r in res["rows"]][:2] == ["mono", "decorr"]
+    assert main(["-q", "eval", "--data", str(data), "-K", "0"]) == 2
