@@ -1,0 +1,39 @@
+"""``soundstage cache info|clear``: show or empty the stem cache (separated stems kept on disk)."""
+from __future__ import annotations
+
+NAME = "cache"
+HELP = "show (info) or empty (clear) the stem cache"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("action", choices=("info", "clear"), help="info: location, entries, size; clear: remove all")
+    p.add_argument("--dir", metavar="DIR", help="cache folder (default $SOUNDSTAGE_CACHE_DIR or the user cache)")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def run(args) -> int:
+    from separation.stem_cache import ENV_CACHE_MAX_MB, StemCache
+
+    cache = StemCache(args.dir)
+    if args.action == "clear":
+        n, size = cache.clear()
+        print(f"removed {n} cached separation{'s' if n != 1 else ''} ({_size(size)}) from {cache.directory}")
+        return 0
+    info = cache.info()
+    print(f"directory: {info.directory}")
+    print(f"entries:   {info.entries}")
+    print(f"size:      {_size(info.total_bytes)} of {_size(info.max_bytes)} "
+          f"(limit: ${ENV_CACHE_MAX_MB}; least recently used entries go first)")
+    for e in reversed(cache.entries()):
+        meta = (cache.read_meta(e.key) or {}).get("meta", {})
+        what = " ".join(str(meta[k]) for k in ("backend", "model") if k in meta)
+        secs = f" {meta['seconds']:.1f} s" if isinstance(meta.get("seconds"), (int, float)) else ""
+        print(f"  {e.key[:12]}  {_size(e.size):>10s}  {what}{secs}")
+    return 0

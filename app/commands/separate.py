@@ -1,0 +1,143 @@
+"""``soundstage separate IN -o STEMS_DIR``: split a recording into sources, one audio file each.
+
+Works with any registered backend (``--backend formation|demucs``); backend settings come from
+the named options below (passed only when given) or from ``--set KEY=VALUE``.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+import threading
+from pathlib import Path
+
+NAME = "separate"
+HELP = "separate a recording into sources (stems) and write one audio file per source"
+
+_FORMATS = {"wav16": ".wav", "wav24": ".wav", "wav32f": ".wav", "flac": ".flac", "flac16": ".flac"}
+# option dest -> backend setting name (only passed when the option was given)
+_SETTINGS = {"model": "model", "demucs_models": "models_dir", "device": "device", "shifts": "shifts",
+             "overlap": "overlap", "segment": "segment", "jobs": "jobs", "threads": "threads"}
+
+
+def add_arguments(p) -> None:
+    p.add_argument("input", metavar="IN", help="recording to separate (any format soundfile reads)")
+    p.add_argument("-o", "--output", metavar="STEMS_DIR", required=True,
+                   help="folder for the stems (created if needed)")
+    p.add_argument("--backend", default="demucs", help="separation backend: formation or demucs (default demucs)")
+    p.add_argument("--model", help="demucs model: htdemucs (default), htdemucs_6s, htdemucs_ft")
+    p.add_argument("--demucs-models", metavar="DIR",
+                   help="folder of Demucs model files for offline use (default $SOUNDSTAGE_DEMUCS_MODELS)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the model runs (default auto)")
+    p.add_argument("--shifts", type=int, help="demucs shift trick: random shifts averaged (default 1)")
+    p.add_argument("--overlap", type=float, help="overlap between segments (default 0.25)")
+    p.add_argument("--segment", type=float, help="segment length in seconds (default: the model's)")
+    p.add_argument("--jobs", type=int, help="segments processed in parallel (default 0)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all usable cores)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other backend setting (repeatable), e.g. --set n_sources=5")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the stem cache")
+    p.add_argument("--format", choices=sorted(_FORMATS), default="wav24", help="stem file format (default wav24)")
+    p.add_argument("--force", action="store_true", help="overwrite existing stem files")
+
+
+def _parse_value(text: str):
+    low = text.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _settings(args, accepts) -> dict:
+    from app.cli import UserError
+    settings = {}
+    for dest, key in _SETTINGS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            settings[key] = value
+    for item in args.settings:
+        if "=" not in item:
+            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        settings[k.strip().replace("-", "_")] = _parse_value(v.strip())
+    if args.no_cache:
+        settings["cache"] = False
+    unknown = [k for k in settings if not accepts(k)]
+    if unknown:
+        if settings.get("cache") is False and unknown == ["cache"]:
+            settings.pop("cache")   # a backend without a cache: nothing to skip
+        else:
+            opts = ", ".join(k for k in unknown)
+            raise UserError(f"backend {args.backend!r} has no setting {opts}")
+    return settings
+
+
+def _file_names(names, ext) -> list[str]:
+    out, seen = [], {}
+    for i, name in enumerate(names):
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or f"source{i + 1}"
+        seen[base] = seen.get(base, 0) + 1
+        out.append(f"{base}{ext}" if seen[base] == 1 else f"{base}_{seen[base]}{ext}")
+    return out
+
+
+def run(args) -> int:
+    import separation
+    from app.cli import UserError
+    from app.progress_bar import TerminalProgress
+    from core.audio import load_mono, same_file, write
+    from separation.base import list_backends
+
+    infos = {b.name: b for b in list_backends()}
+    if args.backend not in infos:
+        raise UserError(f"unknown backend {args.backend!r}; available: {', '.join(infos) or 'none'}")
+    info = infos[args.backend]
+    ok, why = info.available()
+    if not ok:
+        raise UserError(f"backend {args.backend!r} is not available: {why}")
+    params = inspect.signature(info.factory).parameters
+    any_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    settings = _settings(args, lambda k: any_kw or k in params)
+
+    out_dir = Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir}: exists and is not a folder")
+    audio = load_mono(args.input)
+    try:
+        backend = separation.get(args.backend, **settings)
+    except TypeError as exc:
+        raise UserError(f"backend {args.backend!r}: {exc}") from None
+
+    bar = TerminalProgress(enabled=not args.quiet)
+    cancel = threading.Event()
+    try:
+        sources = backend.separate(audio, progress=bar, cancel=cancel)
+    except Exception as exc:
+        from separation.demucs_weights import ModelUnavailable
+        if isinstance(exc, ModelUnavailable):
+            raise UserError(str(exc)) from None
+        raise
+    finally:
+        bar.close()
+
+    ext = _FORMATS[args.format]
+    targets = [out_dir / f for f in _file_names([s.name for s in sources], ext)]
+    # Check every destination before writing any, so a refusal leaves no half-written set.
+    for t in targets:
+        if same_file(args.input, t):
+            raise UserError(f"{t}: refusing to write over the input recording")
+        if t.exists() and not args.force:
+            raise UserError(f"{t}: already exists (use --force to overwrite)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for s, t in zip(sources, targets):
+        write(t, s.audio, fmt=args.format, overwrite=args.force, inputs=[args.input])
+        print(t)
+    return 0

@@ -1,0 +1,445 @@
+"""Finding, downloading and loading Demucs model weights, through demucs' own repository code.
+
+Where a named model (``htdemucs``, ``htdemucs_6s``, ``htdemucs_ft``) comes from, in order:
+
+1. A model folder given by the user (``--demucs-models DIR`` or ``$SOUNDSTAGE_DEMUCS_MODELS``):
+   demucs' local repository (``pretrained.get_model(name, repo=DIR)``: ``.th`` files, named
+   ``SIG-CHECKSUM.th`` as demucs saves them, plus an optional ``NAME.yaml`` bag file; when the
+   folder has no bag file, the one shipped inside the demucs package is used).
+2. Files downloaded before: the HuggingFace cache (demucs 4.1's first choice) or the torch hub
+   cache (demucs' legacy download location).
+3. A download, only when a model server answers an HTTP request within a couple of seconds
+   (probed in background threads, so a dead network or a hanging DNS lookup cannot stall us);
+   download progress is reported as stage ``"download"``.
+
+When none of these works, :class:`ModelUnavailable` says which model, which files, where to put
+them and how to go on without Demucs, within seconds.
+
+:func:`locate` is cheap (no weights are read, no network); its :attr:`ModelSource.signature`
+identifies the weights for the stem cache, so a cached separation needs no model at all.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from core.errors import ParameterError
+from core.progress import ProgressFn, check_cancel, report
+
+__all__ = ["ModelUnavailable", "ModelSource", "locate", "load", "official_files", "probe", "download",
+           "save_to_folder", "probe_urls", "MODELS", "ENV_MODELS_DIR"]
+
+ENV_MODELS_DIR = "SOUNDSTAGE_DEMUCS_MODELS"
+MODELS = {
+    "htdemucs": "Hybrid Transformer Demucs: drums, bass, other, vocals (default)",
+    "htdemucs_6s": "6 stems: adds guitar and piano",
+    "htdemucs_ft": "fine-tuned bag of 4 models: best quality, about 4x slower",
+}
+PROBE_TIMEOUT = 2.5
+DOWNLOAD_TIMEOUT = 15.0
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]+)\.")  # torch.hub's convention: NAME-SHA256PREFIX.ext
+
+
+class ModelUnavailable(RuntimeError):
+    """The weights of a Demucs model cannot be had; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class OfficialFiles:
+    """What the official release of a named model consists of."""
+    name: str
+    sigs: tuple            # model signatures in the bag, e.g. ("955717e8",)
+    files: tuple           # file names, e.g. ("955717e8-8726e21a.th",)
+    urls: tuple            # where demucs' legacy repository serves them
+    bag_file: Path         # the bag .yaml shipped inside the demucs package
+    weights: Optional[list]
+    segment: Optional[float]
+
+
+def _remote_root() -> Path:
+    from demucs.pretrained import REMOTE_ROOT
+    return Path(REMOTE_ROOT)
+
+
+def _read_bag(path: Path) -> dict:
+    import yaml
+    with open(path) as f:
+        bag = yaml.safe_load(f) or {}
+    if not isinstance(bag, dict) or not bag.get("models"):
+        raise ModelUnavailable(f"{path}: not a demucs bag file (no 'models' list)")
+    return bag
+
+
+def official_files(name: str) -> Optional[OfficialFiles]:
+    """The official files of model ``name`` (from the list shipped with demucs), or None."""
+    from demucs.pretrained import _parse_remote_files
+    root = _remote_root()
+    bag_file = root / f"{name}.yaml"
+    if not bag_file.is_file():
+        return None
+    bag = _read_bag(bag_file)
+    urls = _parse_remote_files(root / "files.txt")
+    sigs = tuple(bag["models"])
+    if any(s not in urls for s in sigs):
+        return None
+    return OfficialFiles(name, sigs, tuple(urls[s].rsplit("/", 1)[1] for s in sigs),
+                         tuple(urls[s] for s in sigs), bag_file, bag.get("weights"), bag.get("segment"))
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model's weights will be loaded from, and their signature.
+
+    ``kind``: "local" (a model folder), "hf-cache", "hub-cache" (downloaded before) or
+    "download" (needs the network)."""
+    name: str
+    kind: str
+    signature: str
+    folder: Optional[Path] = None
+    bag_file: Optional[Path] = None       # bag .yaml used with a local folder (None: single model)
+    files: tuple = ()                     # weight files (local paths, or cached files)
+    official: Optional[OfficialFiles] = None
+
+    def describe(self) -> str:
+        where = {"local": f"folder {self.folder}", "hf-cache": "the HuggingFace cache",
+                 "hub-cache": "the torch hub cache", "download": "a download"}[self.kind]
+        return f"demucs model {self.name} from {where}"
+
+
+_FILE_HASHES: dict = {}
+
+
+def _file_id(path: Path) -> str:
+    """``SIG-CHECKSUM`` when the name carries demucs' checksum, else a content hash (memoized)."""
+    m = _HASH_IN_NAME.search(path.name)
+    if m and len(m.group(1)) >= 8:
+        return path.stem
+    st = path.stat()
+    k = (str(path), st.st_size, st.st_mtime_ns)
+    if k not in _FILE_HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for buf in iter(lambda: f.read(1 << 20), b""):
+                h.update(buf)
+        _FILE_HASHES[k] = f"{path.stem}-{h.hexdigest()[:16]}"
+    return _FILE_HASHES[k]
+
+
+def _signature(name: str, ids, weights, segment) -> str:
+    blob = json.dumps({"name": name, "models": list(ids), "weights": weights,
+                       "segment": None if segment is None else float(segment)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def models_dir_from_env() -> Optional[Path]:
+    value = os.environ.get(ENV_MODELS_DIR)
+    return Path(value).expanduser() if value else None
+
+
+def _hf_repo_id(name: str) -> str:
+    from demucs.hf import DEFAULT_NAMESPACE, hf_repo_name
+    return f"{DEFAULT_NAMESPACE}/{hf_repo_name(name)}"
+
+
+def _hub_checkpoints() -> Path:
+    import torch.hub
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def locate(name: str, models_dir=None) -> ModelSource:
+    """Decide where model ``name`` comes from, without reading weights or touching the network.
+
+    ``models_dir`` (or ``$SOUNDSTAGE_DEMUCS_MODELS``) forces a local folder."""
+    folder = Path(models_dir).expanduser() if models_dir else models_dir_from_env()
+    official = official_files(name)
+    if folder is not None:
+        return _locate_local(name, folder, official)
+    if official is None:
+        raise ParameterError(f"unknown demucs model {name!r}; choose one of {', '.join(MODELS)} "
+                             "(or give a model folder holding it with --demucs-models DIR)")
+    ids = [Path(f).stem for f in official.files]
+    sig = _signature(name, ids, official.weights, official.segment)
+    # Downloaded before through demucs 4.1's HuggingFace path?
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        repo = _hf_repo_id(name)
+        cached = [try_to_load_from_cache(repo, f"{name}.yaml")]
+        cached += [try_to_load_from_cache(repo, f"{s}.safetensors") for s in official.sigs]
+        if all(isinstance(c, str) for c in cached):
+            return ModelSource(name, "hf-cache", sig, bag_file=Path(cached[0]),
+                               files=tuple(Path(c) for c in cached[1:]), official=official)
+    except ImportError:
+        pass
+    # Or through the legacy torch hub download?
+    hub = _hub_checkpoints()
+    if all((hub / f).is_file() for f in official.files):
+        return ModelSource(name, "hub-cache", sig, files=tuple(hub / f for f in official.files),
+                           official=official)
+    return ModelSource(name, "download", sig, official=official)
+
+
+def _locate_local(name: str, folder: Path, official: Optional[OfficialFiles]) -> ModelSource:
+    if not folder.is_dir():
+        raise ModelUnavailable(_missing_message(name, official, f"the model folder {folder} does not exist",
+                                                folder=folder))
+    from demucs.repo import LocalRepo, ModelLoadingError
+    try:
+        local = LocalRepo(folder)
+    except ModelLoadingError as exc:
+        raise ModelUnavailable(f"model folder {folder}: {exc}") from None
+    found = local.list_model()
+    bag_file = folder / f"{name}.yaml"
+    if bag_file.is_file():
+        bag = _read_bag(bag_file)
+        sigs, weights, segment = list(bag["models"]), bag.get("weights"), bag.get("segment")
+    elif name in found:
+        bag_file, sigs, weights, segment = None, [name], None, None
+    elif official is not None:
+        bag_file, sigs, weights, segment = official.bag_file, list(official.sigs), official.weights, official.segment
+    else:
+        raise ModelUnavailable(f"model folder {folder} holds no demucs model {name!r} (no {name}.yaml and no "
+                               f"{name}.th); it has: {', '.join(sorted(found)) or 'no .th files'}")
+    missing = [s for s in sigs if s not in found]
+    if missing:
+        raise ModelUnavailable(_missing_message(
+            name, official, f"{folder} lacks the weights of {', '.join(missing)}", folder=folder))
+    ids = [_file_id(Path(found[s])) for s in sigs]
+    return ModelSource(name, "local", _signature(name, ids, weights, segment), folder=folder,
+                       bag_file=bag_file, files=tuple(Path(found[s]) for s in sigs), official=official)
+
+
+def _missing_message(name: str, official: Optional[OfficialFiles], reason: str, folder=None) -> str:
+    if official is not None:
+        files = ", ".join(f"{f} ({u})" for f, u in zip(official.files, official.urls))
+        what = f"its weights {files}"
+    else:
+        what = f"{name}.yaml and the .th files it lists"
+    where = f"into {folder}" if folder is not None else "into a folder"
+    return (f"demucs model '{name}' is not available: {reason}. Download {what} {where} (a {name}.yaml "
+            f"bag file is optional, demucs ships it), then give that folder with --demucs-models DIR or "
+            f"{ENV_MODELS_DIR}=DIR. To go on without Demucs, use the source-formation backend "
+            f"(--backend formation).")
+
+
+# -- network ------------------------------------------------------------------------------------
+
+def probe_urls(source: "ModelSource") -> dict:
+    """The URLs a download of ``source`` would start with: {"huggingface": ..., "legacy": ...}."""
+    urls = {"huggingface": f"https://huggingface.co/{_hf_repo_id(source.name)}/resolve/main/{source.name}.yaml"}
+    if source.official is not None:
+        urls["legacy"] = source.official.urls[0]
+    return urls
+
+
+def probe(urls: dict, timeout: float = PROBE_TIMEOUT) -> dict:
+    """Which of ``urls`` ({label: url}) answer an HTTP HEAD request with a status below 400,
+    within ``timeout`` seconds overall.
+
+    A TCP connection alone proves little (proxies and sandboxes accept anything), so this asks
+    the real server. Each request runs in a daemon thread (name lookups have no timeout of their
+    own), so this returns after at most ``timeout`` seconds whatever the network does."""
+    result = {label: False for label in urls}
+
+    def one(label, url):
+        try:
+            req = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "soundstage"})
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                result[label] = r.status < 400
+        except Exception:
+            pass
+
+    threads = [threading.Thread(target=one, args=item, daemon=True, name=f"probe-{item[0]}")
+               for item in urls.items()]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return dict(result)
+
+
+def download(url: str, dest: Path, *, progress: Optional[ProgressFn] = None, cancel=None,
+             timeout: float = DOWNLOAD_TIMEOUT, label: str = "") -> Path:
+    """Download ``url`` to ``dest`` (through a temporary file; nothing is left on failure),
+    checking the SHA-256 prefix that torch hub names carry (``NAME-PREFIX.th``). Reports stage
+    "download" in bytes and checks ``cancel`` between 1 MiB blocks."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    m = _HASH_IN_NAME.search(dest.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    sha = hashlib.sha256()
+    try:
+        req = urllib.request.Request(url, headers={"User-Agent": "soundstage"})
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(req, timeout=timeout) as r:
+            total = int(r.headers.get("Content-Length") or 0)
+            done = 0
+            report(progress, "download", 0, total or 1, label)
+            while True:
+                check_cancel(cancel)
+                buf = r.read(1 << 20)
+                if not buf:
+                    break
+                f.write(buf)
+                sha.update(buf)
+                done += len(buf)
+                report(progress, "download", done, max(total, done), label)
+        if m and not sha.hexdigest().startswith(m.group(1)):
+            raise ModelUnavailable(f"download of {url} is corrupt (checksum mismatch); try again")
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return dest
+
+
+def _tqdm_adapter(progress: Optional[ProgressFn], label: str):
+    """A tqdm class for ``hf_hub_download(tqdm_class=...)`` that forwards to ``progress``."""
+    from tqdm.auto import tqdm
+
+    class _Forward(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["file"] = open(os.devnull, "w")
+            kwargs["disable"] = False
+            super().__init__(*args, **kwargs)
+
+        def update(self, n=1):
+            out = super().update(n)
+            if progress is not None and self.total:
+                report(progress, "download", self.n, self.total, label)
+            return out
+
+        def close(self):
+            f = self.fp
+            super().close()
+            try:
+                f.close()
+            except Exception:
+                pass
+
+    return _Forward
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+def load(source: ModelSource, *, progress: Optional[ProgressFn] = None, cancel=None):
+    """Load the model ``source`` describes (a demucs model or ``BagOfModels``, in eval mode)."""
+    try:
+        if source.kind == "local":
+            model = _load_local(source)
+        elif source.kind == "hf-cache":
+            model = _load_hf_files(source.bag_file, source.files)
+        elif source.kind == "hub-cache":
+            model = _load_legacy(source.name)
+        else:
+            model = _download_and_load(source, progress, cancel)
+    except ModelUnavailable:
+        raise
+    except Exception as exc:
+        from core.errors import Cancelled
+        if isinstance(exc, Cancelled):
+            raise
+        raise ModelUnavailable(f"cannot load {source.describe()}: {type(exc).__name__}: {exc}") from exc
+    model.eval()
+    return model
+
+
+def _load_local(source: ModelSource):
+    from demucs.pretrained import get_model
+    from demucs.repo import AnyModelRepo, BagOnlyRepo, LocalRepo
+    if source.bag_file is None or source.bag_file.parent == source.folder:
+        return get_model(source.name, repo=source.folder)   # demucs' own local repository path
+    # The folder holds the .th files only: use the bag file demucs ships, with the local weights.
+    local = LocalRepo(source.folder)
+    return AnyModelRepo(local, BagOnlyRepo(source.bag_file.parent, local)).get_model(source.name)
+
+
+def _load_legacy(name: str):
+    # demucs' legacy remote repository; torch hub finds the files already in its cache.
+    from demucs.pretrained import REMOTE_ROOT, _parse_remote_files
+    from demucs.repo import AnyModelRepo, BagOnlyRepo, RemoteRepo
+    remote = RemoteRepo(_parse_remote_files(Path(REMOTE_ROOT) / "files.txt"))
+    return AnyModelRepo(remote, BagOnlyRepo(Path(REMOTE_ROOT), remote)).get_model(name)
+
+
+def _load_hf_files(bag_file: Path, files):
+    # Same steps as demucs.hf.get_hf_model, from files already on disk.
+    from demucs.apply import BagOfModels
+    from demucs.hf import load_safetensors_model
+    bag = _read_bag(Path(bag_file))
+    models = [load_safetensors_model(f) for f in files]
+    return BagOfModels(models, bag.get("weights"), bag.get("segment"))
+
+
+def _download_and_load(source: ModelSource, progress, cancel):
+    official = source.official
+    urls = probe_urls(source)
+    up = probe(urls)
+    if not any(up.values()):
+        hosts = ", ".join(urllib.parse.urlsplit(u).hostname or u for u in urls.values())
+        raise ModelUnavailable(_missing_message(
+            source.name, official, f"it was never downloaded and the model servers ({hosts}) cannot be reached"))
+    errors = []
+    if up.get("huggingface"):      # demucs 4.1's first choice
+        try:
+            from huggingface_hub import hf_hub_download
+            repo = _hf_repo_id(source.name)
+            n = len(official.sigs)
+            bag_path = hf_hub_download(repo, f"{source.name}.yaml")
+            files = []
+            for i, s in enumerate(official.sigs):
+                check_cancel(cancel)
+                tq = _tqdm_adapter(progress, f"{source.name} weights {i + 1}/{n}")
+                files.append(hf_hub_download(repo, f"{s}.safetensors", tqdm_class=tq))
+            return _load_hf_files(Path(bag_path), files)
+        except Exception as exc:
+            from core.errors import Cancelled
+            if isinstance(exc, Cancelled):
+                raise
+            errors.append(f"HuggingFace: {type(exc).__name__}: {exc}")
+    if up.get("legacy"):           # demucs' legacy repository, into the torch hub cache
+        hub = _hub_checkpoints()
+        try:
+            for i, (f, u) in enumerate(zip(official.files, official.urls)):
+                if not (hub / f).is_file():
+                    download(u, hub / f, progress=progress, cancel=cancel,
+                             label=f"{source.name} weights {i + 1}/{len(official.files)}")
+            return _load_legacy(source.name)
+        except Exception as exc:
+            from core.errors import Cancelled
+            if isinstance(exc, Cancelled):
+                raise
+            errors.append(f"{type(exc).__name__}: {exc}")
+    raise ModelUnavailable(_missing_message(source.name, official, "the download failed (" + "; ".join(errors) + ")"))
+
+
+def save_to_folder(model, folder, *, name: str, sig: Optional[str] = None, half: bool = True) -> Path:
+    """Save a demucs model into a model folder the way demucs publishes its models: a package
+    ``{klass, args, kwargs, state, training_args}`` (as ``demucs.states.serialize_model`` makes,
+    half-precision state) written by ``demucs.states.save_with_checksum`` as ``SIG-CHECKSUM.th``,
+    plus a bag file ``NAME.yaml`` listing it. Returns the ``.th`` path."""
+    import yaml
+    from demucs.states import get_state, save_with_checksum
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    sig = sig or hashlib.sha256(name.encode()).hexdigest()[:8]
+    args, kwargs = model._init_args_kwargs
+    package = {"klass": model.__class__, "args": args, "kwargs": kwargs,
+               "state": get_state(model, None, half=half), "training_args": {}}
+    for old in folder.glob(f"{sig}-*.th"):
+        old.unlink()
+    save_with_checksum(package, folder / f"{sig}.th")
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump({"models": [sig]}))
+    return next(folder.glob(f"{sig}-*.th"))

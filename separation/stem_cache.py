@@ -1,0 +1,271 @@
+"""An on-disk cache of separated stems, shared by every separation backend.
+
+An entry holds the sources one backend made from one recording with one model and one set of
+settings. Its key is a hash of the audio content, the backend name, the model's signature and
+the settings that change the output, so reopening a recording that was separated before skips
+the model entirely (a file read, well under a second for a song)::
+
+    cache = StemCache()                        # user cache dir, or $SOUNDSTAGE_CACHE_DIR
+    key = cache.key(StemCache.content_hash(mono), "demucs", signature, {"shifts": 1})
+    sources = cache.load(key)                  # None on a miss
+    ...
+    cache.store(key, sources, meta={"model": "htdemucs"})
+
+Each entry is one uncompressed ``.npz`` file (stems as float32 [shape=(sources, n)] plus a JSON
+header), written to a temporary file and renamed into place, so a crash or a cancel never
+leaves a partial entry. The total size is bounded: after each store the least recently used
+entries (by file modification time, refreshed on every hit) are removed until the cache fits.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from core.errors import ParameterError
+
+from .base import Source
+
+__all__ = ["StemCache", "CacheEntry", "CacheInfo", "default_cache_dir", "ENV_CACHE_DIR", "ENV_CACHE_MAX_MB",
+           "DEFAULT_MAX_BYTES"]
+
+ENV_CACHE_DIR = "SOUNDSTAGE_CACHE_DIR"
+ENV_CACHE_MAX_MB = "SOUNDSTAGE_CACHE_MAX_MB"
+DEFAULT_MAX_BYTES = 4 * 1024 ** 3
+FORMAT_VERSION = 1
+_SUFFIX = ".npz"
+_PART = ".part"
+
+
+def default_cache_dir() -> Path:
+    """``$SOUNDSTAGE_CACHE_DIR/stems`` when that variable is set, else the user cache directory
+    (``platformdirs.user_cache_dir("soundstage")``) + ``/stems``."""
+    root = os.environ.get(ENV_CACHE_DIR)
+    if not root:
+        import platformdirs
+        root = platformdirs.user_cache_dir("soundstage")
+    return Path(root).expanduser() / "stems"
+
+
+def _default_max_bytes() -> int:
+    value = os.environ.get(ENV_CACHE_MAX_MB)
+    if not value:
+        return DEFAULT_MAX_BYTES
+    try:
+        mb = float(value)
+    except ValueError:
+        raise ParameterError(f"{ENV_CACHE_MAX_MB}={value!r} is not a number of megabytes") from None
+    if mb < 0:
+        raise ParameterError(f"{ENV_CACHE_MAX_MB} must be >= 0, got {value}")
+    return int(mb * 1024 ** 2)
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    key: str
+    path: Path
+    size: int
+    last_used: float
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    directory: Path
+    entries: int
+    total_bytes: int
+    max_bytes: int
+
+
+class StemCache:
+    """Least-recently-used cache of separated sources in ``directory`` (see the module docstring).
+
+    ``max_bytes`` bounds the total size (default: ``$SOUNDSTAGE_CACHE_MAX_MB`` or 4 GiB); 0 keeps
+    nothing."""
+
+    def __init__(self, directory=None, *, max_bytes: Optional[int] = None):
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self.max_bytes = _default_max_bytes() if max_bytes is None else int(max_bytes)
+        if self.max_bytes < 0:
+            raise ParameterError(f"max_bytes must be >= 0, got {max_bytes}")
+
+    # -- keys -----------------------------------------------------------------------------------
+    @staticmethod
+    def content_hash(audio: np.ndarray, sample_rate: int = 44100) -> str:
+        """SHA-256 of the samples (as contiguous float32), their shape and the sample rate."""
+        a = np.ascontiguousarray(audio, dtype=np.float32)
+        h = hashlib.sha256(f"{a.shape}|{sample_rate}|".encode())
+        h.update(memoryview(a).cast("B"))
+        return h.hexdigest()
+
+    @staticmethod
+    def key(content_hash: str, backend: str, signature: str, settings: Optional[dict] = None) -> str:
+        """Entry key from the audio hash, the backend name, the model signature and the settings
+        that change the output (JSON-serializable)."""
+        blob = json.dumps({"v": FORMAT_VERSION, "audio": content_hash, "backend": backend,
+                           "model": signature, "settings": settings or {}}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:40]
+
+    def path_for(self, key: str) -> Path:
+        if not key or not all(c in "0123456789abcdef" for c in key):
+            raise ParameterError(f"invalid cache key {key!r}")
+        return self.directory / f"{key}{_SUFFIX}"
+
+    # -- entries --------------------------------------------------------------------------------
+    def contains(self, key: str) -> bool:
+        return self.path_for(key).is_file()
+
+    def load(self, key: str) -> Optional[list[Source]]:
+        """The cached sources for ``key`` (marking the entry as just used), or None.
+
+        A damaged entry counts as a miss and is removed."""
+        path = self.path_for(key)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                header = json.loads(bytes(z["header"]).decode())
+                stems = z["stems"]
+        except FileNotFoundError:
+            return None
+        except Exception:  # truncated or foreign file: drop it, separate again
+            _unlink(path)
+            return None
+        try:
+            os.utime(path)
+        except OSError:
+            pass
+        sources = []
+        for i, s in enumerate(header.get("sources", [])):
+            sources.append(Source(name=s["name"], audio=stems[i], colour=s["colour"], kind=s["kind"],
+                                  meta=dict(s.get("meta", {}))))
+        if len(sources) != stems.shape[0]:
+            _unlink(path)
+            return None
+        return sources
+
+    def store(self, key: str, sources: list[Source], meta: Optional[dict] = None) -> Optional[Path]:
+        """Write ``sources`` under ``key`` atomically, then evict least-recently-used entries.
+
+        Returns the entry's path, or None when one entry alone exceeds the size limit."""
+        path = self.path_for(key)
+        if not sources:
+            raise ParameterError("nothing to cache: no sources")
+        n = len(sources[0].audio)
+        if any(np.ndim(s.audio) != 1 or len(s.audio) != n for s in sources):
+            raise ParameterError("cached sources must be 1-D and of equal length")
+        if len(sources) * n * 4 > self.max_bytes:
+            return None
+        header = {"version": FORMAT_VERSION, "created": time.time(), "meta": meta or {},
+                  "sources": [{"name": s.name, "colour": s.colour, "kind": s.kind,
+                               "meta": _jsonable(s.meta)} for s in sources]}
+        stems = np.empty((len(sources), n), np.float32)
+        for i, s in enumerate(sources):
+            stems[i] = s.audio
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=_PART, dir=self.directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, stems=stems,
+                         header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink(Path(tmp))
+            raise
+        self.evict(keep=key)
+        return path
+
+    def entries(self) -> list[CacheEntry]:
+        """All complete entries, least recently used first (headers are not read)."""
+        out = []
+        if not self.directory.is_dir():
+            return out
+        for p in self.directory.iterdir():
+            if p.suffix != _SUFFIX or p.name.startswith("."):
+                continue
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            out.append(CacheEntry(p.stem, p, st.st_size, st.st_mtime))
+        out.sort(key=lambda e: (e.last_used, e.key))
+        return out
+
+    def read_meta(self, key: str) -> Optional[dict]:
+        """The header of one entry (backend meta and source names), without loading the stems."""
+        try:
+            with np.load(self.path_for(key), allow_pickle=False) as z:
+                return json.loads(bytes(z["header"]).decode())
+        except Exception:
+            return None
+
+    def info(self) -> CacheInfo:
+        entries = self.entries()
+        return CacheInfo(self.directory, len(entries), sum(e.size for e in entries), self.max_bytes)
+
+    def evict(self, max_bytes: Optional[int] = None, *, keep: Optional[str] = None) -> list[str]:
+        """Remove least-recently-used entries until the total is at most ``max_bytes`` (default:
+        the cache's limit); ``keep`` is never removed. Also removes stale temporary files.
+        Returns the removed keys."""
+        limit = self.max_bytes if max_bytes is None else int(max_bytes)
+        self._remove_stale_parts()
+        entries = self.entries()
+        total = sum(e.size for e in entries)
+        removed = []
+        for e in entries:
+            if total <= limit:
+                break
+            if e.key == keep:
+                continue
+            if _unlink(e.path):
+                removed.append(e.key)
+            total -= e.size
+        return removed
+
+    def clear(self) -> tuple[int, int]:
+        """Remove every entry (and leftover temporary files). Returns (entries, bytes) removed."""
+        n = size = 0
+        for e in self.entries():
+            if _unlink(e.path):
+                n += 1
+                size += e.size
+        self._remove_stale_parts(max_age=60.0)  # spare a writer that is busy right now
+        return n, size
+
+    def _remove_stale_parts(self, max_age: float = 24 * 3600.0) -> None:
+        # Temporary files of a writer that crashed; a live writer's file is younger than max_age.
+        if not self.directory.is_dir():
+            return
+        now = time.time()
+        for p in self.directory.glob(f".*{_PART}"):
+            try:
+                if now - p.stat().st_mtime >= max_age:
+                    p.unlink()
+            except OSError:
+                pass
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+        return True
+    except OSError:
+        return False
+
+
+def _jsonable(meta: dict) -> dict:
+    out = {}
+    for k, v in meta.items():
+        if isinstance(v, (np.floating, np.integer)):
+            v = v.item()
+        try:
+            json.dumps(v)
+        except TypeError:
+            v = str(v)
+        out[str(k)] = v
+    return out

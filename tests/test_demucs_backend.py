@@ -1,0 +1,322 @@
+"""Demucs backend: a tiny HTDemucs with random weights, saved as demucs saves models, loaded
+through demucs' own repository code and applied to generated audio."""
+from __future__ import annotations
+
+import functools
+import http.server
+import math
+import random
+import shutil
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("demucs")
+
+import separation  # noqa: E402
+from core.errors import Cancelled, ParameterError  # noqa: E402
+from separation import demucs_backend, demucs_weights  # noqa: E402
+from separation.demucs_weights import ModelUnavailable  # noqa: E402
+from separation.stem_cache import StemCache  # noqa: E402
+
+from _demucs_tiny import STEMS4, STEMS6, make_model_folder  # noqa: E402
+
+SR = 44100
+OFFICIAL_HTDEMUCS = "955717e8-8726e21a.th"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Own stem cache, torch hub and HuggingFace caches; no model folder from the environment;
+    one torch thread (other work shares this machine)."""
+    monkeypatch.setenv("SOUNDSTAGE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("SOUNDSTAGE_DEMUCS_MODELS", raising=False)
+    import huggingface_hub.constants as hfc
+    monkeypatch.setattr(hfc, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    demucs_backend._loaded.clear()
+    yield
+    demucs_backend._loaded.clear()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A model folder with tiny 'htdemucs' (4 stems) and 'htdemucs_6s' (6 stems)."""
+    folder = tmp_path_factory.mktemp("models")
+    make_model_folder(folder, name="htdemucs", sources=STEMS4)
+    make_model_folder(folder, name="htdemucs_6s", sources=STEMS6, seed=1)
+    return folder
+
+
+def music(seconds, seed=0):
+    """Generated 'music': a bass line, a chord, clicks and a little noise [shape=(n,)]."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    x = 0.3 * np.sin(2 * np.pi * 55 * t) * (1 + np.sign(np.sin(2 * np.pi * 2 * t))) / 2
+    x += sum(0.1 * np.sin(2 * np.pi * f * t) for f in (261.6, 329.6, 392.0))
+    x[:: SR // 4] += 0.8
+    x += 0.02 * rng.standard_normal(len(t))
+    return x.astype(np.float32)
+
+
+def backend(models, **kw):
+    kw.setdefault("models_dir", models)
+    kw.setdefault("threads", 1)
+    return separation.get("demucs", **kw)
+
+
+def reference(models, x, *, name="htdemucs", shifts=0, overlap=0.25, seed=0):
+    """demucs' own pipeline: get_model from the local repo, api-style normalization, apply_model."""
+    from demucs.apply import apply_model
+    from demucs.pretrained import get_model
+    model = get_model(name, repo=models)
+    wav = torch.from_numpy(x).expand(2, -1)
+    mean, std = float(wav.mean(0).mean()), float(wav.mean(0).std()) + 1e-8
+    random.seed(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)             # like backend(): the machine is shared
+    try:
+        with torch.no_grad():
+            out = apply_model(model, ((wav - mean) / std)[None], shifts=shifts, overlap=overlap, split=True)
+    finally:
+        torch.set_num_threads(threads)
+    return (out[0] * std + mean).mean(dim=1).numpy()
+
+
+# -- separation -----------------------------------------------------------------------------------
+
+def test_registered_and_available():
+    names = [b.name for b in separation.list_backends()]
+    assert "demucs" in names
+    info = next(b for b in separation.list_backends() if b.name == "demucs")
+    assert info.available() == (True, "")
+
+
+@pytest.mark.parametrize("name, stems", [("htdemucs", STEMS4), ("htdemucs_6s", STEMS6)])
+def test_stems_mono_and_sum_to_input(models, name, stems):
+    x = music(2.5)
+    sources = backend(models, model=name, shifts=0).separate(x)
+    assert [s.name for s in sources] == stems
+    for s in sources:
+        assert s.audio.shape == x.shape and s.audio.dtype == np.float32
+        assert s.kind == "stem"
+    assert separation.check_sum(x, sources) < 1e-6
+    assert len({s.colour for s in sources}) == len(stems)
+    # The random model leaves a residual; it went into "other" and is recorded.
+    other = next(s for s in sources if s.name == "other")
+    assert math.isfinite(other.meta["residual_db"])
+
+
+@pytest.mark.parametrize("shifts", [0, 1])
+def test_equals_demucs_apply_model(models, shifts):
+    x = music(3.0, seed=2)
+    sources = backend(models, shifts=shifts, cache=False).separate(x)
+    ref = reference(models, x, shifts=shifts)
+    scale = float(np.abs(ref).max())
+    for i, s in enumerate(sources):
+        if s.name != "other":
+            np.testing.assert_allclose(s.audio, ref[i], atol=1e-5 * scale)
+    # "other" = the model's other + what the model left out (input minus the sum of its stems)
+    other = STEMS4.index("other")
+    expected_other = ref[other] + (x - ref.sum(axis=0))
+    np.testing.assert_allclose(sources[other].audio, expected_other, atol=1e-5 * scale)
+
+
+def test_shifts_reproducible_and_seeded(models):
+    x = music(2.0, seed=3)
+    a = backend(models, shifts=1, seed=7, cache=False).separate(x)
+    b = backend(models, shifts=1, seed=7, cache=False).separate(x)
+    c = backend(models, shifts=1, seed=8, cache=False).separate(x)
+    assert all(np.array_equal(p.audio, q.audio) for p, q in zip(a, b))
+    assert not all(np.array_equal(p.audio, q.audio) for p, q in zip(a, c))
+
+
+def test_progress_monotone_with_segment_count(models):
+    x = music(4.0)
+    events = []
+    backend(models, shifts=0, overlap=0.25).separate(x, progress=events.append)
+    sep = [p for p in events if p.stage == "separate"]
+    fractions = [p.fraction for p in sep]
+    assert fractions == sorted(fractions)
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0
+    stride = int(0.75 * SR * 1.0)                          # tiny model: 1 s segments
+    assert sep[-1].total == math.ceil(len(x) / stride)     # exact without shifts
+    assert any("s left" in p.message for p in sep)
+    assert [p.stage for p in events][:2] == ["load", "load"]
+
+
+def test_cache_hit_on_second_run(models, tmp_path, monkeypatch):
+    x = music(3.0)
+    first = backend(models, shifts=0).separate(x)
+    assert len(StemCache().entries()) == 1
+    # A new backend in a fresh process state: the hit must not even load the model.
+    demucs_backend._loaded.clear()
+    loads = []
+    real_load = demucs_weights.load
+    monkeypatch.setattr(demucs_weights, "load", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    b = backend(models, shifts=0)
+    t0 = time.perf_counter()
+    second = b.separate(x)
+    elapsed = time.perf_counter() - t0
+    assert b.last_from_cache and elapsed < 1.0 and loads == []
+    assert [s.name for s in second] == [s.name for s in first]
+    assert all(np.array_equal(p.audio, q.audio) for p, q in zip(first, second))
+    # Other settings: a miss (the model is loaded and run again).
+    other = backend(models, shifts=0, overlap=0.5)
+    other.separate(x)
+    assert not other.last_from_cache and loads == [1] and len(StemCache().entries()) == 2
+
+
+def test_cache_key_follows_the_weights(models, tmp_path):
+    x = music(2.0)
+    folder = tmp_path / "m"
+    shutil.copytree(models, folder)
+    b1 = backend(folder, shifts=0)
+    b1.separate(x)
+    for f in folder.glob("*.th"):
+        f.unlink()
+    make_model_folder(folder, name="htdemucs", seed=5)        # new weights, new checksum
+    b2 = backend(folder, shifts=0)
+    assert b2.model_source().signature != b1.model_source().signature
+    b2.separate(x)
+    assert not b2.last_from_cache and len(StemCache().entries()) == 2
+
+
+def test_cancel_midway_leaves_no_cache_entry(models):
+    x = music(6.0)                                          # 8 segments of 1 s at 25% overlap
+    cancel = threading.Event()
+    done = []
+
+    def progress(p):
+        if p.stage == "separate" and p.done >= 1:
+            done.append(p.done)
+            if p.done >= 2:
+                cancel.set()
+
+    with pytest.raises(Cancelled):
+        backend(models, shifts=0).separate(x, progress=progress, cancel=cancel)
+    assert max(done) == 2                                   # stopped before the next segment
+    cache_dir = StemCache().directory
+    assert not cache_dir.exists() or list(cache_dir.iterdir()) == []
+
+
+def test_settings_validated(models):
+    with pytest.raises(ParameterError):
+        separation.get("demucs", overlap=1.0)
+    with pytest.raises(ParameterError):
+        separation.get("demucs", device="tpu")
+    with pytest.raises(ParameterError, match="longer than the model allows"):
+        backend(models, segment=5.0, cache=False).separate(music(1.0))
+    with pytest.raises(ParameterError):
+        backend(models).separate(np.zeros((10, 2), np.float32))
+
+
+# -- weights ----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def blackhole():
+    """A server that accepts connections and never answers (a dead network behind a proxy)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/htdemucs.yaml"
+    sock.close()
+
+
+def _refused_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("network", ["silent-server", "hanging-dns", "refused"])
+def test_no_weights_clear_error_within_seconds(monkeypatch, blackhole, network):
+    if network == "silent-server":
+        monkeypatch.setattr(demucs_weights, "probe_urls", lambda src: {"huggingface": blackhole, "legacy": blackhole})
+    elif network == "hanging-dns":   # a resolver that never answers; the real server names
+        monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: time.sleep(30))
+    else:
+        url = f"http://127.0.0.1:{_refused_port()}/x"
+        monkeypatch.setattr(demucs_weights, "probe_urls", lambda src: {"huggingface": url, "legacy": url})
+    b = separation.get("demucs", model="htdemucs", threads=1)
+    t0 = time.perf_counter()
+    with pytest.raises(ModelUnavailable) as err:
+        b.separate(music(1.0))
+    assert time.perf_counter() - t0 < 5.0
+    msg = str(err.value)
+    for needed in ("'htdemucs'", OFFICIAL_HTDEMUCS, "https://dl.fbaipublicfiles.com/", "--demucs-models",
+                   "SOUNDSTAGE_DEMUCS_MODELS", "formation", "cannot be reached"):
+        assert needed in msg
+    assert "\n" not in msg
+
+
+def test_model_folder_errors(models, tmp_path):
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        backend(tmp_path / "nowhere").separate(music(1.0))
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "htdemucs.yaml").write_text("models: ['955717e8']\n")
+    with pytest.raises(ModelUnavailable, match="lacks the weights of 955717e8") as err:
+        backend(folder).separate(music(1.0))
+    assert OFFICIAL_HTDEMUCS in str(err.value) and "formation" in str(err.value)
+    with pytest.raises(ParameterError, match="unknown demucs model"):
+        separation.get("demucs", model="nosuchmodel").separate(music(1.0))
+
+
+def test_folder_without_bag_file_uses_demucs_bag(tmp_path, monkeypatch):
+    # Users download only the official .th file; demucs ships htdemucs.yaml itself.
+    folder = tmp_path / "weights"
+    make_model_folder(folder, name="htdemucs", sig="955717e8")
+    (folder / "htdemucs.yaml").unlink()
+    monkeypatch.setenv("SOUNDSTAGE_DEMUCS_MODELS", str(folder))      # the environment variable
+    b = separation.get("demucs", threads=1, shifts=0)
+    src = b.model_source()
+    assert src.kind == "local" and src.bag_file.name == "htdemucs.yaml" and src.bag_file.parent != folder
+    assert [s.name for s in b.separate(music(1.5))] == STEMS4
+
+
+def test_torch_hub_cache_is_used_offline(tmp_path, monkeypatch):
+    # A file demucs downloaded before (torch hub cache) loads through demucs' remote repo, no network.
+    monkeypatch.setattr(demucs_weights, "probe", lambda *a, **k: pytest.fail("network probed"))
+    th = make_model_folder(tmp_path / "src", name="htdemucs", sig="955717e8")
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    shutil.copy(th, hub / OFFICIAL_HTDEMUCS)
+    b = separation.get("demucs", threads=1, shifts=0)
+    assert b.model_source().kind == "hub-cache"
+    x = music(1.5)
+    assert separation.check_sum(x, b.separate(x)) < 1e-6
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_download_checks_hash_and_reports_progress(tmp_path, http_folder):
+    root, url = http_folder
+    th = make_model_folder(tmp_path / "src", sig="955717e8")
+    shutil.copy(th, root / th.name)
+    events = []
+    dest = demucs_weights.download(f"{url}/{th.name}", tmp_path / "hub" / th.name, progress=events.append)
+    assert dest.read_bytes() == th.read_bytes()
+    done = [p.done for p in events]
+    assert done == sorted(done) and events[-1].fraction == 1.0
+    # Served bytes that do not match the checksum in the name: refused, nothing left behind.
+    shutil.copy(th, root / "955717e8-00000000.th")
+    with pytest.raises(ModelUnavailable, match="checksum"):
+        demucs_weights.download(f"{url}/955717e8-00000000.th", tmp_path / "bad" / "955717e8-00000000.th")
+    assert list((tmp_path / "bad").iterdir()) == []
+    assert demucs_weights.probe({"up": f"{url}/{th.name}", "missing": f"{url}/nothing.th"}) == \
+        {"up": True, "missing": False}
