@@ -43,6 +43,7 @@ _CTX = 2              # context frames either side of a chunk (n_fft / hop / 2)
 _K_MAX = 6            # at most this many clusters per texture window (or n_sources if larger)
 _MIN_SEPARATION = 0.5  # octaves of pitch between automatic sources
 _MIN_SHARE = 0.03      # least share of the peak energy an automatic source must hold
+_FAINT = 0.005         # automatic sources under this share of the input energy join the residual
 
 
 class _Ticker:
@@ -80,6 +81,26 @@ def _lobe(delta: np.ndarray) -> np.ndarray:
     safe = np.where(np.abs(den) < 1e-6, 1.0, den)
     val = np.where(np.abs(den) < 1e-6, 0.5, np.sinc(delta) / safe)
     return np.where(np.abs(delta) < 2.0, np.abs(val), 0.0)
+
+
+def _energy(x: np.ndarray, block: int = 1 << 20) -> float:
+    """Sum of squares of ``x`` [shape=(n,)] in float64, without a float64 copy of it."""
+    return float(sum(np.dot(x[i:i + block].astype(np.float64), x[i:i + block].astype(np.float64))
+                     for i in range(0, len(x), block)))
+
+
+def _fold_faint(x: np.ndarray, stems: np.ndarray, pitches: np.ndarray, src: np.ndarray):
+    """Fold automatic sources holding under _FAINT of the input's energy into the residual
+    (noise peaks, stray clusters). Returns ``(stems, pitches, source per peak)`` renumbered."""
+    total = _energy(x)
+    keep = np.array([_energy(s) >= _FAINT * total for s in stems[:-1]], dtype=bool)
+    if keep.all():
+        return stems, pitches, src
+    for s in np.flatnonzero(~keep):
+        stems[-1] += stems[s]
+    remap = np.cumsum(keep) - 1
+    src = np.where(keep[src], remap[src], -1)
+    return np.concatenate([stems[:-1][keep], stems[-1:]]), pitches[keep], src
 
 
 def _register_name(pitch: float) -> str:
@@ -137,6 +158,8 @@ class SourceFormation:
             tick("linking", 0.80, force=True)
             src_of_peak, pitches = self._link(cl_peak, feats, k_per_window)
         stems = self._resynthesize(x, peaks, src_of_peak, len(pitches), tick)
+        if self.n_sources is None:
+            stems, pitches, src_of_peak = _fold_faint(x, stems, pitches, src_of_peak)
         tick("done", 1.0, force=True)
         return self._sources(x, stems, pitches, src_of_peak)
 
@@ -208,9 +231,9 @@ class SourceFormation:
         else:
             # Automatic: the most sources whose signatures stay _MIN_SEPARATION apart and that
             # each hold a real share of the peak energy.
-            lo, hi = N_SOURCES_RANGE
-            labels, _ = kmeans(sig, lo, rng=rng, weights=weight, n_init=4)
-            for n in range(lo + 1, min(hi, int(ks.max(initial=1)) + 2) + 1):
+            # One source when nothing else stands apart (a single tone, noise).
+            labels = np.zeros(len(sig), dtype=np.int64)
+            for n in range(2, min(N_SOURCES_RANGE[1], int(ks.max(initial=1)) + 2) + 1):
                 lab, cen = kmeans(sig, n, rng=rng, weights=weight, n_init=4)
                 d = np.abs(cen[:, None, 0] - cen[None, :, 0])  # pitch distance, octaves
                 share = np.bincount(lab, weights=energy, minlength=n) / energy.sum()
@@ -266,8 +289,8 @@ class SourceFormation:
 
     def _sources(self, x: np.ndarray, stems: np.ndarray, pitches: np.ndarray,
                  src_of_peak: np.ndarray) -> list[Source]:
-        energy = np.einsum("ij,ij->i", stems.astype(np.float64), stems.astype(np.float64))
-        total = float(np.dot(x.astype(np.float64), x.astype(np.float64))) or 1.0
+        energy = np.array([_energy(s) for s in stems])
+        total = _energy(x) or 1.0
         out = []
         for s, p in enumerate(pitches):
             meta = {"pitch_hz": float(p), "share": float(energy[s] / total),
