@@ -1,0 +1,301 @@
+"""The session: a recording, its sources, the model's PS parameters, placements and renditions.
+
+Data flow (DESIGN.md): load -> separate (a backend) -> predict (a model, a seed) -> seed
+placements -> render / play / export. Every heavy step takes ``progress`` and ``cancel`` and is
+meant to run in a worker; the rest (placement edits, rendition recall of known parameters, mixing
+snapshots) is cheap and runs anywhere. Listeners (``subscribe``) hear "sources", "params",
+"placements", "renditions" events; they must not block.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+import separation
+from core import SAMPLE_RATE, audio
+from core.errors import ParameterError
+from core.models import load_model
+from core.placement import Placement, seed_placements
+from core.progress import ProgressFn, Reporter, check_cancel, report
+from core.ps import PSParams
+from core.renderer import SourceRender, mix, prepare_source, render_auto
+from separation.base import Source
+
+from .playback import MixEngine, MixSnapshot, snapshot_for
+from .undo import Command, UndoStack
+
+__all__ = ["Rendition", "Session", "ExportResult"]
+
+
+@dataclass(frozen=True)
+class Rendition:
+    seed: int
+    model: str
+    temperature: Optional[float] = None
+    guidance: Optional[float] = None
+
+    def to_dict(self) -> dict:
+        return {"seed": self.seed, "model": self.model, "temperature": self.temperature, "guidance": self.guidance}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Rendition":
+        return cls(int(d["seed"]), str(d["model"]), d.get("temperature"), d.get("guidance"))
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    gain_db: float
+    peak_db: float
+    project: Optional[Path] = None
+    stems: list[Path] = field(default_factory=list)
+
+
+class Session:
+    def __init__(self):
+        self.recording: Optional[Path] = None
+        self.mono: Optional[np.ndarray] = None
+        self.backend: str = "formation"
+        self.backend_settings: dict = {}
+        self.model: str = "decorr"
+        self.sources: list[Source] = []
+        self.renders: list[SourceRender] = []
+        self.placements: list[Placement] = []
+        self.renditions: list[Rendition] = []
+        self.current: int = -1
+        self._params: dict[Rendition, PSParams] = {}
+        self.undo = UndoStack()
+        self._listeners: list[Callable[[str], None]] = []
+        self._stack: Optional[tuple[np.ndarray, ...]] = None
+        self.ab_original = False
+        self.export_settings: dict = {}
+
+    # --- events -------------------------------------------------------------------------------
+    def subscribe(self, fn: Callable[[str], None]) -> None:
+        self._listeners.append(fn)
+
+    def _emit(self, what: str) -> None:
+        for fn in list(self._listeners):
+            fn(what)
+
+    # --- loading and heavy steps (workers) ------------------------------------------------------
+    def open(self, path) -> None:
+        mono = audio.load_mono(path)
+        self.recording, self.mono = Path(path), mono
+        self.sources, self.renders, self.placements = [], [], []
+        self.renditions, self.current, self._params = [], -1, {}
+        self._stack = None
+        self.undo.clear()
+        self._emit("recording")
+
+    @property
+    def seconds(self) -> float:
+        return 0.0 if self.mono is None else len(self.mono) / SAMPLE_RATE
+
+    def audio_sha256(self) -> str:
+        return hashlib.sha256(np.ascontiguousarray(self.mono).tobytes()).hexdigest()
+
+    def separate(self, backend: Optional[str] = None, settings: Optional[dict] = None, *,
+                 progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
+        """Find the sources with ``backend`` and precompute what rendering needs."""
+        self._need_recording()
+        backend = backend or self.backend
+        settings = dict(settings if settings is not None else self.backend_settings)
+        sources = separation.get(backend, **settings).separate(
+            self.mono, progress=Reporter(progress, "separate", 0.0, 0.8), cancel=cancel)
+        renders = []
+        for i, src in enumerate(sources):
+            check_cancel(cancel)
+            renders.append(prepare_source(src.audio, cancel=cancel))
+            report(progress, "prepare", 0.8 + 0.2 * (i + 1) / len(sources), 1.0)
+        self.backend, self.backend_settings = backend, settings
+        self.sources, self.renders = sources, renders
+        self.placements = [Placement() for _ in sources]
+        self._stack = None
+        self.undo.clear()
+        self._emit("sources")
+        if self.renditions:  # re-seed with the current rendition's parameters
+            r = self.renditions[self.current]
+            self._apply(r, self._params[r], cancel=cancel)
+
+    def set_sources(self, sources: list[Source], *, backend: str = "custom", settings: Optional[dict] = None,
+                    cancel: Optional[threading.Event] = None) -> None:
+        """Use given sources (stems that sum to the recording), e.g. from a cache or a test."""
+        self._need_recording()
+        self.sources = sources
+        self.renders = [prepare_source(s.audio, cancel=cancel) for s in sources]
+        self.backend, self.backend_settings = backend, dict(settings or {})
+        self.placements = [Placement() for _ in sources]
+        self._stack = None
+        self._emit("sources")
+
+    def predict(self, rendition: Rendition, *, progress: Optional[ProgressFn] = None,
+                cancel: Optional[threading.Event] = None) -> PSParams:
+        """PS parameters of ``rendition`` (cached; the same rendition always gives the same values)."""
+        self._need_recording()
+        if rendition not in self._params:
+            model = load_model(rendition.model)
+            self._params[rendition] = model.predict(self.mono, seed=rendition.seed, temperature=rendition.temperature,
+                                                    guidance=rendition.guidance, progress=progress, cancel=cancel)
+        return self._params[rendition]
+
+    def new_rendition(self, seed: Optional[int] = None, *, model: Optional[str] = None,
+                      temperature: Optional[float] = None, guidance: Optional[float] = None,
+                      progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> int:
+        """Sample the model again (a new seed unless given), keep it in the gallery and switch to it.
+        Pinned sources keep their place. Returns the rendition's index."""
+        if seed is None:
+            used = {r.seed for r in self.renditions}
+            seed = next(s for s in range(len(used) + 1) if s not in used)
+        r = Rendition(int(seed), model or self.model, temperature, guidance)
+        params = self.predict(r, progress=Reporter(progress, "predict", 0.0, 0.6), cancel=cancel)
+        before = (self.current, list(self.placements))
+        self._apply(r, params, progress=Reporter(progress, "render", 0.6, 0.4), cancel=cancel)
+        if r not in self.renditions:
+            self.renditions.append(r)
+        after_index = self.renditions.index(r)
+        self._switch_to(after_index)
+        self.undo._done.append(Command(f"new rendition (seed {r.seed})", lambda i=after_index: self.recall(i, record=False),
+                                       lambda b=before: self._restore(*b)))
+        self.undo._undone.clear()
+        self.undo._changed()
+        self._emit("renditions")
+        return after_index
+
+    def recall(self, index: int, *, record: bool = True, progress: Optional[ProgressFn] = None,
+               cancel: Optional[threading.Event] = None) -> None:
+        """Switch to kept rendition ``index``: re-made exactly from its seed; pinned sources stay."""
+        if not 0 <= index < len(self.renditions):
+            raise ParameterError(f"no rendition {index}; there are {len(self.renditions)}")
+        r = self.renditions[index]
+        before = (self.current, list(self.placements))
+
+        def do():
+            self._apply(r, self.predict(r, progress=progress, cancel=cancel), cancel=cancel)
+            self._switch_to(index)
+
+        if record:
+            self.undo.push(Command(f"switch to rendition {index + 1}", do, lambda b=before: self._restore(*b)))
+        else:
+            do()
+
+    def _restore(self, index: int, placements: list[Placement]) -> None:
+        if index >= 0:
+            r = self.renditions[index]
+            self._apply(r, self.predict(r))
+        self.current = index
+        self.placements = list(placements)
+        self._emit("renditions")
+        self._emit("placements")
+
+    def _switch_to(self, index: int) -> None:
+        self.current = index
+        self.model = self.renditions[index].model
+        self._emit("renditions")
+
+    def _apply(self, r: Rendition, params: PSParams, *, progress: Optional[ProgressFn] = None,
+               cancel: Optional[threading.Event] = None) -> None:
+        """Render auto sources with ``params`` and re-seed every placement that is not pinned."""
+        for i, sr in enumerate(self.renders):
+            check_cancel(cancel)
+            sr.auto = render_auto(sr, params, cancel=cancel)
+            report(progress, "render", i + 1, len(self.renders))
+        if self.renders:
+            energies = np.stack([sr.energy for sr in self.renders])
+            self.placements = seed_placements(params, energies, previous=self.placements or None)
+        self._stack = None
+        self._emit("params")
+        self._emit("placements")
+
+    # --- cheap edits ----------------------------------------------------------------------------
+    def set_placement(self, index: int, placement: Placement, *, merge_key=None, label: str = "move source") -> None:
+        """Change one placement through the undo stack (consecutive edits with one merge_key merge)."""
+        old = self.placements[index]
+        if old == placement:
+            return
+
+        def do(i=index, p=placement):
+            self.placements[i] = p
+            self._emit("placements")
+
+        def undo(i=index, p=old):
+            self.placements[i] = p
+            self._emit("placements")
+
+        self.undo.push(Command(label, do, undo, merge_key))
+
+    def reset_placement(self, index: int) -> None:
+        """Back to the model's proposal for this source (auto)."""
+        p = replace(self.placements[index], pinned=False)
+        if self.current >= 0:
+            r = self.renditions[self.current]
+            energies = np.stack([sr.energy for sr in self.renders])
+            p = seed_placements(self._params[r], energies, previous=[replace(q, pinned=False) for q in self.placements])[index]
+        self.set_placement(index, p, label="reset to model")
+
+    # --- output ---------------------------------------------------------------------------------
+    def render(self, *, stems: bool = False, progress: Optional[ProgressFn] = None):
+        """The stereo mix [shape=(n, 2)] (and the stereo stems with ``stems``)."""
+        if not self.renders:
+            raise ParameterError("nothing to render: separate the recording first")
+        return mix(self.renders, self.placements, stems=stems, progress=progress)
+
+    def mix_engine(self) -> MixEngine:
+        """A playback engine over this session's precomputed signals (last row: the original)."""
+        if self._stack is None:
+            n = len(self.mono)
+            rows = len(self.renders) + 1
+            s = np.zeros((rows, n), np.float32)
+            d = np.zeros((rows, n), np.float32)
+            al = np.zeros((rows, n), np.float32)
+            ar = np.zeros((rows, n), np.float32)
+            for i, r in enumerate(self.renders):
+                s[i], d[i] = r.s, r.d
+                if r.auto is not None:
+                    al[i], ar[i] = r.auto[:, 0], r.auto[:, 1]
+            s[-1] = self.mono
+            self._stack = (s, d, al, ar)
+        return MixEngine(*self._stack, self.snapshot())
+
+    def snapshot(self) -> MixSnapshot:
+        return snapshot_for(self.placements, has_auto=[r.auto is not None for r in self.renders],
+                            ab_original=self.ab_original)
+
+    def export(self, path, *, fmt: Optional[str] = None, stems: bool = False, project: bool = True,
+               overwrite: bool = False, ceiling_db: float = -0.1,
+               progress: Optional[ProgressFn] = None) -> ExportResult:
+        """Write the stereo mix (never clipped, never over the input, atomically) and, with
+        ``project``, a project file beside it (``OUT.soundstage.json``) that re-makes it exactly."""
+        from core.metrics import peak_ceiling
+        from .project import save_project
+        path = Path(path)
+        fmt = fmt or audio.format_for_path(path)
+        if self.recording is not None and audio.same_file(self.recording, path):
+            raise ParameterError(f"{path}: refusing to write over the input recording")
+        out, parts = self.render(stems=True, progress=progress)
+        peak = float(np.max(np.abs(out), initial=0.0))
+        out, gain_db = peak_ceiling(out, ceiling_db)
+        g = np.float32(10 ** (gain_db / 20))
+        inputs = [self.recording]
+        audio.write(path, out, fmt=fmt, overwrite=overwrite, inputs=inputs)
+        res = ExportResult(path, gain_db, 20 * np.log10(max(peak, 1e-12)) + gain_db)
+        if stems:
+            folder = path.with_name(path.stem + "-stems")
+            ext = ".flac" if fmt.startswith("flac") else ".wav"
+            for i, (src, part) in enumerate(zip(self.sources, parts)):
+                safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in src.name)[:40]
+                res.stems.append(audio.write(folder / f"{i + 1:02d}-{safe}{ext}", part * g, fmt=fmt,
+                                             overwrite=overwrite, inputs=inputs))
+        if project:
+            res.project = save_project(self, path.with_suffix(".soundstage.json"),
+                                       export={"path": path.name, "format": fmt, "ceiling_db": ceiling_db})
+        return res
+
+    def _need_recording(self) -> None:
+        if self.mono is None:
+            raise ParameterError("no recording loaded")

@@ -1,0 +1,77 @@
+"""Undo/redo for placement edits and rendition switches.
+
+Commands are small objects with ``do()``/``undo()``; consecutive edits with the same ``merge_key``
+(one drag of one node) merge into a single undo step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+__all__ = ["Command", "UndoStack"]
+
+
+@dataclass
+class Command:
+    label: str
+    do: Callable[[], None]
+    undo: Callable[[], None]
+    merge_key: Optional[object] = None
+
+
+class UndoStack:
+    def __init__(self, on_change: Optional[Callable[[], None]] = None):
+        self._done: list[Command] = []
+        self._undone: list[Command] = []
+        self.on_change = on_change
+
+    def push(self, cmd: Command) -> None:
+        """Run ``cmd`` and record it (merging with the last one when the keys match)."""
+        cmd.do()
+        last = self._done[-1] if self._done else None
+        if last is not None and cmd.merge_key is not None and cmd.merge_key == last.merge_key:
+            self._done[-1] = Command(cmd.label, cmd.do, last.undo, cmd.merge_key)
+        else:
+            self._done.append(cmd)
+        self._undone.clear()
+        self._changed()
+
+    def end_merge(self) -> None:
+        """Close the current merge group (e.g. when a drag ends)."""
+        if self._done:
+            self._done[-1].merge_key = None
+
+    def undo(self) -> Optional[str]:
+        if not self._done:
+            return None
+        cmd = self._done.pop()
+        cmd.undo()
+        self._undone.append(cmd)
+        self._changed()
+        return cmd.label
+
+    def redo(self) -> Optional[str]:
+        if not self._undone:
+            return None
+        cmd = self._undone.pop()
+        cmd.do()
+        self._done.append(cmd)
+        self._changed()
+        return cmd.label
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._done)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._undone)
+
+    def clear(self) -> None:
+        self._done.clear()
+        self._undone.clear()
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()

@@ -1,0 +1,108 @@
+"""Where a source sits in the stereo image, and how that maps to PS parameters.
+
+A :class:`Placement` is frozen state: ``pan`` in [-1, 1] (left to right), ``width`` in [0, 1]
+(a point source to fully diffuse), ``gain_db``, ``mute``, ``solo`` and ``pinned`` (a fixed place the
+user chose; otherwise the source follows the model over time, "auto").
+
+Mapping (constant-power pan law): a source at ``pan`` has IID = 20 log10(cot(theta)) with
+theta = (pan + 1) pi / 4 (hard left = +50 dB, the quantizer's limit), and IC = 1 - width.
+Seeding projects the model's parameters onto each source: every band and frame counts with the
+source's energy there times its share of the mixture's energy, so tiles the source dominates
+decide its place.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+from .errors import ParameterError
+from .ps import IID_MAX_DB, PSParams
+
+__all__ = ["Placement", "pan_to_iid", "iid_to_pan", "width_to_ic", "ic_to_width", "seed_placements",
+           "source_weights"]
+
+
+@dataclass(frozen=True)
+class Placement:
+    pan: float = 0.0
+    width: float = 0.0
+    gain_db: float = 0.0
+    mute: bool = False
+    solo: bool = False
+    pinned: bool = False
+
+    def __post_init__(self):
+        if not -1.0 <= self.pan <= 1.0:
+            raise ParameterError(f"pan must be in [-1, 1], got {self.pan}")
+        if not 0.0 <= self.width <= 1.0:
+            raise ParameterError(f"width must be in [0, 1], got {self.width}")
+
+    @property
+    def mode(self) -> str:
+        return "pinned" if self.pinned else "auto"
+
+    def moved(self, pan: float, width: float) -> "Placement":
+        """The placement dragged to (pan, width): pinned there."""
+        return replace(self, pan=float(np.clip(pan, -1, 1)), width=float(np.clip(width, 0, 1)), pinned=True)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Placement":
+        return cls(**{k: d[k] for k in ("pan", "width", "gain_db", "mute", "solo", "pinned") if k in d})
+
+
+def pan_to_iid(pan) -> np.ndarray:
+    theta = (np.clip(np.asarray(pan, dtype=np.float64), -1, 1) + 1.0) * np.pi / 4
+    with np.errstate(divide="ignore"):
+        iid = 20.0 * np.log10(np.cos(theta) / np.maximum(np.sin(theta), 1e-300))
+    return np.clip(iid, -IID_MAX_DB, IID_MAX_DB)
+
+
+def iid_to_pan(iid_db) -> np.ndarray:
+    c = np.power(10.0, np.asarray(iid_db, dtype=np.float64) / 20.0)   # = cot(theta)
+    return np.clip(4.0 / np.pi * np.arctan2(1.0, c) - 1.0, -1.0, 1.0)
+
+
+def width_to_ic(width) -> np.ndarray:
+    return 1.0 - np.clip(np.asarray(width, dtype=np.float64), 0.0, 1.0)
+
+
+def ic_to_width(ic) -> np.ndarray:
+    return np.clip(1.0 - np.asarray(ic, dtype=np.float64), 0.0, 1.0)
+
+
+def source_weights(energies: np.ndarray) -> np.ndarray:
+    """Seeding weights [shape=(sources, bands, frames)] from source band energies of the same shape:
+    energy times the source's share of the total energy in each tile."""
+    e = np.maximum(np.asarray(energies, dtype=np.float64), 0.0)
+    total = e.sum(axis=0, keepdims=True)
+    share = e / np.maximum(total, 1e-30)
+    return e * share
+
+
+def seed_placements(params: PSParams, energies: np.ndarray, previous=None) -> list[Placement]:
+    """One placement per source from the model's parameters [34, frames] and the sources' band
+    energies [shape=(sources, 34, frames)]. Pinned placements in ``previous`` are kept as they are;
+    gain, mute and solo are carried over."""
+    if energies.ndim != 3 or energies.shape[1:] != params.iid.shape:
+        raise ParameterError(f"energies must be (sources, {params.iid.shape[0]}, {params.n_frames}), got {energies.shape}")
+    w = source_weights(energies)
+    out = []
+    for i in range(len(w)):
+        prev = previous[i] if previous is not None and i < len(previous) else None
+        if prev is not None and prev.pinned:
+            out.append(prev)
+            continue
+        wi = w[i]
+        tot = wi.sum()
+        if tot <= 0:
+            iid, ic = 0.0, 1.0
+        else:
+            iid = float((wi * params.iid).sum() / tot)
+            ic = float((wi * params.ic).sum() / tot)
+        base = prev if prev is not None else Placement()
+        out.append(replace(base, pan=float(iid_to_pan(iid)), width=float(ic_to_width(ic)), pinned=False))
+    return out
