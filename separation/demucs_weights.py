@@ -66,9 +66,57 @@ class OfficialFiles:
     segment: Optional[float]
 
 
+# locate() must stay cheap: a cache hit should not import torch. So the few lookups it needs
+# (demucs' shipped model list and bag files, its HuggingFace names, torch hub's cache folder,
+# LocalRepo's folder scan) are read here without importing demucs or torch; tests check that
+# they agree with demucs' own functions. Loading always goes through demucs.
+ROOT_URL = "https://dl.fbaipublicfiles.com/demucs/"      # demucs.pretrained.ROOT_URL
+HF_NAMESPACE = "adefossez"                               # demucs.hf.DEFAULT_NAMESPACE
+
+
 def _remote_root() -> Path:
-    from demucs.pretrained import REMOTE_ROOT
-    return Path(REMOTE_ROOT)
+    """demucs' ``pretrained.REMOTE_ROOT`` (the package's ``remote/`` folder), found without importing it."""
+    import importlib.util
+    spec = importlib.util.find_spec("demucs")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailable("the demucs package is not installed (pip install demucs)")
+    return Path(list(spec.submodule_search_locations)[0]) / "remote"
+
+
+def _parse_remote_files(path: Path) -> dict:
+    """Same as ``demucs.pretrained._parse_remote_files``: {signature: url}."""
+    root, models = "", {}
+    for line in path.read_text().split("\n"):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("root:"):
+            root = line.split(":", 1)[1].strip()
+        else:
+            models[line.split("-", 1)[0]] = ROOT_URL + root + line
+    return models
+
+
+def _hf_repo_name(name: str) -> str:
+    """Same as ``demucs.hf.hf_repo_name``."""
+    if name == "htdemucs":
+        return "HTDemucs"
+    if name.startswith("htdemucs_"):
+        return "HTDemucs-" + name[len("htdemucs_"):]
+    return "Demucs-" + name
+
+
+def _scan_folder(folder: Path) -> dict:
+    """Same as ``demucs.repo.LocalRepo.scan``: {signature: .th path}; duplicates are an error."""
+    found = {}
+    for file in folder.iterdir():
+        if file.suffix == ".th":
+            sig = file.stem.rsplit("-", 1)[0] if "-" in file.stem else file.stem
+            if sig in found:
+                raise ModelUnavailable(f"model folder {folder}: duplicate pre-trained model exist for signature "
+                                       f"{sig} ({found[sig].name}, {file.name}); delete all but one")
+            found[sig] = file
+    return found
 
 
 def _read_bag(path: Path) -> dict:
@@ -82,7 +130,6 @@ def _read_bag(path: Path) -> dict:
 
 def official_files(name: str) -> Optional[OfficialFiles]:
     """The official files of model ``name`` (from the list shipped with demucs), or None."""
-    from demucs.pretrained import _parse_remote_files
     root = _remote_root()
     bag_file = root / f"{name}.yaml"
     if not bag_file.is_file():
@@ -147,13 +194,22 @@ def models_dir_from_env() -> Optional[Path]:
 
 
 def _hf_repo_id(name: str) -> str:
-    from demucs.hf import DEFAULT_NAMESPACE, hf_repo_name
-    return f"{DEFAULT_NAMESPACE}/{hf_repo_name(name)}"
+    return f"{HF_NAMESPACE}/{_hf_repo_name(name)}"
 
 
 def _hub_checkpoints() -> Path:
-    import torch.hub
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    """torch hub's checkpoint folder (``torch.hub.get_dir()/checkpoints``)."""
+    import sys
+    if "torch" in sys.modules:      # respects torch.hub.set_dir()
+        import torch.hub
+        return Path(torch.hub.get_dir()) / "checkpoints"
+    return _hub_dir_from_env() / "checkpoints"
+
+
+def _hub_dir_from_env() -> Path:
+    """``torch.hub.get_dir()`` as torch computes it when no ``set_dir`` was called."""
+    home = os.getenv("TORCH_HOME") or os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(os.path.expanduser(home)) / "hub"
 
 
 def locate(name: str, models_dir=None) -> ModelSource:
@@ -192,12 +248,7 @@ def _locate_local(name: str, folder: Path, official: Optional[OfficialFiles]) ->
     if not folder.is_dir():
         raise ModelUnavailable(_missing_message(name, official, f"the model folder {folder} does not exist",
                                                 folder=folder))
-    from demucs.repo import LocalRepo, ModelLoadingError
-    try:
-        local = LocalRepo(folder)
-    except ModelLoadingError as exc:
-        raise ModelUnavailable(f"model folder {folder}: {exc}") from None
-    found = local.list_model()
+    found = _scan_folder(folder)
     bag_file = folder / f"{name}.yaml"
     if bag_file.is_file():
         bag = _read_bag(bag_file)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import functools
 import http.server
 import math
+import os
 import random
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -320,3 +324,36 @@ def test_download_checks_hash_and_reports_progress(tmp_path, http_folder):
     assert list((tmp_path / "bad").iterdir()) == []
     assert demucs_weights.probe({"up": f"{url}/{th.name}", "missing": f"{url}/nothing.th"}) == \
         {"up": True, "missing": False}
+
+
+def test_light_lookups_agree_with_demucs(models):
+    # locate() reads demucs' model list, names and folders without importing torch; same answers.
+    from demucs import hf, pretrained
+    from demucs.repo import LocalRepo
+    root = demucs_weights._remote_root()
+    assert root == pretrained.REMOTE_ROOT
+    assert demucs_weights._parse_remote_files(root / "files.txt") == pretrained._parse_remote_files(root / "files.txt")
+    for name in ("htdemucs", "htdemucs_6s", "htdemucs_ft", "mdx_extra"):
+        assert demucs_weights._hf_repo_name(name) == hf.hf_repo_name(name)
+    assert demucs_weights.HF_NAMESPACE == hf.DEFAULT_NAMESPACE
+    assert demucs_weights._scan_folder(models) == LocalRepo(models).list_model()
+    assert demucs_weights._hub_dir_from_env() == Path(torch.hub.get_dir())
+
+
+def test_cached_reopen_in_a_fresh_process_needs_no_torch(models, tmp_path):
+    x = music(2.0)
+    np.save(tmp_path / "x.npy", x)
+    backend(models, shifts=0).separate(x)
+    code = (
+        "import sys, time, numpy as np\n"
+        "t0 = time.perf_counter()\n"
+        "import separation\n"
+        f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
+        f"b = separation.get('demucs', models_dir={str(models)!r}, shifts=0, threads=1)\n"
+        "s = b.separate(x)\n"
+        "print(b.last_from_cache, 'torch' in sys.modules, len(s), time.perf_counter() - t0)\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(separation.__file__).parent.parent))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    hit, torch_loaded, n, seconds = out.stdout.split()
+    assert (hit, torch_loaded, n) == ("True", "False", "4"), out.stderr
+    assert float(seconds) < 1.5        # imports included; the lookup itself is milliseconds

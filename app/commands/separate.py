@@ -56,7 +56,7 @@ def _parse_value(text: str):
     return text
 
 
-def _settings(args, accepts) -> dict:
+def _settings(args, accepts, accepts_cache: bool) -> dict:
     from app.cli import UserError
     settings = {}
     for dest, key in _SETTINGS.items():
@@ -68,15 +68,11 @@ def _settings(args, accepts) -> dict:
             raise UserError(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         settings[k.strip().replace("-", "_")] = _parse_value(v.strip())
-    if args.no_cache:
-        settings["cache"] = False
     unknown = [k for k in settings if not accepts(k)]
     if unknown:
-        if settings.get("cache") is False and unknown == ["cache"]:
-            settings.pop("cache")   # a backend without a cache: nothing to skip
-        else:
-            opts = ", ".join(k for k in unknown)
-            raise UserError(f"backend {args.backend!r} has no setting {opts}")
+        raise UserError(f"backend {args.backend!r} has no setting {', '.join(unknown)}")
+    if args.no_cache and accepts_cache:
+        settings["cache"] = False   # (a backend without a cache has nothing to skip)
     return settings
 
 
@@ -105,7 +101,7 @@ def run(args) -> int:
         raise UserError(f"backend {args.backend!r} is not available: {why}")
     params = inspect.signature(info.factory).parameters
     any_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    settings = _settings(args, lambda k: any_kw or k in params)
+    settings = _settings(args, lambda k: any_kw or k in params, "cache" in params)
 
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
