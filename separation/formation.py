@@ -234,6 +234,8 @@ class SourceFormation:
             # One source when nothing else stands apart (a single tone, noise).
             labels = np.zeros(len(sig), dtype=np.int64)
             for n in range(2, min(N_SOURCES_RANGE[1], int(ks.max(initial=1)) + 2) + 1):
+                if len(sig) < n:
+                    break
                 lab, cen = kmeans(sig, n, rng=rng, weights=weight, n_init=4)
                 d = np.abs(cen[:, None, 0] - cen[None, :, 0])  # pitch distance, octaves
                 share = np.bincount(lab, weights=energy, minlength=n) / energy.sum()
