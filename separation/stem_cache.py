@@ -11,8 +11,8 @@ the model entirely (a file read, well under a second for a song)::
     ...
     cache.store(key, sources, meta={"model": "htdemucs"})
 
-Each entry is one uncompressed ``.npz`` file (stems as float32 [shape=(sources, n)] plus a JSON
-header), written to a temporary file and renamed into place, so a crash or a cancel never
+Each entry is one uncompressed ``.npz`` file (one float32 array [shape=(n,)] per source plus a
+JSON header), written to a temporary file and renamed into place, so a crash or a cancel never
 leaves a partial entry. The total size is bounded: after each store the least recently used
 entries (by file modification time, refreshed on every hit) are removed until the cache fits.
 """
@@ -39,7 +39,7 @@ __all__ = ["StemCache", "CacheEntry", "CacheInfo", "default_cache_dir", "ENV_CAC
 ENV_CACHE_DIR = "SOUNDSTAGE_CACHE_DIR"
 ENV_CACHE_MAX_MB = "SOUNDSTAGE_CACHE_MAX_MB"
 DEFAULT_MAX_BYTES = 4 * 1024 ** 3
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _SUFFIX = ".npz"
 _PART = ".part"
 
@@ -130,7 +130,7 @@ class StemCache:
         try:
             with np.load(path, allow_pickle=False) as z:
                 header = json.loads(bytes(z["header"]).decode())
-                stems = z["stems"]
+                stems = [z[f"s{i}"] for i in range(len(header.get("sources", [])))]
         except FileNotFoundError:
             return None
         except Exception:  # truncated or foreign file: drop it, separate again
@@ -144,9 +144,6 @@ class StemCache:
         for i, s in enumerate(header.get("sources", [])):
             sources.append(Source(name=s["name"], audio=stems[i], colour=s["colour"], kind=s["kind"],
                                   meta=dict(s.get("meta", {}))))
-        if len(sources) != stems.shape[0]:
-            _unlink(path)
-            return None
         return sources
 
     def store(self, key: str, sources: list[Source], meta: Optional[dict] = None) -> Optional[Path]:
@@ -164,15 +161,12 @@ class StemCache:
         header = {"version": FORMAT_VERSION, "created": time.time(), "meta": meta or {},
                   "sources": [{"name": s.name, "colour": s.colour, "kind": s.kind,
                                "meta": _jsonable(s.meta)} for s in sources]}
-        stems = np.empty((len(sources), n), np.float32)
-        for i, s in enumerate(sources):
-            stems[i] = s.audio
+        arrays = {f"s{i}": np.asarray(s.audio, dtype=np.float32) for i, s in enumerate(sources)}
         self.directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=_PART, dir=self.directory)
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, stems=stems,
-                         header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+                np.savez(f, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
             os.replace(tmp, path)
         except BaseException:
             _unlink(Path(tmp))
