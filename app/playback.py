@@ -1,16 +1,19 @@
 """Live playback: an audio callback that only mixes precomputed signals with the current gains.
 
-:class:`MixEngine` holds, per source row, the mono stem ``s``, its decorrelated copy ``d`` and
-its "auto" stereo render; one extra row carries the mono original, so the A/B switch to the
-original is a change of coefficients like any other. The UI or the session builds an immutable
-:class:`MixSnapshot` (coefficients a, b, c, d and an auto gain per row) and swaps it in with one
-reference assignment; the callback ramps from the previous coefficients to the new ones over the
-block (no zipper noise), so a change is heard in the very next block. The callback allocates no
-buffers, takes no locks, logs nothing and emits no signals: everything is preallocated.
+:class:`MixEngine` holds, per source row, the mono stem ``s`` and its decorrelated copy ``d``
+(views of the session's arrays, no copies). Each row is mixed as ``L = a s + b d``,
+``R = c s + d d``. The coefficients are the snapshot's constants (pinned sources) plus, for
+sources in "auto" mode, the snapshot's gain times the per-frame trajectory of the current
+rendition, read at the end of each block. The UI or the session builds an immutable
+:class:`MixSnapshot` and swaps it in with one reference assignment; the callback ramps from the
+previous block's coefficients to the new ones over the block (no zipper noise), so a change is
+heard in the very next block. A/B to the mono original is a snapshot too (every row a = c = 1,
+b = d = 0: the stems sum to the recording). The callback allocates no buffers, takes no locks,
+logs nothing and emits no signals: everything is preallocated.
 
-:class:`Player` connects the engine to the default output device with sounddevice. When there is
-no PortAudio library or no output device it raises :class:`PlaybackUnavailable` with a message
-for the user; rendering and export do not need it.
+:class:`Player` connects the engine to an output device with sounddevice. When there is no
+PortAudio library or no device it raises :class:`PlaybackUnavailable` with a message for the
+user; rendering and export do not need it.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import numpy as np
 
 from core.placement import Placement
 from core.renderer import active_gains, pinned_coefficients
+from core.stft import HOP
 
 __all__ = ["MixSnapshot", "MixEngine", "Player", "PlaybackUnavailable", "snapshot_for", "MAX_BLOCK"]
 
@@ -33,19 +37,18 @@ class PlaybackUnavailable(Exception):
 
 @dataclass(frozen=True)
 class MixSnapshot:
-    coefs: np.ndarray  # [rows, 4] float32: L = a s + b d, R = c s + d d
-    auto: np.ndarray   # [rows] float32: gain on the row's auto stereo render
+    coefs: np.ndarray  # [rows, 4] float32, constant part: L = a s + b d, R = c s + d d
+    auto: np.ndarray   # [rows] float32: gain on the row's per-frame "auto" coefficients
 
 
 def snapshot_for(placements: list[Placement], *, has_auto: list[bool], ab_original: bool = False,
                  original_gain: float = 1.0) -> MixSnapshot:
-    """The snapshot for ``placements`` (+ the original's row last). With ``ab_original`` only the
-    mono original sounds; otherwise only the stereo render."""
+    """The snapshot for ``placements``; with ``ab_original`` the mono original (sum of the stems)."""
     n = len(placements)
-    coefs = np.zeros((n + 1, 4), np.float32)
-    auto = np.zeros(n + 1, np.float32)
+    coefs = np.zeros((n, 4), np.float32)
+    auto = np.zeros(n, np.float32)
     if ab_original:
-        coefs[n] = (original_gain, 0.0, original_gain, 0.0)
+        coefs[:, 0] = coefs[:, 2] = original_gain
     else:
         g = active_gains(placements)
         for i, p in enumerate(placements):
@@ -61,21 +64,23 @@ def snapshot_for(placements: list[Placement], *, has_auto: list[bool], ab_origin
 class MixEngine:
     """The callback's state and logic; usable without any audio device (tests drive it directly).
 
-    ``s``, ``d`` [shape=(rows, n)], ``auto_l``, ``auto_r`` [shape=(rows, n)] float32, where the last
-    row is the mono original (its ``d`` and auto rows are zero)."""
+    ``s``, ``d`` [shape=(rows, n)] float32; ``traj`` [shape=(frames, rows, 4)] per-frame auto
+    coefficients (or None)."""
 
-    def __init__(self, s: np.ndarray, d: np.ndarray, auto_l: np.ndarray, auto_r: np.ndarray,
-                 snapshot: MixSnapshot, *, sample_rate: int = 44100):
-        self.s, self.d, self.auto_l, self.auto_r = s, d, auto_l, auto_r
+    def __init__(self, s: np.ndarray, d: np.ndarray, snapshot: MixSnapshot, traj: Optional[np.ndarray] = None,
+                 *, sample_rate: int = 44100):
+        self.s, self.d = s, d
         self.rows, self.length = s.shape
         self.sample_rate = sample_rate
         self.snapshot = snapshot
-        self._cur = np.array(snapshot.coefs, dtype=np.float32)
-        self._cur_auto = np.array(snapshot.auto, dtype=np.float32)
-        self._dc = np.zeros_like(self._cur)
-        self._da = np.zeros_like(self._cur_auto)
-        # contiguous per-coefficient vectors for the dot products
-        self._k = np.zeros((10, self.rows), np.float32)
+        self.traj = traj
+        self._target = np.zeros((self.rows, 4), np.float32)
+        self._cur = np.zeros((self.rows, 4), np.float32)
+        self._dc = np.zeros((self.rows, 4), np.float32)
+        self._ta = np.zeros((self.rows, 4), np.float32)
+        self._tb = np.zeros((self.rows, 4), np.float32)
+        self._gain_col = np.zeros((self.rows, 1), np.float32)
+        self._k = np.zeros((8, self.rows), np.float32)
         self._ramp_base = np.arange(1, MAX_BLOCK + 1, dtype=np.float32)
         self._ramp = np.zeros(MAX_BLOCK, np.float32)
         self._t1 = np.zeros(MAX_BLOCK, np.float32)
@@ -85,10 +90,17 @@ class MixEngine:
         self.loop: Optional[tuple[int, int]] = None
         self.underruns = 0
         self.blocks = 0
+        self.last_block = np.zeros((MAX_BLOCK, 2), np.float32)  # for meters: the last block played
+        self.last_frames = 0
+        self._targets(0)
+        np.copyto(self._cur, self._target)
 
     # --- control (any thread; plain attribute writes) -----------------------------------------
     def set_snapshot(self, snap: MixSnapshot) -> None:
         self.snapshot = snap
+
+    def set_trajectories(self, traj: Optional[np.ndarray]) -> None:
+        self.traj = traj
 
     def seek(self, sample: int) -> None:
         self.position = int(min(max(sample, 0), self.length))
@@ -99,22 +111,42 @@ class MixEngine:
         else:
             self.loop = (int(max(0, start)), int(min(end, self.length)))
 
+    def settle(self) -> None:
+        """Jump to the current snapshot without a ramp (e.g. before starting playback)."""
+        self._targets(self.position)
+        np.copyto(self._cur, self._target)
+
     # --- the callback ---------------------------------------------------------------------------
+    def _targets(self, sample: int) -> None:
+        """Coefficients at ``sample`` into self._target (allocation-free)."""
+        snap = self.snapshot
+        np.copyto(self._target, snap.coefs)
+        traj = self.traj
+        if traj is not None and len(traj):
+            f = min(max(sample, 0) / HOP, len(traj) - 1.0)
+            i0 = int(f)
+            i1 = min(i0 + 1, len(traj) - 1)
+            frac = f - i0
+            np.multiply(traj[i0], 1.0 - frac, out=self._ta)
+            np.multiply(traj[i1], frac, out=self._tb)
+            np.add(self._ta, self._tb, out=self._ta)
+            np.copyto(self._gain_col[:, 0], snap.auto)
+            np.multiply(self._ta, self._gain_col, out=self._ta)
+            np.add(self._target, self._ta, out=self._target)
+
     def callback(self, outdata, frames, time_info=None, status=None) -> None:
         if status is not None and status.output_underflow:
             self.underruns += 1
         self.blocks += 1
-        snap = self.snapshot
         if not self.playing or frames > MAX_BLOCK:
             outdata.fill(0)
+            self.last_frames = 0
             return
-        np.subtract(snap.coefs, self._cur, out=self._dc)
-        np.subtract(snap.auto, self._cur_auto, out=self._da)
+        self._targets(self.position + frames - 1)
+        np.subtract(self._target, self._cur, out=self._dc)
         k = self._k
         np.copyto(k[0:4], self._cur.T)
         np.copyto(k[4:8], self._dc.T)
-        k[8] = self._cur_auto
-        k[9] = self._da
         ramp = self._ramp[:frames]
         np.multiply(self._ramp_base[:frames], np.float32(1.0 / frames), out=ramp)
         done = 0
@@ -134,27 +166,23 @@ class MixEngine:
             self.position = pos + n
             if self.loop is not None and self.position >= self.loop[1]:
                 self.position = self.loop[0]
-        np.copyto(self._cur, snap.coefs)
-        np.copyto(self._cur_auto, snap.auto)
+        np.copyto(self._cur, self._target)
+        np.copyto(self.last_block[:frames], outdata[:frames])
+        self.last_frames = frames
 
     def _segment(self, outdata, o, n, pos, ramp) -> None:
         k, t1, t2 = self._k, self._t1[:n], self._t2[:n]
         s = self.s[:, pos:pos + n]
         d = self.d[:, pos:pos + n]
-        for ch, (ia, ib, src) in enumerate(((0, 1, self.auto_l), (2, 3, self.auto_r))):
-            au = src[:, pos:pos + n]
-            # static part: a.s + b.d + g.auto ; ramped part: ramp * (da.s + db.d + dg.auto)
+        for ch, (ia, ib) in enumerate(((0, 1), (2, 3))):
+            # static part a.s + b.d, ramped part ramp * (da.s + db.d); matmul reads strided views in place
             np.matmul(k[ia], s, out=t1)
             np.matmul(k[ib], d, out=t2)
-            np.add(t1, t2, out=t1)
-            np.matmul(k[8], au, out=t2)
             np.add(t1, t2, out=t1)
             out_col = outdata[o:o + n, ch]
             np.copyto(out_col, t1)
             np.matmul(k[4 + ia], s, out=t1)
             np.matmul(k[4 + ib], d, out=t2)
-            np.add(t1, t2, out=t1)
-            np.matmul(k[9], au, out=t2)
             np.add(t1, t2, out=t1)
             np.multiply(t1, ramp, out=t1)
             np.add(out_col, t1, out=out_col)

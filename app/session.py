@@ -23,7 +23,7 @@ from core.models import load_model
 from core.placement import Placement, seed_placements
 from core.progress import ProgressFn, Reporter, check_cancel, report
 from core.ps import PSParams
-from core.renderer import SourceRender, mix, prepare_source, render_auto
+from core.renderer import SourceRender, auto_coefficients, mix, mix_chunks, prepare_source
 from separation.base import Source
 
 from .playback import MixEngine, MixSnapshot, snapshot_for
@@ -71,7 +71,7 @@ class Session:
         self._params: dict[Rendition, PSParams] = {}
         self.undo = UndoStack()
         self._listeners: list[Callable[[str], None]] = []
-        self._stack: Optional[tuple[np.ndarray, ...]] = None
+        self._engine: Optional[MixEngine] = None
         self.ab_original = False
         self.export_settings: dict = {}
 
@@ -89,7 +89,7 @@ class Session:
         self.recording, self.mono = Path(path), mono
         self.sources, self.renders, self.placements = [], [], []
         self.renditions, self.current, self._params = [], -1, {}
-        self._stack = None
+        self._engine = None
         self.undo.clear()
         self._emit("recording")
 
@@ -108,31 +108,39 @@ class Session:
         settings = dict(settings if settings is not None else self.backend_settings)
         sources = separation.get(backend, **settings).separate(
             self.mono, progress=Reporter(progress, "separate", 0.0, 0.8), cancel=cancel)
+        self._install(sources, backend, settings, progress=Reporter(progress, "prepare", 0.8, 0.2), cancel=cancel)
+
+    def set_sources(self, sources: list[Source], *, backend: str = "custom", settings: Optional[dict] = None,
+                    progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
+        """Use given sources (stems that sum to the recording), e.g. from a cache or a test."""
+        self._need_recording()
+        self._install(sources, backend, dict(settings or {}), progress=progress, cancel=cancel)
+
+    def _install(self, sources: list[Source], backend: str, settings: dict, *,
+                 progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
+        """Decorrelate every stem into two shared arrays [sources, n] (the playback engine reads
+        them in place; each Source's audio becomes a view of its row: no second copy)."""
+        n = len(self.mono)
+        s_all = np.empty((len(sources), n), np.float32)
+        d_all = np.empty((len(sources), n), np.float32)
         renders = []
         for i, src in enumerate(sources):
             check_cancel(cancel)
-            renders.append(prepare_source(src.audio, cancel=cancel))
-            report(progress, "prepare", 0.8 + 0.2 * (i + 1) / len(sources), 1.0)
+            s_all[i] = src.audio[:n]
+            renders.append(prepare_source(s_all[i], out=d_all[i], cancel=cancel))
+            report(progress, "prepare", i + 1, len(sources))
+        for i, src in enumerate(sources):
+            src.audio = s_all[i]
         self.backend, self.backend_settings = backend, settings
         self.sources, self.renders = sources, renders
+        self._s_all, self._d_all = s_all, d_all
         self.placements = [Placement() for _ in sources]
-        self._stack = None
+        self._engine = None
         self.undo.clear()
         self._emit("sources")
-        if self.renditions:  # re-seed with the current rendition's parameters
+        if self.renditions and self.current >= 0:  # re-seed with the current rendition's parameters
             r = self.renditions[self.current]
             self._apply(r, self._params[r], cancel=cancel)
-
-    def set_sources(self, sources: list[Source], *, backend: str = "custom", settings: Optional[dict] = None,
-                    cancel: Optional[threading.Event] = None) -> None:
-        """Use given sources (stems that sum to the recording), e.g. from a cache or a test."""
-        self._need_recording()
-        self.sources = sources
-        self.renders = [prepare_source(s.audio, cancel=cancel) for s in sources]
-        self.backend, self.backend_settings = backend, dict(settings or {})
-        self.placements = [Placement() for _ in sources]
-        self._stack = None
-        self._emit("sources")
 
     def predict(self, rendition: Rendition, *, progress: Optional[ProgressFn] = None,
                 cancel: Optional[threading.Event] = None) -> PSParams:
@@ -200,17 +208,36 @@ class Session:
 
     def _apply(self, r: Rendition, params: PSParams, *, progress: Optional[ProgressFn] = None,
                cancel: Optional[threading.Event] = None) -> None:
-        """Render auto sources with ``params`` and re-seed every placement that is not pinned."""
-        for i, sr in enumerate(self.renders):
-            check_cancel(cancel)
-            sr.auto = render_auto(sr, params, cancel=cancel)
-            report(progress, "render", i + 1, len(self.renders))
+        """Auto trajectories from ``params`` and re-seeded placements (every one not pinned)."""
+        check_cancel(cancel)
+        auto_coefficients(self.renders, params)
         if self.renders:
             energies = np.stack([sr.energy for sr in self.renders])
             self.placements = seed_placements(params, energies, previous=self.placements or None)
-        self._stack = None
+        if self._engine is not None:
+            self._engine.set_trajectories(self._trajectory_stack())
+            self._engine.set_snapshot(self.snapshot())
+        report(progress, "render", 1, 1)
         self._emit("params")
         self._emit("placements")
+
+    def _trajectory_stack(self) -> Optional[np.ndarray]:
+        if not self.renders or all(r.auto is None for r in self.renders):
+            return None
+        t = max(len(r.auto) for r in self.renders if r.auto is not None)
+        out = np.zeros((t, len(self.renders), 4), np.float32)
+        for i, r in enumerate(self.renders):
+            if r.auto is not None:
+                out[:, i] = r.auto
+        return out
+
+    def trajectory(self, index: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """Per-frame (pan, width) of source ``index`` in auto mode for the current rendition."""
+        from core.placement import ic_to_width, iid_to_pan
+        r = self.renders[index]
+        if r.iid_t is None:
+            return None
+        return iid_to_pan(r.iid_t), ic_to_width(r.ic_t)
 
     # --- cheap edits ----------------------------------------------------------------------------
     def set_placement(self, index: int, placement: Placement, *, merge_key=None, label: str = "move source") -> None:
@@ -246,21 +273,13 @@ class Session:
         return mix(self.renders, self.placements, stems=stems, progress=progress)
 
     def mix_engine(self) -> MixEngine:
-        """A playback engine over this session's precomputed signals (last row: the original)."""
-        if self._stack is None:
-            n = len(self.mono)
-            rows = len(self.renders) + 1
-            s = np.zeros((rows, n), np.float32)
-            d = np.zeros((rows, n), np.float32)
-            al = np.zeros((rows, n), np.float32)
-            ar = np.zeros((rows, n), np.float32)
-            for i, r in enumerate(self.renders):
-                s[i], d[i] = r.s, r.d
-                if r.auto is not None:
-                    al[i], ar[i] = r.auto[:, 0], r.auto[:, 1]
-            s[-1] = self.mono
-            self._stack = (s, d, al, ar)
-        return MixEngine(*self._stack, self.snapshot())
+        """The playback engine over this session's precomputed signals (one per set of sources;
+        renditions and placements update it in place)."""
+        if not self.renders:
+            raise ParameterError("nothing to play: separate the recording first")
+        if self._engine is None:
+            self._engine = MixEngine(self._s_all, self._d_all, self.snapshot(), self._trajectory_stack())
+        return self._engine
 
     def snapshot(self) -> MixSnapshot:
         return snapshot_for(self.placements, has_auto=[r.auto is not None for r in self.renders],
@@ -271,26 +290,40 @@ class Session:
                progress: Optional[ProgressFn] = None) -> ExportResult:
         """Write the stereo mix (never clipped, never over the input, atomically) and, with
         ``project``, a project file beside it (``OUT.soundstage.json``) that re-makes it exactly."""
-        from core.metrics import peak_ceiling
         from .project import save_project
         path = Path(path)
         fmt = fmt or audio.format_for_path(path)
         if self.recording is not None and audio.same_file(self.recording, path):
             raise ParameterError(f"{path}: refusing to write over the input recording")
-        out, parts = self.render(stems=True, progress=progress)
-        peak = float(np.max(np.abs(out), initial=0.0))
-        out, gain_db = peak_ceiling(out, ceiling_db)
-        g = np.float32(10 ** (gain_db / 20))
+        # mix once (chunked inside), scale by one gain if the peak would pass the ceiling, write
+        # in chunks; stems, when asked for, are mixed again chunk by chunk while writing
+        full = self.render(progress=Reporter(progress, "mix", 0.0, 0.5))
+        peak = float(np.max(np.abs(full), initial=0.0))
+        limit = 10 ** (ceiling_db / 20)
+        g = np.float32(min(1.0, limit / peak) if peak > 0 else 1.0)
+        gain_db = float(20 * np.log10(g))
         inputs = [self.recording]
-        audio.write(path, out, fmt=fmt, overwrite=overwrite, inputs=inputs)
-        res = ExportResult(path, gain_db, 20 * np.log10(max(peak, 1e-12)) + gain_db)
-        if stems:
-            folder = path.with_name(path.stem + "-stems")
-            ext = ".flac" if fmt.startswith("flac") else ".wav"
-            for i, (src, part) in enumerate(zip(self.sources, parts)):
-                safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in src.name)[:40]
-                res.stems.append(audio.write(folder / f"{i + 1:02d}-{safe}{ext}", part * g, fmt=fmt,
-                                             overwrite=overwrite, inputs=inputs))
+        folder = path.with_name(path.stem + "-stems")
+        ext = ".flac" if fmt.startswith("flac") else ".wav"
+        stem_paths = []
+        for i, src in enumerate(self.sources):
+            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in src.name)[:40]
+            stem_paths.append(folder / f"{i + 1:02d}-{safe}{ext}")
+        targets = [path] + (stem_paths if stems else [])
+        n = len(full)
+        with audio.AtomicWriters(targets, fmt=fmt, channels=2, overwrite=overwrite, inputs=inputs) as writers:
+            if stems:
+                for start, chunk, parts in mix_chunks(self.renders, self.placements, stems=True):
+                    writers[0].write(full[start:start + len(chunk)] * g)
+                    for w, part in zip(writers[1:], parts):
+                        w.write(part * g)
+                    report(progress, "export", 0.5 + 0.5 * (start + len(chunk)) / n, 1.0)
+            else:
+                step = 1 << 18
+                for start in range(0, n, step):
+                    writers[0].write(full[start:start + step] * g)
+                    report(progress, "export", 0.5 + 0.5 * min(n, start + step) / n, 1.0)
+        res = ExportResult(path, gain_db, 20 * np.log10(max(peak * g, 1e-12)), stems=stem_paths if stems else [])
         if project:
             res.project = save_project(self, path.with_suffix(".soundstage.json"),
                                        export={"path": path.name, "format": fmt, "ceiling_db": ceiling_db})

@@ -140,3 +140,65 @@ def write(path, audio: np.ndarray, *, fmt: str = "wav24", sample_rate: int = SAM
 def format_for_path(path, default: str = "wav24") -> str:
     """A sensible export format from a file extension (.flac -> flac, otherwise ``default``)."""
     return "flac" if str(path).lower().endswith(".flac") else default
+
+
+class AtomicWriters:
+    """Context manager writing several audio files chunk by chunk, atomically.
+
+    ``with AtomicWriters([a, b], fmt="wav24", channels=2) as (wa, wb): wa.write(block)``. Every
+    file goes to a temporary name in its folder and is renamed into place only when the block
+    exits without an error; on an error (or a cancel) nothing is left behind. The same checks as
+    :func:`write`: never over an input, never over an existing file without ``overwrite``.
+    """
+
+    def __init__(self, paths, *, fmt: str = "wav24", channels: int = 2, sample_rate: int = SAMPLE_RATE,
+                 overwrite: bool = False, inputs: Iterable = ()):
+        if fmt not in SUBTYPES:
+            raise ParameterError(f"unknown format {fmt!r}; choose one of {', '.join(SUBTYPES)}")
+        self.paths = [Path(p) for p in paths]
+        inputs = [i for i in inputs if i is not None]
+        for dest in self.paths:
+            if any(same_file(src, dest) for src in inputs):
+                raise AudioError(dest, "refusing to write over the input recording")
+            if dest.exists() and not overwrite:
+                raise AudioError(dest, "already exists (use --force to overwrite)")
+            if dest.is_dir():
+                raise AudioError(dest, "is a directory")
+        self.fmt, self.channels, self.sample_rate = fmt, channels, sample_rate
+        self._files, self._tmps = [], []
+
+    def __enter__(self):
+        container, subtype = SUBTYPES[self.fmt]
+        try:
+            for dest in self.paths:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix="." + dest.name + ".", suffix=".part", dir=dest.parent)
+                os.close(fd)
+                self._tmps.append(tmp)
+                self._files.append(sf.SoundFile(tmp, "w", self.sample_rate, self.channels, subtype, format=container))
+        except BaseException:
+            self._cleanup()
+            raise
+        return self._files
+
+    def __exit__(self, exc_type, exc, tb):
+        for f in self._files:
+            f.close()
+        if exc_type is not None:
+            self._cleanup()
+            return False
+        for tmp, dest in zip(self._tmps, self.paths):
+            os.replace(tmp, dest)
+        return False
+
+    def _cleanup(self):
+        for f in self._files:
+            try:
+                f.close()
+            except Exception:
+                pass
+        for tmp in self._tmps:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

@@ -106,3 +106,29 @@ def seed_placements(params: PSParams, energies: np.ndarray, previous=None) -> li
         base = prev if prev is not None else Placement()
         out.append(replace(base, pan=float(iid_to_pan(iid)), width=float(ic_to_width(ic)), pinned=False))
     return out
+
+
+def trajectories(params: PSParams, energies: np.ndarray, *, smooth: float = 0.9, floor_db: float = 50.0):
+    """Per-frame IID and IC of each source [shape=(sources, frames)] each, for "auto" mode.
+
+    In every frame a source takes the model's parameters of the bands where it lives, weighted by
+    its energy times its share of the tile (as :func:`seed_placements` does over the whole
+    recording), so it moves as one source rather than band by band. Frames where the source is
+    silent (below ``floor_db`` under its loudest frame) hold its overall place. A forward-backward
+    exponential smoothing (``smooth`` per frame, zero phase) removes frame-to-frame wobble.
+    """
+    from scipy.signal import filtfilt
+    w = source_weights(energies)                       # [S, B, T]
+    tot = w.sum(axis=1)                                 # [S, T]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iid = (w * params.iid[None]).sum(axis=1) / tot
+        ic = (w * params.ic[None]).sum(axis=1) / tot
+    g_iid = np.nansum(iid * tot, axis=1, keepdims=True) / np.maximum(tot.sum(axis=1, keepdims=True), 1e-30)
+    g_ic = np.nansum(ic * tot, axis=1, keepdims=True) / np.maximum(tot.sum(axis=1, keepdims=True), 1e-30)
+    quiet = tot < tot.max(axis=1, keepdims=True) * 10 ** (-floor_db / 10)
+    iid = np.where(quiet | ~np.isfinite(iid), g_iid, iid)
+    ic = np.where(quiet | ~np.isfinite(ic), np.where(np.isfinite(g_ic), g_ic, 1.0), ic)
+    if iid.shape[1] > 12 and smooth > 0:
+        iid = filtfilt([1 - smooth], [1, -smooth], iid, axis=1)
+        ic = filtfilt([1 - smooth], [1, -smooth], ic, axis=1)
+    return iid.astype(np.float32), np.clip(ic, -1, 1).astype(np.float32)

@@ -1,43 +1,54 @@
 """Rendering sources to stereo through the PS decoder, built for live mixing.
 
-Per source, :func:`prepare_source` computes once (heavy, in a worker): its mono stem ``s`` and
-the decorrelated copy ``d`` in the time domain (all-pass cascade, made orthogonal to ``s`` and of
-equal power per band and frame, ducked at transients so attacks stay sharp). A pinned source is
-then ``L = a s + b d``, ``R = c s + d d`` with four constant coefficients from its pan and width
-(:func:`pinned_coefficients`); that is all the audio callback does. A source in "auto" mode follows
-the model's parameters per band and frame: its stereo render is made by the PS decoder
-(:func:`render_auto`) and mixed with a gain.
+Per source, :func:`prepare_source` computes once (heavy, in a worker) the decorrelated copy ``d``
+of its mono stem ``s`` in the time domain: the all-pass cascade, made orthogonal to ``s`` and of
+equal power in every band and frame, ducked at transients so attacks stay sharp. A source is then
+rendered as ``L = a s + b d``, ``R = c s + d d`` (the PS decoder's mixing law, broadband):
+
+- pinned: four constant coefficients from its pan and width (:func:`pinned_coefficients`);
+- auto: coefficients per STFT frame from the model's parameters projected on the source
+  (:func:`core.placement.trajectories`), interpolated linearly between frame centres.
+
+So playback and export only scale and add precomputed signals, and switching renditions only
+recomputes small per-frame tables.
 """
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
-from .bands import band_of_bin, band_sum
-from .decoder import Decorrelated, decode, mixing_coefficients
-from .placement import Placement, pan_to_iid, width_to_ic
+from .bands import band_of_bin
+from .decoder import Decorrelated, mixing_coefficients
+from .placement import Placement, pan_to_iid, trajectories, width_to_ic
 from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams, band_energy
-from .stft import OverlapAdd
+from .stft import HOP, OverlapAdd
 
-__all__ = ["SourceRender", "prepare_source", "render_auto", "pinned_coefficients", "source_gain",
-           "mix", "active_gains"]
+__all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_coefficients", "active_gains",
+           "mix", "mix_chunks", "CHUNK"]
+
+CHUNK = 1 << 18  # samples per chunk when mixing long recordings (~6 s)
 
 
 @dataclass
 class SourceRender:
-    """Precomputed signals of one source: ``s``, ``d`` [shape=(n,)], band energies [34, frames]
-    and, when rendered, ``auto`` [shape=(n, 2)] for the current model parameters."""
+    """Precomputed signals of one source: ``s``, ``d`` [shape=(n,)], band energies [34, frames],
+    and for "auto" mode the per-frame mixing coefficients ``auto`` [shape=(frames, 4)] of the
+    current rendition (None before any)."""
     s: np.ndarray
     d: np.ndarray
     energy: np.ndarray
     auto: Optional[np.ndarray] = None
+    iid_t: Optional[np.ndarray] = None  # per-frame IID (dB) of the current rendition [frames]
+    ic_t: Optional[np.ndarray] = None
 
 
-def prepare_source(s: np.ndarray, *, cancel: Optional[threading.Event] = None) -> SourceRender:
+def prepare_source(s: np.ndarray, *, out: Optional[np.ndarray] = None,
+                   cancel: Optional[threading.Event] = None) -> SourceRender:
+    """Decorrelate stem ``s``; ``out`` [shape=(n,)] receives ``d`` when given (no extra copy)."""
     dec = Decorrelated(s)
     ola = OverlapAdd(len(dec.x))
     energies = []
@@ -46,18 +57,27 @@ def prepare_source(s: np.ndarray, *, cancel: Optional[threading.Event] = None) -
         check_cancel(cancel)
         ola.add(D * np.sqrt(1.0 - tr)[bob], f0)
         energies.append(band_energy(S))
-    return SourceRender(dec.x, ola.result().astype(np.float32), np.concatenate(energies, axis=1))
-
-
-def render_auto(sr: SourceRender, params: PSParams, *, cancel: Optional[threading.Event] = None) -> np.ndarray:
-    """The source decoded with the model's time-varying parameters -> [shape=(n, 2)]."""
-    return decode(sr.s, params, cancel=cancel)
+    d = ola.result()
+    if out is not None:
+        out[:] = d
+        d = out
+    return SourceRender(dec.x, d.astype(np.float32, copy=False), np.concatenate(energies, axis=1))
 
 
 def pinned_coefficients(p: Placement) -> np.ndarray:
     """(a, b, c, d) for a fixed pan/width: ``L = a s + b d``, ``R = c s + d d`` [shape=(4,)]."""
     a, b, c, d = mixing_coefficients(np.array([pan_to_iid(p.pan)]), np.array([width_to_ic(p.width)]))
     return np.array([a[0], b[0], c[0], d[0]], dtype=np.float32)
+
+
+def auto_coefficients(renders: list[SourceRender], params: PSParams) -> None:
+    """Set each render's per-frame trajectory and coefficients for model parameters ``params``."""
+    if not renders:
+        return
+    iid, ic = trajectories(params, np.stack([r.energy for r in renders]))
+    for r, i_t, c_t in zip(renders, iid, ic):
+        r.iid_t, r.ic_t = i_t, c_t
+        r.auto = np.stack(mixing_coefficients(i_t, c_t), axis=1).astype(np.float32)
 
 
 def active_gains(placements: list[Placement]) -> np.ndarray:
@@ -67,29 +87,60 @@ def active_gains(placements: list[Placement]) -> np.ndarray:
                     dtype=np.float32)
 
 
-def source_gain(p: Placement) -> float:
-    return 0.0 if p.mute else float(10 ** (p.gain_db / 20))
+_HOP_RAMP = (np.arange(HOP, dtype=np.float32) / HOP)
+
+
+def _coef_curve(table: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Per-sample coefficients [shape=(4, stop-start)] from a per-frame table [frames, 4]
+    (linear between frame centres; frame t is centred on sample t * HOP)."""
+    f0 = start // HOP
+    f1 = -(-stop // HOP)
+    last = len(table) - 1
+    idx = np.minimum(np.arange(f0, f1 + 1), last)
+    c = table[idx].T                                   # [4, frames+1]
+    seg = c[:, :-1, None] + (c[:, 1:] - c[:, :-1])[:, :, None] * _HOP_RAMP  # [4, frames, HOP]
+    seg = seg.reshape(4, -1)
+    return seg[:, start - f0 * HOP: stop - f0 * HOP]
+
+
+def mix_chunks(renders: list[SourceRender], placements: list[Placement], *, start: int = 0,
+               stop: Optional[int] = None, chunk: int = CHUNK, stems: bool = False) -> Iterator[tuple[int, np.ndarray, list]]:
+    """Yield ``(start, stereo [shape=(m, 2)], stems)`` for consecutive chunks of the mix of
+    samples ``start:stop``; ``stems`` lists each source's stereo part when asked for."""
+    n = len(renders[0].s) if renders else 0
+    stop = n if stop is None else min(stop, n)
+    gains = active_gains(placements)
+    consts = [None if (not p.pinned and r.auto is not None) else pinned_coefficients(p)
+              for r, p in zip(renders, placements)]
+    for a in range(start, stop, chunk):
+        b = min(stop, a + chunk)
+        out = np.zeros((b - a, 2), np.float32)
+        parts = []
+        for i, r in enumerate(renders):
+            s, dd = r.s[a:b], r.d[a:b]
+            if consts[i] is not None:
+                ca, cb, cc, cd = consts[i] * gains[i]
+            else:
+                ca, cb, cc, cd = _coef_curve(r.auto, a, b) * gains[i]
+            left, right = ca * s + cb * dd, cc * s + cd * dd
+            out[:, 0] += left
+            out[:, 1] += right
+            if stems:
+                parts.append(np.stack([left, right], axis=1))
+        yield a, out, parts
 
 
 def mix(renders: list[SourceRender], placements: list[Placement], *, start: int = 0, stop: Optional[int] = None,
         stems: bool = False, progress: Optional[ProgressFn] = None):
-    """Stereo mix [shape=(stop-start, 2)] of all sources with their placements; with ``stems``
-    also each source's stereo stem (list of [shape=(n, 2)], gains applied)."""
+    """Stereo mix [shape=(stop-start, 2)] of all sources; with ``stems`` also each source's stereo
+    stem (list of [shape=(n, 2)], gains applied)."""
     n = len(renders[0].s) if renders else 0
-    stop = n if stop is None else stop
+    stop = n if stop is None else min(stop, n)
     out = np.zeros((stop - start, 2), np.float32)
-    gains = active_gains(placements)
-    parts = []
-    for i, (r, p) in enumerate(zip(renders, placements)):
-        g = gains[i]
-        if p.pinned or r.auto is None:
-            a, b, c, d = pinned_coefficients(p) * g
-            s, dd = r.s[start:stop], r.d[start:stop]
-            stem = np.stack([a * s + b * dd, c * s + d * dd], axis=1)
-        else:
-            stem = r.auto[start:stop] * g
-        out += stem
-        if stems:
-            parts.append(stem.astype(np.float32))
-        report(progress, "mix", i + 1, len(renders))
+    parts = [np.zeros((stop - start, 2), np.float32) for _ in renders] if stems else []
+    for a, chunk, cparts in mix_chunks(renders, placements, start=start, stop=stop, stems=stems):
+        out[a - start: a - start + len(chunk)] = chunk
+        for p, c in zip(parts, cparts):
+            p[a - start: a - start + len(chunk)] = c
+        report(progress, "mix", a - start + len(chunk), stop - start)
     return (out, parts) if stems else out
