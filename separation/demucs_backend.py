@@ -199,9 +199,14 @@ class DemucsBackend:
         mix = ((mono - mean) / std).expand(2, n)[None].contiguous()   # (1, 2, n): mono duplicated
 
         stride = int((1 - self.overlap) * int(SAMPLE_RATE * segment)) or 1
-        max_shift = int(0.5 * SAMPLE_RATE) if self.shifts else 0
-        per_pass = math.ceil((n + max_shift) / stride)
-        total = len(subs) * max(1, self.shifts) * per_pass    # an upper bound: shifted passes vary
+        if self.shifts:
+            # apply_model shifts each pass by random.randint(0, max_shift) drawn from `random`,
+            # seeded below: replay the draws to count the segments of every pass exactly.
+            max_shift, draws = int(0.5 * SAMPLE_RATE), random.Random(self.seed)
+            total = sum(math.ceil((n + max_shift - draws.randint(0, max_shift)) / stride)
+                        for _ in subs for _ in range(self.shifts))
+        else:
+            total = len(subs) * math.ceil(n / stride)
         state = {"done": 0, "t0": None}
 
         def callback(d: dict) -> None:

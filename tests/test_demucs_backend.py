@@ -151,6 +151,12 @@ def test_progress_monotone_with_segment_count(models):
     assert sep[-1].total == math.ceil(len(x) / stride)     # exact without shifts
     assert any("s left" in p.message for p in sep)
     assert [p.stage for p in events][:2] == ["load", "load"]
+    # With shifts the passes are longer by a random amount; the count is still exact.
+    events.clear()
+    backend(models, shifts=1, cache=False).separate(x, progress=events.append)
+    sep = [p for p in events if p.stage == "separate"]
+    assert len(sep) == sep[-1].total + 2                   # the start, one per segment, the end
+    assert [p.fraction for p in sep] == sorted(p.fraction for p in sep)
 
 
 def test_cache_hit_on_second_run(models, tmp_path, monkeypatch):
