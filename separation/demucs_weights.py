@@ -393,7 +393,7 @@ def load(source: ModelSource, *, progress: Optional[ProgressFn] = None, cancel=N
         elif source.kind == "hf-cache":
             model = _load_hf_files(source.bag_file, source.files)
         elif source.kind == "hub-cache":
-            model = _load_legacy(source.name)
+            model = _load_legacy(source.official)
         else:
             model = _download_and_load(source, progress, cancel)
     except ModelUnavailable:
@@ -417,12 +417,11 @@ def _load_local(source: ModelSource):
     return AnyModelRepo(local, BagOnlyRepo(source.bag_file.parent, local)).get_model(source.name)
 
 
-def _load_legacy(name: str):
+def _load_legacy(official: OfficialFiles):
     # demucs' legacy remote repository; torch hub finds the files already in its cache.
-    from demucs.pretrained import REMOTE_ROOT, _parse_remote_files
     from demucs.repo import AnyModelRepo, BagOnlyRepo, RemoteRepo
-    remote = RemoteRepo(_parse_remote_files(Path(REMOTE_ROOT) / "files.txt"))
-    return AnyModelRepo(remote, BagOnlyRepo(Path(REMOTE_ROOT), remote)).get_model(name)
+    remote = RemoteRepo(dict(zip(official.sigs, official.urls)))
+    return AnyModelRepo(remote, BagOnlyRepo(official.bag_file.parent, remote)).get_model(official.name)
 
 
 def _load_hf_files(bag_file: Path, files):
@@ -467,7 +466,7 @@ def _download_and_load(source: ModelSource, progress, cancel):
                 if not (hub / f).is_file():
                     download(u, hub / f, progress=progress, cancel=cancel,
                              label=f"{source.name} weights {i + 1}/{len(official.files)}")
-            return _load_legacy(source.name)
+            return _load_legacy(official)
         except Exception as exc:
             from core.errors import Cancelled
             if isinstance(exc, Cancelled):

@@ -363,3 +363,27 @@ def test_cached_reopen_in_a_fresh_process_needs_no_torch(models, tmp_path):
     hit, torch_loaded, n, seconds = out.stdout.split()
     assert (hit, torch_loaded, n) == ("True", "False", "4"), out.stderr
     assert float(seconds) < 1.5        # imports included; the lookup itself is milliseconds
+
+
+def test_first_use_downloads_with_progress(tmp_path, http_folder, monkeypatch):
+    # A model server (local here) with a published model: probed, downloaded into torch hub's
+    # cache with progress, loaded through demucs' remote repository; the next time it is cached.
+    root, url = http_folder
+    th = make_model_folder(tmp_path / "pub", name="htdemucs", sig="955717e8")
+    (root / "hybrid_transformer").mkdir()
+    shutil.copy(th, root / "hybrid_transformer" / th.name)
+    official = demucs_weights.OfficialFiles("htdemucs", ("955717e8",), (th.name,),
+                                            (f"{url}/hybrid_transformer/{th.name}",),
+                                            tmp_path / "pub" / "htdemucs.yaml", None, None)
+    monkeypatch.setattr(demucs_weights, "official_files", lambda name: official if name == "htdemucs" else None)
+    monkeypatch.setattr(demucs_weights, "probe_urls", lambda src: {"legacy": src.official.urls[0]})
+    b = separation.get("demucs", threads=1, shifts=0)
+    assert b.model_source().kind == "download"
+    events = []
+    x = music(1.5)
+    sources = b.separate(x, progress=events.append)
+    assert [s.name for s in sources] == STEMS4 and separation.check_sum(x, sources) < 1e-6
+    dl = [p for p in events if p.stage == "download"]
+    assert dl and [p.fraction for p in dl] == sorted(p.fraction for p in dl) and dl[-1].fraction == 1.0
+    assert (tmp_path / "torch" / "hub" / "checkpoints" / th.name).read_bytes() == th.read_bytes()
+    assert separation.get("demucs").model_source().kind == "hub-cache"
