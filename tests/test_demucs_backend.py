@@ -387,3 +387,15 @@ def test_first_use_downloads_with_progress(tmp_path, http_folder, monkeypatch):
     assert dl and [p.fraction for p in dl] == sorted(p.fraction for p in dl) and dl[-1].fraction == 1.0
     assert (tmp_path / "torch" / "hub" / "checkpoints" / th.name).read_bytes() == th.read_bytes()
     assert separation.get("demucs").model_source().kind == "hub-cache"
+
+
+def test_huggingface_download_progress_adapter():
+    # hf_hub_download(tqdm_class=...) builds a plain tqdm subclass with these arguments.
+    events = []
+    bar = demucs_weights._tqdm_adapter(events.append, "htdemucs weights 1/1")(
+        unit="B", unit_scale=True, total=3000, initial=0, desc="955717e8.safetensors")
+    for _ in range(3):
+        bar.update(1000)
+    bar.close()
+    assert [(p.stage, p.done, p.total) for p in events] == [("download", d, 3000) for d in (1000, 2000, 3000)]
+    assert events[-1].message == "htdemucs weights 1/1"
