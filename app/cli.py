@@ -12,7 +12,7 @@ import sys
 
 from core.errors import AudioError, Cancelled, ParameterError
 
-COMMANDS = ("upmix", "analyze", "roundtrip", "separate", "cache", "eval", "render")
+COMMANDS = ("upmix", "analyze", "roundtrip", "separate", "cache", "eval", "render", "train", "gui")
 
 
 class UserError(Exception):

@@ -1,0 +1,72 @@
+"""``soundstage train --model NAME --data DIR``: train a neural PS model on CPU (resumable).
+
+Uses the ``train`` split of the manifest in DIR for training and ``valid`` for validation; a plain
+folder of stereo files is split deterministically (every tenth file validates). Checkpoints go to
+``--out`` (default ``~/.cache/soundstage-train/NAME``); running the same command again resumes.
+``--export FILE`` writes the fp16 model file that ``resources/models/`` ships.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+NAME = "train"
+HELP = "train a neural PS model (ps-mtm, ps-reg, ps-ar) on a folder of stereo music"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", required=True, choices=["ps-mtm", "ps-reg", "ps-ar"], help="model to train")
+    p.add_argument("--data", default=None, help="data folder with manifest.tsv, or any folder of stereo files "
+                   "(default: ~/.cache/soundstage-data)")
+    p.add_argument("--out", default=None, help="checkpoint folder (default ~/.cache/soundstage-train/MODEL)")
+    p.add_argument("--steps", type=int, default=None, help="total optimizer steps (default 20000; 3000 for ps-reg)")
+    p.add_argument("--minutes", type=float, default=0.0, help="stop this run after so many minutes (resumable)")
+    p.add_argument("--batch", type=int, default=16, help="patches of 6 s per step")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate")
+    p.add_argument("--init", default=None, help="PS-AR: initialize from this PS-MTM checkpoint or model file")
+    p.add_argument("--export", default=None, help="write the fp16 model file here when done")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--d", type=int, default=None, help="model width (new runs only)")
+    p.add_argument("--layers", type=int, default=None, help="transformer layers (new runs only)")
+
+
+def run(args) -> int:
+    from app.cli import UserError
+    from core.dataset import tracks
+    from core.errors import ParameterError
+    from core.models import train as T
+
+    objective = T.OBJECTIVES[args.model]
+    log = print if not getattr(args, "quiet", False) else (lambda s: None)
+    try:
+        has_manifest = args.data is None or (Path(args.data) / "manifest.tsv").exists()
+        if has_manifest:
+            train_ex = T.load_examples(args.data, "train", log=log)
+            valid_ex = T.load_examples(args.data, "valid", log=log)
+        else:
+            ts = tracks(args.data)
+            from core.models.features import build_cache
+            ex = build_cache([t.path for t in ts])
+            valid_ex = ex[::10] if len(ex) >= 2 else []
+            train_ex = [e for i, e in enumerate(ex) if i % 10 or len(ex) < 2]
+    except ParameterError as exc:
+        raise UserError(str(exc)) from None
+    if not train_ex:
+        raise UserError(f"no stereo training files found in {args.data or 'the default data folder'}")
+    net = {k: v for k, v in (("d", args.d), ("layers", args.layers)) if v is not None}
+    cfg = T.TrainConfig(objective=objective, batch=args.batch, minutes=args.minutes, threads=args.threads, net=net,
+                        steps=args.steps or (3000 if objective == "reg" else 20000))
+    if args.lr:
+        cfg.lr = args.lr
+    out = Path(args.out) if args.out else T.default_out(args.model)
+    t0 = time.monotonic()
+
+    def tlog(s):
+        log(f"[{(time.monotonic() - t0) / 60:6.1f} min] {s}", flush=True) if log is print else None
+
+    res = T.train(cfg, train_ex, valid_ex, out, init=Path(args.init) if args.init else None, log=tlog)
+    log(f"checkpoint: {out / 'ckpt.pt'}  (step {res['step']}, {res['elapsed'] / 60:.1f} min of training)")
+    if args.export:
+        T.export_checkpoint(out / "ckpt.pt", Path(args.export), {"model": args.model})
+        log(f"exported {args.export}")
+    return 0
