@@ -1,0 +1,87 @@
+"""Starting the desktop application: ``run_gui(file=None)``.
+
+Without a file the bundled demo recording opens, is separated with the default backend and placed
+by the best available model, so play works at once. ``python -m ui.app [FILE] --screenshot PNG``
+does the same, plays a few seconds (silently, if there is no device), saves a picture of the
+window and quits (scripts/screenshot.sh uses it under Xvfb).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional
+
+DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo" / "feelings-mono.flac"
+
+__all__ = ["run_gui", "create_window", "DEMO"]
+
+
+def create_window(file: Optional[str] = None, *, settings=None):
+    """The main window (a QApplication must exist), opening ``file`` or the demo."""
+    from app.commands.upmix import best_method
+    from .main_window import MainWindow
+    win = MainWindow(settings=settings)
+    win.ctl.session.model = best_method()
+    path = Path(file) if file else DEMO
+    win.show()
+    win.open_path(path)
+    return win
+
+
+def _screenshot_when_ready(app, win, out: Path, *, at: float = 12.0, play: float = 2.0, timeout: float = 240.0):
+    from PyQt6.QtCore import QTimer
+    state = {"phase": "wait"}
+
+    def check():
+        ctl = win.ctl
+        if state["phase"] == "wait" and not ctl.busy and ctl.engine is not None:
+            state["phase"] = "play"
+            ctl.seek(at)
+            ctl.toggle_play()
+            win.canvas.selected = 0
+            QTimer.singleShot(int(play * 1000), shoot)
+        elif state["phase"] == "wait" and not ctl.busy and ctl.last_error:
+            print(f"screenshot: the app reported an error: {ctl.last_error}", file=sys.stderr)
+            app.exit(1)
+
+    def shoot():
+        win.ctl.toggle_play()   # freeze the playhead and the meters as they are
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ok = win.grab().save(str(out))
+        print(f"screenshot saved to {out}" if ok else f"screenshot: could not write {out}")
+        app.exit(0 if ok else 1)
+
+    timer = QTimer(win)
+    timer.timeout.connect(check)
+    timer.start(200)
+    QTimer.singleShot(int(timeout * 1000), lambda: (print("screenshot: timed out", file=sys.stderr), app.exit(1)))
+    return timer
+
+
+def run_gui(file: Optional[str] = None, *, screenshot: Optional[str] = None, size=(1480, 920)) -> int:
+    from PyQt6.QtWidgets import QApplication
+    from . import theme
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Soundstage")
+    app.setOrganizationName("Soundstage")
+    theme.apply(app)
+    win = create_window(file)
+    if screenshot:
+        win.resize(*size)
+        _keep = _screenshot_when_ready(app, win, Path(screenshot))  # noqa: F841
+    rc = app.exec()
+    win.close()
+    return rc
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ui.app")
+    p.add_argument("file", nargs="?", help="recording or project to open (default: the demo)")
+    p.add_argument("--screenshot", help="save a PNG of the window once the recording is ready, then quit")
+    args = p.parse_args(argv)
+    return run_gui(args.file, screenshot=args.screenshot)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

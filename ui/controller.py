@@ -1,0 +1,500 @@
+"""The UI's single owner of the session: jobs, playback, and the session's events as Qt signals.
+
+Widgets read the session through ``ctl.session`` and act through the controller's methods; they
+never call heavy session steps themselves. Heavy steps (open, separate, new rendition, recall,
+undo of a rendition switch, export, project load) run as :class:`ui.workers.Job`s, one at a time.
+Session events raised inside a worker are held back and replayed on the UI thread when the job
+ends, so widgets only ever see a consistent session. Cheap edits (placements, A/B, transport) run
+on the UI thread and reach the audio engine by a snapshot swap.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+from PyQt6.QtCore import QObject, QSettings, QTimer, pyqtSignal
+
+from app.display import ClockPlayer, OutputTap, TappedPlayer, auto_trajectories, dominance, meter_values
+from app.playback import MixEngine, PlaybackUnavailable, snapshot_for
+from app.project import load_project, save_project
+from app.session import Session
+from core.placement import Placement
+
+from .workers import Job, TimeLeft, start_job
+
+__all__ = ["SessionController", "Views", "EVENT_ORDER"]
+
+EVENT_ORDER = ("recording", "sources", "params", "renditions", "placements", "undo")
+HEAVY_UNDO = ("new rendition", "switch to rendition")
+
+
+@dataclass
+class Views:
+    """What the views draw, computed in the worker with the session it describes."""
+    dominant: Optional[np.ndarray] = None      # [bands, frames] source index
+    level: Optional[np.ndarray] = None         # [bands, frames] 0..1
+    traj_pan: Optional[np.ndarray] = None      # [sources, frames] (NaN: silent)
+    traj_width: Optional[np.ndarray] = None
+    loudness_db: list = field(default_factory=list)   # per source, dB re the loudest
+
+
+def compute_views(session: Session) -> Views:
+    if not session.renders:
+        return Views()
+    energies = np.stack([r.energy for r in session.renders])
+    dom, level = dominance(energies)
+    mean = energies.mean(axis=(1, 2))
+    loud = 10 * np.log10(np.maximum(mean / max(float(mean.max()), 1e-20), 1e-6))
+    v = Views(dom, level, loudness_db=[float(x) for x in loud])
+    if 0 <= session.current < len(session.renditions):
+        if hasattr(session, "trajectory"):          # what the engine plays for "auto" sources
+            tr = [session.trajectory(i) for i in range(len(session.renders))]
+            if all(t is not None for t in tr):
+                frames = min(len(t[0]) for t in tr)
+                v.traj_pan = np.stack([t[0][:frames] for t in tr]).astype(np.float32)
+                v.traj_width = np.stack([t[1][:frames] for t in tr]).astype(np.float32)
+        if v.traj_pan is None:
+            params = session.predict(session.renditions[session.current])
+            v.traj_pan, v.traj_width = auto_trajectories(params, energies)
+    return v
+
+
+class SessionController(QObject):
+    session_event = pyqtSignal(str)            # one of EVENT_ORDER, or "all"
+    busy_changed = pyqtSignal(bool)
+    job_progress = pyqtSignal(str, float, str)  # stage/message, fraction, time left
+    status = pyqtSignal(str)                   # a status-bar message
+    error = pyqtSignal(str, str)               # title, message (shown in the window)
+    engine_changed = pyqtSignal()
+    tick = pyqtSignal()                        # ~30 Hz while the window lives (playhead, meters)
+    ab_changed = pyqtSignal(bool)
+    play_state = pyqtSignal(bool)
+
+    def __init__(self, parent=None, *, settings: Optional[QSettings] = None):
+        super().__init__(parent)
+        self.settings = settings or QSettings("Soundstage", "Soundstage")
+        # The UI thread re-takes the GIL at every call into Python (each slot, each paint); with a
+        # busy worker each re-take can wait a whole switch interval (5 ms by default), which adds
+        # up to visible stalls. 1 ms keeps the UI thread's waits short.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+        self.session = Session()
+        self._attach(self.session)
+        self.engine: Optional[MixEngine] = None
+        self.player = None
+        self.tap = OutputTap(4096)
+        self.playback_note = ""
+        self.playback_detail = ""
+        self.views = Views()
+        self.job: Optional[Job] = None
+        self._pending: list[str] = []
+        self._time_left: Optional[TimeLeft] = None
+        self._drag_id = 0
+        self.last_error = ""
+        self.apply_cache_setting()
+        self._clock = QTimer(self)
+        self._clock.setInterval(33)
+        self._clock.timeout.connect(self._on_tick)
+        self._last_tick = time.monotonic()
+        self._clock.start()
+
+    # --- session events -------------------------------------------------------------------------
+    def _attach(self, s: Session) -> None:
+        s.subscribe(self._on_session_event)
+        s.undo.on_change = lambda: self._on_session_event("undo")
+
+    def _on_session_event(self, name: str) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.session_event.emit(name)
+        else:                       # a worker: replay on the UI thread when the job ends
+            self._pending.append(name)
+
+    def _flush_events(self) -> None:
+        pending, self._pending = set(self._pending), []
+        for name in EVENT_ORDER:
+            if name in pending:
+                self.session_event.emit(name)
+
+    # --- jobs -----------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self.job is not None
+
+    def run_job(self, name: str, fn: Callable, on_done: Optional[Callable] = None) -> Optional[Job]:
+        """Start ``fn(progress, cancel)`` in a worker; ``on_done(result)`` runs on the UI thread."""
+        if self.job is not None:
+            self.status.emit(f"Busy: {self.job.name} is running (cancel it first)")
+            return None
+        job = Job(name, fn)
+        self.job = job
+        # what exists now is long-lived (Qt, numpy, models): keep it out of the cyclic collector's
+        # full passes, which would otherwise stall the UI thread for hundreds of milliseconds
+        gc.freeze()
+        self._time_left = TimeLeft()
+        job.signals.progress.connect(self._on_progress)
+        job.signals.finished.connect(lambda result: self._job_finished(job, result, on_done))
+        job.signals.failed.connect(lambda msg, tb: self._job_failed(job, msg, tb))
+        job.signals.cancelled.connect(lambda: self._job_cancelled(job))
+        self.busy_changed.emit(True)
+        self.job_progress.emit(name, 0.0, TimeLeft.text(None))
+        self.status.emit(f"{name}…")
+        start_job(job)
+        return job
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel.set()
+            self.status.emit(f"Cancelling {self.job.name}…")
+
+    def _on_progress(self, p) -> None:
+        if self.job is None:
+            return
+        left = self._time_left.update(p.fraction) if self._time_left else None
+        label = self.job.name + (f": {p.stage}" if p.stage else "")
+        self.job_progress.emit(label, p.fraction, TimeLeft.text(left))
+
+    def _end_job(self, job: Job) -> None:
+        if self.job is job:
+            self.job = None
+        self._flush_events()
+        self.busy_changed.emit(False)
+
+    def _job_finished(self, job, result, on_done) -> None:
+        if isinstance(result, dict):
+            self._install(result)
+        self._end_job(job)
+        secs = time.monotonic() - job.started_at if job.started_at else 0.0
+        self.status.emit(f"{job.name}: done in {secs:.1f} s")
+        if on_done is not None:
+            on_done(result)
+
+    def _job_failed(self, job, msg, tb) -> None:
+        self._end_job(job)
+        self._resync()
+        self.last_error = msg
+        self.status.emit(f"{job.name} failed: {msg}")
+        self.error.emit(f"{job.name} failed", msg)
+
+    def _job_cancelled(self, job) -> None:
+        self._end_job(job)
+        self._resync()
+        self.status.emit(f"{job.name} cancelled; nothing was changed")
+
+    def _resync(self) -> None:
+        """After a failed or cancelled step on the live session: rebuild the engine and views if
+        the session changed under them (e.g. separation finished but placing was cancelled)."""
+        s = self.session
+        if s.renders and (self.engine is None or not self._fits(s.snapshot())):
+            self.run_job("Refresh", lambda progress, cancel: self._refresh(s))
+
+    def _refresh(self, session: Session) -> dict:
+        """Worker side: the engine and the views of ``session`` as it is now."""
+        out = {"session": session, "views": compute_views(session)}
+        out["engine"] = engine = session.mix_engine() if session.renders else None
+        if engine is not None and self.player is None:
+            out["player"] = self._make_player(engine)    # device probing is slow: not on the UI thread
+        return out
+
+    def _install(self, result: dict) -> None:
+        """UI side: adopt what a job prepared (a new session, engine, views)."""
+        if result.get("session") is not None and result["session"] is not self.session:
+            self.session = result["session"]
+            self._attach(self.session)
+            self._pending.append("recording")
+            self._pending.extend(EVENT_ORDER)
+        if "views" in result:
+            self.views = result["views"]
+        if result.get("player") is not None and self.player is None:
+            self.player, self.playback_note, self.playback_detail = result["player"]
+            if self.playback_detail:
+                self.status.emit(f"No sound: {self.playback_detail}")
+        if "engine" in result:
+            self._set_engine(result["engine"])
+
+    # --- heavy steps ----------------------------------------------------------------------------
+    def open_file(self, path, *, separate: bool = True, backend: Optional[str] = None,
+                  settings: Optional[dict] = None) -> Optional[Job]:
+        path = Path(path)
+        backend = backend or self.session.backend
+        settings = dict(settings if settings is not None else self.session.backend_settings)
+        model = self.session.model
+
+        def fn(progress, cancel):
+            s = Session()                     # the current session stays intact if this fails
+            s.model = model
+            s.open(path)
+            if separate:
+                s.separate(backend, settings, progress=_sub(progress, "separate", 0.0, 0.85), cancel=cancel)
+                s.new_rendition(0, progress=_sub(progress, "place", 0.85, 0.15), cancel=cancel)
+            s.undo.clear()
+            return self._refresh(s)
+
+        job = self.run_job(f"Open {path.name}", fn, on_done=lambda r: self.add_recent(path))
+        return job
+
+    def separate(self, backend: str, settings: dict) -> Optional[Job]:
+        s = self.session
+        if s.mono is None:
+            self.status.emit("Open a recording first")
+            return None
+
+        def fn(progress, cancel):
+            s.separate(backend, settings, progress=_sub(progress, "separate", 0.0, 0.85), cancel=cancel)
+            if not s.renditions:
+                s.new_rendition(0, progress=_sub(progress, "place", 0.85, 0.15), cancel=cancel)
+            return self._refresh(s)
+
+        return self.run_job("Separate", fn)
+
+    def new_rendition(self, seed: Optional[int] = None, temperature: Optional[float] = None) -> Optional[Job]:
+        s = self.session
+        if not s.renders:
+            self.status.emit("Separate the recording first")
+            return None
+
+        def fn(progress, cancel):
+            s.new_rendition(seed, temperature=temperature, progress=progress, cancel=cancel)
+            return self._refresh(s)
+
+        return self.run_job("New rendition", fn)
+
+    def recall(self, index: int) -> Optional[Job]:
+        s = self.session
+        if index == s.current or not 0 <= index < len(s.renditions):
+            return None
+
+        def fn(progress, cancel):
+            s.recall(index, progress=progress, cancel=cancel)
+            return self._refresh(s)
+
+        return self.run_job(f"Rendition {index + 1}", fn)
+
+    def export(self, path, *, fmt: str, stems: bool, overwrite: bool = True,
+               on_done: Optional[Callable] = None) -> Optional[Job]:
+        s = self.session
+        if not s.renders:
+            self.status.emit("Nothing to export yet: separate the recording first")
+            return None
+
+        def fn(progress, cancel):
+            return s.export(path, fmt=fmt, stems=stems, overwrite=overwrite, progress=progress)
+
+        def done(res):
+            self.status.emit(f"Exported {res.path} (peak {res.peak_db:.1f} dBFS, gain {res.gain_db:+.1f} dB)")
+            if on_done:
+                on_done(res)
+
+        return self.run_job("Export", fn, on_done=done)
+
+    def load_project(self, path) -> Optional[Job]:
+        path = Path(path)
+
+        def fn(progress, cancel):
+            return self._refresh(load_project(path, progress=progress, cancel=cancel))
+
+        return self.run_job(f"Open project {path.name}", fn, on_done=lambda r: self.add_recent(path))
+
+    def save_project(self, path) -> Path:
+        p = save_project(self.session, path)
+        self.status.emit(f"Project saved to {p}")
+        self.add_recent(p)
+        return p
+
+    # --- undo -----------------------------------------------------------------------------------
+    def _undo_or_redo(self, redo: bool) -> None:
+        stack = self.session.undo
+        pool = stack._undone if redo else stack._done
+        if not pool:
+            return
+        label = pool[-1].label
+        action = stack.redo if redo else stack.undo
+        word = "Redo" if redo else "Undo"
+        if label.startswith(HEAVY_UNDO):
+            s = self.session
+            self.run_job(f"{word} {label}", lambda progress, cancel: (action(), self._refresh(s))[1])
+        else:
+            action()
+            self._push_snapshot()
+            self.status.emit(f"{word}: {label}")
+
+    def undo(self) -> None:
+        self._undo_or_redo(False)
+
+    def redo(self) -> None:
+        self._undo_or_redo(True)
+
+    # --- cheap edits ----------------------------------------------------------------------------
+    def _fits(self, snap) -> bool:
+        """Whether ``snap`` is for the engine's rows (a job may be replacing the sources)."""
+        return self.engine is not None and snap.coefs.shape == self.engine.snapshot.coefs.shape
+
+    def _push_snapshot(self) -> None:
+        if self.engine is not None and self.session.renders:
+            snap = self.session.snapshot()
+            if self._fits(snap):
+                self.engine.set_snapshot(snap)
+
+    def set_placement(self, i: int, p: Placement, *, label: str = "edit source", merge_key=None) -> None:
+        if self.busy:
+            self.status.emit("Wait for the running task to finish (or cancel it)")
+            return
+        self.session.set_placement(i, p, merge_key=merge_key, label=label)
+        self._push_snapshot()
+
+    def begin_drag(self, i: int) -> None:
+        self._drag_id += 1
+
+    def drag_to(self, i: int, pan: float, width: float) -> None:
+        """Live drag: the engine hears the new place at once; the session records one undo step."""
+        s = self.session
+        if self.busy or not 0 <= i < len(s.placements):
+            return
+        p = s.placements[i].moved(pan, width)
+        placements = list(s.placements)
+        placements[i] = p
+        snap = snapshot_for(placements, has_auto=[r.auto is not None for r in s.renders], ab_original=s.ab_original)
+        if self._fits(snap):
+            self.engine.set_snapshot(snap)
+        s.set_placement(i, p, merge_key=("drag", self._drag_id), label=f"move {s.sources[i].name}")
+
+    def end_drag(self, i: int) -> None:
+        self.session.undo.end_merge()
+
+    def reset_placement(self, i: int) -> None:
+        if not self.busy:
+            self.session.reset_placement(i)
+            self._push_snapshot()
+
+    def rename(self, i: int, name: str) -> None:
+        name = name.strip()
+        if name and 0 <= i < len(self.session.sources) and self.session.sources[i].name != name:
+            self.session.sources[i].name = name
+            self.session_event.emit("sources")
+
+    def set_ab(self, original: bool) -> None:
+        self.session.ab_original = bool(original)
+        self._push_snapshot()
+        self.ab_changed.emit(self.session.ab_original)
+        self.status.emit("A/B: the mono original" if original else "A/B: the stereo render")
+
+    # --- playback -------------------------------------------------------------------------------
+    def _set_engine(self, engine: Optional[MixEngine]) -> None:
+        old = self.engine
+        if engine is not None and old is not None:
+            engine.position = min(old.position, engine.length)
+            engine.loop = old.loop
+            engine.playing = old.playing
+        self.engine = engine
+        if engine is not None:
+            engine.set_snapshot(self.session.snapshot())
+            if self.player is None:
+                self._open_player(engine)
+            else:
+                self.player.engine = engine
+        if old is not None and engine is not old:
+            old.playing = False
+        self.engine_changed.emit()
+
+    def _make_player(self, engine: MixEngine):
+        """(player, note, problem): a device player, or the silent clock and why."""
+        device = self.settings.value("audio/device", "", str) or None
+        try:
+            p = TappedPlayer(engine, device=device, tap=self.tap)
+            return p, f"Output: {p.device_name}", ""
+        except PlaybackUnavailable as exc:
+            return ClockPlayer(engine, tap=self.tap), "No audio output: silent preview", str(exc)
+        except Exception as exc:   # a device that refuses the stream
+            return ClockPlayer(engine, tap=self.tap), "No audio output: silent preview", f"the audio device failed ({exc})"
+
+    def _open_player(self, engine: MixEngine) -> None:
+        self.player, self.playback_note, self.playback_detail = self._make_player(engine)
+        if self.playback_detail:
+            self.status.emit(f"No sound: {self.playback_detail}")
+
+    def reopen_player(self) -> None:
+        if self.player is not None:
+            self.player.close()
+            self.player = None
+        if self.engine is not None:
+            self._open_player(self.engine)
+
+    @property
+    def playing(self) -> bool:
+        return bool(self.engine is not None and self.engine.playing)
+
+    def toggle_play(self) -> None:
+        if self.player is None:
+            return
+        if self.engine.playing:
+            self.player.pause()
+        else:
+            self.player.play()
+        self.play_state.emit(self.engine.playing)
+
+    def stop(self) -> None:
+        if self.player is not None:
+            self.player.stop()
+            self.play_state.emit(False)
+
+    def seek(self, seconds: float) -> None:
+        if self.engine is not None:
+            self.engine.seek(int(seconds * self.engine.sample_rate))
+            self.tick.emit()
+
+    def set_loop(self, start_s: Optional[float], end_s: Optional[float]) -> None:
+        if self.engine is None:
+            return
+        if start_s is None:
+            self.engine.set_loop(None, None)
+        else:
+            sr = self.engine.sample_rate
+            self.engine.set_loop(int(start_s * sr), int(end_s * sr))
+
+    def meters(self, n: int = 2048):
+        return meter_values(self.tap.last(n))
+
+    def _on_tick(self) -> None:
+        now = time.monotonic()
+        dt, self._last_tick = min(now - self._last_tick, 0.25), now
+        if isinstance(self.player, ClockPlayer) and self.engine is not None and self.engine.playing:
+            self.player.pull(dt)
+            if not self.engine.playing:
+                self.play_state.emit(False)
+        self.tick.emit()
+
+    # --- preferences and recent files -----------------------------------------------------------
+    def apply_cache_setting(self) -> None:
+        mb = self.settings.value("cache/size_mb", 0, int)
+        if mb > 0:
+            os.environ["SOUNDSTAGE_CACHE_MAX_MB"] = str(mb)
+
+    def demucs_settings(self) -> dict:
+        folder = self.settings.value("demucs/models_dir", "", str)
+        return {"models_dir": folder} if folder else {}
+
+    def recent_files(self) -> list[str]:
+        files = self.settings.value("recent/files", [], list) or []
+        return [f for f in files if isinstance(f, str)]
+
+    def add_recent(self, path) -> None:
+        p = str(Path(path).resolve())
+        files = [p] + [f for f in self.recent_files() if f != p]
+        self.settings.setValue("recent/files", files[:8])
+
+    def shutdown(self) -> None:
+        self._clock.stop()
+        if self.job is not None:
+            self.job.cancel.set()
+        if self.player is not None:
+            self.player.close()
+
+
+def _sub(progress, stage: str, start: float, span: float):
+    from core.progress import Reporter
+    return Reporter(progress, stage, start, span)

@@ -1,0 +1,166 @@
+"""Dialogs: export, preferences and the About box."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+                             QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox, QVBoxLayout,
+                             QWidget)
+
+from app.playback import Player
+
+from . import theme
+
+__all__ = ["ExportDialog", "PreferencesDialog", "about_text", "show_about", "EXPORT_FORMATS"]
+
+# label -> (container, core.audio format name)
+EXPORT_FORMATS = {
+    "WAV": {"16-bit PCM": "wav16", "24-bit PCM": "wav24", "32-bit float": "wav32f"},
+    "FLAC": {"16-bit": "flac16", "24-bit": "flac"},
+}
+
+
+def _path_row(edit: QLineEdit, button_text: str, on_click) -> QWidget:
+    w = QWidget()
+    lay = QHBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(edit, 1)
+    b = QPushButton(button_text)
+    b.clicked.connect(on_click)
+    lay.addWidget(b)
+    return w
+
+
+class ExportDialog(QDialog):
+    """Where to, which format and bit depth, and whether to write each source's stem too."""
+
+    def __init__(self, parent=None, *, suggested: Path = Path("stereo.wav")):
+        super().__init__(parent)
+        self.setWindowTitle("Export stereo mix")
+        self.setMinimumWidth(520)
+        form = QFormLayout()
+        self.path = QLineEdit(str(suggested))
+        form.addRow("File", _path_row(self.path, "Browse…", self._browse))
+        self.container = QComboBox()
+        self.container.addItems(list(EXPORT_FORMATS))
+        self.depth = QComboBox()
+        self.container.currentTextChanged.connect(self._container_changed)
+        form.addRow("Format", self.container)
+        form.addRow("Bit depth", self.depth)
+        self.stems = QCheckBox("Also write each source's stereo stem (in a folder beside the file)")
+        form.addRow("", self.stems)
+        note = QLabel("The mix is brought under −0.1 dBFS if needed (never clipped); a project file is "
+                      "written beside it so the export can be re-made exactly. The input is never overwritten.")
+        note.setWordWrap(True)
+        note.setStyleSheet(f"color: {theme.TEXT_DIM};")
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(note)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.ok = buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.container.setCurrentText("FLAC" if str(suggested).lower().endswith(".flac") else "WAV")
+        self._container_changed(self.container.currentText())
+
+    def _container_changed(self, name: str) -> None:
+        self.depth.clear()
+        self.depth.addItems(list(EXPORT_FORMATS[name]))
+        self.depth.setCurrentIndex(1 if self.depth.count() > 1 else 0)
+        p = Path(self.path.text())
+        want = ".flac" if name == "FLAC" else ".wav"
+        if p.suffix.lower() != want:
+            self.path.setText(str(p.with_suffix(want)))
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path.text(),
+                                              "Audio (*.wav *.flac)")
+        if path:
+            self.path.setText(path)
+            self.container.setCurrentText("FLAC" if path.lower().endswith(".flac") else "WAV")
+
+    def values(self) -> tuple[Path, str, bool]:
+        fmt = EXPORT_FORMATS[self.container.currentText()][self.depth.currentText()]
+        return Path(self.path.text()).expanduser(), fmt, self.stems.isChecked()
+
+
+class PreferencesDialog(QDialog):
+    """Audio output device, Demucs model folder and stem-cache size (kept in QSettings)."""
+
+    def __init__(self, settings, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.setWindowTitle("Preferences")
+        self.setMinimumWidth(520)
+        form = QFormLayout()
+        self.device = QComboBox()
+        self.device.addItem("System default", "")
+        devices = Player.output_devices()
+        for name in devices:
+            self.device.addItem(name, name)
+        current = settings.value("audio/device", "", str)
+        i = self.device.findData(current)
+        self.device.setCurrentIndex(max(0, i))
+        form.addRow("Output device", self.device)
+        if not devices:
+            none = QLabel("No output devices found (playback runs silently; export still works).")
+            none.setStyleSheet(f"color: {theme.WARN};")
+            none.setWordWrap(True)
+            form.addRow("", none)
+        self.models_dir = QLineEdit(settings.value("demucs/models_dir", "", str))
+        self.models_dir.setPlaceholderText("download caches (default)")
+        form.addRow("Demucs model folder", _path_row(self.models_dir, "Choose…", self._choose_dir))
+        self.cache = QSpinBox()
+        self.cache.setRange(0, 1_000_000)
+        self.cache.setSingleStep(256)
+        self.cache.setSuffix(" MB")
+        self.cache.setSpecialValueText("default (4 GiB)")
+        self.cache.setValue(settings.value("cache/size_mb", 0, int))
+        form.addRow("Stem cache size", self.cache)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+
+    def _choose_dir(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Demucs model folder", self.models_dir.text())
+        if d:
+            self.models_dir.setText(d)
+
+    def save(self) -> None:
+        self.settings.setValue("audio/device", self.device.currentData() or "")
+        self.settings.setValue("demucs/models_dir", self.models_dir.text().strip())
+        self.settings.setValue("cache/size_mb", self.cache.value())
+        self.settings.sync()
+
+
+def about_text() -> str:
+    return f"""
+<h2 style="color:{theme.ACCENT}">Soundstage</h2>
+<p>Mono recordings to stereo: find the sources, place them in the stereo image (by hand or as a
+learned model proposes), render through a parametric-stereo decoder.</p>
+<p><b>Built on</b><br>
+Lagrange, Martins &amp; Tzanetakis (2007), sound source formation for mono-to-stereo up-mixing ·
+Breebaart et al. (2005), parametric coding of stereo audio · Serrà et al. (2023), mono-to-stereo
+through parametric stereo generation (CC BY 4.0) · Défossez et al., Demucs v4 (HTDemucs) ·
+Schroeder (1958), Orban (1970), Faller (2005): decorrelation.</p>
+<p><b>Licences</b><br>
+Soundstage: MIT · Demo: “Feelings” by Sectoid (Carlos Viola Iborra), MIT ·
+PyQt6 and Qt 6: GPL v3 · pyqtgraph: MIT · NumPy, SciPy, PyTorch: BSD · Demucs: MIT ·
+python-sounddevice and PortAudio: MIT · soundfile/libsndfile: BSD/LGPL · soxr: LGPL ·
+faiss: MIT.</p>
+"""
+
+
+def show_about(parent) -> QMessageBox:
+    box = QMessageBox(parent)
+    box.setWindowTitle("About Soundstage")
+    box.setTextFormat(Qt.TextFormat.RichText)
+    box.setText(about_text())
+    box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    box.open()
+    return box

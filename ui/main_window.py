@@ -1,0 +1,325 @@
+"""The main window: composes the panels, menus, shortcuts, drag and drop and the status bar.
+
+Everything the window does goes through :class:`ui.controller.SessionController`; this module
+only wires widgets to it and shows what happens (progress, messages, errors)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QProgressBar, QPushButton,
+                             QSplitter, QVBoxLayout, QWidget)
+
+from . import theme
+from .controller import SessionController
+from .dialogs import ExportDialog, PreferencesDialog, show_about
+from .meters import MetersPanel
+from .pan_canvas import PanCanvas
+from .renditions import RenditionsPanel
+from .separation_panel import SeparationPanel
+from .sources_panel import SourcesPanel
+from .spectrogram_view import SpectrogramView
+from .transport import TransportBar
+from .waveform_view import WaveformView
+
+__all__ = ["MainWindow", "AUDIO_FILTER"]
+
+AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
+PROJECT_FILTER = "Soundstage project (*.soundstage.json *.json)"
+
+
+class MessageBanner(QFrame):
+    """An in-window message (errors, warnings) that never blocks: text and a close button."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 6, 6, 6)
+        self.icon = QLabel("⚠")
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QPushButton("✕")
+        close.setFixedSize(24, 22)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        lay.addWidget(self.icon)
+        lay.addWidget(self.text, 1)
+        lay.addWidget(close)
+        self.hide()
+
+    def show_message(self, title: str, message: str, *, level: str = "error") -> None:
+        col = theme.BAD if level == "error" else theme.WARN
+        self.setStyleSheet(f"MessageBanner {{ background: #3a2224; border: 1px solid {col}; border-radius: 5px; }}"
+                           if level == "error" else
+                           f"MessageBanner {{ background: #3a3322; border: 1px solid {col}; border-radius: 5px; }}")
+        self.icon.setStyleSheet(f"color: {col}; font-size: 14pt;")
+        self.text.setText(f"<b>{title}</b><br>{message}")
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, *, settings: Optional[QSettings] = None, controller: Optional[SessionController] = None):
+        super().__init__()
+        self.settings = settings or QSettings("Soundstage", "Soundstage")
+        self.ctl = controller or SessionController(self, settings=self.settings)
+        self.setWindowTitle("Soundstage")
+        self.setAcceptDrops(True)
+        self.resize(1480, 920)
+        self._build()
+        self._build_menus()
+        self._build_status()
+        ctl = self.ctl
+        ctl.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        ctl.error.connect(self.show_error)
+        ctl.busy_changed.connect(self._busy)
+        ctl.job_progress.connect(self._progress)
+        ctl.session_event.connect(self._on_event)
+        geom = self.settings.value("window/geometry")
+        if geom is not None:
+            self.restoreGeometry(geom)
+
+    # --- layout ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        ctl = self.ctl
+        self.transport = TransportBar(ctl)
+        self.separation = SeparationPanel(ctl)
+        self.sources = SourcesPanel(ctl)
+        self.canvas = PanCanvas(ctl)
+        self.renditions = RenditionsPanel(ctl)
+        self.meters = MetersPanel(ctl)
+        self.waveform = WaveformView(ctl)
+        self.spectrogram = SpectrogramView(ctl)
+        self.banner = MessageBanner()
+        self.transport.loopToggled.connect(self.waveform.set_loop_enabled)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.separation)
+        ll.addWidget(self.sources, 1)
+        left.setMinimumWidth(360)
+        left.setMaximumWidth(440)
+        canvas_frame = QFrame()
+        canvas_frame.setObjectName("panel")
+        cl = QVBoxLayout(canvas_frame)
+        cl.setContentsMargins(2, 2, 2, 2)
+        cl.addWidget(self.canvas)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.renditions, 1)
+        rl.addWidget(self.meters, 1)
+        right.setMinimumWidth(270)
+        right.setMaximumWidth(330)
+        top = QWidget()
+        tl = QHBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(left)
+        tl.addWidget(canvas_frame, 1)
+        tl.addWidget(right)
+        views = QFrame()
+        views.setObjectName("panel")
+        vl = QVBoxLayout(views)
+        vl.setContentsMargins(4, 4, 4, 4)
+        vl.setSpacing(2)
+        vl.addWidget(self.waveform)
+        vl.addWidget(self.spectrogram, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(views)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setSizes([620, 240])
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(8, 8, 8, 4)
+        lay.setSpacing(6)
+        lay.addWidget(self.banner)
+        lay.addWidget(self.transport)
+        lay.addWidget(split, 1)
+        self.setCentralWidget(central)
+
+    def _act(self, menu, text, slot, shortcut=None, *, name=None) -> QAction:
+        a = QAction(text, self)
+        if shortcut:
+            a.setShortcuts([QKeySequence(s) for s in (shortcut if isinstance(shortcut, (list, tuple)) else [shortcut])])
+        a.triggered.connect(slot)
+        menu.addAction(a)
+        self.addAction(a)     # shortcuts work without the menu bar open
+        if name:
+            setattr(self, name, a)
+        return a
+
+    def _build_menus(self) -> None:
+        ctl = self.ctl
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self._act(f, "&Open recording…", self.open_dialog, "Ctrl+O")
+        self.recent_menu = f.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        f.addSeparator()
+        self._act(f, "Open &project…", self.open_project_dialog, "Ctrl+Shift+O")
+        self._act(f, "&Save project…", self.save_project_dialog, "Ctrl+S", name="act_save")
+        f.addSeparator()
+        self._act(f, "&Export…", self.export_dialog, "Ctrl+E", name="act_export")
+        f.addSeparator()
+        self._act(f, "&Quit", self.close, "Ctrl+Q")
+        e = mb.addMenu("&Edit")
+        self._act(e, "&Undo", ctl.undo, "Ctrl+Z", name="act_undo")
+        self._act(e, "&Redo", ctl.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], name="act_redo")
+        e.addSeparator()
+        self._act(e, "&Preferences…", self.preferences_dialog, "Ctrl+,")
+        p = mb.addMenu("&Playback")
+        self._act(p, "Play / pause", ctl.toggle_play, "Space", name="act_play")
+        self._act(p, "Stop", ctl.stop, "Ctrl+Space")
+        self._act(p, "Loop region", lambda: self.transport.loop.toggle(), "L")
+        self._act(p, "A/B: stereo or mono original", lambda: self.transport.ab.toggle(), "B", name="act_ab")
+        p.addSeparator()
+        self._act(p, "New rendition", self.renditions.request_new, "N", name="act_new_rendition")
+        self.rendition_actions = []
+        for k in range(9):
+            a = QAction(f"Rendition {k + 1}", self)
+            a.setShortcut(QKeySequence(str(k + 1)))
+            a.triggered.connect(lambda _=False, k=k: ctl.recall(k))
+            self.addAction(a)
+            self.rendition_actions.append(a)
+        h = mb.addMenu("&Help")
+        self._act(h, "&About Soundstage", lambda: show_about(self))
+        ctl.session_event.connect(self._update_actions)
+        ctl.busy_changed.connect(lambda _b: self._update_actions())
+        self._update_actions()
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFixedWidth(260)
+        self.progress.setTextVisible(True)
+        self.time_left = QLabel()
+        self.time_left.setStyleSheet(f"color: {theme.TEXT_DIM};")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running task; nothing is changed")
+        self.cancel_button.clicked.connect(self.ctl.cancel)
+        for w in (self.time_left, self.progress, self.cancel_button):
+            sb.addPermanentWidget(w)
+            w.hide()
+        sb.showMessage("Ready")
+
+    # --- reactions ------------------------------------------------------------------------------
+    def _busy(self, busy: bool) -> None:
+        for w in (self.time_left, self.progress, self.cancel_button):
+            w.setVisible(busy)
+        if busy:
+            self.progress.setValue(0)
+            self.progress.setFormat("starting…")
+
+    def _progress(self, label: str, fraction: float, left: str) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        self.progress.setFormat(f"{label}  %p%")
+        self.time_left.setText(left)
+
+    def _on_event(self, name: str) -> None:
+        s = self.ctl.session
+        if name == "recording":
+            self.setWindowTitle(f"Soundstage — {s.recording.name}" if s.recording else "Soundstage")
+            if s.recording is not None:
+                self.banner.hide()
+
+    def _update_actions(self, *_):
+        s, busy = self.ctl.session, self.ctl.busy
+        self.act_undo.setEnabled(s.undo.can_undo and not busy)
+        self.act_redo.setEnabled(s.undo.can_redo and not busy)
+        self.act_export.setEnabled(bool(s.renders) and not busy)
+        self.act_save.setEnabled(s.recording is not None and not busy)
+
+    def show_error(self, title: str, message: str) -> None:
+        self.banner.show_message(title, message)
+
+    # --- file actions ---------------------------------------------------------------------------
+    def open_path(self, path) -> None:
+        path = Path(path)
+        if path.name.endswith(".json"):
+            self.ctl.load_project(path)
+        else:
+            name, st = self.separation.settings()
+            self.ctl.open_file(path, backend=name, settings=st)
+
+    def open_dialog(self) -> None:
+        start = self.settings.value("dirs/open", str(Path.home()), str)
+        path, _ = QFileDialog.getOpenFileName(self, "Open a mono recording", start, AUDIO_FILTER)
+        if path:
+            self.settings.setValue("dirs/open", str(Path(path).parent))
+            self.open_path(path)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = self.ctl.recent_files()
+        if not files:
+            a = self.recent_menu.addAction("(none yet)")
+            a.setEnabled(False)
+        for f in files:
+            self.recent_menu.addAction(Path(f).name, lambda f=f: self.open_path(f)).setToolTip(f)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a project", "", PROJECT_FILTER)
+        if path:
+            self.ctl.load_project(path)
+
+    def save_project_dialog(self) -> None:
+        s = self.ctl.session
+        default = s.recording.with_suffix(".soundstage.json") if s.recording else Path("untitled.soundstage.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", str(default), PROJECT_FILTER)
+        if path:
+            try:
+                self.ctl.save_project(path)
+            except Exception as exc:
+                self.show_error("Could not save the project", str(exc))
+
+    def export_dialog(self) -> Optional[ExportDialog]:
+        s = self.ctl.session
+        if not s.renders:
+            return None
+        suggested = s.recording.with_name(s.recording.stem + "-stereo.wav") if s.recording else Path("stereo.wav")
+        dlg = ExportDialog(self, suggested=suggested)
+        dlg.accepted.connect(lambda: self._export(dlg))
+        dlg.open()
+        self._export_dialog = dlg
+        return dlg
+
+    def _export(self, dlg: ExportDialog) -> None:
+        path, fmt, stems = dlg.values()
+        self.ctl.export(path, fmt=fmt, stems=stems, overwrite=True)
+
+    def preferences_dialog(self) -> PreferencesDialog:
+        dlg = PreferencesDialog(self.settings, self)
+
+        def save():
+            old = self.settings.value("audio/device", "", str)
+            dlg.save()
+            self.ctl.apply_cache_setting()
+            if dlg.device.currentData() != old:
+                self.ctl.reopen_player()
+                self.transport.refresh()
+        dlg.accepted.connect(save)
+        dlg.open()
+        self._prefs_dialog = dlg
+        return dlg
+
+    # --- drag and drop --------------------------------------------------------------------------
+    def dragEnterEvent(self, ev):
+        if ev.mimeData().hasUrls() and any(u.isLocalFile() for u in ev.mimeData().urls()):
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev):
+        files = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        if files:
+            ev.acceptProposedAction()
+            self.open_path(files[0])
+
+    def closeEvent(self, ev):
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.ctl.shutdown()
+        super().closeEvent(ev)

@@ -1,0 +1,324 @@
+"""The pan canvas: every source is a coloured node in the stereo image.
+
+Horizontal: pan from hard left to hard right. Vertical: width, from a point source (bottom) to
+fully diffuse (top). Node size: the source's loudness (with its gain). The translucent bar through
+a node shows how far its width spreads it. Pinned nodes are drawn solid with a pin; "auto" nodes
+have a dashed ring, and a faint trail and halo show where the model moves them around the playhead.
+Drag a node to move it (heard while dragging); right-click for mute, solo, pin, rename and reset.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Optional
+
+import numpy as np
+from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
+from PyQt6.QtGui import QAction, QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QRadialGradient
+from PyQt6.QtWidgets import QInputDialog, QMenu, QSizePolicy, QWidget
+
+from app.display import frame_of_sample
+
+from . import theme
+
+__all__ = ["PanCanvas"]
+
+TRAIL_FRAMES = 86          # about two seconds of model motion behind the playhead
+MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 46, 22, 30, 34
+
+
+class PanCanvas(QWidget):
+    nodeSelected = pyqtSignal(int)
+
+    def __init__(self, ctl, parent=None):
+        super().__init__(parent)
+        self.ctl = ctl
+        self.setMinimumSize(420, 300)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.setAccessibleName("Pan canvas")
+        self._drag: Optional[int] = None
+        self._hover: Optional[int] = None
+        self.selected: Optional[int] = None
+        self.paints = 0
+        ctl.session_event.connect(self._on_event)
+        ctl.tick.connect(self._on_tick)
+        ctl.busy_changed.connect(lambda _b: self.update())
+
+    # --- geometry -------------------------------------------------------------------------------
+    def plot_rect(self) -> QRectF:
+        return QRectF(MARGIN_L, MARGIN_T, max(10, self.width() - MARGIN_L - MARGIN_R),
+                      max(10, self.height() - MARGIN_T - MARGIN_B))
+
+    def to_screen(self, pan: float, width: float) -> QPointF:
+        r = self.plot_rect()
+        return QPointF(r.left() + (pan + 1) / 2 * r.width(), r.bottom() - width * r.height())
+
+    def from_screen(self, pt: QPointF) -> tuple[float, float]:
+        r = self.plot_rect()
+        pan = (pt.x() - r.left()) / r.width() * 2 - 1
+        width = (r.bottom() - pt.y()) / r.height()
+        return float(np.clip(pan, -1, 1)), float(np.clip(width, 0, 1))
+
+    def node_radius(self, i: int) -> float:
+        loud = self.ctl.views.loudness_db
+        s = self.ctl.session
+        db = loud[i] if i < len(loud) else -12.0
+        if i < len(s.placements):
+            db += s.placements[i].gain_db
+        t = float(np.clip((db + 36.0) / 36.0, 0.0, 1.0))      # -36 dB .. 0 dB -> small .. large
+        return 9.0 + 17.0 * t
+
+    def node_at(self, pt: QPointF) -> Optional[int]:
+        best, best_d = None, 1e9
+        for i, p in enumerate(self.ctl.session.placements):
+            c = self.to_screen(p.pan, p.width)
+            d = math.hypot(c.x() - pt.x(), c.y() - pt.y())
+            if d <= self.node_radius(i) + 4 and d < best_d:
+                best, best_d = i, d
+        return best
+
+    def node_center(self, i: int) -> QPointF:
+        p = self.ctl.session.placements[i]
+        return self.to_screen(p.pan, p.width)
+
+    # --- events ---------------------------------------------------------------------------------
+    def _on_event(self, name: str) -> None:
+        if name in ("sources", "recording"):
+            self.selected = None
+        self.update()
+
+    def _on_tick(self) -> None:
+        if self.ctl.playing:
+            self.update()
+
+    def mousePressEvent(self, ev):
+        i = self.node_at(ev.position())
+        if ev.button() == Qt.MouseButton.LeftButton and i is not None and not self.ctl.busy:
+            self._drag = i
+            self.selected = i
+            self.nodeSelected.emit(i)
+            self.ctl.begin_drag(i)
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+            self.update()
+        elif ev.button() == Qt.MouseButton.RightButton and i is not None:
+            self.selected = i
+            self.show_menu(i, ev.globalPosition().toPoint())
+
+    def mouseMoveEvent(self, ev):
+        if self._drag is not None:
+            pan, width = self.from_screen(ev.position())
+            self.ctl.drag_to(self._drag, pan, width)
+            self.repaint() if self.immediate else self.update()
+        else:
+            i = self.node_at(ev.position())
+            if i != self._hover:
+                self._hover = i
+                self.setCursor(Qt.CursorShape.OpenHandCursor if i is not None else Qt.CursorShape.ArrowCursor)
+                if i is not None:
+                    s = self.ctl.session
+                    p = s.placements[i]
+                    self.setToolTip(f"{s.sources[i].name}\npan {p.pan:+.2f}  width {p.width:.2f}  "
+                                    f"gain {p.gain_db:+.1f} dB\n{p.mode}")
+                else:
+                    self.setToolTip("")
+                self.update()
+
+    immediate = False   # the drag benchmark repaints synchronously to time each frame
+
+    def mouseReleaseEvent(self, ev):
+        if self._drag is not None:
+            i, self._drag = self._drag, None
+            self.ctl.end_drag(i)
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+            self.update()
+
+    def keyPressEvent(self, ev):
+        i = self.selected
+        if i is not None and i < len(self.ctl.session.placements) and ev.key() in (
+                Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down):
+            p = self.ctl.session.placements[i]
+            step = 0.1 if ev.modifiers() & Qt.KeyboardModifier.ShiftModifier else 0.02
+            dp = {Qt.Key.Key_Left: -step, Qt.Key.Key_Right: step}.get(ev.key(), 0.0)
+            dw = {Qt.Key.Key_Up: step, Qt.Key.Key_Down: -step}.get(ev.key(), 0.0)
+            self.ctl.set_placement(i, p.moved(p.pan + dp, p.width + dw), label=f"move {self.ctl.session.sources[i].name}",
+                                   merge_key=("keys", i))
+            return
+        super().keyPressEvent(ev)
+
+    def show_menu(self, i: int, global_pos) -> QMenu:
+        s, ctl = self.ctl.session, self.ctl
+        p = s.placements[i]
+        menu = QMenu(self)
+        menu.setTitle(s.sources[i].name)
+        head = menu.addAction(s.sources[i].name)
+        head.setEnabled(False)
+        menu.addSeparator()
+
+        def toggle(text, attr, label):
+            act = QAction(text, menu, checkable=True)
+            act.setChecked(getattr(p, attr))
+            act.triggered.connect(lambda on: ctl.set_placement(i, replace(s.placements[i], **{attr: bool(on)}),
+                                                               label=f"{label} {s.sources[i].name}"))
+            menu.addAction(act)
+            return act
+
+        toggle("Mute", "mute", "mute")
+        toggle("Solo", "solo", "solo")
+        toggle("Pin here", "pinned", "pin")
+        menu.addSeparator()
+        menu.addAction("Rename…", lambda: self._rename(i))
+        menu.addAction("Reset to the model's proposal", lambda: ctl.reset_placement(i))
+        if global_pos is not None:
+            menu.popup(global_pos)
+        self._menu = menu
+        return menu
+
+    def _rename(self, i: int) -> None:
+        name, ok = QInputDialog.getText(self, "Rename source", "Name:", text=self.ctl.session.sources[i].name)
+        if ok:
+            self.ctl.rename(i, name)
+
+    # --- painting -------------------------------------------------------------------------------
+    def paintEvent(self, ev):
+        self.paints += 1
+        qp = QPainter(self)
+        qp.setRenderHint(QPainter.RenderHint.Antialiasing)
+        qp.fillRect(self.rect(), theme.qcolor(theme.PANEL))
+        self._paint_grid(qp)
+        s = self.ctl.session
+        n = min(len(s.sources), len(s.placements))
+        if n == 0:
+            qp.setPen(theme.qcolor(theme.TEXT_DIM))
+            msg = "Working…" if self.ctl.busy else "Open a recording (File ▸ Open, or drop a file here)"
+            qp.drawText(self.plot_rect(), Qt.AlignmentFlag.AlignCenter, msg)
+            return
+        self._paint_trails(qp, n)
+        order = sorted(range(n), key=lambda k: -self.node_radius(k))   # big ones below small ones
+        solo = any(p.solo for p in s.placements)
+        for i in order:
+            self._paint_node(qp, i, solo)
+        qp.end()
+
+    def _paint_grid(self, qp: QPainter) -> None:
+        r = self.plot_rect()
+        grid = QPen(theme.qcolor(theme.GRID), 1)
+        qp.setPen(grid)
+        qp.drawRoundedRect(r, 4, 4)
+        for k in range(1, 8):
+            x = r.left() + r.width() * k / 8
+            qp.setPen(QPen(theme.qcolor(theme.GRID, 255 if k == 4 else 110), 1,
+                           Qt.PenStyle.SolidLine if k == 4 else Qt.PenStyle.DotLine))
+            qp.drawLine(QPointF(x, r.top()), QPointF(x, r.bottom()))
+        for k in range(1, 4):
+            y = r.bottom() - r.height() * k / 4
+            qp.setPen(QPen(theme.qcolor(theme.GRID, 110), 1, Qt.PenStyle.DotLine))
+            qp.drawLine(QPointF(r.left(), y), QPointF(r.right(), y))
+        f = QFont(self.font())
+        f.setPointSizeF(8.5)
+        qp.setFont(f)
+        qp.setPen(theme.qcolor(theme.TEXT_DIM))
+        for pan, text in ((-1, "L"), (-0.5, "L50"), (0, "C"), (0.5, "R50"), (1, "R")):
+            x = r.left() + (pan + 1) / 2 * r.width()
+            qp.drawText(QRectF(x - 20, r.bottom() + 4, 40, 16), Qt.AlignmentFlag.AlignCenter, text)
+        qp.save()
+        qp.translate(14, r.center().y())
+        qp.rotate(-90)
+        qp.drawText(QRectF(-r.height() / 2, -8, r.height(), 16), Qt.AlignmentFlag.AlignCenter,
+                    "narrow   ─   width   ─   wide")
+        qp.restore()
+        qp.drawText(QRectF(r.left(), 4, r.width(), 20), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                    "STEREO IMAGE")
+        if self.ctl.session.ab_original:
+            qp.setPen(theme.qcolor(theme.ACCENT))
+            qp.drawText(QRectF(r.left(), 4, r.width(), 20), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                        "B · listening to the mono original")
+
+    def _paint_trails(self, qp: QPainter, n: int) -> None:
+        v, s, eng = self.ctl.views, self.ctl.session, self.ctl.engine
+        if v.traj_pan is None or eng is None or v.traj_pan.shape[0] != n:
+            return
+        f = min(frame_of_sample(eng.position), v.traj_pan.shape[1] - 1)
+        lo = max(0, f - TRAIL_FRAMES)
+        for i in range(n):
+            p = s.placements[i]
+            if p.pinned or p.mute:
+                continue
+            col = QColor(s.sources[i].colour)
+            pans, widths = v.traj_pan[i, lo:f + 1], v.traj_width[i, lo:f + 1]
+            ok = ~(np.isnan(pans) | np.isnan(widths))
+            if not ok.any():
+                continue
+            pts = [self.to_screen(float(a), float(b)) for a, b, g in zip(pans, widths, ok) if g]
+            m = len(pts)
+            for k in range(1, m):          # fading trail, older = fainter
+                col.setAlpha(int(20 + 90 * k / m))
+                qp.setPen(QPen(col, 2.0, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+                qp.drawLine(pts[k - 1], pts[k])
+            if ok[-1]:
+                c = pts[-1]
+                rad = self.node_radius(i) * 1.6
+                g = QRadialGradient(c, rad)
+                inner = QColor(s.sources[i].colour)
+                inner.setAlpha(110)
+                outer = QColor(inner)
+                outer.setAlpha(0)
+                g.setColorAt(0.0, inner)
+                g.setColorAt(1.0, outer)
+                qp.setPen(Qt.PenStyle.NoPen)
+                qp.setBrush(QBrush(g))
+                qp.drawEllipse(c, rad, rad)
+
+    def _paint_node(self, qp: QPainter, i: int, solo: bool) -> None:
+        s = self.ctl.session
+        p, src = s.placements[i], s.sources[i]
+        c = self.to_screen(p.pan, p.width)
+        rad = self.node_radius(i)
+        silent = p.mute or (solo and not p.solo)
+        alpha = 70 if silent else 255
+        col = theme.qcolor(src.colour, alpha)
+        # the spread: a bar as wide as the width puts the source
+        r = self.plot_rect()
+        half = p.width * r.width() / 4
+        spread = theme.qcolor(src.colour, 40 if not silent else 15)
+        qp.setPen(Qt.PenStyle.NoPen)
+        qp.setBrush(spread)
+        qp.drawRoundedRect(QRectF(c.x() - half - rad * 0.5, c.y() - 3, 2 * half + rad, 6), 3, 3)
+        # body
+        g = QRadialGradient(QPointF(c.x() - rad * 0.35, c.y() - rad * 0.35), rad * 1.4)
+        g.setColorAt(0.0, col.lighter(135))
+        g.setColorAt(1.0, col.darker(125))
+        qp.setBrush(QBrush(g))
+        ring = QColor("#ffffff") if (i == self._drag or i == self.selected) else col.lighter(160)
+        ring.setAlpha(alpha)
+        if p.pinned:
+            qp.setPen(QPen(ring, 2.2))
+        else:
+            qp.setPen(QPen(ring, 1.6, Qt.PenStyle.DashLine))
+        qp.drawEllipse(c, rad, rad)
+        if p.solo:
+            qp.setPen(QPen(theme.qcolor(theme.ACCENT), 2))
+            qp.setBrush(Qt.BrushStyle.NoBrush)
+            qp.drawEllipse(c, rad + 4, rad + 4)
+        if p.pinned:
+            self._paint_pin(qp, QPointF(c.x() + rad * 0.72, c.y() - rad * 0.72), alpha)
+        # label
+        f = QFont(self.font())
+        f.setPointSizeF(8.5)
+        f.setBold(i == self.selected)
+        qp.setFont(f)
+        qp.setPen(theme.qcolor(theme.TEXT if not silent else theme.TEXT_DIM, alpha if silent else 235))
+        label = src.name + ("  (muted)" if p.mute else "")
+        qp.drawText(QRectF(c.x() - 90, c.y() + rad + 2, 180, 16), Qt.AlignmentFlag.AlignHCenter, label)
+
+    @staticmethod
+    def _paint_pin(qp: QPainter, at: QPointF, alpha: int) -> None:
+        head = theme.qcolor(theme.ACCENT, alpha)
+        qp.setPen(QPen(theme.qcolor("#101010", alpha), 1.2))
+        qp.setBrush(head)
+        path = QPainterPath()
+        path.addEllipse(at, 5.0, 5.0)
+        qp.drawPath(path)
+        qp.setPen(QPen(theme.qcolor("#101010", alpha), 1.6))
+        qp.drawLine(QPointF(at.x() - 1.5, at.y() + 1.5), QPointF(at.x() - 6.5, at.y() + 6.5))

@@ -1,0 +1,94 @@
+"""Renditions: ask the model for a new proposal (seed, temperature) and keep a gallery of them.
+Number keys switch between kept renditions while playing; the current one is highlighted."""
+from __future__ import annotations
+
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtGui import QBrush, QFont
+from PyQt6.QtWidgets import (QDoubleSpinBox, QFormLayout, QFrame, QLabel, QListWidget, QListWidgetItem,
+                             QPushButton, QSpinBox, QVBoxLayout)
+
+from . import theme
+
+__all__ = ["RenditionsPanel"]
+
+
+class RenditionsPanel(QFrame):
+    def __init__(self, ctl, parent=None):
+        super().__init__(parent)
+        self.ctl = ctl
+        self.setObjectName("panel")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 8, 8, 8)
+        title = QLabel("RENDITIONS")
+        title.setObjectName("title")
+        lay.addWidget(title)
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        self.seed = QSpinBox()
+        self.seed.setRange(-1, 2 ** 31 - 1)
+        self.seed.setSpecialValueText("next free")
+        self.seed.setValue(-1)
+        self.seed.setToolTip("Seed of the new rendition (the same seed re-makes it exactly)")
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.0, 3.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setSpecialValueText("model default")
+        self.temperature.setValue(0.0)
+        self.temperature.setToolTip("Sampling temperature for generative models (higher: bolder)")
+        form.addRow("Seed", self.seed)
+        form.addRow("Temperature", self.temperature)
+        lay.addLayout(form)
+        self.new = QPushButton("✦  New rendition")
+        self.new.setObjectName("primary")
+        self.new.setToolTip("Ask the model for a fresh proposal; pinned sources keep their place (N)")
+        self.new.clicked.connect(self.request_new)
+        lay.addWidget(self.new)
+        self.gallery = QListWidget()
+        self.gallery.setToolTip("Kept renditions: click or press 1–9 to switch")
+        self.gallery.itemClicked.connect(lambda item: ctl.recall(self.gallery.row(item)))
+        lay.addWidget(self.gallery, 1)
+        self.model_label = QLabel()
+        self.model_label.setStyleSheet(f"color: {theme.TEXT_DIM};")
+        lay.addWidget(self.model_label)
+        self._pending = False
+        ctl.session_event.connect(self._on_event)
+        ctl.busy_changed.connect(self._busy)
+        self.rebuild()
+
+    def request_new(self) -> None:
+        seed = None if self.seed.value() < 0 else self.seed.value()
+        temp = None if self.temperature.value() <= 0 else self.temperature.value()
+        self.ctl.new_rendition(seed, temp)
+
+    def _busy(self, busy: bool) -> None:
+        self.new.setEnabled(not busy and bool(self.ctl.session.renders))
+        self.gallery.setEnabled(not busy)
+
+    def _on_event(self, name: str) -> None:
+        if name in ("renditions", "recording", "sources", "params") and not self._pending:
+            self._pending = True               # several events in a row: one rebuild
+            QTimer.singleShot(0, self.rebuild)
+
+    def rebuild(self) -> None:
+        self._pending = False
+        s = self.ctl.session
+        self.gallery.blockSignals(True)
+        self.gallery.clear()
+        for k, r in enumerate(s.renditions):
+            extra = "" if r.temperature is None else f" · T {r.temperature:g}"
+            item = QListWidgetItem(f"{k + 1}   seed {r.seed} · {r.model}{extra}")
+            item.setToolTip(f"Rendition {k + 1}: model {r.model}, seed {r.seed}"
+                            + (f", temperature {r.temperature:g}" if r.temperature is not None else "")
+                            + (f"\nKey {k + 1} switches to it" if k < 9 else ""))
+            if k == s.current:
+                f = QFont(item.font())
+                f.setBold(True)
+                item.setFont(f)
+                item.setText("● " + item.text())
+                item.setForeground(QBrush(theme.qcolor("#ffffff")))
+            self.gallery.addItem(item)
+        if 0 <= s.current < self.gallery.count():
+            self.gallery.setCurrentRow(s.current)
+        self.gallery.blockSignals(False)
+        self.model_label.setText(f"Model: {s.model}" if s.renders else "")
+        self._busy(self.ctl.busy)

@@ -1,0 +1,97 @@
+"""The separation panel: choose a backend and its few settings, then separate in a worker."""
+from __future__ import annotations
+
+from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QLabel, QPushButton, QSpinBox,
+                             QStackedWidget, QVBoxLayout, QWidget)
+
+import separation
+
+from . import theme
+
+__all__ = ["SeparationPanel", "DEMUCS_MODELS"]
+
+DEMUCS_MODELS = ("htdemucs", "htdemucs_6s", "htdemucs_ft")
+
+
+class SeparationPanel(QFrame):
+    def __init__(self, ctl, parent=None):
+        super().__init__(parent)
+        self.ctl = ctl
+        self.setObjectName("panel")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 8, 8, 8)
+        title = QLabel("SEPARATION")
+        title.setObjectName("title")
+        lay.addWidget(title)
+        self.backend = QComboBox()
+        self.infos = separation.list_backends()
+        for info in self.infos:
+            ok, why = info.available()
+            self.backend.addItem(info.label, info.name)
+            idx = self.backend.count() - 1
+            self.backend.setItemData(idx, info.description + ("" if ok else f"\nUnavailable: {why}"),
+                                     3)  # Qt.ItemDataRole.ToolTipRole
+        lay.addWidget(self.backend)
+        self.stack = QStackedWidget()
+        # formation
+        fw = QWidget()
+        ff = QFormLayout(fw)
+        ff.setContentsMargins(0, 0, 0, 0)
+        self.n_sources = QSpinBox()
+        self.n_sources.setRange(1, 8)
+        self.n_sources.setSpecialValueText("auto")
+        self.n_sources.setValue(1)
+        self.n_sources.setToolTip("Number of sources to find (2–8), or auto")
+        self.sensitivity = QDoubleSpinBox()
+        self.sensitivity.setRange(0.0, 1.0)
+        self.sensitivity.setSingleStep(0.1)
+        self.sensitivity.setValue(0.5)
+        self.sensitivity.setToolTip("How readily quiet peaks count (0–1)")
+        ff.addRow("Sources", self.n_sources)
+        ff.addRow("Sensitivity", self.sensitivity)
+        # demucs
+        dw = QWidget()
+        df = QFormLayout(dw)
+        df.setContentsMargins(0, 0, 0, 0)
+        self.demucs_model = QComboBox()
+        self.demucs_model.addItems(DEMUCS_MODELS)
+        self.shifts = QSpinBox()
+        self.shifts.setRange(0, 10)
+        self.shifts.setValue(1)
+        self.shifts.setToolTip("Random shifts averaged (better, slower)")
+        df.addRow("Model", self.demucs_model)
+        df.addRow("Shifts", self.shifts)
+        self.stack.addWidget(fw)
+        self.stack.addWidget(dw)
+        lay.addWidget(self.stack)
+        self.desc = QLabel()
+        self.desc.setWordWrap(True)
+        self.desc.setStyleSheet(f"color: {theme.TEXT_DIM}; font-size: 8.5pt;")
+        lay.addWidget(self.desc)
+        self.run = QPushButton("Separate")
+        self.run.setToolTip("Find the sources again with these settings (in the background)")
+        self.run.clicked.connect(self.request)
+        lay.addWidget(self.run)
+        self.backend.currentIndexChanged.connect(self._backend_changed)
+        ctl.busy_changed.connect(lambda busy: self.run.setEnabled(not busy))
+        self._backend_changed()
+
+    def _backend_changed(self) -> None:
+        name = self.backend.currentData()
+        self.stack.setCurrentIndex(0 if name == "formation" else 1)
+        info = next(i for i in self.infos if i.name == name)
+        ok, why = info.available()
+        self.desc.setText(info.description + ("" if ok else f"\nUnavailable: {why}"))
+
+    def settings(self) -> tuple[str, dict]:
+        name = self.backend.currentData()
+        if name == "formation":
+            n = self.n_sources.value()
+            return name, {"n_sources": None if n < 2 else n, "sensitivity": round(self.sensitivity.value(), 3)}
+        st = {"model": self.demucs_model.currentText(), "shifts": self.shifts.value()}
+        st.update(self.ctl.demucs_settings())
+        return name, st
+
+    def request(self):
+        name, st = self.settings()
+        return self.ctl.separate(name, st)

@@ -1,0 +1,155 @@
+"""The sources panel: one row per source with its colour, name, gain, mute, solo, pin and mode."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtWidgets import (QFrame, QGridLayout, QLabel, QLineEdit, QScrollArea, QSizePolicy, QSlider,
+                             QToolButton, QVBoxLayout, QWidget)
+
+from . import theme
+
+__all__ = ["SourcesPanel", "SourceRow"]
+
+GAIN_MIN, GAIN_MAX = -24, 12   # dB, 0.5 dB steps on the slider
+
+
+class SourceRow:
+    """The widgets of one source, laid out in the panel's grid."""
+
+    def __init__(self, panel: "SourcesPanel", i: int, grid: QGridLayout, row: int):
+        self.panel, self.i = panel, i
+        ctl = panel.ctl
+        src = ctl.session.sources[i]
+        self.swatch = QLabel()
+        self.swatch.setFixedSize(12, 26)
+        self.swatch.setStyleSheet(f"background: {src.colour}; border-radius: 3px;")
+        self.name = QLineEdit(src.name)
+        self.name.setMinimumWidth(120)
+        self.name.setCursorPosition(0)
+        self.name.setToolTip(f"{src.kind}: rename with Enter")
+        self.name.editingFinished.connect(lambda: ctl.rename(i, self.name.text()))
+        self.gain = QSlider(Qt.Orientation.Horizontal)
+        self.gain.setRange(GAIN_MIN * 2, GAIN_MAX * 2)
+        self.gain.setFixedWidth(72)
+        self.gain.setToolTip("Gain (dB); double-click the value to reset")
+        self.gain.valueChanged.connect(self._gain_changed)
+        self.gain.sliderReleased.connect(lambda: ctl.session.undo.end_merge())
+        self.gain_label = QLabel()
+        self.gain_label.setFixedWidth(46)
+        self.gain_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.mute = self._toggle("M", "Mute", "mute")
+        self.solo = self._toggle("S", "Solo", "solo")
+        self.pin = self._toggle("P", "Pin (hold this place instead of following the model)", "pinned")
+        self.mode = QLabel()
+        self.mode.setFixedWidth(48)
+        self.mode.setStyleSheet(f"color: {theme.TEXT_DIM};")
+        for col, w in enumerate((self.swatch, self.name, self.gain, self.gain_label, self.mute, self.solo,
+                                 self.pin, self.mode)):
+            grid.addWidget(w, row, col)
+        self.sync()
+
+    def _toggle(self, text: str, tip: str, attr: str) -> QToolButton:
+        b = QToolButton()
+        b.setText(text)
+        b.setCheckable(True)
+        b.setToolTip(tip)
+        b.setFixedSize(24, 24)
+        b.setStyleSheet("padding: 0px; font-weight: bold;")
+        b.setObjectName(f"{attr}_{self.i}")
+        ctl = self.panel.ctl
+        b.toggled.connect(lambda on: self.panel.syncing or ctl.set_placement(
+            self.i, replace(ctl.session.placements[self.i], **{attr: bool(on)}),
+            label=f"{attr} {ctl.session.sources[self.i].name}"))
+        return b
+
+    def _gain_changed(self, v: int) -> None:
+        db = v / 2.0 + 0.0
+        self.gain_label.setText(f"{db:+.1f} dB")
+        if self.panel.syncing:
+            return
+        ctl = self.panel.ctl
+        p = ctl.session.placements[self.i]
+        ctl.set_placement(self.i, replace(p, gain_db=db), label=f"gain {ctl.session.sources[self.i].name}",
+                          merge_key=("gain", self.i))
+
+    def sync(self) -> None:
+        s = self.panel.ctl.session
+        if self.i >= len(s.placements):
+            return
+        p, src = s.placements[self.i], s.sources[self.i]
+        if not self.name.hasFocus() and self.name.text() != src.name:
+            self.name.setText(src.name)
+            self.name.setCursorPosition(0)
+        self.gain.setValue(int(round(p.gain_db * 2)))
+        self.gain_label.setText(f"{p.gain_db + 0.0:+.1f} dB")
+        self.mute.setChecked(p.mute)
+        self.solo.setChecked(p.solo)
+        self.pin.setChecked(p.pinned)
+        self.mode.setText(p.mode)
+        self.mode.setStyleSheet(f"color: {theme.ACCENT if p.pinned else theme.TEXT_DIM};")
+
+
+class SourcesPanel(QFrame):
+    sourceClicked = pyqtSignal(int)
+
+    def __init__(self, ctl, parent=None):
+        super().__init__(parent)
+        self.ctl = ctl
+        self.setObjectName("panel")
+        self.rows: list[SourceRow] = []
+        self.syncing = False
+        self._rebuild_pending = False
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 8, 8, 8)
+        title = QLabel("SOURCES")
+        title.setObjectName("title")
+        outer.addWidget(title)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer.addWidget(self.scroll)
+        self.empty = QLabel("No sources yet.\nOpen a recording and separate it.")
+        self.empty.setStyleSheet(f"color: {theme.TEXT_DIM};")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        outer.addWidget(self.empty)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        ctl.session_event.connect(self._on_event)
+        ctl.busy_changed.connect(lambda busy: self.scroll.setEnabled(not busy))
+        self.rebuild()
+
+    def _on_event(self, name: str) -> None:
+        if name in ("sources", "recording"):
+            if not self._rebuild_pending:          # several events in a row: one rebuild
+                self._rebuild_pending = True
+                QTimer.singleShot(0, self.rebuild)
+        elif name in ("placements", "renditions", "params") and not self._rebuild_pending:
+            self.sync()
+
+    def rebuild(self) -> None:
+        self._rebuild_pending = False
+        s = self.ctl.session
+        body = QWidget()
+        grid = QGridLayout(body)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(6)
+        grid.setVerticalSpacing(6)
+        self.syncing = True
+        self.rows = [SourceRow(self, i, grid, i) for i in range(min(len(s.sources), len(s.placements)))]
+        self.syncing = False
+        grid.setRowStretch(len(self.rows), 1)
+        grid.setColumnStretch(1, 1)
+        self.scroll.setWidget(body)
+        self.empty.setVisible(not self.rows)
+        self.scroll.setVisible(bool(self.rows))
+
+    def sync(self) -> None:
+        if len(self.rows) != min(len(self.ctl.session.sources), len(self.ctl.session.placements)):
+            self.rebuild()
+            return
+        self.syncing = True
+        try:
+            for r in self.rows:
+                r.sync()
+        finally:
+            self.syncing = False

@@ -1,0 +1,84 @@
+"""The spectrogram coloured by source: each band-and-frame tile takes the colour of the source
+that dominates it, its brightness the tile's level. Click to seek."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QRectF, Qt, QTimer
+from PyQt6.QtGui import QColor
+
+from core.bands import N_BANDS, band_centres_hz
+
+from . import theme
+
+__all__ = ["SpectrogramView"]
+
+
+class SpectrogramView(pg.PlotWidget):
+    def __init__(self, ctl, parent=None):
+        super().__init__(parent)
+        self.ctl = ctl
+        self.setMinimumHeight(120)
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        pi = self.getPlotItem()
+        pi.setContentsMargins(4, 2, 4, 0)
+        left = pi.getAxis("left")
+        left.setWidth(44)
+        centres = band_centres_hz()
+        ticks = []
+        for hz in (100, 300, 1000, 3000, 10000):
+            b = int(np.argmin(np.abs(centres - hz)))
+            ticks.append((b + 0.5, f"{hz // 1000}k" if hz >= 1000 else str(hz)))
+        left.setTicks([ticks, []])
+        pi.getAxis("bottom").setLabel("seconds")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.addItem(self.image)
+        self.playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(theme.ACCENT, width=2), movable=False)
+        self.playhead.setZValue(10)
+        self.addItem(self.playhead)
+        self.setYRange(0, N_BANDS, padding=0)
+        self.scene().sigMouseClicked.connect(self._clicked)
+        self.rgb: np.ndarray | None = None
+        self._pending = False
+        ctl.session_event.connect(self._on_event)
+        ctl.engine_changed.connect(self._schedule)
+        ctl.tick.connect(self._on_tick)
+
+    def _on_event(self, name: str) -> None:
+        if name in ("sources", "recording"):
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._pending:          # several events in a row: one reload
+            self._pending = True
+            QTimer.singleShot(0, self.reload)
+
+    def reload(self) -> None:
+        self._pending = False
+        v, s = self.ctl.views, self.ctl.session
+        if v.dominant is None or not s.sources or s.mono is None:
+            self.image.clear()
+            self.rgb = None
+            return
+        lut = np.array([QColor(src.colour).getRgb()[:3] for src in s.sources], np.float32)
+        idx = np.clip(v.dominant, 0, len(lut) - 1)
+        bright = (0.08 + 0.92 * v.level ** 1.6)[..., None]
+        rgb = lut[idx] * bright + np.float32(18) * (1 - bright)
+        self.rgb = np.clip(rgb, 0, 255).astype(np.uint8)       # [bands, frames, 3]
+        self.image.setImage(self.rgb, levels=(0, 255))
+        self.image.setRect(QRectF(0, 0, s.seconds, N_BANDS))
+        self.setXRange(0, s.seconds, padding=0)
+        self.setLimits(xMin=0, xMax=s.seconds)
+
+    def _on_tick(self) -> None:
+        e = self.ctl.engine
+        if e is not None:
+            self.playhead.setValue(e.position / e.sample_rate)
+
+    def _clicked(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton or self.ctl.session.mono is None:
+            return
+        x = self.getPlotItem().vb.mapSceneToView(ev.scenePos()).x()
+        self.ctl.seek(float(np.clip(x, 0, self.ctl.session.seconds)))
