@@ -9,9 +9,12 @@ predictions are compared with the PS parameters of the real stereo (:mod:`core.p
 * ``D_F``: Fréchet distance between the pool of real frames and the K times larger pool of
   generated frames. Deterministic models (``generative = False``) are run once and counted K
   times, which is what K identical renditions would give.
-* "Stereo" (the real parameters themselves): ``E_min`` is 0 by definition; its ``D_F`` is the
-  sampling floor, the distance between the real frames of the even-numbered and the odd-numbered
-  excerpts (two disjoint halves of the real pool).
+* "Stereo" (the real parameters themselves): ``E_min`` is 0 by definition. Its ``D_F`` is the
+  floor a perfect generator would reach: the distance between the real pool and the real frames
+  of a *different* ``seconds`` of the same tracks (the excerpt right after the evaluation excerpt,
+  or before it when the track ends too soon), i.e. real stereo of the same music that is not the
+  reference itself. Excerpts without that neighbour (given directly) fall back to the distance
+  between the even- and the odd-numbered excerpts.
 * "PS roundtrip": the real parameters decoded onto the mono downmix by the PS decoder and
   analysed again: what the decoder itself loses (transients forced coherent, leakage between
   bands), a floor for any model whose parameters go through the decoder.
@@ -29,7 +32,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .dataset import eval_excerpts
+from .dataset import load_excerpt, tracks
 from .decoder import decode
 from .errors import ParameterError
 from .progress import ProgressFn, check_cancel, report
@@ -50,6 +53,7 @@ class Excerpt:
     name: str
     mono: np.ndarray       # [shape=(n,)]
     real: PSParams         # [shape=(34, n_frames(n))]
+    other: Optional[PSParams] = None   # real parameters of another stretch of the same track
 
 
 @dataclass
@@ -86,15 +90,23 @@ class EvalResult:
 def load_excerpts(data=None, split: str = "valid", seconds: float = 10.0, limit: Optional[int] = None,
                   *, progress: Optional[ProgressFn] = None,
                   cancel: Optional[threading.Event] = None) -> list[Excerpt]:
-    """Deterministic excerpts (see :func:`core.dataset.eval_excerpts`) with mono and real parameters."""
-    out = []
-    for track, stereo in eval_excerpts(data, split, seconds, limit):
-        check_cancel(cancel)
-        mono = stereo.mean(axis=1, dtype=np.float64).astype(np.float32)
-        out.append(Excerpt(track.path.stem, mono, analyze(stereo)))
-        report(progress, "excerpts", len(out), limit or len(out))
-    if not out:
+    """One ``seconds`` excerpt from the middle of each track of ``split`` (as
+    :func:`core.dataset.eval_excerpts`) with its mono downmix, real parameters and the real
+    parameters of the neighbouring ``seconds`` (after it, or before it near the end)."""
+    ts = [t for t in tracks(data, split) if t.seconds >= seconds][:limit]
+    if not ts:
         raise ParameterError(f"no excerpts of at least {seconds} s in split {split!r}")
+    out = []
+    for i, t in enumerate(ts):
+        check_cancel(cancel)
+        start = max(0.0, t.seconds / 2 - seconds / 2)
+        stereo = load_excerpt(t.path, start, seconds)
+        after = start + seconds
+        o_start = after if after + seconds <= t.seconds else max(0.0, min(start - seconds, t.seconds - seconds))
+        other = analyze(load_excerpt(t.path, o_start, seconds))
+        mono = stereo.mean(axis=1, dtype=np.float64).astype(np.float32)
+        out.append(Excerpt(t.path.stem, mono, analyze(stereo), other))
+        report(progress, "excerpts", i + 1, len(ts), t.path.name)
     return out
 
 
@@ -176,7 +188,13 @@ def evaluate(data=None, split: str = "valid", *, k: int = 8, seconds: float = 10
         reps = k if gen_model else 1
         res.rows.append(Row(name, info.label, e, d_f(real, gen), rtf, len(sub), reps, note))
 
-    if len(exs) >= 2:
+    if all(ex.other is not None for ex in exs):
+        other = GaussianStats()
+        for ex in exs:
+            other.add_params(ex.other)
+        res.rows.append(Row("stereo", "Stereo", 0.0, d_f(real_all, other), None, len(exs), 1,
+                            f"D_F: vs the neighbouring {seconds:g} s of the same tracks"))
+    elif len(exs) >= 2:
         even, odd = GaussianStats(), GaussianStats()
         for i, ex in enumerate(exs):
             (even if i % 2 == 0 else odd).add_params(ex.real)

@@ -85,7 +85,7 @@ def test_cli_eval_end_to_end(tmp_path, capsys, rng):
     rc = main(["-q", "eval", "--data", str(data), "--seconds", "2", "-K", "2", "--models", "mono,decorr",
                "--json", str(out)])
     text = capsys.readouterr().out
-    assert rc == 0 and "Mono" in text and "Stereo" in text
+    assert rc == 0 and "Mono" in text and "Stereo" in text and "neighbouring 2 s" in text
     res = json.loads(out.read_text())
     assert res["k"] == 2 and res["excerpts"] == 2 and [r["name"] for r in res["rows"]][:2] == ["mono", "decorr"]
     assert main(["-q", "eval", "--data", str(data), "-K", "0"]) == 2

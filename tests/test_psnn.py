@@ -20,12 +20,12 @@ def token(iid_db, ic):
     return int(np.flatnonzero(IID_TABLE == iid_db)[0]) * N_IC + int(np.argmin(np.abs(IC_TABLE - ic)))
 
 
-def keys_of(x, kind="db"):
+def keys_of(x, kind="db-norm"):
     pw, mg = psnn.frame_stats(stft(x))
     return psnn.keys_from_power(psnn.causal_mean(pw)[0], psnn.causal_mean(mg)[0], kind)
 
 
-def table_from(signals_and_tokens, kind="db"):
+def table_from(signals_and_tokens, kind="db-norm"):
     keys, toks = [], []
     for x, tok in signals_and_tokens:
         k = keys_of(x, kind)
@@ -102,6 +102,15 @@ def test_switch_is_sign_corrected_and_smoothed(two_tone_model):
     assert d <= 0.05 * 4.0 + 1e-4                       # smoothing 0.95: at most 5 % of the 4 dB jump
 
 
+def test_level_normalized_keys_ignore_the_input_level(busy_model, rng):
+    x = noise(rng, 3.0) * np.linspace(0.1, 1.0, 3 * SR).astype(np.float32) + tone(300, 3.0)
+    a, b = busy_model.predict(x), busy_model.predict(0.05 * x)
+    same = np.all(np.isclose(a.iid, b.iid, atol=1e-3), axis=0)
+    assert same.mean() > 0.95
+    k = psnn.keys_from_power(np.array([[1.0, 100.0], [4.0, 400.0]]), None, "db-norm")
+    assert np.allclose(k[0], k[1], atol=1e-4) and np.allclose(k[0], [-3.0103, 3.0103], atol=1e-3)
+
+
 def test_silence_gives_a_mono_image(two_tone_model):
     p = two_tone_model.predict(np.zeros(SR, np.float32))
     assert np.all(p.iid == 0.0) and np.all(p.ic == 1.0)
@@ -114,7 +123,7 @@ def busy_model():
     x = x + tone(300, 4.0) * np.repeat(rng.uniform(0, 1, 8), SR // 2).astype(np.float32)
     k = keys_of(x)
     toks = rng.integers(0, 248, k.shape).astype(np.uint8)
-    return psnn.PSNNModel(psnn.PSNNTable(k, toks, "db"))
+    return psnn.PSNNModel(psnn.PSNNTable(k, toks, "db-norm"))
 
 
 def test_chunked_prediction_equals_one_pass(busy_model, monkeypatch, rng):
@@ -184,12 +193,25 @@ def test_save_load_round_trip(tmp_path, busy_model):
     t = busy_model.table
     path = t.save(tmp_path / "ps-nn.npz")
     u = psnn.PSNNTable.load(path)
-    assert np.array_equal(u.tokens, t.tokens) and u.key_kind == "db"
-    assert np.abs(u.keys - t.keys).max() <= psnn.KEY_STEP_DB / 2 + 1e-4
+    assert np.array_equal(u.tokens, t.tokens) and u.key_kind == "db-norm"
+    step = np.maximum(psnn.KEY_STEP_DB, (t.keys.max(0) - t.keys.min(0)) / 255)
+    assert np.all(np.abs(u.keys - t.keys) <= step / 2 + 1e-4)
     ok, why = psnn.available(tmp_path)
     assert ok and why == ""
     ok, why = psnn.available(tmp_path / "nowhere")
     assert not ok and "not found" in why
+
+
+def test_inverted_file_index_equals_exact_search_when_all_lists_are_probed(tmp_path, busy_model, rng):
+    ivf = busy_model.table.clustered(4, seed=0)
+    assert ivf.list_sizes.sum() == busy_model.table.keys.shape[0] and ivf.centroids.shape == (4, 34)
+    x = noise(rng, 3.0) * np.linspace(0.1, 1.0, 3 * SR).astype(np.float32) + tone(300, 3.0)
+    exact = busy_model.predict(x)
+    approx = psnn.PSNNModel(ivf, nprobe=4).predict(x)
+    assert np.allclose(exact.iid, approx.iid, atol=1e-4) and np.allclose(exact.ic, approx.ic, atol=1e-5)
+    back = psnn.PSNNTable.load(ivf.save(tmp_path / "ivf.npz"))
+    assert np.array_equal(back.list_sizes, ivf.list_sizes) and np.allclose(back.centroids, ivf.centroids)
+    assert psnn.PSNNModel(back).index.nprobe == psnn.NPROBE
 
 
 # ----------------------------------------------------------------------------- the shipped model
