@@ -29,14 +29,31 @@ def create_window(file: Optional[str] = None, *, settings=None):
     return win
 
 
-def _screenshot_when_ready(app, win, out: Path, *, at: float = 12.0, play: float = 2.0, timeout: float = 240.0):
+def arrange(ctl) -> None:
+    """Place the sources across the stage by hand, as a user would (for the README picture):
+    found sources are pinned left to right with varied widths; the residual stays on auto."""
+    s = ctl.session
+    movable = [i for i, src in enumerate(s.sources) if src.kind != "residual"]
+    spots = [(-0.55, 0.25), (0.5, 0.35), (-0.15, 0.7), (0.42, 0.1), (0.75, 0.6), (-0.8, 0.5), (0.0, 0.9), (0.4, 0.8)]
+    for k, i in enumerate(movable):
+        pan, width = spots[k % len(spots)]
+        ctl.set_placement(i, s.placements[i].moved(pan, width), label="arrange")
+
+
+def _screenshot_when_ready(app, win, out: Path, *, at: float = 12.0, play: float = 2.0, timeout: float = 240.0,
+                           arranged: bool = False):
     from PyQt6.QtCore import QTimer
-    state = {"phase": "wait"}
+    state = {"phase": "wait", "renditions": 3 if arranged else 1}
 
     def check():
         ctl = win.ctl
         if state["phase"] == "wait" and not ctl.busy and ctl.engine is not None:
+            if len(ctl.session.renditions) < state["renditions"]:    # fill the gallery a little
+                ctl.new_rendition()
+                return
             state["phase"] = "play"
+            if arranged:
+                arrange(ctl)
             ctl.seek(at)
             ctl.toggle_play()
             win.canvas.selected = 0
@@ -59,7 +76,8 @@ def _screenshot_when_ready(app, win, out: Path, *, at: float = 12.0, play: float
     return timer
 
 
-def run_gui(file: Optional[str] = None, *, screenshot: Optional[str] = None, size=(1480, 920)) -> int:
+def run_gui(file: Optional[str] = None, *, screenshot: Optional[str] = None, arranged: bool = False,
+            size=(1480, 920)) -> int:
     from PyQt6.QtWidgets import QApplication
     from . import theme
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -69,7 +87,7 @@ def run_gui(file: Optional[str] = None, *, screenshot: Optional[str] = None, siz
     win = create_window(file)
     if screenshot:
         win.resize(*size)
-        _keep = _screenshot_when_ready(app, win, Path(screenshot))  # noqa: F841
+        _keep = _screenshot_when_ready(app, win, Path(screenshot), arranged=arranged)  # noqa: F841
     rc = app.exec()
     win.close()
     return rc
@@ -79,8 +97,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ui.app")
     p.add_argument("file", nargs="?", help="recording or project to open (default: the demo)")
     p.add_argument("--screenshot", help="save a PNG of the window once the recording is ready, then quit")
+    p.add_argument("--arrange", action="store_true",
+                   help="with --screenshot: place the found sources across the stage first")
     args = p.parse_args(argv)
-    return run_gui(args.file, screenshot=args.screenshot)
+    return run_gui(args.file, screenshot=args.screenshot, arranged=args.arrange)
 
 
 if __name__ == "__main__":

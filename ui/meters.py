@@ -51,7 +51,7 @@ class PeakMeter(QWidget):
         f = QFont(self.font())
         f.setPointSizeF(7.5)
         qp.setFont(f)
-        for db in (0, -6, -12, -24, -48):
+        for db in (0, -12, -24, -36, -48):
             y = top + (1 - _frac(db)) * h
             qp.setPen(theme.qcolor(theme.TEXT_DIM))
             qp.drawText(QRectF(0, y - 6, 22, 12), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, str(db))

@@ -284,7 +284,8 @@ class PanCanvas(QWidget):
         spread = theme.qcolor(src.colour, 40 if not silent else 15)
         qp.setPen(Qt.PenStyle.NoPen)
         qp.setBrush(spread)
-        qp.drawRoundedRect(QRectF(c.x() - half - rad * 0.5, c.y() - 3, 2 * half + rad, 6), 3, 3)
+        x0, x1 = max(r.left(), c.x() - half - rad * 0.5), min(r.right(), c.x() + half + rad * 0.5)
+        qp.drawRoundedRect(QRectF(x0, c.y() - 3, max(0.0, x1 - x0), 6), 3, 3)
         # body
         g = QRadialGradient(QPointF(c.x() - rad * 0.35, c.y() - rad * 0.35), rad * 1.4)
         g.setColorAt(0.0, col.lighter(135))

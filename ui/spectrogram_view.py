@@ -11,7 +11,9 @@ from core.bands import N_BANDS, band_centres_hz
 
 from . import theme
 
-__all__ = ["SpectrogramView"]
+__all__ = ["SpectrogramView", "AXIS_WIDTH"]
+
+AXIS_WIDTH = 44     # the waveform overview keeps an empty axis as wide, so their time axes line up
 
 
 class SpectrogramView(pg.PlotWidget):
@@ -25,14 +27,13 @@ class SpectrogramView(pg.PlotWidget):
         pi = self.getPlotItem()
         pi.setContentsMargins(4, 2, 4, 0)
         left = pi.getAxis("left")
-        left.setWidth(44)
+        left.setWidth(AXIS_WIDTH)
         centres = band_centres_hz()
         ticks = []
         for hz in (100, 300, 1000, 3000, 10000):
             b = int(np.argmin(np.abs(centres - hz)))
             ticks.append((b + 0.5, f"{hz // 1000}k" if hz >= 1000 else str(hz)))
         left.setTicks([ticks, []])
-        pi.getAxis("bottom").setLabel("seconds")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.addItem(self.image)
         self.playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(theme.ACCENT, width=2), movable=False)

@@ -8,6 +8,7 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from app.display import waveform_envelope
 
 from . import theme
+from .spectrogram_view import AXIS_WIDTH
 
 __all__ = ["WaveformView"]
 
@@ -24,7 +25,10 @@ class WaveformView(pg.PlotWidget):
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
         pi = self.getPlotItem()
-        pi.hideAxis("left")
+        left = pi.getAxis("left")            # empty, as wide as the spectrogram's: time lines up
+        left.setWidth(AXIS_WIDTH)
+        left.setStyle(showValues=False, tickLength=0)
+        left.setPen(pg.mkPen(None))
         pi.showGrid(x=True, y=False, alpha=0.15)
         pi.getAxis("bottom").setStyle(tickLength=-4)
         pi.setContentsMargins(4, 2, 4, 0)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Start Soundstage on the bundled demo under a virtual X server (Xvfb), wait until the demo is
+# separated and placed, play a couple of seconds (silently if there is no sound card), and save
+# a picture of the window to docs/screenshot.png (Qt's grab() of the real window).
+#
+#   scripts/screenshot.sh [OUT.png] [FILE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:-docs/screenshot.png}"
+FILE="${2:-}"
+PY="${PYTHON:-.venv/bin/python}"
+[ -x "$PY" ] || PY=python3
+
+# Xvfb, and the X libraries Qt's xcb platform plugin loads (Qt >= 6.5 needs libxcb-cursor0)
+PKGS=""
+command -v xvfb-run >/dev/null 2>&1 || PKGS="xvfb"
+for lib in libxcb-cursor.so.0:libxcb-cursor0 libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1 \
+           libxcb-image.so.0:libxcb-image0 libxcb-render-util.so.0:libxcb-render-util0 \
+           libxkbcommon-x11.so.0:libxkbcommon-x11-0 libxcb-xkb.so.1:libxcb-xkb1 libxcb-randr.so.0:libxcb-randr0 \
+           libxcb-shape.so.0:libxcb-shape0 libxcb-xinerama.so.0:libxcb-xinerama0; do
+    ldconfig -p 2>/dev/null | grep -q "${lib%%:*}" || PKGS="$PKGS ${lib##*:}"
+done
+if [ -n "$PKGS" ]; then
+    echo "Installing:$PKGS"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $PKGS
+fi
+
+# the window is 1480x920; the virtual screen leaves room around it
+unset QT_QPA_PLATFORM
+xvfb-run -a -s "-screen 0 1600x1000x24" "$PY" -m ui.app ${FILE:+"$FILE"} --screenshot "$OUT" --arrange
+echo "$OUT"
