@@ -3,8 +3,6 @@
 - :func:`waveform_envelope`: min/max per pixel column of the input (the overview).
 - :func:`dominance`: which source dominates each band and frame, and how loud the tile is
   (the spectrogram coloured by source).
-- :func:`auto_trajectories`: where each "auto" source sits over time under the current
-  rendition's parameters (the trail on the pan canvas).
 - :class:`OutputTap`: a preallocated ring buffer of the last output samples, written from the
   audio callback without allocation; :func:`meter_values` reads it for the meters.
 - :class:`TappedPlayer` (a device) and :class:`ClockPlayer` (no device: the engine is pulled on a
@@ -17,12 +15,11 @@ from typing import Optional
 
 import numpy as np
 
-from core.placement import ic_to_width, iid_to_pan, source_weights
 from core.stft import HOP
 
 from .playback import MixEngine, Player
 
-__all__ = ["waveform_envelope", "dominance", "auto_trajectories", "frame_of_sample", "OutputTap", "MeterValues",
+__all__ = ["waveform_envelope", "dominance", "frame_of_sample", "OutputTap", "MeterValues",
            "meter_values", "TappedPlayer", "ClockPlayer"]
 
 
@@ -52,30 +49,6 @@ def dominance(energies: np.ndarray, *, floor_db: float = -80.0) -> tuple[np.ndar
     level_db = 10 * np.log10(np.maximum(total / ref, 1e-12))
     level = np.clip(1.0 - level_db / floor_db, 0.0, 1.0)
     return idx.astype(np.int16), level.astype(np.float32)
-
-
-def auto_trajectories(params, energies: np.ndarray, *, smooth: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
-    """Per source and frame, the (pan, width) the model gives it: the band average of the PS
-    parameters weighted as in seeding, smoothed over time (one-pole, ``smooth``). NaN where the
-    source is silent. Returns pan, width [shape=(sources, frames) each]."""
-    w = source_weights(energies)                       # (S, B, F)
-    tot = w.sum(axis=1)                                # (S, F)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iid = (w * params.iid[None]).sum(axis=1) / tot
-        ic = (w * params.ic[None]).sum(axis=1) / tot
-    quiet = tot < 1e-6 * max(float(tot.max(initial=0.0)), 1e-30)
-    iid = np.where(quiet, np.nan, iid)
-    ic = np.where(quiet, np.nan, ic)
-    for arr in (iid, ic):   # one-pole smoothing that holds through silent frames
-        last = np.zeros(arr.shape[0])
-        seen = np.zeros(arr.shape[0], bool)
-        for f in range(arr.shape[1]):
-            col = arr[:, f]
-            ok = ~np.isnan(col)
-            last = np.where(ok & seen, smooth * last + (1 - smooth) * np.nan_to_num(col), np.where(ok, col, last))
-            seen |= ok
-            arr[:, f] = np.where(ok, last, np.nan)
-    return iid_to_pan(iid), ic_to_width(ic)
 
 
 class OutputTap:

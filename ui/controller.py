@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 from PyQt6.QtCore import QObject, QSettings, QTimer, pyqtSignal
 
-from app.display import ClockPlayer, OutputTap, TappedPlayer, auto_trajectories, dominance, meter_values
+from app.display import ClockPlayer, OutputTap, TappedPlayer, dominance, meter_values
 from app.playback import MixEngine, PlaybackUnavailable, snapshot_for
 from app.project import load_project, save_project
 from app.session import Session
@@ -54,15 +54,11 @@ def compute_views(session: Session) -> Views:
     loud = 10 * np.log10(np.maximum(mean / max(float(mean.max()), 1e-20), 1e-6))
     v = Views(dom, level, loudness_db=[float(x) for x in loud])
     if 0 <= session.current < len(session.renditions):
-        if hasattr(session, "trajectory"):          # what the engine plays for "auto" sources
-            tr = [session.trajectory(i) for i in range(len(session.renders))]
-            if all(t is not None for t in tr):
-                frames = min(len(t[0]) for t in tr)
-                v.traj_pan = np.stack([t[0][:frames] for t in tr]).astype(np.float32)
-                v.traj_width = np.stack([t[1][:frames] for t in tr]).astype(np.float32)
-        if v.traj_pan is None:
-            params = session.predict(session.renditions[session.current])
-            v.traj_pan, v.traj_width = auto_trajectories(params, energies)
+        tr = [session.trajectory(i) for i in range(len(session.renders))]   # what "auto" sources play
+        if tr and all(t is not None for t in tr):
+            frames = min(len(t[0]) for t in tr)
+            v.traj_pan = np.stack([t[0][:frames] for t in tr]).astype(np.float32)
+            v.traj_width = np.stack([t[1][:frames] for t in tr]).astype(np.float32)
     return v
 
 

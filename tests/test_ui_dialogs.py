@@ -1,0 +1,93 @@
+"""Preferences, About, drag and drop, and the progress adapter (offscreen, no separation)."""
+from __future__ import annotations
+
+
+import pytest
+
+pytest.importorskip("PyQt6")
+pytest.importorskip("pytestqt")
+
+from PyQt6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PyQt6.QtGui import QDropEvent  # noqa: E402
+
+from core.errors import Cancelled  # noqa: E402
+from core.progress import Progress  # noqa: E402
+
+
+@pytest.fixture
+def win(qtbot, tmp_path):
+    from ui.main_window import MainWindow
+    w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def test_preferences_are_kept_in_qsettings(win, monkeypatch):
+    dlg = win.preferences_dialog()
+    assert dlg.device.itemText(0) == "System default"
+    dlg.models_dir.setText("/models/demucs")
+    dlg.cache.setValue(2048)
+    monkeypatch.delenv("SOUNDSTAGE_CACHE_MAX_MB", raising=False)
+    dlg.accept()
+    assert win.settings.value("demucs/models_dir") == "/models/demucs"
+    assert int(win.settings.value("cache/size_mb")) == 2048
+    import os
+    assert os.environ["SOUNDSTAGE_CACHE_MAX_MB"] == "2048"
+    assert win.ctl.demucs_settings() == {"models_dir": "/models/demucs"}
+    win.separation.backend.setCurrentIndex(win.separation.backend.findData("demucs"))
+    name, st = win.separation.settings()
+    assert name == "demucs" and st["models_dir"] == "/models/demucs" and st["model"] == "htdemucs"
+
+
+def test_about_names_licences_and_credits(win):
+    from ui.dialogs import about_text, show_about
+    box = show_about(win)
+    text = about_text()
+    for word in ("MIT", "GPL", "Sectoid", "Breebaart", "Serrà", "Lagrange", "Demucs"):
+        assert word in text
+    assert box.isVisible()
+    box.close()
+
+
+def test_drop_a_file_opens_it(qtbot, win, tmp_path):
+    bad = tmp_path / "dropped.wav"
+    bad.write_bytes(b"not audio at all")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(bad))])
+    ev = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier)
+    win.dropEvent(ev)
+    assert win.ctl.busy or win.banner.isVisible()
+    qtbot.waitUntil(lambda: not win.ctl.busy, timeout=10000)
+    assert win.banner.isVisible() and "dropped.wav" in win.banner.text.text()
+
+
+def test_job_adapter_turns_progress_and_cancel_into_signals(qtbot):
+    from ui.workers import Job, TimeLeft, start_job
+    seen = []
+
+    def fn(progress, cancel):
+        for k in range(5):
+            progress(Progress("step", k + 1, 5))
+        cancel.wait(5)
+        if cancel.is_set():
+            raise Cancelled("cancelled")
+        return 42
+
+    job = Job("test", fn, min_interval=0.0)
+    job.signals.progress.connect(lambda p: seen.append(p.fraction))
+    with qtbot.waitSignal(job.signals.cancelled, timeout=5000):
+        start_job(job)
+        qtbot.waitUntil(lambda: len(seen) == 5, timeout=5000)
+        job.cancel.set()
+    assert seen == [0.2, 0.4, 0.6, 0.8, 1.0]
+    done = Job("ok", lambda progress, cancel: 7)
+    with qtbot.waitSignal(done.signals.finished, timeout=5000) as blocker:
+        start_job(done)
+    assert blocker.args == [7]
+    failing = Job("bad", lambda progress, cancel: 1 / 0)
+    with qtbot.waitSignal(failing.signals.failed, timeout=5000) as blocker:
+        start_job(failing)
+    assert "division" in blocker.args[0]
+    assert TimeLeft.text(None) == "estimating…" and TimeLeft.text(75) == "1:15 left" and TimeLeft.text(9) == "9 s left"
