@@ -19,6 +19,10 @@ predictions are compared with the PS parameters of the real stereo (:mod:`core.p
   analysed again: what the decoder itself loses (transients forced coherent, leakage between
   bands), a floor for any model whose parameters go through the decoder.
 
+Tracks of ``split`` whose file also occurs in another split of the manifest are left out (the
+fetched data links some game tracks into several folders, across splits): a model trained on
+the ``train`` split has seen them.
+
 Slow models (``ps-ar``) run on the first ``ar_excerpts`` excerpts only; their D_F compares with
 the real frames of those excerpts and is marked in the table.
 """
@@ -32,7 +36,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .dataset import load_excerpt, tracks
+from .datahash import copies_of
+from .dataset import default_data_dir, load_excerpt, tracks
 from .decoder import decode
 from .errors import ParameterError
 from .progress import ProgressFn, check_cancel, report
@@ -76,6 +81,7 @@ class EvalResult:
     excerpts: int
     rows: list[Row] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)   # tracks left out: copies in other splits
     wall_seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -88,12 +94,24 @@ class EvalResult:
 
 
 def load_excerpts(data=None, split: str = "valid", seconds: float = 10.0, limit: Optional[int] = None,
-                  *, progress: Optional[ProgressFn] = None,
+                  *, include_copies: bool = False, excluded: Optional[list] = None,
+                  progress: Optional[ProgressFn] = None,
                   cancel: Optional[threading.Event] = None) -> list[Excerpt]:
     """One ``seconds`` excerpt from the middle of each track of ``split`` (as
     :func:`core.dataset.eval_excerpts`) with its mono downmix, real parameters and the real
-    parameters of the neighbouring ``seconds`` (after it, or before it near the end)."""
-    ts = [t for t in tracks(data, split) if t.seconds >= seconds][:limit]
+    parameters of the neighbouring ``seconds`` (after it, or before it near the end).
+
+    Tracks whose file also occurs in another split of the manifest (identical bytes, e.g. a link
+    to the same file) are left out unless ``include_copies``: a model trained on that split has
+    seen them. Their names are appended to ``excluded``."""
+    ts = [t for t in tracks(data, split) if t.seconds >= seconds]
+    manifest = (Path(data) if data is not None else default_data_dir()) / "manifest.tsv"
+    if not include_copies and manifest.exists():
+        leaked = copies_of(ts, [t for t in tracks(data) if t.split != split])
+        ts = [t for t in ts if t not in leaked]
+        if excluded is not None:
+            excluded.extend(str(t.path.relative_to(manifest.parent)) for t in leaked)
+    ts = ts[:limit]
     if not ts:
         raise ParameterError(f"no excerpts of at least {seconds} s in split {split!r}")
     out = []
@@ -145,7 +163,7 @@ def _run_model(model, excerpts: list[Excerpt], k: int, progress, cancel, stage: 
 
 def evaluate(data=None, split: str = "valid", *, k: int = 8, seconds: float = 10.0,
              limit: Optional[int] = None, models: Optional[Sequence[str]] = None, ar_excerpts: int = 3,
-             models_folder: Optional[Path] = None, roundtrip: bool = True,
+             models_folder: Optional[Path] = None, roundtrip: bool = True, include_copies: bool = False,
              excerpts: Optional[list[Excerpt]] = None, progress: Optional[ProgressFn] = None,
              cancel: Optional[threading.Event] = None) -> EvalResult:
     """Table 1 of the paper for every registered (or each named) model; see the module docstring."""
@@ -155,11 +173,13 @@ def evaluate(data=None, split: str = "valid", *, k: int = 8, seconds: float = 10
         raise ParameterError(f"K must be at least 1, got {k}")
     t_start = time.monotonic()
     folder = Path(models_folder) if models_folder is not None else models_dir()
-    exs = excerpts if excerpts is not None else load_excerpts(data, split, seconds, limit,
-                                                              progress=progress, cancel=cancel)
+    excluded: list[str] = []
+    exs = excerpts if excerpts is not None else load_excerpts(
+        data, split, seconds, limit, include_copies=include_copies, excluded=excluded,
+        progress=progress, cancel=cancel)
     registry = {m.name: m for m in list_models()}
     names = _ordered(list(models) if models else list(registry))
-    res = EvalResult(split, seconds, k, len(exs))
+    res = EvalResult(split, seconds, k, len(exs), excluded=excluded)
     real_all = GaussianStats()
     for ex in exs:
         real_all.add_params(ex.real)
@@ -225,4 +245,6 @@ def format_table(res: EvalResult) -> str:
                      f"{f'{r.excerpts} x {r.renditions}':<22s} {r.note}".rstrip())
     for name, why in res.skipped:
         lines.append(f"(skipped {name}: {why})")
+    if res.excluded:
+        lines.append(f"({len(res.excluded)} tracks of {res.split!r} left out: identical files in other splits)")
     return "\n".join(lines)

@@ -89,3 +89,26 @@ def test_cli_eval_end_to_end(tmp_path, capsys, rng):
     res = json.loads(out.read_text())
     assert res["k"] == 2 and res["excerpts"] == 2 and [r["name"] for r in res["rows"]][:2] == ["mono", "decorr"]
     assert main(["-q", "eval", "--data", str(data), "-K", "0"]) == 2
+
+
+def test_copies_in_other_splits_are_left_out(tmp_path, rng):
+    from core.datahash import copies_of, distinct
+    from core.dataset import tracks
+    from core.evaluation import load_excerpts
+    (tmp_path / "a").mkdir()
+    for i in range(3):
+        sf.write(tmp_path / "a" / f"t{i}.wav", pan_mono(noise(rng, 2.5), 3.0 * i), SR, subtype="FLOAT")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "t0.wav").symlink_to(tmp_path / "a" / "t0.wav")     # the same file, linked
+    (tmp_path / "b" / "t1.wav").write_bytes((tmp_path / "a" / "t1.wav").read_bytes())  # a byte copy
+    rows = [("train", "a/t0.wav"), ("train", "a/t1.wav"), ("valid", "a/t2.wav"), ("valid", "b/t0.wav"),
+            ("valid", "b/t1.wav"), ("train", "b/t1.wav")]
+    (tmp_path / "manifest.tsv").write_text("split\tpackage\tpath\tsamplerate\tchannels\tseconds\n" + "".join(
+        f"{s}\tx\t{p}\t44100\t2\t2.5\n" for s, p in rows))
+    train, valid = tracks(tmp_path, "train"), tracks(tmp_path, "valid")
+    assert [t.path.name for t in distinct(train)] == ["t0.wav", "t1.wav"]   # b/t1 repeats a/t1
+    assert [str(t.path.relative_to(tmp_path)) for t in copies_of(valid, train)] == ["b/t0.wav", "b/t1.wav"]
+    excluded = []
+    exs = load_excerpts(tmp_path, "valid", 2.0, excluded=excluded)
+    assert [e.name for e in exs] == ["t2"] and excluded == ["b/t0.wav", "b/t1.wav"]
+    assert len(load_excerpts(tmp_path, "valid", 2.0, include_copies=True)) == 3

@@ -189,6 +189,19 @@ def test_build_index_from_real_files(stereo_folder):
     assert np.allclose(p.iid, 10.0) and np.allclose(p.ic, 1.0)
 
 
+def test_build_skips_duplicates_and_copies_of_the_evaluation_split(tmp_path, stereo_folder):
+    (tmp_path / "b-link.wav").symlink_to(stereo_folder / "b.wav")
+    (tmp_path / "a-link.wav").symlink_to(stereo_folder / "a.wav")
+    rows = [("train", str(stereo_folder / "a.wav")), ("train", "a-link.wav"), ("train", "b-link.wav"),
+            ("valid", str(stereo_folder / "b.wav"))]
+    (tmp_path / "manifest.tsv").write_text("split\tpackage\tpath\tsamplerate\tchannels\tseconds\n" + "".join(
+        f"{s}\tx\t{p}\t44100\t2\t3.0\n" for s, p in rows))
+    t = psnn.build_index(tmp_path, n_pairs=60, seed=0, swap=False)
+    assert t.meta["tracks"] == 1 and t.meta["duplicates_skipped"] == 1
+    assert t.meta["copies_of_other_splits_skipped"] == 1
+    assert np.all(t.values()[:, :34] == 10.0)                 # only a.wav: b.wav is evaluation data
+
+
 def test_save_load_round_trip(tmp_path, busy_model):
     t = busy_model.table
     path = t.save(tmp_path / "ps-nn.npz")

@@ -25,6 +25,8 @@ def add_arguments(p) -> None:
                    help="excerpts for the slow autoregressive PS-AR (default: 3)")
     p.add_argument("--models-dir", default=None, help="folder of trained model files "
                    "(default: resources/models)")
+    p.add_argument("--include-copies", action="store_true", help="keep tracks whose file also occurs "
+                   "in another split (left out by default: the models have trained on them)")
     p.add_argument("--no-roundtrip", action="store_true", help="skip the PS decode/re-analyse row")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
 
@@ -46,7 +48,7 @@ def run(args) -> int:
     try:
         res = evaluate(args.data, args.split, k=args.k, seconds=args.seconds, limit=args.limit,
                        models=models, ar_excerpts=args.ar_excerpts, models_folder=args.models_dir,
-                       roundtrip=not args.no_roundtrip, progress=bar)
+                       roundtrip=not args.no_roundtrip, include_copies=args.include_copies, progress=bar)
     finally:
         bar.close()
     print(format_table(res))

@@ -43,7 +43,8 @@ from scipy.signal import lfilter
 
 from ..audio import load_stereo
 from ..bands import N_BANDS, band_sum
-from ..dataset import tracks
+from ..datahash import copies_of, distinct
+from ..dataset import default_data_dir, tracks
 from ..errors import ParameterError
 from ..progress import ProgressFn, check_cancel, report
 from ..ps import IC_TABLE, IID_TABLE, N_IC, N_TOKENS, PSParams, analyze_spectra, to_tokens
@@ -333,10 +334,18 @@ def sample_pairs(data=None, split: str = "train", n_pairs: int = N_PAIRS, seed: 
     """Sample ``n_pairs`` random frames of the tracks of ``split`` (proportionally to their length,
     without replacement within a track, skipping digitally silent windows).
 
-    With ``swap`` half of the pairs (at random) have left and right exchanged (IID negated), the
-    paper's channel-swap augmentation. Returns ``(mean_pow [n, 34], mean_mag [n, 34],
-    params [n, 68], info)``, float32, in a deterministic order for a given seed."""
-    ts = tracks(data, split)
+    Identical files are used once, and tracks whose content also occurs in another split of the
+    manifest (the evaluation data) are left out. With ``swap`` half of the pairs (at random) have
+    left and right exchanged (IID negated), the paper's channel-swap augmentation. Returns
+    ``(mean_pow [n, 34], mean_mag [n, 34], params [n, 68], info)``, float32, in a deterministic
+    order for a given seed."""
+    listed = tracks(data, split)
+    ts = distinct(listed)
+    n_dup = len(listed) - len(ts)
+    leaked = []
+    if (Path(data) if data is not None else default_data_dir()).joinpath("manifest.tsv").exists():
+        leaked = copies_of(ts, [t for t in tracks(data) if t.split != split])
+        ts = [t for t in ts if t not in leaked]
     if not ts:
         raise ParameterError(f"no tracks in split {split!r} of {data}")
     rng = np.random.default_rng(seed)
@@ -366,7 +375,8 @@ def sample_pairs(data=None, split: str = "train", n_pairs: int = N_PAIRS, seed: 
         out_v.append(v)
         used += 1
     report(progress, "ps-nn build", len(ts), len(ts))
-    info = dict(split=split, tracks=len(ts), tracks_used=used, frames_seen=int(frames_seen),
+    info = dict(split=split, tracks=len(ts), tracks_used=used, duplicates_skipped=n_dup,
+                copies_of_other_splits_skipped=len(leaked), frames_seen=int(frames_seen),
                 seed=int(seed), swap=bool(swap))
     return (np.concatenate(out_p).astype(np.float32), np.concatenate(out_m).astype(np.float32),
             np.concatenate(out_v).astype(np.float32), info)
