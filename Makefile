@@ -5,11 +5,18 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.soundstage-installed
 DEMO   := resources/demo/feelings-mono.flac
 
-.PHONY: run test setup system-deps bench screenshot clean
+.PHONY: run test setup system-deps bench bench-ui screenshot clean
 
+# With a display: the desktop app on the demo. Without one (a server, CI): `soundstage gui` says
+# so in one line, and the demo is upmixed headless with the best available model instead.
 run: setup
-	@$(VENV)/bin/soundstage upmix $(DEMO) -o out/demo-stereo.wav --force
-	@echo "Stereo demo written to $(CURDIR)/out/demo-stereo.wav"
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+		$(VENV)/bin/soundstage gui $(DEMO); \
+	else \
+		$(VENV)/bin/soundstage gui $(DEMO) || true; \
+		$(VENV)/bin/soundstage upmix $(DEMO) -o out/demo-stereo.wav --force && \
+		echo "Stereo demo written to $(CURDIR)/out/demo-stereo.wav"; \
+	fi
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
@@ -32,6 +39,13 @@ $(STAMP): pyproject.toml | $(PY)
 
 bench: setup
 	$(PY) bench/bench_decoder.py
+	$(PY) bench/bench_session.py
+
+bench-ui: setup
+	$(PY) bench/bench_ui.py
+
+screenshot: setup
+	bash scripts/screenshot.sh
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -15,6 +15,15 @@ have_lib libfontconfig.so.1 || need+=(libfontconfig1)
 have_lib libdbus-1.so.3 || need+=(libdbus-1-3)
 have_lib libglib-2.0.so.0 || need+=(libglib2.0-0)
 have_lib libxcb-cursor.so.0 || need+=(libxcb-cursor0)
+# Qt's xcb platform plugin (a real X display)
+have_lib libxcb-icccm.so.4 || need+=(libxcb-icccm4)
+have_lib libxcb-keysyms.so.1 || need+=(libxcb-keysyms1)
+have_lib libxcb-image.so.0 || need+=(libxcb-image0)
+have_lib libxcb-render-util.so.0 || need+=(libxcb-render-util0)
+have_lib libxcb-xkb.so.1 || need+=(libxcb-xkb1)
+have_lib libxcb-randr.so.0 || need+=(libxcb-randr0)
+have_lib libxcb-shape.so.0 || need+=(libxcb-shape0)
+have_lib libxcb-xinerama.so.0 || need+=(libxcb-xinerama0)
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: missing ${need[*]} and no apt-get here; install them with your package manager" >&2
