@@ -50,8 +50,11 @@ DOWNLOAD_TIMEOUT = 15.0
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]+)\.")  # torch.hub's convention: NAME-SHA256PREFIX.ext
 
 
-class ModelUnavailable(RuntimeError):
-    """The weights of a Demucs model cannot be had; the message says what to do."""
+class ModelUnavailable(ParameterError):
+    """The weights of a Demucs model cannot be had; the message says what to do.
+
+    A :class:`ParameterError` (the chosen model cannot be used), so every command line path
+    (``separate``, ``upmix --separator demucs``) prints it as one line and exits with status 2."""
 
 
 @dataclass(frozen=True)

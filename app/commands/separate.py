@@ -115,12 +115,7 @@ def run(args) -> int:
     bar = TerminalProgress(enabled=not args.quiet)
     cancel = threading.Event()
     try:
-        sources = backend.separate(audio, progress=bar, cancel=cancel)
-    except Exception as exc:
-        from separation.demucs_weights import ModelUnavailable
-        if isinstance(exc, ModelUnavailable):
-            raise UserError(str(exc)) from None
-        raise
+        sources = backend.separate(audio, progress=bar, cancel=cancel)   # missing weights: ParameterError
     finally:
         bar.close()
 
