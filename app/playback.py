@@ -64,13 +64,14 @@ def snapshot_for(placements: list[Placement], *, has_auto: list[bool], ab_origin
 class MixEngine:
     """The callback's state and logic; usable without any audio device (tests drive it directly).
 
-    ``s``, ``d`` [shape=(rows, n)] float32; ``traj`` [shape=(frames, rows, 4)] per-frame auto
+    ``s``, ``d``: one float32 array [shape=(n,)] per row (the session's own arrays, read in place,
+    never copied) or a [rows, n] array; ``traj`` [shape=(frames, rows, 4)] per-frame auto
     coefficients (or None)."""
 
-    def __init__(self, s: np.ndarray, d: np.ndarray, snapshot: MixSnapshot, traj: Optional[np.ndarray] = None,
+    def __init__(self, s, d, snapshot: MixSnapshot, traj: Optional[np.ndarray] = None,
                  *, sample_rate: int = 44100):
-        self.s, self.d = s, d
-        self.rows, self.length = s.shape
+        self.s, self.d = list(s), list(d)
+        self.rows, self.length = len(self.s), (len(self.s[0]) if len(self.s) else 0)
         self.sample_rate = sample_rate
         self.snapshot = snapshot
         self.traj = traj
@@ -85,6 +86,7 @@ class MixEngine:
         self._ramp = np.zeros(MAX_BLOCK, np.float32)
         self._t1 = np.zeros(MAX_BLOCK, np.float32)
         self._t2 = np.zeros(MAX_BLOCK, np.float32)
+        self._acc = np.zeros((2, MAX_BLOCK), np.float32)
         self.position = 0          # next sample to play
         self.playing = False
         self.loop: Optional[tuple[int, int]] = None
@@ -171,21 +173,24 @@ class MixEngine:
         self.last_frames = frames
 
     def _segment(self, outdata, o, n, pos, ramp) -> None:
+        # per row and channel: (c0 + dc * ramp) * signal, for a.s + b.d, accumulated in place
         k, t1, t2 = self._k, self._t1[:n], self._t2[:n]
-        s = self.s[:, pos:pos + n]
-        d = self.d[:, pos:pos + n]
-        for ch, (ia, ib) in enumerate(((0, 1), (2, 3))):
-            # static part a.s + b.d, ramped part ramp * (da.s + db.d); matmul reads strided views in place
-            np.matmul(k[ia], s, out=t1)
-            np.matmul(k[ib], d, out=t2)
-            np.add(t1, t2, out=t1)
-            out_col = outdata[o:o + n, ch]
-            np.copyto(out_col, t1)
-            np.matmul(k[4 + ia], s, out=t1)
-            np.matmul(k[4 + ib], d, out=t2)
-            np.add(t1, t2, out=t1)
-            np.multiply(t1, ramp, out=t1)
-            np.add(out_col, t1, out=out_col)
+        acc = self._acc[:, :n]
+        acc.fill(0.0)
+        for j in range(self.rows):
+            s = self.s[j][pos:pos + n]
+            d = self.d[j][pos:pos + n]
+            for ch, (ia, ib) in enumerate(((0, 1), (2, 3))):
+                np.multiply(ramp, k[4 + ia, j], out=t1)
+                np.add(t1, k[ia, j], out=t1)
+                np.multiply(t1, s, out=t1)
+                np.multiply(ramp, k[4 + ib, j], out=t2)
+                np.add(t2, k[ib, j], out=t2)
+                np.multiply(t2, d, out=t2)
+                np.add(t1, t2, out=t1)
+                np.add(acc[ch], t1, out=acc[ch])
+        np.copyto(outdata[o:o + n, 0], acc[0])
+        np.copyto(outdata[o:o + n, 1], acc[1])
 
     @property
     def seconds(self) -> float:

@@ -118,22 +118,20 @@ class Session:
 
     def _install(self, sources: list[Source], backend: str, settings: dict, *,
                  progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
-        """Decorrelate every stem into two shared arrays [sources, n] (the playback engine reads
-        them in place; each Source's audio becomes a view of its row: no second copy)."""
+        """Decorrelate every stem. The stems are used in place (the playback engine reads them
+        and their decorrelated copies directly: no second copy of any signal)."""
         n = len(self.mono)
-        s_all = np.empty((len(sources), n), np.float32)
-        d_all = np.empty((len(sources), n), np.float32)
         renders = []
         for i, src in enumerate(sources):
             check_cancel(cancel)
-            s_all[i] = src.audio[:n]
-            renders.append(prepare_source(s_all[i], out=d_all[i], cancel=cancel))
+            audio_i = np.ascontiguousarray(src.audio[:n], dtype=np.float32)
+            if len(audio_i) < n:
+                audio_i = np.pad(audio_i, (0, n - len(audio_i)))
+            src.audio = audio_i
+            renders.append(prepare_source(audio_i, cancel=cancel))
             report(progress, "prepare", i + 1, len(sources))
-        for i, src in enumerate(sources):
-            src.audio = s_all[i]
         self.backend, self.backend_settings = backend, settings
         self.sources, self.renders = sources, renders
-        self._s_all, self._d_all = s_all, d_all
         self.placements = [Placement() for _ in sources]
         self._engine = None
         self.undo.clear()
@@ -278,7 +276,8 @@ class Session:
         if not self.renders:
             raise ParameterError("nothing to play: separate the recording first")
         if self._engine is None:
-            self._engine = MixEngine(self._s_all, self._d_all, self.snapshot(), self._trajectory_stack())
+            self._engine = MixEngine([r.s for r in self.renders], [r.d for r in self.renders], self.snapshot(),
+                                     self._trajectory_stack())
         return self._engine
 
     def snapshot(self) -> MixSnapshot:

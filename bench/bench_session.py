@@ -8,7 +8,9 @@ the stems add up to the input as a separator's would (separation time is not par
 see bench_formation.py / bench_demucs.py).
 """
 import argparse
+import gc
 import tempfile
+import tracemalloc
 import time
 from pathlib import Path
 
@@ -46,11 +48,14 @@ def main():
         rec = Path(tmp) / "rec.flac"
         sf.write(str(rec), x, 44100)
         stems = split_sources(x, a.sources)
+        gc.collect()
+        tracemalloc.start()   # from here on: the session's own memory (the stems count, as a separator's output)
         s = Session()
         s.open(rec)
         s.model = a.model
         t0 = time.perf_counter()
         s.set_sources([Source(f"band {i}", st, colour_for(i)) for i, st in enumerate(stems)])
+        del stems
         t_prep = time.perf_counter() - t0
         t0 = time.perf_counter()
         s.new_rendition(0)
@@ -71,6 +76,8 @@ def main():
         for _ in range(200):
             eng.callback(buf, 512)
         t_cb = (time.perf_counter() - t0) / 200
+    traced_peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+    tracemalloc.stop()
     dur = len(x) / 44100
     print(f"input: {what}, {dur:.0f} s, {a.sources} sources, model {a.model}")
     print(f"{'step':<40}{'wall s':>9}{'RTF':>9}")
@@ -79,7 +86,8 @@ def main():
                     ("build playback engine", t_eng)]:
         print(f"{name:<40}{t:9.3f}{t / dur:9.4f}")
     print(f"{'audio callback, 512-frame block':<40}{t_cb * 1000:8.3f} ms ({t_cb / (512 / 44100) * 100:.1f} % of the block's time)")
-    print(f"peak RSS {peak_rss_mb():.0f} MB")
+    print(f"peak memory of the session steps (tracemalloc) {traced_peak:.0f} MiB; "
+          f"process peak RSS {peak_rss_mb():.0f} MB (includes this bench's STFT-mask split)")
 
 
 if __name__ == "__main__":

@@ -30,9 +30,10 @@ def _allpass(x: np.ndarray, m: int, g: float) -> np.ndarray:
     blocks = -(-n // m)
     xp = np.zeros((blocks + 1) * m, np.float32)
     xp[m:m + n] = x                      # xp[k] = x[k - m]
-    v = -g * xp[m:] + xp[:-m]            # v[n] = -g x[n] + x[n - m]
-    y = lfilter([1.0], [1.0, -g], v.reshape(blocks, m), axis=0)  # y[n] = v[n] + g y[n - m]
-    return y.reshape(-1)[:n].astype(np.float32)
+    v = xp[:-m] - np.float32(g) * xp[m:]  # v[n] = -g x[n] + x[n - m]
+    # y[n] = v[n] + g y[n - m]; float32 coefficients keep lfilter in float32 (half the memory)
+    y = lfilter(np.array([1.0], np.float32), np.array([1.0, -g], np.float32), v.reshape(blocks, m), axis=0)
+    return y.reshape(-1)[:n].astype(np.float32, copy=False)
 
 
 def allpass_cascade(x: np.ndarray, *, sr: int = SAMPLE_RATE, delays_ms=DELAYS_MS, gain: float = GAIN) -> np.ndarray:
