@@ -71,6 +71,7 @@ class Row:
     excerpts: int
     renditions: int
     note: str = ""
+    e_min_se: Optional[float] = None   # standard error of E_min over excerpts
 
 
 @dataclass
@@ -128,13 +129,17 @@ def load_excerpts(data=None, split: str = "valid", seconds: float = 10.0, limit:
     return out
 
 
+def _se(x: np.ndarray) -> Optional[float]:
+    return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else None
+
+
 def _ordered(names: Sequence[str]) -> list[str]:
     known = [n for n in MODEL_ORDER if n in names]
     return known + [n for n in names if n not in known]
 
 
 def _run_model(model, excerpts: list[Excerpt], k: int, progress, cancel, stage: str):
-    """(mean E_min, generated stats, real stats, rtf) of one model over ``excerpts``."""
+    """(per-excerpt E_min, generated stats, real stats, rtf) of one model over ``excerpts``."""
     gen, real = GaussianStats(), GaussianStats()
     emins, busy, audio = [], 0.0, 0.0
     seeds = range(k) if getattr(model, "generative", False) else range(1)
@@ -158,7 +163,7 @@ def _run_model(model, excerpts: list[Excerpt], k: int, progress, cancel, stage: 
             done += 1
             report(progress, stage, done, total, ex.name)
         emins.append(min(errs))
-    return float(np.mean(emins)), gen, real, busy / audio
+    return np.array(emins), gen, real, busy / audio
 
 
 def evaluate(data=None, split: str = "valid", *, k: int = 8, seconds: float = 10.0,
@@ -206,7 +211,8 @@ def evaluate(data=None, split: str = "valid", *, k: int = 8, seconds: float = 10
             notes.append(f"first {len(sub)} excerpts only")
         note = "; ".join(notes)
         reps = k if gen_model else 1
-        res.rows.append(Row(name, info.label, e, d_f(real, gen), rtf, len(sub), reps, note))
+        res.rows.append(Row(name, info.label, float(e.mean()), d_f(real, gen), rtf, len(sub), reps, note,
+                            _se(e)))
 
     if all(ex.other is not None for ex in exs):
         other = GaussianStats()
@@ -229,19 +235,21 @@ def evaluate(data=None, split: str = "valid", *, k: int = 8, seconds: float = 10
             gen.add_params(rt)
             report(progress, "PS roundtrip", i + 1, len(exs), ex.name)
         res.rows.append(Row("roundtrip", "PS roundtrip", float(np.mean(errs)), d_f(real_all, gen), None,
-                            len(exs), 1, "real params decoded, re-analysed"))
+                            len(exs), 1, "real params decoded, re-analysed", _se(np.array(errs))))
     res.wall_seconds = time.monotonic() - t_start
     return res
 
 
 def format_table(res: EvalResult) -> str:
     """The results as a plain-text table (the paper's Table 1 columns plus CPU real-time factor)."""
-    head = f"{'Approach':<14s} {'E_min':>7s} {'D_F':>8s} {'RTF':>7s}  {'excerpts x renditions':<22s} note"
+    head = (f"{'Approach':<14s} {'E_min':>7s} {'(+-se)':>7s} {'D_F':>8s} {'RTF':>7s}  "
+            f"{'excerpts x renditions':<22s} note")
     lines = [f"split {res.split!r}: {res.excerpts} excerpts of {res.seconds:g} s, K = {res.k}", head,
              "-" * len(head)]
     for r in res.rows:
         rtf = f"{r.rtf:7.3f}" if r.rtf is not None else f"{'-':>7s}"
-        lines.append(f"{r.label:<14s} {r.e_min:7.3f} {r.d_f:8.2f} {rtf}  "
+        se = f"{r.e_min_se:7.3f}" if r.e_min_se is not None else f"{'':7s}"
+        lines.append(f"{r.label:<14s} {r.e_min:7.3f} {se} {r.d_f:8.2f} {rtf}  "
                      f"{f'{r.excerpts} x {r.renditions}':<22s} {r.note}".rstrip())
     for name, why in res.skipped:
         lines.append(f"(skipped {name}: {why})")

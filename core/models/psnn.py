@@ -151,6 +151,9 @@ def postprocess(p: np.ndarray, state: Optional[PostState] = None, *, smoothing: 
 
 # ----------------------------------------------------------------------------- the table
 
+_IID_OF_TOKEN = IID_TABLE[np.arange(N_TOKENS) // N_IC]   # token -> dequantized IID / IC
+_IC_OF_TOKEN = IC_TABLE[np.arange(N_TOKENS) % N_IC]
+
 @dataclass
 class PSNNTable:
     """Key/value pairs: keys [shape=(n, 34)] float32, tokens [shape=(n, 34)] uint8.
@@ -173,10 +176,10 @@ class PSNNTable:
                                            int(np.sum(self.list_sizes)) != self.keys.shape[0]):
             raise ParameterError("PS-NN table: inverted lists do not cover the pairs")
 
-    def values(self) -> np.ndarray:
-        """Dequantized stacked parameters [shape=(n, 68)] float32."""
-        t = self.tokens.astype(np.int64)
-        return np.concatenate([IID_TABLE[t // N_IC], IC_TABLE[t % N_IC]], axis=1)
+    def values(self, rows: Optional[np.ndarray] = None) -> np.ndarray:
+        """Dequantized stacked parameters of ``rows`` (default: all) [shape=(len(rows), 68)] float32."""
+        t = self.tokens if rows is None else self.tokens[rows]
+        return np.concatenate([_IID_OF_TOKEN[t], _IC_OF_TOKEN[t]], axis=1)
 
     def clustered(self, nlist: int, seed: int = 0, niter: int = 20) -> "PSNNTable":
         """The same pairs partitioned by k-means into ``nlist`` inverted lists (for an IVF index:
@@ -262,7 +265,6 @@ class PSNNModel:
     def __init__(self, table: PSNNTable, nprobe: Optional[int] = None):
         self.table = table
         self.key_kind = table.key_kind
-        self.values = table.values()
         self.index = table.index(nprobe or int(table.meta.get("nprobe", NPROBE)))
 
     def predict(self, mono, *, seed: int = 0, temperature=None, guidance=None,
@@ -283,7 +285,7 @@ class PSNNModel:
             mp, hist_p = causal_mean(pw, hist_p)
             mm, hist_m = causal_mean(mg, hist_m)
             _, idx = self.index.search(keys_from_power(mp, mm, self.key_kind), 1)
-            vals = self.values[idx[:, 0]].T.astype(np.float64)
+            vals = self.table.values(idx[:, 0]).T.astype(np.float64)
             vals[:, mp.sum(axis=0) < SILENT_POWER] = neutral[:, None]
             out[:, f0:f1], state = postprocess(vals, state)
             report(progress, "ps-nn", f1, total)
