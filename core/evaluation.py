@@ -95,12 +95,15 @@ class EvalResult:
 
 
 def load_excerpts(data=None, split: str = "valid", seconds: float = 10.0, limit: Optional[int] = None,
-                  *, include_copies: bool = False, excluded: Optional[list] = None,
+                  *, per_track: int = 1, include_copies: bool = False, excluded: Optional[list] = None,
                   progress: Optional[ProgressFn] = None,
                   cancel: Optional[threading.Event] = None) -> list[Excerpt]:
     """One ``seconds`` excerpt from the middle of each track of ``split`` (as
     :func:`core.dataset.eval_excerpts`) with its mono downmix, real parameters and the real
     parameters of the neighbouring ``seconds`` (after it, or before it near the end).
+
+    With ``per_track`` > 1, up to that many excerpts per track, centred at ``(i + 1/2) / n`` of
+    its length and not overlapping (fewer when the track is too short); ``limit`` counts tracks.
 
     Tracks whose file also occurs in another split of the manifest (identical bytes, e.g. a link
     to the same file) are left out unless ``include_copies``: a model trained on that split has
@@ -117,14 +120,17 @@ def load_excerpts(data=None, split: str = "valid", seconds: float = 10.0, limit:
         raise ParameterError(f"no excerpts of at least {seconds} s in split {split!r}")
     out = []
     for i, t in enumerate(ts):
-        check_cancel(cancel)
-        start = max(0.0, t.seconds / 2 - seconds / 2)
-        stereo = load_excerpt(t.path, start, seconds)
-        after = start + seconds
-        o_start = after if after + seconds <= t.seconds else max(0.0, min(start - seconds, t.seconds - seconds))
-        other = analyze(load_excerpt(t.path, o_start, seconds))
-        mono = stereo.mean(axis=1, dtype=np.float64).astype(np.float32)
-        out.append(Excerpt(t.path.stem, mono, analyze(stereo), other))
+        n = max(1, min(int(per_track), int(t.seconds // seconds)))
+        for j in range(n):
+            check_cancel(cancel)
+            start = max(0.0, t.seconds * (j + 0.5) / n - seconds / 2)
+            stereo = load_excerpt(t.path, start, seconds)
+            after = start + seconds
+            o_start = after if after + seconds <= t.seconds else max(0.0, min(start - seconds, t.seconds - seconds))
+            other = analyze(load_excerpt(t.path, o_start, seconds))
+            mono = stereo.mean(axis=1, dtype=np.float64).astype(np.float32)
+            name = t.path.stem if n == 1 else f"{t.path.stem}@{start:.0f}s"
+            out.append(Excerpt(name, mono, analyze(stereo), other))
         report(progress, "excerpts", i + 1, len(ts), t.path.name)
     return out
 
@@ -167,7 +173,8 @@ def _run_model(model, excerpts: list[Excerpt], k: int, progress, cancel, stage: 
 
 
 def evaluate(data=None, split: str = "valid", *, k: int = 8, seconds: float = 10.0,
-             limit: Optional[int] = None, models: Optional[Sequence[str]] = None, ar_excerpts: int = 3,
+             limit: Optional[int] = None, per_track: int = 1, models: Optional[Sequence[str]] = None,
+             ar_excerpts: int = 3,
              models_folder: Optional[Path] = None, roundtrip: bool = True, include_copies: bool = False,
              excerpts: Optional[list[Excerpt]] = None, progress: Optional[ProgressFn] = None,
              cancel: Optional[threading.Event] = None) -> EvalResult:
@@ -180,7 +187,7 @@ def evaluate(data=None, split: str = "valid", *, k: int = 8, seconds: float = 10
     folder = Path(models_folder) if models_folder is not None else models_dir()
     excluded: list[str] = []
     exs = excerpts if excerpts is not None else load_excerpts(
-        data, split, seconds, limit, include_copies=include_copies, excluded=excluded,
+        data, split, seconds, limit, per_track=per_track, include_copies=include_copies, excluded=excluded,
         progress=progress, cancel=cancel)
     registry = {m.name: m for m in list_models()}
     names = _ordered(list(models) if models else list(registry))

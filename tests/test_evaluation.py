@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 
 from app.cli import main
-from core.evaluation import Excerpt, evaluate, format_table
+from core.evaluation import Excerpt, evaluate, format_table, load_excerpts
 from core.models import base
 from core.ps import PSParams, analyze
 from core.ps_metrics import d_f, rendition_error
@@ -112,3 +112,12 @@ def test_copies_in_other_splits_are_left_out(tmp_path, rng):
     exs = load_excerpts(tmp_path, "valid", 2.0, excluded=excluded)
     assert [e.name for e in exs] == ["t2"] and excluded == ["b/t0.wav", "b/t1.wav"]
     assert len(load_excerpts(tmp_path, "valid", 2.0, include_copies=True)) == 3
+
+
+def test_several_excerpts_per_track(tmp_path, rng):
+    sf.write(tmp_path / "long.wav", pan_mono(noise(rng, 7.0), 2.0), SR, subtype="FLOAT")
+    sf.write(tmp_path / "short.wav", pan_mono(noise(rng, 3.0), -2.0), SR, subtype="FLOAT")
+    exs = load_excerpts(tmp_path, "all", 2.0, per_track=3)
+    # 7 s holds three 2-s excerpts centred at 7/6, 7/2 and 35/6 s; 3 s holds one
+    assert [e.name for e in exs] == ["long@0s", "long@2s", "long@5s", "short"]
+    assert all(len(e.mono) == 2 * SR for e in exs)

@@ -18,7 +18,9 @@ def add_arguments(p) -> None:
     p.add_argument("-K", "--renditions", dest="k", type=int, default=8,
                    help="renditions per excerpt and model, seeds 0..K-1 (default: 8)")
     p.add_argument("--seconds", type=float, default=10.0, help="excerpt length (default: 10)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N excerpts")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N tracks")
+    p.add_argument("--per-track", type=int, default=1, help="excerpts per track, spread over it and "
+                   "not overlapping (default: 1, the middle)")
     p.add_argument("--models", default=None,
                    help="comma-separated model names (default: every registered model)")
     p.add_argument("--ar-excerpts", type=int, default=3,
@@ -39,6 +41,8 @@ def run(args) -> int:
         raise UserError(f"-K must be at least 1, got {args.k}")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
+    if args.per_track < 1:
+        raise UserError(f"--per-track must be at least 1, got {args.per_track}")
     if args.seconds <= 0:
         raise UserError(f"--seconds must be positive, got {args.seconds}")
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
@@ -47,6 +51,7 @@ def run(args) -> int:
     bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
     try:
         res = evaluate(args.data, args.split, k=args.k, seconds=args.seconds, limit=args.limit,
+                       per_track=args.per_track,
                        models=models, ar_excerpts=args.ar_excerpts, models_folder=args.models_dir,
                        roundtrip=not args.no_roundtrip, include_copies=args.include_copies, progress=bar)
     finally:
