@@ -39,7 +39,7 @@ import numpy as np
 from .datahash import copies_of
 from .dataset import default_data_dir, load_excerpt, tracks
 from .decoder import decode
-from .errors import ParameterError
+from .errors import Cancelled, ParameterError
 from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams, analyze
 from .ps_metrics import GaussianStats, d_f, rendition_error
@@ -211,7 +211,13 @@ def evaluate(data=None, split: str = "valid", *, k: int = 8, seconds: float = 10
             res.skipped.append((name, f"failed to load: {exc}"))
             continue
         sub = exs[:max(1, ar_excerpts)] if name in SLOW_MODELS else exs
-        e, gen, real, rtf = _run_model(model, sub, k, progress, cancel, info.label)
+        try:
+            e, gen, real, rtf = _run_model(model, sub, k, progress, cancel, info.label)
+        except Cancelled:
+            raise
+        except Exception as exc:  # one failing model must not lose the other rows
+            res.skipped.append((name, f"failed: {type(exc).__name__}: {exc}"))
+            continue
         gen_model = getattr(model, "generative", False)
         notes = [] if gen_model else [f"deterministic: 1 rendition counted {k} times"]
         if len(sub) < len(exs):

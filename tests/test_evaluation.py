@@ -69,6 +69,15 @@ def test_deterministic_rows_and_the_stereo_rows(rng):
     assert "Mono" in text and "Decorr" in text and "skipped nonexistent" in text
 
 
+def test_a_failing_model_is_reported_not_fatal(ladder, monkeypatch):
+    def boom(self, mono, **kw):
+        raise RuntimeError("weights corrupt")
+    monkeypatch.setattr(LadderModel, "predict", boom)
+    res = evaluate(models=[ladder, "mono"], k=2, excerpts=constant_excerpts(), roundtrip=False)
+    assert res.row("mono") is not None and res.row("ladder") is None
+    assert res.skipped == [("ladder", "failed: RuntimeError: weights corrupt")]
+
+
 def test_slow_models_use_few_excerpts(ladder, monkeypatch):
     monkeypatch.setattr("core.evaluation.SLOW_MODELS", ("ladder",))
     res = evaluate(models=[ladder], k=2, excerpts=constant_excerpts(n=5), ar_excerpts=2, roundtrip=False)
