@@ -92,6 +92,14 @@ def test_retrieves_the_stored_parameters(two_tone_model):
     assert np.allclose(p.iid, 10.0) and np.allclose(p.ic, np.float32(0.60092))
 
 
+@pytest.mark.parametrize("kind", ["mag", "db"])
+def test_other_key_domains_retrieve_too(kind):
+    m = psnn.PSNNModel(table_from([(tone(440, 2.0), token(10, 1.0)), (tone(5000, 2.0), token(-6, 0.0))], kind))
+    assert m.key_kind == kind
+    p = m.predict(tone(5000, 1.0))
+    assert np.allclose(p.iid, -6.0) and np.allclose(p.ic, 0.0)
+
+
 def test_switch_is_sign_corrected_and_smoothed(two_tone_model):
     x = np.concatenate([tone(440, 2.0), tone(5000, 4.0)])
     p = two_tone_model.predict(x)

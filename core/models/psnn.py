@@ -72,11 +72,11 @@ NPROBE = 16              # lists scanned per query
 
 # ----------------------------------------------------------------------------- features
 
-def frame_stats(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame band power and band magnitude sum of a mono spectrogram
-    [shape=(bins, frames)] -> two [shape=(34, frames)] float64 arrays."""
+def frame_stats(spec: np.ndarray, magnitude: bool = True) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """Per-frame band power and (if ``magnitude``, else None) band magnitude sum of a mono
+    spectrogram [shape=(bins, frames)] -> [shape=(34, frames)] float64 arrays."""
     mag2 = spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2
-    return band_sum(mag2), band_sum(np.sqrt(mag2))
+    return band_sum(mag2), band_sum(np.sqrt(mag2)) if magnitude else None
 
 
 def causal_mean(x: np.ndarray, history: Optional[np.ndarray] = None, n: int = KEY_FRAMES):
@@ -281,9 +281,11 @@ class PSNNModel:
         for f0 in range(0, total, CHUNK):
             check_cancel(cancel)
             f1 = min(total, f0 + CHUNK)
-            pw, mg = frame_stats(stft_frames(x, f0, f1))
+            pw, mg = frame_stats(stft_frames(x, f0, f1), magnitude=self.key_kind == "mag")
             mp, hist_p = causal_mean(pw, hist_p)
-            mm, hist_m = causal_mean(mg, hist_m)
+            mm = None
+            if mg is not None:
+                mm, hist_m = causal_mean(mg, hist_m)
             _, idx = self.index.search(keys_from_power(mp, mm, self.key_kind), 1)
             vals = self.table.values(idx[:, 0]).T.astype(np.float64)
             vals[:, mp.sum(axis=0) < SILENT_POWER] = neutral[:, None]
