@@ -71,9 +71,11 @@ def register(name: str, *, label: str, description: str, factory: Callable[..., 
 
 
 def list_backends() -> list[BackendInfo]:
-    """All registered backends (available or not; ask ``info.available()``)."""
+    """All registered backends (available or not; ask ``info.available()``), built-in ones first in
+    a fixed order (formation, the default, then demucs) whatever the import order was."""
     _load_builtin()
-    return list(_REGISTRY.values())
+    order = {"formation": 0, "demucs": 1}
+    return sorted(_REGISTRY.values(), key=lambda i: order.get(i.name, 2))
 
 
 def get(name: str, **settings) -> Backend:

@@ -31,6 +31,9 @@ class SeparationPanel(QFrame):
             idx = self.backend.count() - 1
             self.backend.setItemData(idx, info.description + ("" if ok else f"\nUnavailable: {why}"),
                                      3)  # Qt.ItemDataRole.ToolTipRole
+        default = self.backend.findData("formation")  # the default backend needs no model files
+        if default >= 0:
+            self.backend.setCurrentIndex(default)
         lay.addWidget(self.backend)
         self.stack = QStackedWidget()
         # formation
