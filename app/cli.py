@@ -56,4 +56,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run through the package so that UserError is the same class the command modules raise
+    from app.cli import main as _main
+    sys.exit(_main())
