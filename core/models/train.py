@@ -352,7 +352,7 @@ def train(cfg: TrainConfig, train_ex: list[dict], valid_ex: list[dict], out: Pat
         step += 1
         elapsed += time.monotonic() - t0
         run_loss, run_acc, n_run = run_loss + float(loss.detach()), run_acc + acc, n_run + 1
-        report(progress, "train", step, cfg.steps, f"loss {float(loss):.3f}")
+        report(progress, "train", step, cfg.steps, f"loss {float(loss.detach()):.3f}")
         if step % 50 == 0:
             dt = time.monotonic() - t_mark
             log(f"step {step}/{cfg.steps} loss {run_loss / n_run:.4f} acc {run_acc / n_run:.3f} "
