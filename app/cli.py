@@ -19,6 +19,19 @@ class UserError(Exception):
     """An error the user can fix; printed as one line, exit status 2."""
 
 
+def check_output(out, *, inputs=(), force: bool = False):
+    """Refuse an output path that is an input, or that exists without ``--force``."""
+    from pathlib import Path
+    from core import audio
+    out = Path(out)
+    for src in inputs:
+        if src is not None and audio.same_file(src, out):
+            raise UserError(f"{out}: refusing to write over the input recording")
+    if out.exists() and not force:
+        raise UserError(f"{out}: already exists (use --force to overwrite)")
+    return out
+
+
 def _load(name):
     return importlib.import_module(f"app.commands.{name}")
 

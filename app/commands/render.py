@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from app.progress_bar import TerminalProgress
 from app.project import load_project
@@ -21,10 +20,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from app.cli import UserError
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise UserError(f"{out}: already exists (use --force to overwrite)")
+    from app.cli import check_output
+    out = check_output(args.output, force=args.force)
     bar = TerminalProgress(enabled=not args.quiet)
     try:
         session = load_project(args.project, progress=Reporter(bar, "load project"), cancel=threading.Event())

@@ -3,7 +3,6 @@ from its mono downmix, the ceiling of what PS upmixing can reach. Prints the re-
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import numpy as np
 
@@ -27,12 +26,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from app.cli import UserError
-    out = Path(args.output)
-    if audio.same_file(args.input, out):
-        raise UserError(f"{out}: refusing to write over the input recording")
-    if out.exists() and not args.force:
-        raise UserError(f"{out}: already exists (use --force to overwrite)")
+    from app.cli import check_output
+    out = check_output(args.output, inputs=[args.input], force=args.force)
     stereo = audio.load_stereo(args.input)
     params = analyze(stereo)
     mono = stereo.mean(axis=1).astype(np.float32)

@@ -53,12 +53,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from app.cli import UserError
-    out = Path(args.output)
-    if audio.same_file(args.input, out):
-        raise UserError(f"{out}: refusing to write over the input recording")
-    if out.exists() and not args.force:
-        raise UserError(f"{out}: already exists (use --force to overwrite)")
+    from app.cli import UserError, check_output
+    out = check_output(args.output, inputs=[args.input], force=args.force)
     method = best_method() if args.method == "best" else args.method
     names = [m.name for m in list_models()]
     if method not in names:
