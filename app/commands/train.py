@@ -1,6 +1,7 @@
 """``soundstage train --model NAME --data DIR``: train a neural PS model on CPU (resumable).
 
-Uses the ``train`` split of the manifest in DIR for training and ``valid`` for validation; a plain
+Uses the ``train`` split of the manifest in DIR for training and ``valid`` for validation (each
+distinct file once; validation files that are also training files are left out); a plain
 folder of stereo files is split deterministically (every tenth file validates). Checkpoints go to
 ``--out`` (default ``~/.cache/soundstage-train/NAME``); running the same command again resumes.
 ``--export FILE`` writes the fp16 model file that ``resources/models/`` ships.
@@ -42,7 +43,7 @@ def run(args) -> int:
         has_manifest = args.data is None or (Path(args.data) / "manifest.tsv").exists()
         if has_manifest:
             train_ex = T.load_examples(args.data, "train", log=log)
-            valid_ex = T.load_examples(args.data, "valid", log=log)
+            valid_ex = T.load_examples(args.data, "valid", exclude=T.split_files(args.data, "train"), log=log)
         else:
             ts = tracks(args.data)
             from core.models.features import build_cache

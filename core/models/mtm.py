@@ -56,7 +56,7 @@ class MTMModel:
     generative = True
 
     def __init__(self, net: PSNet, meta: Optional[dict] = None, *, steps: int = 8,
-                 temperature: float = 1.0, guidance: float = 0.75):
+                 temperature: float = 1.5, guidance: float = 1.5):
         self.net = net.eval()
         self.meta = meta or {}
         self.steps = int(self.meta.get("sampling_steps", steps))

@@ -380,18 +380,36 @@ def export_checkpoint(ckpt: Path, dest: Path, meta: Optional[dict] = None) -> PS
     return net
 
 
-def load_examples(data, split: Optional[str], *, log: Callable[[str], None] = print) -> list[dict]:
-    """Cached training examples of the stereo files of ``split`` under ``data``."""
+def load_examples(data, split: Optional[str], *, exclude: Optional[set] = None,
+                  log: Callable[[str], None] = print) -> list[dict]:
+    """Cached training examples of the distinct stereo files of ``split`` under ``data``.
+
+    Manifest entries that resolve to the same file (links) are used once, and files whose real
+    path is in ``exclude`` (e.g. :func:`split_files` of ``train`` when loading ``valid``) are left
+    out, so that validation never sees a training file."""
+    import os
     from ..dataset import tracks
-    ts = tracks(data, split)
-    if not ts:
+    seen, paths = set(exclude or ()), []
+    for t in tracks(data, split):
+        real = os.path.realpath(t.path)
+        if real not in seen:
+            seen.add(real)
+            paths.append(t.path)
+    if not paths:
         return []
     t0 = time.monotonic()
 
     def prog(done, total, name):
         if done == total or done % 20 == 0:
             log(f"features {split or 'all'}: {done}/{total} files ({time.monotonic() - t0:.0f} s)")
-    return build_cache([t.path for t in ts], progress=prog)
+    return build_cache(paths, progress=prog)
+
+
+def split_files(data, split: Optional[str]) -> set:
+    """Real paths of the files of ``split`` (to exclude them from another split)."""
+    import os
+    from ..dataset import tracks
+    return {os.path.realpath(t.path) for t in tracks(data, split)}
 
 
 def default_out(name: str) -> Path:
