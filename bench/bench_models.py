@@ -6,7 +6,8 @@ The recording is the mono downmix of the first ``valid`` track of the data manif
 least ``--seconds`` long (from its start). Each model runs in a fresh subprocess, so its peak
 resident memory (ru_maxrss) and load time are its own; RTF = prediction time / audio duration.
 Models limited to short excerpts (PS-AR) run on their longest allowed excerpt, which the table
-states. Not a timed test: it prints a table.
+states. "model MB" is the growth of peak RSS from loading and running the model (for the neural
+models it includes importing torch). Not a timed test: it prints a table.
 """
 from __future__ import annotations
 

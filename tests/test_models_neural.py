@@ -283,6 +283,24 @@ def test_train_command_on_a_folder(tmp_path, monkeypatch, rng, signals):
     assert main(["--quiet", "train", "--model", "ps-mtm", "--data", str(tmp_path / "none")]) == 2
 
 
+def test_load_examples_uses_each_file_once_and_keeps_validation_out(tmp_path, monkeypatch, rng, signals):
+    monkeypatch.setenv("SOUNDSTAGE_TRAIN_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    (data / "a").mkdir(parents=True)
+    for name, db in (("x.wav", 3.0), ("y.wav", -6.0)):
+        sf.write(data / "a" / name, signals.pan_mono(signals.noise(rng, seconds=0.5), db), SR)
+    (data / "b").mkdir()
+    (data / "b" / "x.wav").symlink_to(data / "a" / "x.wav")  # the same file linked twice
+    rows = [("train", "a/x.wav"), ("train", "b/x.wav"), ("train", "a/y.wav"), ("valid", "b/x.wav"),
+            ("valid", "a/y.wav")]
+    (data / "manifest.tsv").write_text("split\tpackage\tpath\tsamplerate\tchannels\tseconds\n" + "".join(
+        f"{s}\tp\t{p}\t44100\t2\t0.5\n" for s, p in rows))
+    tr = T.load_examples(data, "train", log=lambda s: None)
+    assert len(tr) == 2
+    va = T.load_examples(data, "valid", exclude=T.split_files(data, "train"), log=lambda s: None)
+    assert va == []
+
+
 # ---- the shipped files -----------------------------------------------------------------------
 SHIPPED = {"ps-mtm": "ps-mtm.pt", "ps-reg": "ps-reg.pt", "ps-ar": "ps-ar.pt"}
 

@@ -26,6 +26,8 @@ def add_arguments(p) -> None:
     p.add_argument("--lr", type=float, default=None, help="peak learning rate")
     p.add_argument("--init", default=None, help="PS-AR: initialize from this PS-MTM checkpoint or model file")
     p.add_argument("--export", default=None, help="write the fp16 model file here when done")
+    p.add_argument("--prev-drop", type=float, default=0.0, help="PS-AR: share of patches trained without "
+                   "previous-frame tokens (new runs only)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--d", type=int, default=None, help="model width (new runs only)")
     p.add_argument("--layers", type=int, default=None, help="transformer layers (new runs only)")
@@ -59,6 +61,7 @@ def run(args) -> int:
                         steps=args.steps or (3000 if objective == "reg" else 20000))
     if args.lr:
         cfg.lr = args.lr
+    cfg.prev_drop = args.prev_drop
     out = Path(args.out) if args.out else T.default_out(args.model)
     t0 = time.monotonic()
 

@@ -60,6 +60,7 @@ class TrainConfig:
     ckpt_minutes: float = 3.0
     val_every: int = 250
     val_patches: int = 192
+    prev_drop: float = 0.0        # AR: probability that a patch sees no previous-frame tokens
     seed: int = 0
     threads: int = 2
     net: dict = field(default_factory=dict)
@@ -178,13 +179,16 @@ def ar_inputs(qi: torch.Tensor, qc: torch.Tensor) -> tuple[torch.Tensor, torch.T
 
 
 def ar_loss(net: PSNet, batch: dict, gen: torch.Generator, *, cond_drop: float = 0.1, weighted: bool = True,
-            max_offset: int = 4096):
+            max_offset: int = 4096, prev_drop: float = 0.0):
     qi, qc = batch["qi"], batch["qc"]
     b, t, _ = qi.shape
     mask = ar_mask(b, t, gen)
     drop = _cond_drop(b, cond_drop, gen) if cond_drop > 0 else None
     pos = torch.arange(t).view(1, t) + torch.randint(0, max_offset, (b, 1), generator=gen)
     pi, pc = ar_inputs(qi, qc)
+    if prev_drop > 0:  # hide the previous frames of some patches: the mono input must carry them
+        hide = (torch.rand(b, generator=gen) < prev_drop).view(b, 1, 1)
+        pi, pc = pi.masked_fill(hide, IID_MASK), pc.masked_fill(hide, IC_MASK)
     li, lc = net(batch["feats"], qi.masked_fill(mask, IID_MASK), qc.masked_fill(mask, IC_MASK),
                  drop_cond=drop, pos=pos, prev_qi=pi, prev_qc=pc)
     ce = _ce(li, lc, qi, qc)
@@ -301,7 +305,7 @@ def train(cfg: TrainConfig, train_ex: list[dict], valid_ex: list[dict], out: Pat
             own = net.state_dict()
             took = {k: v.float() for k, v in sd.items() if k in own and own[k].shape == v.shape
                     and not k.startswith("feat_")}
-            if "xi.weight" in took and "xi_prev.weight" in own:
+            if "xi.weight" in took and "xi_prev.weight" in own and "xi_prev.weight" not in took:
                 took["xi_prev.weight"] = took["xi.weight"].clone()
             net.load_state_dict({**own, **took})
             log(f"initialized {len(took)} tensors from {init}")
@@ -344,7 +348,8 @@ def train(cfg: TrainConfig, train_ex: list[dict], valid_ex: list[dict], out: Pat
         for g in opt.param_groups:
             g["lr"] = _lr(step, cfg)
         batch = batcher.sample(cfg.batch)
-        loss, _, acc = loss_fn(net, batch, gen, cond_drop=cfg.cond_drop)
+        extra = {"prev_drop": cfg.prev_drop} if cfg.objective == "ar" and cfg.prev_drop > 0 else {}
+        loss, _, acc = loss_fn(net, batch, gen, cond_drop=cfg.cond_drop, **extra)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
