@@ -143,16 +143,13 @@ class ClockPlayer:
             self._owed = 0.0
 
     def play(self) -> None:
-        if self.engine.position >= self.engine.length:
-            self.engine.seek(0)
-        self.engine.playing = True
+        self.engine.start()
 
     def pause(self) -> None:
         self.engine.playing = False
 
     def stop(self) -> None:
-        self.engine.playing = False
-        self.engine.seek(0)
+        self.engine.stop()
 
     def close(self) -> None:
         self.engine.playing = False

@@ -113,6 +113,17 @@ class MixEngine:
         else:
             self.loop = (int(max(0, start)), int(min(end, self.length)))
 
+    def start(self) -> None:
+        """Play from the current position (from the start when at the end)."""
+        if self.position >= self.length:
+            self.seek(0)
+        self.playing = True
+
+    def stop(self) -> None:
+        """Stop and rewind to the start."""
+        self.playing = False
+        self.seek(0)
+
     def settle(self) -> None:
         """Jump to the current snapshot without a ramp (e.g. before starting playback)."""
         self._targets(self.position)
@@ -222,9 +233,7 @@ class Player:
         self.engine.callback(outdata, frames, time_info, status)
 
     def play(self) -> None:
-        if self.engine.position >= self.engine.length:
-            self.engine.seek(0)
-        self.engine.playing = True
+        self.engine.start()
         if not self.stream.active:
             self.stream.start()
 
@@ -232,8 +241,7 @@ class Player:
         self.engine.playing = False
 
     def stop(self) -> None:
-        self.engine.playing = False
-        self.engine.seek(0)
+        self.engine.stop()
 
     def close(self) -> None:
         try:
