@@ -47,19 +47,21 @@ _FAINT = 0.005         # automatic sources under this share of the input energy 
 
 
 class _Ticker:
-    """Checks ``cancel`` on every call; reports a monotone overall fraction at most every 0.1 s."""
+    """Checks ``cancel`` on every call; reports a monotone overall fraction at most every 0.1 s,
+    and always when the stage changes (so every stage is seen, however short)."""
 
     def __init__(self, progress: Optional[ProgressFn], cancel: Optional[threading.Event]):
         self.progress, self.cancel = progress, cancel
         self.last_t = -1.0
+        self.last_stage = None
         self.done = 0.0
 
     def __call__(self, stage: str, fraction: float, *, force: bool = False) -> None:
         check_cancel(self.cancel)
         self.done = max(self.done, min(1.0, fraction))
         now = time.monotonic()
-        if self.progress is not None and (force or now - self.last_t >= 0.1):
-            self.last_t = now
+        if self.progress is not None and (force or stage != self.last_stage or now - self.last_t >= 0.1):
+            self.last_t, self.last_stage = now, stage
             report(self.progress, stage, self.done, 1.0)
 
 
