@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Optional
 
+from core.audio import temp_beside
 from core.errors import ParameterError
 from core.placement import Placement
 from core.progress import ProgressFn, Reporter
@@ -59,9 +59,9 @@ def save_project(session, path, *, export: Optional[dict] = None) -> Path:
     path = Path(path)
     data = project_dict(session, base=path.parent, export=export)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".part", dir=path.parent)
+    tmp = temp_beside(path)
     try:
-        with os.fdopen(fd, "w") as f:
+        with open(tmp, "w") as f:
             json.dump(data, f, indent=2)
             f.write("\n")
         os.replace(tmp, path)

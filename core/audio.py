@@ -19,7 +19,20 @@ from . import SAMPLE_RATE
 from .errors import AudioError, ParameterError
 from .stft import N_FFT
 
-__all__ = ["load", "load_mono", "load_stereo", "resample", "to_mono", "write", "SUBTYPES", "same_file"]
+__all__ = ["load", "load_mono", "load_stereo", "resample", "to_mono", "write", "SUBTYPES", "same_file", "temp_beside"]
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def temp_beside(dest: Path) -> str:
+    """A new empty temporary file next to ``dest`` (``.NAME.*.part``), to be renamed onto it.
+    Its permissions are those of a normally created file (0666 less the umask), not mkstemp's
+    private 0600, so that a renamed output is readable by whoever could read a plain one."""
+    fd, tmp = tempfile.mkstemp(prefix="." + dest.name + ".", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    return tmp
 
 # export format name -> (soundfile format, subtype)
 SUBTYPES = {
@@ -123,8 +136,7 @@ def write(path, audio: np.ndarray, *, fmt: str = "wav24", sample_rate: int = SAM
         raise AudioError(dest, "is a directory")
     dest.parent.mkdir(parents=True, exist_ok=True)
     container, subtype = SUBTYPES[fmt]
-    fd, tmp = tempfile.mkstemp(prefix="." + dest.name + ".", suffix=".part", dir=dest.parent)
-    os.close(fd)
+    tmp = temp_beside(dest)
     try:
         sf.write(tmp, np.asarray(audio, dtype=np.float32), sample_rate, format=container, subtype=subtype)
         os.replace(tmp, dest)
@@ -172,8 +184,7 @@ class AtomicWriters:
         try:
             for dest in self.paths:
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix="." + dest.name + ".", suffix=".part", dir=dest.parent)
-                os.close(fd)
+                tmp = temp_beside(dest)
                 self._tmps.append(tmp)
                 self._files.append(sf.SoundFile(tmp, "w", self.sample_rate, self.channels, subtype, format=container))
         except BaseException:

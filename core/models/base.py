@@ -24,7 +24,7 @@ from ..errors import ParameterError
 from ..progress import ProgressFn
 from ..ps import PSParams
 
-__all__ = ["PSModel", "ModelInfo", "register_model", "list_models", "load_model", "models_dir"]
+__all__ = ["PSModel", "ModelInfo", "register_model", "list_models", "load_model", "models_dir", "load_count"]
 
 
 def models_dir() -> Path:
@@ -53,6 +53,7 @@ class ModelInfo:
 _REGISTRY: dict[str, ModelInfo] = {}
 _CACHE: dict[tuple[str, str], PSModel] = {}
 _LOCK = threading.Lock()
+_LOADS = [0]   # model files loaded by this process (batch workers report it: once per worker)
 _BUILTIN = ("core.models.baselines", "core.models.psnn", "core.models.mtm", "core.models.reg", "core.models.ar")
 
 
@@ -90,4 +91,10 @@ def load_model(name: str, folder: Optional[Path] = None) -> PSModel:
             if not ok:
                 raise ParameterError(f"model {name!r} is not available: {why}")
             _CACHE[key] = info.loader(folder)
+            _LOADS[0] += 1
         return _CACHE[key]
+
+
+def load_count() -> int:
+    """How many models this process has loaded from files (the cache's misses)."""
+    return _LOADS[0]

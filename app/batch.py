@@ -1,0 +1,495 @@
+"""Batch upmixing of a folder tree on Dask distributed: planning, the resumable manifest, the run.
+
+``soundstage batch IN_DIR OUT_DIR`` (see :mod:`app.commands.batch`) walks ``IN_DIR`` for audio
+files, upmixes each one with :func:`app.chain.upmix_file` (the chain of ``soundstage upmix``,
+so the outputs are byte-identical to it) and writes the stereo file plus its project file under
+``OUT_DIR``, mirroring the folders.
+
+* **Where it runs.** A local Dask cluster by default (one single-threaded worker process per
+  core, memory divided between them), or an existing one (``scheduler="tcp://HOST:PORT"``; its
+  workers need Soundstage installed and must see IN_DIR and OUT_DIR at the same paths). Models
+  are loaded once per worker process: :func:`core.models.load_model` caches them, and the worker
+  processes live for the whole batch.
+* **Manifest.** ``OUT_DIR/soundstage-batch.jsonl``: a header with the settings, then one line
+  per finished file (``done`` with the size and SHA-256 of every file written, or ``failed``
+  with the reason), appended and flushed as results arrive; the last line for a file wins. A
+  re-run skips files that are done (input unchanged, every output present with its recorded
+  size and checksum), retries failures and re-makes missing or changed outputs. Only the
+  process that drives the batch writes the manifest.
+* **Safety.** Outputs are written atomically (temporary file, rename), so killing the batch loses
+  at most the files in flight; their leftover temporary files are removed by the next run. A lock
+  file keeps two batches out of the same OUT_DIR. One bad file (unreadable, empty, too short, a
+  worker that dies on it) is recorded as failed with its reason and the rest go on.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from app.chain import UpmixSettings
+
+__all__ = ["AUDIO_EXTENSIONS", "MANIFEST", "Task", "Plan", "Summary", "BatchError", "find_audio", "plan_batch",
+           "Manifest", "process_file", "run_batch", "file_sha256"]
+
+AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au",
+                    ".snd", ".w64", ".caf", ".rf64")
+MANIFEST = "soundstage-batch.jsonl"
+LOCK = ".soundstage-batch.lock"
+MANIFEST_VERSION = 1
+
+
+class BatchError(Exception):
+    """A batch that cannot start (bad folders, a busy or incompatible OUT_DIR, no scheduler)."""
+
+
+def file_sha256(path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+# --- planning --------------------------------------------------------------------------------------
+def find_audio(in_dir: Path, *, exclude: Optional[Path] = None) -> list[Path]:
+    """Audio files under ``in_dir`` by extension, recursively, sorted; hidden files and folders
+    and anything inside ``exclude`` (an OUT_DIR inside IN_DIR) are left out."""
+    in_dir = Path(in_dir)
+    exclude = exclude.resolve() if exclude is not None else None
+    found = []
+    for root, dirs, files in os.walk(in_dir):
+        rootp = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and (exclude is None or (rootp / d).resolve() != exclude))
+        for name in files:
+            if not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS):
+                found.append(rootp / name)
+    return sorted(found)
+
+
+@dataclass
+class Task:
+    """One input file and where its outputs go (paths relative to IN_DIR / OUT_DIR)."""
+    rel: str
+    input: Path
+    output: Path
+    seconds: float = 0.0          # from the file header; 0 when it cannot be read
+    reason: str = ""              # why it is (re)done: new, failed before, output missing, ...
+
+    def to_job(self, settings: UpmixSettings, out_dir: Path) -> dict:
+        return {"rel": self.rel, "input": str(self.input), "output": str(self.output), "out_dir": str(out_dir),
+                "settings": settings.to_dict()}
+
+
+@dataclass
+class Plan:
+    todo: list[Task]
+    done: list[str]               # rel paths already done with these settings
+    total: int
+    standing: list[tuple[str, str]] = field(default_factory=list)   # (rel, error): failed on an unchanged input
+
+
+def _output_for(rel: Path, ext: str, clash: bool) -> Path:
+    """``a/b/song.flac`` -> ``a/b/song.wav``; ``song-flac.wav`` when two inputs share a stem."""
+    stem = f"{rel.stem}-{rel.suffix.lstrip('.').lower()}" if clash else rel.stem
+    return rel.with_name(stem + ext)
+
+
+def _audio_seconds(path: Path) -> float:
+    import soundfile as sf
+    try:
+        info = sf.info(str(path))
+        return float(info.frames) / float(info.samplerate) if info.samplerate > 0 else 0.0
+    except Exception:  # the worker reports why the file is bad
+        return 0.0
+
+
+def plan_batch(in_dir: Path, out_dir: Path, settings: UpmixSettings, manifest: "Manifest", *,
+               verify: bool = False, retry_failed: bool = False) -> Plan:
+    """Which files still need work: new ones, failures (except bad inputs that have not changed,
+    unless ``retry_failed``), and done ones whose input changed or whose outputs are missing or
+    differ from the manifest's checksums."""
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    files = find_audio(in_dir, exclude=out_dir)
+    ext = ".flac" if (settings.format or "wav24").startswith("flac") else ".wav"
+    rels = [f.relative_to(in_dir) for f in files]
+    stems: dict[Path, int] = {}
+    for r in rels:
+        stems[r.with_suffix("")] = stems.get(r.with_suffix(""), 0) + 1
+    todo, done, standing = [], [], []
+    for f, r in zip(files, rels):
+        out_rel = _output_for(r, ext, stems[r.with_suffix("")] > 1)
+        task = Task(r.as_posix(), f, out_dir / out_rel)
+        why = manifest.needs_work(task.rel, f, out_dir, verify=verify, retry_failed=retry_failed)
+        if why is None:
+            done.append(task.rel)
+            continue
+        if why == "failed":
+            standing.append((task.rel, manifest.entries[task.rel].get("error", "unknown error")))
+            continue
+        task.reason = why
+        task.seconds = _audio_seconds(f)
+        todo.append(task)
+    todo.sort(key=lambda t: -t.seconds)   # longest first: the last minutes are not one long file alone
+    return Plan(todo, done, len(files), standing)
+
+
+# --- manifest --------------------------------------------------------------------------------------
+class Manifest:
+    """The append-only record of a batch in OUT_DIR (JSON lines; the last line of a file wins)."""
+
+    def __init__(self, out_dir: Path, settings: UpmixSettings):
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / MANIFEST
+        self.settings = settings.to_dict()
+        self.entries: dict[str, dict] = {}
+        self._f = None
+
+    def load(self, *, force: bool = False) -> "Manifest":
+        """Read an existing manifest. Settings that differ from this batch's raise BatchError
+        (the outputs were made otherwise), unless ``force``: then every file is made again."""
+        if not self.path.exists():
+            return self
+        header, entries = None, {}
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:   # a line cut by a kill: that file was in flight
+                    continue
+                if rec.get("kind") == "header":
+                    header = rec
+                elif rec.get("kind") == "file" and "rel" in rec:
+                    entries[rec["rel"]] = rec
+        if header is None or header.get("version") != MANIFEST_VERSION:
+            raise BatchError(f"{self.path}: not a Soundstage batch manifest this version can read; "
+                             f"move it away or choose another output folder")
+        if header.get("settings") != self.settings:
+            if not force:
+                changed = sorted(k for k in set(header["settings"]) | set(self.settings)
+                                 if header["settings"].get(k) != self.settings.get(k))
+                raise BatchError(f"{self.out_dir} holds a batch made with other settings ({', '.join(changed)} "
+                                 f"differ); choose another output folder, or use --force to make every file again")
+            entries = {}
+        self.entries = entries
+        return self
+
+    def open(self) -> None:
+        """Start appending: the file is rewritten compactly (header + the current entries)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name("." + MANIFEST + ".part")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps({"kind": "header", "version": MANIFEST_VERSION, "settings": self.settings}) + "\n")
+            for rec in self.entries.values():
+                f.write(json.dumps(rec) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self._f = open(self.path, "a", encoding="utf-8")
+
+    def record(self, rec: dict) -> None:
+        rec = {"kind": "file", **rec}
+        self.entries[rec["rel"]] = rec
+        self._f.write(json.dumps(rec) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def needs_work(self, rel: str, input_path: Path, out_dir: Path, *, verify: bool = False,
+                   retry_failed: bool = False) -> Optional[str]:
+        """None when ``rel`` is done and intact; ``"failed"`` when it failed on its unchanged
+        input (an unreadable, empty or too short file fails the same way again; ``retry_failed``
+        tries it anyway); otherwise why it must be (re)made."""
+        rec = self.entries.get(rel)
+        if rec is None:
+            return "new"
+        try:
+            stat = list(_stat(input_path))
+        except OSError:
+            return "input unreadable"
+        if rec.get("state") != "done":
+            if rec.get("input_error") and stat == rec.get("input_stat") and not retry_failed:
+                return "failed"
+            return "failed before"
+        if stat != rec.get("input_stat"):
+            return "input changed"
+        for out in rec.get("outputs", []):
+            p = out_dir / out["path"]
+            try:
+                osize, omtime = _stat(p)
+            except OSError:
+                return f"output missing: {out['path']}"
+            if osize != out["size"]:
+                return f"output changed: {out['path']}"
+            if verify or omtime != out["mtime_ns"]:
+                if file_sha256(p) != out["sha256"]:
+                    return f"output changed: {out['path']}"
+        return None
+
+
+# --- the worker side -------------------------------------------------------------------------------
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    from core.errors import AudioError, ParameterError
+    if isinstance(exc, (AudioError, ParameterError)):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def process_file(job: dict) -> dict:
+    """Upmix one file (runs on a Dask worker). Never raises for a bad file: the result says
+    ``done`` with the outputs' sizes and checksums, or ``failed`` with one line of reason."""
+    from app.chain import upmix_file
+    from core.models.base import load_count
+    t0 = time.perf_counter()
+    inp, out, out_dir = Path(job["input"]), Path(job["output"]), Path(job["out_dir"])
+    res = {"rel": job["rel"], "worker_pid": os.getpid()}
+    try:
+        res["input_stat"] = list(_stat(inp))
+        settings = UpmixSettings(**job["settings"])
+        result = upmix_file(inp, out, settings, overwrite=True)
+        outputs = []
+        for o in result.outputs:
+            for p in o.files():
+                size, mtime = _stat(p)
+                outputs.append({"path": p.relative_to(out_dir).as_posix(), "size": size, "mtime_ns": mtime,
+                                "sha256": file_sha256(p)})
+        res.update(state="done", seconds=round(result.seconds, 3), outputs=outputs, method=result.method)
+    except Exception as exc:
+        from core.errors import AudioError
+        res.update(state="failed", error=_describe(exc).removeprefix(f"{inp}: "),
+                   input_error=isinstance(exc, AudioError) and exc.path == str(inp))
+    res["wall_s"] = round(time.perf_counter() - t0, 3)
+    res["model_loads"] = load_count()
+    return res
+
+
+# --- the driver ------------------------------------------------------------------------------------
+@dataclass
+class Summary:
+    total: int = 0
+    skipped: int = 0              # done by an earlier run
+    done: int = 0                 # done by this run
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    standing: list[tuple[str, str]] = field(default_factory=list)   # bad inputs not retried
+    audio_seconds: float = 0.0    # audio made by this run
+    wall_s: float = 0.0
+    interrupted: bool = False
+    workers: int = 0
+    dashboard: Optional[str] = None
+    results: list[dict] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> float:
+        """Audio hours per wall-clock hour (= seconds of audio per second)."""
+        return self.audio_seconds / self.wall_s if self.wall_s > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        head = "batch interrupted" if self.interrupted else "batch finished"
+        bad = len(self.failed) + len(self.standing)
+        standing = f" ({len(self.standing)} not retried: unchanged bad inputs)" if self.standing else ""
+        out = [f"{head}: {self.done} rendered, {self.skipped} already done, {bad} failed{standing}, "
+               f"{self.total} audio files in all"]
+        if self.workers:
+            out.append(f"audio rendered {self.audio_seconds / 3600:.3f} h in {_hms(self.wall_s)} on {self.workers} "
+                       f"worker{'s' if self.workers != 1 else ''}: {self.throughput:.1f} audio hours per hour")
+        for rel, why in self.failed + self.standing:
+            out.append(f"  failed: {rel}: {why}")
+        retryable = sum(1 for r in self.results if r.get("state") == "failed" and not r.get("input_error"))
+        if self.interrupted:
+            out.append("run the same command again to continue")
+        elif retryable:
+            out.append(f"run the same command again to retry {retryable} failed file{'s' if retryable > 1 else ''}")
+        elif bad:
+            out.append("bad inputs are not retried until they change (or with --retry-failed)")
+        return out
+
+
+def _hms(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class _Lock:
+    """An exclusive lock on OUT_DIR for the duration of a batch (fcntl; released if we die)."""
+
+    def __init__(self, out_dir: Path):
+        self.path = Path(out_dir) / LOCK
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = open(self.path, "w")
+        try:
+            fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.f.close()
+            raise BatchError(f"{self.path.parent}: another batch is writing to this folder") from None
+        self.f.write(f"{os.getpid()}\n")
+        self.f.flush()
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.f, fcntl.LOCK_UN)
+        self.f.close()
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
+
+
+def _remove_leftovers(out_dir: Path) -> int:
+    """Temporary files of writes cut short by a kill (``.NAME.*.part``)."""
+    n = 0
+    for root, _dirs, files in os.walk(out_dir):
+        for name in files:
+            if name.startswith(".") and name.endswith(".part"):
+                try:
+                    os.unlink(os.path.join(root, name))
+                    n += 1
+                except OSError:
+                    pass
+    return n
+
+
+def _local_cluster(workers: Optional[int], memory_limit, dashboard: bool):
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+    n = workers or os.cpu_count() or 1
+    # a file that kills its worker (out of memory) is tried on one more worker, then reported
+    dask.config.set({"distributed.scheduler.allowed-failures": 1})
+    kw = {}
+    if not dashboard:
+        kw["dashboard_address"] = None
+    else:
+        kw["dashboard_address"] = "127.0.0.1:0"
+    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        memory_limit=memory_limit or "auto", silence_logs=logging.ERROR, **kw)
+
+
+def _has_bokeh() -> bool:
+    try:
+        import bokeh  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+ProgressLine = Callable[[dict], None]
+
+
+def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[str] = None,
+              workers: Optional[int] = None, memory_limit=None, verify: bool = False, force: bool = False,
+              retry_failed: bool = False,
+              progress: Optional[ProgressLine] = None, on_start: Optional[Callable[[dict], None]] = None) -> Summary:
+    """Run (or resume) a batch; returns the :class:`Summary`. ``progress`` gets a dict after every
+    finished file (files / seconds done and in all, rate, ETA); ``on_start`` gets the plan and
+    the cluster (workers, dashboard address) before the first file starts. Ctrl+C stops the
+    batch cleanly (``Summary.interrupted``)."""
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    if not in_dir.is_dir():
+        raise BatchError(f"{in_dir}: not a folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BatchError(f"{out_dir}: exists and is not a folder")
+    if in_dir.resolve() == out_dir.resolve():
+        raise BatchError(f"{out_dir}: the output folder must differ from the input folder")
+    settings = settings.resolved()
+    t0 = time.perf_counter()
+    summary = Summary()
+    with _Lock(out_dir):
+        manifest = Manifest(out_dir, settings).load(force=force)
+        _remove_leftovers(out_dir)
+        plan = plan_batch(in_dir, out_dir, settings, manifest, verify=verify, retry_failed=retry_failed)
+        summary.total, summary.skipped, summary.standing = plan.total, len(plan.done), plan.standing
+        manifest.open()
+        try:
+            if plan.todo:
+                _run_tasks(plan, settings, out_dir, manifest, summary, scheduler=scheduler, workers=workers,
+                           memory_limit=memory_limit, progress=progress, on_start=on_start)
+            elif on_start is not None:
+                on_start({"todo": 0, "skipped": summary.skipped, "total": summary.total, "workers": 0,
+                          "dashboard": None, "seconds": 0.0, "standing": len(plan.standing)})
+        finally:
+            manifest.close()
+    summary.wall_s = time.perf_counter() - t0
+    return summary
+
+
+def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Manifest, summary: Summary, *,
+               scheduler, workers, memory_limit, progress, on_start) -> None:
+    from distributed import Client, as_completed
+    cluster = None
+    try:
+        if scheduler:
+            try:
+                client = Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError) as exc:
+                raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        else:
+            cluster = _local_cluster(workers, memory_limit, _has_bokeh())
+            client = Client(cluster)
+    except BatchError:
+        raise
+    try:
+        n_workers = len(client.scheduler_info(n_workers=-1)["workers"]) if scheduler else len(cluster.workers)
+        summary.workers = n_workers
+        summary.dashboard = client.dashboard_link if _has_bokeh() else None
+        total_s = sum(t.seconds for t in plan.todo)
+        if on_start is not None:
+            on_start({"todo": len(plan.todo), "skipped": summary.skipped, "total": summary.total,
+                      "workers": n_workers, "dashboard": summary.dashboard, "seconds": total_s,
+                      "standing": len(plan.standing)})
+        futures = {}
+        for t in plan.todo:
+            fut = client.submit(process_file, t.to_job(settings, out_dir), key=f"upmix-{t.rel}-{time.time_ns()}",
+                                pure=False, priority=int(t.seconds))
+            futures[fut] = t
+        t_start = time.perf_counter()
+        done_s, n_done = 0.0, 0
+        try:
+            for fut in as_completed(futures):
+                task = futures[fut]
+                try:
+                    res = fut.result()
+                except Exception as exc:   # the worker died on this file (KilledWorker) or similar
+                    res = {"rel": task.rel, "state": "failed",
+                           "error": f"the worker process died on this file ({type(exc).__name__}); out of memory?"}
+                manifest.record({k: v for k, v in res.items() if k not in ("worker_pid", "model_loads")})
+                summary.results.append(res)
+                n_done += 1
+                done_s += task.seconds
+                if res["state"] == "done":
+                    summary.done += 1
+                    summary.audio_seconds += float(res.get("seconds", task.seconds))
+                else:
+                    summary.failed.append((task.rel, res.get("error", "unknown error")))
+                if progress is not None:
+                    el = time.perf_counter() - t_start
+                    frac = done_s / total_s if total_s > 0 else n_done / len(plan.todo)
+                    progress({"files": n_done, "files_total": len(plan.todo), "seconds": done_s,
+                              "seconds_total": total_s, "rate": done_s / el if el > 0 else 0.0,
+                              "failed": len(summary.failed), "last": task.rel, "state": res["state"],
+                              "eta": el * (1 - frac) / frac if 0.02 < frac < 1 else None})
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            client.cancel(list(futures))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,168 @@
+"""The headless upmix chain shared by ``soundstage upmix`` and ``soundstage batch``.
+
+One function, :func:`upmix_file`, takes a recording and :class:`UpmixSettings` and writes the
+stereo file(s):
+
+* without a separator: the model's PS parameters drive the PS decoder over the whole recording;
+* with one (``formation``, ``demucs``): the session chain (separate, predict, seed placements,
+  render, export) and a project file beside every rendition, which ``soundstage render`` and the
+  desktop app re-make exactly.
+
+Both commands call this function with the same settings, so a batch output is byte-identical to
+``soundstage upmix`` on the same file. Models are cached per process (:func:`core.models.load_model`),
+so a long-lived worker loads each model once.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Optional
+
+from core import SAMPLE_RATE, audio
+from core.errors import ParameterError
+from core.progress import ProgressFn, Reporter
+
+__all__ = ["UpmixSettings", "UpmixResult", "Output", "upmix_file", "best_method", "rendition_path", "FORMATS",
+           "NO_SEPARATOR"]
+
+FORMATS = ("wav16", "wav24", "wav32f", "flac", "flac16")
+NO_SEPARATOR = "none"
+
+
+def best_method() -> str:
+    """The best available method: PS-MTM, then PS-NN, then Decorr (which needs no model file)."""
+    from core.models import list_models
+    from core.models.base import models_dir
+    avail = {m.name for m in list_models() if m.available(models_dir())[0]}
+    for name in ("ps-mtm", "ps-nn", "decorr"):
+        if name in avail:
+            return name
+    return "decorr"
+
+
+@dataclass(frozen=True)
+class UpmixSettings:
+    """Everything that decides the output of one upmix (the batch manifest records it)."""
+    method: str = "best"
+    seed: int = 0
+    temperature: Optional[float] = None
+    guidance: Optional[float] = None
+    format: Optional[str] = None          # None: from the output's extension
+    separator: Optional[str] = None       # None / "none": plain PS decoding, no project file
+    sources: Optional[int] = None         # formation: number of sources (2-8), None = auto
+    demucs_model: Optional[str] = None
+    renditions: int = 1                   # with a separator: seeds seed .. seed + K - 1
+    stems: bool = False
+    models_dir: Optional[str] = None
+
+    def resolved(self) -> "UpmixSettings":
+        """``best`` replaced by the model it means, names checked; raises ParameterError."""
+        from core.models import list_models
+        method = best_method() if self.method == "best" else self.method
+        names = [m.name for m in list_models()]
+        if method not in names:
+            raise ParameterError(f"unknown method {method!r}; choose one of: best, {', '.join(names)}")
+        if self.format is not None and self.format not in FORMATS:
+            raise ParameterError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
+        if self.renditions < 1:
+            raise ParameterError(f"renditions must be at least 1 (got {self.renditions})")
+        sep = None if self.separator in (None, "", NO_SEPARATOR) else self.separator
+        if sep is not None:
+            import separation
+            backends = [b.name for b in separation.list_backends()]
+            if sep not in backends:
+                raise ParameterError(f"unknown separator {sep!r}; choose one of: none, {', '.join(backends)}")
+        return replace(self, method=method, separator=sep)
+
+    @property
+    def uses_session(self) -> bool:
+        return self.separator not in (None, "", NO_SEPARATOR)
+
+    def separator_settings(self) -> dict:
+        settings = {}
+        if self.sources is not None:
+            settings["n_sources"] = self.sources
+        if self.demucs_model is not None:
+            settings["model"] = self.demucs_model
+        return settings
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Output:
+    """One written rendition: the stereo file, and with a separator its project file and stems."""
+    path: Path
+    seed: int
+    gain_db: float
+    project: Optional[Path] = None
+    stems: list[Path] = field(default_factory=list)
+
+    def files(self) -> list[Path]:
+        return [self.path] + ([self.project] if self.project else []) + list(self.stems)
+
+
+@dataclass
+class UpmixResult:
+    method: str
+    seconds: float
+    outputs: list[Output]
+    sources: list[str] = field(default_factory=list)   # "name pan +0.20 width 0.31" per source
+
+
+def rendition_path(out: Path, seed: int, k: int) -> Path:
+    """Where rendition ``k`` (seed ``seed``) goes: ``OUT`` for the first, ``OUT-seedN`` after it."""
+    out = Path(out)
+    return out if k == 0 else out.with_name(f"{out.stem}-seed{seed}{out.suffix}")
+
+
+def upmix_file(input, output, settings: UpmixSettings, *, project=None, overwrite: bool = False,
+               progress: Optional[ProgressFn] = None, cancel=None) -> UpmixResult:
+    """Upmix ``input`` to ``output`` with ``settings`` (resolved here when needed).
+
+    ``project``: with a separator, where the first rendition's project goes (default: beside the
+    output, ``OUT.soundstage.json``). ``overwrite``: replace existing outputs. Errors: AudioError
+    (the input or an output), ParameterError (settings, models), Cancelled.
+    """
+    s = settings.resolved()
+    output = Path(output)
+    if s.uses_session:
+        return _session_chain(input, output, s, project=project, overwrite=overwrite, progress=progress,
+                              cancel=cancel)
+    from core.decoder import decode
+    from core.metrics import peak_ceiling
+    from core.models import load_model
+    mono = audio.load_mono(input)
+    model = load_model(s.method, s.models_dir)
+    params = model.predict(mono, seed=s.seed, temperature=s.temperature, guidance=s.guidance,
+                           progress=Reporter(progress, f"predict {s.method}"), cancel=cancel)
+    stereo = decode(mono, params, progress=Reporter(progress, "decode"), cancel=cancel)
+    stereo, gain_db = peak_ceiling(stereo)
+    fmt = s.format or audio.format_for_path(output)
+    audio.write(output, stereo, fmt=fmt, overwrite=overwrite, inputs=[input])
+    return UpmixResult(s.method, len(mono) / SAMPLE_RATE, [Output(output, s.seed, gain_db)])
+
+
+def _session_chain(input, output: Path, s: UpmixSettings, *, project, overwrite, progress, cancel) -> UpmixResult:
+    """Separate, predict, seed placements, render and export every rendition with its project."""
+    from app.project import save_project
+    from app.session import Session
+    session = Session()
+    session.open(input)
+    session.model = s.method
+    session.separate(s.separator, s.separator_settings(), progress=Reporter(progress, f"separate {s.separator}"),
+                     cancel=cancel)
+    outputs = []
+    for k in range(s.renditions):
+        seed = s.seed + k
+        session.new_rendition(seed, model=s.method, temperature=s.temperature, guidance=s.guidance,
+                              progress=Reporter(progress, f"rendition {k + 1}"), cancel=cancel)
+        dest = rendition_path(output, seed, k)
+        res = session.export(dest, fmt=s.format, stems=s.stems, overwrite=overwrite,
+                             project=project is None or k > 0)
+        if project is not None and k == 0:
+            res.project = save_project(session, project, export={"path": str(dest), "format": s.format})
+        outputs.append(Output(res.path, seed, res.gain_db, res.project, list(res.stems)))
+    names = [f"{src.name} pan {p.pan:+.2f} width {p.width:.2f}" for src, p in zip(session.sources, session.placements)]
+    return UpmixResult(s.method, session.seconds, outputs, names)
