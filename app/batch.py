@@ -176,11 +176,12 @@ class Manifest:
             raise BatchError(f"{self.path}: not a Soundstage batch manifest this version can read; "
                              f"move it away or choose another output folder")
         if header.get("settings") != self.settings:
-            if not force:
+            if not force and any(e.get("state") == "done" for e in entries.values()):
                 changed = sorted(k for k in set(header["settings"]) | set(self.settings)
                                  if header["settings"].get(k) != self.settings.get(k))
-                raise BatchError(f"{self.out_dir} holds a batch made with other settings ({', '.join(changed)} "
-                                 f"differ); choose another output folder, or use --force to make every file again")
+                raise BatchError(f"{self.out_dir} holds a batch made with other settings (different: "
+                                 f"{', '.join(changed)}); choose another output folder, or use --force to make "
+                                 f"every file again")
             entries = {}
         self.entries = entries
         return self
@@ -447,14 +448,21 @@ def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Man
     except BatchError:
         raise
     try:
-        n_workers = len(client.scheduler_info(n_workers=-1)["workers"]) if scheduler else len(cluster.workers)
+        if scheduler:
+            try:
+                client.wait_for_workers(1, timeout=30)
+            except TimeoutError:
+                raise BatchError(f"the Dask cluster at {scheduler} has no workers (waited 30 s)") from None
+        workers_info = client.scheduler_info(n_workers=-1)["workers"].values()
+        n_workers = len(workers_info)
+        mem = [w.get("memory_limit") or 0 for w in workers_info]
         summary.workers = n_workers
         summary.dashboard = client.dashboard_link if _has_bokeh() else None
         total_s = sum(t.seconds for t in plan.todo)
         if on_start is not None:
             on_start({"todo": len(plan.todo), "skipped": summary.skipped, "total": summary.total,
                       "workers": n_workers, "dashboard": summary.dashboard, "seconds": total_s,
-                      "standing": len(plan.standing)})
+                      "standing": len(plan.standing), "memory_limit": min(mem) if mem and min(mem) > 0 else None})
         futures = {}
         for t in plan.todo:
             fut = client.submit(process_file, t.to_job(settings, out_dir), key=f"upmix-{t.rel}-{time.time_ns()}",

@@ -144,7 +144,7 @@ def test_batch_on_two_workers_matches_upmix_and_resumes(in_dir, cluster, tmp_pat
     assert (out / "a.wav").read_bytes() == (tmp_path / "ref" / "a.wav").read_bytes()
 
     # other settings into the same folder: refused, with what differs
-    with pytest.raises(BatchError, match="seed differ"):
+    with pytest.raises(BatchError, match="different: seed"):
         run_batch(in_dir, out, UpmixSettings(separator="formation", sources=2, seed=6),
                   scheduler=cluster.scheduler_address)
 

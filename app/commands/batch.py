@@ -76,8 +76,9 @@ def run(args) -> int:
             print(f"nothing to do: {info['skipped']} of {info['total']} audio files in {args.in_dir} are done{bad}",
                   file=sys.stderr)
             return
-        print(f"{info['todo']} of {info['total']} files to render ({info['seconds'] / 3600:.2f} h of audio; "
-              f"{info['skipped']} already done) on {info['workers']} worker{'s' if info['workers'] != 1 else ''}",
+        mem = f", {info['memory_limit'] / 2 ** 30:.1f} GiB each" if info.get("memory_limit") else ""
+        print(f"{info['todo']} of {info['total']} files to render ({_clock(info['seconds'])} of audio; "
+              f"{info['skipped']} already done) on {info['workers']} worker{'s' if info['workers'] != 1 else ''}{mem}",
               file=sys.stderr)
         if info["dashboard"]:
             print(f"Dask dashboard: {info['dashboard']}", file=sys.stderr)
