@@ -35,7 +35,7 @@ from typing import Callable, Iterable, Optional
 from app.chain import UpmixSettings
 
 __all__ = ["AUDIO_EXTENSIONS", "MANIFEST", "Task", "Plan", "Summary", "BatchError", "find_audio", "plan_batch",
-           "Manifest", "process_file", "run_batch", "file_sha256"]
+           "Manifest", "process_file", "run_batch", "file_sha256", "clock"]
 
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au",
                     ".snd", ".w64", ".caf", ".rf64")
@@ -307,7 +307,7 @@ class Summary:
         out = [f"{head}: {self.done} rendered, {self.skipped} already done, {bad} failed{standing}, "
                f"{self.total} audio files in all"]
         if self.workers:
-            out.append(f"audio rendered {self.audio_seconds / 3600:.3f} h in {_hms(self.wall_s)} on {self.workers} "
+            out.append(f"audio rendered {self.audio_seconds / 3600:.3f} h in {clock(self.wall_s)} on {self.workers} "
                        f"worker{'s' if self.workers != 1 else ''}: {self.throughput:.1f} audio hours per hour")
         for rel, why in self.failed + self.standing:
             out.append(f"  failed: {rel}: {why}")
@@ -321,7 +321,8 @@ class Summary:
         return out
 
 
-def _hms(s: float) -> str:
+def clock(s: float) -> str:
+    """Seconds as m:ss, or h:mm:ss from an hour."""
     s = int(round(s))
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 

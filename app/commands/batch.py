@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from app.batch import MANIFEST, BatchError, run_batch
+from app.batch import MANIFEST, BatchError, clock as _clock, run_batch
 from app.commands.upmix import add_settings_arguments, settings_from_args
 
 NAME = "batch"
@@ -56,11 +56,6 @@ class _BatchProgress:
         if self._open:
             self.stream.write("\n")
             self.stream.flush()
-
-
-def _clock(s: float) -> str:
-    s = int(round(s))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def run(args) -> int:

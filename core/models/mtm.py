@@ -82,9 +82,13 @@ class MTMModel:
         return li.log_softmax(-1), lc.log_softmax(-1)
 
     def sample_patch(self, feats: torch.Tensor, qi: torch.Tensor, qc: torch.Tensor, known: torch.Tensor, *,
-                     gen: torch.Generator, steps: int, tau: float, g: float, cancel=None, tick=None):
+                     gen: torch.Generator, steps: int, tau: float, g: float, tau_iid: Optional[float] = None,
+                     cancel=None, tick=None):
         """Fill the unknown tokens of one patch. ``feats`` [T, 96]; ``qi``, ``qc`` [T, 34] long
-        (values at unknown places are ignored); ``known`` [T, 34] bool. Returns (qi, qc)."""
+        (values at unknown places are ignored); ``known`` [T, 34] bool. ``tau_iid``: the noise on
+        the IID logits when it should differ from ``tau`` (which then applies to IC only).
+        Returns (qi, qc)."""
+        tau_i = tau if tau_iid is None else tau_iid
         qi, qc = qi.clone(), qc.clone()
         masked = ~known
         total = int(masked.sum())
@@ -95,8 +99,8 @@ class MTMModel:
             if n_masked == 0:
                 break
             li, lc = self._logp(feats, qi, qc, g)
-            if tau > 0:
-                li = li + tau * torch.randn(li.shape, generator=gen)
+            if tau > 0 or tau_i > 0:
+                li = li + tau_i * torch.randn(li.shape, generator=gen)
                 lc = lc + tau * torch.randn(lc.shape, generator=gen)
             si, ci = li.max(-1)
             sc, cc = lc.max(-1)
@@ -115,14 +119,17 @@ class MTMModel:
 
     def predict(self, mono: np.ndarray, *, seed: int = 0, temperature: Optional[float] = None,
                 guidance: Optional[float] = None, progress: Optional[ProgressFn] = None,
-                cancel: Optional[threading.Event] = None, steps: Optional[int] = None) -> PSParams:
+                cancel: Optional[threading.Event] = None, steps: Optional[int] = None,
+                iid_temperature: Optional[float] = None) -> PSParams:
+        """``iid_temperature``: a separate sampling noise for the panning (IID) tokens; by default
+        the same ``temperature`` drives both (an evaluation knob, not in the app)."""
         mono = np.asarray(mono, dtype=np.float32)
         if mono.ndim != 1 or len(mono) == 0:
             raise ParameterError(f"PS-MTM expects a non-empty mono signal [shape=(n,)], got {mono.shape}")
         tau = self.temperature if temperature is None else float(temperature)
         g = self.guidance if guidance is None else float(guidance)
         steps = self.steps if steps is None else int(steps)
-        if tau < 0 or steps < 1:
+        if tau < 0 or steps < 1 or (iid_temperature is not None and iid_temperature < 0):
             raise ParameterError(f"temperature must be >= 0 and steps >= 1 (got {tau}, {steps})")
         t = n_frames(len(mono))
         check_cancel(cancel)
@@ -143,7 +150,7 @@ class MTMModel:
             for a in starts:
                 b = min(t, a + PATCH)
                 pi, pc = self.sample_patch(feats[a:b], qi[a:b], qc[a:b], known[a:b], gen=gen, steps=steps,
-                                           tau=tau, g=g, cancel=cancel, tick=tick)
+                                           tau=tau, g=g, tau_iid=iid_temperature, cancel=cancel, tick=tick)
                 qi[a:b], qc[a:b] = pi, pc
                 known[a:b] = True
                 done[0] = (starts.index(a) + 1) * steps
