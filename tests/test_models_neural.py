@@ -340,3 +340,29 @@ def test_shipped_mtm_renditions_differ_but_reg_stays_centred(rng):
     r = reg.predict(x)
     assert np.mean(np.abs(a.iid - b.iid)) > 1.0
     assert np.mean(np.abs(r.iid)) < np.mean(np.abs(a.iid))
+
+
+def test_silent_frames_detection():
+    from core.models.ar import silent_frames
+    x = np.zeros(10 * 1024, np.float32)
+    x[6 * 1024:] = 0.1
+    s = silent_frames(x)
+    assert len(s) == n_frames(len(x))
+    # frame t's window is [t*1024 - 2048, t*1024 + 2048): frames 0..4 end by sample 6*1024
+    assert s[:5].all() and not s[5:].any()
+    assert not silent_frames(np.full(4096, 1e-3, np.float32)).any()
+
+
+def test_shipped_ar_after_a_silent_intro_is_not_mono(rng):
+    """A digitally silent lead-in used to leave PS-AR in mono for the whole recording (mean IC
+    0.998, |IID| 0.04 dB after it): the context now starts afresh after silence."""
+    x = _music(rng, 2.0)
+    intro = 40 * 1024
+    y = np.concatenate([np.zeros(intro, np.float32), x])
+    m = load_model("ps-ar")
+    alone, after = m.predict(x, seed=3), m.predict(y, seed=3)
+    k = intro // 1024
+    np.testing.assert_array_equal(after.iid[:, :k - 2], 0.0)     # silence: centred and coherent
+    np.testing.assert_array_equal(after.ic[:, :k - 2], 1.0)
+    assert np.mean(after.ic[:, k:]) < 0.9
+    assert np.mean(np.abs(after.iid[:, k:])) > 0.5 * np.mean(np.abs(alone.iid))

@@ -9,6 +9,12 @@ goes band by band from low to high, then to the next frame (34 network passes pe
 are cached (a sliding window of 257 frames, the training context), so each pass costs one
 position. Slow by nature: recordings are limited to ``MAX_SECONDS``; progress is reported and
 cancel is checked every frame. The same seed gives the same rendition.
+
+Silent frames (every sample of the analysis window below -80 dBFS: digital silence, e.g. a
+silent lead-in) are not sampled: they get centred, coherent parameters, and the next sounding
+frame starts afresh (no past frames, positions from 0), exactly as at the start of a recording.
+Feeding the model its own tokens for silence as context made it continue in mono for the whole
+recording after a silent intro.
 """
 from __future__ import annotations
 
@@ -23,17 +29,31 @@ from .. import SAMPLE_RATE
 from ..bands import N_BANDS
 from ..errors import ParameterError
 from ..progress import ProgressFn, check_cancel, report
-from ..ps import N_IC, N_IID, PSParams, from_tokens
-from ..stft import n_frames
+from ..ps import IC_TABLE, IID_TABLE, N_IC, N_IID, PSParams, from_tokens
+from ..stft import HOP, N_FFT, n_frames
 from .base import register_model
 from .features import mono_features
 from .net import IC_MASK, IID_MASK, PSNet, model_available, sinusoid, torch_threads
 
-__all__ = ["ARModel", "FILENAME", "MAX_SECONDS"]
+__all__ = ["ARModel", "FILENAME", "MAX_SECONDS", "silent_frames"]
 
 FILENAME = "ps-ar.pt"
 MAX_SECONDS = 30.0
 WINDOW = 257  # cached past frames (training patches are 258 frames long)
+SILENCE = 1e-4  # -80 dBFS: a frame whose window never exceeds it is silent
+CENTRE_IID = int(np.argmin(np.abs(IID_TABLE)))  # 0 dB
+COHERENT_IC = int(np.argmax(IC_TABLE))          # IC 1
+
+
+def silent_frames(mono: np.ndarray) -> np.ndarray:
+    """Bool per analysis frame (centred 4096-sample windows, hop 1024): no sample above -80 dBFS."""
+    t = n_frames(len(mono))
+    loud = np.abs(mono) > SILENCE
+    # a frame's window covers samples [t*HOP - N_FFT/2, t*HOP + N_FFT/2): count loud samples in it
+    c = np.concatenate([[0], np.cumsum(loud)])
+    lo = np.clip(np.arange(t) * HOP - N_FFT // 2, 0, len(mono))
+    hi = np.clip(np.arange(t) * HOP + N_FFT // 2, 0, len(mono))
+    return (c[hi] - c[lo]) == 0
 
 
 class ARModel:
@@ -86,6 +106,7 @@ class ARModel:
         gen = torch.Generator().manual_seed(int(seed) & 0xFFFF_FFFF_FFFF)
         check_cancel(cancel)
         feats = torch.from_numpy(mono_features(mono))
+        silent = silent_frames(mono)
         qi_out = torch.empty((t_total, N_BANDS), dtype=torch.long)
         qc_out = torch.empty((t_total, N_BANDS), dtype=torch.long)
         with torch_threads():
@@ -93,10 +114,19 @@ class ARModel:
             caches: list = [None] * len(net.blocks)
             prev_i = torch.full((1, 1, N_BANDS), IID_MASK, dtype=torch.long)
             prev_c = torch.full((1, 1, N_BANDS), IC_MASK, dtype=torch.long)
+            t0 = 0   # the frame the current context starts at (after the last silent frame)
             for t in range(t_total):
                 check_cancel(cancel)
+                if silent[t]:
+                    qi_out[t], qc_out[t] = CENTRE_IID, COHERENT_IC
+                    caches = [None] * len(net.blocks)
+                    prev_i = torch.full((1, 1, N_BANDS), IID_MASK, dtype=torch.long)
+                    prev_c = torch.full((1, 1, N_BANDS), IC_MASK, dtype=torch.long)
+                    t0 = t + 1
+                    report(progress, "ps-ar", t + 1, t_total, f"frame {t + 1}/{t_total}")
+                    continue
                 base = torch.stack([cond[t], net.drop_token]) if g != 0.0 else cond[t][None]
-                base = base + net._bag(net.xi_prev, prev_i, prev_c)[0] + sinusoid(torch.tensor([t]), net.cfg.d)
+                base = base + net._bag(net.xi_prev, prev_i, prev_c)[0] + sinusoid(torch.tensor([t - t0]), net.cfg.d)
                 cur_i = torch.full((1, 1, N_BANDS), IID_MASK, dtype=torch.long)
                 cur_c = torch.full((1, 1, N_BANDS), IC_MASK, dtype=torch.long)
                 for k in range(N_BANDS):
