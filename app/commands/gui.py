@@ -12,8 +12,8 @@ NAME = "gui"
 HELP = "open the desktop application (default: the bundled demo)"
 
 HEADLESS = ("soundstage: no display found for the desktop app; use the headless commands instead: "
-            "soundstage upmix IN -o OUT [--separator formation], soundstage render, soundstage separate "
-            "(see soundstage --help)")
+            "soundstage upmix IN -o OUT [--separator formation], soundstage batch IN_DIR OUT_DIR, "
+            "soundstage render, soundstage separate (see soundstage --help)")
 
 
 def has_display(environ=None) -> bool:
