@@ -30,7 +30,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Optional
 
 from app.chain import UpmixSettings
 
@@ -376,13 +376,9 @@ def _local_cluster(workers: Optional[int], memory_limit, dashboard: bool):
     n = workers or os.cpu_count() or 1
     # a file that kills its worker (out of memory) is tried on one more worker, then reported
     dask.config.set({"distributed.scheduler.allowed-failures": 1})
-    kw = {}
-    if not dashboard:
-        kw["dashboard_address"] = None
-    else:
-        kw["dashboard_address"] = "127.0.0.1:0"
     return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        memory_limit=memory_limit or "auto", silence_logs=logging.ERROR, **kw)
+                        memory_limit=memory_limit or "auto", silence_logs=logging.ERROR,
+                        dashboard_address="127.0.0.1:0" if dashboard else None)
 
 
 def _has_bokeh() -> bool:
@@ -437,17 +433,14 @@ def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Man
                scheduler, workers, memory_limit, progress, on_start) -> None:
     from distributed import Client, as_completed
     cluster = None
-    try:
-        if scheduler:
-            try:
-                client = Client(scheduler, timeout="10s")
-            except (OSError, TimeoutError) as exc:
-                raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-        else:
-            cluster = _local_cluster(workers, memory_limit, _has_bokeh())
-            client = Client(cluster)
-    except BatchError:
-        raise
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    else:
+        cluster = _local_cluster(workers, memory_limit, _has_bokeh())
+        client = Client(cluster)
     try:
         if scheduler:
             try:
