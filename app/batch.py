@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import json
 import os
+import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +95,7 @@ class Task:
 
 @dataclass
 class Plan:
-    todo: list[Task]
+    pending: list[Task]    # files to (re)make now
     done: list[str]               # rel paths already done with these settings
     total: int
     standing: list[tuple[str, str]] = field(default_factory=list)   # (rel, error): failed on an unchanged input
@@ -127,7 +128,7 @@ def plan_batch(in_dir: Path, out_dir: Path, settings: UpmixSettings, manifest: "
     stems: dict[Path, int] = {}
     for r in rels:
         stems[r.with_suffix("")] = stems.get(r.with_suffix(""), 0) + 1
-    todo, done, standing = [], [], []
+    pending, done, standing = [], [], []
     for f, r in zip(files, rels):
         out_rel = _output_for(r, ext, stems[r.with_suffix("")] > 1)
         task = Task(r.as_posix(), f, out_dir / out_rel)
@@ -140,9 +141,9 @@ def plan_batch(in_dir: Path, out_dir: Path, settings: UpmixSettings, manifest: "
             continue
         task.reason = why
         task.seconds = _audio_seconds(f)
-        todo.append(task)
-    todo.sort(key=lambda t: -t.seconds)   # longest first: the last minutes are not one long file alone
-    return Plan(todo, done, len(files), standing)
+        pending.append(task)
+    pending.sort(key=lambda t: -t.seconds)   # longest first: the last minutes are not one long file alone
+    return Plan(pending, done, len(files), standing)
 
 
 # --- manifest --------------------------------------------------------------------------------------
@@ -277,6 +278,7 @@ def process_file(job: dict) -> dict:
                    input_error=isinstance(exc, AudioError) and exc.path == str(inp))
     res["wall_s"] = round(time.perf_counter() - t0, 3)
     res["model_loads"] = load_count()
+    res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)   # the worker's so far
     return res
 
 
@@ -417,11 +419,11 @@ def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[s
         summary.total, summary.skipped, summary.standing = plan.total, len(plan.done), plan.standing
         manifest.open()
         try:
-            if plan.todo:
+            if plan.pending:
                 _run_tasks(plan, settings, out_dir, manifest, summary, scheduler=scheduler, workers=workers,
                            memory_limit=memory_limit, progress=progress, on_start=on_start)
             elif on_start is not None:
-                on_start({"todo": 0, "skipped": summary.skipped, "total": summary.total, "workers": 0,
+                on_start({"pending": 0, "skipped": summary.skipped, "total": summary.total, "workers": 0,
                           "dashboard": None, "seconds": 0.0, "standing": len(plan.standing)})
         finally:
             manifest.close()
@@ -452,13 +454,13 @@ def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Man
         mem = [w.get("memory_limit") or 0 for w in workers_info]
         summary.workers = n_workers
         summary.dashboard = client.dashboard_link if _has_bokeh() else None
-        total_s = sum(t.seconds for t in plan.todo)
+        total_s = sum(t.seconds for t in plan.pending)
         if on_start is not None:
-            on_start({"todo": len(plan.todo), "skipped": summary.skipped, "total": summary.total,
+            on_start({"pending": len(plan.pending), "skipped": summary.skipped, "total": summary.total,
                       "workers": n_workers, "dashboard": summary.dashboard, "seconds": total_s,
                       "standing": len(plan.standing), "memory_limit": min(mem) if mem and min(mem) > 0 else None})
         futures = {}
-        for t in plan.todo:
+        for t in plan.pending:
             fut = client.submit(process_file, t.to_job(settings, out_dir), key=f"upmix-{t.rel}-{time.time_ns()}",
                                 pure=False, priority=int(t.seconds))
             futures[fut] = t
@@ -472,7 +474,7 @@ def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Man
                 except Exception as exc:   # the worker died on this file (KilledWorker) or similar
                     res = {"rel": task.rel, "state": "failed",
                            "error": f"the worker process died on this file ({type(exc).__name__}); out of memory?"}
-                manifest.record({k: v for k, v in res.items() if k not in ("worker_pid", "model_loads")})
+                manifest.record({k: v for k, v in res.items() if k not in ("worker_pid", "model_loads", "peak_rss_mb")})
                 summary.results.append(res)
                 n_done += 1
                 done_s += task.seconds
@@ -483,8 +485,8 @@ def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Man
                     summary.failed.append((task.rel, res.get("error", "unknown error")))
                 if progress is not None:
                     el = time.perf_counter() - t_start
-                    frac = done_s / total_s if total_s > 0 else n_done / len(plan.todo)
-                    progress({"files": n_done, "files_total": len(plan.todo), "seconds": done_s,
+                    frac = done_s / total_s if total_s > 0 else n_done / len(plan.pending)
+                    progress({"files": n_done, "files_total": len(plan.pending), "seconds": done_s,
                               "seconds_total": total_s, "rate": done_s / el if el > 0 else 0.0,
                               "failed": len(summary.failed), "last": task.rel, "state": res["state"],
                               "eta": el * (1 - frac) / frac if 0.02 < frac < 1 else None})

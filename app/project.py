@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from core.audio import temp_beside
+from core.audio import replacing
 from core.errors import ParameterError
 from core.placement import Placement
 from core.progress import ProgressFn, Reporter
@@ -59,16 +59,10 @@ def save_project(session, path, *, export: Optional[dict] = None) -> Path:
     path = Path(path)
     data = project_dict(session, base=path.parent, export=export)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_beside(path)
-    try:
+    with replacing(path) as tmp:
         with open(tmp, "w") as f:
             json.dump(data, f, indent=2)
             f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -5,7 +5,8 @@
 The inputs are ``--files`` mono excerpts of ``--seconds`` from the middle of distinct tracks of
 the ``valid`` split (downmixed, 16-bit WAV in a temporary folder). Each configuration runs the
 whole batch into a fresh output folder, cluster start-up included, with the default model
-(the best shipped one). Throughput = audio hours rendered per wall-clock hour; scaling = the
+(the best shipped one). "worker MB" is the largest peak resident memory of a worker
+process (torch and the model included). Throughput = audio hours rendered per wall-clock hour; scaling = the
 speed-up of N workers over one. Not a test: it prints a table.
 """
 from __future__ import annotations
@@ -57,7 +58,7 @@ def main() -> None:
         print(f"{len(names)} excerpts of {args.seconds:.0f} s from the valid split ({hours * 60:.1f} min of audio), "
               f"model {best_method()}, {os.cpu_count()} cores")
         print(f"{'separator':10s} {'workers':>7s} {'wall s':>8s} {'audio h/h':>10s} {'scaling':>8s} "
-              f"{'s/file (worker)':>16s} {'failed':>6s}")
+              f"{'s/file (worker)':>16s} {'worker MB':>9s} {'failed':>6s}")
         for sep in args.separator.split(","):
             base = None
             for w in (int(v) for v in args.workers.split(",")):
@@ -68,7 +69,8 @@ def main() -> None:
                 thr = s.audio_seconds / wall
                 base = base or thr
                 per_file = np.mean([r["wall_s"] for r in s.results if r["state"] == "done"])
-                print(f"{sep:10s} {w:7d} {wall:8.1f} {thr:10.1f} {thr / base:7.2f}x {per_file:16.2f} "
+                rss = max(r["peak_rss_mb"] for r in s.results)
+                print(f"{sep:10s} {w:7d} {wall:8.1f} {thr:10.1f} {thr / base:7.2f}x {per_file:16.2f} {rss:9.0f} "
                       f"{len(s.failed):6d}", flush=True)
 
 

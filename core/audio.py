@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -19,7 +20,7 @@ from . import SAMPLE_RATE
 from .errors import AudioError, ParameterError
 from .stft import N_FFT
 
-__all__ = ["load", "load_mono", "load_stereo", "resample", "to_mono", "write", "SUBTYPES", "same_file", "temp_beside"]
+__all__ = ["load", "load_mono", "load_stereo", "resample", "to_mono", "write", "SUBTYPES", "same_file", "temp_beside", "replacing"]
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -33,6 +34,22 @@ def temp_beside(dest: Path) -> str:
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)
     return tmp
+
+
+@contextmanager
+def replacing(dest: Path):
+    """Write ``dest`` atomically: yields a temporary path beside it (:func:`temp_beside`), renamed
+    onto ``dest`` when the block succeeds and removed when it fails or is interrupted."""
+    tmp = temp_beside(Path(dest))
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 # export format name -> (soundfile format, subtype)
 SUBTYPES = {
@@ -136,16 +153,8 @@ def write(path, audio: np.ndarray, *, fmt: str = "wav24", sample_rate: int = SAM
         raise AudioError(dest, "is a directory")
     dest.parent.mkdir(parents=True, exist_ok=True)
     container, subtype = SUBTYPES[fmt]
-    tmp = temp_beside(dest)
-    try:
+    with replacing(dest) as tmp:
         sf.write(tmp, np.asarray(audio, dtype=np.float32), sample_rate, format=container, subtype=subtype)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return dest
 
 

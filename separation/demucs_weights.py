@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from core.audio import replacing
 from core.errors import ParameterError
 from core.progress import ProgressFn, check_cancel, report
 
@@ -330,11 +330,10 @@ def download(url: str, dest: Path, *, progress: Optional[ProgressFn] = None, can
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     m = _HASH_IN_NAME.search(dest.name)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     sha = hashlib.sha256()
-    try:
+    with replacing(dest) as tmp:
         req = urllib.request.Request(url, headers={"User-Agent": "soundstage"})
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(req, timeout=timeout) as r:
+        with open(tmp, "wb") as f, urllib.request.urlopen(req, timeout=timeout) as r:
             total = int(r.headers.get("Content-Length") or 0)
             done = 0
             report(progress, "download", 0, total or 1, label)
@@ -349,13 +348,6 @@ def download(url: str, dest: Path, *, progress: Optional[ProgressFn] = None, can
                 report(progress, "download", done, max(total, done), label)
         if m and not sha.hexdigest().startswith(m.group(1)):
             raise ModelUnavailable(f"download of {url} is corrupt (checksum mismatch); try again")
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return dest
 
 

@@ -66,13 +66,13 @@ def run(args) -> int:
     def on_start(info: dict) -> None:
         if args.quiet:
             return
-        if info["todo"] == 0:
+        if info["pending"] == 0:
             bad = f" ({info['standing']} bad files unchanged, not retried)" if info["standing"] else ""
             print(f"nothing to do: {info['skipped']} of {info['total']} audio files in {args.in_dir} are done{bad}",
                   file=sys.stderr)
             return
         mem = f", {info['memory_limit'] / 2 ** 30:.1f} GiB each" if info.get("memory_limit") else ""
-        print(f"{info['todo']} of {info['total']} files to render ({_clock(info['seconds'])} of audio; "
+        print(f"{info['pending']} of {info['total']} files to render ({_clock(info['seconds'])} of audio; "
               f"{info['skipped']} already done) on {info['workers']} worker{'s' if info['workers'] != 1 else ''}{mem}",
               file=sys.stderr)
         if info["dashboard"]:
