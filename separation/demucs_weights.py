@@ -1,11 +1,11 @@
-"""Finding, downloading and loading Demucs model weights, through demucs' own repository code.
+"""Finding, downloading and loading Demucs model weights (weights-only: no file runs code).
 
 Where a named model (``htdemucs``, ``htdemucs_6s``, ``htdemucs_ft``) comes from, in order:
 
 1. A model folder given by the user (``--demucs-models DIR`` or ``$SOUNDSTAGE_DEMUCS_MODELS``):
-   demucs' local repository (``pretrained.get_model(name, repo=DIR)``: ``.th`` files, named
-   ``SIG-CHECKSUM.th`` as demucs saves them, plus an optional ``NAME.yaml`` bag file; when the
-   folder has no bag file, the one shipped inside the demucs package is used).
+   laid out as demucs' local repository (``.th`` files, named ``SIG-CHECKSUM.th`` as demucs saves
+   them, plus an optional ``NAME.yaml`` bag file; when the folder has no bag file, the one shipped
+   inside the demucs package is used).
 2. Files downloaded before: the HuggingFace cache (demucs 4.1's first choice) or the torch hub
    cache (demucs' legacy download location).
 3. A download, only when a model server answers an HTTP request within a couple of seconds
@@ -17,6 +17,9 @@ them and how to go on without Demucs, within seconds.
 
 :func:`locate` is cheap (no weights are read, no network); its :attr:`ModelSource.signature`
 identifies the weights for the stem cache, so a cached separation needs no model at all.
+
+Loading never hands a file to demucs' pickle loader: packages are read weights-only and the model
+is built from demucs' own classes (see :func:`read_package`).
 """
 from __future__ import annotations
 
@@ -37,7 +40,8 @@ from core.errors import ParameterError
 from core.progress import ProgressFn, check_cancel, report
 
 __all__ = ["ModelUnavailable", "ModelSource", "locate", "load", "official_files", "probe", "download",
-           "save_to_folder", "probe_urls", "MODELS", "ENV_MODELS_DIR"]
+           "save_to_folder", "probe_urls", "MODELS", "ENV_MODELS_DIR", "read_package", "load_safetensors",
+           "verify_name_checksum", "MODEL_CLASSES"]
 
 ENV_MODELS_DIR = "SOUNDSTAGE_DEMUCS_MODELS"
 MODELS = {
@@ -379,16 +383,122 @@ def _tqdm_adapter(progress: Optional[ProgressFn], label: str):
 
 
 # -- loading ------------------------------------------------------------------------------------
+#
+# A demucs ``.th`` file is a pickle, and demucs' own loader unpickles it with
+# ``torch.load(weights_only=False)``: a crafted file would run code. So no demucs loader ever sees a
+# file here. ``.th`` packages are read with ``torch.load(weights_only=True)``, which only rebuilds
+# tensors and plain containers, plus the few classes a demucs package names (its model classes and
+# ``fractions.Fraction`` for HTDemucs' segment); a file naming anything else is refused. When the
+# file name carries demucs' SHA-256 prefix (``SIG-CHECKSUM.th``), the content must match it.
+# safetensors files (the HuggingFace path) hold no code; the model class named in their metadata
+# must be one of demucs' model classes (demucs' own loader would import and call any callable).
+
+MODEL_CLASSES = ("demucs.htdemucs.HTDemucs", "demucs.hdemucs.HDemucs", "demucs.demucs.Demucs")
+
+
+def _model_classes() -> dict:
+    """{qualified name: class} of the model classes a demucs package may name."""
+    import importlib
+    out = {}
+    for qual in MODEL_CLASSES:
+        module, name = qual.rsplit(".", 1)
+        out[qual] = getattr(importlib.import_module(module), name)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for buf in iter(lambda: f.read(1 << 20), b""):
+            h.update(buf)
+    return h.hexdigest()
+
+
+def verify_name_checksum(path) -> None:
+    """Check a ``NAME-SHA256PREFIX.ext`` file against the prefix in its name (at least 8 hex
+    digits, demucs' and torch hub's convention); names without one pass unchecked."""
+    path = Path(path)
+    m = _HASH_IN_NAME.search(path.name)
+    if m and len(m.group(1)) >= 8 and not _sha256(path).startswith(m.group(1)):
+        raise ModelUnavailable(f"{path}: the content does not match the checksum in its name "
+                               f"({m.group(1)}); the file is damaged or not the one published")
+
+
+def read_package(path) -> dict:
+    """A demucs ``.th`` model package ``{klass, args, kwargs, state}`` read weights-only.
+
+    Refuses (:class:`ModelUnavailable`, one line) a file whose checksum does not match its name,
+    a pickle that names anything beyond tensors, plain containers, demucs' model classes and
+    ``Fraction``, and a package whose class is not one of :data:`MODEL_CLASSES`. Nothing in the
+    file is executed."""
+    import pickle
+    from fractions import Fraction
+
+    import torch
+    path = Path(path)
+    verify_name_checksum(path)
+    classes = _model_classes()
+    try:
+        with torch.serialization.safe_globals([*classes.values(), Fraction]):
+            package = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        named = re.search(r"GLOBAL (\S+)", str(exc))
+        what = f" (it names {named.group(1)})" if named else ""
+        raise ModelUnavailable(f"refusing to load {path}: it is not a plain demucs weights file{what}; "
+                               f"model files are loaded weights-only, never as code") from None
+    if not isinstance(package, dict) or not {"klass", "args", "kwargs", "state"} <= set(package):
+        raise ModelUnavailable(f"{path}: not a demucs model package (expected klass, args, kwargs, state)")
+    if not any(package["klass"] is c for c in classes.values()):
+        raise ModelUnavailable(f"{path}: model class {package['klass']!r} is not a demucs model class")
+    if not isinstance(package["args"], (list, tuple)) or not isinstance(package["kwargs"], dict) \
+            or not isinstance(package["state"], dict):
+        raise ModelUnavailable(f"{path}: malformed demucs model package")
+    return package
+
+
+def _model_from_package(package: dict):
+    from demucs.states import load_model
+    return load_model(package)            # a dict: demucs builds the class and sets the state
+
+
+def _load_th_files(bag_file: Optional[Path], files):
+    """The model (``bag_file`` None: the single file) or ``BagOfModels`` of ``.th`` ``files``."""
+    models = [_model_from_package(read_package(f)) for f in files]
+    if bag_file is None:
+        return models[0]
+    from demucs.apply import BagOfModels
+    bag = _read_bag(Path(bag_file))
+    return BagOfModels(models, bag.get("weights"), bag.get("segment"))
+
+
+def load_safetensors(path):
+    """One demucs model from a safetensors file (as ``demucs.hf.load_safetensors_model``), with
+    the model class named in its metadata limited to :data:`MODEL_CLASSES`."""
+    from demucs.hf import _decode_json, _unflatten_state
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as file:
+        metadata = file.metadata() or {}
+        tensors = {key: file.get_tensor(key) for key in file.keys()}
+    klass = _model_classes().get(metadata.get("klass"))
+    if klass is None:
+        raise ModelUnavailable(f"{path}: model class {metadata.get('klass')!r} is not a demucs model class")
+    structure = metadata.get("structure")
+    if structure is not None and '"_class"' in structure:
+        raise ModelUnavailable(f"{path}: the state structure names classes; refused")
+    state = _unflatten_state(tensors, json.loads(structure)) if structure is not None else tensors
+    return _model_from_package({"klass": klass, "args": _decode_json(json.loads(metadata["args"])),
+                                "kwargs": _decode_json(json.loads(metadata["kwargs"])), "state": state})
+
 
 def load(source: ModelSource, *, progress: Optional[ProgressFn] = None, cancel=None):
-    """Load the model ``source`` describes (a demucs model or ``BagOfModels``, in eval mode)."""
+    """Load the model ``source`` describes (a demucs model or ``BagOfModels``, in eval mode),
+    weights-only (see :func:`read_package`)."""
     try:
-        if source.kind == "local":
-            model = _load_local(source)
+        if source.kind in ("local", "hub-cache"):
+            bag = source.bag_file if source.kind == "local" else source.official.bag_file
+            model = _load_th_files(bag, source.files)
         elif source.kind == "hf-cache":
             model = _load_hf_files(source.bag_file, source.files)
-        elif source.kind == "hub-cache":
-            model = _load_legacy(source.official)
         else:
             model = _download_and_load(source, progress, cancel)
     except ModelUnavailable:
@@ -402,29 +512,11 @@ def load(source: ModelSource, *, progress: Optional[ProgressFn] = None, cancel=N
     return model
 
 
-def _load_local(source: ModelSource):
-    from demucs.pretrained import get_model
-    from demucs.repo import AnyModelRepo, BagOnlyRepo, LocalRepo
-    if source.bag_file is None or source.bag_file.parent == source.folder:
-        return get_model(source.name, repo=source.folder)   # demucs' own local repository path
-    # The folder holds the .th files only: use the bag file demucs ships, with the local weights.
-    local = LocalRepo(source.folder)
-    return AnyModelRepo(local, BagOnlyRepo(source.bag_file.parent, local)).get_model(source.name)
-
-
-def _load_legacy(official: OfficialFiles):
-    # demucs' legacy remote repository; torch hub finds the files already in its cache.
-    from demucs.repo import AnyModelRepo, BagOnlyRepo, RemoteRepo
-    remote = RemoteRepo(dict(zip(official.sigs, official.urls)))
-    return AnyModelRepo(remote, BagOnlyRepo(official.bag_file.parent, remote)).get_model(official.name)
-
-
 def _load_hf_files(bag_file: Path, files):
     # Same steps as demucs.hf.get_hf_model, from files already on disk.
     from demucs.apply import BagOfModels
-    from demucs.hf import load_safetensors_model
     bag = _read_bag(Path(bag_file))
-    models = [load_safetensors_model(f) for f in files]
+    models = [load_safetensors(f) for f in files]
     return BagOfModels(models, bag.get("weights"), bag.get("segment"))
 
 
@@ -461,7 +553,7 @@ def _download_and_load(source: ModelSource, progress, cancel):
                 if not (hub / f).is_file():
                     download(u, hub / f, progress=progress, cancel=cancel,
                              label=f"{source.name} weights {i + 1}/{len(official.files)}")
-            return _load_legacy(official)
+            return _load_th_files(official.bag_file, [hub / f for f in official.files])
         except Exception as exc:
             from core.errors import Cancelled
             if isinstance(exc, Cancelled):

@@ -2,6 +2,7 @@
 through demucs' own repository code and applied to generated audio."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.server
 import math
@@ -294,7 +295,22 @@ def test_torch_hub_cache_is_used_offline(tmp_path, monkeypatch):
     th = make_model_folder(tmp_path / "src", name="htdemucs", sig="955717e8")
     hub = tmp_path / "torch" / "hub" / "checkpoints"
     hub.mkdir(parents=True)
+    # Under the official name, the tiny model's bytes do not match the checksum in that name:
+    # refused before anything reads it (a file in the cache is checked, not trusted).
     shutil.copy(th, hub / OFFICIAL_HTDEMUCS)
+    b = separation.get("demucs", threads=1, shifts=0, cache=False)
+    assert b.model_source().kind == "hub-cache"
+    with pytest.raises(ModelUnavailable, match="checksum in its name"):
+        b.load_model()
+    # The same weights under their own checksum name, as the official file list names them: loaded.
+    (hub / OFFICIAL_HTDEMUCS).unlink()
+    shutil.copy(th, hub / th.name)
+    real = demucs_weights.official_files
+
+    def official(name):
+        o = real(name)
+        return None if o is None else dataclasses.replace(o, files=(th.name,))
+    monkeypatch.setattr(demucs_weights, "official_files", official)
     b = separation.get("demucs", threads=1, shifts=0)
     assert b.model_source().kind == "hub-cache"
     x = music(1.5)

@@ -259,6 +259,25 @@ def evaluate(net: PSNet, objective: str, val: dict, *, chunk: int = 16) -> dict:
     return out
 
 
+def _load_weights(path) -> dict:
+    """A checkpoint or model file read weights-only (tensors and plain containers; a file that
+    would run code or names any other object is refused with a :class:`ParameterError`)."""
+    import pickle
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ParameterError(f"{path}: no such file") from None
+    except pickle.UnpicklingError as exc:
+        import re
+        named = re.search(r"GLOBAL (\S+)", str(exc))
+        raise ParameterError(f"refusing to load {path}: it is not a plain weights file"
+                             + (f" (it names {named.group(1)})" if named else "")
+                             + "; model files are loaded weights-only, never as code") from None
+    if not isinstance(blob, dict):
+        raise ParameterError(f"{path}: not a Soundstage checkpoint or model file")
+    return blob
+
+
 # ---- loop ------------------------------------------------------------------------------------
 def _lr(step: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup:
@@ -283,7 +302,7 @@ def train(cfg: TrainConfig, train_ex: list[dict], valid_ex: list[dict], out: Pat
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ck = _load_weights(ckpt_path)
         ncfg = NetConfig.from_dict(ck["net"])
         net = PSNet(ncfg)
         net.load_state_dict(ck["model"])
@@ -300,8 +319,10 @@ def train(cfg: TrainConfig, train_ex: list[dict], valid_ex: list[dict], out: Pat
                             "causal": cfg.objective == "ar", "prev_tokens": cfg.objective == "ar"})
         net = PSNet(ncfg)
         if init is not None:
-            src = torch.load(init, map_location="cpu", weights_only=False)
-            sd = src.get("model") or src["state_dict"]
+            src = _load_weights(init)
+            sd = src.get("model") or src.get("state_dict")
+            if not isinstance(sd, dict):
+                raise ParameterError(f"{init}: holds no model weights ('model' or 'state_dict')")
             own = net.state_dict()
             took = {k: v.float() for k, v in sd.items() if k in own and own[k].shape == v.shape
                     and not k.startswith("feat_")}
@@ -376,7 +397,7 @@ def train(cfg: TrainConfig, train_ex: list[dict], valid_ex: list[dict], out: Pat
 
 def export_checkpoint(ckpt: Path, dest: Path, meta: Optional[dict] = None) -> PSNet:
     """Write the fp16 model file of a training checkpoint (the format the models load)."""
-    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    ck = _load_weights(ckpt)
     net = PSNet(NetConfig.from_dict(ck["net"]))
     net.load_state_dict(ck["model"])
     info = {"step": ck["step"], "train_minutes": round(ck["elapsed"] / 60, 1), "history": ck["history"],
