@@ -23,11 +23,9 @@ so the outputs are byte-identical to it) and writes the stereo file plus its pro
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
-import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,14 +188,13 @@ class Manifest:
     def open(self) -> None:
         """Start appending: the file is rewritten compactly (header + the current entries)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name("." + MANIFEST + ".part")
-        with open(tmp, "w", encoding="utf-8") as f:
+        from core.audio import replacing
+        with replacing(self.path) as tmp, open(tmp, "w", encoding="utf-8") as f:
             f.write(json.dumps({"kind": "header", "version": MANIFEST_VERSION, "settings": self.settings}) + "\n")
             for rec in self.entries.values():
                 f.write(json.dumps(rec) + "\n")
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, self.path)
         self._f = open(self.path, "a", encoding="utf-8")
 
     def record(self, rec: dict) -> None:
@@ -278,6 +275,7 @@ def process_file(job: dict) -> dict:
                    input_error=isinstance(exc, AudioError) and exc.path == str(inp))
     res["wall_s"] = round(time.perf_counter() - t0, 3)
     res["model_loads"] = load_count()
+    import resource          # POSIX only: imported where it is used (the GUI must start on Windows)
     res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)   # the worker's so far
     return res
 
@@ -339,6 +337,7 @@ class _Lock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.f = open(self.path, "w")
         try:
+            import fcntl
             fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.f.close()
@@ -348,6 +347,7 @@ class _Lock:
         return self
 
     def __exit__(self, *exc):
+        import fcntl
         fcntl.flock(self.f, fcntl.LOCK_UN)
         self.f.close()
         try:

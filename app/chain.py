@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
-from core import SAMPLE_RATE, audio
+from core import SAMPLE_RATE
 from core.errors import ParameterError
 from core.progress import ProgressFn, Reporter
 
@@ -29,11 +29,13 @@ FORMATS = ("wav16", "wav24", "wav32f", "flac", "flac16")
 NO_SEPARATOR = "none"
 
 
-def best_method() -> str:
-    """The best available method: PS-MTM, then PS-NN, then Decorr (which needs no model file)."""
+def best_method(models_dir=None) -> str:
+    """The best method available in ``models_dir`` (default: the shipped models): PS-MTM, then
+    PS-NN, then Decorr (which needs no model file)."""
     from core.models import list_models
-    from core.models.base import models_dir
-    avail = {m.name for m in list_models() if m.available(models_dir())[0]}
+    from core.models.base import models_dir as shipped
+    folder = Path(models_dir) if models_dir is not None else shipped()
+    avail = {m.name for m in list_models() if m.available(folder)[0]}
     for name in ("ps-mtm", "ps-nn", "decorr"):
         if name in avail:
             return name
@@ -58,7 +60,7 @@ class UpmixSettings:
     def resolved(self) -> "UpmixSettings":
         """``best`` replaced by the model it means, names checked; raises ParameterError."""
         from core.models import list_models
-        method = best_method() if self.method == "best" else self.method
+        method = best_method(self.models_dir) if self.method == "best" else self.method
         names = [m.name for m in list_models()]
         if method not in names:
             raise ParameterError(f"unknown method {method!r}; choose one of: best, {', '.join(names)}")
@@ -118,18 +120,28 @@ def rendition_path(out: Path, seed: int, k: int) -> Path:
 
 
 def upmix_file(input, output, settings: UpmixSettings, *, project=None, overwrite: bool = False,
-               progress: Optional[ProgressFn] = None, cancel=None) -> UpmixResult:
+               user: Optional["Settings"] = None, progress: Optional[ProgressFn] = None,
+               cancel=None) -> UpmixResult:
     """Upmix ``input`` to ``output`` with ``settings`` (resolved here when needed).
 
     ``project``: with a separator, where the first rendition's project goes (default: beside the
-    output, ``OUT.soundstage.json``). ``overwrite``: replace existing outputs. Errors: AudioError
-    (the input or an output), ParameterError (settings, models), Cancelled.
+    output, ``OUT.soundstage.json``). ``overwrite``: replace existing outputs. ``user``: the user's
+    settings (folders, caches; default: resolved from the environment); ``settings.models_dir``,
+    when given, overrides its model folder. Errors: AudioError (the input or an output),
+    ParameterError (settings, models), Cancelled.
     """
+    from app.settings import Settings
+    user = user if user is not None else Settings.resolve()
+    if settings.models_dir is None:
+        settings = replace(settings, models_dir=str(user.models_dir))
+    else:
+        user = user.with_(models_dir=Path(settings.models_dir))
     s = settings.resolved()
     output = Path(output)
     if s.uses_session:
-        return _session_chain(input, output, s, project=project, overwrite=overwrite, progress=progress,
+        return _session_chain(input, output, s, user, project=project, overwrite=overwrite, progress=progress,
                               cancel=cancel)
+    from core import audio
     from core.decoder import decode
     from core.metrics import peak_ceiling
     from core.models import load_model
@@ -144,11 +156,11 @@ def upmix_file(input, output, settings: UpmixSettings, *, project=None, overwrit
     return UpmixResult(s.method, len(mono) / SAMPLE_RATE, [Output(output, s.seed, gain_db)])
 
 
-def _session_chain(input, output: Path, s: UpmixSettings, *, project, overwrite, progress, cancel) -> UpmixResult:
+def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, overwrite, progress,
+                   cancel) -> UpmixResult:
     """Separate, predict, seed placements, render and export every rendition with its project."""
-    from app.project import save_project
     from app.session import Session
-    session = Session()
+    session = Session(user)
     session.open(input)
     session.model = s.method
     session.separate(s.separator, s.separator_settings(), progress=Reporter(progress, f"separate {s.separator}"),
@@ -162,7 +174,7 @@ def _session_chain(input, output: Path, s: UpmixSettings, *, project, overwrite,
         res = session.export(dest, fmt=s.format, stems=s.stems, overwrite=overwrite,
                              project=project is None or k > 0)
         if project is not None and k == 0:
-            res.project = save_project(session, project, export={"path": str(dest), "format": s.format})
+            res.project = session.save_project(project, export={"path": str(dest), "format": s.format})
         outputs.append(Output(res.path, seed, res.gain_db, res.project, list(res.stems)))
     names = [f"{src.name} pan {p.pan:+.2f} width {p.width:.2f}" for src, p in zip(session.sources, session.placements)]
     return UpmixResult(s.method, session.seconds, outputs, names)

@@ -32,13 +32,32 @@ def check_output(out, *, inputs=(), force: bool = False):
     return out
 
 
+# command-line options that set the user's settings (app.settings.Settings fields)
+_SETTING_OPTIONS = {"models_dir": "models_dir", "demucs_models": "demucs_models", "data": "data_dir"}
+
+
+def user_settings(args):
+    """The user's settings (app.settings.Settings): the command line, then the environment, then
+    the defaults (the desktop app adds its stored preferences)."""
+    from app.settings import Settings
+    cli = {field: getattr(args, opt, None) for opt, field in _SETTING_OPTIONS.items()}
+    user = Settings.resolve(cli)
+    from core.models.base import set_default_threads
+    set_default_threads(user.torch_threads)
+    return user
+
+
 def _load(name):
     return importlib.import_module(f"app.commands.{name}")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command. Command modules import only light modules at the top (their
+    heavy imports happen in ``run``), so ``--help`` and ``--version`` answer at once."""
+    from app import __version__
     parser = argparse.ArgumentParser(prog="soundstage",
                                      description="Turn mono music recordings into stereo.")
+    parser.add_argument("--version", action="version", version=f"soundstage {__version__}")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -59,6 +78,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 1
     try:
+        args.user = user_settings(args)
         return int(args._run(args) or 0)
     except (AudioError, ParameterError, UserError) as exc:
         print(f"soundstage: error: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ user; rendering and export do not need it.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Optional
 
@@ -25,6 +26,8 @@ import numpy as np
 from core.placement import Placement
 from core.renderer import active_gains, pinned_coefficients
 from core.stft import HOP
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MixSnapshot", "MixEngine", "Player", "PlaybackUnavailable", "snapshot_for", "MAX_BLOCK"]
 
@@ -247,13 +250,14 @@ class Player:
         try:
             self.stream.stop()
             self.stream.close()
-        except Exception:
-            pass
+        except Exception as exc:      # a device that vanished: nothing left to close
+            log.warning("closing the audio stream failed: %s", exc)
 
     @staticmethod
     def output_devices() -> list[str]:
         try:
             import sounddevice as sd
             return [d["name"] for d in sd.query_devices() if d["max_output_channels"] >= 2]
-        except Exception:
+        except Exception as exc:      # no PortAudio, no devices: the app runs with a silent clock
+            log.info("no audio output devices: %s", exc)
             return []

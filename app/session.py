@@ -1,6 +1,6 @@
 """The session: a recording, its sources, the model's PS parameters, placements and renditions.
 
-Data flow (DESIGN.md): load -> separate (a backend) -> predict (a model, a seed) -> seed
+Data flow: load -> separate (a backend) -> predict (a model, a seed) -> seed
 placements -> render / play / export. Every heavy step takes ``progress`` and ``cancel`` and is
 meant to run in a worker; the rest (placement edits, rendition recall of known parameters, mixing
 snapshots) is cheap and runs anywhere. Listeners (``subscribe``) hear "sources", "params",
@@ -26,7 +26,11 @@ from core.ps import PSParams
 from core.renderer import SourceRender, auto_coefficients, mix, mix_chunks, prepare_source
 from separation.base import Source
 
+from . import __version__
 from .playback import MixEngine, MixSnapshot, snapshot_for
+from .project import ProjectData, ProjectError, exactness_notes, model_checksums, read_project, \
+    relative_recording, write_project
+from .settings import Settings
 from .undo import Command, UndoStack
 
 __all__ = ["Rendition", "Session", "ExportResult", "SourcesPlan", "RenditionPlan"]
@@ -77,7 +81,11 @@ class ExportResult:
 
 
 class Session:
-    def __init__(self):
+    """``settings``: the user's folders and limits (default: resolved from the environment)."""
+
+    def __init__(self, settings: Optional[Settings] = None):
+        self.settings = settings if settings is not None else Settings.resolve()
+        self.project_notes: list[str] = []       # why re-making a loaded project may not be exact
         self.recording: Optional[Path] = None
         self.mono: Optional[np.ndarray] = None
         self.backend: str = "formation"
@@ -131,7 +139,8 @@ class Session:
         self._need_recording()
         backend = backend or self.backend
         settings = dict(settings if settings is not None else self.backend_settings)
-        sources = separation.get(backend, **settings).separate(
+        options = {**settings, **self.settings.backend_options(backend)}   # folders: the user's, never a project's
+        sources = separation.get(backend, **options).separate(
             self.mono, progress=Reporter(progress, "separate", 0.0, 0.8), cancel=cancel)
         return self._plan_install(sources, backend, settings, progress=Reporter(progress, "prepare", 0.8, 0.2),
                                   cancel=cancel)
@@ -189,7 +198,7 @@ class Session:
         self._need_recording()
         if rendition in self._params:
             return self._params[rendition]
-        model = load_model(rendition.model)
+        model = load_model(rendition.model, self.settings.models_dir)
         return model.predict(self.mono, seed=rendition.seed, temperature=rendition.temperature,
                              guidance=rendition.guidance, progress=progress, cancel=cancel)
 
@@ -348,7 +357,6 @@ class Session:
                progress: Optional[ProgressFn] = None) -> ExportResult:
         """Write the stereo mix (never clipped, never over the input, atomically) and, with
         ``project``, a project file beside it (``OUT.soundstage.json``) that re-makes it exactly."""
-        from .project import save_project
         path = Path(path)
         fmt = fmt or audio.format_for_path(path)
         if self.recording is not None and audio.same_file(self.recording, path):
@@ -383,9 +391,57 @@ class Session:
                     report(progress, "export", 0.5 + 0.5 * min(n, start + step) / n, 1.0)
         res = ExportResult(path, gain_db, 20 * np.log10(max(peak * g, 1e-12)), stems=stem_paths if stems else [])
         if project:
-            res.project = save_project(self, path.with_suffix(".soundstage.json"),
-                                       export={"path": path.name, "format": fmt, "ceiling_db": ceiling_db})
+            res.project = self.save_project(path.with_suffix(".soundstage.json"),
+                                            export={"path": path.name, "format": fmt, "ceiling_db": ceiling_db})
         return res
+
+    # --- projects -------------------------------------------------------------------------------
+    def to_project(self, *, base: Optional[Path] = None, export: Optional[dict] = None) -> ProjectData:
+        """The project data of this session (``base``: the folder the recording is named relative to)."""
+        return ProjectData(
+            recording=relative_recording(self.recording, base),
+            recording_sha256=self.audio_sha256() if self.mono is not None else None,
+            backend=self.backend, backend_settings=dict(self.backend_settings), model=self.model,
+            renditions=[r.to_dict() for r in self.renditions], current=self.current,
+            sources=[{"name": src.name, "colour": src.colour, "kind": src.kind, "placement": p.to_dict()}
+                     for src, p in zip(self.sources, self.placements)],
+            export=dict(export or {}), app_version=__version__,
+            models=model_checksums([r.model for r in self.renditions], self.settings.models_dir))
+
+    def save_project(self, path, *, export: Optional[dict] = None) -> Path:
+        """Write the project file ``path`` (atomically)."""
+        path = Path(path)
+        return write_project(self.to_project(base=path.parent, export=export), path)
+
+    @classmethod
+    def from_project(cls, path, *, settings: Optional[Settings] = None, progress: Optional[ProgressFn] = None,
+                     cancel: Optional[threading.Event] = None) -> "Session":
+        """A session re-made from project file ``path``; ``project_notes`` says why a re-render may
+        not be exact (another app version, a model file that is not the one the project used)."""
+        path = Path(path)
+        data = read_project(path)
+        rec_path = data.recording_path(path)
+        s = cls(settings)
+        s.open(rec_path)
+        if data.recording_sha256 and data.recording_sha256 != s.audio_sha256():
+            raise ProjectError(f"{path}: the recording {rec_path} has changed since the project was saved")
+        s.model = data.model
+        s.separate(data.backend, data.backend_settings, progress=Reporter(progress, "separate", 0.0, 0.7),
+                   cancel=cancel)
+        s.renditions = [Rendition.from_dict(r) for r in data.renditions]
+        if s.renditions and 0 <= data.current < len(s.renditions):
+            s.recall(data.current, record=False, progress=Reporter(progress, "predict", 0.7, 0.3), cancel=cancel)
+        if len(data.sources) != len(s.sources):
+            raise ProjectError(f"{path}: the project has {len(data.sources)} sources but separation gave "
+                               f"{len(s.sources)}")
+        for i, d in enumerate(data.sources):
+            s.sources[i].name = d.get("name", s.sources[i].name)
+            s.sources[i].colour = d.get("colour", s.sources[i].colour)
+            s.placements[i] = Placement.from_dict(d["placement"])
+        s.export_settings = dict(data.export)
+        s.project_notes = exactness_notes(data, folder=s.settings.models_dir, app_version=__version__)
+        s.undo.clear()
+        return s
 
     def _need_recording(self) -> None:
         if self.mono is None:

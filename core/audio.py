@@ -16,9 +16,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from . import SAMPLE_RATE
+from . import N_FFT, SAMPLE_RATE
 from .errors import AudioError, ParameterError
-from .stft import N_FFT
 
 __all__ = ["load", "load_mono", "load_stereo", "resample", "to_mono", "write", "SUBTYPES", "same_file", "temp_beside", "replacing"]
 
@@ -78,7 +77,9 @@ def to_mono(x: np.ndarray) -> np.ndarray:
     return x.mean(axis=1, dtype=np.float64).astype(np.float32)
 
 
-def _read(path, *, min_samples: int) -> tuple[np.ndarray, int]:
+def check_input(path) -> Path:
+    """Cheap checks of an input file before any heavy work (the full ones happen when it is read):
+    it exists, is a file and is not empty. Raises :class:`AudioError`."""
     p = Path(path)
     if not p.exists():
         raise AudioError(p, "no such file")
@@ -86,6 +87,11 @@ def _read(path, *, min_samples: int) -> tuple[np.ndarray, int]:
         raise AudioError(p, "is a directory, not an audio file")
     if p.stat().st_size == 0:
         raise AudioError(p, "file is empty (0 bytes)")
+    return p
+
+
+def _read(path, *, min_samples: int) -> tuple[np.ndarray, int]:
+    p = check_input(path)
     try:
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
@@ -139,7 +145,7 @@ def write(path, audio: np.ndarray, *, fmt: str = "wav24", sample_rate: int = SAM
 
     ``fmt`` is one of :data:`SUBTYPES`. Refuses to replace an existing file unless ``overwrite``
     and always refuses to write over any path in ``inputs``. Samples are not clipped here; the
-    caller decides on gain (see ``core.render`` / the export code), but PCM formats saturate.
+    caller decides on gain (see ``core.metrics.peak_ceiling`` / ``Session.export``), but PCM formats saturate.
     """
     if fmt not in SUBTYPES:
         raise ParameterError(f"unknown format {fmt!r}; choose one of {', '.join(SUBTYPES)}")

@@ -14,7 +14,7 @@ from . import SAMPLE_RATE
 from .errors import ParameterError
 from .stft import N_BINS, N_FFT
 
-__all__ = ["N_BANDS", "band_edges", "band_of_bin", "band_sum", "band_centres_hz", "band_matrix"]
+__all__ = ["N_BANDS", "band_edges", "band_of_bin", "band_sum", "band_centres_hz"]
 
 N_BANDS = 34
 
@@ -54,13 +54,6 @@ def band_of_bin(n_bands: int = N_BANDS, n_fft: int = N_FFT, sr: int = SAMPLE_RAT
 def band_centres_hz(n_bands: int = N_BANDS, n_fft: int = N_FFT, sr: int = SAMPLE_RATE) -> np.ndarray:
     e = band_edges(n_bands, n_fft, sr)
     return 0.5 * (e[:-1] + e[1:] - 1) * sr / n_fft
-
-
-def band_matrix(n_bands: int = N_BANDS, n_fft: int = N_FFT, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """The 0/1 banding matrix ``B`` [shape=(n_bands, n_bins)] (for reference; use band_sum)."""
-    m = np.zeros((n_bands, n_fft // 2 + 1), np.float32)
-    m[band_of_bin(n_bands, n_fft, sr), np.arange(n_fft // 2 + 1)] = 1.0
-    return m
 
 
 def band_sum(x: np.ndarray, n_bands: int = N_BANDS) -> np.ndarray:

@@ -8,6 +8,7 @@ excerpt from the middle of each file, so every method is compared on the same au
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ import soundfile as sf
 from . import SAMPLE_RATE
 from .audio import resample
 from .errors import ParameterError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Track", "default_data_dir", "tracks", "load_excerpt", "eval_excerpts", "AUDIO_EXTS"]
 
@@ -53,7 +56,8 @@ def tracks(data: Optional[os.PathLike] = None, split: Optional[str] = None) -> l
             if p.suffix.lower() in AUDIO_EXTS:
                 try:
                     info = sf.info(str(p))
-                except Exception:
+                except Exception as exc:
+                    log.warning("skipping %s: unreadable as audio (%s)", p, exc)
                     continue
                 if info.channels == 2:
                     out.append(Track(p, split or "all", info.duration))

@@ -11,10 +11,9 @@ import scipy.fft as sfft
 
 from .errors import ParameterError
 
-__all__ = ["N_FFT", "HOP", "N_BINS", "window", "n_frames", "stft", "istft", "frame_times"]
+__all__ = ["N_FFT", "HOP", "N_BINS", "window", "n_frames", "stft", "istft"]
 
-N_FFT = 4096
-HOP = 1024
+from . import HOP, N_FFT  # noqa: E402  (the constants live in core/__init__ so light modules can use them)
 N_BINS = N_FFT // 2 + 1
 
 _WINDOWS: dict[int, np.ndarray] = {}
@@ -31,11 +30,6 @@ def window(n_fft: int = N_FFT) -> np.ndarray:
 
 def n_frames(n_samples: int, hop: int = HOP) -> int:
     return 1 + -(-int(n_samples) // hop)
-
-
-def frame_times(n: int, sr: int, hop: int = HOP) -> np.ndarray:
-    """Centre time in seconds of each of ``n`` frames."""
-    return np.arange(n) * hop / sr
 
 
 def _check(n_fft: int, hop: int) -> None:

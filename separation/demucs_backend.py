@@ -69,14 +69,16 @@ class DemucsBackend:
     jobs: segments processed in parallel on CPU (demucs' ``num_workers``; 0 = one at a time).
     threads: torch threads on CPU (default: the usable CPU count).
     cache: keep stems in the on-disk stem cache. cache_dir: its folder (default
-        ``$SOUNDSTAGE_CACHE_DIR`` or the user cache directory).
+        ``$SOUNDSTAGE_CACHE_DIR`` or the user cache directory); cache_max_bytes: its size limit
+        (default ``$SOUNDSTAGE_CACHE_MAX_MB`` or 4 GiB).
     """
 
     name = "demucs"
 
     def __init__(self, *, model: str = "htdemucs", models_dir=None, device: str = "auto", shifts: int = 1,
                  overlap: float = 0.25, segment: Optional[float] = None, jobs: int = 0,
-                 threads: Optional[int] = None, cache: bool = True, cache_dir=None, seed: int = 0):
+                 threads: Optional[int] = None, cache: bool = True, cache_dir=None,
+                 cache_max_bytes: Optional[int] = None, seed: int = 0):
         if not isinstance(model, str) or not model:
             raise ParameterError(f"model must be a model name, got {model!r}")
         if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
@@ -100,7 +102,7 @@ class DemucsBackend:
         self.jobs = int(jobs)
         self.threads = int(threads) if threads is not None else _usable_cpus()
         self.seed = int(seed)
-        self.cache = StemCache(cache_dir) if cache else None
+        self.cache = StemCache(cache_dir, max_bytes=cache_max_bytes) if cache else None
         self._source: Optional[weights.ModelSource] = None
         self.last_from_cache = False
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +29,12 @@ from typing import Optional
 
 import numpy as np
 
+from core.audio import replacing
 from core.errors import ParameterError
 
 from .base import Source
+
+log = logging.getLogger(__name__)
 
 __all__ = ["StemCache", "CacheEntry", "CacheInfo", "default_cache_dir", "ENV_CACHE_DIR", "ENV_CACHE_MAX_MB",
            "DEFAULT_MAX_BYTES"]
@@ -133,7 +136,8 @@ class StemCache:
                 stems = [z[f"s{i}"] for i in range(len(header.get("sources", [])))]
         except FileNotFoundError:
             return None
-        except Exception:  # truncated or foreign file: drop it, separate again
+        except Exception as exc:  # truncated or foreign file: drop it, separate again
+            log.warning("stem cache: dropping damaged entry %s (%s)", path, exc)
             _unlink(path)
             return None
         try:
@@ -163,14 +167,9 @@ class StemCache:
                                "meta": _jsonable(s.meta)} for s in sources]}
         arrays = {f"s{i}": np.asarray(s.audio, dtype=np.float32) for i, s in enumerate(sources)}
         self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=_PART, dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
+        with replacing(path) as tmp:                      # (.NAME.*.part until complete)
+            with open(tmp, "wb") as f:
                 np.savez(f, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            _unlink(Path(tmp))
-            raise
         self.evict(keep=key)
         return path
 
@@ -195,7 +194,8 @@ class StemCache:
         try:
             with np.load(self.path_for(key), allow_pickle=False) as z:
                 return json.loads(bytes(z["header"]).decode())
-        except Exception:
+        except Exception as exc:
+            log.info("stem cache: no readable header in %s (%s)", self.path_for(key), exc)
             return None
 
     def info(self) -> CacheInfo:

@@ -9,3 +9,50 @@ def test_core_and_separation_import_no_qt():
             "bad=[m for m in sys.modules if m.startswith(('PyQt6','pyqtgraph'))]; print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+HEAVY = ("torch", "scipy", "dask", "distributed", "PyQt6", "pyqtgraph", "faiss", "demucs")
+
+
+def _modules_after(argv, cwd=None):
+    """The top-level modules a fresh process has imported after ``soundstage ARGV`` (and its exit code)."""
+    code = ("import sys\nfrom app.cli import main\n"
+            f"try:\n    rc = main({argv!r})\nexcept SystemExit as e:\n    rc = e.code\n"
+            "print(rc)\nprint(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd)
+    lines = r.stdout.strip().splitlines()
+    return int(lines[-2]), set(lines[-1].split()), r.stderr
+
+
+def test_cli_help_version_and_bad_input_import_nothing_heavy(tmp_path):
+    """`--help`, `--version` and a bad input answer without loading torch, scipy, dask or Qt (their
+    wall-clock times are in bench/bench_cli.py), and no POSIX-only module is needed on the way."""
+    for argv in (["--help"], ["--version"], ["upmix", "--help"], ["batch", "--help"]):
+        rc, mods, err = _modules_after(argv)
+        assert rc == 0, err
+        assert not mods & set(HEAVY), (argv, sorted(mods & set(HEAVY)))
+        assert not mods & {"fcntl", "resource"}, argv
+    rc, mods, err = _modules_after(["upmix", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x.wav")])
+    assert rc == 2 and "missing.wav: no such file" in err
+    assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+
+
+def test_version_is_the_package_version():
+    from app import __version__
+    r = subprocess.run([sys.executable, "-m", "app.cli", "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == f"soundstage {__version__}"
+
+
+def test_project_module_does_not_import_the_session():
+    """app.project reads and writes plain data; only app.session imports it (no cycle)."""
+    import ast
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    tree = ast.parse((root / "app" / "project.py").read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names.add(("." * node.level) + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    assert not {n for n in names if n.endswith("session") or n.startswith(("app.ui", "ui"))}, names

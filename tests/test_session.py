@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from app.playback import MixEngine, PlaybackUnavailable, Player, snapshot_for
-from app.project import ProjectError, load_project, save_project
+from app.project import ProjectError
 from app.session import Session
 from core.placement import Placement, iid_to_pan, pan_to_iid, seed_placements
 from core.ps import analyze, band_energy
@@ -222,12 +222,12 @@ def test_project_errors(tmp_path, rng):
     bad = tmp_path / "p.json"
     bad.write_text('{"format": "soundstage-project", "version": 99}')
     with pytest.raises(ProjectError, match="version 99"):
-        load_project(bad)
+        Session.from_project(bad)
     s = _session_with(_three_sources(rng, 1.0), tmp_path / "gone.wav", tmp_path)
-    save_project(s, tmp_path / "q.json")
+    s.save_project(tmp_path / "q.json")
     (tmp_path / "gone.wav").unlink()
     with pytest.raises(ProjectError, match="missing"):
-        load_project(tmp_path / "q.json")
+        Session.from_project(tmp_path / "q.json")
 
 
 def test_project_render_is_bit_identical_in_a_fresh_process(tmp_path, rng):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("PyQt6")
@@ -29,15 +31,20 @@ def test_preferences_are_kept_in_qsettings(win, monkeypatch):
     dlg.models_dir.setText("/models/demucs")
     dlg.cache.setValue(2048)
     monkeypatch.delenv("SOUNDSTAGE_CACHE_MAX_MB", raising=False)
+    monkeypatch.delenv("SOUNDSTAGE_DEMUCS_MODELS", raising=False)
     dlg.accept()
     assert win.settings.value("demucs/models_dir") == "/models/demucs"
     assert int(win.settings.value("cache/size_mb")) == 2048
     import os
-    assert os.environ["SOUNDSTAGE_CACHE_MAX_MB"] == "2048"
-    assert win.ctl.demucs_settings() == {"models_dir": "/models/demucs"}
+    assert "SOUNDSTAGE_CACHE_MAX_MB" not in os.environ          # settings are passed, not put in the environment
+    user = win.ctl.user                                          # the user's settings, resolved again
+    assert user.demucs_models == Path("/models/demucs") and user.cache_max_mb == 2048
+    assert win.ctl.session.settings is user
+    assert user.backend_options("demucs")["models_dir"] == Path("/models/demucs")
+    assert user.backend_options("demucs")["cache_max_bytes"] == 2048 * 2 ** 20
     win.separation.backend.setCurrentIndex(win.separation.backend.findData("demucs"))
     name, st = win.separation.settings()
-    assert name == "demucs" and st["models_dir"] == "/models/demucs" and st["model"] == "htdemucs"
+    assert name == "demucs" and st["model"] == "htdemucs" and "models_dir" not in st   # a project never holds folders
 
 
 def test_about_names_licences_and_credits(win):

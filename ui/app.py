@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo" / "feelings-mono.flac"
+from resources import demo_recording  # noqa: E402
+
+DEMO = demo_recording()
 
 __all__ = ["run_gui", "create_window", "DEMO"]
 

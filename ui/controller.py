@@ -10,7 +10,6 @@ on the UI thread and reach the audio engine by a snapshot swap.
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import threading
 import time
@@ -23,8 +22,8 @@ from PyQt6.QtCore import QObject, QSettings, QTimer, pyqtSignal
 
 from app.display import ClockPlayer, OutputTap, TappedPlayer, dominance, meter_values
 from app.playback import MixEngine, PlaybackUnavailable, snapshot_for
-from app.project import load_project, save_project
 from app.session import Session
+from app.settings import STORED, Settings
 from core.placement import Placement, ic_to_width, iid_to_pan
 
 from .workers import Job, TimeLeft, start_job
@@ -83,7 +82,8 @@ class SessionController(QObject):
         # busy worker each re-take can wait a whole switch interval (5 ms by default), which adds
         # up to visible stalls. 1 ms keeps the UI thread's waits short.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
-        self.session = Session()
+        self.user = self.resolve_settings()
+        self.session = Session(self.user)
         self._attach(self.session)
         self.engine: Optional[MixEngine] = None
         self.player = None
@@ -96,7 +96,6 @@ class SessionController(QObject):
         self._time_left: Optional[TimeLeft] = None
         self._drag_id = 0
         self.last_error = ""
-        self.apply_cache_setting()
         self._clock = QTimer(self)
         self._clock.setInterval(33)
         self._clock.timeout.connect(self._on_tick)
@@ -241,7 +240,7 @@ class SessionController(QObject):
         model = self.session.model
 
         def fn(progress, cancel):
-            s = Session()                     # the current session stays intact if this fails
+            s = Session(self.user)            # the current session stays intact if this fails
             s.model = model
             s.open(path)
             if separate:
@@ -325,12 +324,12 @@ class SessionController(QObject):
         path = Path(path)
 
         def fn(progress, cancel):
-            return self._refresh(load_project(path, progress=progress, cancel=cancel))
+            return self._refresh(Session.from_project(path, settings=self.user, progress=progress, cancel=cancel))
 
         return self.run_job(f"Open project {path.name}", fn, on_done=lambda r: self.add_recent(path))
 
     def save_project(self, path) -> Path:
-        p = save_project(self.session, path)
+        p = self.session.save_project(path)
         self.status.emit(f"Project saved to {p}")
         self.add_recent(p)
         return p
@@ -497,14 +496,19 @@ class SessionController(QObject):
         self.tick.emit()
 
     # --- preferences and recent files -----------------------------------------------------------
-    def apply_cache_setting(self) -> None:
-        mb = self.settings.value("cache/size_mb", 0, int)
-        if mb > 0:
-            os.environ["SOUNDSTAGE_CACHE_MAX_MB"] = str(mb)
+    def resolve_settings(self) -> Settings:
+        """The user's settings: the environment, then the stored preferences, then the defaults
+        (a stored cache size of 0 means the default)."""
+        stored = {key: self.settings.value(key, "") for key in STORED.values()}
+        if str(stored.get(STORED["cache_max_mb"])) in ("0", "0.0"):
+            stored[STORED["cache_max_mb"]] = ""
+        return Settings.resolve(stored=stored)
 
-    def demucs_settings(self) -> dict:
-        folder = self.settings.value("demucs/models_dir", "", str)
-        return {"models_dir": folder} if folder else {}
+    def apply_settings(self) -> None:
+        """After the preferences changed: the next sessions and jobs use the new settings (the
+        open session too, from its next separation or prediction)."""
+        self.user = self.resolve_settings()
+        self.session.settings = self.user
 
     def recent_files(self) -> list[str]:
         files = self.settings.value("recent/files", [], list) or []

@@ -139,8 +139,9 @@ class PreferencesDialog(QDialog):
 
 
 def about_text() -> str:
+    from app import __version__
     return f"""
-<h2 style="color:{theme.ACCENT}">Soundstage</h2>
+<h2 style="color:{theme.ACCENT}">Soundstage {__version__}</h2>
 <p>Mono recordings to stereo: find the sources, place them in the stereo image (by hand or as a
 learned model proposes), render through a parametric-stereo decoder.</p>
 <p><b>Built on</b><br>

@@ -299,7 +299,7 @@ class MainWindow(QMainWindow):
         def save():
             old = self.settings.value("audio/device", "", str)
             dlg.save()
-            self.ctl.apply_cache_setting()
+            self.ctl.apply_settings()
             if dlg.device.currentData() != old:
                 self.ctl.reopen_player()
                 self.transport.refresh()

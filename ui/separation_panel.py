@@ -92,7 +92,6 @@ class SeparationPanel(QFrame):
             n = self.n_sources.value()
             return name, {"n_sources": None if n < 2 else n, "sensitivity": round(self.sensitivity.value(), 3)}
         st = {"model": self.demucs_model.currentText(), "shifts": self.shifts.value()}
-        st.update(self.ctl.demucs_settings())
         return name, st
 
     def request(self):

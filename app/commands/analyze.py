@@ -3,10 +3,6 @@ from __future__ import annotations
 
 import json
 
-from core import audio
-from core.bands import band_centres_hz
-from core.metrics import stereo_stats
-
 NAME = "analyze"
 HELP = "print stereo statistics of a file (median |IID|, mean IC, width, levels)"
 
@@ -18,6 +14,9 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from core import audio
+    from core.bands import band_centres_hz
+    from core.metrics import stereo_stats
     st = stereo_stats(audio.load_stereo(args.input))
     if args.json:
         print(json.dumps(st.as_dict(), indent=1))

@@ -21,7 +21,8 @@ def _size(n: int) -> str:
 def run(args) -> int:
     from separation.stem_cache import ENV_CACHE_MAX_MB, StemCache
 
-    cache = StemCache(args.dir)
+    s = args.user
+    cache = StemCache(args.dir or s.stem_cache_dir, max_bytes=s.cache_max_bytes)
     if args.action == "clear":
         n, size = cache.clear()
         print(f"removed {n} cached separation{'s' if n != 1 else ''} ({_size(size)}) from {cache.directory}")

@@ -4,15 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import numpy as np
-
-from app.progress_bar import TerminalProgress
-from core import audio
-from core.decoder import decode
-from core.metrics import peak_ceiling, roundtrip_errors
-from core.progress import Reporter
-from core.ps import analyze, analyze_spectra, band_energy
-from core.stft import stft
 
 NAME = "roundtrip"
 HELP = "PS-encode a stereo file and decode it from its mono downmix"
@@ -26,6 +17,15 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    import numpy as np
+
+    from app.progress_bar import TerminalProgress
+    from core import audio
+    from core.decoder import decode
+    from core.metrics import peak_ceiling, roundtrip_errors
+    from core.progress import Reporter
+    from core.ps import analyze, analyze_spectra, band_energy
+    from core.stft import stft
     from app.cli import check_output
     out = check_output(args.output, inputs=[args.input], force=args.force)
     stereo = audio.load_stereo(args.input)

@@ -102,6 +102,9 @@ def run(args) -> int:
     params = inspect.signature(info.factory).parameters
     any_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     settings = _settings(args, lambda k: any_kw or k in params, "cache" in params)
+    for k, v in args.user.backend_options(args.backend).items():   # the user's folders and cache
+        if v is not None and (any_kw or k in params):
+            settings.setdefault(k, v)
 
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():

@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 NAME = "train"
-HELP = "train a neural PS model (ps-mtm, ps-reg, ps-ar) on a folder of stereo music"
+HELP = "train a PS model (ps-mtm, ps-reg, ps-ar; ps-nn builds its table) on a folder of stereo music"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", required=True, choices=["ps-mtm", "ps-reg", "ps-ar"], help="model to train")
+    p.add_argument("--model", required=True, choices=["ps-mtm", "ps-reg", "ps-ar", "ps-nn"],
+                   help="model to train (ps-nn: build the nearest-neighbour table; not resumable, minutes)")
     p.add_argument("--data", default=None, help="data folder with manifest.tsv, or any folder of stereo files "
                    "(default: ~/.cache/soundstage-data)")
     p.add_argument("--out", default=None, help="checkpoint folder (default ~/.cache/soundstage-train/MODEL)")
@@ -39,6 +40,8 @@ def run(args) -> int:
     from core.errors import ParameterError
     from core.models import train as T
 
+    if args.model == "ps-nn":
+        return _build_psnn(args)
     objective = T.OBJECTIVES[args.model]
     log = print if not getattr(args, "quiet", False) else (lambda s: None)
     try:
@@ -73,4 +76,21 @@ def run(args) -> int:
     if args.export:
         T.export_checkpoint(out / "ckpt.pt", Path(args.export), {"model": args.model})
         log(f"exported {args.export}")
+    return 0
+
+
+def _build_psnn(args) -> int:
+    """PS-NN has no training loop: sample key/value pairs from the train split and save the table
+    (to ``--export``, default the user's model folder)."""
+    from app.progress_bar import TerminalProgress
+    from core.models import psnn
+    out = Path(args.export) if args.export else Path(args.user.models_dir) / psnn.FILE_NAME
+    bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
+    try:
+        table = psnn.build_index(args.data, "train", psnn.N_PAIRS, 0, progress=bar)
+    finally:
+        bar.close()
+    path = table.save(out)
+    print(f"{path}: {table.keys.shape[0]} pairs, {path.stat().st_size / 1e6:.2f} MB, "
+          f"built in {table.meta['build_seconds']} s")
     return 0

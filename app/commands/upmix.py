@@ -13,8 +13,6 @@ import sys
 import threading
 
 from app.chain import FORMATS, UpmixSettings, best_method, rendition_path, upmix_file
-from app.progress_bar import TerminalProgress
-from core import audio
 
 NAME = "upmix"
 HELP = "upmix a mono recording to stereo"
@@ -61,6 +59,9 @@ def settings_from_args(args) -> UpmixSettings:
 
 def run(args) -> int:
     from app.cli import check_output
+    from app.progress_bar import TerminalProgress
+    from core import audio
+    audio.check_input(args.input)                 # a missing input is reported before models load
     settings = settings_from_args(args).resolved()
     out = check_output(args.output, inputs=[args.input], force=args.force)
     if settings.uses_session:
@@ -68,8 +69,8 @@ def run(args) -> int:
             check_output(rendition_path(out, settings.seed + k, k), inputs=[args.input], force=args.force)
     bar = TerminalProgress(enabled=not args.quiet)
     try:
-        res = upmix_file(args.input, out, settings, project=args.project, overwrite=args.force, progress=bar,
-                         cancel=threading.Event())
+        res = upmix_file(args.input, out, settings, project=args.project, overwrite=args.force,
+                         user=args.user, progress=bar, cancel=threading.Event())
     finally:
         bar.close()
     if not settings.uses_session:

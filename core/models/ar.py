@@ -161,4 +161,5 @@ class ARModel:
 register_model("ps-ar", label="PS-AR",
                description=f"Autoregressive transformer, band by band and frame by frame: slow, for "
                            f"excerpts of at most {MAX_SECONDS:.0f} s.",
-               loader=ARModel.load, available=lambda d: model_available(d, FILENAME))
+               loader=ARModel.load, available=lambda d: model_available(d, FILENAME),
+               files=(FILENAME,))

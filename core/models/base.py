@@ -16,20 +16,23 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
 import numpy as np
 
 from ..errors import ParameterError
 from ..progress import ProgressFn
-from ..ps import PSParams
+if TYPE_CHECKING:                 # (core.ps pulls scipy; the registry stays light for the CLI)
+    from ..ps import PSParams
 
-__all__ = ["PSModel", "ModelInfo", "register_model", "list_models", "load_model", "models_dir", "load_count"]
+__all__ = ["PSModel", "ModelInfo", "register_model", "list_models", "load_model", "models_dir", "load_count",
+           "model_files"]
 
 
 def models_dir() -> Path:
-    """The folder of shipped model files: <repo>/resources/models."""
-    return Path(__file__).resolve().parents[2] / "resources" / "models"
+    """The folder of shipped model files (``resources/models``, package data of any install)."""
+    from resources import models_folder
+    return models_folder()
 
 
 class PSModel(Protocol):
@@ -48,6 +51,7 @@ class ModelInfo:
     description: str
     loader: Callable[[Path], PSModel]          # folder -> model
     available: Callable[[Path], tuple[bool, str]]  # folder -> (ok, reason when not)
+    files: tuple[str, ...] = ()                # the file names it loads from its folder
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -58,8 +62,18 @@ _BUILTIN = ("core.models.baselines", "core.models.psnn", "core.models.mtm", "cor
 
 
 def register_model(name: str, *, label: str, description: str, loader: Callable[[Path], PSModel],
-                   available: Callable[[Path], tuple[bool, str]] = lambda d: (True, "")) -> None:
-    _REGISTRY[name] = ModelInfo(name, label, description, loader, available)
+                   available: Callable[[Path], tuple[bool, str]] = lambda d: (True, ""),
+                   files: tuple[str, ...] = ()) -> None:
+    _REGISTRY[name] = ModelInfo(name, label, description, loader, available, tuple(files))
+
+
+def model_files(name: str, folder: Optional[Path] = None) -> list[Path]:
+    """The files model ``name`` loads from ``folder`` (default: shipped models)."""
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise ParameterError(f"unknown PS model {name!r}; available: {', '.join(_REGISTRY)}")
+    folder = Path(folder) if folder is not None else models_dir()
+    return [folder / f for f in _REGISTRY[name].files]
 
 
 def _load_builtin() -> None:
@@ -93,6 +107,20 @@ def load_model(name: str, folder: Optional[Path] = None) -> PSModel:
             _CACHE[key] = info.loader(folder)
             _LOADS[0] += 1
         return _CACHE[key]
+
+
+_THREADS: list[Optional[int]] = [None]
+
+
+def set_default_threads(n: Optional[int]) -> None:
+    """Torch threads for model inference in this process (the user's setting; None: the
+    ``SOUNDSTAGE_TORCH_THREADS`` environment variable, else 1)."""
+    _THREADS[0] = None if n is None else int(n)
+
+
+def default_threads() -> int:
+    import os
+    return _THREADS[0] or int(os.environ.get("SOUNDSTAGE_TORCH_THREADS", 1))
 
 
 def load_count() -> int:

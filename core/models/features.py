@@ -116,9 +116,8 @@ def cached_example(path, *, folder: Optional[Path] = None) -> dict:
         x = np.repeat(x, 2, axis=1)
     x = audio.resample(x[:, :2], sr, SAMPLE_RATE)
     ex = stereo_example(x)
-    tmp = f.with_suffix(".tmp.npz")
-    np.savez(tmp, **ex)
-    os.replace(tmp, f)
+    with audio.replacing(f) as tmp, open(tmp, "wb") as out:
+        np.savez(out, **ex)
     return ex
 
 

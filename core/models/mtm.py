@@ -161,4 +161,5 @@ class MTMModel:
 register_model("ps-mtm", label="PS-MTM",
                description="Masked token modelling transformer (MaskGIT sampling with classifier-free "
                            "guidance): a new plausible stereo image for every seed.",
-               loader=MTMModel.load, available=lambda d: model_available(d, FILENAME))
+               loader=MTMModel.load, available=lambda d: model_available(d, FILENAME),
+               files=(FILENAME,))

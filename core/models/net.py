@@ -32,7 +32,7 @@ from ..bands import N_BANDS
 from ..ps import N_IC, N_IID
 from .features import N_FEAT
 
-__all__ = ["NetConfig", "PSNet", "IID_MASK", "IC_MASK", "split_tokens", "sinusoid"]
+__all__ = ["NetConfig", "PSNet", "IID_MASK", "IC_MASK", "sinusoid"]
 
 IID_MASK, IC_MASK = N_IID, N_IC          # mask entries of the two embedding tables
 _IID_ROWS, _IC_ROWS = N_IID + 1, N_IC + 1
@@ -58,11 +58,6 @@ class NetConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "NetConfig":
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-def split_tokens(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fused tokens (long, any shape) -> (IID index, IC index)."""
-    return tokens // N_IC, tokens % N_IC
 
 
 def sinusoid(pos: torch.Tensor, d: int) -> torch.Tensor:
@@ -186,13 +181,14 @@ class PSNet(nn.Module):
 
 
 class torch_threads:
-    """Context manager: run torch on ``n`` threads (default ``SOUNDSTAGE_TORCH_THREADS`` or 1), then
+    """Context manager: run torch on ``n`` threads (default: the user's setting, see
+    :func:`core.models.base.set_default_threads`, or 1), then
     restore. One thread is also what makes results bit-identical across machines with different
     core counts, and on a shared 2-core machine it is the fastest setting for these small models."""
 
     def __init__(self, n: Optional[int] = None):
-        import os
-        self.n = int(n or os.environ.get("SOUNDSTAGE_TORCH_THREADS", 1))
+        from .base import default_threads
+        self.n = int(n or default_threads())
 
     def __enter__(self):
         self.old = torch.get_num_threads()

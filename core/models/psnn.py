@@ -234,9 +234,9 @@ class PSNNTable:
             arrays.update(centroids=self.centroids.astype(np.float32), list_sizes=self.list_sizes.astype(np.int32))
         meta = dict(self.meta, key_kind=self.key_kind, format=FORMAT_VERSION,
                     key_frames=KEY_FRAMES, smoothing=SMOOTHING)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
-        tmp.replace(path)
+        from ..audio import replacing
+        with replacing(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, meta=np.array(json.dumps(meta)), **arrays)
         return path
 
     @classmethod
@@ -308,7 +308,7 @@ def load(folder: Optional[Path] = None) -> PSNNModel:
 register_model("ps-nn", label="PS-NN",
                description="Nearest neighbour: retrieves the PS parameters of the most similar "
                            "20-frame spectrum in real stereo music, de-wobbled and smoothed. Deterministic.",
-               loader=load, available=available)
+               loader=load, available=available, files=(FILE_NAME,))
 
 
 # ----------------------------------------------------------------------------- building

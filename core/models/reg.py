@@ -79,4 +79,5 @@ class RegModel:
 register_model("ps-reg", label="PS-Reg",
                description="Regression baseline (same network, mean-squared error): deterministic; "
                            "predicts width well but keeps panning near the centre.",
-               loader=RegModel.load, available=lambda d: model_available(d, FILENAME))
+               loader=RegModel.load, available=lambda d: model_available(d, FILENAME),
+               files=(FILENAME,))

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..audio import replacing
 from ..bands import N_BANDS
 from ..errors import ParameterError
 from ..progress import check_cancel, report
@@ -343,11 +344,10 @@ def train(cfg: TrainConfig, train_ex: list[dict], valid_ex: list[dict], out: Pat
     loss_fn = _LOSSES[cfg.objective]
 
     def save():
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "history": history,
-                    "elapsed": elapsed, "np_rng": rng.bit_generator.state, "torch_rng": gen.get_state(),
-                    "train": asdict(cfg), "net": ncfg.to_dict()}, tmp)
-        tmp.replace(ckpt_path)
+        with replacing(ckpt_path) as tmp:
+            torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "history": history,
+                        "elapsed": elapsed, "np_rng": rng.bit_generator.state, "torch_rng": gen.get_state(),
+                        "train": asdict(cfg), "net": ncfg.to_dict()}, tmp)
 
     def validate():
         if val is None:
