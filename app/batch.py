@@ -34,7 +34,8 @@ from typing import Callable, Optional
 from app.chain import UpmixSettings
 
 __all__ = ["AUDIO_EXTENSIONS", "MANIFEST", "Task", "Plan", "Summary", "BatchError", "find_audio", "plan_batch",
-           "Manifest", "process_file", "run_batch", "file_sha256", "clock"]
+           "Manifest", "process_file", "run_batch", "file_sha256", "clock", "output_claims", "probe_scheduler",
+           "check_scheduler_address"]
 
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au",
                     ".snd", ".w64", ".caf", ".rf64")
@@ -61,9 +62,12 @@ def _stat(path: Path) -> tuple[int, int]:
 
 
 # --- planning --------------------------------------------------------------------------------------
-def find_audio(in_dir: Path, *, exclude: Optional[Path] = None) -> list[Path]:
+def find_audio(in_dir: Path, *, exclude: Optional[Path] = None,
+               skipped: Optional[list] = None) -> list[Path]:
     """Audio files under ``in_dir`` by extension, recursively, sorted; hidden files and folders
-    and anything inside ``exclude`` (an OUT_DIR inside IN_DIR) are left out."""
+    and anything inside ``exclude`` (an OUT_DIR inside IN_DIR) are left out. Names with an audio
+    extension that are not regular files (a FIFO, a socket, a device, a broken link) are never
+    opened (a FIFO would block the reader forever): they go to ``skipped`` as (path, reason)."""
     in_dir = Path(in_dir)
     exclude = exclude.resolve() if exclude is not None else None
     found = []
@@ -73,8 +77,31 @@ def find_audio(in_dir: Path, *, exclude: Optional[Path] = None) -> list[Path]:
                          and (exclude is None or (rootp / d).resolve() != exclude))
         for name in files:
             if not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS):
-                found.append(rootp / name)
+                path = rootp / name
+                why = _not_regular(path)
+                if why is None:
+                    found.append(path)
+                elif skipped is not None:
+                    skipped.append((path, why))
+    if skipped is not None:
+        skipped.sort()
     return sorted(found)
+
+
+def _not_regular(path: Path) -> Optional[str]:
+    """None for a regular file (links followed), else why it is skipped."""
+    import stat
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a broken link"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+    return f"not a regular file: {kind}"
 
 
 @dataclass
@@ -85,6 +112,7 @@ class Task:
     output: Path
     seconds: float = 0.0          # from the file header; 0 when it cannot be read
     reason: str = ""              # why it is (re)done: new, failed before, output missing, ...
+    claims: list = field(default_factory=list)   # every path it may write, relative to OUT_DIR
 
     def to_job(self, settings: UpmixSettings, out_dir: Path) -> dict:
         return {"rel": self.rel, "input": str(self.input), "output": str(self.output), "out_dir": str(out_dir),
@@ -97,6 +125,7 @@ class Plan:
     done: list[str]               # rel paths already done with these settings
     total: int
     standing: list[tuple[str, str]] = field(default_factory=list)   # (rel, error): failed on an unchanged input
+    skipped: list[tuple[str, str]] = field(default_factory=list)    # (rel, reason): not regular files
 
 
 def _output_for(rel: Path, ext: str, clash: bool) -> Path:
@@ -114,22 +143,51 @@ def _audio_seconds(path: Path) -> float:
         return 0.0
 
 
+def output_claims(out_rel: Path, settings: UpmixSettings) -> list[str]:
+    """Every path (relative to OUT_DIR, POSIX) a task writing ``out_rel`` may write: each
+    rendition's audio, with a separator its project file, with ``stems`` its stems folder."""
+    from app.chain import rendition_path
+    claims = []
+    for k in range(settings.renditions):
+        p = rendition_path(out_rel, settings.seed + k, k)
+        claims.append(p.as_posix())
+        if settings.uses_session:
+            claims.append(p.with_suffix(".soundstage.json").as_posix())
+            if settings.stems:
+                claims.append(p.with_name(p.stem + "-stems").as_posix() + "/")
+    return claims
+
+
 def plan_batch(in_dir: Path, out_dir: Path, settings: UpmixSettings, manifest: "Manifest", *,
-               verify: bool = False, retry_failed: bool = False) -> Plan:
+               verify: bool = False, retry_failed: bool = False, force: bool = False) -> Plan:
     """Which files still need work: new ones, failures (except bad inputs that have not changed,
     unless ``retry_failed``), and done ones whose input changed or whose outputs are missing or
-    differ from the manifest's checksums."""
+    differ from the manifest's checksums.
+
+    Raises :class:`BatchError` before any work when two inputs would write the same output, or
+    (without ``force``) when a file a pending task would write exists in OUT_DIR and this batch
+    did not make it."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
-    files = find_audio(in_dir, exclude=out_dir)
+    skipped_paths: list = []
+    files = find_audio(in_dir, exclude=out_dir, skipped=skipped_paths)
     ext = ".flac" if (settings.format or "wav24").startswith("flac") else ".wav"
     rels = [f.relative_to(in_dir) for f in files]
     stems: dict[Path, int] = {}
     for r in rels:
         stems[r.with_suffix("")] = stems.get(r.with_suffix(""), 0) + 1
-    pending, done, standing = [], [], []
+    tasks, owner = [], {}
     for f, r in zip(files, rels):
         out_rel = _output_for(r, ext, stems[r.with_suffix("")] > 1)
-        task = Task(r.as_posix(), f, out_dir / out_rel)
+        task = Task(r.as_posix(), f, out_dir / out_rel, claims=output_claims(out_rel, settings))
+        for c in task.claims:
+            if c in owner:
+                raise BatchError(f"{in_dir / owner[c]} and {f} would both write {out_dir / c}; rename one of "
+                                 f"them (nothing was rendered)")
+            owner[c] = task.rel
+        tasks.append(task)
+    pending, done, standing = [], [], []
+    for task in tasks:
+        f = task.input
         why = manifest.needs_work(task.rel, f, out_dir, verify=verify, retry_failed=retry_failed)
         if why is None:
             done.append(task.rel)
@@ -138,10 +196,23 @@ def plan_batch(in_dir: Path, out_dir: Path, settings: UpmixSettings, manifest: "
             standing.append((task.rel, manifest.entries[task.rel].get("error", "unknown error")))
             continue
         task.reason = why
-        task.seconds = _audio_seconds(f)
         pending.append(task)
+    if not force:
+        made = manifest.made()
+        for task in pending:
+            for c in task.claims:
+                p = out_dir / c
+                if c in made or not os.path.lexists(p):
+                    continue
+                if c.endswith("/") and p.is_dir() and not any(p.iterdir()):
+                    continue
+                raise BatchError(f"{p} exists and this batch did not make it; move it away, choose another "
+                                 f"output folder, or use --force to overwrite (nothing was rendered)")
+    for task in pending:
+        task.seconds = _audio_seconds(task.input)
     pending.sort(key=lambda t: -t.seconds)   # longest first: the last minutes are not one long file alone
-    return Plan(pending, done, len(files), standing)
+    skipped = [(p.relative_to(in_dir).as_posix(), why) for p, why in skipped_paths]
+    return Plan(pending, done, len(files), standing, skipped)
 
 
 # --- manifest --------------------------------------------------------------------------------------
@@ -209,6 +280,15 @@ class Manifest:
             self._f.close()
             self._f = None
 
+    def made(self) -> set:
+        """Paths (relative to OUT_DIR) this batch made or claimed: the outputs of done files and
+        the claims of every file it started (a run killed after a write still owns that file)."""
+        out = set()
+        for rec in self.entries.values():
+            out.update(rec.get("claims", []))
+            out.update(o["path"] for o in rec.get("outputs", []))
+        return out
+
     def needs_work(self, rel: str, input_path: Path, out_dir: Path, *, verify: bool = False,
                    retry_failed: bool = False) -> Optional[str]:
         """None when ``rel`` is done and intact; ``"failed"`` when it failed on its unchanged
@@ -221,6 +301,8 @@ class Manifest:
             stat = list(_stat(input_path))
         except OSError:
             return "input unreadable"
+        if rec.get("state") == "started":
+            return "interrupted before"
         if rec.get("state") != "done":
             if rec.get("input_error") and stat == rec.get("input_stat") and not retry_failed:
                 return "failed"
@@ -288,6 +370,7 @@ class Summary:
     done: int = 0                 # done by this run
     failed: list[tuple[str, str]] = field(default_factory=list)
     standing: list[tuple[str, str]] = field(default_factory=list)   # bad inputs not retried
+    not_files: list[tuple[str, str]] = field(default_factory=list)  # audio names that are no regular files
     audio_seconds: float = 0.0    # audio made by this run
     wall_s: float = 0.0
     interrupted: bool = False
@@ -311,6 +394,8 @@ class Summary:
                        f"worker{'s' if self.workers != 1 else ''}: {self.throughput:.1f} audio hours per hour")
         for rel, why in self.failed + self.standing:
             out.append(f"  failed: {rel}: {why}")
+        for rel, why in self.not_files:
+            out.append(f"  skipped: {rel}: {why}")
         retryable = sum(1 for r in self.results if r.get("state") == "failed" and not r.get("input_error"))
         if self.interrupted:
             out.append("run the same command again to continue")
@@ -371,16 +456,69 @@ def _remove_leftovers(out_dir: Path) -> int:
 
 
 def _local_cluster(workers: Optional[int], memory_limit, dashboard: bool):
+    """A local cluster on loopback that only this process can use: Dask's TLS with temporary
+    credentials (a fresh CA and certificate, kept in memory and handed to the worker processes
+    through their start-up pipe), and every connection must present that certificate. Another
+    local user can connect to the port but cannot talk to the scheduler or the workers."""
     import logging
 
     import dask
     from distributed import LocalCluster
+    from distributed.security import Security
     n = workers or os.cpu_count() or 1
+    try:
+        security = Security.temporary()
+    except ImportError:
+        raise BatchError("the local Dask cluster needs the 'cryptography' package for its TLS credentials "
+                         "(pip install cryptography)") from None
     # a file that kills its worker (out of memory) is tried on one more worker, then reported
     dask.config.set({"distributed.scheduler.allowed-failures": 1})
-    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        memory_limit=memory_limit or "auto", silence_logs=logging.ERROR,
+    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", protocol="tls://",
+                        security=security, memory_limit=memory_limit or "auto", silence_logs=logging.ERROR,
                         dashboard_address="127.0.0.1:0" if dashboard else None)
+
+
+def check_scheduler_address(address: str) -> None:
+    """A Dask scheduler address (``tcp://HOST:PORT``, ``tls://...``), else :class:`BatchError`."""
+    from distributed.comm.addressing import parse_address
+    try:
+        parse_address(address, strict=True)
+        ok = ":" in address.split("://", 1)[1]
+    except (ValueError, TypeError) as exc:
+        ok, why = False, str(exc)
+    else:
+        why = "no port"
+    if not ok:
+        raise BatchError(f"--scheduler {address!r} is not a Dask scheduler address (tcp://HOST:PORT): {why}")
+
+
+def probe_scheduler(address: str, *, timeout: float = 10.0) -> dict:
+    """Ask the scheduler at ``address`` who it is; :class:`BatchError` (one line) when it cannot be
+    reached or does not answer within ``timeout`` seconds (a peer that accepts the connection and
+    stays silent would otherwise hang ``distributed.Client`` past its own timeout)."""
+    import asyncio
+
+    from distributed.comm import connect
+    from distributed.security import Security
+    check_scheduler_address(address)
+
+    async def ask():
+        comm = await connect(address, timeout=timeout, **Security().get_connection_args("client"))
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+    try:
+        info = asyncio.run(asyncio.wait_for(ask(), timeout))
+    except (asyncio.TimeoutError, TimeoutError):
+        raise BatchError(f"the Dask scheduler at {address} did not answer within {timeout:g} s") from None
+    except Exception as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise BatchError(f"cannot reach the Dask scheduler at {address}: {text}") from None
+    if not isinstance(info, dict) or info.get("type") != "Scheduler":
+        raise BatchError(f"{address} answered, but it is not a Dask scheduler")
+    return info
 
 
 def _has_bokeh() -> bool:
@@ -396,12 +534,13 @@ ProgressLine = Callable[[dict], None]
 
 def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[str] = None,
               workers: Optional[int] = None, memory_limit=None, verify: bool = False, force: bool = False,
-              retry_failed: bool = False,
+              retry_failed: bool = False, connect_timeout: float = 10.0,
               progress: Optional[ProgressLine] = None, on_start: Optional[Callable[[dict], None]] = None) -> Summary:
     """Run (or resume) a batch; returns the :class:`Summary`. ``progress`` gets a dict after every
     finished file (files / seconds done and in all, rate, ETA); ``on_start`` gets the plan and
     the cluster (workers, dashboard address) before the first file starts. Ctrl+C stops the
-    batch cleanly (``Summary.interrupted``)."""
+    batch cleanly (``Summary.interrupted``). ``force``: also overwrite files in OUT_DIR this batch
+    did not make. ``connect_timeout``: seconds a ``scheduler`` has to answer."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not in_dir.is_dir():
         raise BatchError(f"{in_dir}: not a folder")
@@ -409,19 +548,24 @@ def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[s
         raise BatchError(f"{out_dir}: exists and is not a folder")
     if in_dir.resolve() == out_dir.resolve():
         raise BatchError(f"{out_dir}: the output folder must differ from the input folder")
+    if scheduler:
+        check_scheduler_address(scheduler)
     settings = settings.resolved()
     t0 = time.perf_counter()
     summary = Summary()
     with _Lock(out_dir):
         manifest = Manifest(out_dir, settings).load(force=force)
         _remove_leftovers(out_dir)
-        plan = plan_batch(in_dir, out_dir, settings, manifest, verify=verify, retry_failed=retry_failed)
+        plan = plan_batch(in_dir, out_dir, settings, manifest, verify=verify, retry_failed=retry_failed,
+                          force=force)
         summary.total, summary.skipped, summary.standing = plan.total, len(plan.done), plan.standing
+        summary.not_files = plan.skipped
         manifest.open()
         try:
             if plan.pending:
                 _run_tasks(plan, settings, out_dir, manifest, summary, scheduler=scheduler, workers=workers,
-                           memory_limit=memory_limit, progress=progress, on_start=on_start)
+                           memory_limit=memory_limit, progress=progress, on_start=on_start,
+                           connect_timeout=connect_timeout)
             elif on_start is not None:
                 on_start({"pending": 0, "skipped": summary.skipped, "total": summary.total, "workers": 0,
                           "dashboard": None, "seconds": 0.0, "standing": len(plan.standing)})
@@ -432,17 +576,18 @@ def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[s
 
 
 def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Manifest, summary: Summary, *,
-               scheduler, workers, memory_limit, progress, on_start) -> None:
+               scheduler, workers, memory_limit, progress, on_start, connect_timeout: float = 10.0) -> None:
     from distributed import Client, as_completed
     cluster = None
     if scheduler:
+        probe_scheduler(scheduler, timeout=connect_timeout)
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout=f"{connect_timeout}s")
         except (OSError, TimeoutError) as exc:
             raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     else:
         cluster = _local_cluster(workers, memory_limit, _has_bokeh())
-        client = Client(cluster)
+        client = Client(cluster, security=cluster.security)
     try:
         if scheduler:
             try:
@@ -460,6 +605,8 @@ def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Man
                       "workers": n_workers, "dashboard": summary.dashboard, "seconds": total_s,
                       "standing": len(plan.standing), "memory_limit": min(mem) if mem and min(mem) > 0 else None})
         futures = {}
+        for t in plan.pending:    # claimed before any write: a kill leaves the outputs owned by the batch
+            manifest.record({"rel": t.rel, "state": "started", "claims": t.claims})
         for t in plan.pending:
             fut = client.submit(process_file, t.to_job(settings, out_dir), key=f"upmix-{t.rel}-{time.time_ns()}",
                                 pure=False, priority=int(t.seconds))
@@ -474,7 +621,8 @@ def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Man
                 except Exception as exc:   # the worker died on this file (KilledWorker) or similar
                     res = {"rel": task.rel, "state": "failed",
                            "error": f"the worker process died on this file ({type(exc).__name__}); out of memory?"}
-                manifest.record({k: v for k, v in res.items() if k not in ("worker_pid", "model_loads", "peak_rss_mb")})
+                manifest.record({**{k: v for k, v in res.items() if k not in ("worker_pid", "model_loads", "peak_rss_mb")},
+                                 "claims": task.claims})
                 summary.results.append(res)
                 n_done += 1
                 done_s += task.seconds

@@ -24,13 +24,17 @@ def add_arguments(p) -> None:
     add_settings_arguments(p, separator_default="formation")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="use a running Dask cluster (its workers must see IN_DIR and OUT_DIR at the same paths)")
+    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="--scheduler: seconds the scheduler has to answer (default 10)")
     p.add_argument("--workers", type=int, default=None, help="local cluster: worker processes (default: one per core)")
     p.add_argument("--memory-limit", default=None,
                    help="local cluster: memory per worker, e.g. 4GB (default: the machine's memory divided by workers)")
     p.add_argument("--verify", action="store_true", help="check the checksum of every output marked done")
     p.add_argument("--retry-failed", action="store_true",
                    help="also retry files that failed on an input that has not changed since (unreadable, empty, too short)")
-    p.add_argument("--force", action="store_true", help="OUT_DIR was made with other settings: make every file again")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite files in OUT_DIR this batch did not make; OUT_DIR made with other settings: "
+                        "make every file again")
 
 
 class _BatchProgress:
@@ -81,7 +85,7 @@ def run(args) -> int:
     try:
         summary = run_batch(args.in_dir, args.out_dir, settings, scheduler=args.scheduler, workers=args.workers,
                             memory_limit=args.memory_limit, verify=args.verify, force=args.force,
-                            retry_failed=args.retry_failed, progress=bar,
+                            retry_failed=args.retry_failed, connect_timeout=args.connect_timeout, progress=bar,
                             on_start=on_start)
     except BatchError as exc:
         raise UserError(str(exc)) from None
