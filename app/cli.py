@@ -83,6 +83,12 @@ def main(argv=None) -> int:
     except (AudioError, ParameterError, UserError) as exc:
         print(f"soundstage: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # a file the command could not use (a name too long, no permission): one line, not a traceback
+        print(f"soundstage: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except (Cancelled, KeyboardInterrupt):
         print("soundstage: cancelled", file=sys.stderr)
         return 130

@@ -6,6 +6,7 @@ followed by an atomic rename.
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from contextlib import contextmanager
@@ -17,38 +18,193 @@ import soundfile as sf
 import soxr
 
 from . import N_FFT, SAMPLE_RATE
-from .errors import AudioError, ParameterError
+from .errors import AudioError, OutputError, ParameterError
 
-__all__ = ["load", "load_mono", "load_stereo", "resample", "to_mono", "write", "SUBTYPES", "same_file", "temp_beside", "replacing"]
+__all__ = ["load", "load_mono", "load_stereo", "resample", "to_mono", "write", "SUBTYPES", "same_file", "temp_beside",
+           "replacing", "output_error", "remove_stale_parts", "check_extension", "OutputError"]
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
+_NAME_MAX = 255               # bytes in one file name on the usual file systems
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
+                  errno.EFBIG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR}
+
+
+def output_error(dest, exc: BaseException) -> OutputError:
+    """One line saying why ``dest`` could not be written, from ``exc`` (an OSError, or a
+    soundfile error, which carries no errno: the folder is then checked for space and rights)."""
+    dest = Path(dest)
+    folder = dest.parent
+    probe = folder
+    while not probe.exists() and probe != probe.parent:    # checks on the nearest existing folder
+        probe = probe.parent
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT) or (code is None and _space_left(probe) < (1 << 16)):
+        reason = f"no space left on the device of {folder}"
+    elif code == errno.ENAMETOOLONG or len(os.fsencode(dest.name)) > _NAME_MAX:
+        reason = f"file name too long ({len(os.fsencode(dest.name))} bytes; the limit is {_NAME_MAX})"
+    elif code == errno.EROFS:
+        reason = f"{folder} is on a read-only file system"
+    elif code in (errno.EACCES, errno.EPERM) or (code is None and not os.access(probe, os.W_OK)):
+        reason = f"permission denied: cannot write in {folder}"
+    elif code in (errno.ENOENT, errno.ENOTDIR):
+        reason = f"the folder {folder} does not exist"
+    else:
+        text = getattr(exc, "strerror", None) or " ".join(str(exc).split()) or type(exc).__name__
+        reason = f"cannot write: {text}"
+    return OutputError(dest, reason)
+
+
+def _space_left(folder: Path) -> int:
+    import shutil
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
+
+
+def _is_output_failure(exc: BaseException) -> bool:
+    return (isinstance(exc, OSError) and not isinstance(exc, OutputError) and exc.errno in _OUTPUT_ERRNOS) \
+        or isinstance(exc, sf.SoundFileRuntimeError)
+
+
+def _temp_prefix(dest: Path) -> str:
+    """``.NAME.``; a long NAME is cut so that the temporary name stays a legal file name."""
+    name = dest.name
+    if len(os.fsencode(name)) > _NAME_MAX - 40:
+        name = os.fsdecode(os.fsencode(name)[:_NAME_MAX - 60]).rstrip("\ufffd") + "~"
+    return "." + name + "."
+
+
+class _Temp:
+    """A temporary file beside its destination (``.NAME.*.part``), locked while this process
+    writes it, so that :func:`remove_stale_parts` can tell a killed writer's leftover from a
+    live writer's file."""
+
+    def __init__(self, dest: Path):
+        remove_stale_parts(dest)
+        fd, self.path = tempfile.mkstemp(prefix=_temp_prefix(dest), suffix=".part", dir=dest.parent)
+        # permissions of a normally created file (0666 less the umask), not mkstemp's private 0600
+        os.chmod(self.path, 0o666 & ~_UMASK)
+        self._fd = fd
+        _lock(fd)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def discard(self) -> None:
+        self.release()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def _lock(fd: int) -> bool:
+    """An exclusive non-blocking lock on ``fd`` (POSIX; elsewhere an open file cannot be deleted,
+    which protects a live writer by itself). False when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def remove_stale_parts(dest) -> int:
+    """Remove the temporary files (``.NAME.*.part``) that a killed or crashed writer of ``dest``
+    left; a file another live process is writing is kept. Returns how many were removed."""
+    import glob
+    dest = Path(dest)
+    n = 0
+    for p in dest.parent.glob(glob.escape(_temp_prefix(dest)) + "*.part"):
+        try:
+            fd = os.open(p, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if _lock(fd):
+                os.unlink(p)
+                n += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return n
+
+
+def _rename(tmp: "_Temp", dest: Path) -> None:
+    """Rename the finished temporary file onto ``dest``, holding its lock through the rename
+    where the system allows renaming an open file (not Windows)."""
+    if os.name == "nt":
+        tmp.release()
+    os.replace(tmp.path, dest)
+    tmp.release()
+
 
 def temp_beside(dest: Path) -> str:
-    """A new empty temporary file next to ``dest`` (``.NAME.*.part``), to be renamed onto it.
-    Its permissions are those of a normally created file (0666 less the umask), not mkstemp's
-    private 0600, so that a renamed output is readable by whoever could read a plain one."""
-    fd, tmp = tempfile.mkstemp(prefix="." + dest.name + ".", suffix=".part", dir=dest.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)
-    return tmp
+    """A new empty temporary file next to ``dest`` (``.NAME.*.part``), to be renamed onto it, with
+    the permissions of a normally created file. Prefer :func:`replacing`, which also cleans up."""
+    t = _Temp(Path(dest))
+    t.release()
+    return t.path
+
+
+def _make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; returns the folders created (deepest last)."""
+    made = []
+    p = Path(folder)
+    while not p.exists() and p != p.parent:
+        made.append(p)
+        p = p.parent
+    made.reverse()
+    for d in made:
+        try:
+            d.mkdir()
+        except FileExistsError:
+            pass
+    return made
+
+
+def _remove_folders(made: list[Path]) -> None:
+    for d in reversed(made):
+        try:
+            d.rmdir()          # only when empty
+        except OSError:
+            pass
 
 
 @contextmanager
 def replacing(dest: Path):
-    """Write ``dest`` atomically: yields a temporary path beside it (:func:`temp_beside`), renamed
-    onto ``dest`` when the block succeeds and removed when it fails or is interrupted."""
-    tmp = temp_beside(Path(dest))
+    """Write ``dest`` atomically: yields a temporary path beside it, renamed onto ``dest`` when
+    the block succeeds and removed when it fails or is interrupted (with any folder this made).
+
+    Failures of the output itself (no permission, no space, a name too long, a read-only file
+    system, a soundfile write error) become one-line :class:`OutputError`; stale temporary files
+    of a killed earlier writer of ``dest`` are removed first."""
+    dest = Path(dest)
+    made: list[Path] = []
+    tmp = None
     try:
-        yield tmp
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        made = _make_folder(dest.parent)
+        tmp = _Temp(dest)
+        yield tmp.path
+        _rename(tmp, dest)
+    except BaseException as exc:
+        err = output_error(dest, exc) if _is_output_failure(exc) else None   # before the cleanup frees space
+        if tmp is not None:
+            tmp.discard()
+        _remove_folders(made)
+        if err is not None:
+            raise err from None
         raise
+
 
 # export format name -> (soundfile format, subtype)
 SUBTYPES = {
@@ -81,12 +237,7 @@ def check_input(path) -> Path:
     """Cheap checks of an input file before any heavy work (the full ones happen when it is read):
     it exists, is a file and is not empty. Raises :class:`AudioError`."""
     p = Path(path)
-    if not p.exists():
-        raise AudioError(p, "no such file")
-    if p.is_dir():
-        raise AudioError(p, "is a directory, not an audio file")
-    if p.stat().st_size == 0:
-        raise AudioError(p, "file is empty (0 bytes)")
+    _check_input_file(p)
     return p
 
 
@@ -105,6 +256,50 @@ def _read(path, *, min_samples: int) -> tuple[np.ndarray, int]:
         raise AudioError(p, f"too short: {data.shape[0] / sr * 1000:.1f} ms, "
                             f"need at least one analysis frame ({min_samples / SAMPLE_RATE * 1000:.0f} ms)")
     return data, sr
+
+
+def _check_input_file(p: Path) -> None:
+    """Refuse before opening: missing, a folder, not a regular file (a FIFO would block the
+    reader), empty, or a WAV cut short in its audio data."""
+    import stat
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise AudioError(p, "no such file") from None
+    except OSError as exc:
+        raise AudioError(p, f"cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioError(p, "is a directory, not an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                else "a device")
+        raise AudioError(p, f"not a regular file ({kind}); give an audio file")
+    if st.st_size == 0:
+        raise AudioError(p, "file is empty (0 bytes)")
+    cut = _wav_data_bytes(p)
+    if cut is not None and cut[1] < cut[0]:
+        raise AudioError(p, f"file is cut short: its header announces {cut[0]} bytes of audio but only {cut[1]} "
+                            f"are there ({100 * cut[1] / cut[0]:.0f} %); an interrupted copy or download?")
+
+
+def _wav_data_bytes(p: Path) -> Optional[tuple[int, int]]:
+    """(bytes the RIFF/WAVE ``data`` chunk declares, bytes the file holds after its header), or
+    None for other files and for streamed WAVs whose size field was never filled in (0 or
+    0xFFFFFFFF)."""
+    with open(p, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = os.fstat(f.fileno()).st_size
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            ck = f.read(8)
+            n = int.from_bytes(ck[4:8], "little")
+            if ck[:4] == b"data":
+                return None if n in (0, 0xFFFFFFFF) else (n, size - pos - 8)
+            pos += 8 + n + (n & 1)
+    return None
 
 
 def load_mono(path, *, min_samples: int = N_FFT) -> np.ndarray:
@@ -139,25 +334,53 @@ def same_file(a, b) -> bool:
         return False
 
 
+_EXTENSIONS = {"WAV": (".wav", ".wave"), "FLAC": (".flac",)}
+
+
+def check_extension(path, fmt: str) -> None:
+    """Refuse (:class:`AudioError`) an output whose extension does not name the container of
+    ``fmt``: WAV data in ``x.mp3``, FLAC data in ``x.wav``."""
+    container = SUBTYPES[fmt][0]
+    ext = Path(path).suffix.lower()
+    if ext not in _EXTENSIONS[container]:
+        if ext in (e for exts in _EXTENSIONS.values() for e in exts):
+            raise AudioError(path, f"format {fmt} writes {container} data, which does not belong in a {ext} file; "
+                                   f"name it {Path(path).stem}{_EXTENSIONS[container][0]} or choose a "
+                                   f"{ext.lstrip('.').upper()} format")
+        what = f"a {ext} file" if ext else "a file without an extension"
+        raise AudioError(path, f"Soundstage writes WAV or FLAC, not {what}; name the output "
+                               f"{Path(path).stem}.wav or {Path(path).stem}.flac")
+
+
+def _check_destination(dest: Path, fmt: str, overwrite: bool, inputs) -> None:
+    for src in inputs:
+        if src is not None and same_file(src, dest):
+            raise AudioError(dest, "refusing to write over the input recording")
+    try:
+        is_dir, exists = dest.is_dir(), dest.exists()
+    except OSError as exc:            # a name too long for the file system, a folder we cannot enter
+        raise output_error(dest, exc) from None
+    if is_dir:
+        raise AudioError(dest, "is a directory")
+    if exists and not overwrite:
+        raise AudioError(dest, "already exists (use --force to overwrite)")
+    check_extension(dest, fmt)
+
+
 def write(path, audio: np.ndarray, *, fmt: str = "wav24", sample_rate: int = SAMPLE_RATE,
           overwrite: bool = False, inputs: Iterable = ()) -> Path:
     """Write ``audio`` [shape=(n,) or (n, channels)] atomically (temporary file + rename).
 
-    ``fmt`` is one of :data:`SUBTYPES`. Refuses to replace an existing file unless ``overwrite``
-    and always refuses to write over any path in ``inputs``. Samples are not clipped here; the
-    caller decides on gain (see ``core.metrics.peak_ceiling`` / ``Session.export``), but PCM formats saturate.
+    ``fmt`` is one of :data:`SUBTYPES` and must match the extension (:func:`check_extension`).
+    Refuses to replace an existing file unless ``overwrite`` and always refuses to write over
+    any path in ``inputs``. A failing output raises :class:`OutputError` (one line) and leaves
+    nothing behind. Samples are not clipped here; the caller decides on gain, but PCM formats
+    saturate.
     """
     if fmt not in SUBTYPES:
         raise ParameterError(f"unknown format {fmt!r}; choose one of {', '.join(SUBTYPES)}")
     dest = Path(path)
-    for src in inputs:
-        if src is not None and same_file(src, dest):
-            raise AudioError(dest, "refusing to write over the input recording")
-    if dest.exists() and not overwrite:
-        raise AudioError(dest, "already exists (use --force to overwrite)")
-    if dest.is_dir():
-        raise AudioError(dest, "is a directory")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    _check_destination(dest, fmt, overwrite, inputs)
     container, subtype = SUBTYPES[fmt]
     with replacing(dest) as tmp:
         sf.write(tmp, np.asarray(audio, dtype=np.float32), sample_rate, format=container, subtype=subtype)
@@ -170,12 +393,14 @@ def format_for_path(path, default: str = "wav24") -> str:
 
 
 class AtomicWriters:
-    """Context manager writing several audio files chunk by chunk, atomically.
+    """Context manager writing several audio files chunk by chunk, atomically, all or none.
 
     ``with AtomicWriters([a, b], fmt="wav24", channels=2) as (wa, wb): wa.write(block)``. Every
     file goes to a temporary name in its folder and is renamed into place only when the block
-    exits without an error; on an error (or a cancel) nothing is left behind. The same checks as
-    :func:`write`: never over an input, never over an existing file without ``overwrite``.
+    exits without an error; on an error (or a cancel) nothing is left behind: no temporary file,
+    no file already renamed, no folder this made (an empty ``-stems`` folder). The same checks
+    as :func:`write`: never over an input, never over an existing file without ``overwrite``,
+    the extension matches the format; output failures raise :class:`OutputError`.
     """
 
     def __init__(self, paths, *, fmt: str = "wav24", channels: int = 2, sample_rate: int = SAMPLE_RATE,
@@ -185,37 +410,65 @@ class AtomicWriters:
         self.paths = [Path(p) for p in paths]
         inputs = [i for i in inputs if i is not None]
         for dest in self.paths:
-            if any(same_file(src, dest) for src in inputs):
-                raise AudioError(dest, "refusing to write over the input recording")
-            if dest.exists() and not overwrite:
-                raise AudioError(dest, "already exists (use --force to overwrite)")
-            if dest.is_dir():
-                raise AudioError(dest, "is a directory")
+            _check_destination(dest, fmt, overwrite, inputs)
         self.fmt, self.channels, self.sample_rate = fmt, channels, sample_rate
-        self._files, self._tmps = [], []
+        self._files, self._tmps, self._made = [], [], []
 
     def __enter__(self):
         container, subtype = SUBTYPES[self.fmt]
+        dest = None
         try:
             for dest in self.paths:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = temp_beside(dest)
+                self._made += _make_folder(dest.parent)
+                tmp = _Temp(dest)
                 self._tmps.append(tmp)
-                self._files.append(sf.SoundFile(tmp, "w", self.sample_rate, self.channels, subtype, format=container))
-        except BaseException:
+                self._files.append(sf.SoundFile(tmp.path, "w", self.sample_rate, self.channels, subtype,
+                                                format=container))
+        except BaseException as exc:
+            err = output_error(dest, exc) if _is_output_failure(exc) else None
             self._cleanup()
+            if err is not None:
+                raise err from None
             raise
         return self._files
 
     def __exit__(self, exc_type, exc, tb):
-        for f in self._files:
-            f.close()
         if exc_type is not None:
+            err = output_error(self._failed_path(), exc) if _is_output_failure(exc) else None
             self._cleanup()
+            if err is not None:
+                raise err from None
             return False
-        for tmp, dest in zip(self._tmps, self.paths):
-            os.replace(tmp, dest)
+        done = []
+        dest = self.paths[0]
+        try:
+            for f, dest in zip(self._files, self.paths):
+                f.close()                     # flushes: a full disk can show here
+            for tmp, dest in zip(self._tmps, self.paths):
+                _rename(tmp, dest)
+                done.append(dest)
+        except BaseException as exc:
+            err = output_error(dest, exc) if _is_output_failure(exc) else None
+            for d in done:                    # all or none
+                try:
+                    os.unlink(d)
+                except OSError:
+                    pass
+            self._cleanup()
+            if err is not None:
+                raise err from None
+            raise
         return False
+
+    def _failed_path(self) -> Path:
+        """The output whose temporary file is smallest (the one a full disk stopped first)."""
+        sizes = []
+        for tmp, dest in zip(self._tmps, self.paths):
+            try:
+                sizes.append((os.path.getsize(tmp.path), str(dest), dest))
+            except OSError:
+                pass
+        return min(sizes)[2] if sizes else self.paths[0]
 
     def _cleanup(self):
         for f in self._files:
@@ -224,7 +477,6 @@ class AtomicWriters:
             except Exception:
                 pass
         for tmp in self._tmps:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            tmp.discard()
+        _remove_folders(self._made)
+        self._made = []

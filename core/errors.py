@@ -14,5 +14,11 @@ class AudioError(Exception):
         super().__init__(f"{self.path}: {reason}")
 
 
+class OutputError(AudioError, OSError):
+    """An output file could not be written (permissions, space, name); one line, and nothing of
+    the attempt is left behind. An :class:`OSError` too, so callers that tolerate a failed write
+    (a cache) keep doing so."""
+
+
 class Cancelled(Exception):
     """A long operation stopped because its cancel event was set."""

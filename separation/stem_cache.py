@@ -15,6 +15,11 @@ Each entry is one uncompressed ``.npz`` file (one float32 array [shape=(n,)] per
 JSON header), written to a temporary file and renamed into place, so a crash or a cancel never
 leaves a partial entry. The total size is bounded: after each store the least recently used
 entries (by file modification time, refreshed on every hit) are removed until the cache fits.
+
+Eviction and ``clear`` remove only what the cache made: a file counts as an entry when its name is
+a cache key (hex digits + ``.npz``) and it holds the cache's header (checked before removal),
+and temporary files only under the names the cache gives them. Whatever else lies in the folder
+(the folder may be one the user chose) is never touched.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +51,9 @@ DEFAULT_MAX_BYTES = 4 * 1024 ** 3
 FORMAT_VERSION = 2
 _SUFFIX = ".npz"
 _PART = ".part"
+_FORMAT = "soundstage-stem-cache"
+_ENTRY_NAME = re.compile(r"[0-9a-f]{1,64}\.npz")
+_PART_NAME = re.compile(r"\.[0-9a-f]{1,64}\..*\.part")
 
 
 def default_cache_dir() -> Path:
@@ -162,7 +171,7 @@ class StemCache:
             raise ParameterError("cached sources must be 1-D and of equal length")
         if len(sources) * n * 4 > self.max_bytes:
             return None
-        header = {"version": FORMAT_VERSION, "created": time.time(), "meta": meta or {},
+        header = {"format": _FORMAT, "version": FORMAT_VERSION, "created": time.time(), "meta": meta or {},
                   "sources": [{"name": s.name, "colour": s.colour, "kind": s.kind,
                                "meta": _jsonable(s.meta)} for s in sources]}
         arrays = {f"s{i}": np.asarray(s.audio, dtype=np.float32) for i, s in enumerate(sources)}
@@ -174,12 +183,13 @@ class StemCache:
         return path
 
     def entries(self) -> list[CacheEntry]:
-        """All complete entries, least recently used first (headers are not read)."""
+        """All complete entries, least recently used first (files named as entries; headers are
+        not read: :meth:`made_here` checks one before it is removed)."""
         out = []
         if not self.directory.is_dir():
             return out
         for p in self.directory.iterdir():
-            if p.suffix != _SUFFIX or p.name.startswith("."):
+            if not _ENTRY_NAME.fullmatch(p.name):
                 continue
             try:
                 st = p.stat()
@@ -198,6 +208,23 @@ class StemCache:
             log.info("stem cache: no readable header in %s (%s)", self.path_for(key), exc)
             return None
 
+    @staticmethod
+    def made_here(path) -> bool:
+        """Whether ``path`` is an entry this cache wrote: an entry name and the cache's header
+        (an ``.npz`` with a JSON ``header`` naming its version and sources)."""
+        path = Path(path)
+        if not _ENTRY_NAME.fullmatch(path.name) or path.is_symlink() or not path.is_file():
+            return False
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "header" not in z.files:
+                    return False
+                header = json.loads(bytes(z["header"]).decode())
+        except Exception:
+            return False
+        return (isinstance(header, dict) and header.get("format", _FORMAT) == _FORMAT
+                and isinstance(header.get("version"), int) and isinstance(header.get("sources"), list))
+
     def info(self) -> CacheInfo:
         entries = self.entries()
         return CacheInfo(self.directory, len(entries), sum(e.size for e in entries), self.max_bytes)
@@ -214,7 +241,7 @@ class StemCache:
         for e in entries:
             if total <= limit:
                 break
-            if e.key == keep:
+            if e.key == keep or not self.made_here(e.path):
                 continue
             if _unlink(e.path):
                 removed.append(e.key)
@@ -222,10 +249,11 @@ class StemCache:
         return removed
 
     def clear(self) -> tuple[int, int]:
-        """Remove every entry (and leftover temporary files). Returns (entries, bytes) removed."""
+        """Remove every entry (and leftover temporary files) this cache made; other files in the
+        folder stay. Returns (entries, bytes) removed."""
         n = size = 0
         for e in self.entries():
-            if _unlink(e.path):
+            if self.made_here(e.path) and _unlink(e.path):
                 n += 1
                 size += e.size
         self._remove_stale_parts(max_age=60.0)  # spare a writer that is busy right now
@@ -237,6 +265,8 @@ class StemCache:
             return
         now = time.time()
         for p in self.directory.glob(f".*{_PART}"):
+            if not _PART_NAME.fullmatch(p.name):
+                continue
             try:
                 if now - p.stat().st_mtime >= max_age:
                     p.unlink()

@@ -36,7 +36,8 @@ def add_arguments(p) -> None:
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="any other backend setting (repeatable), e.g. --set n_sources=5")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the stem cache")
-    p.add_argument("--format", choices=sorted(_FORMATS), default="wav24", help="stem file format (default wav24)")
+    p.add_argument("--format", choices=sorted(_FORMATS), default=None,
+                   help="stem file format (default wav24; wav32f when the stems pass full scale)")
     p.add_argument("--force", action="store_true", help="overwrite existing stem files")
 
 
@@ -89,7 +90,12 @@ def run(args) -> int:
     import separation
     from app.cli import UserError
     from app.progress_bar import TerminalProgress
-    from core.audio import load_mono, same_file, write
+    import math
+    import sys
+
+    import numpy as np
+
+    from core.audio import SUBTYPES, AtomicWriters, load_mono, same_file
     from separation.base import list_backends
 
     infos = {b.name: b for b in list_backends()}
@@ -122,7 +128,18 @@ def run(args) -> int:
     finally:
         bar.close()
 
-    ext = _FORMATS[args.format]
+    peak = max(float(np.max(np.abs(s.audio), initial=0.0)) for s in sources)
+    fmt = args.format or ("wav32f" if peak > 1.0 else "wav24")
+    if peak > 1.0:
+        # PCM would clip the stems and they would no longer sum to the input: float keeps them exact.
+        in_peak = float(np.max(np.abs(audio), initial=0.0))
+        if not SUBTYPES[fmt][1] == "FLOAT":
+            raise UserError(f"the stems peak at {20 * math.log10(peak):+.1f} dBFS (the input at "
+                            f"{20 * math.log10(in_peak):+.1f} dBFS): --format {fmt} would clip them; "
+                            f"use --format wav32f (or leave --format out)")
+        print(f"note: the input peaks at {20 * math.log10(max(in_peak, 1e-12)):+.1f} dBFS, above full scale; "
+              f"the stems are 32-bit float so that they still sum to it exactly", file=sys.stderr)
+    ext = _FORMATS[fmt]
     targets = [out_dir / f for f in _file_names([s.name for s in sources], ext)]
     # Check every destination before writing any, so a refusal leaves no half-written set.
     for t in targets:
@@ -130,8 +147,13 @@ def run(args) -> int:
             raise UserError(f"{t}: refusing to write over the input recording")
         if t.exists() and not args.force:
             raise UserError(f"{t}: already exists (use --force to overwrite)")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for s, t in zip(sources, targets):
-        write(t, s.audio, fmt=args.format, overwrite=args.force, inputs=[args.input])
+    # All stems or none: each goes to a temporary file renamed only when every one is complete;
+    # a failure (no space, no permission) removes them all and a stems folder made for them.
+    with AtomicWriters(targets, fmt=fmt, channels=1, overwrite=args.force, inputs=[args.input]) as writers:
+        step = 1 << 18
+        for s, w in zip(sources, writers):
+            for start in range(0, len(s.audio), step):
+                w.write(s.audio[start:start + step])
+    for t in targets:
         print(t)
     return 0

@@ -64,6 +64,7 @@ def run(args) -> int:
     audio.check_input(args.input)                 # a missing input is reported before models load
     settings = settings_from_args(args).resolved()
     out = check_output(args.output, inputs=[args.input], force=args.force)
+    audio.check_extension(out, settings.format or audio.format_for_path(out))   # before any work
     if settings.uses_session:
         for k in range(1, settings.renditions):
             check_output(rendition_path(out, settings.seed + k, k), inputs=[args.input], force=args.force)
