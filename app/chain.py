@@ -8,7 +8,9 @@ stereo file(s):
   render, export) and a project file beside every rendition, which ``soundstage render`` and the
   desktop app re-make exactly.
 
-Both commands call this function with the same settings, so a batch output is byte-identical to
+Both paths end in the same output stage (:func:`core.loudness.plan_gain`: the original's loudness
+when asked for, under a true-peak ceiling, -1 dBTP by default) and can run mono-compatible (the
+output folds down to the input times the reported gain). Both commands call this function with the same settings, so a batch output is byte-identical to
 ``soundstage upmix`` on the same file. Models are cached per process (:func:`core.models.load_model`),
 so a long-lived worker loads each model once.
 """
@@ -56,6 +58,9 @@ class UpmixSettings:
     renditions: int = 1                   # with a separator: seeds seed .. seed + K - 1
     stems: bool = False
     models_dir: Optional[str] = None
+    mono_compatible: bool = False         # (L + R) / 2 = the input (times the output gain)
+    ceiling_db: float = -1.0              # true-peak ceiling, dBTP
+    keep_loudness: bool = False           # output at the input's loudness (as played on both channels)
 
     def resolved(self) -> "UpmixSettings":
         """``best`` replaced by the model it means, names checked; raises ParameterError."""
@@ -68,6 +73,8 @@ class UpmixSettings:
             raise ParameterError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
         if self.renditions < 1:
             raise ParameterError(f"renditions must be at least 1 (got {self.renditions})")
+        if not -24.0 <= self.ceiling_db <= 0.0:
+            raise ParameterError(f"the true-peak ceiling must be between -24 and 0 dBTP (got {self.ceiling_db})")
         sep = None if self.separator in (None, "", NO_SEPARATOR) else self.separator
         if sep is not None:
             import separation
@@ -88,6 +95,10 @@ class UpmixSettings:
             settings["model"] = self.demucs_model
         return settings
 
+    def output_settings(self):
+        from app.session import OutputSettings
+        return OutputSettings(self.ceiling_db, True, self.keep_loudness)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -100,6 +111,7 @@ class Output:
     gain_db: float
     project: Optional[Path] = None
     stems: list[Path] = field(default_factory=list)
+    plan: Optional[object] = None         # core.loudness.GainPlan: the output gain and why
 
     def files(self) -> list[Path]:
         return [self.path] + ([self.project] if self.project else []) + list(self.stems)
@@ -111,6 +123,8 @@ class UpmixResult:
     seconds: float
     outputs: list[Output]
     sources: list[str] = field(default_factory=list)   # "name pan +0.20 width 0.31" per source
+    input_loudness: Optional[object] = None            # core.loudness.Loudness of the input
+    dawproject: Optional[Path] = None                  # the DAWproject file, when asked for
 
 
 def rendition_path(out: Path, seed: int, k: int) -> Path:
@@ -121,13 +135,14 @@ def rendition_path(out: Path, seed: int, k: int) -> Path:
 
 def upmix_file(input, output, settings: UpmixSettings, *, project=None, overwrite: bool = False,
                user: Optional["Settings"] = None, progress: Optional[ProgressFn] = None,
-               cancel=None) -> UpmixResult:
+               cancel=None, dawproject=None) -> UpmixResult:
     """Upmix ``input`` to ``output`` with ``settings`` (resolved here when needed).
 
     ``project``: with a separator, where the first rendition's project goes (default: beside the
     output, ``OUT.soundstage.json``). ``overwrite``: replace existing outputs. ``user``: the user's
     settings (folders, caches; default: resolved from the environment); ``settings.models_dir``,
-    when given, overrides its model folder. Errors: AudioError (the input or an output),
+    when given, overrides its model folder. ``dawproject``: with a separator, also write the first
+    rendition as a DAWproject file there. Errors: AudioError (the input or an output),
     ParameterError (settings, models), Cancelled.
     """
     from app.settings import Settings
@@ -140,29 +155,40 @@ def upmix_file(input, output, settings: UpmixSettings, *, project=None, overwrit
     output = Path(output)
     if s.uses_session:
         return _session_chain(input, output, s, user, project=project, overwrite=overwrite, progress=progress,
-                              cancel=cancel)
+                              cancel=cancel, dawproject=dawproject)
+    if dawproject is not None:
+        raise ParameterError("a DAWproject file needs sources: choose a separator")
+    import numpy as np
+
     from core import audio
     from core.decoder import decode
-    from core.metrics import peak_ceiling
+    from core.loudness import measure, plan_gain
     from core.models import load_model
     mono = audio.load_mono(input)
     model = load_model(s.method, s.models_dir)
     params = model.predict(mono, seed=s.seed, temperature=s.temperature, guidance=s.guidance,
                            progress=Reporter(progress, f"predict {s.method}"), cancel=cancel)
-    stereo = decode(mono, params, progress=Reporter(progress, "decode"), cancel=cancel)
-    stereo, gain_db = peak_ceiling(stereo)
+    stereo = decode(mono, params, mono_compatible=s.mono_compatible, progress=Reporter(progress, "decode"),
+                    cancel=cancel)
+    loud_in = measure(mono)
+    plan = plan_gain(stereo, ceiling_db=s.ceiling_db, true_peak=True, measure_lufs=True,
+                     target_lufs=loud_in.lufs_played if s.keep_loudness else None)
+    stereo *= np.float32(10 ** (plan.gain_db / 20))
     fmt = s.format or audio.format_for_path(output)
     audio.write(output, stereo, fmt=fmt, overwrite=overwrite, inputs=[input])
-    return UpmixResult(s.method, len(mono) / SAMPLE_RATE, [Output(output, s.seed, gain_db)])
+    return UpmixResult(s.method, len(mono) / SAMPLE_RATE, [Output(output, s.seed, plan.gain_db, plan=plan)],
+                       input_loudness=loud_in)
 
 
 def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, overwrite, progress,
-                   cancel) -> UpmixResult:
+                   cancel, dawproject=None) -> UpmixResult:
     """Separate, predict, seed placements, render and export every rendition with its project."""
     from app.session import Session
     session = Session(user)
     session.open(input)
     session.model = s.method
+    session.set_mono_compatible(s.mono_compatible, record=False)
+    session.set_output(s.output_settings())
     session.separate(s.separator, s.separator_settings(), progress=Reporter(progress, f"separate {s.separator}"),
                      cancel=cancel)
     outputs = []
@@ -174,7 +200,12 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
         res = session.export(dest, fmt=s.format, stems=s.stems, overwrite=overwrite,
                              project=project is None or k > 0)
         if project is not None and k == 0:
-            res.project = session.save_project(project, export={"path": str(dest), "format": s.format})
-        outputs.append(Output(res.path, seed, res.gain_db, res.project, list(res.stems)))
+            res.project = session.save_project(project, export={"path": str(dest), "format": s.format,
+                                                                **session.output.to_dict()})
+        outputs.append(Output(res.path, seed, res.gain_db, res.project, list(res.stems), plan=res.plan))
+        if dawproject is not None and k == 0:
+            from app.dawproject import write_dawproject
+            dawproject = write_dawproject(session, dawproject, overwrite=overwrite)
     names = [f"{src.name} pan {p.pan:+.2f} width {p.width:.2f}" for src, p in zip(session.sources, session.placements)]
-    return UpmixResult(s.method, session.seconds, outputs, names)
+    return UpmixResult(s.method, session.seconds, outputs, names, input_loudness=session.input_loudness(),
+                       dawproject=dawproject)

@@ -8,7 +8,9 @@ rendition, read at the end of each block. The UI or the session builds an immuta
 :class:`MixSnapshot` and swaps it in with one reference assignment; the callback ramps from the
 previous block's coefficients to the new ones over the block (no zipper noise), so a change is
 heard in the very next block. A/B to the mono original is a snapshot too (every row a = c = 1,
-b = d = 0: the stems sum to the recording). The callback allocates no buffers, takes no locks,
+b = d = 0: the stems sum to the recording). The session's output gain (one gain for the whole
+mix, the one export applies: :meth:`app.session.Session.plan_output`) is folded into every row's
+coefficients, so preview and export play the same levels. The callback allocates no buffers, takes no locks,
 logs nothing and emits no signals: everything is preallocated.
 
 :class:`Player` connects the engine to an output device with sounddevice. When there is no
@@ -45,18 +47,19 @@ class MixSnapshot:
 
 
 def snapshot_for(placements: list[Placement], *, has_auto: list[bool], ab_original: bool = False,
-                 original_gain: float = 1.0) -> MixSnapshot:
-    """The snapshot for ``placements``; with ``ab_original`` the mono original (sum of the stems)."""
+                 original_gain: float = 1.0, mono_compatible: bool = False, output_gain: float = 1.0) -> MixSnapshot:
+    """The snapshot for ``placements``; with ``ab_original`` the mono original (sum of the stems).
+    ``output_gain`` (linear) scales everything: the output stage shared with export."""
     n = len(placements)
     coefs = np.zeros((n, 4), np.float32)
     auto = np.zeros(n, np.float32)
     if ab_original:
-        coefs[:, 0] = coefs[:, 2] = original_gain
+        coefs[:, 0] = coefs[:, 2] = original_gain * output_gain
     else:
-        g = active_gains(placements)
+        g = active_gains(placements) * np.float32(output_gain)
         for i, p in enumerate(placements):
             if p.pinned or not has_auto[i]:
-                coefs[i] = pinned_coefficients(p) * g[i]
+                coefs[i] = pinned_coefficients(p, mono_compatible=mono_compatible) * g[i]
             else:
                 auto[i] = g[i]
     coefs.setflags(write=False)

@@ -48,6 +48,7 @@ class ProjectData:
     export: dict = field(default_factory=dict)
     app_version: Optional[str] = None
     models: dict = field(default_factory=dict)          # model name -> {file name: SHA-256}
+    mono_compatible: bool = False                       # (L + R) / 2 = the recording (docs/archivist.md)
 
     def to_dict(self) -> dict:
         return {
@@ -61,6 +62,7 @@ class ProjectData:
             "models": self.models,
             "renditions": self.renditions,
             "current_rendition": self.current,
+            "mono_compatible": self.mono_compatible,
             "sources": self.sources,
             "export": self.export,
         }
@@ -81,7 +83,8 @@ class ProjectData:
                    backend=sep.get("backend", "formation"), backend_settings=dict(sep.get("settings") or {}),
                    model=data.get("model") or "decorr", renditions=list(data.get("renditions") or []),
                    current=current, sources=list(data.get("sources") or []), export=dict(data.get("export") or {}),
-                   app_version=data.get("app_version"), models=dict(data.get("models") or {}))
+                   app_version=data.get("app_version"), models=dict(data.get("models") or {}),
+                   mono_compatible=bool(data.get("mono_compatible", False)))
 
     def recording_path(self, project_path) -> Path:
         """The recording, resolved against the project file's folder; ProjectError if missing."""

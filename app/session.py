@@ -5,12 +5,20 @@ placements -> render / play / export. Every heavy step takes ``progress`` and ``
 meant to run in a worker; the rest (placement edits, rendition recall of known parameters, mixing
 snapshots) is cheap and runs anywhere. Listeners (``subscribe``) hear "sources", "params",
 "placements", "renditions" events; they must not block.
+
+The output stage: one gain for the whole mix (:class:`core.loudness.GainPlan`), decided by the
+session's :class:`OutputSettings` (a peak ceiling, true peak by default, and optionally the
+original's loudness as the target), measured on the full mix by :meth:`Session.plan_output` and
+applied both by the preview (the playback snapshot) and by :meth:`Session.export`, so what is heard
+is what is exported. In mono-compatible mode (:meth:`Session.set_mono_compatible`) every source is
+rendered as mid = its stem, side = a s + b d, and the mix folds down to the recording times the
+output gain (docs/archivist.md).
 """
 from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -19,11 +27,12 @@ import numpy as np
 import separation
 from core import SAMPLE_RATE, audio
 from core.errors import ParameterError
+from core.loudness import GainPlan, Loudness, measure, plan_gain
 from core.models import load_model
 from core.placement import Placement, seed_placements
 from core.progress import ProgressFn, Reporter, check_cancel, report
 from core.ps import PSParams
-from core.renderer import SourceRender, auto_coefficients, mix, mix_chunks, prepare_source
+from core.renderer import SourceRender, auto_coefficients, mix, mix_chunks, prepare_source, set_mode
 from separation.base import Source
 
 from . import __version__
@@ -33,7 +42,7 @@ from .project import ProjectData, ProjectError, exactness_notes, model_checksums
 from .settings import Settings
 from .undo import Command, UndoStack
 
-__all__ = ["Rendition", "Session", "ExportResult", "SourcesPlan", "RenditionPlan"]
+__all__ = ["Rendition", "Session", "ExportResult", "SourcesPlan", "RenditionPlan", "OutputSettings"]
 
 
 @dataclass(frozen=True)
@@ -71,13 +80,53 @@ class RenditionPlan:
     placements: list[Placement]
 
 
+@dataclass(frozen=True)
+class OutputSettings:
+    """The output gain stage: a peak ceiling (true peak, dBTP, or sample peak, dBFS) and whether
+    to bring the mix to the original's loudness (as the mono plays on both channels) first."""
+    ceiling_db: float = -1.0
+    true_peak: bool = True
+    keep_loudness: bool = False
+
+    def __post_init__(self):
+        if not -24.0 <= self.ceiling_db <= 0.0:
+            raise ParameterError(f"the peak ceiling must be between -24 and 0 dB, got {self.ceiling_db}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Optional[dict]) -> "OutputSettings":
+        """From a project's export entry; projects written before the output stage had only a
+        sample-peak ``ceiling_db`` (-0.1 dBFS), which is kept so they re-make the same file."""
+        d = d or {}
+        if "true_peak" not in d:
+            return cls(float(d.get("ceiling_db", -0.1)), False, False)
+        return cls(float(d["ceiling_db"]), bool(d["true_peak"]), bool(d.get("keep_loudness", False)))
+
+
 @dataclass
 class ExportResult:
     path: Path
     gain_db: float
-    peak_db: float
+    peak_db: float                       # output peak (dBTP or dBFS, as the plan's ceiling)
     project: Optional[Path] = None
     stems: list[Path] = field(default_factory=list)
+    plan: Optional[GainPlan] = None
+    input: Optional[Loudness] = None     # the recording (mono)
+    output_lufs: Optional[float] = None
+    output_true_peak_db: Optional[float] = None
+
+    def summary(self) -> str:
+        """Input and output loudness and the gain applied, in one line."""
+        parts = []
+        if self.input is not None:
+            parts.append(f"input {self.input.line()}")
+        if self.output_lufs is not None:
+            parts.append(f"output {self.output_lufs:.1f} LUFS, {self.output_true_peak_db:.1f} dBTP")
+        if self.plan is not None:
+            parts.append(self.plan.describe())
+        return "; ".join(parts)
 
 
 class Session:
@@ -102,6 +151,12 @@ class Session:
         self._engine: Optional[MixEngine] = None
         self.ab_original = False
         self.export_settings: dict = {}
+        self.mono_compatible = False
+        self.output = OutputSettings()
+        self._version = 0                      # bumped whenever what the mix plays changes (not placements)
+        self._plan: Optional[GainPlan] = None
+        self._plan_key = None
+        self._input_loudness: Optional[Loudness] = None
 
     # --- events -------------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[str], None]) -> None:
@@ -118,6 +173,8 @@ class Session:
         self.sources, self.renders, self.placements = [], [], []
         self.renditions, self.current, self._params = [], -1, {}
         self._engine = None
+        self._input_loudness = None
+        self._changed()
         self.undo.clear()
         self._emit("recording")
 
@@ -170,15 +227,16 @@ class Session:
         placements = [Placement() for _ in sources]
         if self.renditions and self.current >= 0:  # re-seed with the current rendition's parameters
             r = self.renditions[self.current]
-            placements = self._seed(renders, self._params[r], placements)
+            placements = self._seed(renders, self._params[r], placements, mono_compatible=self.mono_compatible)
         return SourcesPlan(sources, renders, placements, backend, settings)
 
     def adopt_sources(self, plan: "SourcesPlan", *, engine: Optional[MixEngine] = None) -> None:
         """UI side of :meth:`separate` (cheap): install planned sources (and the playback ``engine``
         made for them, if any); the undo history restarts."""
         self.backend, self.backend_settings = plan.backend, plan.settings
-        self.sources, self.renders, self.placements = plan.sources, plan.renders, plan.placements
+        self.sources, self.renders, self.placements = plan.sources, self._in_mode(plan.renders), plan.placements
         self._engine = engine
+        self._changed()
         self.undo.clear()
         self._emit("sources")
         if self.renditions and self.current >= 0:
@@ -234,7 +292,7 @@ class Session:
         check_cancel(cancel)
         base_r, base_p = (sources.renders, sources.placements) if sources is not None else (self.renders, self.placements)
         renders = [replace(sr) for sr in base_r]
-        placements = self._seed(renders, params, list(base_p))
+        placements = self._seed(renders, params, list(base_p), mono_compatible=self.mono_compatible)
         report(progress, "render", 1, 1)
         return RenditionPlan(r, params, renders, placements)
 
@@ -269,8 +327,9 @@ class Session:
         self.current = index
         if index >= 0:
             self.model = self.renditions[index].model
-        self.renders = list(renders)
+        self.renders = self._in_mode(renders)
         self.placements = list(placements)
+        self._changed()
         if self._engine is not None:
             self._engine.set_trajectories(self._trajectory_stack())
             self._engine.set_snapshot(self.snapshot())
@@ -279,10 +338,11 @@ class Session:
         self._emit("placements")
 
     @staticmethod
-    def _seed(renders: list[SourceRender], params: PSParams, previous: list[Placement]) -> list[Placement]:
+    def _seed(renders: list[SourceRender], params: PSParams, previous: list[Placement], *,
+              mono_compatible: bool = False) -> list[Placement]:
         """Set the auto trajectories of ``renders`` (fresh copies) from ``params`` and return the
         re-seeded placements (every one not pinned)."""
-        auto_coefficients(renders, params)
+        auto_coefficients(renders, params, mono_compatible=mono_compatible)
         if not renders:
             return []
         energies = np.stack([sr.energy for sr in renders])
@@ -325,12 +385,98 @@ class Session:
             p = seed_placements(self._params[r], energies, previous=[replace(q, pinned=False) for q in self.placements])[index]
         self.set_placement(index, p, label="reset to model")
 
+    def _in_mode(self, renders: list[SourceRender]) -> list[SourceRender]:
+        """``renders`` with auto tables in the session's mode (copies where a table is in the other
+        mode: recorded undo states keep theirs)."""
+        if all(r.auto is None or r.mono_compatible == self.mono_compatible for r in renders):
+            return list(renders)
+        out = [replace(r) for r in renders]
+        set_mode(out, mono_compatible=self.mono_compatible)
+        return out
+
+    def set_mono_compatible(self, on: bool, *, record: bool = True) -> None:
+        """Mono-compatible mode on or off (through the undo stack with ``record``)."""
+        on = bool(on)
+        if on == self.mono_compatible:
+            return
+
+        def apply(v):
+            self.mono_compatible = v
+            self.renders = self._in_mode(self.renders)
+            self._changed()
+            if self._engine is not None:
+                self._engine.set_trajectories(self._trajectory_stack())
+                self._engine.set_snapshot(self.snapshot())
+            self._emit("params")
+            self._emit("placements")
+
+        if record:
+            self.undo.push(Command(f"mono-compatible {'on' if on else 'off'}", lambda: apply(on),
+                                   lambda: apply(not on)))
+        else:
+            apply(on)
+
+    def set_output(self, settings: OutputSettings) -> None:
+        """New output-stage settings (preview and export); :meth:`plan_output` measures their gain."""
+        self.output = settings
+
     # --- output ---------------------------------------------------------------------------------
+    def _changed(self) -> None:
+        self._version += 1
+
+    def _plan_key_for(self, placements) -> tuple:
+        return (self._version, tuple(placements), self.output)
+
+    @property
+    def output_plan(self) -> Optional[GainPlan]:
+        """The latest measured output gain (None before any); :meth:`output_plan_current` says
+        whether it is for the session as it is now."""
+        return self._plan
+
+    def output_plan_current(self) -> bool:
+        return self._plan is not None and self._plan_key == self._plan_key_for(self.placements)
+
+    @property
+    def output_gain_db(self) -> float:
+        """The gain the preview applies now: the latest measured plan's (0 dB before any)."""
+        return 0.0 if self._plan is None else self._plan.gain_db
+
+    def input_loudness(self) -> Loudness:
+        """Loudness and peaks of the recording (measured once per recording)."""
+        self._need_recording()
+        if self._input_loudness is None:
+            self._input_loudness = measure(self.mono)
+        return self._input_loudness
+
+    def _plan_for(self, full: np.ndarray) -> GainPlan:
+        o = self.output
+        target = self.input_loudness().lufs_played if o.keep_loudness else None
+        return plan_gain(full, ceiling_db=o.ceiling_db, true_peak=o.true_peak, target_lufs=target,
+                         measure_lufs=True)
+
+    def plan_output(self, *, cancel: Optional[threading.Event] = None) -> GainPlan:
+        """Measure the output gain on the full mix as the session is now (cached until the mix or
+        the output settings change). Safe to call from a worker thread while the UI edits: it works
+        on copies of the lists and keeps the plan under the key it measured."""
+        renders, placements = list(self.renders), list(self.placements)
+        key = self._plan_key_for(placements)
+        if self._plan is not None and self._plan_key == key:
+            return self._plan
+        if not renders:
+            raise ParameterError("nothing to measure: separate the recording first")
+        check_cancel(cancel)
+        full = mix(renders, placements, mono_compatible=self.mono_compatible)
+        check_cancel(cancel)
+        plan = self._plan_for(full)
+        self._plan, self._plan_key = plan, key
+        return plan
+
     def render(self, *, stems: bool = False, progress: Optional[ProgressFn] = None):
-        """The stereo mix [shape=(n, 2)] (and the stereo stems with ``stems``)."""
+        """The stereo mix [shape=(n, 2)] (and the stereo stems with ``stems``), before the output gain."""
         if not self.renders:
             raise ParameterError("nothing to render: separate the recording first")
-        return mix(self.renders, self.placements, stems=stems, progress=progress)
+        return mix(self.renders, self.placements, stems=stems, mono_compatible=self.mono_compatible,
+                   progress=progress)
 
     def mix_engine(self) -> MixEngine:
         """The playback engine over this session's precomputed signals (one per set of sources;
@@ -338,36 +484,45 @@ class Session:
         if not self.renders:
             raise ParameterError("nothing to play: separate the recording first")
         if self._engine is None:
-            self._engine = self.make_engine(self.renders, self.placements, ab_original=self.ab_original)
+            self._engine = self.make_engine(self.renders, self.placements, ab_original=self.ab_original,
+                                            mono_compatible=self.mono_compatible,
+                                            output_gain=10 ** (self.output_gain_db / 20))
         return self._engine
 
     @staticmethod
     def make_engine(renders: list[SourceRender], placements: list[Placement], *,
-                    ab_original: bool = False) -> MixEngine:
+                    ab_original: bool = False, mono_compatible: bool = False, output_gain: float = 1.0) -> MixEngine:
         """A playback engine over ``renders`` (their signals are read in place, never copied)."""
-        snap = snapshot_for(placements, has_auto=[r.auto is not None for r in renders], ab_original=ab_original)
+        snap = snapshot_for(placements, has_auto=[r.auto is not None for r in renders], ab_original=ab_original,
+                            mono_compatible=mono_compatible, output_gain=output_gain)
         return MixEngine([r.s for r in renders], [r.d for r in renders], snap, _trajectory_stack(renders))
 
-    def snapshot(self) -> MixSnapshot:
-        return snapshot_for(self.placements, has_auto=[r.auto is not None for r in self.renders],
-                            ab_original=self.ab_original)
+    def snapshot(self, placements: Optional[list[Placement]] = None) -> MixSnapshot:
+        """The playback snapshot for ``placements`` (default the session's), with the output gain."""
+        return snapshot_for(self.placements if placements is None else placements,
+                            has_auto=[r.auto is not None for r in self.renders], ab_original=self.ab_original,
+                            mono_compatible=self.mono_compatible, output_gain=10 ** (self.output_gain_db / 20))
 
     def export(self, path, *, fmt: Optional[str] = None, stems: bool = False, project: bool = True,
-               overwrite: bool = False, ceiling_db: float = -0.1,
+               overwrite: bool = False, output: Optional[OutputSettings] = None,
                progress: Optional[ProgressFn] = None) -> ExportResult:
-        """Write the stereo mix (never clipped, never over the input, atomically) and, with
-        ``project``, a project file beside it (``OUT.soundstage.json``) that re-makes it exactly."""
+        """Write the stereo mix through the output stage (the gain the preview plays; ``output``
+        replaces the session's settings first), never over the input, atomically, and with
+        ``project`` a project file beside it (``OUT.soundstage.json``) that re-makes it exactly."""
+        if output is not None:
+            self.set_output(output)
         path = Path(path)
         fmt = fmt or audio.format_for_path(path)
         if self.recording is not None and audio.same_file(self.recording, path):
             raise ParameterError(f"{path}: refusing to write over the input recording")
-        # mix once (chunked inside), scale by one gain if the peak would pass the ceiling, write
-        # in chunks; stems, when asked for, are mixed again chunk by chunk while writing
-        full = self.render(progress=Reporter(progress, "mix", 0.0, 0.5))
-        peak = float(np.max(np.abs(full), initial=0.0))
-        limit = 10 ** (ceiling_db / 20)
-        g = np.float32(min(1.0, limit / peak) if peak > 0 else 1.0)
-        gain_db = float(20 * np.log10(g))
+        # mix once (chunked inside), scale by the output stage's one gain, write in chunks; stems,
+        # when asked for, are mixed again chunk by chunk while writing
+        full = self.render(progress=Reporter(progress, "mix", 0.0, 0.4))
+        key = self._plan_key_for(self.placements)
+        plan = self._plan if self._plan is not None and self._plan_key == key else self._plan_for(full)
+        self._plan, self._plan_key = plan, key
+        report(progress, "measure", 0.5, 1.0)
+        g = np.float32(10 ** (plan.gain_db / 20))
         inputs = [self.recording]
         folder = path.with_name(path.stem + "-stems")
         ext = ".flac" if fmt.startswith("flac") else ".wav"
@@ -379,7 +534,8 @@ class Session:
         n = len(full)
         with audio.AtomicWriters(targets, fmt=fmt, channels=2, overwrite=overwrite, inputs=inputs) as writers:
             if stems:
-                for start, chunk, parts in mix_chunks(self.renders, self.placements, stems=True):
+                for start, chunk, parts in mix_chunks(self.renders, self.placements, stems=True,
+                                                      mono_compatible=self.mono_compatible):
                     writers[0].write(full[start:start + len(chunk)] * g)
                     for w, part in zip(writers[1:], parts):
                         w.write(part * g)
@@ -389,10 +545,15 @@ class Session:
                 for start in range(0, n, step):
                     writers[0].write(full[start:start + step] * g)
                     report(progress, "export", 0.5 + 0.5 * min(n, start + step) / n, 1.0)
-        res = ExportResult(path, gain_db, 20 * np.log10(max(peak * g, 1e-12)), stems=stem_paths if stems else [])
+        out_tp = plan.out_peak_db
+        if not plan.true_peak:
+            from core.loudness import true_peak_db
+            out_tp = true_peak_db(full) + plan.gain_db
+        res = ExportResult(path, plan.gain_db, plan.out_peak_db, stems=stem_paths if stems else [], plan=plan,
+                           input=self.input_loudness(), output_lufs=plan.out_lufs, output_true_peak_db=out_tp)
         if project:
             res.project = self.save_project(path.with_suffix(".soundstage.json"),
-                                            export={"path": path.name, "format": fmt, "ceiling_db": ceiling_db})
+                                            export={"path": path.name, "format": fmt, **self.output.to_dict()})
         return res
 
     # --- projects -------------------------------------------------------------------------------
@@ -405,7 +566,7 @@ class Session:
             renditions=[r.to_dict() for r in self.renditions], current=self.current,
             sources=[{"name": src.name, "colour": src.colour, "kind": src.kind, "placement": p.to_dict()}
                      for src, p in zip(self.sources, self.placements)],
-            export=dict(export or {}), app_version=__version__,
+            export=dict(export or {}), app_version=__version__, mono_compatible=bool(self.mono_compatible),
             models=model_checksums([r.model for r in self.renditions], self.settings.models_dir))
 
     def save_project(self, path, *, export: Optional[dict] = None) -> Path:
@@ -426,6 +587,7 @@ class Session:
         if data.recording_sha256 and data.recording_sha256 != s.audio_sha256():
             raise ProjectError(f"{path}: the recording {rec_path} has changed since the project was saved")
         s.model = data.model
+        s.set_mono_compatible(data.mono_compatible, record=False)
         s.separate(data.backend, data.backend_settings, progress=Reporter(progress, "separate", 0.0, 0.7),
                    cancel=cancel)
         s.renditions = [Rendition.from_dict(r) for r in data.renditions]
@@ -439,6 +601,7 @@ class Session:
             s.sources[i].colour = d.get("colour", s.sources[i].colour)
             s.placements[i] = Placement.from_dict(d["placement"])
         s.export_settings = dict(data.export)
+        s.set_output(OutputSettings.from_dict(s.export_settings))
         s.project_notes = exactness_notes(data, folder=s.settings.models_dir, app_version=__version__)
         s.undo.clear()
         return s

@@ -17,6 +17,19 @@ overlap-add crossfades consecutive frames, which interpolates the parameters ove
 noise). At detected transients the target IC is raised towards 1, so the attack is carried by S
 alone and never smeared by the decorrelator. Work runs in chunks of frames: memory stays bounded
 for long recordings.
+
+Mono-compatible mode (``mono_compatible=True``): the output is built as mid = S exactly and
+side = a S + b D per band and frame, L = S + side, R = S - side, so (L + R) / 2 is the input to
+float rounding. With |S|^2 = |D|^2 = P and S orthogonal to D, the tile's powers are
+P_L = P ((1 + a)^2 + b^2), P_R = P ((1 - a)^2 + b^2) and Re<L, R> = P (1 - a^2 - b^2). With
+t = (c^2 - 1) / (c^2 + 1) (= tanh of IID in nepers) and k = IC sqrt(1 - t^2), the closed form
+
+    a = t / (1 + k),   b = sqrt((1 - t^2) (1 - IC^2)) / (1 + k)
+
+meets the target IID and IC exactly (:func:`side_coefficients`). Negative IC would need a side
+louder than the mid (P_side = P (1 - k) / (1 + k)); IC is clamped at 0 so the side never exceeds
+the mid: those tiles get IC 0 and their exact IID. The side alone goes through the overlap-add;
+L and R are formed in the time domain, so the overlap-add cannot break the sum.
 """
 from __future__ import annotations
 
@@ -32,7 +45,7 @@ from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams
 from .stft import OverlapAdd, n_frames, stft_frames
 
-__all__ = ["mixing_coefficients", "decode", "Decorrelated", "prepare", "CHUNK_FRAMES"]
+__all__ = ["mixing_coefficients", "side_coefficients", "monocompat_coefficients", "coefficients", "decode", "Decorrelated", "prepare", "CHUNK_FRAMES"]
 
 CHUNK_FRAMES = 1024  # ~24 s of audio per chunk
 
@@ -51,6 +64,33 @@ def mixing_coefficients(iid: np.ndarray, ic: np.ndarray):
     c = c2 * np.cos(beta - alpha)
     d = c2 * np.sin(beta - alpha)
     return (a.astype(np.float32), b.astype(np.float32), c.astype(np.float32), d.astype(np.float32))
+
+
+def side_coefficients(iid: np.ndarray, ic: np.ndarray):
+    """Mono-compatible side gains (a, b), each with the inputs' shape: ``side = a S + b D``,
+    ``L = S + side``, ``R = S - side`` has the target IID (dB) and IC (clamped to [0, 1])."""
+    iid = np.asarray(iid, dtype=np.float64)
+    ic = np.clip(np.asarray(ic, dtype=np.float64), 0.0, 1.0)
+    t = np.tanh(iid * (np.log(10.0) / 20.0))          # (c^2 - 1) / (c^2 + 1) with c = 10^(IID/20)
+    r = np.sqrt(np.maximum(1.0 - t * t, 0.0))
+    k = ic * r
+    a = t / (1.0 + k)
+    b = r * np.sqrt(np.maximum(1.0 - ic * ic, 0.0)) / (1.0 + k)
+    return a.astype(np.float32), b.astype(np.float32)
+
+
+def monocompat_coefficients(iid: np.ndarray, ic: np.ndarray):
+    """The mono-compatible mode in the decoder's form ``L = a S + b D``, ``R = c S + d D``:
+    (1 + a_s, b_s, 1 - a_s, -b_s) with (a_s, b_s) from :func:`side_coefficients`; a + c = 2 and
+    b + d = 0 in every element, so any interpolation of these tables keeps L + R = 2 S."""
+    a, b = side_coefficients(iid, ic)
+    one = np.float32(1.0)
+    return (one + a, b, one - a, -b)
+
+
+def coefficients(iid: np.ndarray, ic: np.ndarray, *, mono_compatible: bool = False):
+    """:func:`monocompat_coefficients` or :func:`mixing_coefficients`."""
+    return (monocompat_coefficients if mono_compatible else mixing_coefficients)(iid, ic)
 
 
 def _orthonormal_d(S: np.ndarray, D: np.ndarray, max_gain: float = 8.0) -> np.ndarray:
@@ -100,22 +140,32 @@ def prepare(x: np.ndarray, *, transients: bool = True) -> Decorrelated:
 
 
 def decode(mono, params: PSParams, *, transients: bool = True, chunk: int = CHUNK_FRAMES,
-           progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> np.ndarray:
+           mono_compatible: bool = False, progress: Optional[ProgressFn] = None,
+           cancel: Optional[threading.Event] = None) -> np.ndarray:
     """Decode mono [shape=(n,)] (or a :class:`Decorrelated`) with PS ``params`` -> stereo [shape=(n, 2)].
 
-    ``params`` must have ``n_frames(n)`` frames (use ``params.fit_frames``)."""
+    ``params`` must have ``n_frames(n)`` frames (use ``params.fit_frames``). With
+    ``mono_compatible`` the output's (L + R) / 2 equals the input to float rounding (see the
+    module docstring)."""
     dec = mono if isinstance(mono, Decorrelated) else Decorrelated(mono, transients=transients)
     if params.n_frames != dec.n_frames:
         raise ParameterError(f"PS parameters have {params.n_frames} frames, the audio needs {dec.n_frames}")
-    out = OverlapAdd(len(dec.x), channels=2)
+    out = OverlapAdd(len(dec.x), channels=1 if mono_compatible else 2)
     bob = band_of_bin()
     for f0, S, D, tr in dec.chunks(chunk):
         check_cancel(cancel)
         f1 = f0 + S.shape[1]
         ic = params.ic[:, f0:f1]
         ic = ic + tr * (1.0 - ic)           # transients: coherent (no decorrelated signal)
-        a, b, c, d = mixing_coefficients(params.iid[:, f0:f1], ic)
-        out.add(a[bob] * S + b[bob] * D, f0, channel=0)
-        out.add(c[bob] * S + d[bob] * D, f0, channel=1)
+        if mono_compatible:
+            a, b = side_coefficients(params.iid[:, f0:f1], ic)
+            out.add(a[bob] * S + b[bob] * D, f0)
+        else:
+            a, b, c, d = mixing_coefficients(params.iid[:, f0:f1], ic)
+            out.add(a[bob] * S + b[bob] * D, f0, channel=0)
+            out.add(c[bob] * S + d[bob] * D, f0, channel=1)
         report(progress, "decode", f1, dec.n_frames)
+    if mono_compatible:
+        side = out.result()
+        return np.stack([dec.x + side, dec.x - side], axis=1)
     return out.result()

@@ -11,6 +11,12 @@ rendered as ``L = a s + b d``, ``R = c s + d d`` (the PS decoder's mixing law, b
 
 So playback and export only scale and add precomputed signals, and switching renditions only
 recomputes small per-frame tables.
+
+Mono-compatible mode (``mono_compatible=True``): the coefficients come from
+:func:`core.decoder.monocompat_coefficients`, ``L = s + side``, ``R = s - side`` with
+``side = a s + b d``: every coefficient table has a + c = 2 and b + d = 0, so however the tables
+are interpolated (per frame here, per block in the playback engine) each source folds down to
+its stem times its gain, and the mix of all sources at 0 dB folds down to the recording.
 """
 from __future__ import annotations
 
@@ -21,13 +27,13 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .bands import band_of_bin
-from .decoder import Decorrelated, mixing_coefficients
+from .decoder import Decorrelated, coefficients
 from .placement import Placement, pan_to_iid, trajectories, width_to_ic
 from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams, band_energy
 from .stft import HOP, OverlapAdd
 
-__all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_coefficients", "active_gains",
+__all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_coefficients", "set_mode", "active_gains",
            "mix", "mix_chunks", "CHUNK"]
 
 CHUNK = 1 << 18  # samples per chunk when mixing long recordings (~6 s)
@@ -44,6 +50,7 @@ class SourceRender:
     auto: Optional[np.ndarray] = None
     iid_t: Optional[np.ndarray] = None  # per-frame IID (dB) of the current rendition [frames]
     ic_t: Optional[np.ndarray] = None
+    mono_compatible: bool = False       # the mode ``auto`` was made for (:func:`set_mode`)
 
 
 def prepare_source(s: np.ndarray, *, out: Optional[np.ndarray] = None,
@@ -64,20 +71,30 @@ def prepare_source(s: np.ndarray, *, out: Optional[np.ndarray] = None,
     return SourceRender(dec.x, d.astype(np.float32, copy=False), np.concatenate(energies, axis=1))
 
 
-def pinned_coefficients(p: Placement) -> np.ndarray:
+def pinned_coefficients(p: Placement, *, mono_compatible: bool = False) -> np.ndarray:
     """(a, b, c, d) for a fixed pan/width: ``L = a s + b d``, ``R = c s + d d`` [shape=(4,)]."""
-    a, b, c, d = mixing_coefficients(np.array([pan_to_iid(p.pan)]), np.array([width_to_ic(p.width)]))
+    a, b, c, d = coefficients(np.array([pan_to_iid(p.pan)]), np.array([width_to_ic(p.width)]),
+                              mono_compatible=mono_compatible)
     return np.array([a[0], b[0], c[0], d[0]], dtype=np.float32)
 
 
-def auto_coefficients(renders: list[SourceRender], params: PSParams) -> None:
+def auto_coefficients(renders: list[SourceRender], params: PSParams, *, mono_compatible: bool = False) -> None:
     """Set each render's per-frame trajectory and coefficients for model parameters ``params``."""
     if not renders:
         return
     iid, ic = trajectories(params, np.stack([r.energy for r in renders]))
     for r, i_t, c_t in zip(renders, iid, ic):
         r.iid_t, r.ic_t = i_t, c_t
-        r.auto = np.stack(mixing_coefficients(i_t, c_t), axis=1).astype(np.float32)
+    set_mode(renders, mono_compatible=mono_compatible)
+
+
+def set_mode(renders: list[SourceRender], *, mono_compatible: bool) -> None:
+    """Recompute each render's per-frame coefficients from its trajectory for the given mode."""
+    for r in renders:
+        if r.iid_t is not None:
+            r.auto = np.stack(coefficients(r.iid_t, r.ic_t, mono_compatible=mono_compatible),
+                              axis=1).astype(np.float32)
+        r.mono_compatible = bool(mono_compatible)
 
 
 def active_gains(placements: list[Placement]) -> np.ndarray:
@@ -104,13 +121,15 @@ def _coef_curve(table: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 
 def mix_chunks(renders: list[SourceRender], placements: list[Placement], *, start: int = 0,
-               stop: Optional[int] = None, chunk: int = CHUNK, stems: bool = False) -> Iterator[tuple[int, np.ndarray, list]]:
+               stop: Optional[int] = None, chunk: int = CHUNK, stems: bool = False,
+               mono_compatible: bool = False) -> Iterator[tuple[int, np.ndarray, list]]:
     """Yield ``(start, stereo [shape=(m, 2)], stems)`` for consecutive chunks of the mix of
-    samples ``start:stop``; ``stems`` lists each source's stereo part when asked for."""
+    samples ``start:stop``; ``stems`` lists each source's stereo part when asked for.
+    ``mono_compatible`` must match the mode the auto tables were made for (:func:`set_mode`)."""
     n = len(renders[0].s) if renders else 0
     stop = n if stop is None else min(stop, n)
     gains = active_gains(placements)
-    consts = [None if (not p.pinned and r.auto is not None) else pinned_coefficients(p)
+    consts = [None if (not p.pinned and r.auto is not None) else pinned_coefficients(p, mono_compatible=mono_compatible)
               for r, p in zip(renders, placements)]
     for a in range(start, stop, chunk):
         b = min(stop, a + chunk)
@@ -131,14 +150,15 @@ def mix_chunks(renders: list[SourceRender], placements: list[Placement], *, star
 
 
 def mix(renders: list[SourceRender], placements: list[Placement], *, start: int = 0, stop: Optional[int] = None,
-        stems: bool = False, progress: Optional[ProgressFn] = None):
+        stems: bool = False, mono_compatible: bool = False, progress: Optional[ProgressFn] = None):
     """Stereo mix [shape=(stop-start, 2)] of all sources; with ``stems`` also each source's stereo
     stem (list of [shape=(n, 2)], gains applied)."""
     n = len(renders[0].s) if renders else 0
     stop = n if stop is None else min(stop, n)
     out = np.zeros((stop - start, 2), np.float32)
     parts = [np.zeros((stop - start, 2), np.float32) for _ in renders] if stems else []
-    for a, chunk, cparts in mix_chunks(renders, placements, start=start, stop=stop, stems=stems):
+    for a, chunk, cparts in mix_chunks(renders, placements, start=start, stop=stop, stems=stems,
+                                         mono_compatible=mono_compatible):
         out[a - start: a - start + len(chunk)] = chunk
         for p, c in zip(parts, cparts):
             p[a - start: a - start + len(chunk)] = c

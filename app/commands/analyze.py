@@ -1,28 +1,40 @@
-"""``soundstage analyze STEREO``: PS parameter statistics and levels of a stereo file."""
+"""``soundstage analyze FILE``: loudness, peaks and PS parameter statistics of a file.
+
+Loudness is ITU-R BS.1770 integrated loudness (LUFS) and true peak (dBTP, 4x oversampled); a mono
+file is measured as one channel and also as played on both channels of a stereo system (+3.01 LU),
+the figure to compare an upmix with (see :mod:`core.loudness`).
+"""
 from __future__ import annotations
 
 import json
 
 NAME = "analyze"
-HELP = "print stereo statistics of a file (median |IID|, mean IC, width, levels)"
+HELP = "print loudness (LUFS, dBTP) and stereo statistics of a file (median |IID|, mean IC, width, levels)"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("input", help="stereo audio file")
+    p.add_argument("input", help="audio file (mono or stereo)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--bands", action="store_true", help="also print per-band median IID and IC")
 
 
 def run(args) -> int:
+    import soundfile as sf
+
     from core import audio
     from core.bands import band_centres_hz
+    from core.loudness import measure
     from core.metrics import stereo_stats
-    st = stereo_stats(audio.load_stereo(args.input))
+    stereo = audio.load_stereo(args.input)
+    mono = sf.info(str(args.input)).channels == 1
+    loud = measure(stereo[:, 0] if mono else stereo)
+    st = stereo_stats(stereo)
     if args.json:
-        print(json.dumps(st.as_dict(), indent=1))
+        print(json.dumps({**st.as_dict(), "loudness": loud.as_dict()}, indent=1))
         return 0
     print(f"file               {args.input}")
     print(f"duration           {st.seconds:.2f} s")
+    print(f"loudness           {loud.line()}")
     print(f"peak L / R         {st.peak_db[0]:6.2f} / {st.peak_db[1]:6.2f} dBFS   clipped samples {st.clipped_samples}")
     print(f"rms  L / R         {st.rms_db[0]:6.2f} / {st.rms_db[1]:6.2f} dBFS")
     print(f"correlation        {st.correlation:6.3f}")

@@ -13,6 +13,9 @@ def add_arguments(p) -> None:
     p.add_argument("-o", "--output", required=True, help="output stereo file")
     p.add_argument("--format", default=None, help="wav16, wav24, wav32f or flac (default: from the extension)")
     p.add_argument("--stems", action="store_true", help="also write each source's stereo stem")
+    p.add_argument("--mono-compatible", action="store_true",
+                   help="render mono-compatible ((L + R) / 2 = the input times the output gain) even if the "
+                        "project is not")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
 
 
@@ -30,8 +33,11 @@ def run(args) -> int:
         bar.close()
     for note in session.project_notes:
         print(f"soundstage: note: {note}", file=sys.stderr)
+    from app.commands.upmix import loudness_lines
+    if args.mono_compatible:
+        session.set_mono_compatible(True, record=False)
     fmt = args.format or session.export_settings.get("format") or None
     res = session.export(out, fmt=fmt, stems=args.stems, overwrite=args.force, project=False)
-    note = f" (scaled by {res.gain_db:.2f} dB to stay under -0.1 dBFS)" if res.gain_db < 0 else ""
-    print(f"wrote {res.path}{note}")
+    print(f"wrote {res.path}{', mono-compatible' if session.mono_compatible else ''}")
+    print(loudness_lines(res.input, res.plan))
     return 0
