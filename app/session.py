@@ -467,7 +467,8 @@ class Session:
         check_cancel(cancel)
         full = mix(renders, placements, mono_compatible=self.mono_compatible)
         check_cancel(cancel)
-        plan = self._plan_for(full)
+        self.input_loudness()
+        plan = self._plan_for(full, measure_lufs=True)
         self._plan, self._plan_key = plan, key
         return plan
 

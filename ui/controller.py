@@ -21,7 +21,7 @@ import numpy as np
 from PyQt6.QtCore import QObject, QSettings, QTimer, pyqtSignal
 
 from app.display import ClockPlayer, OutputTap, TappedPlayer, dominance, meter_values
-from app.playback import MixEngine, PlaybackUnavailable, snapshot_for
+from app.playback import MixEngine, PlaybackUnavailable
 from app.session import Session
 from app.settings import STORED, Settings
 from core.placement import Placement, ic_to_width, iid_to_pan
@@ -74,6 +74,7 @@ class SessionController(QObject):
     tick = pyqtSignal()                        # ~30 Hz while the window lives (playhead, meters)
     ab_changed = pyqtSignal(bool)
     play_state = pyqtSignal(bool)
+    output_changed = pyqtSignal()              # a new output gain was measured (preview and export share it)
 
     def __init__(self, parent=None, *, settings: Optional[QSettings] = None):
         super().__init__(parent)
@@ -87,7 +88,7 @@ class SessionController(QObject):
         self._attach(self.session)
         self.engine: Optional[MixEngine] = None
         self.player = None
-        self.tap = OutputTap(4096)
+        self.tap = OutputTap(16384)            # ~370 ms: the meters' peak readout misses no sample between ticks
         self.playback_note = ""
         self.playback_detail = ""
         self.views = Views()
@@ -95,6 +96,10 @@ class SessionController(QObject):
         self._pending: list[str] = []
         self._time_left: Optional[TimeLeft] = None
         self._drag_id = 0
+        self._measuring: Optional[threading.Thread] = None
+        self._measure_again = False
+        self._measured = False
+        self.last_export = None
         self.last_error = ""
         self._clock = QTimer(self)
         self._clock.setInterval(33)
@@ -230,6 +235,7 @@ class SessionController(QObject):
             self._set_engine(result["engine"])
         else:
             self._push_snapshot()
+        self.remeasure()
 
     # --- heavy steps ----------------------------------------------------------------------------
     def open_file(self, path, *, separate: bool = True, backend: Optional[str] = None,
@@ -268,7 +274,7 @@ class SessionController(QObject):
 
             renders = rplan.renders if rplan is not None else plan.renders
             placements = rplan.placements if rplan is not None else plan.placements
-            engine = Session.make_engine(renders, placements)
+            engine = Session.make_engine(renders, placements, mono_compatible=s.mono_compatible)
 
             def adopt():
                 s.adopt_sources(plan, engine=engine)
@@ -314,11 +320,33 @@ class SessionController(QObject):
             return s.export(path, fmt=fmt, stems=stems, overwrite=overwrite, progress=progress)
 
         def done(res):
-            self.status.emit(f"Exported {res.path} (peak {res.peak_db:.1f} dBFS, gain {res.gain_db:+.1f} dB)")
+            self.last_export = res
+            self._push_snapshot()                 # the gain the export measured is the preview's too
+            self.output_changed.emit()
+            self.status.emit(f"Exported {res.path}: {res.summary()}")
             if on_done:
                 on_done(res)
 
         return self.run_job("Export", fn, on_done=done)
+
+    def export_dawproject(self, path) -> Optional[Job]:
+        """Write the session as a DAWproject file (one track per source, the mono original muted)."""
+        s = self.session
+        if not s.renders:
+            self.status.emit("Nothing to hand off yet: separate the recording first")
+            return None
+
+        def fn(progress, cancel):
+            from app.dawproject import write_dawproject
+            return write_dawproject(s, path, overwrite=True, progress=progress)
+
+        def done(res):
+            self._push_snapshot()
+            self.output_changed.emit()
+            self.status.emit(f"Wrote DAW project {res} ({len(s.sources)} source tracks and the mono original, "
+                             f"{s.output_plan.describe()})")
+
+        return self.run_job("Export DAW project", fn, on_done=done)
 
     def load_project(self, path) -> Optional[Job]:
         path = Path(path)
@@ -348,6 +376,7 @@ class SessionController(QObject):
             self.views = session_views(self.session)
             self.engine_changed.emit()
         self._push_snapshot()
+        self.remeasure()
         self.status.emit(f"{'Redo' if redo else 'Undo'}: {label}")
 
     def undo(self) -> None:
@@ -373,6 +402,7 @@ class SessionController(QObject):
             return
         self.session.set_placement(i, p, merge_key=merge_key, label=label)
         self._push_snapshot()
+        self.remeasure()
 
     def begin_drag(self, i: int) -> None:
         self._drag_id += 1
@@ -385,18 +415,20 @@ class SessionController(QObject):
         p = s.placements[i].moved(pan, width)
         placements = list(s.placements)
         placements[i] = p
-        snap = snapshot_for(placements, has_auto=[r.auto is not None for r in s.renders], ab_original=s.ab_original)
+        snap = s.snapshot(placements)
         if self._fits(snap):
             self.engine.set_snapshot(snap)
         s.set_placement(i, p, merge_key=("drag", self._drag_id), label=f"move {s.sources[i].name}")
 
     def end_drag(self, i: int) -> None:
         self.session.undo.end_merge()
+        self.remeasure()
 
     def reset_placement(self, i: int) -> None:
         if not self.busy:
             self.session.reset_placement(i)
             self._push_snapshot()
+            self.remeasure()
 
     def rename(self, i: int, name: str) -> None:
         name = name.strip()
@@ -443,6 +475,49 @@ class SessionController(QObject):
         self.player, self.playback_note, self.playback_detail = self._make_player(engine)
         if self.playback_detail:
             self.status.emit(f"No sound: {self.playback_detail}")
+
+    # --- the output stage (one gain for preview and export) ---------------------------------------
+    def remeasure(self) -> None:
+        """Measure the output gain of the mix as it is now, in a background thread (the full mix's
+        true peak takes about a second a minute); the tick applies it to the preview."""
+        s = self.session
+        if not s.renders or s.output_plan_current():
+            return
+        if self._measuring is not None and self._measuring.is_alive():
+            self._measure_again = True
+            return
+        self._measure_again = False
+
+        def work(session=s):
+            try:
+                session.plan_output()
+            except Exception as exc:  # a failed measurement keeps the last gain; say why
+                self.last_error = f"measuring the output gain failed: {exc}"
+            self._measured = True
+
+        self._measuring = threading.Thread(target=work, name="output-gain", daemon=True)
+        self._measuring.start()
+
+    def _output_tick(self) -> None:
+        if self._measured:
+            self._measured = False
+            self._push_snapshot()
+            self.output_changed.emit()
+            if self._measure_again or not self.session.output_plan_current():
+                self.remeasure()
+
+    def set_mono_compatible(self, on: bool) -> None:
+        if self.busy or not self.session.renders:
+            return
+        self.session.set_mono_compatible(on)
+        self._push_snapshot()
+        self.remeasure()
+        self.status.emit("Mono-compatible: (L + R) / 2 is the recording" if on else "Mono-compatible off")
+
+    def set_output(self, settings) -> None:
+        """New output-stage settings (ceiling, keep loudness): re-measured, then heard."""
+        self.session.set_output(settings)
+        self.remeasure()
 
     def reopen_player(self) -> None:
         if self.player is not None:
@@ -493,6 +568,7 @@ class SessionController(QObject):
             self.player.pull(dt)
             if not self.engine.playing:
                 self.play_state.emit(False)
+        self._output_tick()
         self.tick.emit()
 
     # --- preferences and recent files -----------------------------------------------------------

@@ -4,11 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                             QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox, QVBoxLayout,
-                             QWidget)
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                             QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox,
+                             QVBoxLayout, QWidget)
 
 from app.playback import Player
+from app.session import OutputSettings
 
 from . import theme
 
@@ -32,10 +33,26 @@ def _path_row(edit: QLineEdit, button_text: str, on_click) -> QWidget:
     return w
 
 
-class ExportDialog(QDialog):
-    """Where to, which format and bit depth, and whether to write each source's stem too."""
+def output_text(session) -> str:
+    """What the output stage does to the mix now: the gain and why, input and output loudness."""
+    plan = session.output_plan
+    if plan is None or not session.output_plan_current():
+        return "Measuring the mix's loudness and true peak…"
+    text = plan.describe()
+    text = text[0].upper() + text[1:] + "."
+    inp = session.input_loudness()
+    out = f"{plan.out_lufs:.1f} LUFS, " if plan.out_lufs is not None else ""
+    return f"{text}\nInput: {inp.line()}.\nOutput: {out}{plan.out_peak_db:.1f} {plan.unit}."
 
-    def __init__(self, parent=None, *, suggested: Path = Path("stereo.wav")):
+
+class ExportDialog(QDialog):
+    """Where to, which format and bit depth, whether to write each source's stem too, and the
+    output stage (true-peak ceiling, keep the original's loudness) with the gain it applies.
+
+    The output settings are the session's (``ctl``): changing them here changes the preview too,
+    and the label shows the gain measured for them (the one the export applies)."""
+
+    def __init__(self, parent=None, *, suggested: Path = Path("stereo.wav"), ctl=None):
         super().__init__(parent)
         self.setWindowTitle("Export stereo mix")
         self.setMinimumWidth(520)
@@ -50,8 +67,24 @@ class ExportDialog(QDialog):
         form.addRow("Bit depth", self.depth)
         self.stems = QCheckBox("Also write each source's stereo stem (in a folder beside the file)")
         form.addRow("", self.stems)
-        note = QLabel("The mix is brought under −0.1 dBFS if needed (never clipped); a project file is "
-                      "written beside it so the export can be re-made exactly. The input is never overwritten.")
+        self.ctl = ctl
+        out = ctl.session.output if ctl is not None else OutputSettings()
+        self.ceiling = QDoubleSpinBox()
+        self.ceiling.setRange(-24.0, 0.0)
+        self.ceiling.setSingleStep(0.1)
+        self.ceiling.setDecimals(1)
+        self.ceiling.setSuffix(" dBTP")
+        self.ceiling.setValue(out.ceiling_db if out.true_peak else -1.0)
+        form.addRow("True-peak ceiling", self.ceiling)
+        self.keep_loudness = QCheckBox("Keep the original's loudness (within the ceiling)")
+        self.keep_loudness.setChecked(out.keep_loudness)
+        form.addRow("", self.keep_loudness)
+        self.output_info = QLabel("")
+        self.output_info.setObjectName("outputInfo")
+        self.output_info.setWordWrap(True)
+        form.addRow("Output gain", self.output_info)
+        note = QLabel("The preview plays the same output gain. A project file is written beside the export "
+                      "so it can be re-made exactly. The input is never overwritten.")
         note.setWordWrap(True)
         note.setStyleSheet(f"color: {theme.TEXT_DIM};")
         lay = QVBoxLayout(self)
@@ -64,6 +97,29 @@ class ExportDialog(QDialog):
         lay.addWidget(buttons)
         self.container.setCurrentText("FLAC" if str(suggested).lower().endswith(".flac") else "WAV")
         self._container_changed(self.container.currentText())
+        self.ceiling.valueChanged.connect(self._output_changed)
+        self.keep_loudness.toggled.connect(self._output_changed)
+        if ctl is not None:
+            ctl.output_changed.connect(self.refresh_output)
+            if ctl.session.output != self.output_settings():
+                self._output_changed()
+            else:
+                ctl.remeasure()
+        self.refresh_output()
+
+    def output_settings(self) -> OutputSettings:
+        return OutputSettings(round(self.ceiling.value(), 1), True, self.keep_loudness.isChecked())
+
+    def _output_changed(self, *_) -> None:
+        if self.ctl is not None:
+            self.ctl.set_output(self.output_settings())
+        self.refresh_output()
+
+    def refresh_output(self) -> None:
+        if self.ctl is None or not self.ctl.session.renders:
+            self.output_info.setText("")
+            return
+        self.output_info.setText(output_text(self.ctl.session))
 
     def _container_changed(self, name: str) -> None:
         self.depth.clear()

@@ -165,6 +165,7 @@ class MainWindow(QMainWindow):
         self._act(f, "&Save project…", self.save_project_dialog, "Ctrl+S", name="act_save")
         f.addSeparator()
         self._act(f, "&Export…", self.export_dialog, "Ctrl+E", name="act_export")
+        self._act(f, "Export &DAW project…", self.export_dawproject_dialog, "Ctrl+Shift+E", name="act_export_daw")
         f.addSeparator()
         self._act(f, "&Quit", self.close, "Ctrl+Q")
         e = mb.addMenu("&Edit")
@@ -233,6 +234,7 @@ class MainWindow(QMainWindow):
         self.act_undo.setEnabled(s.undo.can_undo and not busy)
         self.act_redo.setEnabled(s.undo.can_redo and not busy)
         self.act_export.setEnabled(bool(s.renders) and not busy)
+        self.act_export_daw.setEnabled(bool(s.renders) and not busy)
         self.act_save.setEnabled(s.recording is not None and not busy)
 
     def show_error(self, title: str, message: str) -> None:
@@ -283,10 +285,24 @@ class MainWindow(QMainWindow):
         if not s.renders:
             return None
         suggested = s.recording.with_name(s.recording.stem + "-stereo.wav") if s.recording else Path("stereo.wav")
-        dlg = ExportDialog(self, suggested=suggested)
+        dlg = ExportDialog(self, suggested=suggested, ctl=self.ctl)
         dlg.accepted.connect(lambda: self._export(dlg))
         dlg.open()
         self._export_dialog = dlg
+        return dlg
+
+    def export_dawproject_dialog(self) -> Optional[QFileDialog]:
+        """Ask where to write the DAWproject file (a track per source, the mono original muted)."""
+        s = self.ctl.session
+        if not s.renders:
+            return None
+        suggested = s.recording.with_suffix(".dawproject") if s.recording else Path("soundstage.dawproject")
+        dlg = QFileDialog(self, "Export DAW project", str(suggested), "DAWproject (*.dawproject)")
+        dlg.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dlg.setDefaultSuffix("dawproject")
+        dlg.fileSelected.connect(lambda path: self.ctl.export_dawproject(path))
+        dlg.open()
+        self._dawproject_dialog = dlg
         return dlg
 
     def _export(self, dlg: ExportDialog) -> None:

@@ -1,6 +1,7 @@
-"""Output meters: left/right peak meters (with RMS and peak hold), a correlation meter and a
-goniometer (vectorscope). They read the numbers :func:`app.display.meter_values` computes from the
-engine's output tap; painting is all they do."""
+"""Output meters: left/right peak meters (with RMS and peak hold), a correlation meter, a
+goniometer (vectorscope), the highest peak since the last reset with a clip indicator (click
+either to reset), and the output gain the preview and the export share. They read the numbers
+:func:`app.display.meter_values` computes from the engine's output tap; painting is all they do."""
 from __future__ import annotations
 
 import time
@@ -8,13 +9,14 @@ import time
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt
 from PyQt6.QtGui import QFont, QPainter, QPen
-from PyQt6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QWidget
+from PyQt6.QtWidgets import QCheckBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from . import theme
 
 __all__ = ["PeakMeter", "CorrelationMeter", "Goniometer", "MetersPanel"]
 
 FLOOR_DB = -60.0
+CLIP_DB = 0.0          # a sample at or above full scale clips the output
 
 
 def _frac(db: float) -> float:
@@ -171,17 +173,81 @@ class MetersPanel(QFrame):
         grid.setContentsMargins(8, 8, 8, 8)
         title = QLabel("OUTPUT")
         title.setObjectName("title")
-        grid.addWidget(title, 0, 0, 1, 2)
+        grid.addWidget(title, 0, 0)
+        self.mono_compat = QCheckBox("Mono-compatible")
+        self.mono_compat.setToolTip("Build the stereo as mid = the recording and side = a mix of the recording and "
+                                    "its decorrelated copy: (L + R) / 2 is the recording exactly (times the output "
+                                    "gain). Saved in the project.")
+        self.mono_compat.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.mono_compat.toggled.connect(lambda on: self.ctl.set_mono_compatible(on))
+        grid.addWidget(self.mono_compat, 0, 1, Qt.AlignmentFlag.AlignRight)
         self.peak = PeakMeter()
         self.gonio = Goniometer()
         self.corr = CorrelationMeter()
         grid.addWidget(self.peak, 1, 0)
         grid.addWidget(self.gonio, 1, 1)
         grid.addWidget(self.corr, 2, 0, 1, 2)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        self.peak_button = QPushButton("peak −∞")
+        self.peak_button.setObjectName("peakReadout")
+        self.peak_button.setToolTip("Highest sample peak since the last reset (dBFS); click to reset")
+        self.peak_button.setFlat(True)
+        self.clip_button = QPushButton("CLIP")
+        self.clip_button.setObjectName("clipIndicator")
+        self.clip_button.setToolTip("Lights when a sample reached full scale; click to reset")
+        self.clip_button.setFixedWidth(44)
+        self.gain_label = QLabel("out gain —")
+        self.gain_label.setToolTip("The output gain the preview plays and the export applies")
+        self.gain_label.setStyleSheet(f"color: {theme.TEXT_DIM};")
+        for b in (self.peak_button, self.clip_button):
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.clicked.connect(self.reset_peak)
+        row.addWidget(self.peak_button)
+        row.addWidget(self.clip_button)
+        row.addStretch(1)
+        row.addWidget(self.gain_label)
+        grid.addLayout(row, 3, 0, 1, 2)
         grid.setColumnStretch(1, 1)
         self._seen = -1
         self.last = None
+        self.max_peak_db = -float("inf")
+        self.clipped = False
+        self._show_peak()
         ctl.tick.connect(self.refresh)
+        ctl.output_changed.connect(self.show_gain)
+        ctl.session_event.connect(self._sync_mode)
+        ctl.busy_changed.connect(lambda _b: self._sync_mode())
+        self._sync_mode()
+
+    def _sync_mode(self, *_) -> None:
+        s = self.ctl.session
+        self.mono_compat.blockSignals(True)
+        self.mono_compat.setChecked(s.mono_compatible)
+        self.mono_compat.blockSignals(False)
+        self.mono_compat.setEnabled(bool(s.renders) and not self.ctl.busy)
+        self.show_gain()
+
+    def reset_peak(self) -> None:
+        """Forget the highest peak and the clip light."""
+        self.max_peak_db = -float("inf")
+        self.clipped = False
+        self._show_peak()
+
+    def _show_peak(self) -> None:
+        v = self.max_peak_db
+        self.peak_button.setText("peak −∞" if v == -float("inf") else f"peak {v:+.1f} dBFS")
+        col = theme.BAD if self.clipped else theme.PANEL
+        self.clip_button.setStyleSheet(f"background: {col}; color: {theme.TEXT if self.clipped else theme.TEXT_DIM};"
+                                       " font-weight: bold;")
+
+    def show_gain(self) -> None:
+        plan = self.ctl.session.output_plan
+        if plan is None or not self.ctl.session.renders:
+            self.gain_label.setText("out gain —")
+            return
+        self.gain_label.setText(f"out gain {plan.gain_db:+.1f} dB")
+        self.gain_label.setToolTip(plan.describe()[0].upper() + plan.describe()[1:])
 
     def refresh(self) -> None:
         tap = self.ctl.tap
@@ -189,7 +255,16 @@ class MetersPanel(QFrame):
             self.peak.set_levels((FLOOR_DB, FLOOR_DB), (FLOOR_DB, FLOOR_DB))
             self.corr.set_value(0.0, active=False)
             return
+        new = tap.written - self._seen if self._seen >= 0 else tap.written
         self._seen = tap.written
+        fresh = tap.last(int(min(new, tap.size)))
+        if len(fresh):
+            pk = float(np.max(np.abs(fresh)))
+            db = 20 * np.log10(pk) if pk > 0 else -float("inf")
+            if db > self.max_peak_db or (db >= CLIP_DB and not self.clipped):
+                self.max_peak_db = max(db, self.max_peak_db)
+                self.clipped = self.clipped or db >= CLIP_DB
+                self._show_peak()
         v = self.ctl.meters(2048)
         self.last = v
         self.peak.set_levels(v.peak_db, v.rms_db)
