@@ -436,6 +436,10 @@ class Session:
     def output_plan_current(self) -> bool:
         return self._plan is not None and self._plan_key == self._plan_key_for(self.placements)
 
+    def output_state(self) -> tuple:
+        """A key that changes whenever the output gain must be measured again."""
+        return self._plan_key_for(self.placements)
+
     @property
     def output_gain_db(self) -> float:
         """The gain the preview applies now: the latest measured plan's (0 dB before any)."""
@@ -468,7 +472,7 @@ class Session:
         full = mix(renders, placements, mono_compatible=self.mono_compatible)
         check_cancel(cancel)
         self.input_loudness()
-        plan = self._plan_for(full, measure_lufs=True)
+        plan = self._plan_for(full)
         self._plan, self._plan_key = plan, key
         return plan
 

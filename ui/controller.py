@@ -99,6 +99,7 @@ class SessionController(QObject):
         self._measuring: Optional[threading.Thread] = None
         self._measure_again = False
         self._measured = False
+        self._failed_state = None
         self.last_export = None
         self.last_error = ""
         self._clock = QTimer(self)
@@ -481,17 +482,18 @@ class SessionController(QObject):
         """Measure the output gain of the mix as it is now, in a background thread (the full mix's
         true peak takes about a second a minute); the tick applies it to the preview."""
         s = self.session
-        if not s.renders or s.output_plan_current():
+        if not s.renders or s.output_plan_current() or s.output_state() == self._failed_state:
             return
         if self._measuring is not None and self._measuring.is_alive():
             self._measure_again = True
             return
         self._measure_again = False
 
-        def work(session=s):
+        def work(session=s, state=s.output_state()):
             try:
                 session.plan_output()
-            except Exception as exc:  # a failed measurement keeps the last gain; say why
+            except Exception as exc:  # a failed measurement keeps the last gain; say why, once
+                self._failed_state = state
                 self.last_error = f"measuring the output gain failed: {exc}"
             self._measured = True
 
