@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import resource
 import sys
 import time
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import separation  # noqa: E402
 from core.audio import load_mono  # noqa: E402
 
-DATA = Path("/root/.cache/soundstage-data")
+DATA = Path.home() / ".cache" / "soundstage-data"
 
 
 def pick_file(seconds: float) -> Path:
@@ -60,20 +61,23 @@ def main() -> None:
     backend = separation.get("formation", n_sources=args.n_sources)
     backend.separate(x[:5 * 44100])  # warm-up (imports, FFT plans)
     tracemalloc.start()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     sources = backend.separate(x)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
     err = separation.check_sum(x, sources)
     print(f"file: {path.relative_to(DATA) if path.is_relative_to(DATA) else path}")
-    print(f"| audio (s) | time (s) | RTF | peak heap (MiB) | peak RSS (MiB) | sources | sum error |")
-    print(f"|---|---|---|---|---|---|---|")
-    print(f"| {len(x) / 44100:.1f} | {dt:.2f} | {dt / (len(x) / 44100):.3f} | {peak / 2**20:.0f} | {rss:.0f} "
+    print("| audio (s) | time (s) | RTF | CPU time (s) | CPU RTF | peak heap (MiB) | peak RSS (MiB) | sources "
+          "| sum error |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    secs = len(x) / 44100
+    print(f"| {secs:.1f} | {dt:.2f} | {dt / secs:.3f} | {cpu:.2f} | {cpu / secs:.3f} | {peak / 2**20:.0f} | {rss:.0f} "
           f"| {len(sources) - 1} + residual | {err:.1e} |")
     for s in sources:
         print(f"  {s.name}: share {s.meta.get('share', 0):.3f}")
+    print(f"load average while running: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

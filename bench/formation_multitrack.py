@@ -1,52 +1,43 @@
-"""SDR of sound source formation on real multitrack songs, against trivial baselines.
+"""Source formation against true stems: real multitrack songs and rendered General-MIDI scenes.
 
 Usage::
 
-    nice .venv/bin/python bench/formation_multitrack.py [--seconds 0] [--n-sources N]
+    nice .venv/bin/python bench/formation_multitrack.py [--set all|multitrack|scenes] [--split all|tune|heldout]
+                                                      [--seconds 0] [--rows]
 
-For each song of the manifest's ``multitrack`` split (a folder holding ``song.ogg``, the
-backing, and ``guitar.ogg``), the full mix is ``song + guitar`` downmixed to mono (each stem
-averaged over its channels; references are those mono stems). ``--seconds S`` uses the first S
-seconds only (0 = whole songs). The table gives, for the guitar and for the backing, the SDR
-(``10 log10(|s|^2 / |s - ŝ|^2)``, dB) of:
+Material:
 
-* ``mix``: the mixture itself as the estimate;
-* ``2-band``: the better band of a low/high split (STFT binary split; the crossover, of 250, 500,
-  1000 and 2000 Hz, chosen per song and target with the reference: an optimistic baseline);
-* ``formation``: the best-matching source (residual included) of the automatic backend, and
-  with ``--n-sources`` given, of that setting as well;
-* ``complement``: for the backing, the mixture minus the source that best matches the guitar
-  (automatic setting), i.e. "everything but the guitar source".
+* ``multitrack``: the songs of the data manifest's ``multitrack`` split (folders holding ``song.ogg``,
+  the backing, and ``guitar.ogg``); the mixture is their sum downmixed to mono. ``--seconds S`` keeps
+  the first S seconds (0 = whole songs).
+* ``scenes``: General-MIDI files rendered one channel at a time (scripts/render_midi_scenes.py, in
+  ``~/.cache/soundstage-midi``), 30-s excerpts; the mixture is the sum of the channel stems. Every
+  fourth scene is ``heldout``: it was never looked at while tuning.
 
-Result (whole songs, ``--n-sources 2``; 2-core machine shared with other jobs), SDR in dB:
+For every true stem holding at least 2 % of its mixture's energy, the table gives the SI-SDR (dB) of
+the mixture as the estimate and, as improvements over it (dB):
 
-| song | s | target | mix | 2-band | formation auto | formation n=2 | complement |
-|---|---|---|---|---|---|---|---|
-| Escape from chaosland | 206 | guitar | -7.44 | -0.52 | 0.72 (4 src) | 1.20 (2 src) | |
-| Escape from chaosland | 206 | backing | 7.44 | 6.92 | 3.00 (4 src) | 3.53 (2 src) | 8.16 |
-| Feelings | 288 | guitar | -4.07 | 1.15 | 0.66 (4 src) | 1.04 (2 src) | |
-| Feelings | 288 | backing | 4.07 | 5.21 | 1.60 (4 src) | 3.23 (2 src) | 4.72 |
-| Metal madness | 144 | guitar | -1.81 | 0.46 | 0.77 (4 src) | 1.13 (2 src) | |
-| Metal madness | 144 | backing | 1.81 | 2.27 | 3.65 (4 src) | 3.65 (2 src) | 2.58 |
-| War of freedom | 175 | guitar | -3.66 | 0.54 | 0.98 (4 src) | 1.21 (2 src) | |
-| War of freedom | 175 | backing | 3.66 | 4.19 | 3.23 (4 src) | 3.23 (2 src) | 4.64 |
-| **mean** | | guitar | -4.24 | 0.40 | 0.78 | 1.15 | |
-| **mean** | | backing | 4.24 | 4.65 | 2.87 | 3.41 | 5.02 |
+* ``2-band``: the better band of a low/high split (STFT binary split at the best of 250, 500, 1000 and
+  2000 Hz, chosen per stem with the reference: an oracle baseline);
+* ``before``: the best-matching source (residual included) of the formation algorithm as it was before
+  issue 16 (frequency-region linking; bench/_formation_legacy.py), automatic setting;
+* ``formation``: the same for today's backend, automatic setting.
 
-Reading: the best source for the (distorted, chordal) guitar gains about 5 dB over the mixture
-and beats even the oracle-crossover 2-band split slightly; no single source holds the backing
-better than the mixture itself does (the backing dominates these mixes), but "mix minus the
-guitar source" does (5.0 dB against 4.2 / 4.7).
+Means follow per material (guitar and backing of the multitrack songs; all instruments of the tuning
+and of the held-out scenes). Results of the baselines are cached in ``~/.cache/soundstage-bench``.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -54,25 +45,63 @@ import separation  # noqa: E402
 from core.audio import load_mono  # noqa: E402
 from core.stft import N_FFT, istft, stft  # noqa: E402
 
-DATA = Path("/root/.cache/soundstage-data")
+DATA = Path.home() / ".cache" / "soundstage-data"
+SCENES = Path.home() / ".cache" / "soundstage-midi"
+CACHE = Path.home() / ".cache" / "soundstage-bench"
 CROSSOVERS = (250.0, 500.0, 1000.0, 2000.0)
+MIN_SHARE = 0.02
+MULTITRACK_GLOB = "fretsonfire-songs-sectoid/usr/share/games/fretsonfire/data/songs/*/*"
 
 
-def sdr(ref: np.ndarray, est: np.ndarray) -> float:
+def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
+    """Scale-invariant SDR (dB) of ``est`` against ``ref`` [shape=(n,)]."""
     ref = ref.astype(np.float64)
-    err = ref - est.astype(np.float64)
-    return float(10 * np.log10(np.dot(ref, ref) / max(np.dot(err, err), 1e-20)))
+    est = est.astype(np.float64)
+    alpha = np.dot(est, ref) / max(np.dot(ref, ref), 1e-20)
+    target = alpha * ref
+    err = est - target
+    return float(10 * np.log10(max(np.dot(target, target), 1e-20) / max(np.dot(err, err), 1e-20)))
 
 
-def songs() -> list[Path]:
-    with open(DATA / "manifest.tsv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh, delimiter="\t") if r["split"] == "multitrack"]
-    dirs = sorted({(DATA / r["path"]).parent for r in rows})
-    return [d for d in dirs if (d / "song.ogg").exists() and (d / "guitar.ogg").exists()]
+def multitrack_items(seconds: float):
+    """``(set, name, [(stem name, audio)])`` per multitrack song."""
+    manifest = DATA / "manifest.tsv"
+    if manifest.exists():
+        with open(manifest, newline="") as fh:
+            rows = [r for r in csv.DictReader(fh, delimiter="\t") if r["split"] == "multitrack"]
+        dirs = sorted({(DATA / r["path"]).parent for r in rows})
+    else:
+        dirs = sorted(DATA.glob(MULTITRACK_GLOB))
+    for d in dirs:
+        if not ((d / "song.ogg").exists() and (d / "guitar.ogg").exists()):
+            continue
+        guitar, backing = load_mono(d / "guitar.ogg"), load_mono(d / "song.ogg")
+        n = min(len(guitar), len(backing))
+        if seconds > 0:
+            n = min(n, int(seconds * 44100))
+        yield "multitrack", d.name, [("guitar", guitar[:n]), ("backing", backing[:n])]
+
+
+def scene_items(split: str):
+    index = SCENES / "scenes.tsv"
+    if not index.exists():
+        print(f"no scenes in {SCENES}: run scripts/render_midi_scenes.py", file=sys.stderr)
+        return
+    with open(index, newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    for scene in sorted({r["scene"] for r in rows}):
+        mine = [r for r in rows if r["scene"] == scene]
+        if split != "all" and mine[0]["split"] != split:
+            continue
+        stems = []
+        for r in mine:
+            y, _ = sf.read(SCENES / scene / f"ch{int(r['channel']):02d}.flac", dtype="float32")
+            stems.append((f"ch{int(r['channel'])} {r['name']}", y))
+        yield f"scenes-{mine[0]['split']}", scene, stems
 
 
 def two_band(mix: np.ndarray, refs: list[np.ndarray]) -> list[float]:
-    """Best SDR over crossovers and bands, per reference."""
+    """Best SI-SDR over crossovers and bands, per reference."""
     spec = stft(mix)
     freqs = np.arange(spec.shape[0]) * 44100 / N_FFT
     best = [-np.inf] * len(refs)
@@ -80,50 +109,89 @@ def two_band(mix: np.ndarray, refs: list[np.ndarray]) -> list[float]:
         low = istft(spec * (freqs < fc)[:, None], length=len(mix))
         for band in (low, mix - low):
             for i, r in enumerate(refs):
-                best[i] = max(best[i], sdr(r, band))
+                best[i] = max(best[i], si_sdr(r, band))
     return best
+
+
+def best_sources(sources, refs) -> tuple[list[float], list[str]]:
+    out, names = [], []
+    for r in refs:
+        scores = [si_sdr(r, s.audio) for s in sources]
+        i = int(np.argmax(scores))
+        out.append(scores[i])
+        names.append(sources[i].name)
+    return out, names
+
+
+def cached(kind: str, mix: np.ndarray, compute) -> dict:
+    """``compute()`` once per material and kind (the baselines do not change between runs)."""
+    key = hashlib.sha1(mix.tobytes()).hexdigest()[:16]
+    path = CACHE / f"{kind}-{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    res = compute()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(res))
+    return res
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=0.0)
-    ap.add_argument("--n-sources", type=int, default=None)
+    ap.add_argument("--set", choices=("all", "multitrack", "scenes"), default="all")
+    ap.add_argument("--split", choices=("all", "tune", "heldout"), default="all", help="scenes split")
+    ap.add_argument("--seconds", type=float, default=0.0, help="multitrack: first S seconds (0 = whole)")
+    ap.add_argument("--rows", action="store_true", help="print one row per stem (else only the means)")
     args = ap.parse_args()
-    settings = [("auto", None)] + ([(f"n={args.n_sources}", args.n_sources)] if args.n_sources else [])
-    head = ("| song | s | target | mix | 2-band | " + " | ".join(f"formation {k}" for k, _ in settings)
-            + " | complement |")
-    print(head)
-    print("|" + "---|" * (head.count("|") - 1))
-    totals: dict[str, list[list[float]]] = {"guitar": [], "backing": []}
-    for d in songs():
-        guitar, backing = load_mono(d / "guitar.ogg"), load_mono(d / "song.ogg")
-        n = min(len(guitar), len(backing))
-        if args.seconds > 0:
-            n = min(n, int(args.seconds * 44100))
-        guitar, backing = guitar[:n], backing[:n]
-        mix = guitar + backing
-        refs = [guitar, backing]
-        base_mix = [sdr(r, mix) for r in refs]
-        base_2b = two_band(mix, refs)
-        form, comp = [], float("nan")
-        for _, ns in settings:
+    from _formation_legacy import LegacyFormation
+
+    items = []
+    if args.set in ("all", "multitrack"):
+        items.append(multitrack_items(args.seconds))
+    if args.set in ("all", "scenes"):
+        items.append(scene_items(args.split))
+    head = "| set | material | stem | share | mix SI-SDR | 2-band | before | formation | sources before / now | best source now |"
+    if args.rows:
+        print(head)
+        print("|" + "---|" * (head.count("|") - 1))
+    groups: dict[str, list[list[float]]] = {}
+    worst: dict[str, list[tuple[float, str]]] = {}
+    secs = {"audio": 0.0, "formation": 0.0}
+    for gen in items:
+        for kind, name, stems in gen:
+            mix = np.sum([y for _, y in stems], axis=0).astype(np.float32)
+            total = float(np.dot(mix.astype(np.float64), mix))
+            keep = [(s, y) for s, y in stems if float(np.dot(y.astype(np.float64), y)) >= MIN_SHARE * total]
+            refs = [y for _, y in keep]
+            base = [si_sdr(r, mix) for r in refs]
+            crossover = cached("2band", mix, lambda: two_band(mix, refs))
+            legacy = cached("legacy", mix, lambda: (lambda s: {"best": best_sources(s, refs)[0], "n": len(s) - 1})(
+                LegacyFormation().separate(mix)))
             t0 = time.perf_counter()
-            srcs = separation.get("formation", n_sources=ns).separate(mix)
-            dt = time.perf_counter() - t0
-            form.append(([max(sdr(r, s.audio) for s in srcs) for r in refs], len(srcs) - 1, dt))
-            if ns is None:
-                g = max(srcs, key=lambda s: sdr(guitar, s.audio))
-                comp = sdr(backing, mix - g.audio)
-        for i, tgt in enumerate(("guitar", "backing")):
-            cells = [f"{f[0][i]:.2f} ({f[1]} src)" for f in form]
-            print(f"| {d.name} | {n / 44100:.0f} | {tgt} | {base_mix[i]:.2f} | {base_2b[i]:.2f} | "
-                  + " | ".join(cells) + (f" | {comp:.2f} |" if i == 1 else " | |"))
-            totals[tgt].append([base_mix[i], base_2b[i]] + [f[0][i] for f in form] + [comp if i == 1 else np.nan])
-        sys.stdout.flush()
-    for tgt, rows in totals.items():
+            now = separation.get("formation").separate(mix)
+            secs["formation"] += time.perf_counter() - t0
+            secs["audio"] += len(mix) / 44100
+            best, names = best_sources(now, refs)
+            for i, (stem, y) in enumerate(keep):
+                share = float(np.dot(y.astype(np.float64), y)) / total
+                row = [crossover[i] - base[i], legacy["best"][i] - base[i], best[i] - base[i]]
+                key = f"{kind} {stem}" if kind == "multitrack" else kind
+                groups.setdefault(key, []).append([base[i]] + row)
+                worst.setdefault(kind, []).append((best[i] - base[i], f"{name} {stem}"))
+                if args.rows:
+                    print(f"| {kind} | {name} | {stem} | {share:.2f} | {base[i]:.2f} | {row[0]:+.2f} | {row[1]:+.2f} | "
+                          f"{row[2]:+.2f} | {legacy['n']} / {len(now) - 1} | {names[i]} |", flush=True)
+    print()
+    print("| material | stems | mix SI-SDR | 2-band | before | formation | formation - 2-band |")
+    print("|---|---|---|---|---|---|---|")
+    for key, rows in groups.items():
         m = np.mean(rows, axis=0)
-        print(f"| **mean** | | {tgt} | {m[0]:.2f} | {m[1]:.2f} | "
-              + " | ".join("" if np.isnan(v) else f"{v:.2f}" for v in m[2:]) + " |")
+        print(f"| {key} | {len(rows)} | {m[0]:.2f} | {m[1]:+.2f} | {m[2]:+.2f} | {m[3]:+.2f} | {m[3] - m[1]:+.2f} |")
+    for kind, vals in worst.items():
+        v, what = min(vals)
+        print(f"{kind}: worst stem {what}: best source {v:+.2f} dB over the mixture")
+    if secs["audio"]:
+        print(f"formation: {secs['formation']:.1f} s for {secs['audio']:.0f} s of audio "
+              f"(RTF {secs['formation'] / secs['audio']:.3f})")
 
 
 if __name__ == "__main__":

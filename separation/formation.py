@@ -3,17 +3,25 @@
 Pipeline, all on the 4096 / 1024 Hann STFT of :mod:`core.stft` (computed in chunks, so memory
 stays bounded on long recordings)::
 
-    peaks      per frame, the most prominent spectral peaks         (separation.peaks)
+    peaks      per frame, the most prominent spectral peaks, with     (separation.peaks,
+               the percussive share of their tiles                    separation.timbre)
     clusters   per texture window (~0.2 s), a similarity graph of    (separation.ncut)
                frequency, amplitude and harmonicity (HWPS), cut by
                normalized-cut spectral clustering
-    sources    clusters linked across windows into sources that persist over the recording,
-               by their pitch and spectral centroid (weighted k-means over all clusters, each
-               cluster joining its nearest source)
+    tracks     a window's cluster continues the previous window's    (separation.timbre)
+               cluster of the same pitch: notes and held chords
+    sources    tracks grouped by timbre, what stays constant for an instrument: spectral
+               envelope shape over the fundamental, harmonicity, percussiveness, decay and
+               duration, and (weighed low) register; the number of sources follows from a
+               distance threshold, so a solo instrument gives one or two, a band several
     stems      each source's peaks draw the window's main lobe into a magnitude model; soft
-               masks share each bin between the sources and a residual (whatever power the
-               peaks do not explain: noise, transients, reverberation). The masks sum to one,
-               so the stems add back to the input.
+               masks share each bin between the sources and the unexplained power (noise,
+               transients, reverberation), whose percussive part goes to the percussive source
+               and the rest to the residual. The masks sum to one, so the stems add back to
+               the input.
+
+Sources are named from their measurements ("bass line", "percussive", "lead around A4",
+"sustained pad", ...); the names are only proposals a user can rename.
 
     backend = separation.get("formation", n_sources=3)
     sources = backend.separate(mono, progress=cb, cancel=event)
@@ -25,6 +33,7 @@ import time
 from typing import Optional
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
 
 from core import SAMPLE_RATE
 from core.errors import ParameterError
@@ -32,18 +41,27 @@ from core.progress import ProgressFn, check_cancel, report
 from core.stft import HOP, N_FFT, istft, n_frames, stft
 
 from .base import RESIDUAL_COLOUR, Source, colour_for, register
-from .ncut import kmeans, normalized_cut, similarity, single_threaded_blas
+from .ncut import normalized_cut, similarity, single_threaded_blas
 from .peaks import Peaks, harmonic_pitches, pick_peaks
+from .timbre import (FEATURES, cluster_features, continuation, describe, group_tracks, link_tracks,
+                     percussive_fraction, track_table)
 
 __all__ = ["SourceFormation", "N_SOURCES_RANGE"]
 
 N_SOURCES_RANGE = (2, 8)
 _CHUNK = 256          # frames per STFT chunk (~6 s)
-_CTX = 2              # context frames either side of a chunk (n_fft / hop / 2)
+_CTX = 8              # context frames either side of a chunk (percussive smoothing, overlap-add)
 _K_MAX = 6            # at most this many clusters per texture window (or n_sources if larger)
-_MIN_SEPARATION = 0.5  # octaves of pitch between automatic sources
-_MIN_SHARE = 0.03      # least share of the peak energy an automatic source must hold
-_FAINT = 0.005         # automatic sources under this share of the input energy join the residual
+_MAX_AUTO = 6         # at most this many automatic sources (besides the residual)
+_LINK_THRESHOLD = 1.0  # automatic: groups of tracks further apart than this stay apart (see timbre)
+_MIN_SHARE = 0.03     # least share of the peak energy an automatic source must hold
+_TINY = 0.01          # fixed count: groups under this share of the peak energy join their closest first
+_IMPULSIVE = 4.0      # unexplained transients form a source only when this impulsive (peak / median power)
+_FAINT = 0.005        # automatic sources under this share of the input energy join the residual
+_SPREAD = 6          # bins either side of a source's peaks that its neighbourhood covers
+_RESIDUAL_WEIGHT = 1.0  # how strongly the residual competes for unexplained power near the sources
+_PERCUSSIVE = 0.4     # a source whose peaks are at least this percussive takes the unexplained transients
+_F = {name: i for i, name in enumerate(FEATURES)}
 
 
 class _Ticker:
@@ -91,22 +109,24 @@ def _energy(x: np.ndarray, block: int = 1 << 20) -> float:
                      for i in range(0, len(x), block)))
 
 
-def _fold_faint(x: np.ndarray, stems: np.ndarray, pitches: np.ndarray, src: np.ndarray):
-    """Fold automatic sources holding under _FAINT of the input's energy into the residual
-    (noise peaks, stray clusters). Returns ``(stems, pitches, source per peak)`` renumbered."""
-    total = _energy(x)
-    keep = np.array([_energy(s) >= _FAINT * total for s in stems[:-1]], dtype=bool)
-    if keep.all():
-        return stems, pitches, src
-    for s in np.flatnonzero(~keep):
-        stems[-1] += stems[s]
-    remap = np.cumsum(keep) - 1
-    src = np.where(keep[src], remap[src], -1)
-    return np.concatenate([stems[:-1][keep], stems[-1:]]), pitches[keep], src
+def _impulsive(y: np.ndarray) -> bool:
+    """Whether ``y`` [shape=(n,)] comes in bursts (drums) rather than steadily (noise, hiss): the
+    95th percentile of its power per hop over the median is at least _IMPULSIVE."""
+    m = len(y) // HOP
+    if m < 8:
+        return False
+    p = np.einsum("ij,ij->i", y[:m * HOP].reshape(m, HOP), y[:m * HOP].reshape(m, HOP))
+    return float(np.percentile(p, 95)) >= _IMPULSIVE * max(float(np.median(p)), 1e-20)
 
 
-def _register_name(pitch: float) -> str:
-    return "low" if pitch < 200 else ("mid" if pitch < 800 else "high")
+def _unique_names(names: list[str]) -> list[str]:
+    """``names`` with repeats numbered: ["lead around A4", "lead around A4 (2)"]."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n} ({seen[n]})")
+    return out
 
 
 class SourceFormation:
@@ -151,48 +171,55 @@ class SourceFormation:
             raise ParameterError("audio contains NaN or infinite samples")
         tick = _Ticker(progress, cancel)
         tick("peaks", 0.0, force=True)
-        peaks = self.analyse(x, tick=tick)
+        peaks, perc = self.analyse(x, tick=tick)
         if len(peaks) == 0:
             tick("done", 1.0, force=True)
             return [Source("Residual", x.copy(), RESIDUAL_COLOUR, "residual", {"share": 1.0})]
         with single_threaded_blas():
-            cl_peak, feats, k_per_window = self._cluster(peaks, tick)
-            tick("linking", 0.80, force=True)
-            src_of_peak, pitches = self._link(cl_peak, feats, k_per_window)
-        stems = self._resynthesize(x, peaks, src_of_peak, len(pitches), tick)
-        if self.n_sources is None:
-            stems, pitches, src_of_peak = _fold_faint(x, stems, pitches, src_of_peak)
+            cl_peak, feats, track = self._cluster(peaks, perc, tick)
+        tick("linking", 0.80, force=True)
+        src_of_cluster, info = self._link(feats, track)
+        src_of_peak = src_of_cluster[cl_peak]
+        stems = self._resynthesize(x, peaks, src_of_peak, len(info), info, tick)
         tick("done", 1.0, force=True)
-        return self._sources(x, stems, pitches, src_of_peak)
+        return self._sources(x, stems, info, src_of_peak)
 
-    def analyse(self, x: np.ndarray, *, tick=None) -> Peaks:
-        """Spectral peaks of every frame of ``x`` [shape=(n,)] (computed chunk by chunk)."""
+    def analyse(self, x: np.ndarray, *, tick=None) -> tuple[Peaks, np.ndarray]:
+        """Spectral peaks of every frame of ``x`` [shape=(n,)] (computed chunk by chunk) and the
+        percussive share of each peak's tile [shape=(P,)]."""
         total = n_frames(len(x))
         s = self.sensitivity
-        parts = []
+        parts, percs = [], []
         for t0 in range(0, total, _CHUNK):
             t1 = min(t0 + _CHUNK, total)
-            mag = np.abs(_chunk_spectrum(x, t0, t1)[:, _CTX:_CTX + t1 - t0])
-            parts.append(pick_peaks(mag, sr=SAMPLE_RATE, n_fft=N_FFT, max_peaks=self.max_peaks,
-                                    prominence_db=18.0 - 12.0 * s, range_db=50.0 + 30.0 * s,
-                                    floor_db=-80.0 - 20.0 * s, frame_offset=t0))
+            full = np.abs(_chunk_spectrum(x, t0, t1))
+            mag = full[:, _CTX:_CTX + t1 - t0]
+            pk = pick_peaks(mag, sr=SAMPLE_RATE, n_fft=N_FFT, max_peaks=self.max_peaks,
+                            prominence_db=18.0 - 12.0 * s, range_db=50.0 + 30.0 * s,
+                            floor_db=-80.0 - 20.0 * s, frame_offset=t0)
+            pf = percussive_fraction(full)[:, _CTX:_CTX + t1 - t0]
+            percs.append(pf[np.rint(pk.bin).astype(np.int64), pk.frame - t0])
+            parts.append(pk)
             if tick is not None:
                 tick("peaks", 0.15 * t1 / total)
-        return Peaks.concat(parts)
+        return Peaks.concat(parts), (np.concatenate(percs) if percs else np.zeros(0))
 
-    def _cluster(self, peaks: Peaks, tick: _Ticker):
+    def _cluster(self, peaks: Peaks, perc: np.ndarray, tick: _Ticker):
         """Normalized cuts per texture window.
 
-        Returns ``(cluster id per peak [shape=(P,)], cluster features [shape=(C, 5)]:
-        window, pitch Hz, centroid Hz, energy, n_peaks; clusters per non-empty window)``."""
+        Returns ``(cluster id per peak [shape=(P,)], cluster features [shape=(C, len(FEATURES))],
+        track per cluster [shape=(C,)])`` (see :mod:`separation.timbre`): a cluster's track continues
+        the previous window's cluster whose partials its own continue."""
         rng = np.random.default_rng(self.seed)
         # Over-segment each window a little (pure clusters); linking merges them into sources.
         k_max = max(_K_MAX, self.n_sources or 0)
         total = int(peaks.frame[-1]) + 1
         tf = self.texture_frames
         cl_peak = np.zeros(len(peaks), dtype=np.int64)
-        feats: list[tuple] = []
-        ks: list[int] = []
+        feats: list[np.ndarray] = []
+        links: list[tuple[int, int, np.ndarray]] = []
+        n_cl = 0
+        last = None   # (first cluster id, k, window, last frame's freq, mag, local cluster ids)
         for w, f0 in enumerate(range(0, total, tf)):
             tick("clustering", 0.15 + 0.65 * f0 / total)
             sl = peaks.span(f0, f0 + tf)
@@ -206,63 +233,55 @@ class SourceFormation:
                 wraps = harmonic_pitches(freq, mag, n_pitches=5)
                 aff = similarity(freq, db, mag, fr, wraps)
                 labels, k = normalized_cut(aff, k_max=k_max, rng=rng)
-            base = len(feats)
-            cl_peak[sl] = base + labels
-            ks.append(k)
-            for c in range(k):
-                m = labels == c
-                fc, ac = freq[m], mag[m]
-                p = harmonic_pitches(fc, ac, n_pitches=1)
-                pitch = float(p[0]) if p.size else float(fc.min())
-                e = ac * ac
-                centroid = float(np.exp(np.sum(e * np.log(fc)) / np.sum(e)))
-                feats.append((w, pitch, centroid, float(e.sum()), int(m.sum())))
-        return cl_peak, np.asarray(feats, dtype=np.float64), np.asarray(ks)
+            first, final = fr == fr[0], fr == fr[-1]
+            if last is not None and last[2] == w - 1 and fr[0] == f0:
+                links.append((last[0], n_cl, continuation(last[3], last[4], last[5], last[1], freq[first],
+                                                          mag[first], labels[first], k)))
+            last = (n_cl, k, w, freq[final], mag[final], labels[final])
+            cl_peak[sl] = n_cl + labels
+            n_cl += k
+            feats.append(cluster_features(w, freq, mag, db, fr, perc[sl], labels, k))
+        return cl_peak, np.concatenate(feats), link_tracks(n_cl, links)
 
-    def _link(self, cl_peak: np.ndarray, feats: np.ndarray, ks: np.ndarray):
-        """Group all windows' clusters into persistent sources by pitch / centroid signature.
+    def _link(self, feats: np.ndarray, track: np.ndarray):
+        """Group all windows' clusters into sources by timbre (see :mod:`separation.timbre`).
 
-        Returns ``(source per peak [shape=(P,)], pitch of each source [shape=(S,)])``, sources
-        ordered from low to high pitch."""
-        pitch, centroid, energy = feats[:, 1], feats[:, 2], feats[:, 3]
-        sig = np.stack([np.log2(pitch), 0.5 * np.log2(centroid)], axis=1)
-        weight = np.sqrt(energy) + 1e-12
+        Returns ``(source per cluster [shape=(C,)], one dict per source)``: pitch_hz, percussive,
+        decay_db_s, duration_s, polyphony, energy, ordered from low to high pitch with the
+        percussive source last."""
+        window_s = self.texture_frames * HOP / SAMPLE_RATE
+        table, weight = track_table(feats, track, window_s=window_s)
         rng = np.random.default_rng(self.seed + 1)
-        if self.n_sources is not None:
-            labels, _ = kmeans(sig, self.n_sources, rng=rng, weights=weight, n_init=4)
+        if self.n_sources is None:
+            group = group_tracks(table, weight, n_sources=None, max_sources=_MAX_AUTO, min_share=_MIN_SHARE,
+                                 rng=rng, threshold=_LINK_THRESHOLD)
         else:
-            # Automatic: the most sources whose signatures stay _MIN_SEPARATION apart and that
-            # each hold a real share of the peak energy.
-            # One source when nothing else stands apart (a single tone, noise).
-            labels = np.zeros(len(sig), dtype=np.int64)
-            for n in range(2, min(N_SOURCES_RANGE[1], int(ks.max(initial=1)) + 2) + 1):
-                if len(sig) < n:
-                    break
-                lab, cen = kmeans(sig, n, rng=rng, weights=weight, n_init=4)
-                d = np.abs(cen[:, None, 0] - cen[None, :, 0])  # pitch distance, octaves
-                share = np.bincount(lab, weights=energy, minlength=n) / energy.sum()
-                if d[np.triu_indices(len(cen), 1)].min() < _MIN_SEPARATION or share.min() < _MIN_SHARE:
-                    break
-                labels = lab
-        used = np.unique(labels)
-        # Pitch of a source: energy-weighted median of its clusters' pitches.
-        src_pitch = np.empty(len(used))
-        for i, g in enumerate(used):
-            m = labels == g
-            order = np.argsort(pitch[m])
-            cw = np.cumsum(energy[m][order])
-            src_pitch[i] = pitch[m][order][np.searchsorted(cw, 0.5 * cw[-1])]
-        rank = np.argsort(src_pitch)
-        remap = np.full(labels.max() + 1, -1, dtype=np.int64)
-        remap[used[rank]] = np.arange(len(used))
-        return remap[labels][cl_peak], src_pitch[rank]
+            group = group_tracks(table, weight, n_sources=self.n_sources, max_sources=self.n_sources,
+                                 min_share=_TINY, rng=rng)
+        n_src = int(group.max()) + 1
+        info = []
+        for g in range(n_src):
+            m = group == g
+            w = weight[m] / weight[m].sum()
+            reg = table[m, 0]
+            order = np.argsort(reg)
+            median_reg = reg[order][np.searchsorted(np.cumsum(w[order]), 0.5)]
+            info.append({"pitch_hz": float(2.0 ** median_reg), "percussive": float(w @ table[m, 2]),
+                         "decay_db_s": float(w @ table[m, 6]), "duration_s": float(2.0 ** (w @ table[m, 7])),
+                         "polyphony": float(2.0 ** (w @ table[m, 5])), "energy": float(weight[m].sum())})
+        perc_first = [g for g in range(n_src) if info[g]["percussive"] >= _PERCUSSIVE]
+        rank = sorted(range(n_src), key=lambda g: (g in perc_first, info[g]["pitch_hz"]))
+        remap = np.empty(n_src, dtype=np.int64)
+        remap[rank] = np.arange(n_src)
+        return remap[group][track], [info[g] for g in rank]
 
-    def _resynthesize(self, x: np.ndarray, peaks: Peaks, src: np.ndarray, n_src: int,
+    def _resynthesize(self, x: np.ndarray, peaks: Peaks, src: np.ndarray, n_src: int, info: list[dict],
                       tick: _Ticker) -> np.ndarray:
-        """Masked stems [shape=(n_src + 1, n)], the last one the residual."""
+        """Masked stems [shape=(n_src + 2, n)]: the sources, the unexplained percussive part (taken
+        by the most percussive source if one is, else a stem of its own) and the residual."""
         n = len(x)
         total = n_frames(n)
-        out = np.zeros((n_src + 1, n), dtype=np.float32)
+        out = np.zeros((n_src + 2, n), dtype=np.float32)
         n_bins = N_FFT // 2 + 1
         offsets = np.arange(-2, 3)
         for t0 in range(0, total, _CHUNK):
@@ -277,32 +296,59 @@ class SourceFormation:
             idx = ((src[sl][:, None] * n_bins + bins) * n_fr + j)[ok]
             model = np.bincount(idx, weights=amp[ok], minlength=n_src * n_bins * n_fr)
             power = (model.reshape(n_src, n_bins, n_fr) ** 2).astype(np.float32)
-            mix = np.abs(spec) ** 2
+            mag = np.abs(spec)
+            mix = mag ** 2
             explained = power.sum(axis=0)
-            den = explained + np.maximum(mix - explained, 0.0) + 1e-20
-            masks = power / den
-            rest = 1.0 - masks.sum(axis=0)
+            unexplained = np.maximum(mix - explained, 0.0)
+            den = explained + unexplained + 1e-20
+            pf = percussive_fraction(mag)
+            # The unexplained harmonic power near a source's peaks (its partials' skirts, the
+            # noise of its attacks and bow or breath) goes to that source; the rest to the residual.
+            near = uniform_filter1d(uniform_filter1d(power, size=2 * _SPREAD + 1, axis=1), size=3, axis=2)
+            share = near / (near.sum(axis=0) + _RESIDUAL_WEIGHT * unexplained + 1e-20)
+            harmonic_rest = unexplained * (1.0 - pf)
+            masks = (power + harmonic_rest * share) / den
             a, b = t0 * HOP, min(t1 * HOP, n)
             seg_len = (t1 - t0 + 2 * _CTX) * HOP
-            for s in range(n_src + 1):
-                m = masks[s] if s < n_src else rest
+            for s in range(n_src + 2):
+                m = masks[s] if s < n_src else (
+                    unexplained * pf / den if s == n_src else harmonic_rest * (1.0 - share.sum(axis=0)) / den)
                 y = istft(spec * m, length=seg_len)
                 out[s, a:b] = y[_CTX * HOP:_CTX * HOP + (b - a)]
             tick("resynthesis", 0.82 + 0.18 * t1 / total)
         return out
 
-    def _sources(self, x: np.ndarray, stems: np.ndarray, pitches: np.ndarray,
-                 src_of_peak: np.ndarray) -> list[Source]:
-        energy = np.array([_energy(s) for s in stems])
+    def _sources(self, x: np.ndarray, stems: np.ndarray, info: list[dict], src_of_peak: np.ndarray) -> list[Source]:
+        """Sources from the stems of :meth:`_resynthesize`: the transients join the percussive source
+        (or stand alone, automatic mode), faint automatic sources join the residual."""
+        n_src = len(info)
         total = _energy(x) or 1.0
+        perc = [s for s in range(n_src) if info[s]["percussive"] >= _PERCUSSIVE]
+        stems = list(stems)
+        residual = stems.pop()
+        transients = stems.pop()
+        if perc:
+            stems[perc[0]] += transients
+        elif self.n_sources is None and _energy(transients) >= _FAINT * total and _impulsive(transients):
+            stems.append(transients)
+            info = info + [{"pitch_hz": 0.0, "percussive": 1.0, "decay_db_s": -60.0, "duration_s": 0.0,
+                            "polyphony": 1.0, "energy": 0.0}]
+        else:
+            residual += transients
+        keep = []
+        for s, y in enumerate(stems):
+            if self.n_sources is None and _energy(y) < _FAINT * total:
+                residual += y
+            else:
+                keep.append(s)
+        names = _unique_names([describe(info[s]["pitch_hz"], info[s]["percussive"], info[s]["decay_db_s"],
+                                        info[s]["duration_s"], info[s]["polyphony"]) for s in keep])
         out = []
-        for s, p in enumerate(pitches):
-            meta = {"pitch_hz": float(p), "share": float(energy[s] / total),
-                    "n_peaks": int(np.count_nonzero(src_of_peak == s))}
-            out.append(Source(f"Source {s + 1} ({_register_name(p)}, ~{p:.0f} Hz)", stems[s],
-                              colour_for(s), "source", meta))
-        out.append(Source("Residual", stems[-1], RESIDUAL_COLOUR, "residual",
-                          {"share": float(energy[-1] / total)}))
+        for i, (s, name) in enumerate(zip(keep, names)):
+            meta = {k: v for k, v in info[s].items() if k != "energy"}
+            meta.update(share=_energy(stems[s]) / total, n_peaks=int(np.count_nonzero(src_of_peak == s)))
+            out.append(Source(name, stems[s], colour_for(i), "source", meta))
+        out.append(Source("Residual", residual, RESIDUAL_COLOUR, "residual", {"share": _energy(residual) / total}))
         return out
 
 
@@ -311,6 +357,7 @@ def _factory(**settings) -> SourceFormation:
 
 
 register("formation", label="Sound source formation",
-         description="Spectral peaks clustered by frequency, amplitude and harmonicity with "
-                     "normalized cuts (Lagrange et al. 2007); 2-8 sources plus a residual; no model needed.",
+         description="Spectral peaks clustered by frequency, amplitude and harmonicity with normalized cuts "
+                     "(Lagrange et al. 2007), then linked into instruments by timbre (envelope shape, "
+                     "percussiveness, decay, register); sources plus a residual; no model needed.",
          factory=_factory)
