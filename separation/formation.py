@@ -58,7 +58,7 @@ _MIN_SHARE = 0.03     # least share of the peak energy an automatic source must 
 _TINY = 0.01          # fixed count: groups under this share of the peak energy join their closest first
 _IMPULSIVE = 4.0      # unexplained transients form a source only when this impulsive (peak / median power)
 _FAINT = 0.005        # automatic sources under this share of the input energy join the residual
-_SPREAD = 6          # bins either side of a source's peaks that its neighbourhood covers
+_SPREAD = 6           # bins either side of a source's peaks that its neighbourhood covers
 _RESIDUAL_WEIGHT = 1.0  # how strongly the residual competes for unexplained power near the sources
 _PERCUSSIVE = 0.4     # a source whose peaks are at least this percussive takes the unexplained transients
 _F = {name: i for i, name in enumerate(FEATURES)}
@@ -180,7 +180,7 @@ class SourceFormation:
         tick("linking", 0.80, force=True)
         src_of_cluster, info = self._link(feats, track)
         src_of_peak = src_of_cluster[cl_peak]
-        stems = self._resynthesize(x, peaks, src_of_peak, len(info), info, tick)
+        stems = self._resynthesize(x, peaks, src_of_peak, len(info), tick)
         tick("done", 1.0, force=True)
         return self._sources(x, stems, info, src_of_peak)
 
@@ -247,7 +247,7 @@ class SourceFormation:
         """Group all windows' clusters into sources by timbre (see :mod:`separation.timbre`).
 
         Returns ``(source per cluster [shape=(C,)], one dict per source)``: pitch_hz, percussive,
-        decay_db_s, duration_s, polyphony, energy, ordered from low to high pitch with the
+        decay_db_s, duration_s, polyphony (peaks per frame), energy, ordered from low to high pitch with the
         percussive source last."""
         window_s = self.texture_frames * HOP / SAMPLE_RATE
         table, weight = track_table(feats, track, window_s=window_s)
@@ -269,13 +269,12 @@ class SourceFormation:
             info.append({"pitch_hz": float(2.0 ** median_reg), "percussive": float(w @ table[m, 2]),
                          "decay_db_s": float(w @ table[m, 6]), "duration_s": float(2.0 ** (w @ table[m, 7])),
                          "polyphony": float(2.0 ** (w @ table[m, 5])), "energy": float(weight[m].sum())})
-        perc_first = [g for g in range(n_src) if info[g]["percussive"] >= _PERCUSSIVE]
-        rank = sorted(range(n_src), key=lambda g: (g in perc_first, info[g]["pitch_hz"]))
+        rank = sorted(range(n_src), key=lambda g: (info[g]["percussive"] >= _PERCUSSIVE, info[g]["pitch_hz"]))
         remap = np.empty(n_src, dtype=np.int64)
         remap[rank] = np.arange(n_src)
         return remap[group][track], [info[g] for g in rank]
 
-    def _resynthesize(self, x: np.ndarray, peaks: Peaks, src: np.ndarray, n_src: int, info: list[dict],
+    def _resynthesize(self, x: np.ndarray, peaks: Peaks, src: np.ndarray, n_src: int,
                       tick: _Ticker) -> np.ndarray:
         """Masked stems [shape=(n_src + 2, n)]: the sources, the unexplained percussive part (taken
         by the most percussive source if one is, else a stem of its own) and the residual."""

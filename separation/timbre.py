@@ -179,8 +179,9 @@ def track_table(feats: np.ndarray, track: np.ndarray, *, window_s: float) -> np.
 
 # Same-instrument model of two tracks (logistic regression on the absolute differences of their
 # track_table columns): P(same) = sigmoid(BIAS - sum(WEIGHTS * |difference|)). Fitted on the tuning
-# half of the rendered General-MIDI scenes (bench/formation_fit.py prints these numbers); register
-# is the strongest cue there, percussiveness, harmonicity, brightness and polyphony follow.
+# half of the rendered General-MIDI scenes (bench/formation_fit.py prints these numbers). Register is
+# the strongest cue there, percussiveness, brightness and polyphony follow; tilt, decay, duration and
+# the harmonic profile barely tell instruments apart on those tracks (harmonicity not at all).
 WEIGHTS = np.array([0.578, 0.0, 0.758, 0.019, 0.219, 0.187, 0.003, 0.021,
                     0.0, 0.0, 0.002, 0.001, 0.005, 0.003, 0.006, 0.002])
 BIAS = 0.801
