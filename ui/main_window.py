@@ -4,13 +4,14 @@ Everything the window does goes through :class:`ui.controller.SessionController`
 only wires widgets to it and shows what happens (progress, messages, errors)."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
-from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtCore import QEvent, QObject, QSettings, Qt
 from PyQt6.QtGui import QAction, QKeySequence
-from PyQt6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QProgressBar, QPushButton,
-                             QSplitter, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QAbstractSpinBox, QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit,
+                             QMainWindow, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from . import theme
 from .controller import SessionController
@@ -31,7 +32,8 @@ PROJECT_FILTER = "Soundstage project (*.soundstage.json *.json)"
 
 
 class MessageBanner(QFrame):
-    """An in-window message (errors, warnings) that never blocks: text and a close button."""
+    """An in-window message (errors, warnings) that never blocks: text, an optional action button
+    (e.g. "Open Preferences…") and a close button."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -41,23 +43,74 @@ class MessageBanner(QFrame):
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.action = QPushButton()
+        self.action.hide()
+        self.action.clicked.connect(self._run_action)
+        self._action_fn: Optional[Callable[[], None]] = None
         close = QPushButton("✕")
         close.setFixedSize(24, 22)
         close.setToolTip("Dismiss")
         close.clicked.connect(self.hide)
         lay.addWidget(self.icon)
         lay.addWidget(self.text, 1)
+        lay.addWidget(self.action)
         lay.addWidget(close)
         self.hide()
 
-    def show_message(self, title: str, message: str, *, level: str = "error") -> None:
+    def show_message(self, title: str, message: str, *, level: str = "error",
+                     action: Optional[tuple[str, Callable[[], None]]] = None) -> None:
         col = theme.BAD if level == "error" else theme.WARN
         self.setStyleSheet(f"MessageBanner {{ background: #3a2224; border: 1px solid {col}; border-radius: 5px; }}"
                            if level == "error" else
                            f"MessageBanner {{ background: #3a3322; border: 1px solid {col}; border-radius: 5px; }}")
         self.icon.setStyleSheet(f"color: {col}; font-size: 14pt;")
-        self.text.setText(f"<b>{title}</b><br>{message}")
+        self.text.setText(f"<b>{html.escape(title)}</b><br>{html.escape(message).replace(chr(10), '<br>')}")
+        self._action_fn = action[1] if action else None
+        self.action.setText(action[0] if action else "")
+        self.action.setVisible(action is not None)
         self.show()
+
+    def _run_action(self) -> None:
+        if self._action_fn is not None:
+            self._action_fn()
+
+
+class SpaceForTransport(QObject):
+    """Space plays and pauses unless a text field of ``window`` is really being edited.
+
+    A field counts as being edited once the user clicked into it or typed in it; a field that
+    focus merely landed in (a button beside it was disabled, the panel was rebuilt, Tab) lets Space
+    through to the transport, so Space never erases a source's name."""
+
+    def __init__(self, window: QWidget):
+        super().__init__(window)
+        self.window = window
+        self.editing: Optional[QWidget] = None
+        QApplication.instance().focusChanged.connect(self._focus_changed)
+
+    @staticmethod
+    def _is_text(w) -> bool:
+        return isinstance(w, (QLineEdit, QAbstractSpinBox))
+
+    def _focus_changed(self, old, new) -> None:
+        if new is not None and self._is_text(new) and new.window() is self.window:
+            new.removeEventFilter(self)
+            new.installEventFilter(self)
+            clicked = QApplication.mouseButtons() != Qt.MouseButton.NoButton
+            self.editing = new if clicked else None
+        else:
+            self.editing = None
+
+    def eventFilter(self, obj, ev) -> bool:
+        t = ev.type()
+        if t == QEvent.Type.MouseButtonPress:
+            self.editing = obj
+        elif t == QEvent.Type.KeyPress and ev.key() != Qt.Key.Key_Space and ev.text():
+            self.editing = obj
+        elif (t == QEvent.Type.ShortcutOverride and ev.key() == Qt.Key.Key_Space
+              and ev.modifiers() == Qt.KeyboardModifier.NoModifier and obj is not self.editing):
+            return True       # not accepted by the field: the Space shortcut (play / pause) runs
+        return False
 
 
 class MainWindow(QMainWindow):
@@ -67,10 +120,12 @@ class MainWindow(QMainWindow):
         self.ctl = controller or SessionController(self, settings=self.settings)
         self.setWindowTitle("Soundstage")
         self.setAcceptDrops(True)
-        self.resize(1480, 920)
+        avail = self.screen().availableGeometry() if self.screen() is not None else None
+        self.resize(min(1480, avail.width()) if avail else 1480, min(920, avail.height()) if avail else 920)
         self._build()
         self._build_menus()
         self._build_status()
+        self.space = SpaceForTransport(self)
         ctl = self.ctl
         ctl.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
         ctl.error.connect(self.show_error)
@@ -101,25 +156,22 @@ class MainWindow(QMainWindow):
         ll.addWidget(self.separation)
         ll.addWidget(self.sources, 1)
         left.setMinimumWidth(410)
-        left.setMaximumWidth(460)
+        left.setMaximumWidth(540)
         canvas_frame = QFrame()
         canvas_frame.setObjectName("panel")
         cl = QVBoxLayout(canvas_frame)
         cl.setContentsMargins(2, 2, 2, 2)
         cl.addWidget(self.canvas)
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.renditions, 1)
-        rl.addWidget(self.meters, 1)
-        right.setMinimumWidth(270)
-        right.setMaximumWidth(330)
+        self.renditions.setMinimumWidth(250)
+        self.renditions.setMaximumWidth(330)
         top = QWidget()
         tl = QHBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
-        tl.addWidget(left)
+        tl.addWidget(left, 1)               # up to its maximum, the left column shares space with the stage
         tl.addWidget(canvas_frame, 1)
-        tl.addWidget(right)
+        tl.addWidget(self.renditions)
+        # the overview and the spectrogram share the bottom row with the output meters: the right
+        # column then holds only the gallery, so the window fits a 1280 x 720 screen
         views = QFrame()
         views.setObjectName("panel")
         vl = QVBoxLayout(views)
@@ -127,12 +179,21 @@ class MainWindow(QMainWindow):
         vl.setSpacing(2)
         vl.addWidget(self.waveform)
         vl.addWidget(self.spectrogram, 1)
+        self.meters.setMinimumWidth(250)
+        self.meters.setMaximumWidth(330)
+        bottom = QWidget()
+        bl = QHBoxLayout(bottom)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.addWidget(views, 1)
+        bl.addWidget(self.meters)
         split = QSplitter(Qt.Orientation.Vertical)
+        split.setChildrenCollapsible(False)
         split.addWidget(top)
-        split.addWidget(views)
+        split.addWidget(bottom)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
-        split.setSizes([620, 240])
+        split.setSizes([600, 260])
+        self.splitter = split
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(8, 8, 8, 4)
@@ -213,9 +274,20 @@ class MainWindow(QMainWindow):
     def _busy(self, busy: bool) -> None:
         for w in (self.time_left, self.progress, self.cancel_button):
             w.setVisible(busy)
+        self._focus_off_fields()
         if busy:
             self.progress.setValue(0)
             self.progress.setFormat("starting…")
+
+    def _focus_off_fields(self) -> None:
+        """When a job starts or ends, focus must not be left in a field the user is not editing
+        (disabling the button that had it moves focus on, to whatever comes next): the pan
+        canvas takes it, so keys act on the session."""
+        fw = QApplication.focusWidget()
+        if fw is not None and fw.window() is not self:
+            return
+        if fw is None or not fw.isEnabled() or (SpaceForTransport._is_text(fw) and fw is not self.space.editing):
+            self.canvas.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _progress(self, label: str, fraction: float, left: str) -> None:
         self.progress.setValue(int(fraction * 1000))

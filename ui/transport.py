@@ -35,7 +35,7 @@ class TransportBar(QFrame):
         self.stop.clicked.connect(ctl.stop)
         self.loop = QPushButton("⟲  Loop")
         self.loop.setCheckable(True)
-        self.loop.setToolTip("Loop the region marked on the overview (L)")
+        self.loop.setToolTip("Loop the region dragged on the overview, or the whole recording when none is marked (L)")
         self.loop.toggled.connect(self.loopToggled.emit)
         self.ab = QPushButton("A/B  Stereo")
         self.ab.setCheckable(True)

@@ -1,5 +1,11 @@
-"""The overview: the input's waveform with the playhead and the loop region; click to seek."""
+"""The overview: the input's waveform with the playhead and the loop region.
+
+Click to seek; drag to mark a loop region (drag its edges to adjust it, double-click to clear it).
+The loop (transport button, key L) plays the marked region, or the whole recording when none is
+marked."""
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
@@ -10,20 +16,39 @@ from app.display import waveform_envelope
 from . import theme
 from .spectrogram_view import AXIS_WIDTH
 
-__all__ = ["WaveformView"]
+__all__ = ["WaveformView", "MIN_REGION_S"]
+
+MIN_REGION_S = 0.05     # a shorter drag is a click, not a region
+
+
+class _OverviewBox(pg.ViewBox):
+    """A view box whose left-button drag marks a time span (instead of panning)."""
+    spanDragged = pyqtSignal(float, float, bool)   # start s, end s, finished
+
+    def mouseDragEvent(self, ev, axis=None):
+        if ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        ev.accept()
+        a = self.mapSceneToView(ev.buttonDownScenePos()).x()
+        b = self.mapSceneToView(ev.scenePos()).x()
+        self.spanDragged.emit(float(a), float(b), bool(ev.isFinish()))
 
 
 class WaveformView(pg.PlotWidget):
     seekRequested = pyqtSignal(float)
+    regionChanged = pyqtSignal()        # the marked region was set, moved or cleared
 
     def __init__(self, ctl, parent=None):
-        super().__init__(parent)
+        self.box = _OverviewBox()
+        super().__init__(parent, viewBox=self.box)
         self.ctl = ctl
-        self.setMinimumHeight(70)
+        self.setMinimumHeight(56)
         self.setMaximumHeight(110)
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
+        self.setToolTip("Click to seek; drag to mark a loop region; double-click to clear it")
         pi = self.getPlotItem()
         left = pi.getAxis("left")            # empty, as wide as the spectrogram's: time lines up
         left.setWidth(AXIS_WIDTH)
@@ -39,21 +64,26 @@ class WaveformView(pg.PlotWidget):
         self.fill = pg.FillBetweenItem(self.hi, self.lo, brush=pg.mkBrush(fill))
         for item in (self.fill, self.hi, self.lo):
             self.addItem(item)
-        self.loop = pg.LinearRegionItem(brush=pg.mkBrush(theme.qcolor(theme.ACCENT, 40)),
-                                        pen=pg.mkPen(theme.qcolor(theme.ACCENT, 180)), movable=True)
+        self.loop = pg.LinearRegionItem(movable=True)
         self.loop.setZValue(5)
         self.loop.hide()
-        self.loop.sigRegionChangeFinished.connect(self._loop_moved)
+        self.loop.sigRegionChanged.connect(self._loop_moved)
         self.addItem(self.loop)
+        self.loop_enabled = False
+        self._style_region()
         self.playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(theme.ACCENT, width=2), movable=False)
         self.playhead.setZValue(10)
         self.addItem(self.playhead)
         self.setYRange(-1, 1, padding=0.05)
         self.scene().sigMouseClicked.connect(self._clicked)
+        self.box.spanDragged.connect(self._span_dragged)
         ctl.session_event.connect(self._on_event)
         ctl.tick.connect(self._on_tick)
+        ctl.engine_changed.connect(self._apply)     # a new engine (new sources) loops the same span
 
     def _on_event(self, name: str) -> None:
+        if name == "recording":
+            self.clear_region()
         if name in ("recording", "sources"):
             self.reload()
 
@@ -71,6 +101,7 @@ class WaveformView(pg.PlotWidget):
         self.lo.setData(t, lo / peak)
         self.setXRange(0, s.seconds, padding=0)
         self.setLimits(xMin=0, xMax=s.seconds)
+        self.loop.setBounds((0, s.seconds))
 
     def _on_tick(self) -> None:
         e = self.ctl.engine
@@ -80,26 +111,86 @@ class WaveformView(pg.PlotWidget):
     def _clicked(self, ev) -> None:
         if ev.button() != Qt.MouseButton.LeftButton or self.ctl.session.mono is None:
             return
-        x = self.getPlotItem().vb.mapSceneToView(ev.scenePos()).x()
+        if ev.double():
+            self.clear_region()
+            return
+        x = self.box.mapSceneToView(ev.scenePos()).x()
         x = float(np.clip(x, 0, self.ctl.session.seconds))
         self.ctl.seek(x)
         self.seekRequested.emit(x)
 
     # --- loop -----------------------------------------------------------------------------------
-    def set_loop_enabled(self, on: bool) -> None:
-        s = self.ctl.session
-        if on and s.mono is not None:
-            a, b = self.loop.getRegion()
-            if b - a < 0.1 or b > s.seconds:
-                pos = self.ctl.engine.position / self.ctl.engine.sample_rate if self.ctl.engine else 0.0
-                a, b = pos, min(s.seconds, pos + max(2.0, s.seconds / 8))
-                self.loop.setRegion((a, b))
-            self.loop.show()
-            self.ctl.set_loop(*self.loop.getRegion())
-        else:
+    def region(self) -> Optional[tuple[float, float]]:
+        """The marked region (start, end) in seconds, or None."""
+        if not self.loop.isVisible():
+            return None
+        a, b = self.loop.getRegion()
+        return float(a), float(b)
+
+    def set_region(self, start: float, end: float) -> None:
+        """Mark ``start``..``end`` seconds (clipped to the recording; shorter than MIN_REGION_S clears)."""
+        total = self.ctl.session.seconds
+        a, b = sorted((float(np.clip(start, 0, total)), float(np.clip(end, 0, total))))
+        if b - a < MIN_REGION_S:
+            self.clear_region()
+            return
+        self.loop.blockSignals(True)
+        self.loop.setRegion((a, b))
+        self.loop.blockSignals(False)
+        self.loop.show()
+        self._apply()
+
+    def clear_region(self) -> None:
+        if self.loop.isVisible():
             self.loop.hide()
-            self.ctl.set_loop(None, None)
+            self._apply()
+
+    def loop_span(self) -> Optional[tuple[float, float]]:
+        """What the loop plays: the marked region, or the whole recording; None without one."""
+        if self.ctl.session.mono is None:
+            return None
+        return self.region() or (0.0, self.ctl.session.seconds)
+
+    def set_loop_enabled(self, on: bool) -> None:
+        self.loop_enabled = bool(on)
+        self._style_region()
+        self._apply()
+        span = self.loop_span()
+        if on and span is not None:
+            what = "the marked region" if self.region() else "the whole recording (drag on the overview to mark a region)"
+            self.ctl.status.emit(f"Loop on: {what}")
+
+    def _span_dragged(self, a: float, b: float, finished: bool) -> None:
+        if self.ctl.session.mono is None:
+            return
+        total = self.ctl.session.seconds
+        a, b = sorted((float(np.clip(a, 0, total)), float(np.clip(b, 0, total))))
+        if b - a < MIN_REGION_S:
+            if finished:
+                self.clear_region()
+            return
+        self.loop.blockSignals(True)
+        self.loop.setRegion((a, b))
+        self.loop.blockSignals(False)
+        self.loop.show()
+        if finished:
+            self._apply()
 
     def _loop_moved(self) -> None:
         if self.loop.isVisible():
-            self.ctl.set_loop(*self.loop.getRegion())
+            self._apply()
+
+    def _apply(self) -> None:
+        """Tell the engine what to loop (nothing when the loop is off)."""
+        span = self.loop_span() if self.loop_enabled else None
+        if span is None:
+            self.ctl.set_loop(None, None)
+        else:
+            self.ctl.set_loop(*span)
+        self.regionChanged.emit()
+
+    def _style_region(self) -> None:
+        alpha = (45, 200) if self.loop_enabled else (18, 90)    # dimmer while the loop is off
+        self.loop.setBrush(pg.mkBrush(theme.qcolor(theme.ACCENT, alpha[0])))
+        for line in self.loop.lines:
+            line.setPen(pg.mkPen(theme.qcolor(theme.ACCENT, alpha[1]), width=2))

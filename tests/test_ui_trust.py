@@ -1,0 +1,242 @@
+"""A desktop tool people can trust (issue 14), through the real widgets, offscreen (pytest-qt):
+the layout at 1280 x 720, the loop region, Space after Separate / Cancel, the Demucs banner,
+unsaved changes, and opening a recording without losing it to a failed separation."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("PyQt6")
+pytest.importorskip("pytestqt")
+
+from PyQt6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt  # noqa: E402
+from PyQt6.QtGui import QMouseEvent  # noqa: E402
+from PyQt6.QtWidgets import (QAbstractButton, QApplication, QComboBox, QLabel, QLineEdit,  # noqa: E402
+                             QWidget)
+
+from conftest import harmonic_note  # noqa: E402
+
+SR = 44100
+
+
+def _recording(path: Path, seconds: float = 4.0) -> Path:
+    """Two harmonic voices and a bass, one note a second (formation finds a few sources)."""
+    n = int(seconds * SR)
+    x = np.zeros(n, np.float32)
+    for k in range(int(np.ceil(seconds))):
+        for f0, amp in ((82.4, 0.3), (659.3 if k % 2 else 784.0, 0.2), (392.0, 0.15)):
+            seg = harmonic_note(f0, 1.0, amp=amp, decay=1.5)
+            a = k * SR
+            x[a:a + len(seg)] += seg[: n - a]
+    sf.write(str(path), x, SR, subtype="FLOAT")
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def _idle(qtbot, w, timeout=60000):
+    qtbot.waitUntil(lambda: not w.ctl.busy, timeout=timeout)
+
+
+def _window(qtbot, settings, size=(1400, 880)):
+    from PyQt6.QtWidgets import QApplication as _A
+    from ui import theme
+    from ui.main_window import MainWindow
+    theme.apply(_A.instance())
+    w = MainWindow(settings=settings)
+    w.ctl.session.model = "decorr"
+    w.resize(*size)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, settings):
+    w = _window(qtbot, settings)
+    w.open_path(_recording(tmp_path / "voices.wav"))
+    _idle(qtbot, w)
+    assert w.ctl.engine is not None, w.ctl.last_error
+    yield w
+    w.ctl.mark_saved() if hasattr(w.ctl, "mark_saved") else None
+    w.close()
+
+
+# --- 6. the layout at 1280 x 720 ------------------------------------------------------------------
+
+def _cut(w: QWidget) -> str:
+    """Why the text of ``w`` does not fit its widget ('' when it fits)."""
+    fm = w.fontMetrics()
+    r = w.contentsRect()
+    if isinstance(w, QLabel):
+        text = w.text()
+        if not text or w.textFormat() == Qt.TextFormat.RichText or "<" in text:
+            return ""
+        if w.wordWrap():
+            return f"needs {w.heightForWidth(r.width())} px of height, has {r.height()}" \
+                if w.heightForWidth(r.width()) > r.height() else ""
+        need = max(fm.horizontalAdvance(line) for line in text.split("\n"))
+        return f"needs {need} px, has {r.width()}" if need > r.width() else ""
+    if isinstance(w, QAbstractButton):
+        need = fm.horizontalAdvance(w.text()) + (w.iconSize().width() if not w.icon().isNull() else 0)
+        return f"needs {need} px, has {r.width()}" if need > r.width() else ""
+    if isinstance(w, QLineEdit):
+        need = fm.horizontalAdvance(w.text()) + 4           # QLineEdit's own horizontal margin
+        return f"needs {need} px, has {r.width()}" if need > r.width() else ""
+    if isinstance(w, QComboBox):
+        need = fm.horizontalAdvance(w.currentText()) + 20   # the drop-down arrow
+        return f"needs {need} px, has {r.width()}" if need > r.width() else ""
+    return ""
+
+
+def _visible_texts(w) -> list[QWidget]:
+    return [c for c in w.findChildren(QWidget)
+            if c.isVisibleTo(w) and isinstance(c, (QLabel, QAbstractButton, QLineEdit, QComboBox))]
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_window_at_laptop_and_desktop_sizes_shows_every_panel_uncut(qtbot, win, size):
+    hint = win.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 720, hint
+    win.resize(*size)
+    qtbot.waitUntil(lambda: (win.width(), win.height()) == size)
+    panels = {"transport": win.transport, "separation": win.separation, "sources": win.sources,
+              "canvas": win.canvas, "renditions": win.renditions, "meters": win.meters,
+              "overview": win.waveform, "spectrogram": win.spectrogram}
+    frame = win.rect()
+    for name, p in panels.items():
+        assert p.isVisible(), name
+        r = p.rect().translated(p.mapTo(win, QPoint(0, 0)))
+        assert frame.contains(r), f"{name} {r} leaves the window {frame}"
+        hint = p.minimumSizeHint().expandedTo(p.minimumSize())
+        assert p.width() >= hint.width() and p.height() >= hint.height(), f"{name} squeezed: {p.size()} < {hint}"
+    # the panels do not overlap one another
+    rects = {n: p.rect().translated(p.mapTo(win, QPoint(0, 0))) for n, p in panels.items()}
+    names = list(rects)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not rects[a].intersects(rects[b]), (a, b)
+    cut = {f"{type(c).__name__} {getattr(c, 'text', lambda: '')()!r}": _cut(c) for c in _visible_texts(win)}
+    assert {k: v for k, v in cut.items() if v} == {}
+    # every source row shows its whole name, mode and buttons
+    assert win.sources.rows
+    for row in win.sources.rows:
+        for wdg in (row.name, row.mode, row.mute, row.solo, row.pin, row.gain_label):
+            assert wdg.isVisible() and not _cut(wdg), (row.name.text(), _cut(wdg))
+
+
+# --- 4. the loop region ---------------------------------------------------------------------------
+
+def _send_mouse(widget, kind, pos: QPointF, button, buttons):
+    ev = QMouseEvent(kind, pos, QPointF(widget.mapToGlobal(pos.toPoint())), button, buttons,
+                     Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, ev)
+
+
+def _drag_overview(view, t0: float, t1: float, steps: int = 8) -> None:
+    """Press at ``t0`` seconds on the overview, move to ``t1`` and release (real mouse events)."""
+    vb = view.getPlotItem().getViewBox()
+    y = vb.viewRect().center().y()
+    port = view.viewport()
+
+    def at(t):
+        return QPointF(view.mapFromScene(vb.mapViewToScene(QPointF(t, y))))
+    left = Qt.MouseButton.LeftButton
+    _send_mouse(port, QEvent.Type.MouseButtonPress, at(t0), left, left)
+    for k in range(1, steps + 1):
+        _send_mouse(port, QEvent.Type.MouseMove, at(t0 + (t1 - t0) * k / steps), Qt.MouseButton.NoButton, left)
+    _send_mouse(port, QEvent.Type.MouseButtonRelease, at(t1), left, Qt.MouseButton.NoButton)
+
+
+def test_loop_plays_the_dragged_region_or_the_whole_recording(qtbot, win):
+    ctl, view = win.ctl, win.waveform
+    n = len(ctl.session.mono)
+    px = (view.getPlotItem().getViewBox().viewRange()[0][1]) / view.getPlotItem().getViewBox().width()  # s per px
+    # L with no region loops the whole recording, wherever the playhead is
+    ctl.seek(3.0)
+    win.activateWindow()
+    qtbot.keyClick(win, Qt.Key.Key_L)
+    assert win.transport.loop.isChecked()
+    assert ctl.engine.loop == (0, n)
+    qtbot.keyClick(win, Qt.Key.Key_L)
+    assert ctl.engine.loop is None
+    # drag on the overview from 1.0 s to 2.5 s: that is the loop region
+    _drag_overview(view, 1.0, 2.5)
+    a, b = view.region()
+    assert abs(a - 1.0) < 2 * px and abs(b - 2.5) < 2 * px
+    qtbot.keyClick(win, Qt.Key.Key_L)
+    assert ctl.engine.loop == (int(a * SR), int(b * SR))
+    # play from inside the region: the playhead wraps back to its start and never passes its end
+    ctl.seek(2.2)
+    seen = []
+    ctl.tick.connect(lambda: seen.append(ctl.engine.position))
+    ctl.toggle_play()
+    qtbot.waitUntil(lambda: any(p < int(2.2 * SR) for p in seen), timeout=20000)
+    ctl.toggle_play()
+    lo, hi = ctl.engine.loop
+    assert all(lo <= p <= hi for p in seen), (lo, hi, min(seen), max(seen))
+    # dragging the region again moves the loop at once, while it is on
+    _drag_overview(view, 0.5, 1.5)
+    a, b = view.region()
+    assert ctl.engine.loop == (int(a * SR), int(b * SR)) and abs(a - 0.5) < 2 * px
+    # a double-click clears the region (press, release, double-click, release: what Qt delivers):
+    # the loop is the whole recording again
+    vb = view.getPlotItem().getViewBox()
+    pos = QPointF(view.mapFromScene(vb.mapViewToScene(QPointF(3.0, 0.0))))
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    for kind, buttons in ((QEvent.Type.MouseButtonPress, left), (QEvent.Type.MouseButtonRelease, none),
+                          (QEvent.Type.MouseButtonDblClick, left), (QEvent.Type.MouseButtonRelease, none)):
+        _send_mouse(view.viewport(), kind, pos, left, buttons)
+    assert view.region() is None
+    assert ctl.engine.loop == (0, n)
+
+
+# --- 5. Space reaches the transport ---------------------------------------------------------------
+
+def _key(qtbot, key, text_widget=None):
+    target = text_widget or QApplication.focusWidget()
+    assert target is not None
+    qtbot.keyClick(target, key)
+
+
+def test_space_after_separate_and_cancel_plays_and_keeps_names(qtbot, win):
+    ctl = win.ctl
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win)
+    names = [s.name for s in ctl.session.sources]
+    # Separate, then Cancel at once: the job ends cancelled
+    qtbot.mouseClick(win.separation.run, Qt.MouseButton.LeftButton)
+    assert ctl.busy
+    qtbot.mouseClick(win.cancel_button, Qt.MouseButton.LeftButton)
+    _idle(qtbot, win)
+    assert "cancelled" in win.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: len(win.sources.rows) == len(names))
+    fw = QApplication.focusWidget()
+    assert not isinstance(fw, QLineEdit), "focus landed in a text field"
+    _key(qtbot, Qt.Key.Key_Space)
+    assert ctl.playing
+    _key(qtbot, Qt.Key.Key_Space)
+    assert not ctl.playing
+    assert [r.name.text() for r in win.sources.rows] == names
+    # even a name field that focus merely moved into (Tab) lets Space through
+    field = win.sources.rows[0].name
+    field.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(field.hasFocus)
+    _key(qtbot, Qt.Key.Key_Space, field)
+    assert ctl.playing and field.text() == names[0]
+    _key(qtbot, Qt.Key.Key_Space, field)
+    assert not ctl.playing
+    # a field the user clicked into is really being edited: Space types a space
+    qtbot.mouseClick(field, Qt.MouseButton.LeftButton)
+    field.selectAll()
+    qtbot.keyClicks(field, "lead voice")
+    assert field.text() == "lead voice" and not ctl.playing
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    assert ctl.session.sources[0].name == "lead voice"
