@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         mod = _load(name)
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
+        p.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,   # after the command too
+                       help="no progress output")
         p.set_defaults(_run=mod.run)
     return parser
 

@@ -7,6 +7,7 @@ followed by an atomic rename.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import tempfile
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ from .errors import AudioError, OutputError, ParameterError
 
 __all__ = ["load", "load_mono", "load_stereo", "resample", "to_mono", "write", "SUBTYPES", "same_file", "temp_beside",
            "replacing", "output_error", "remove_stale_parts", "check_extension", "OutputError"]
+
+log = logging.getLogger(__name__)
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -309,6 +312,7 @@ def load_mono(path, *, min_samples: int = N_FFT) -> np.ndarray:
     directory, empty, unreadable, shorter than one analysis frame, or holds NaN/Inf samples.
     """
     data, sr = _read(path, min_samples=min_samples)
+    _note_conversion(path, data.shape[1], sr, mono=True)
     return np.ascontiguousarray(resample(to_mono(data), sr))
 
 
@@ -320,7 +324,20 @@ def load_stereo(path, *, min_samples: int = N_FFT) -> np.ndarray:
         data = np.repeat(data, 2, axis=1)
     elif data.shape[1] != 2:
         raise AudioError(path, f"has {data.shape[1]} channels; a stereo file is needed here")
+    _note_conversion(path, 2, sr, mono=False)
     return np.ascontiguousarray(resample(data, sr))
+
+
+def _note_conversion(path, channels: int, sr: int, *, mono: bool) -> None:
+    """One ``logging`` INFO line (logger ``core.audio``; the CLI prints it) when the input is
+    downmixed to mono or resampled."""
+    what = []
+    if mono and channels > 1:
+        what.append(f"{channels} channels downmixed to mono")
+    if sr != SAMPLE_RATE:
+        what.append(f"resampled from {sr} Hz to {SAMPLE_RATE} Hz")
+    if what:
+        log.info("%s: %s", Path(path).name, ", ".join(what))
 
 
 load = load_mono

@@ -286,7 +286,7 @@ def _missing_message(name: str, official: Optional[OfficialFiles], reason: str, 
     return (f"demucs model '{name}' is not available: {reason}. Download {what} {where} (a {name}.yaml "
             f"bag file is optional, demucs ships it), then give that folder with --demucs-models DIR or "
             f"{ENV_MODELS_DIR}=DIR. To go on without Demucs, use the source-formation backend "
-            f"(--backend formation).")
+            f"(--separator formation).")
 
 
 # -- network ------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_commands_are_registered():
 def test_separate_writes_one_wav_per_stem(models, recording, tmp_path, capsys):
     path, x = recording
     out = tmp_path / "stems"
-    rc = run("separate", path, "--backend", "demucs", "--model", "htdemucs", "--demucs-models", models,
+    rc = run("separate", path, "--separator", "demucs", "--demucs-model", "htdemucs", "--demucs-models", models,
              "-o", out, "--threads", "1", "--shifts", "0")
     assert rc == 0
     files = sorted(p.name for p in out.iterdir())
@@ -79,8 +79,8 @@ def test_separate_writes_one_wav_per_stem(models, recording, tmp_path, capsys):
 def test_refuses_to_overwrite_unless_forced(models, recording, tmp_path, capsys):
     path, _ = recording
     out = tmp_path / "stems"
-    args = ("separate", path, "--model", "htdemucs_6s", "--demucs-models", models, "-o", out, "--threads", "1",
-            "--format", "flac")
+    args = ("separate", path, "--separator", "demucs", "--demucs-model", "htdemucs_6s", "--demucs-models", models,
+            "-o", out, "--threads", "1", "--format", "flac")
     assert run(*args) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.flac" for s in STEMS6)
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
@@ -95,21 +95,21 @@ def test_missing_weights_is_a_clear_user_error(recording, tmp_path, capsys, monk
     path, _ = recording
     dead = {"huggingface": "http://127.0.0.1:9/x", "legacy": "http://127.0.0.1:9/y"}
     monkeypatch.setattr(demucs_weights, "probe_urls", lambda src: dead)
-    rc = run("separate", path, "--backend", "demucs", "--model", "htdemucs", "-o", tmp_path / "stems")
+    rc = run("separate", path, "--separator", "demucs", "--demucs-model", "htdemucs", "-o", tmp_path / "stems")
     assert rc == 2
     err = capsys.readouterr().err
     assert err.startswith("soundstage: error: demucs model 'htdemucs' is not available")
-    assert "955717e8-8726e21a.th" in err and "--demucs-models" in err and "--backend formation" in err
+    assert "955717e8-8726e21a.th" in err and "--demucs-models" in err and "--separator formation" in err
     assert not (tmp_path / "stems").exists()
 
 
 def test_bad_settings(models, recording, tmp_path, capsys):
     path, _ = recording
-    assert run("separate", path, "--backend", "nope", "-o", tmp_path / "o") == 2
-    assert "unknown backend 'nope'" in capsys.readouterr().err
-    assert run("separate", path, "--set", "bogus=1", "--demucs-models", models, "-o", tmp_path / "o") == 2
+    assert run("separate", path, "--separator", "nope", "-o", tmp_path / "o") == 2
+    assert "unknown separator 'nope'" in capsys.readouterr().err
+    assert run("separate", path, "--separator", "demucs", "--set", "bogus=1", "--demucs-models", models, "-o", tmp_path / "o") == 2
     assert "has no setting bogus" in capsys.readouterr().err
-    assert run("separate", path, "--overlap", "1.5", "--demucs-models", models, "-o", tmp_path / "o") == 2
+    assert run("separate", path, "--separator", "demucs", "--overlap", "1.5", "--demucs-models", models, "-o", tmp_path / "o") == 2
     assert "overlap" in capsys.readouterr().err
 
 
@@ -117,10 +117,10 @@ def test_cache_info_and_clear(models, recording, tmp_path, capsys):
     path, _ = recording
     assert run("cache", "info") == 0
     assert "entries:   0" in capsys.readouterr().out
-    assert run("separate", path, "--demucs-models", models, "-o", tmp_path / "a", "--threads", "1",
-               "--shifts", "0") == 0
-    assert run("separate", path, "--demucs-models", models, "-o", tmp_path / "b", "--threads", "1",
-               "--shifts", "0", "--no-cache") == 0
+    assert run("separate", path, "--separator", "demucs", "--demucs-models", models, "-o", tmp_path / "a",
+               "--threads", "1", "--shifts", "0") == 0
+    assert run("separate", path, "--separator", "demucs", "--demucs-models", models, "-o", tmp_path / "b",
+               "--threads", "1", "--shifts", "0", "--no-cache") == 0
     capsys.readouterr()
     assert run("cache", "info") == 0
     out = capsys.readouterr().out
@@ -137,7 +137,7 @@ def test_other_backend_through_the_same_command(recording, tmp_path):
         pytest.skip("formation backend not present")
     path, x = recording
     out = tmp_path / "stems"
-    assert run("separate", path, "--backend", "formation", "-o", out, "--format", "wav32f") == 0
+    assert run("separate", path, "--separator", "formation", "-o", out, "--format", "wav32f") == 0
     stems = [sf.read(p, dtype="float32")[0] for p in sorted(out.iterdir())]
     assert len(stems) >= 2
     assert np.max(np.abs(np.sum(stems, axis=0) - x)) < 1e-3

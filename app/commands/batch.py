@@ -38,11 +38,13 @@ def add_arguments(p) -> None:
 
 
 class _BatchProgress:
-    """One updating terminal line: files and audio hours done, rate, time left."""
+    """Files and audio hours done, rate, time left: one updating line on a terminal, a plain line
+    per finished file on a pipe or in a log."""
 
     def __init__(self, enabled: bool, stream=None):
-        self.enabled, self.stream = enabled, stream or sys.stderr
-        self._open = False
+        from app.progress_bar import StatusLine
+        self.enabled = enabled
+        self.line = StatusLine(stream)
 
     def __call__(self, p: dict) -> None:
         if not self.enabled:
@@ -50,16 +52,12 @@ class _BatchProgress:
         frac = p["seconds"] / p["seconds_total"] if p["seconds_total"] > 0 else p["files"] / max(1, p["files_total"])
         eta = f"  {_clock(p['eta'])} left" if p.get("eta") else ""
         failed = f"  {p['failed']} failed" if p["failed"] else ""
-        self.stream.write(f"\rbatch {frac * 100:5.1f}%  {p['files']}/{p['files_total']} files  "
-                          f"audio {_clock(p['seconds'])}/{_clock(p['seconds_total'])}  "
-                          f"{p['rate']:.1f}x real time{eta}{failed}\033[K")
-        self.stream.flush()
-        self._open = True
+        self.line.show(f"batch {frac * 100:5.1f}%  {p['files']}/{p['files_total']} files  "
+                       f"audio {_clock(p['seconds'])}/{_clock(p['seconds_total'])}  "
+                       f"{p['rate']:.1f}x real time{eta}{failed}")
 
     def close(self) -> None:
-        if self._open:
-            self.stream.write("\n")
-            self.stream.flush()
+        self.line.close()
 
 
 def run(args) -> int:

@@ -1,6 +1,7 @@
 """``soundstage eval``: the paper's objective table (E_min, D_F) on real stereo excerpts."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -21,8 +22,9 @@ def add_arguments(p) -> None:
     p.add_argument("--limit", type=int, default=None, help="use only the first N tracks")
     p.add_argument("--per-track", type=int, default=1, help="excerpts per track, spread over it and "
                    "not overlapping (default: 1, the middle)")
-    p.add_argument("--models", default=None,
-                   help="comma-separated model names (default: every registered model)")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated PS models, e.g. decorr,ps-nn,ps-mtm (default: every registered one)")
+    p.add_argument("--models", dest="methods", default=argparse.SUPPRESS, help=argparse.SUPPRESS)   # old name
     p.add_argument("--ar-excerpts", type=int, default=3,
                    help="excerpts for the slow autoregressive PS-AR (default: 3)")
     p.add_argument("--models-dir", default=None, help="folder of trained model files "
@@ -45,7 +47,7 @@ def run(args) -> int:
         raise UserError(f"--per-track must be at least 1, got {args.per_track}")
     if args.seconds <= 0:
         raise UserError(f"--seconds must be positive, got {args.seconds}")
-    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    models = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     if args.json and Path(args.json).is_dir():
         raise UserError(f"{args.json} is a directory")
     bar = TerminalProgress(enabled=not getattr(args, "quiet", False))

@@ -4,6 +4,8 @@ from __future__ import annotations
 import sys
 import threading
 
+from app.commands import FORMATS
+
 NAME = "render"
 HELP = "re-make the stereo export of a project file"
 
@@ -11,7 +13,8 @@ HELP = "re-make the stereo export of a project file"
 def add_arguments(p) -> None:
     p.add_argument("project", help="a .soundstage.json project file")
     p.add_argument("-o", "--output", required=True, help="output stereo file")
-    p.add_argument("--format", default=None, help="wav16, wav24, wav32f or flac (default: from the extension)")
+    p.add_argument("--format", default=None, choices=FORMATS,
+                   help="output format (default: the project's, else from the extension: wav24, or flac for .flac)")
     p.add_argument("--stems", action="store_true", help="also write each source's stereo stem")
     p.add_argument("--mono-compatible", action="store_true",
                    help="render mono-compatible ((L + R) / 2 = the input times the output gain) even if the "

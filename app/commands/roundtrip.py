@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from app.commands import FORMATS
 
 NAME = "roundtrip"
 HELP = "PS-encode a stereo file and decode it from its mono downmix"
@@ -12,7 +13,8 @@ HELP = "PS-encode a stereo file and decode it from its mono downmix"
 def add_arguments(p) -> None:
     p.add_argument("input", help="stereo audio file")
     p.add_argument("-o", "--output", required=True, help="decoded stereo file")
-    p.add_argument("--format", default=None, help="wav16, wav24, wav32f or flac (default from extension)")
+    p.add_argument("--format", default=None, choices=FORMATS,
+                   help="output format (default from the extension: wav24, or flac for .flac)")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
 
 

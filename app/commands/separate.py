@@ -1,10 +1,13 @@
 """``soundstage separate IN -o STEMS_DIR``: split a recording into sources, one audio file each.
 
-Works with any registered backend (``--backend formation|demucs``); backend settings come from
-the named options below (passed only when given) or from ``--set KEY=VALUE``.
+Works with any registered separator (``--separator formation|demucs``, formation by default as in
+``upmix`` and ``batch``); its settings come from the named options below (passed only when given)
+or from ``--set KEY=VALUE``. Old spellings still work: ``--backend`` for ``--separator``,
+``--model`` for ``--demucs-model``.
 """
 from __future__ import annotations
 
+import argparse
 import inspect
 import re
 import threading
@@ -14,27 +17,33 @@ NAME = "separate"
 HELP = "separate a recording into sources (stems) and write one audio file per source"
 
 _FORMATS = {"wav16": ".wav", "wav24": ".wav", "wav32f": ".wav", "flac": ".flac", "flac16": ".flac"}
-# option dest -> backend setting name (only passed when the option was given)
-_SETTINGS = {"model": "model", "demucs_models": "models_dir", "device": "device", "shifts": "shifts",
-             "overlap": "overlap", "segment": "segment", "jobs": "jobs", "threads": "threads"}
+# option dest -> (backend setting name, the option's spelling); passed only when the option was given
+_SETTINGS = {"sources": ("n_sources", "--sources"), "demucs_model": ("model", "--demucs-model"),
+             "demucs_models": ("models_dir", "--demucs-models"), "device": ("device", "--device"),
+             "shifts": ("shifts", "--shifts"), "overlap": ("overlap", "--overlap"),
+             "segment": ("segment", "--segment"), "jobs": ("jobs", "--jobs"), "threads": ("threads", "--threads")}
 
 
 def add_arguments(p) -> None:
     p.add_argument("input", metavar="IN", help="recording to separate (any format soundfile reads)")
     p.add_argument("-o", "--output", metavar="STEMS_DIR", required=True,
                    help="folder for the stems (created if needed)")
-    p.add_argument("--backend", default="demucs", help="separation backend: formation or demucs (default demucs)")
-    p.add_argument("--model", help="demucs model: htdemucs (default), htdemucs_6s, htdemucs_ft")
+    p.add_argument("--separator", default="formation", metavar="NAME",
+                   help="formation (default, as upmix and batch: needs no model files) or demucs")
+    p.add_argument("--backend", dest="separator", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
+    p.add_argument("--sources", type=int, metavar="N", help="formation: number of sources to find (2-8; default auto)")
+    p.add_argument("--demucs-model", metavar="NAME", help="demucs: htdemucs (default), htdemucs_6s, htdemucs_ft")
+    p.add_argument("--model", dest="demucs_model", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
     p.add_argument("--demucs-models", metavar="DIR",
-                   help="folder of Demucs model files for offline use (default $SOUNDSTAGE_DEMUCS_MODELS)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the model runs (default auto)")
-    p.add_argument("--shifts", type=int, help="demucs shift trick: random shifts averaged (default 1)")
-    p.add_argument("--overlap", type=float, help="overlap between segments (default 0.25)")
-    p.add_argument("--segment", type=float, help="segment length in seconds (default: the model's)")
-    p.add_argument("--jobs", type=int, help="segments processed in parallel (default 0)")
+                   help="demucs: folder of model files for offline use (default $SOUNDSTAGE_DEMUCS_MODELS)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="demucs: where the model runs (default auto)")
+    p.add_argument("--shifts", type=int, help="demucs: random shifts averaged (default 1)")
+    p.add_argument("--overlap", type=float, help="demucs: overlap between segments (default 0.25)")
+    p.add_argument("--segment", type=float, help="demucs: segment length in seconds (default: the model's)")
+    p.add_argument("--jobs", type=int, help="demucs: segments processed in parallel (default 0)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all usable cores)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other backend setting (repeatable), e.g. --set n_sources=5")
+                   help="any other separator setting (repeatable), e.g. --set sensitivity=0.7")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the stem cache")
     p.add_argument("--format", choices=sorted(_FORMATS), default=None,
                    help="stem file format (default wav24; wav32f when the stems pass full scale)")
@@ -59,19 +68,19 @@ def _parse_value(text: str):
 
 def _settings(args, accepts, accepts_cache: bool) -> dict:
     from app.cli import UserError
-    settings = {}
-    for dest, key in _SETTINGS.items():
-        value = getattr(args, dest)
+    settings, spelled = {}, {}
+    for dest, (key, option) in _SETTINGS.items():
+        value = getattr(args, dest, None)
         if value is not None:
-            settings[key] = value
+            settings[key], spelled[key] = value, option
     for item in args.settings:
         if "=" not in item:
             raise UserError(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         settings[k.strip().replace("-", "_")] = _parse_value(v.strip())
-    unknown = [k for k in settings if not accepts(k)]
+    unknown = [spelled.get(k, k) for k in settings if not accepts(k)]
     if unknown:
-        raise UserError(f"backend {args.backend!r} has no setting {', '.join(unknown)}")
+        raise UserError(f"separator {args.separator!r} has no setting {', '.join(unknown)}")
     if args.no_cache and accepts_cache:
         settings["cache"] = False   # (a backend without a cache has nothing to skip)
     return settings
@@ -99,31 +108,35 @@ def run(args) -> int:
     from separation.base import list_backends
 
     infos = {b.name: b for b in list_backends()}
-    if args.backend not in infos:
-        raise UserError(f"unknown backend {args.backend!r}; available: {', '.join(infos) or 'none'}")
-    info = infos[args.backend]
+    if args.separator not in infos:
+        raise UserError(f"unknown separator {args.separator!r}; available: {', '.join(infos) or 'none'}")
+    info = infos[args.separator]
     ok, why = info.available()
     if not ok:
-        raise UserError(f"backend {args.backend!r} is not available: {why}")
+        raise UserError(f"separator {args.separator!r} is not available: {why}")
     params = inspect.signature(info.factory).parameters
     any_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     settings = _settings(args, lambda k: any_kw or k in params, "cache" in params)
-    for k, v in args.user.backend_options(args.backend).items():   # the user's folders and cache
+    for k, v in args.user.backend_options(args.separator).items():   # the user's folders and cache
         if v is not None and (any_kw or k in params):
             settings.setdefault(k, v)
 
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: exists and is not a folder")
-    audio = load_mono(args.input)
     try:
-        backend = separation.get(args.backend, **settings)
+        backend = separation.get(args.separator, **settings)
     except TypeError as exc:
-        raise UserError(f"backend {args.backend!r}: {exc}") from None
+        bad = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if bad:
+            name = next((opt for key, opt in _SETTINGS.values() if key == bad.group(1)), bad.group(1))
+            raise UserError(f"separator {args.separator!r} has no setting {name}") from None
+        raise UserError(f"separator {args.separator!r}: {exc}") from None
 
     bar = TerminalProgress(enabled=not args.quiet)
     cancel = threading.Event()
     try:
+        audio = load_mono(args.input)       # (a downmix or resampling is noted on stderr)
         sources = backend.separate(audio, progress=bar, cancel=cancel)   # missing weights: ParameterError
     finally:
         bar.close()

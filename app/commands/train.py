@@ -1,4 +1,4 @@
-"""``soundstage train --model NAME --data DIR``: train a neural PS model on CPU (resumable).
+"""``soundstage train --method NAME --data DIR``: train a neural PS model on CPU (resumable).
 
 Uses the ``train`` split of the manifest in DIR for training and ``valid`` for validation (each
 distinct file once; validation files that are also training files are left out); a plain
@@ -8,16 +8,21 @@ folder of stereo files is split deterministically (every tenth file validates). 
 """
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
+TRAINABLE = ("ps-mtm", "ps-reg", "ps-ar", "ps-nn")
 NAME = "train"
 HELP = "train a PS model (ps-mtm, ps-reg, ps-ar; ps-nn builds its table) on a folder of stereo music"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", required=True, choices=["ps-mtm", "ps-reg", "ps-ar", "ps-nn"],
-                   help="model to train (ps-nn: build the nearest-neighbour table; not resumable, minutes)")
+    p.add_argument("--method", choices=TRAINABLE, metavar="{" + ",".join(TRAINABLE) + "}",
+                   help="the PS model to train (required; ps-nn: build the nearest-neighbour table; not "
+                        "resumable, minutes)")
+    p.add_argument("--model", dest="method", choices=TRAINABLE, default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)   # old name
     p.add_argument("--data", default=None, help="data folder with manifest.tsv, or any folder of stereo files "
                    "(default: ~/.cache/soundstage-data)")
     p.add_argument("--out", default=None, help="checkpoint folder (default ~/.cache/soundstage-train/MODEL)")
@@ -40,9 +45,11 @@ def run(args) -> int:
     from core.errors import ParameterError
     from core.models import train as T
 
-    if args.model == "ps-nn":
+    if args.method is None:
+        raise UserError(f"train: --method is required ({', '.join(TRAINABLE)})")
+    if args.method == "ps-nn":
         return _build_psnn(args)
-    objective = T.OBJECTIVES[args.model]
+    objective = T.OBJECTIVES[args.method]
     log = print if not getattr(args, "quiet", False) else (lambda s: None)
     try:
         has_manifest = args.data is None or (Path(args.data) / "manifest.tsv").exists()
@@ -65,7 +72,7 @@ def run(args) -> int:
     if args.lr:
         cfg.lr = args.lr
     cfg.prev_drop = args.prev_drop
-    out = Path(args.out) if args.out else T.default_out(args.model)
+    out = Path(args.out) if args.out else T.default_out(args.method)
     t0 = time.monotonic()
 
     def tlog(s):
@@ -74,7 +81,7 @@ def run(args) -> int:
     res = T.train(cfg, train_ex, valid_ex, out, init=Path(args.init) if args.init else None, log=tlog)
     log(f"checkpoint: {out / 'ckpt.pt'}  (step {res['step']}, {res['elapsed'] / 60:.1f} min of training)")
     if args.export:
-        T.export_checkpoint(out / "ckpt.pt", Path(args.export), {"model": args.model})
+        T.export_checkpoint(out / "ckpt.pt", Path(args.export), {"model": args.method})
         log(f"exported {args.export}")
     return 0
 

@@ -12,6 +12,7 @@ DAWproject file: one track per source with its stereo stem, and the mono origina
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import threading
@@ -27,6 +28,9 @@ def add_arguments(p) -> None:
     p.add_argument("input", help="input audio file (any format soundfile reads; downmixed to mono)")
     p.add_argument("-o", "--output", required=True, help="output stereo file (.wav or .flac)")
     add_settings_arguments(p, separator_default=None)
+    p.add_argument("--demucs-models", default=None, metavar="DIR",   # the user's settings (app.cli.user_settings)
+                   help="with --separator demucs: folder of Demucs model files for offline use "
+                        "(default $SOUNDSTAGE_DEMUCS_MODELS, or the desktop app's preference)")
     p.add_argument("--project", default=None, help="with --separator: project file path (default OUT.soundstage.json)")
     p.add_argument("--dawproject", default=None, metavar="OUT.dawproject",
                    help="with --separator: also write a DAWproject file (one track per source, the mono original muted)")
@@ -35,8 +39,9 @@ def add_arguments(p) -> None:
 
 def add_settings_arguments(p, *, separator_default) -> None:
     """The options that decide an upmix's output (shared with ``soundstage batch``)."""
-    p.add_argument("--method", "--model", dest="method", default="best",
+    p.add_argument("--method", default="best",
                    help="PS model: best (default), decorr, mono, ps-nn, ps-mtm, ps-reg, ps-ar")
+    p.add_argument("--model", dest="method", default=argparse.SUPPRESS, help=argparse.SUPPRESS)   # old name
     p.add_argument("--seed", type=int, default=0, help="rendition seed for generative models (default 0)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (model default)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (model default)")
@@ -50,8 +55,10 @@ def add_settings_arguments(p, *, separator_default) -> None:
         sep_help = (f"source separator: formation, demucs, or none for plain PS decoding without a "
                     f"project file (default {separator_default})")
     p.add_argument("--separator", default=separator_default, help=sep_help)
-    p.add_argument("--sources", type=int, default=None, help="number of sources for the formation separator (2-8)")
-    p.add_argument("--demucs-model", default=None, help="Demucs model name (htdemucs, htdemucs_6s, htdemucs_ft)")
+    p.add_argument("--sources", type=int, default=None, metavar="N",
+                   help="with --separator formation: number of sources to find (2-8; default auto)")
+    p.add_argument("--demucs-model", default=None, metavar="NAME",
+                   help="with --separator demucs: htdemucs (default), htdemucs_6s, htdemucs_ft")
     p.add_argument("--renditions", type=int, default=1, help="with a separator: render K renditions (seeds N..N+K-1)")
     p.add_argument("--stems", action="store_true", help="with a separator: also write each source's stereo stem")
     p.add_argument("--mono-compatible", action="store_true",
