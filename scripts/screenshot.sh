@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Start Soundstage on the bundled demo under a virtual X server (Xvfb), wait until the demo is
 # separated and placed, play a couple of seconds (silently if there is no sound card), and save
-# a picture of the window to docs/screenshot.png (Qt's grab() of the real window).
+# a picture of the window (Qt's grab() of the real window). With no arguments: the README's two
+# pictures, docs/screenshot-1920x1080.png and docs/screenshot-1280x720.png (a laptop screen).
 #
-#   scripts/screenshot.sh [OUT.png] [FILE]
+#   scripts/screenshot.sh [OUT.png [FILE [WxH]]]      (window size, default 1920x1080)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT="${1:-docs/screenshot.png}"
+SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+cd "$(dirname "$SELF")/.."
+if [ $# -eq 0 ]; then
+    bash "$SELF" docs/screenshot-1920x1080.png "" 1920x1080
+    exec bash "$SELF" docs/screenshot-1280x720.png "" 1280x720
+fi
+OUT="$1"
 FILE="${2:-}"
+SIZE="${3:-1920x1080}"
+W="${SIZE%x*}"; H="${SIZE#*x}"
 PY="${PYTHON:-.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
 
@@ -26,7 +34,7 @@ if [ -n "$PKGS" ]; then
     $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $PKGS
 fi
 
-# the window is 1480x920; the virtual screen leaves room around it
+# the virtual screen is the window's size (a laptop's 1280x720 screen is exactly that)
 unset QT_QPA_PLATFORM
-xvfb-run -a -s "-screen 0 1600x1000x24" "$PY" -m ui.app ${FILE:+"$FILE"} --screenshot "$OUT" --arrange
+xvfb-run -a -s "-screen 0 ${W}x${H}x24" "$PY" -m ui.app ${FILE:+"$FILE"} --screenshot "$OUT" --arrange --size "$SIZE"
 echo "$OUT"

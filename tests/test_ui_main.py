@@ -263,7 +263,7 @@ def test_cancel_separation_keeps_window_usable(qtbot, tmp_path, settings):
     w.cancel_button.click()
     _wait_idle(qtbot, w, timeout=30000)
     assert "cancelled" in w.statusBar().currentMessage()
-    assert w.ctl.session.recording is None and w.ctl.engine is None      # nothing half-made
+    assert w.ctl.session.recording == tmp_path / "long.wav" and w.ctl.engine is None   # loaded, nothing half-made
     assert not w.banner.isVisible() and not w.cancel_button.isVisible()
     # the window is usable: open a short file and drag a node
     w.open_path(_recording(tmp_path / "short.wav", seconds=3.0))

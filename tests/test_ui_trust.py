@@ -13,9 +13,9 @@ pytest.importorskip("PyQt6")
 pytest.importorskip("pytestqt")
 
 from PyQt6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt  # noqa: E402
-from PyQt6.QtGui import QMouseEvent  # noqa: E402
-from PyQt6.QtWidgets import (QAbstractButton, QApplication, QComboBox, QLabel, QLineEdit,  # noqa: E402
-                             QWidget)
+from PyQt6.QtGui import QMouseEvent, QTextDocument  # noqa: E402
+from PyQt6.QtWidgets import (QAbstractButton, QApplication, QComboBox, QFileDialog, QLabel,  # noqa: E402
+                             QLineEdit, QMessageBox, QWidget)
 
 from conftest import harmonic_note  # noqa: E402
 
@@ -65,7 +65,7 @@ def win(qtbot, tmp_path, settings):
     _idle(qtbot, w)
     assert w.ctl.engine is not None, w.ctl.last_error
     yield w
-    w.ctl.mark_saved() if hasattr(w.ctl, "mark_saved") else None
+    w.ctl.mark_saved()          # whatever the test left unsaved: close without asking
     w.close()
 
 
@@ -103,6 +103,10 @@ def _visible_texts(w) -> list[QWidget]:
 
 @pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
 def test_window_at_laptop_and_desktop_sizes_shows_every_panel_uncut(qtbot, win, size):
+    win.separation.n_sources.setValue(6)           # more rows than fit at 720: the list scrolls
+    win.separation.run.click()
+    _idle(qtbot, win)
+    qtbot.waitUntil(lambda: len(win.sources.rows) == len(win.ctl.session.sources) >= 6)
     hint = win.minimumSizeHint()
     assert hint.width() <= 1280 and hint.height() <= 720, hint
     win.resize(*size)
@@ -162,6 +166,7 @@ def test_loop_plays_the_dragged_region_or_the_whole_recording(qtbot, win):
     # L with no region loops the whole recording, wherever the playhead is
     ctl.seek(3.0)
     win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win)
     qtbot.keyClick(win, Qt.Key.Key_L)
     assert win.transport.loop.isChecked()
     assert ctl.engine.loop == (0, n)
@@ -240,3 +245,175 @@ def test_space_after_separate_and_cancel_plays_and_keeps_names(qtbot, win):
     assert field.text() == "lead voice" and not ctl.playing
     qtbot.keyClick(field, Qt.Key.Key_Return)
     assert ctl.session.sources[0].name == "lead voice"
+
+
+# --- 1. unsaved changes ---------------------------------------------------------------------------
+
+def _drag_node(qtbot, canvas, i, pan, width, steps=6):
+    start = canvas.node_center(i).toPoint()
+    end = canvas.to_screen(pan, width).toPoint()
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=start)
+    for k in range(1, steps + 1):
+        p = start + (end - start) * (k / steps)
+        qtbot.mouseMove(canvas, QPoint(int(p.x()), int(p.y())))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=end)
+
+
+def _answer(qtbot, win, button):
+    """Click ``button`` of the unsaved-changes box the window is showing."""
+    qtbot.waitUntil(lambda: win.unsaved_prompt is not None and win.unsaved_prompt.isVisible())
+    box = win.unsaved_prompt
+    assert "Save the changes to" in box.text()
+    box.button(button).click()
+    qtbot.waitUntil(lambda: win.unsaved_prompt is None)
+
+
+def _shown_title(win) -> str:
+    return win.windowHandle().title()         # the title as the window system gets it ("[*]" resolved)
+
+
+def test_edits_are_never_lost_without_asking(qtbot, win, tmp_path, monkeypatch):
+    ctl, s = win.ctl, win.ctl.session
+    no = QMessageBox.StandardButton
+    assert not ctl.modified and _shown_title(win) == "voices.wav — Soundstage"
+    _drag_node(qtbot, win.canvas, 0, -0.6, 0.4)
+    assert abs(s.placements[0].pan + 0.6) < 0.02
+    assert ctl.modified and win.isWindowModified() and _shown_title(win) == "voices.wav* — Soundstage"
+    edited = s.placements[0]
+
+    # the close button: asked; Cancel keeps the window and the session
+    opened = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: opened.append(1) or ("", ""))
+    assert not win.close()
+    _answer(qtbot, win, no.Cancel)
+    assert win.isVisible() and ctl.session is s and s.placements[0] == edited and ctl.modified
+    # Ctrl+Q: the same
+    win.activateWindow()
+    qtbot.keyClick(win, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    _answer(qtbot, win, no.Cancel)
+    assert win.isVisible() and ctl.session is s
+    # File > Open: asked before the file dialog; Cancel: no dialog, nothing changes
+    win.act_open.trigger()
+    _answer(qtbot, win, no.Cancel)
+    assert opened == [] and ctl.session is s and s.placements[0] == edited
+
+    # undoing back to the opened state is not a change; redoing is
+    win.act_undo.trigger()
+    assert not ctl.modified and _shown_title(win) == "voices.wav — Soundstage"
+    win.act_redo.trigger()
+    assert ctl.modified and s.placements[0] == edited
+
+    # Save the first time asks where (Save As); the title names the project from then on
+    proj = tmp_path / "voices.soundstage.json"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(proj), ""))
+    win.act_save.trigger()
+    assert proj.exists() and not ctl.modified and ctl.project_path == proj
+    assert _shown_title(win) == "voices.soundstage.json — Soundstage"
+    win.recent_projects_menu.aboutToShow.emit()
+    assert [a.text() for a in win.recent_projects_menu.actions()] == ["voices.soundstage.json"]
+    assert "voices.wav" in [a.text() for a in win.recent_menu.actions()]
+
+    # a rename is an edit too; closing then and answering Save writes the project file (no dialog
+    # now) and closes the window
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: pytest.fail("Save asked again"))
+    field = win.sources.rows[1].name
+    qtbot.mouseClick(field, Qt.MouseButton.LeftButton)
+    field.selectAll()
+    qtbot.keyClicks(field, "bass line")
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    assert s.sources[1].name == "bass line" and ctl.modified
+    assert not win.close()
+    _answer(qtbot, win, no.Save)
+    qtbot.waitUntil(lambda: not win.isVisible())
+    import json
+    saved = json.loads(proj.read_text())
+    assert saved["sources"][1]["name"] == "bass line"
+    assert saved["sources"][0]["placement"]["pan"] == pytest.approx(edited.pan)
+
+
+def test_discard_goes_on_and_open_asks_before_the_file_dialog(qtbot, win, tmp_path, monkeypatch):
+    ctl = win.ctl
+    other = _recording(tmp_path / "other.wav", seconds=3.0)
+    _drag_node(qtbot, win.canvas, 0, 0.5, 0.2)
+    assert ctl.modified
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(other), ""))
+    win.act_open.trigger()
+    _answer(qtbot, win, QMessageBox.StandardButton.Discard)
+    _idle(qtbot, win)
+    assert ctl.session.recording == other and ctl.engine is not None and not ctl.modified
+    assert _shown_title(win) == "other.wav — Soundstage"
+
+
+# --- 3. opening always loads; a failed or cancelled separation keeps the recording ----------------
+
+def test_failed_demucs_keeps_the_recording_and_points_to_preferences(qtbot, tmp_path, settings):
+    settings.setValue("demucs/models_dir", str(tmp_path / "no-models-here"))
+    w = _window(qtbot, settings)
+    panel = w.separation
+    panel.backend.setCurrentIndex(panel.backend.findData("demucs"))
+    rec = _recording(tmp_path / "band.wav")
+    w.open_path(rec)
+    _idle(qtbot, w)
+    s = w.ctl.session
+    assert s.recording == rec and s.mono is not None and len(s.mono) == 4 * SR    # loaded all the same
+    assert s.sources == [] and w.ctl.engine is None
+    assert w.waveform.hi.getData()[0] is not None and len(w.waveform.hi.getData()[0]) > 0
+    assert "band.wav" in _shown_title(w)
+    # 7. the banner speaks to someone in the app
+    assert w.banner.isVisible()
+    doc = QTextDocument()
+    doc.setHtml(w.banner.text.text())
+    text = doc.toPlainText()
+    assert text.startswith("Separate failed\ndemucs model 'htdemucs' is not available")
+    assert "Edit > Preferences > Demucs model folder" in text and "Sound source formation" in text
+    assert "--demucs-models" not in text and "SOUNDSTAGE_DEMUCS_MODELS" not in text and "--separator" not in text
+    assert w.banner.action.isVisible() and w.banner.action.text() == "Preferences…"
+    w.banner.action.click()
+    qtbot.waitUntil(lambda: w._prefs_dialog.isVisible())
+    assert w._prefs_dialog.models_dir.text() == str(tmp_path / "no-models-here")
+    w._prefs_dialog.reject()
+    # the recording is still there to separate with another backend
+    panel.backend.setCurrentIndex(panel.backend.findData("formation"))
+    panel.n_sources.setValue(3)
+    qtbot.mouseClick(panel.run, Qt.MouseButton.LeftButton)
+    _idle(qtbot, w)
+    assert w.ctl.session is s and w.ctl.engine is not None
+    assert s.backend == "formation" and s.backend_settings["n_sources"] == 3
+    assert len([src for src in s.sources if src.kind != "residual"]) == 3
+    w.close()
+
+
+def test_sources_chosen_before_the_first_separation_and_cancel_keeps_the_recording(qtbot, tmp_path, settings):
+    w = _window(qtbot, settings)
+    panel = w.separation
+    panel.auto.setChecked(False)                 # open only loads
+    assert settings.value("separation/auto", True, bool) is False
+    rec = _recording(tmp_path / "take.wav")
+    w.open_path(rec)
+    _idle(qtbot, w)
+    s = w.ctl.session
+    assert s.recording == rec and s.sources == [] and w.ctl.engine is None and not w.banner.isVisible()
+    # Separate, then Cancel: the recording stays, nothing half-made
+    panel.n_sources.setValue(2)
+    qtbot.mouseClick(panel.run, Qt.MouseButton.LeftButton)
+    assert w.ctl.busy
+    qtbot.mouseClick(w.cancel_button, Qt.MouseButton.LeftButton)
+    _idle(qtbot, w)
+    assert "cancelled" in w.statusBar().currentMessage()
+    assert w.ctl.session is s and s.recording == rec and s.sources == [] and w.ctl.engine is None
+    # the number of sources chosen before the first separation is the one used
+    qtbot.mouseClick(panel.run, Qt.MouseButton.LeftButton)
+    _idle(qtbot, w)
+    assert w.ctl.engine is not None and s.backend_settings["n_sources"] == 2
+    assert len([src for src in s.sources if src.kind != "residual"]) == 2
+    assert not w.ctl.modified                    # the first separation of a recording is no edit
+    # cancelling the separation of a newly opened file keeps the new file loaded
+    panel.auto.setChecked(True)
+    other = _recording(tmp_path / "next.wav", seconds=24.0)
+    w.open_path(other)
+    qtbot.waitUntil(lambda: w.progress.value() > 0, timeout=30000)
+    w.cancel_button.click()
+    _idle(qtbot, w)
+    assert w.ctl.session.recording == other and w.ctl.session.mono is not None and w.ctl.engine is None
+    assert "next.wav" in _shown_title(w)
+    w.close()

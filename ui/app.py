@@ -1,7 +1,7 @@
 """Starting the desktop application: ``run_gui(file=None)``.
 
 Without a file the bundled demo recording opens, is separated with the default backend and placed
-by the best available model, so play works at once. ``python -m ui.app [FILE] --screenshot PNG``
+by the best available model, so play works at once. ``python -m ui.app [FILE] --screenshot PNG [--size WxH]``
 does the same, plays a few seconds (silently, if there is no device), saves a picture of the
 window and quits (scripts/screenshot.sh uses it under Xvfb).
 """
@@ -101,8 +101,13 @@ def main(argv=None) -> int:
     p.add_argument("--screenshot", help="save a PNG of the window once the recording is ready, then quit")
     p.add_argument("--arrange", action="store_true",
                    help="with --screenshot: place the found sources across the stage first")
+    p.add_argument("--size", default="1480x920", metavar="WxH", help="with --screenshot: the window's size")
     args = p.parse_args(argv)
-    return run_gui(args.file, screenshot=args.screenshot, arranged=args.arrange)
+    parts = args.size.lower().split("x")
+    if len(parts) != 2 or not all(v.isdigit() and int(v) > 0 for v in parts):
+        p.error(f"--size wants WIDTHxHEIGHT, e.g. 1280x720; got {args.size!r}")
+    size = (int(parts[0]), int(parts[1]))
+    return run_gui(args.file, screenshot=args.screenshot, arranged=args.arrange, size=size)
 
 
 if __name__ == "__main__":

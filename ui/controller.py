@@ -25,6 +25,7 @@ from app.playback import MixEngine, PlaybackUnavailable
 from app.session import Session
 from app.settings import STORED, Settings
 from core.placement import Placement, ic_to_width, iid_to_pan
+from core.progress import check_cancel
 
 from .workers import Job, TimeLeft, start_job
 
@@ -75,6 +76,7 @@ class SessionController(QObject):
     ab_changed = pyqtSignal(bool)
     play_state = pyqtSignal(bool)
     output_changed = pyqtSignal()              # a new output gain was measured (preview and export share it)
+    modified_changed = pyqtSignal(bool)        # the session differs from its project file (or the opened recording)
 
     def __init__(self, parent=None, *, settings: Optional[QSettings] = None):
         super().__init__(parent)
@@ -102,6 +104,12 @@ class SessionController(QObject):
         self._failed_state = None
         self.last_export = None
         self.last_error = ""
+        self.last_exception: Optional[BaseException] = None
+        self.project_path: Optional[Path] = None   # where Save writes (None: Save asks)
+        self._generation = 0                       # changes outside the undo history (rename, re-separate)
+        self._saved: tuple = ()
+        self._modified = False
+        self.mark_saved()
         self._clock = QTimer(self)
         self._clock.setInterval(33)
         self._clock.timeout.connect(self._on_tick)
@@ -116,6 +124,7 @@ class SessionController(QObject):
     def _on_session_event(self, name: str) -> None:
         if threading.current_thread() is threading.main_thread():
             self.session_event.emit(name)
+            self._check_modified()
         else:                       # a worker: replay on the UI thread when the job ends
             self._pending.append(name)
 
@@ -124,6 +133,33 @@ class SessionController(QObject):
         for name in EVENT_ORDER:
             if name in pending:
                 self.session_event.emit(name)
+        self._check_modified()
+
+    # --- unsaved changes ------------------------------------------------------------------------
+    def _state_key(self) -> tuple:
+        """What tells one state of the session from another: the session, the undo history's top
+        command (the object itself: a merged edit replaces it) and depth, and the changes the
+        history does not hold."""
+        done = self.session.undo._done
+        return (self.session, len(done), done[-1] if done else None, self._generation)
+
+    @property
+    def modified(self) -> bool:
+        """Whether the session has changes its project file (or the freshly opened recording) lacks."""
+        return self._modified
+
+    def mark_saved(self) -> None:
+        """The session as it is now is saved (or freshly opened): not modified."""
+        self.session.undo.end_merge()       # a drag or gain change after this is a new step
+        self._saved = self._state_key()
+        self._check_modified()
+
+    def _check_modified(self) -> None:
+        key, saved = self._state_key(), self._saved
+        now = not (saved and key[0] is saved[0] and key[1] == saved[1] and key[2] is saved[2] and key[3] == saved[3])
+        if now != self._modified:
+            self._modified = now
+            self.modified_changed.emit(now)
 
     # --- jobs -----------------------------------------------------------------------------------
     @property
@@ -182,6 +218,7 @@ class SessionController(QObject):
         self._end_job(job)
         self._resync()
         self.last_error = msg
+        self.last_exception = job.error
         self.status.emit(f"{job.name} failed: {msg}")
         self.error.emit(f"{job.name} failed", msg)
 
@@ -222,6 +259,8 @@ class SessionController(QObject):
         if result.get("session") is not None and result["session"] is not self.session:
             self.session = result["session"]
             self._attach(self.session)
+            self.project_path = result.get("project_path")   # a recording (None) or a project file
+            self.mark_saved()                                # just opened: nothing to save
             self._pending.append("recording")
             self._pending.extend(EVENT_ORDER)
         if result.get("adopt") is not None:
@@ -241,23 +280,27 @@ class SessionController(QObject):
     # --- heavy steps ----------------------------------------------------------------------------
     def open_file(self, path, *, separate: bool = True, backend: Optional[str] = None,
                   settings: Optional[dict] = None) -> Optional[Job]:
+        """Load a recording (a new session; the current one stays if it cannot be read), then, with
+        ``separate``, separate it as a job of its own: a failed or cancelled separation leaves the
+        recording loaded, ready for other settings."""
         path = Path(path)
         backend = backend or self.session.backend
         settings = dict(settings if settings is not None else self.session.backend_settings)
         model = self.session.model
 
         def fn(progress, cancel):
-            s = Session(self.user)            # the current session stays intact if this fails
+            s = Session(self.user)
             s.model = model
             s.open(path)
-            if separate:
-                s.separate(backend, settings, progress=_sub(progress, "separate", 0.0, 0.85), cancel=cancel)
-                s.new_rendition(0, progress=_sub(progress, "place", 0.85, 0.15), cancel=cancel)
-            s.undo.clear()
+            check_cancel(cancel)
             return self._refresh(s)
 
-        job = self.run_job(f"Open {path.name}", fn, on_done=lambda r: self.add_recent(path))
-        return job
+        def done(_result):
+            self.add_recent(path)
+            if separate:
+                self.separate(backend, settings)
+
+        return self.run_job(f"Open {path.name}", fn, on_done=done)
 
     def separate(self, backend: str, settings: dict) -> Optional[Job]:
         s = self.session
@@ -265,6 +308,7 @@ class SessionController(QObject):
             self.status.emit("Open a recording first")
             return None
         first = not s.renditions
+        replacing = bool(s.sources)           # the first separation of a recording is no edit; a new one is
 
         def fn(progress, cancel):
             plan = s.plan_sources(backend, settings, progress=_sub(progress, "separate", 0.0, 0.85), cancel=cancel)
@@ -278,6 +322,8 @@ class SessionController(QObject):
             engine = Session.make_engine(renders, placements, mono_compatible=s.mono_compatible)
 
             def adopt():
+                if replacing:
+                    self._generation += 1
                 s.adopt_sources(plan, engine=engine)
                 if rplan is not None:
                     s.adopt_rendition(rplan, record=False)
@@ -353,12 +399,16 @@ class SessionController(QObject):
         path = Path(path)
 
         def fn(progress, cancel):
-            return self._refresh(Session.from_project(path, settings=self.user, progress=progress, cancel=cancel))
+            session = Session.from_project(path, settings=self.user, progress=progress, cancel=cancel)
+            return {**self._refresh(session), "project_path": path}
 
         return self.run_job(f"Open project {path.name}", fn, on_done=lambda r: self.add_recent(path))
 
     def save_project(self, path) -> Path:
+        """Write the project file (atomically); Save writes there from now on."""
         p = self.session.save_project(path)
+        self.project_path = p
+        self.mark_saved()
         self.status.emit(f"Project saved to {p}")
         self.add_recent(p)
         return p
@@ -435,7 +485,9 @@ class SessionController(QObject):
         name = name.strip()
         if name and 0 <= i < len(self.session.sources) and self.session.sources[i].name != name:
             self.session.sources[i].name = name
+            self._generation += 1
             self.session_event.emit("sources")
+            self._check_modified()
 
     def set_ab(self, original: bool) -> None:
         self.session.ab_original = bool(original)

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 from PyQt6.QtCore import QEvent, QObject, QSettings, Qt
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (QAbstractSpinBox, QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit,
-                             QMainWindow, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
+                             QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from . import theme
 from .controller import SessionController
@@ -64,7 +64,7 @@ class MessageBanner(QFrame):
                            if level == "error" else
                            f"MessageBanner {{ background: #3a3322; border: 1px solid {col}; border-radius: 5px; }}")
         self.icon.setStyleSheet(f"color: {col}; font-size: 14pt;")
-        self.text.setText(f"<b>{html.escape(title)}</b><br>{html.escape(message).replace(chr(10), '<br>')}")
+        self.text.setText(f"<b>{html.escape(title, quote=False)}</b><br>{html.escape(message, quote=False).replace(chr(10), '<br>')}")
         self._action_fn = action[1] if action else None
         self.action.setText(action[0] if action else "")
         self.action.setVisible(action is not None)
@@ -73,6 +73,22 @@ class MessageBanner(QFrame):
     def _run_action(self) -> None:
         if self._action_fn is not None:
             self._action_fn()
+
+
+_CLI_ADVICE = ", then give that folder with --demucs-models"
+
+
+def demucs_advice(message: str) -> str:
+    """The Demucs "no weights" message for someone in the app: what to fetch and where (from the
+    message), then where the app takes the folder, instead of command-line flags."""
+    other = ("To go on without Demucs, choose “Sound source formation” in the Separation panel: it needs no "
+             "model files.")
+    if _CLI_ADVICE in message:
+        head = message.split(_CLI_ADVICE, 1)[0].rstrip(". ")
+        return (f"{head}, then choose that folder in Edit > Preferences > Demucs model folder and press "
+                f"Separate again. {other}")
+    return (f"{message.rstrip('. ')}. Choose the folder that holds the model files in Edit > Preferences > "
+            f"Demucs model folder. {other}")
 
 
 class SpaceForTransport(QObject):
@@ -132,6 +148,10 @@ class MainWindow(QMainWindow):
         ctl.busy_changed.connect(self._busy)
         ctl.job_progress.connect(self._progress)
         ctl.session_event.connect(self._on_event)
+        ctl.modified_changed.connect(self.setWindowModified)
+        self.unsaved_prompt: Optional[QMessageBox] = None
+        self._closing = False
+        self._update_title()
         geom = self.settings.value("window/geometry")
         if geom is not None:
             self.restoreGeometry(geom)
@@ -167,8 +187,8 @@ class MainWindow(QMainWindow):
         top = QWidget()
         tl = QHBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
-        tl.addWidget(left, 1)               # up to its maximum, the left column shares space with the stage
-        tl.addWidget(canvas_frame, 1)
+        tl.addWidget(left, 3)               # up to its maximum, most space beyond the minimums goes to the names
+        tl.addWidget(canvas_frame, 2)
         tl.addWidget(self.renditions)
         # the overview and the spectrogram share the bottom row with the output meters: the right
         # column then holds only the gallery, so the window fits a 1280 x 720 screen
@@ -218,17 +238,20 @@ class MainWindow(QMainWindow):
         ctl = self.ctl
         mb = self.menuBar()
         f = mb.addMenu("&File")
-        self._act(f, "&Open recording…", self.open_dialog, "Ctrl+O")
-        self.recent_menu = f.addMenu("Open &recent")
+        self._act(f, "&Open recording…", self.open_dialog, "Ctrl+O", name="act_open")
+        self.recent_menu = f.addMenu("Open &recent recording")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         f.addSeparator()
-        self._act(f, "Open &project…", self.open_project_dialog, "Ctrl+Shift+O")
-        self._act(f, "&Save project…", self.save_project_dialog, "Ctrl+S", name="act_save")
+        self._act(f, "Open &project…", self.open_project_dialog, "Ctrl+Shift+O", name="act_open_project")
+        self.recent_projects_menu = f.addMenu("Recent pro&jects")
+        self.recent_projects_menu.aboutToShow.connect(self._fill_recent)
+        self._act(f, "&Save project", self.save, "Ctrl+S", name="act_save")
+        self._act(f, "Save project &as…", self.save_as, "Ctrl+Shift+S", name="act_save_as")
         f.addSeparator()
         self._act(f, "&Export…", self.export_dialog, "Ctrl+E", name="act_export")
         self._act(f, "Export &DAW project…", self.export_dawproject_dialog, "Ctrl+Shift+E", name="act_export_daw")
         f.addSeparator()
-        self._act(f, "&Quit", self.close, "Ctrl+Q")
+        self._act(f, "&Quit", self.close, "Ctrl+Q", name="act_quit")
         e = mb.addMenu("&Edit")
         self._act(e, "&Undo", ctl.undo, "Ctrl+Z", name="act_undo")
         self._act(e, "&Redo", ctl.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], name="act_redo")
@@ -297,9 +320,18 @@ class MainWindow(QMainWindow):
     def _on_event(self, name: str) -> None:
         s = self.ctl.session
         if name == "recording":
-            self.setWindowTitle(f"Soundstage — {s.recording.name}" if s.recording else "Soundstage")
+            self._update_title()
             if s.recording is not None:
                 self.banner.hide()
+
+    def _update_title(self) -> None:
+        """``NAME[*] — Soundstage``: the project's name once saved, else the recording's; Qt shows
+        the ``*`` while the session has unsaved changes."""
+        ctl = self.ctl
+        name = ctl.project_path.name if ctl.project_path else (ctl.session.recording.name if ctl.session.recording
+                                                                 else "")
+        self.setWindowTitle(f"{name}[*] — Soundstage" if name else "Soundstage[*]")
+        self.setWindowModified(ctl.modified)
 
     def _update_actions(self, *_):
         s, busy = self.ctl.session, self.ctl.busy
@@ -308,20 +340,35 @@ class MainWindow(QMainWindow):
         self.act_export.setEnabled(bool(s.renders) and not busy)
         self.act_export_daw.setEnabled(bool(s.renders) and not busy)
         self.act_save.setEnabled(s.recording is not None and not busy)
+        self.act_save_as.setEnabled(s.recording is not None and not busy)
 
     def show_error(self, title: str, message: str) -> None:
+        from separation.demucs_weights import ModelUnavailable
+        if isinstance(self.ctl.last_exception, ModelUnavailable) and message == self.ctl.last_error:
+            self.banner.show_message(title, demucs_advice(message),
+                                     action=("Preferences…", self._demucs_preferences))
+            self.ctl.last_exception = None
+            return
         self.banner.show_message(title, message)
+
+    def _demucs_preferences(self) -> None:
+        dlg = self.preferences_dialog()
+        dlg.models_dir.setFocus(Qt.FocusReason.OtherFocusReason)
 
     # --- file actions ---------------------------------------------------------------------------
     def open_path(self, path) -> None:
+        """Open a recording (separated at once when the Separation panel says so) or a project."""
         path = Path(path)
         if path.name.endswith(".json"):
             self.ctl.load_project(path)
         else:
             name, st = self.separation.settings()
-            self.ctl.open_file(path, backend=name, settings=st)
+            self.ctl.open_file(path, backend=name, settings=st, separate=self.separation.auto.isChecked())
 
     def open_dialog(self) -> None:
+        self.when_saved(self._open_dialog, "opening another recording")
+
+    def _open_dialog(self) -> None:
         start = self.settings.value("dirs/open", str(Path.home()), str)
         path, _ = QFileDialog.getOpenFileName(self, "Open a mono recording", start, AUDIO_FILTER)
         if path:
@@ -329,28 +376,79 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def _fill_recent(self) -> None:
-        self.recent_menu.clear()
         files = self.ctl.recent_files()
-        if not files:
-            a = self.recent_menu.addAction("(none yet)")
-            a.setEnabled(False)
-        for f in files:
-            self.recent_menu.addAction(Path(f).name, lambda f=f: self.open_path(f)).setToolTip(f)
+        for menu, projects in ((self.recent_menu, False), (self.recent_projects_menu, True)):
+            menu.clear()
+            mine = [f for f in files if f.endswith(".json") == projects]
+            if not mine:
+                menu.addAction("(none yet)").setEnabled(False)
+            for f in mine:
+                menu.addAction(Path(f).name, lambda f=f: self.when_saved(lambda: self.open_path(f),
+                                                                         f"opening {Path(f).name}")).setToolTip(f)
 
     def open_project_dialog(self) -> None:
+        self.when_saved(self._open_project_dialog, "opening a project")
+
+    def _open_project_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a project", "", PROJECT_FILTER)
         if path:
             self.ctl.load_project(path)
 
-    def save_project_dialog(self) -> None:
+    def save(self) -> bool:
+        """Save to the project file (Save As the first time). Whether it was saved."""
+        if self.ctl.project_path is None:
+            return self.save_as()
+        return self._save_to(self.ctl.project_path)
+
+    def save_as(self) -> bool:
         s = self.ctl.session
-        default = s.recording.with_suffix(".soundstage.json") if s.recording else Path("untitled.soundstage.json")
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", str(default), PROJECT_FILTER)
-        if path:
-            try:
-                self.ctl.save_project(path)
-            except Exception as exc:
-                self.show_error("Could not save the project", str(exc))
+        if s.recording is None:
+            return False
+        default = self.ctl.project_path or s.recording.with_suffix(".soundstage.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", str(default), PROJECT_FILTER)
+        return bool(path) and self._save_to(Path(path))
+
+    save_project_dialog = save_as
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            self.ctl.save_project(path)
+        except Exception as exc:
+            self.show_error("Could not save the project", str(exc))
+            return False
+        self._update_title()
+        return True
+
+    def when_saved(self, then: Callable[[], None], doing: str) -> None:
+        """Run ``then`` at once if nothing is unsaved; else ask first (Save, Discard, Cancel) in a
+        window-modal box that does not block the event loop. Cancel keeps everything as it is."""
+        if not self.ctl.modified:
+            then()
+            return
+        if self.unsaved_prompt is not None and self.unsaved_prompt.isVisible():
+            self.unsaved_prompt.raise_()
+            return
+        name = self.ctl.project_path.name if self.ctl.project_path else (
+            self.ctl.session.recording.name if self.ctl.session.recording else "this session")
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",
+                          f"Save the changes to {name} before {doing}?", QMessageBox.StandardButton.Save
+                          | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel, self)
+        box.setInformativeText("If you don't save, your placements, names and renditions since the last save are lost.")
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+
+        def answered(_code) -> None:
+            choice = box.standardButton(box.clickedButton())
+            self.unsaved_prompt = None
+            box.deleteLater()
+            if choice == QMessageBox.StandardButton.Discard or (
+                    choice == QMessageBox.StandardButton.Save and self.save()):
+                then()
+
+        box.finished.connect(answered)
+        self.unsaved_prompt = box
+        box.open()
 
     def export_dialog(self) -> Optional[ExportDialog]:
         s = self.ctl.session
@@ -405,9 +503,17 @@ class MainWindow(QMainWindow):
         files = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
         if files:
             ev.acceptProposedAction()
-            self.open_path(files[0])
+            self.when_saved(lambda: self.open_path(files[0]), f"opening {Path(files[0]).name}")
 
     def closeEvent(self, ev):
+        if self.ctl.modified and not self._closing:
+            ev.ignore()                  # ask first; Save or Discard close the window, Cancel keeps it
+
+            def close_now():
+                self._closing = True
+                self.close()
+            self.when_saved(close_now, "closing")
+            return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.ctl.shutdown()
         super().closeEvent(ev)

@@ -1,8 +1,12 @@
-"""The separation panel: choose a backend and its few settings, then separate in a worker."""
+"""The separation panel: choose a backend and its few settings, then separate in a worker.
+
+"Separate on open" (kept in QSettings, on by default) separates a recording as soon as it opens,
+with the settings shown; turned off, a recording only loads, so the number of sources (or the
+Demucs model) can be chosen before the first separation."""
 from __future__ import annotations
 
-from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QLabel, QPushButton, QSpinBox,
-                             QStackedWidget, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
+                             QPushButton, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
 import separation
 
@@ -74,7 +78,16 @@ class SeparationPanel(QFrame):
         self.run = QPushButton("Separate")
         self.run.setToolTip("Find the sources again with these settings (in the background)")
         self.run.clicked.connect(self.request)
-        lay.addWidget(self.run)
+        self.auto = QCheckBox("Separate on open")
+        self.auto.setToolTip("Separate a recording as soon as it opens, with these settings. Off: a recording only "
+                             "loads; choose the settings, then press Separate.")
+        self.auto.setChecked(ctl.settings.value("separation/auto", True, bool))
+        self.auto.toggled.connect(lambda on: ctl.settings.setValue("separation/auto", bool(on)))
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.run, 1)
+        row.addWidget(self.auto)
+        lay.addLayout(row)
         self.backend.currentIndexChanged.connect(self._backend_changed)
         ctl.busy_changed.connect(lambda busy: self.run.setEnabled(not busy))
         self._backend_changed()

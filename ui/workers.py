@@ -44,6 +44,7 @@ class Job(QRunnable):
         self._min_interval = min_interval
         self._last_emit = 0.0
         self.started_at = 0.0
+        self.error: Optional[BaseException] = None     # what made it fail (read after ``failed``)
 
     def _progress(self, p: Progress) -> None:
         now = time.monotonic()
@@ -58,6 +59,7 @@ class Job(QRunnable):
         except Cancelled:
             self.signals.cancelled.emit()
         except Exception as exc:  # shown to the user; the UI stays up
+            self.error = exc
             self.signals.failed.emit(str(exc) or exc.__class__.__name__, traceback.format_exc())
         else:
             self.signals.finished.emit(result)
