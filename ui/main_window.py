@@ -4,18 +4,19 @@ Everything the window does goes through :class:`ui.controller.SessionController`
 only wires widgets to it and shows what happens (progress, messages, errors)."""
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Callable, Optional
 
-from PyQt6.QtCore import QEvent, QObject, QSettings, Qt
+from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QKeySequence
-from PyQt6.QtWidgets import (QAbstractSpinBox, QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit,
-                             QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
+                             QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from . import theme
+from .banner import MessageBanner, demucs_advice
 from .controller import SessionController
 from .dialogs import ExportDialog, PreferencesDialog, show_about
+from .keys import SpaceForTransport
 from .meters import MetersPanel
 from .pan_canvas import PanCanvas
 from .renditions import RenditionsPanel
@@ -29,104 +30,6 @@ __all__ = ["MainWindow", "AUDIO_FILTER"]
 
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
 PROJECT_FILTER = "Soundstage project (*.soundstage.json *.json)"
-
-
-class MessageBanner(QFrame):
-    """An in-window message (errors, warnings) that never blocks: text, an optional action button
-    (e.g. "Open Preferences…") and a close button."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(10, 6, 6, 6)
-        self.icon = QLabel("⚠")
-        self.text = QLabel()
-        self.text.setWordWrap(True)
-        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.action = QPushButton()
-        self.action.hide()
-        self.action.clicked.connect(self._run_action)
-        self._action_fn: Optional[Callable[[], None]] = None
-        close = QPushButton("✕")
-        close.setFixedSize(24, 22)
-        close.setToolTip("Dismiss")
-        close.clicked.connect(self.hide)
-        lay.addWidget(self.icon)
-        lay.addWidget(self.text, 1)
-        lay.addWidget(self.action)
-        lay.addWidget(close)
-        self.hide()
-
-    def show_message(self, title: str, message: str, *, level: str = "error",
-                     action: Optional[tuple[str, Callable[[], None]]] = None) -> None:
-        col = theme.BAD if level == "error" else theme.WARN
-        self.setStyleSheet(f"MessageBanner {{ background: #3a2224; border: 1px solid {col}; border-radius: 5px; }}"
-                           if level == "error" else
-                           f"MessageBanner {{ background: #3a3322; border: 1px solid {col}; border-radius: 5px; }}")
-        self.icon.setStyleSheet(f"color: {col}; font-size: 14pt;")
-        self.text.setText(f"<b>{html.escape(title, quote=False)}</b><br>{html.escape(message, quote=False).replace(chr(10), '<br>')}")
-        self._action_fn = action[1] if action else None
-        self.action.setText(action[0] if action else "")
-        self.action.setVisible(action is not None)
-        self.show()
-
-    def _run_action(self) -> None:
-        if self._action_fn is not None:
-            self._action_fn()
-
-
-_CLI_ADVICE = ", then give that folder with --demucs-models"
-
-
-def demucs_advice(message: str) -> str:
-    """The Demucs "no weights" message for someone in the app: what to fetch and where (from the
-    message), then where the app takes the folder, instead of command-line flags."""
-    other = ("To go on without Demucs, choose “Sound source formation” in the Separation panel: it needs no "
-             "model files.")
-    if _CLI_ADVICE in message:
-        head = message.split(_CLI_ADVICE, 1)[0].rstrip(". ")
-        return (f"{head}, then choose that folder in Edit > Preferences > Demucs model folder and press "
-                f"Separate again. {other}")
-    return (f"{message.rstrip('. ')}. Choose the folder that holds the model files in Edit > Preferences > "
-            f"Demucs model folder. {other}")
-
-
-class SpaceForTransport(QObject):
-    """Space plays and pauses unless a text field of ``window`` is really being edited.
-
-    A field counts as being edited once the user clicked into it or typed in it; a field that
-    focus merely landed in (a button beside it was disabled, the panel was rebuilt, Tab) lets Space
-    through to the transport, so Space never erases a source's name."""
-
-    def __init__(self, window: QWidget):
-        super().__init__(window)
-        self.window = window
-        self.editing: Optional[QWidget] = None
-        QApplication.instance().focusChanged.connect(self._focus_changed)
-
-    @staticmethod
-    def _is_text(w) -> bool:
-        return isinstance(w, (QLineEdit, QAbstractSpinBox))
-
-    def _focus_changed(self, old, new) -> None:
-        if new is not None and self._is_text(new) and new.window() is self.window:
-            new.removeEventFilter(self)
-            new.installEventFilter(self)
-            clicked = QApplication.mouseButtons() != Qt.MouseButton.NoButton
-            self.editing = new if clicked else None
-        else:
-            self.editing = None
-
-    def eventFilter(self, obj, ev) -> bool:
-        t = ev.type()
-        if t == QEvent.Type.MouseButtonPress:
-            self.editing = obj
-        elif t == QEvent.Type.KeyPress and ev.key() != Qt.Key.Key_Space and ev.text():
-            self.editing = obj
-        elif (t == QEvent.Type.ShortcutOverride and ev.key() == Qt.Key.Key_Space
-              and ev.modifiers() == Qt.KeyboardModifier.NoModifier and obj is not self.editing):
-            return True       # not accepted by the field: the Space shortcut (play / pause) runs
-        return False
 
 
 class MainWindow(QMainWindow):

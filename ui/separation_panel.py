@@ -76,7 +76,7 @@ class SeparationPanel(QFrame):
         self.desc.setStyleSheet(f"color: {theme.TEXT_DIM}; font-size: 8.5pt;")
         lay.addWidget(self.desc)
         self.run = QPushButton("Separate")
-        self.run.setToolTip("Find the sources again with these settings (in the background)")
+        self.run.setToolTip("Find the sources with these settings (in the background)")
         self.run.clicked.connect(self.request)
         self.auto = QCheckBox("Separate on open")
         self.auto.setToolTip("Separate a recording as soon as it opens, with these settings. Off: a recording only "

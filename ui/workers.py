@@ -59,7 +59,7 @@ class Job(QRunnable):
         except Cancelled:
             self.signals.cancelled.emit()
         except Exception as exc:  # shown to the user; the UI stays up
-            self.error = exc
+            self.error = exc.with_traceback(None)   # (its frames would keep the job's arrays alive)
             self.signals.failed.emit(str(exc) or exc.__class__.__name__, traceback.format_exc())
         else:
             self.signals.finished.emit(result)
