@@ -91,7 +91,7 @@ def run_gui(file: Optional[str] = None, *, screenshot: Optional[str] = None, arr
         win.resize(*size)
         _keep = _screenshot_when_ready(app, win, Path(screenshot), arranged=arranged)  # noqa: F841
     rc = app.exec()
-    win.close()
+    win.close_without_asking()      # (after a confirmed close this only closes the player)
     return rc
 
 

@@ -54,6 +54,7 @@ class MainWindow(QMainWindow):
         ctl.modified_changed.connect(self.setWindowModified)
         self.unsaved_prompt: Optional[QMessageBox] = None
         self._closing = False
+        self._shut_down = False
         self._update_title()
         geom = self.settings.value("window/geometry")
         if geom is not None:
@@ -408,6 +409,11 @@ class MainWindow(QMainWindow):
             ev.acceptProposedAction()
             self.when_saved(lambda: self.open_path(files[0]), f"opening {Path(files[0]).name}")
 
+    def close_without_asking(self) -> None:
+        """Close even with unsaved changes (the event loop has ended: nobody is there to answer)."""
+        self._closing = True
+        self.close()
+
     def closeEvent(self, ev):
         if self.ctl.modified and not self._closing:
             ev.ignore()                  # ask first; Save or Discard close the window, Cancel keeps it
@@ -417,6 +423,8 @@ class MainWindow(QMainWindow):
                 self.close()
             self.when_saved(close_now, "closing")
             return
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        self.ctl.shutdown()
+        if not self._shut_down:          # (close_without_asking after a confirmed close: done already)
+            self._shut_down = True
+            self.settings.setValue("window/geometry", self.saveGeometry())
+            self.ctl.shutdown()
         super().closeEvent(ev)
