@@ -571,6 +571,8 @@ class SessionController(QObject):
     def set_output(self, settings) -> None:
         """New output-stage settings (ceiling, keep loudness): re-measured, then heard."""
         self.session.set_output(settings)
+        self._generation += 1                 # saved in the project, not in the undo history
+        self._check_modified()
         self.remeasure()
 
     def reopen_player(self) -> None:
