@@ -417,3 +417,26 @@ def test_sources_chosen_before_the_first_separation_and_cancel_keeps_the_recordi
     assert w.ctl.session.recording == other and w.ctl.session.mono is not None and w.ctl.engine is None
     assert "next.wav" in _shown_title(w)
     w.close()
+
+
+# --- 8. a word when the recording is converted ----------------------------------------------------
+
+def test_a_converted_recording_is_said_so_and_opens(qtbot, tmp_path, settings):
+    w = _window(qtbot, settings)
+    w.separation.auto.setChecked(False)
+    t = np.arange(3 * 8000) / 8000
+    x = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    sf.write(tmp_path / "six.wav", np.stack([x * (k + 1) / 6 for k in range(6)], axis=1), 8000)
+    w.open_path(tmp_path / "six.wav")
+    _idle(qtbot, w)
+    s = w.ctl.session
+    assert s.recording == tmp_path / "six.wav" and len(s.mono) == 3 * SR     # resampled to 44.1 kHz
+    doc = QTextDocument()
+    doc.setHtml(w.banner.text.text())
+    assert w.banner.isVisible() and doc.toPlainText() == (
+        "The recording was converted\nsix.wav: 6 channels downmixed to mono, resampled from 8000 Hz to 44100 Hz")
+    w.banner.hide()
+    w.open_path(_recording(tmp_path / "plain.wav"))         # mono at 44.1 kHz: nothing to say
+    _idle(qtbot, w)
+    assert w.ctl.session.recording == tmp_path / "plain.wav" and not w.banner.isVisible()
+    w.close()

@@ -10,9 +10,11 @@ on the UI thread and reach the audio engine by a snapshot swap.
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -71,6 +73,7 @@ class SessionController(QObject):
     job_progress = pyqtSignal(str, float, str)  # stage/message, fraction, time left
     status = pyqtSignal(str)                   # a status-bar message
     error = pyqtSignal(str, str)               # title, message (shown in the window)
+    notice = pyqtSignal(str, str)              # title, message worth a look, not an error (e.g. a converted input)
     engine_changed = pyqtSignal()
     tick = pyqtSignal()                        # ~30 Hz while the window lives (playhead, meters)
     ab_changed = pyqtSignal(bool)
@@ -291,12 +294,15 @@ class SessionController(QObject):
         def fn(progress, cancel):
             s = Session(self.user)
             s.model = model
-            s.open(path)
+            with _input_notes() as notes:     # "6 channels downmixed to mono, resampled from ..."
+                s.open(path)
             check_cancel(cancel)
-            return self._refresh(s)
+            return {**self._refresh(s), "notes": notes}
 
-        def done(_result):
+        def done(result):
             self.add_recent(path)
+            if result.get("notes"):
+                self.notice.emit("The recording was converted", "; ".join(result["notes"]))
             if separate:
                 self.separate(backend, settings)
 
@@ -657,6 +663,29 @@ class SessionController(QObject):
             self.job.cancel.set()
         if self.player is not None:
             self.player.close()
+
+
+@contextmanager
+def _input_notes():
+    """The notes :mod:`core.audio` logs (INFO) in this thread while the block runs, as a list."""
+    notes: list[str] = []
+    me = threading.get_ident()
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.thread == me:
+                notes.append(record.getMessage())
+
+    logger = logging.getLogger("core.audio")
+    handler, level = _Collect(logging.INFO), logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield notes
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _sub(progress, stage: str, start: float, span: float):

@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
         ctl = self.ctl
         ctl.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
         ctl.error.connect(self.show_error)
+        ctl.notice.connect(lambda title, message: self.banner.show_message(title, message, level="warning"))
         ctl.busy_changed.connect(self._busy)
         ctl.job_progress.connect(self._progress)
         ctl.session_event.connect(self._on_event)
