@@ -108,3 +108,53 @@ def test_real_music_folds_down_exactly():
     assert np.max(np.abs((y[:, 0] + y[:, 1]) / 2 - x)) < FOLD_TOL
     # the stereo image is really there: the channels differ
     assert np.max(np.abs(y[:, 0] - y[:, 1])) > 0.05 * np.max(np.abs(x))
+
+
+def test_project_keeps_the_mode_and_output_settings_and_render_remakes_it(rng, signals, tmp_path, capsys):
+    from app.cli import main
+    from app.session import OutputSettings, Session
+    from separation.base import Source, colour_for
+    srcs = [signals.harmonic_note(196.0, 2.0), signals.noise(rng, 2.0, amp=0.05)]
+    rec = tmp_path / "rec.wav"
+    sf.write(str(rec), np.sum(srcs, axis=0), 44100, subtype="FLOAT")
+    out = tmp_path / "a.wav"
+    assert main(["upmix", str(rec), "-o", str(out), "--method", "decorr", "--separator", "formation",
+                 "--sources", "2", "--mono-compatible", "--ceiling", "-3", "--keep-loudness",
+                 "--format", "wav32f"]) == 0
+    capsys.readouterr()
+    proj = out.with_suffix(".soundstage.json")
+    s = Session.from_project(proj)
+    assert s.mono_compatible and s.output == OutputSettings(-3.0, True, True)
+    again = tmp_path / "b.wav"
+    assert main(["render", str(proj), "-o", str(again), "--format", "wav32f"]) == 0
+    text = capsys.readouterr().out
+    assert "mono-compatible" in text and "original's loudness" in text and "LUFS" in text
+    a, _ = sf.read(str(out), dtype="float32")
+    b, _ = sf.read(str(again), dtype="float32")
+    assert np.array_equal(a, b)
+    # a project written before the output stage keeps its -0.1 dBFS sample-peak ceiling
+    assert OutputSettings.from_dict({"path": "x.wav", "ceiling_db": -0.1}) == OutputSettings(-0.1, False, False)
+    # batch takes the same options
+    from app.cli import build_parser
+    from app.commands.upmix import settings_from_args
+    args = build_parser().parse_args(["batch", "in", "out", "--mono-compatible", "--ceiling", "-2"])
+    st = settings_from_args(args)
+    assert st.mono_compatible and st.ceiling_db == -2.0 and not st.keep_loudness
+
+
+@pytest.mark.skipif(not DEMO.exists(), reason="demo recording missing")
+def test_real_music_with_formation_sources_folds_down(tmp_path):
+    from app.session import Session
+    x = audio.load_mono(DEMO)[10 * 44100: 16 * 44100]
+    rec = tmp_path / "demo-excerpt.wav"
+    sf.write(str(rec), x, 44100, subtype="FLOAT")
+    s = Session()
+    s.open(rec)
+    s.separate("formation", {})
+    s.new_rendition(0, model="decorr")
+    s.placements[0] = Placement(pan=-1.0, pinned=True)      # one source hard left
+    s.set_mono_compatible(True, record=False)
+    y = s.render()
+    assert len(s.sources) >= 2
+    assert np.max(np.abs((y[:, 0] + y[:, 1]) / 2 - s.mono)) < FOLD_TOL
+    assert np.max(np.abs(y[:, 0] - y[:, 1])) > 0.05 * np.max(np.abs(x))

@@ -156,3 +156,19 @@ def test_mono_compatible_toggle_and_dawproject_menu(qtbot, win, tmp_path):
     with zipfile.ZipFile(out) as z:
         assert "project.xml" in z.namelist() and len([n for n in z.namelist() if n.endswith(".wav")]) == len(s.sources) + 1
     assert "DAW project" in win.statusBar().currentMessage()
+
+
+def test_an_older_projects_sample_peak_ceiling_is_kept_until_edited(qtbot, win):
+    from app.session import OutputSettings
+    ctl = win.ctl
+    ctl.set_output(OutputSettings(-0.1, False, False))      # as a project from before the output stage
+    _wait_gain(qtbot, win)
+    dlg = win.export_dialog()
+    assert "dBFS" in dlg.ceiling.suffix() and ctl.session.output == OutputSettings(-0.1, False, False)
+    plan = ctl.session.output_plan
+    assert not plan.true_peak and plan.out_peak_db == pytest.approx(-0.1, abs=1e-6)
+    dlg.ceiling.setValue(-2.0)
+    assert "dBTP" in dlg.ceiling.suffix() and ctl.session.output == OutputSettings(-2.0, True, False)
+    _wait_gain(qtbot, win)
+    assert ctl.session.output_plan.true_peak and "dBTP" in dlg.output_info.text()
+    dlg.reject()

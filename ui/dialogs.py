@@ -73,9 +73,10 @@ class ExportDialog(QDialog):
         self.ceiling.setRange(-24.0, 0.0)
         self.ceiling.setSingleStep(0.1)
         self.ceiling.setDecimals(1)
-        self.ceiling.setSuffix(" dBTP")
-        self.ceiling.setValue(out.ceiling_db if out.true_peak else -1.0)
-        form.addRow("True-peak ceiling", self.ceiling)
+        self._true_peak = out.true_peak        # an older project's sample-peak ceiling is kept until edited
+        self.ceiling.setSuffix(" dBTP" if out.true_peak else " dBFS (sample peak)")
+        self.ceiling.setValue(out.ceiling_db)
+        form.addRow("Peak ceiling", self.ceiling)
         self.keep_loudness = QCheckBox("Keep the original's loudness (within the ceiling)")
         self.keep_loudness.setChecked(out.keep_loudness)
         form.addRow("", self.keep_loudness)
@@ -97,7 +98,7 @@ class ExportDialog(QDialog):
         lay.addWidget(buttons)
         self.container.setCurrentText("FLAC" if str(suggested).lower().endswith(".flac") else "WAV")
         self._container_changed(self.container.currentText())
-        self.ceiling.valueChanged.connect(self._output_changed)
+        self.ceiling.valueChanged.connect(self._ceiling_edited)
         self.keep_loudness.toggled.connect(self._output_changed)
         if ctl is not None:
             ctl.output_changed.connect(self.refresh_output)
@@ -108,7 +109,13 @@ class ExportDialog(QDialog):
         self.refresh_output()
 
     def output_settings(self) -> OutputSettings:
-        return OutputSettings(round(self.ceiling.value(), 1), True, self.keep_loudness.isChecked())
+        return OutputSettings(round(self.ceiling.value(), 1), self._true_peak, self.keep_loudness.isChecked())
+
+    def _ceiling_edited(self, *_) -> None:
+        if not self._true_peak:                # an edited ceiling is a true-peak one
+            self._true_peak = True
+            self.ceiling.setSuffix(" dBTP")
+        self._output_changed()
 
     def _output_changed(self, *_) -> None:
         if self.ctl is not None:
