@@ -26,6 +26,7 @@ from app.display import ClockPlayer, OutputTap, TappedPlayer, dominance, meter_v
 from app.playback import MixEngine, PlaybackUnavailable
 from app.session import Session
 from app.settings import STORED, Settings
+from core.errors import Cancelled
 from core.placement import Placement, ic_to_width, iid_to_pan
 from core.progress import check_cancel
 
@@ -102,6 +103,7 @@ class SessionController(QObject):
         self._time_left: Optional[TimeLeft] = None
         self._drag_id = 0
         self._measuring: Optional[threading.Thread] = None
+        self._measure_cancel = threading.Event()
         self._measure_again = False
         self._measured = False
         self._failed_state = None
@@ -549,7 +551,9 @@ class SessionController(QObject):
 
         def work(session=s, state=s.output_state()):
             try:
-                session.plan_output()
+                session.plan_output(cancel=self._measure_cancel)
+            except Cancelled:
+                return
             except Exception as exc:  # a failed measurement keeps the last gain; say why, once
                 self._failed_state = state
                 self.last_error = f"measuring the output gain failed: {exc}"
@@ -659,6 +663,9 @@ class SessionController(QObject):
 
     def shutdown(self) -> None:
         self._clock.stop()
+        self._measure_cancel.set()
+        if self._measuring is not None:
+            self._measuring.join(timeout=5.0)     # it stops at its next step
         if self.job is not None:
             self.job.cancel.set()
         if self.player is not None:
