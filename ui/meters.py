@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt
-from PyQt6.QtGui import QFont, QPainter, QPen
+from PyQt6.QtGui import QFont, QFontMetrics, QPainter, QPen
 from PyQt6.QtWidgets import QCheckBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from . import theme
@@ -16,6 +16,7 @@ from . import theme
 __all__ = ["PeakMeter", "CorrelationMeter", "Goniometer", "MetersPanel"]
 
 FLOOR_DB = -60.0
+_CLIP_PAD = 6          # horizontal padding of the clip light (px)
 CLIP_DB = 0.0          # a sample at or above full scale clips the output
 
 
@@ -196,7 +197,9 @@ class MetersPanel(QFrame):
         self.clip_button = QPushButton("CLIP")
         self.clip_button.setObjectName("clipIndicator")
         self.clip_button.setToolTip("Lights when a sample reached full scale; click to reset")
-        self.clip_button.setFixedWidth(44)
+        bold = QFont(self.clip_button.font())
+        bold.setBold(True)               # the text fits: bold width + the padding set in _show_peak
+        self.clip_button.setFixedWidth(QFontMetrics(bold).horizontalAdvance("CLIP") + 2 * _CLIP_PAD + 8)
         self.gain_label = QLabel("out gain —")
         self.gain_label.setToolTip("The output gain the preview plays and the export applies")
         self.gain_label.setStyleSheet(f"color: {theme.TEXT_DIM};")
@@ -239,7 +242,7 @@ class MetersPanel(QFrame):
         self.peak_button.setText("peak −∞" if v == -float("inf") else f"peak {v:+.1f} dBFS")
         col = theme.BAD if self.clipped else theme.PANEL
         self.clip_button.setStyleSheet(f"background: {col}; color: {theme.TEXT if self.clipped else theme.TEXT_DIM};"
-                                       " font-weight: bold;")
+                                       f" font-weight: bold; padding: 2px {_CLIP_PAD}px;")
 
     def show_gain(self) -> None:
         plan = self.ctl.session.output_plan
