@@ -184,6 +184,7 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
                    cancel, dawproject=None) -> UpmixResult:
     """Separate, predict, seed placements, render and export every rendition with its project."""
     from app.session import Session
+    _check_session_outputs(input, output, s, project=project, overwrite=overwrite)
     session = Session(user)
     session.open(input)
     session.model = s.method
@@ -209,3 +210,22 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
     names = [f"{src.name} pan {p.pan:+.2f} width {p.width:.2f}" for src, p in zip(session.sources, session.placements)]
     return UpmixResult(s.method, session.seconds, outputs, names, input_loudness=session.input_loudness(),
                        dawproject=dawproject)
+
+
+def _check_session_outputs(input, output: Path, s: UpmixSettings, *, project, overwrite: bool) -> None:
+    """Before any work: no audio or project file of any rendition may be the input, exist without
+    ``overwrite``, or have a name too long for the file system (the project's is longest)."""
+    import os
+
+    from core import audio
+    from core.errors import AudioError, OutputError
+    for k in range(s.renditions):
+        dest = rendition_path(output, s.seed + k, k)
+        proj = Path(project) if (project is not None and k == 0) else dest.with_suffix(".soundstage.json")
+        for p in (dest, proj):
+            if audio.same_file(input, p):
+                raise AudioError(p, "refusing to write over the input recording")
+            if len(os.fsencode(p.name)) > 255:
+                raise OutputError(p, f"file name too long ({len(os.fsencode(p.name))} bytes; the limit is 255)")
+            if p.exists() and not overwrite:
+                raise AudioError(p, "already exists (use --force to overwrite)")

@@ -25,9 +25,10 @@ from core.errors import ParameterError
 
 FORMAT = "soundstage-project"
 VERSION = 1
+MAX_BYTES = 16 * 1024 * 1024
 
 __all__ = ["ProjectData", "ProjectError", "write_project", "read_project", "model_checksums",
-           "exactness_notes", "FORMAT", "VERSION"]
+           "exactness_notes", "FORMAT", "VERSION", "SCHEMA", "BACKEND_SCHEMAS"]
 
 
 class ProjectError(ParameterError):
@@ -69,22 +70,29 @@ class ProjectData:
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "project") -> "ProjectData":
+        """Project data from the parsed JSON, checked against :data:`SCHEMA` (types, ranges, no
+        unknown keys; backend settings limited to the backend's options a project may set).
+        Raises :class:`ProjectError` naming the first offending field, in one line."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ProjectError(f"{where}: not a Soundstage project file")
         if data.get("version") != VERSION:
             raise ProjectError(f"{where}: project format version {data.get('version')!r} is not supported "
                                f"(this Soundstage reads version {VERSION})")
-        sep = data.get("separation") or {}
-        try:
-            current = int(data.get("current_rendition", -1))
-        except (TypeError, ValueError):
-            raise ProjectError(f"{where}: current_rendition must be a number") from None
-        return cls(recording=data.get("recording"), recording_sha256=data.get("recording_sha256"),
-                   backend=sep.get("backend", "formation"), backend_settings=dict(sep.get("settings") or {}),
-                   model=data.get("model") or "decorr", renditions=list(data.get("renditions") or []),
-                   current=current, sources=list(data.get("sources") or []), export=dict(data.get("export") or {}),
-                   app_version=data.get("app_version"), models=dict(data.get("models") or {}),
-                   mono_compatible=bool(data.get("mono_compatible", False)))
+        d = _check(data, SCHEMA, where, "")
+        sep = d.get("separation") or {"backend": "formation", "settings": {}}
+        backend = sep["backend"]
+        settings = _check(sep.get("settings") or {}, _backend_schema(backend, where), where, "separation.settings")
+        renditions = d.get("renditions") or []
+        current = d.get("current_rendition", -1)
+        if not -1 <= current < max(1, len(renditions)) or (current >= 0 and not renditions):
+            raise ProjectError(f"{where}: current_rendition {current} does not name one of the "
+                               f"{len(renditions)} renditions")
+        return cls(recording=d.get("recording"), recording_sha256=d.get("recording_sha256"),
+                   backend=backend, backend_settings=settings,
+                   model=d.get("model") or "decorr", renditions=renditions,
+                   current=current, sources=d.get("sources") or [], export=d.get("export") or {},
+                   app_version=d.get("app_version"), models=d.get("models") or {},
+                   mono_compatible=d.get("mono_compatible", False))
 
     def recording_path(self, project_path) -> Path:
         """The recording, resolved against the project file's folder; ProjectError if missing."""
@@ -96,6 +104,134 @@ class ProjectData:
         if not rec.exists():
             raise ProjectError(f"{project_path}: its recording {rec} is missing (move it back or edit 'recording')")
         return rec
+
+
+# -- the schema ------------------------------------------------------------------------------------
+#
+# A project is data. Each field has a type and a range; a key the schema does not name is refused,
+# so nothing in a project can reach code it was not meant to (a model folder, a cache folder).
+# Specs: ("str", max_len, pattern|None), ("int", lo, hi), ("num", lo, hi) (finite), ("bool",),
+# ("enum", values), ("opt", spec) (None allowed), ("list", spec, max_len), ("obj", {key: spec},
+# required keys), ("map", key_pattern, value_spec, max_len).
+
+_NAME = r"[A-Za-z0-9_.+-]{1,64}"
+_HEX64 = r"[0-9a-f]{64}"
+_SEED = ("int", -(2 ** 63), 2 ** 63 - 1)
+_PLACEMENT = ("obj", {"pan": ("num", -1.0, 1.0), "width": ("num", 0.0, 1.0), "gain_db": ("num", -120.0, 24.0),
+                      "mute": ("bool",), "solo": ("bool",), "pinned": ("bool",)}, ())
+_RENDITION = ("obj", {"seed": _SEED, "model": ("str", 64, _NAME),
+                      "temperature": ("opt", ("num", 0.0, 100.0)), "guidance": ("opt", ("num", -100.0, 100.0))},
+              ("seed", "model"))
+_SOURCE = ("obj", {"name": ("str", 200, None), "colour": ("str", 7, r"#[0-9A-Fa-f]{6}"),
+                   "kind": ("str", 32, r"[a-z_]{1,32}"), "placement": _PLACEMENT}, ("placement",))
+_EXPORT = ("obj", {"path": ("opt", ("str", 4096, None)),
+                   "format": ("opt", ("enum", ("wav16", "wav24", "wav32f", "flac", "flac16", "flac24"))),
+                   "ceiling_db": ("opt", ("num", -24.0, 0.0)), "true_peak": ("bool",),
+                   "keep_loudness": ("bool",)}, ())
+SCHEMA = ("obj", {
+    "format": ("str", 64, None), "version": ("int", 0, 1000),
+    "app_version": ("opt", ("str", 64, None)),
+    "recording": ("opt", ("str", 4096, None)),
+    "recording_sha256": ("opt", ("str", 64, _HEX64)),
+    "separation": ("obj", {"backend": ("str", 64, _NAME), "settings": ("map", r"[a-z_]{1,64}", None, 64)},
+                   ("backend",)),
+    "model": ("opt", ("str", 64, _NAME)),
+    "models": ("map", _NAME, ("map", r"[^/\\]{1,255}", ("str", 64, _HEX64), 64), 64),
+    "renditions": ("list", _RENDITION, 10000),
+    "current_rendition": ("int", -1, 10000),
+    "mono_compatible": ("bool",),
+    "sources": ("list", _SOURCE, 256),
+    "export": _EXPORT,
+}, ("format", "version"))
+
+# The backend options a project may set: what changes the result. Folders, caches, devices and
+# thread counts are the user's (app.settings), never a project's.
+BACKEND_SCHEMAS = {
+    "formation": {"n_sources": ("opt", ("int", 2, 8)), "sensitivity": ("num", 0.0, 1.0),
+                  "max_peaks": ("int", 5, 100), "texture_seconds": ("num", 0.05, 2.0), "seed": _SEED},
+    "demucs": {"model": ("str", 64, _NAME), "shifts": ("int", 0, 20), "overlap": ("num", 0.0, 0.99),
+               "segment": ("opt", ("num", 0.1, 60.0)), "seed": _SEED},
+}
+
+
+def _backend_schema(backend: str, where: str) -> tuple:
+    if backend not in BACKEND_SCHEMAS:
+        raise ProjectError(f"{where}: unknown separation backend {backend!r} "
+                           f"(a project may use {', '.join(sorted(BACKEND_SCHEMAS))})")
+    return ("obj", BACKEND_SCHEMAS[backend], ())
+
+
+def _check(value, spec, where: str, at: str):
+    """``value`` checked against ``spec`` (see above); returns it (lists and dicts copied)."""
+    import math
+    import re
+    kind = spec[0]
+    name = at or "the project"
+
+    def bad(what):
+        raise ProjectError(f"{where}: {name} {what}")
+    if kind == "opt":
+        return None if value is None else _check(value, spec[1], where, at)
+    if kind == "str":
+        if not isinstance(value, str):
+            bad(f"must be text, not {_kind(value)}")
+        if len(value) > spec[1] or (spec[2] is not None and not re.fullmatch(spec[2], value)):
+            bad(f"is not a valid value ({value[:40]!r})")
+        return value
+    if kind in ("int", "num"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind == "int" and not isinstance(value, int)):
+            bad(f"must be {'an integer' if kind == 'int' else 'a number'}, not {_kind(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            bad("must be a finite number")
+        if not spec[1] <= value <= spec[2]:
+            bad(f"must be between {spec[1]:g} and {spec[2]:g}, not {value:g}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            bad(f"must be true or false, not {_kind(value)}")
+        return value
+    if kind == "enum":
+        if value not in spec[1]:
+            bad(f"must be one of {', '.join(map(str, spec[1]))}, not {value!r}")
+        return value
+    if kind == "list":
+        if not isinstance(value, list):
+            bad(f"must be a list, not {_kind(value)}")
+        if len(value) > spec[2]:
+            bad(f"has too many entries ({len(value)})")
+        return [_check(v, spec[1], where, f"{at}[{i}]") for i, v in enumerate(value)]
+    if kind == "obj":
+        if not isinstance(value, dict):
+            bad(f"must be an object, not {_kind(value)}")
+        unknown = sorted(k for k in value if k not in spec[1])
+        if unknown:
+            raise ProjectError(f"{where}: unknown key {'.'.join(filter(None, (at, unknown[0])))!r}"
+                               + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+        missing = [k for k in spec[2] if k not in value]
+        if missing:
+            raise ProjectError(f"{where}: {'.'.join(filter(None, (at, missing[0])))} is missing")
+        return {k: _check(v, spec[1][k], where, ".".join(filter(None, (at, k)))) for k, v in value.items()}
+    if kind == "map":
+        if not isinstance(value, dict):
+            bad(f"must be an object, not {_kind(value)}")
+        if len(value) > spec[3]:
+            bad(f"has too many entries ({len(value)})")
+        out = {}
+        for k, v in value.items():
+            if not re.fullmatch(spec[1], k):
+                raise ProjectError(f"{where}: {name} has an invalid key {k[:40]!r}")
+            out[k] = v if spec[2] is None else _check(v, spec[2], where, f"{at}.{k}")
+        return out
+    raise AssertionError(kind)
+
+
+def _kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _no_constants(name):
+    raise ValueError(f"{name} is not a number a project may hold")
 
 
 def relative_recording(recording, base) -> Optional[str]:
@@ -124,11 +260,17 @@ def write_project(data: ProjectData, path) -> Path:
 def read_project(path) -> ProjectData:
     path = Path(path)
     try:
-        raw = json.loads(path.read_text())
+        if path.stat().st_size > MAX_BYTES:
+            raise ProjectError(f"{path}: too large for a project file ({path.stat().st_size} bytes)")
+        raw = json.loads(path.read_text(), parse_constant=_no_constants)   # NaN, Infinity: refused
     except FileNotFoundError:
         raise ProjectError(f"{path}: no such project file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except RecursionError:
+        raise ProjectError(f"{path}: not a Soundstage project (nested too deeply)") from None
+    except (ValueError, UnicodeDecodeError) as exc:
         raise ProjectError(f"{path}: not a Soundstage project ({exc})") from None
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     return ProjectData.from_dict(raw, where=str(path))
 
 

@@ -23,6 +23,9 @@ __all__ = ["Placement", "pan_to_iid", "iid_to_pan", "width_to_ic", "ic_to_width"
            "source_weights"]
 
 
+GAIN_DB_RANGE = (-120.0, 24.0)    # a source's gain; beyond it is silence or certain clipping
+
+
 @dataclass(frozen=True)
 class Placement:
     pan: float = 0.0
@@ -37,6 +40,8 @@ class Placement:
             raise ParameterError(f"pan must be in [-1, 1], got {self.pan}")
         if not 0.0 <= self.width <= 1.0:
             raise ParameterError(f"width must be in [0, 1], got {self.width}")
+        if not GAIN_DB_RANGE[0] <= self.gain_db <= GAIN_DB_RANGE[1]:       # also refuses NaN
+            raise ParameterError(f"gain_db must be in [{GAIN_DB_RANGE[0]:g}, {GAIN_DB_RANGE[1]:g}] dB, got {self.gain_db}")
 
     @property
     def mode(self) -> str:

@@ -157,32 +157,45 @@ def _project(path, recording, settings):
     return path
 
 
-def test_render_of_a_malicious_project_runs_nothing(tmp_path, evil_folder, marker, recording, capsys, monkeypatch):
+# A project names a model; the crafted file sits either in a folder the project names (refused as
+# an unknown key: folders are the user's settings, never a project's) or in the user's own Demucs
+# folder (the project's model name reaches it, and the file is refused as not weights-only).
+_CASES = [({"model": "evil", "models_dir": "models"}, False, "unknown key 'separation.settings.models_dir'"),
+          ({"model": "evil"}, True, "weights-only")]
+
+
+@pytest.mark.parametrize("settings, user_folder, says", _CASES)
+def test_render_of_a_malicious_project_runs_nothing(tmp_path, evil_folder, marker, recording, capsys, monkeypatch,
+                                                    settings, user_folder, says):
     monkeypatch.chdir(tmp_path)            # "models" names the crafted folder, as in the report
-    proj = _project(tmp_path / "p.soundstage.json", recording, {"model": "evil", "models_dir": "models"})
+    if user_folder:
+        monkeypatch.setenv(demucs_weights.ENV_MODELS_DIR, str(evil_folder))
+    proj = _project(tmp_path / "p.soundstage.json", recording, settings)
     out = tmp_path / "out.wav"
     rc = main(["--quiet", "render", str(proj), "-o", str(out)])
     err = capsys.readouterr().err
-    # the project's model folder is not used at all (folders are the user's settings), and had it
-    # been, the file would have been refused as not weights-only
-    assert rc == 2 and err.count("\n") == 1 and ("weights-only" in err or "unknown demucs model 'evil'" in err), err
+    assert rc == 2 and err.count("\n") == 1 and says in err, err
     assert not marker.exists() and not out.exists()
 
 
-def test_gui_open_of_a_malicious_project_runs_nothing(qtbot, tmp_path, evil_folder, marker, recording, monkeypatch):
+@pytest.mark.parametrize("settings, user_folder, says", _CASES)
+def test_gui_open_of_a_malicious_project_runs_nothing(qtbot, tmp_path, evil_folder, marker, recording, monkeypatch,
+                                                      settings, user_folder, says):
     pytest.importorskip("pytestqt")
     monkeypatch.chdir(tmp_path)
+    if user_folder:
+        monkeypatch.setenv(demucs_weights.ENV_MODELS_DIR, str(evil_folder))
     from PyQt6.QtCore import QSettings
     from ui.main_window import MainWindow
     w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
-    proj = _project(tmp_path / "p.soundstage.json", recording, {"model": "evil", "models_dir": "models"})
+    proj = _project(tmp_path / "p.soundstage.json", recording, settings)
     w.open_path(proj)
     qtbot.waitUntil(lambda: not w.ctl.busy, timeout=60000)
     assert w.banner.isVisible() and "p.soundstage.json" in w.banner.text.text()
-    assert "weights-only" in w.ctl.last_error or "unknown demucs model 'evil'" in w.ctl.last_error
+    assert says in w.ctl.last_error, w.ctl.last_error
     assert not marker.exists()
     w.close()
 
