@@ -25,7 +25,7 @@ from core.errors import ParameterError
 from core.progress import ProgressFn, Reporter
 
 __all__ = ["UpmixSettings", "UpmixResult", "Output", "upmix_file", "best_method", "rendition_path", "FORMATS",
-           "NO_SEPARATOR"]
+           "NO_SEPARATOR", "write_decoded"]
 
 FORMATS = ("wav16", "wav24", "wav32f", "flac", "flac16")
 NO_SEPARATOR = "none"
@@ -158,26 +158,62 @@ def upmix_file(input, output, settings: UpmixSettings, *, project=None, overwrit
                               cancel=cancel, dawproject=dawproject)
     if dawproject is not None:
         raise ParameterError("a DAWproject file needs sources: choose a separator")
+    from core import audio
+    from core.models import load_model
+    from core.streaming import measure_stream
+    fmt = s.format or audio.format_for_path(output)
+    audio.check_extension(output, fmt)
+    mono = audio.load_mono(input)                  # decoded, downmixed, resampled in blocks
+    model = load_model(s.method, s.models_dir)
+    params = model.predict(mono, seed=s.seed, temperature=s.temperature, guidance=s.guidance,
+                           progress=Reporter(progress, f"predict {s.method}", 0.0, 0.6), cancel=cancel)
+    loud_in = measure_stream(mono)                 # as core.loudness.measure, block by block
+    plan = write_decoded(output, mono, params, fmt=fmt, ceiling_db=s.ceiling_db, mono_compatible=s.mono_compatible,
+                         target_lufs=loud_in.lufs_played if s.keep_loudness else None, overwrite=overwrite,
+                         inputs=[input], progress=Reporter(progress, "decode", 0.6, 0.4), cancel=cancel)
+    return UpmixResult(s.method, len(mono) / SAMPLE_RATE, [Output(output, s.seed, plan.gain_db, plan=plan)],
+                       input_loudness=loud_in)
+
+
+def write_decoded(output, mono, params, *, fmt: str, ceiling_db: float = -1.0, mono_compatible: bool = False,
+                  target_lufs: Optional[float] = None, overwrite: bool = False, inputs=(),
+                  progress: Optional[ProgressFn] = None, cancel=None):
+    """Decode ``mono`` [shape=(n,)] with ``params`` into the stereo file ``output`` chunk by chunk,
+    with one output gain (:func:`core.loudness.plan_gain`: to ``target_lufs`` when given, never
+    past the ``ceiling_db`` true peak); returns the :class:`core.loudness.GainPlan`.
+
+    Memory stays at a few chunks whatever the length: the stream is decoded twice, first to
+    measure (true peak and loudness, block by block), then to scale and write as it comes (the PS
+    decoder costs far less than prediction). The file equals decoding, planning and writing the
+    whole signal at once, byte for byte."""
+    import math
+
     import numpy as np
 
     from core import audio
-    from core.decoder import decode
-    from core.loudness import measure, plan_gain
-    from core.models import load_model
-    mono = audio.load_mono(input)
-    model = load_model(s.method, s.models_dir)
-    params = model.predict(mono, seed=s.seed, temperature=s.temperature, guidance=s.guidance,
-                           progress=Reporter(progress, f"predict {s.method}"), cancel=cancel)
-    stereo = decode(mono, params, mono_compatible=s.mono_compatible, progress=Reporter(progress, "decode"),
-                    cancel=cancel)
-    loud_in = measure(mono)
-    plan = plan_gain(stereo, ceiling_db=s.ceiling_db, true_peak=True, measure_lufs=True,
-                     target_lufs=loud_in.lufs_played if s.keep_loudness else None)
-    stereo *= np.float32(10 ** (plan.gain_db / 20))
-    fmt = s.format or audio.format_for_path(output)
-    audio.write(output, stereo, fmt=fmt, overwrite=overwrite, inputs=[input])
-    return UpmixResult(s.method, len(mono) / SAMPLE_RATE, [Output(output, s.seed, plan.gain_db, plan=plan)],
-                       input_loudness=loud_in)
+    from core.loudness import GainPlan
+    from core.streaming import LoudnessStream, TruePeakStream, decode_stream
+    n = len(mono)
+    tp = TruePeakStream(n, 2)
+    ls = LoudnessStream(n, 2) if n >= 0.4 * SAMPLE_RATE else None
+    for start, block in decode_stream(mono, params, mono_compatible=mono_compatible,
+                                      progress=Reporter(progress, "measure", 0.0, 0.5), cancel=cancel):
+        tp.push(block)
+        if ls is not None:
+            ls.push(block, final=start + len(block) >= n)
+    peak, lufs = tp.result(), (ls.result() if ls is not None else None)
+    want = 0.0                                        # as core.loudness.plan_gain
+    if target_lufs is not None and lufs is not None and math.isfinite(lufs) and math.isfinite(target_lufs):
+        want = target_lufs - lufs
+    room = ceiling_db - peak if math.isfinite(peak) else math.inf
+    plan = GainPlan(float(min(want, room)), float(peak), float(ceiling_db), True, lufs, target_lufs)
+    g = np.float32(10 ** (plan.gain_db / 20))
+    with audio.AtomicWriters([output], fmt=fmt, channels=2, overwrite=overwrite, inputs=inputs) as (w,):
+        for _start, block in decode_stream(mono, params, mono_compatible=mono_compatible,
+                                           progress=Reporter(progress, "write", 0.5, 0.5), cancel=cancel):
+            block *= g
+            w.write(block)
+    return plan
 
 
 def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, overwrite, progress,

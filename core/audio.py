@@ -306,14 +306,63 @@ def _wav_data_bytes(p: Path) -> Optional[tuple[int, int]]:
 
 
 def load_mono(path, *, min_samples: int = N_FFT) -> np.ndarray:
-    """Load any soundfile-readable file as mono float32 at 44.1 kHz [shape=(n,)].
+    """Load any soundfile-readable file as mono float32 at 44.1 kHz [shape=(n,)], decoded,
+    downmixed and resampled in blocks (an hour of 8-channel 192 kHz audio never sits in memory).
 
     Raises :class:`AudioError` (file and reason in one line) when the file is missing, a
     directory, empty, unreadable, shorter than one analysis frame, or holds NaN/Inf samples.
     """
-    data, sr = _read(path, min_samples=min_samples)
-    _note_conversion(path, data.shape[1], sr, mono=True)
-    return np.ascontiguousarray(resample(to_mono(data), sr))
+    p = check_input(path)
+    try:
+        mono, frames, sr, channels = _read_mono_blocks(p)
+    except (AudioError, MemoryError):
+        raise
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioError(p, f"unreadable as audio ({msg})") from None
+    if frames == 0:
+        raise AudioError(p, "contains no audio samples")
+    if frames * SAMPLE_RATE / sr < min_samples:
+        raise AudioError(p, f"too short: {frames / sr * 1000:.1f} ms, "
+                            f"need at least one analysis frame ({min_samples / SAMPLE_RATE * 1000:.0f} ms)")
+    _note_conversion(path, channels, sr, mono=True)
+    return mono
+
+
+BLOCK_FRAMES = 1 << 16
+
+
+def _read_mono_blocks(p: Path) -> tuple[np.ndarray, int, int, int]:
+    """Decode, downmix and resample ``p`` block by block: (mono at 44.1 kHz, frames in the file,
+    file rate, channels). Memory is the mono result plus one block, whatever the channel count or rate.
+    The result equals downmixing and resampling the whole file at once, bit for bit (per-frame
+    downmix; soxr's streaming resampler gives what its one-shot call gives)."""
+    with sf.SoundFile(str(p)) as f:
+        sr, channels, total = f.samplerate, f.channels, f.frames
+        if channels == 0 or sr <= 0:
+            raise AudioError(p, "contains no audio samples")
+        rs = None if sr == SAMPLE_RATE else soxr.ResampleStream(sr, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        est = total if rs is None else -(-total * SAMPLE_RATE // sr) + 64
+        out = np.empty(max(est, 0), np.float32)
+        n = frames = 0
+
+        def put(block: np.ndarray) -> None:
+            nonlocal out, n
+            if n + len(block) > len(out):
+                out = np.concatenate([out[:n], np.empty(max(len(block), len(out) // 4), np.float32)])
+            out[n:n + len(block)] = block
+            n += len(block)
+        while True:
+            block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+            last = len(block) < BLOCK_FRAMES
+            if len(block) and not np.isfinite(block).all():
+                raise AudioError(p, "contains NaN or infinite samples")
+            frames += len(block)
+            mono = to_mono(block) if channels > 1 else np.ascontiguousarray(block[:, 0])
+            put(mono if rs is None else rs.resample_chunk(mono, last=last))
+            if last:
+                break
+    return out[:n] if n == len(out) else np.ascontiguousarray(out[:n]), frames, sr, channels
 
 
 def load_stereo(path, *, min_samples: int = N_FFT) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 from .. import SAMPLE_RATE
 from ..errors import ParameterError
 from ..ps import analyze_spectra, to_tokens
-from ..stft import N_BINS, N_FFT, stft, stft_frames
+from ..stft import N_BINS, N_FFT, n_frames, stft_frames
 
 __all__ = ["N_FEAT", "feat_edges", "pool_features", "mono_features", "stereo_example", "cache_dir",
            "cached_example", "build_cache"]
@@ -59,16 +59,25 @@ def pool_features(power: np.ndarray) -> np.ndarray:
     return np.log10(pooled.T + _FLOOR).astype(np.float32)
 
 
+FEATURE_CHUNK = 2048     # frames per spectrogram chunk (about 47 s)
+
+
 def mono_features(mono: np.ndarray, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
     """Features of frames ``start:stop`` of a mono signal [shape=(n,)] -> [shape=(frames, 96)]."""
     mono = np.asarray(mono, dtype=np.float32)
     if mono.ndim != 1:
         raise ParameterError(f"mono_features expects a 1-D signal, got shape {mono.shape}")
-    if start == 0 and stop is None:
-        spec = stft(mono)
-    else:
+    stop = n_frames(len(mono)) if stop is None else stop
+    if stop - start <= FEATURE_CHUNK:
         spec = stft_frames(mono, start, stop)
-    return pool_features(spec.real ** 2 + spec.imag ** 2)
+        return pool_features(spec.real ** 2 + spec.imag ** 2)
+    # in chunks of frames: an hour's full spectrogram would take gigabytes; features are per frame
+    out = np.empty((stop - start, len(feat_edges()) - 1), np.float32)
+    for a in range(start, stop, FEATURE_CHUNK):
+        b = min(stop, a + FEATURE_CHUNK)
+        spec = stft_frames(mono, a, b)
+        out[a - start:b - start] = pool_features(spec.real ** 2 + spec.imag ** 2)
+    return out
 
 
 def stereo_example(stereo: np.ndarray, chunk: int = 2048) -> dict:
@@ -77,7 +86,6 @@ def stereo_example(stereo: np.ndarray, chunk: int = 2048) -> dict:
     stereo = np.asarray(stereo, dtype=np.float32)
     if stereo.ndim != 2 or stereo.shape[1] != 2:
         raise ParameterError(f"expected stereo of shape (n, 2), got {stereo.shape}")
-    from ..stft import n_frames
     t = n_frames(len(stereo))
     feats, iid, ic, tok = [], [], [], []
     left, right = np.ascontiguousarray(stereo[:, 0]), np.ascontiguousarray(stereo[:, 1])

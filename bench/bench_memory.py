@@ -1,0 +1,112 @@
+"""Peak memory of `soundstage upmix` on hour-long inputs (issue 17, case 7): prints a table.
+
+    .venv/bin/python bench/bench_memory.py [--minutes 60] [--cases decorr,ps-mtm,8ch-192k] [--keep]
+
+Generates its inputs in a temporary folder (deleted afterwards unless --keep; an hour of mono
+16-bit WAV is 318 MB):
+
+* ``mono``: an hour of 44.1 kHz mono music-like signal (decaying harmonic notes over noise);
+* ``8ch-192k``: an hour of 8-channel 192 kHz silence as FLAC (a small file that decodes to 22 GB
+  of float samples when read whole).
+
+Each case runs ``soundstage upmix IN -o OUT --method M`` in a fresh process and reads that
+process's peak resident memory (``wait4``'s ``ru_maxrss``), wall time and exit status. Target:
+at most 2 GB per case, and every case finishing.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+SR = 44100
+BLOCK = 1 << 20
+
+
+def make_mono(path: Path, seconds: float) -> None:
+    rng = np.random.default_rng(0)
+    n = int(seconds * SR)
+    notes = [110.0, 146.8, 164.8, 196.0, 220.0, 293.7, 329.6, 392.0]
+    with sf.SoundFile(str(path), "w", SR, 1, "PCM_16", format="WAV") as f:
+        for a in range(0, n, BLOCK):
+            t = (a + np.arange(min(BLOCK, n - a))) / SR
+            f0 = np.array(notes)[(t // 0.5).astype(int) % len(notes)]
+            env = np.exp(-4 * (t % 0.5))
+            x = 0.3 * env * (np.sin(2 * np.pi * f0 * t) + 0.3 * np.sin(4 * np.pi * f0 * t))
+            x += 0.02 * rng.standard_normal(len(t))
+            f.write(x.astype(np.float32))
+
+
+def make_8ch(path: Path, seconds: float, sr: int = 192000) -> None:
+    n = int(seconds * sr)
+    zeros = np.zeros((BLOCK, 8), np.float32)
+    with sf.SoundFile(str(path), "w", sr, 8, "PCM_24", format="FLAC") as f:
+        for a in range(0, n, BLOCK):
+            f.write(zeros[: min(BLOCK, n - a)])
+
+
+def run_case(inp: Path, out: Path, method: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "app.cli", "-q", "upmix", str(inp), "-o", str(out), "--method", method, "--force"]
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    err = p.stderr.read().decode(errors="replace").strip().splitlines()
+    p.stdout.close(), p.stderr.close()
+    return {"rc": os.waitstatus_to_exitcode(status), "rss_mb": usage.ru_maxrss / 1024, "wall_s": wall,
+            "error": err[-1] if err else ""}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=60.0, help="length of each input (default 60)")
+    ap.add_argument("--cases", default="decorr,8ch-192k,ps-mtm", help="which of decorr, ps-mtm, 8ch-192k")
+    ap.add_argument("--dir", default=None, help="where to put the inputs (default: a new temporary folder)")
+    ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    args = ap.parse_args()
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    seconds = args.minutes * 60
+    work = Path(args.dir or tempfile.mkdtemp(prefix="soundstage-memory-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    try:
+        mono = work / "mono-44k.wav"
+        if any(c in ("decorr", "ps-mtm") for c in cases) and not mono.exists():
+            print(f"making {mono} ({args.minutes:g} min) ...", file=sys.stderr, flush=True)
+            make_mono(mono, seconds)
+        multi = work / "8ch-192k.flac"
+        if "8ch-192k" in cases and not multi.exists():
+            print(f"making {multi} ({args.minutes:g} min) ...", file=sys.stderr, flush=True)
+            make_8ch(multi, seconds)
+        for case in cases:
+            inp, method = (multi, "decorr") if case == "8ch-192k" else (mono, case)
+            print(f"running {case} ...", file=sys.stderr, flush=True)
+            r = run_case(inp, work / f"out-{case}.wav", method)
+            size = inp.stat().st_size / 2 ** 20
+            rows.append((case, method, f"{size:.1f} MB", r))
+            (work / f"out-{case}.wav").unlink(missing_ok=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\nsoundstage upmix on {args.minutes:g} min inputs (peak RSS of the whole process; target <= 2048 MB)\n")
+    print(f"| input | method | file | peak RSS | wall | RTF | exit |")
+    print(f"|---|---|---|---|---|---|---|")
+    for case, method, size, r in rows:
+        what = "mono 44.1 kHz 16-bit WAV" if case != "8ch-192k" else "8 ch 192 kHz FLAC (silence)"
+        print(f"| {what} | {method} | {size} | {r['rss_mb']:.0f} MB | {r['wall_s']:.0f} s | "
+              f"{r['wall_s'] / seconds:.3f} | {r['rc']}{' ' + r['error'] if r['rc'] else ''} |")
+    return 0 if all(r["rc"] == 0 for *_, r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
