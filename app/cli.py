@@ -79,6 +79,7 @@ def main(argv=None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 1
+    previous = _terminate_as_cancel() if args.command != "gui" else None
     try:
         args.user = user_settings(args)
         return int(args._run(args) or 0)
@@ -94,6 +95,24 @@ def main(argv=None) -> int:
     except (Cancelled, KeyboardInterrupt):
         print("soundstage: cancelled", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            import signal
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_as_cancel():
+    """SIGTERM (``kill``) stops a command the way Ctrl+C does: the exception unwinds through the
+    atomic writers, which remove their temporary files. Returns the previous handler (None when
+    no handler can be set here, e.g. outside the main thread)."""
+    import signal
+
+    def handler(signum, frame):
+        raise Cancelled("terminated")
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except (ValueError, AttributeError, OSError):
+        return None
 
 
 if __name__ == "__main__":

@@ -230,3 +230,28 @@ def test_extension_must_match_the_format(tmp_path, recording, capsys, out, fmt, 
     # and the right pairs pass
     assert main(["-q", "upmix", str(recording), "-o", str(tmp_path / "ok.flac"), "--method", "decorr"]) == 0
     assert sf.info(str(tmp_path / "ok.flac")).format == "FLAC"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGTERM")
+@pytest.mark.timeout(300)
+def test_sigterm_mid_export_leaves_nothing(tmp_path):
+    # A kill (SIGTERM) while the output is being written: the temporary file goes with it.
+    import signal
+    import subprocess
+    import sys
+    import time
+    src = tmp_path / "long.wav"
+    sf.write(src, np.tile(_music(seconds=5.0), 60), SR, subtype="PCM_16")      # 5 minutes
+    out = tmp_path / "out.wav"
+    env = dict(os.environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    p = subprocess.Popen([sys.executable, "-m", "app.cli", "-q", "upmix", str(src), "-o", str(out), "--method",
+                          "decorr"], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not list(tmp_path.glob(".out.wav.*.part")) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)                                   # waiting for the condition: writing has begun
+    if p.poll() is not None:
+        pytest.skip("the export finished before it could be interrupted")
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=120)[1].decode()
+    assert p.returncode == 130 and "cancelled" in err
+    assert _files(tmp_path) == ["long.wav"]
