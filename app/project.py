@@ -151,6 +151,7 @@ BACKEND_SCHEMAS = {
                   "max_peaks": ("int", 5, 100), "texture_seconds": ("num", 0.05, 2.0), "seed": _SEED},
     "demucs": {"model": ("str", 64, _NAME), "shifts": ("int", 0, 20), "overlap": ("num", 0.0, 0.99),
                "segment": ("opt", ("num", 0.1, 60.0)), "seed": _SEED},
+    "custom": {},     # sources a program gave the session (Session.set_sources): nothing to set
 }
 
 

@@ -93,6 +93,8 @@ def main() -> int:
             print(f"running {case} ...", file=sys.stderr, flush=True)
             r = run_case(inp, work / f"out-{case}.wav", method)
             size = inp.stat().st_size / 2 ** 20
+            print(f"  {case}: peak RSS {r['rss_mb']:.0f} MB, {r['wall_s']:.0f} s, exit {r['rc']}", file=sys.stderr,
+                  flush=True)
             rows.append((case, method, f"{size:.1f} MB", r))
             (work / f"out-{case}.wav").unlink(missing_ok=True)
     finally:
