@@ -4,7 +4,8 @@ Usage::
 
     nice .venv/bin/python bench/formation_fit.py [--scenes 23]
 
-On the ``tune`` scenes of scripts/render_midi_scenes.py only (the held-out ones stay unseen), the
+On the first ``--scenes`` ``tune`` scenes of scripts/render_midi_scenes.py (23 of 31 by default: the
+numbers in separation/timbre.py; the held-out scenes stay unseen), the
 formation backend's analysis runs up to the tracks (peaks, normalized cuts, partial tracking); each
 track is labelled with the instrument that holds most of its peaks' energy (from the true stems'
 spectrograms). For every pair of tracks of one scene, the absolute differences of their
@@ -53,11 +54,11 @@ def scene_tracks(folder: Path, channels: list[int]) -> tuple[np.ndarray, np.ndar
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scenes", type=int, default=23, help="how many tune scenes (sorted by name)")
+    ap.add_argument("--scenes", type=int, default=23, help="how many tune scenes (the first in MIDI path order)")
     args = ap.parse_args()
     with open(SCENES / "scenes.tsv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh, delimiter="\t") if r["split"] == "tune"]
-    names = sorted({r["scene"] for r in rows})[:args.scenes]
+    names = list(dict.fromkeys(r["scene"] for r in rows))[:args.scenes]    # in the index's (MIDI path) order
     xs, ys, ws = [], [], []
     for name in names:
         table, w, lab = scene_tracks(SCENES / name, [int(r["channel"]) for r in rows if r["scene"] == name])

@@ -11,11 +11,11 @@ Every MIDI file of the two Debian packages becomes one scene. Each MIDI channel 
 written to its own MIDI file (all meta messages, so the tempo map is shared, plus that channel's
 messages) and rendered with FluidSynth and the FluidR3 GM soundfont, reverb and chorus off (so the
 channels add up to the full render), at 44.1 kHz, float, averaged to mono. The scene is the
-``--seconds`` excerpt (starting in the first 90 s) where the most channels play; one gain for the whole scene brings the
-mixture's peak to 0.9. Stems are stored as 24-bit FLAC (``OUT/<scene>/chNN.flac``); the mixture is
+``--seconds`` excerpt (starting in the first 90 s) where the most channels play; one gain for the
+whole scene brings the mixture's peak to 0.9. Stems are stored as 24-bit FLAC (``OUT/<scene>/chNN.flac``); the mixture is
 their sum (bench/formation_multitrack.py builds it). ``OUT/scenes.tsv`` lists
 ``scene  split  midi  start_s  channel  program  name  share``: ``split`` is ``heldout`` for every
-fourth scene by sorted name (kept out of tuning), ``tune`` otherwise; ``share`` is the stem's share of
+fourth MIDI file in sorted path order (kept out of tuning: 10 of 41), ``tune`` otherwise; ``share`` is the stem's share of
 the mixture's energy. Resumable: a scene whose folder is complete is not rendered again.
 """
 from __future__ import annotations

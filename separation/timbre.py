@@ -25,8 +25,8 @@ from scipy.ndimage import uniform_filter1d
 
 from .peaks import harmonic_pitches
 
-__all__ = ["percussive_fraction", "cluster_features", "continuation", "link_tracks", "track_table", "group_tracks", "describe",
-           "FEATURES", "note_name", "pair_distance"]
+__all__ = ["percussive_fraction", "cluster_features", "continuation", "link_tracks", "track_table",
+           "group_tracks", "pair_distance", "describe", "note_name", "FEATURES", "N_HARMONICS"]
 
 # Columns of the per-cluster feature table.
 N_HARMONICS = 8
@@ -178,8 +178,8 @@ def track_table(feats: np.ndarray, track: np.ndarray, *, window_s: float) -> np.
 
 
 # Same-instrument model of two tracks (logistic regression on the absolute differences of their
-# track_table columns): P(same) = sigmoid(BIAS - sum(WEIGHTS * |difference|)). Fitted on the tuning
-# half of the rendered General-MIDI scenes (bench/formation_fit.py prints these numbers). Register is
+# track_table columns): P(same) = sigmoid(BIAS - sum(WEIGHTS * |difference|)). Fitted on 23 of the 31
+# tuning scenes rendered from General MIDI (bench/formation_fit.py prints these numbers). Register is
 # the strongest cue there, percussiveness, brightness and polyphony follow; tilt, decay, duration and
 # the harmonic profile barely tell instruments apart on those tracks (harmonicity not at all).
 WEIGHTS = np.array([0.578, 0.0, 0.758, 0.019, 0.219, 0.187, 0.003, 0.021,
