@@ -114,9 +114,9 @@ class Task:
     reason: str = ""              # why it is (re)done: new, failed before, output missing, ...
     claims: list = field(default_factory=list)   # every path it may write, relative to OUT_DIR
 
-    def to_job(self, settings: UpmixSettings, out_dir: Path) -> dict:
+    def to_job(self, settings: UpmixSettings, out_dir: Path, user=None) -> dict:
         return {"rel": self.rel, "input": str(self.input), "output": str(self.output), "out_dir": str(out_dir),
-                "settings": settings.to_dict()}
+                "settings": settings.to_dict(), "user": user}
 
 
 @dataclass
@@ -343,7 +343,7 @@ def process_file(job: dict) -> dict:
     try:
         res["input_stat"] = list(_stat(inp))
         settings = UpmixSettings(**job["settings"])
-        result = upmix_file(inp, out, settings, overwrite=True)
+        result = upmix_file(inp, out, settings, overwrite=True, user=job.get("user"))
         outputs = []
         for o in result.outputs:
             for p in o.files():
@@ -535,12 +535,14 @@ ProgressLine = Callable[[dict], None]
 def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[str] = None,
               workers: Optional[int] = None, memory_limit=None, verify: bool = False, force: bool = False,
               retry_failed: bool = False, connect_timeout: float = 10.0,
-              progress: Optional[ProgressLine] = None, on_start: Optional[Callable[[dict], None]] = None) -> Summary:
+              progress: Optional[ProgressLine] = None, on_start: Optional[Callable[[dict], None]] = None,
+              user=None) -> Summary:
     """Run (or resume) a batch; returns the :class:`Summary`. ``progress`` gets a dict after every
     finished file (files / seconds done and in all, rate, ETA); ``on_start`` gets the plan and
     the cluster (workers, dashboard address) before the first file starts. Ctrl+C stops the
     batch cleanly (``Summary.interrupted``). ``force``: also overwrite files in OUT_DIR this batch
-    did not make. ``connect_timeout``: seconds a ``scheduler`` has to answer."""
+    did not make. ``connect_timeout``: seconds a ``scheduler`` has to answer. ``user``: the user's
+    settings (app.settings.Settings: Demucs model folder, stem cache...) the workers use."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not in_dir.is_dir():
         raise BatchError(f"{in_dir}: not a folder")
@@ -563,7 +565,7 @@ def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[s
         manifest.open()
         try:
             if plan.pending:
-                _run_tasks(plan, settings, out_dir, manifest, summary, scheduler=scheduler, workers=workers,
+                _run_tasks(plan, settings, out_dir, manifest, summary, user=user, scheduler=scheduler, workers=workers,
                            memory_limit=memory_limit, progress=progress, on_start=on_start,
                            connect_timeout=connect_timeout)
             elif on_start is not None:
@@ -576,7 +578,7 @@ def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[s
 
 
 def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Manifest, summary: Summary, *,
-               scheduler, workers, memory_limit, progress, on_start, connect_timeout: float = 10.0) -> None:
+               user=None, scheduler, workers, memory_limit, progress, on_start, connect_timeout: float = 10.0) -> None:
     from distributed import Client, as_completed
     cluster = None
     if scheduler:
@@ -608,7 +610,7 @@ def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Man
         for t in plan.pending:    # claimed before any write: a kill leaves the outputs owned by the batch
             manifest.record({"rel": t.rel, "state": "started", "claims": t.claims})
         for t in plan.pending:
-            fut = client.submit(process_file, t.to_job(settings, out_dir), key=f"upmix-{t.rel}-{time.time_ns()}",
+            fut = client.submit(process_file, t.to_job(settings, out_dir, user), key=f"upmix-{t.rel}-{time.time_ns()}",
                                 pure=False, priority=int(t.seconds))
             futures[fut] = t
         t_start = time.perf_counter()

@@ -195,3 +195,23 @@ def test_default_local_cluster_prints_progress_and_summary(tmp_path, capsys):
     assert sf.info(str(out / "one.flac")).format == "FLAC"
     assert main(["batch", str(src), str(out), "--separator", "none", "--method", "decorr", "--format", "flac"]) == 0
     assert "nothing to do: 1 of 1" in capsys.readouterr().err
+
+
+def test_user_settings_reach_the_workers(tmp_path, cluster, monkeypatch, capsys):
+    """`--demucs-models` (a user setting, like the stem cache folder) reaches the batch workers: a
+    Demucs model that only that folder holds separates there, and without the option it is unknown."""
+    from _demucs_tiny import make_model_folder
+    monkeypatch.setenv("SOUNDSTAGE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SOUNDSTAGE_DEMUCS_MODELS", raising=False)
+    models = tmp_path / "demucs"
+    make_model_folder(models, name="tiny")
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "a.wav", _music(2.0, 220, 0), SR)
+    common = ["--separator", "demucs", "--demucs-model", "tiny", "--scheduler", cluster.scheduler_address]
+    assert main(["-q", "batch", str(src), str(tmp_path / "out1"), *common]) == 1
+    assert "unknown demucs model 'tiny'" in capsys.readouterr().out + (tmp_path / "out1" / MANIFEST).read_text()
+    assert main(["-q", "batch", str(src), str(tmp_path / "out2"), *common, "--demucs-models", str(models)]) == 0
+    y, sr = sf.read(str(tmp_path / "out2" / "a.wav"))
+    assert sr == SR and y.shape == (2 * SR, 2)
+    assert list((tmp_path / "cache" / "stems").glob("*.npz"))       # the user's stem cache, in the worker

@@ -22,6 +22,9 @@ def add_arguments(p) -> None:
     p.add_argument("out_dir", metavar="OUT_DIR",
                    help=f"folder for the stereo files and project files (mirrors IN_DIR; holds {MANIFEST})")
     add_settings_arguments(p, separator_default="formation")
+    p.add_argument("--demucs-models", default=None, metavar="DIR",   # the user's settings (app.cli.user_settings)
+                   help="with --separator demucs: folder of Demucs model files for offline use "
+                        "(default $SOUNDSTAGE_DEMUCS_MODELS); the workers must see it at the same path")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="use a running Dask cluster (its workers must see IN_DIR and OUT_DIR at the same paths)")
     p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
@@ -84,7 +87,7 @@ def run(args) -> int:
         summary = run_batch(args.in_dir, args.out_dir, settings, scheduler=args.scheduler, workers=args.workers,
                             memory_limit=args.memory_limit, verify=args.verify, force=args.force,
                             retry_failed=args.retry_failed, connect_timeout=args.connect_timeout, progress=bar,
-                            on_start=on_start)
+                            on_start=on_start, user=args.user)
     except BatchError as exc:
         raise UserError(str(exc)) from None
     finally:
