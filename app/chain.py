@@ -4,9 +4,9 @@ One function, :func:`upmix_file`, takes a recording and :class:`UpmixSettings` a
 stereo file(s):
 
 * without a separator: the model's PS parameters drive the PS decoder over the whole recording;
-* with one (``formation``, ``demucs``): the session chain (separate, predict, seed placements,
-  render, export) and a project file beside every rendition, which ``soundstage render`` and the
-  desktop app re-make exactly.
+* with one (``formation``, ``demucs``): the session chain (separate, predict, propose placements
+  with the placement model at ``variety``, render, export) and a project file beside every
+  rendition, which ``soundstage render`` and the desktop app re-make exactly.
 
 Both paths end in the same output stage (:func:`core.loudness.plan_gain`: the original's loudness
 when asked for, under a true-peak ceiling, -1 dBTP by default) and can run mono-compatible (the
@@ -61,6 +61,8 @@ class UpmixSettings:
     mono_compatible: bool = False         # (L + R) / 2 = the input (times the output gain)
     ceiling_db: float = -1.0              # true-peak ceiling, dBTP
     keep_loudness: bool = False           # output at the input's loudness (as played on both channels)
+    placement: Optional[str] = None       # with a separator: "model" / "mean"; None = model when shipped
+    variety: float = 0.0                  # with a separator: 0 = as real mixes are .. 1 = boldest
 
     def resolved(self) -> "UpmixSettings":
         """``best`` replaced by the model it means, names checked; raises ParameterError."""
@@ -75,13 +77,19 @@ class UpmixSettings:
             raise ParameterError(f"renditions must be at least 1 (got {self.renditions})")
         if not -24.0 <= self.ceiling_db <= 0.0:
             raise ParameterError(f"the true-peak ceiling must be between -24 and 0 dBTP (got {self.ceiling_db})")
+        if not 0.0 <= self.variety <= 1.0:
+            raise ParameterError(f"variety must be between 0 and 1 (got {self.variety:g})")
+        from core.placement import PLACEMENT_METHODS, default_method
+        placement = self.placement or default_method(self.models_dir)
+        if placement not in PLACEMENT_METHODS:
+            raise ParameterError(f"unknown placement {placement!r}; choose one of {', '.join(PLACEMENT_METHODS)}")
         sep = None if self.separator in (None, "", NO_SEPARATOR) else self.separator
         if sep is not None:
             import separation
             backends = [b.name for b in separation.list_backends()]
             if sep not in backends:
                 raise ParameterError(f"unknown separator {sep!r}; choose one of: none, {', '.join(backends)}")
-        return replace(self, method=method, separator=sep)
+        return replace(self, method=method, separator=sep, placement=placement)
 
     @property
     def uses_session(self) -> bool:
@@ -232,7 +240,7 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
     for k in range(s.renditions):
         seed = s.seed + k
         session.new_rendition(seed, model=s.method, temperature=s.temperature, guidance=s.guidance,
-                              progress=Reporter(progress, f"rendition {k + 1}"), cancel=cancel)
+                              placement=s.placement, variety=s.variety, progress=Reporter(progress, f"rendition {k + 1}"), cancel=cancel)
         dest = rendition_path(output, seed, k)
         res = session.export(dest, fmt=s.format, stems=s.stems, overwrite=overwrite,
                              project=project is None or k > 0)

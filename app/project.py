@@ -7,7 +7,8 @@ are applied).
 
 A project names the recording (relative to the project file when possible, with the audio's
 SHA-256 to notice a changed file), the separation backend and its settings, the renditions (model,
-seed, temperature, guidance), the current one, every source's placement, the version of Soundstage
+seed, temperature, guidance, placement method and variety), the current one, every source's
+placement, the version of Soundstage
 that wrote it and the SHA-256 of every model file its renditions used, so that a re-render can say
 when it cannot be exact. Files are written atomically (temporary file, then rename).
 """
@@ -28,7 +29,9 @@ VERSION = 1
 MAX_BYTES = 16 * 1024 * 1024
 
 __all__ = ["ProjectData", "ProjectError", "write_project", "read_project", "model_checksums",
-           "exactness_notes", "FORMAT", "VERSION", "SCHEMA", "BACKEND_SCHEMAS"]
+           "exactness_notes", "FORMAT", "VERSION", "SCHEMA", "BACKEND_SCHEMAS", "PLACEMENT_MODEL"]
+
+PLACEMENT_MODEL = "placement"   # the source-level placement model's entry in ``models``
 
 
 class ProjectError(ParameterError):
@@ -120,7 +123,8 @@ _SEED = ("int", -(2 ** 63), 2 ** 63 - 1)
 _PLACEMENT = ("obj", {"pan": ("num", -1.0, 1.0), "width": ("num", 0.0, 1.0), "gain_db": ("num", -120.0, 24.0),
                       "mute": ("bool",), "solo": ("bool",), "pinned": ("bool",)}, ())
 _RENDITION = ("obj", {"seed": _SEED, "model": ("str", 64, _NAME),
-                      "temperature": ("opt", ("num", 0.0, 100.0)), "guidance": ("opt", ("num", -100.0, 100.0))},
+                      "temperature": ("opt", ("num", 0.0, 100.0)), "guidance": ("opt", ("num", -100.0, 100.0)),
+                      "placement": ("enum", ("model", "mean")), "variety": ("num", 0.0, 1.0)},
               ("seed", "model"))
 _SOURCE = ("obj", {"name": ("str", 200, None), "colour": ("str", 7, r"#[0-9A-Fa-f]{6}"),
                    "kind": ("str", 32, r"[a-z_]{1,32}"), "placement": _PLACEMENT}, ("placement",))
@@ -292,11 +296,14 @@ def _sha256(path: Path) -> str:
 
 def model_checksums(names, folder) -> dict:
     """{model name: {file name: SHA-256}} of the files that models ``names`` load from ``folder``
-    (an empty dict for a model without files, such as Decorr)."""
+    (an empty dict for a model without files, such as Decorr); ``PLACEMENT_MODEL`` names the
+    placement model's file."""
     from core.models.base import model_files
+    from core.models.placement import placement_model_path
     out = {}
     for name in sorted(set(names)):
-        out[name] = {p.name: _sha256(p) for p in model_files(name, folder) if p.is_file()}
+        files = [placement_model_path(folder)] if name == PLACEMENT_MODEL else model_files(name, folder)
+        out[name] = {p.name: _sha256(p) for p in files if p.is_file()}
     return out
 
 
@@ -307,6 +314,8 @@ def exactness_notes(data: ProjectData, *, folder, app_version: str) -> list[str]
         notes.append(f"the project was saved by Soundstage {data.app_version}, this is {app_version}: "
                      f"the re-render may differ")
     names = {r.get("model") for r in data.renditions if isinstance(r, dict) and r.get("model")}
+    if any(isinstance(r, dict) and r.get("placement") == "model" for r in data.renditions):
+        names.add(PLACEMENT_MODEL)
     if data.models:
         now = model_checksums(names, folder)
         for name in sorted(names):

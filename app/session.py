@@ -29,7 +29,7 @@ from core import SAMPLE_RATE, audio
 from core.errors import ParameterError
 from core.loudness import GainPlan, Loudness, measure, plan_gain
 from core.models import load_model
-from core.placement import Placement, seed_placements
+from core.placement import DEFAULT_VARIETY, PLACEMENT_METHODS, Placement, default_method, propose
 from core.progress import ProgressFn, Reporter, check_cancel, report
 from core.ps import PSParams
 from core.renderer import SourceRender, auto_coefficients, mix, mix_chunks, prepare_source, set_mode
@@ -37,7 +37,7 @@ from separation.base import Source
 
 from . import __version__
 from .playback import MixEngine, MixSnapshot, snapshot_for
-from .project import ProjectData, ProjectError, exactness_notes, model_checksums, read_project, \
+from .project import PLACEMENT_MODEL, ProjectData, ProjectError, exactness_notes, model_checksums, read_project, \
     relative_recording, write_project
 from .settings import Settings
 from .undo import Command, UndoStack
@@ -47,17 +47,30 @@ __all__ = ["Rendition", "Session", "ExportResult", "SourcesPlan", "RenditionPlan
 
 @dataclass(frozen=True)
 class Rendition:
+    """One proposal: the PS model's parameters (``model``, ``seed``, ``temperature``, ``guidance``)
+    and the sources' places (``placement`` method, the same ``seed``, ``variety``; see
+    :func:`core.placement.propose`). Projects made before the placement model had no ``placement``
+    and were placed by the "mean" projection, which ``from_dict`` keeps."""
     seed: int
     model: str
     temperature: Optional[float] = None
     guidance: Optional[float] = None
+    placement: str = "model"
+    variety: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"seed": self.seed, "model": self.model, "temperature": self.temperature, "guidance": self.guidance}
+        return {"seed": self.seed, "model": self.model, "temperature": self.temperature, "guidance": self.guidance,
+                "placement": self.placement, "variety": self.variety}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Rendition":
-        return cls(int(d["seed"]), str(d["model"]), d.get("temperature"), d.get("guidance"))
+        return cls(int(d["seed"]), str(d["model"]), d.get("temperature"), d.get("guidance"),
+                   str(d.get("placement", "mean")), float(d.get("variety", 0.0)))
+
+    @property
+    def ps_key(self) -> tuple:
+        """What the PS parameters depend on (renditions that differ only in placement share them)."""
+        return (self.seed, self.model, self.temperature, self.guidance)
 
 
 @dataclass
@@ -140,12 +153,14 @@ class Session:
         self.backend: str = "formation"
         self.backend_settings: dict = {}
         self.model: str = "decorr"
+        self.placement: str = default_method(self.settings.models_dir)   # how renditions place sources
+        self.variety: float = DEFAULT_VARIETY     # of new renditions, 0 (as real mixes are) .. 1
         self.sources: list[Source] = []
         self.renders: list[SourceRender] = []
         self.placements: list[Placement] = []
         self.renditions: list[Rendition] = []
         self.current: int = -1
-        self._params: dict[Rendition, PSParams] = {}
+        self._params: dict[tuple, PSParams] = {}   # by Rendition.ps_key
         self.undo = UndoStack()
         self._listeners: list[Callable[[str], None]] = []
         self._engine: Optional[MixEngine] = None
@@ -227,7 +242,7 @@ class Session:
         placements = [Placement() for _ in sources]
         if self.renditions and self.current >= 0:  # re-seed with the current rendition's parameters
             r = self.renditions[self.current]
-            placements = self._seed(renders, self._params[r], placements, mono_compatible=self.mono_compatible)
+            placements = self._seed(r, renders, self._params[r.ps_key], placements, sources)
         return SourcesPlan(sources, renders, placements, backend, settings)
 
     def adopt_sources(self, plan: "SourcesPlan", *, engine: Optional[MixEngine] = None) -> None:
@@ -247,15 +262,15 @@ class Session:
                 cancel: Optional[threading.Event] = None) -> PSParams:
         """PS parameters of ``rendition`` (cached; the same rendition always gives the same values)."""
         params = self._predict(rendition, progress=progress, cancel=cancel)
-        self._params[rendition] = params
+        self._params[rendition.ps_key] = params
         return params
 
     def _predict(self, rendition: Rendition, *, progress: Optional[ProgressFn] = None,
                  cancel: Optional[threading.Event] = None) -> PSParams:
         """:meth:`predict` without touching the cache (safe in a worker)."""
         self._need_recording()
-        if rendition in self._params:
-            return self._params[rendition]
+        if rendition.ps_key in self._params:
+            return self._params[rendition.ps_key]
         model = load_model(rendition.model, self.settings.models_dir)
         return model.predict(self.mono, seed=rendition.seed, temperature=rendition.temperature,
                              guidance=rendition.guidance, progress=progress, cancel=cancel)
@@ -266,15 +281,19 @@ class Session:
 
     def new_rendition(self, seed: Optional[int] = None, *, model: Optional[str] = None,
                       temperature: Optional[float] = None, guidance: Optional[float] = None,
+                      placement: Optional[str] = None, variety: Optional[float] = None,
                       progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> int:
-        """Sample the model again (a new seed unless given), keep it in the gallery and switch to it.
-        Pinned sources keep their place. Returns the rendition's index."""
+        """Sample the models again (a new seed unless given), keep it in the gallery and switch to it.
+        Pinned sources keep their place; the others are placed by ``placement`` ("model" or "mean";
+        default: the session's) at ``variety`` in [0, 1] (default: the session's). Returns the
+        rendition's index."""
         plan = self.plan_rendition(seed, model=model, temperature=temperature, guidance=guidance,
-                                   progress=progress, cancel=cancel)
+                                   placement=placement, variety=variety, progress=progress, cancel=cancel)
         return self.adopt_rendition(plan)
 
     def plan_rendition(self, seed: Optional[int] = None, *, model: Optional[str] = None,
                        temperature: Optional[float] = None, guidance: Optional[float] = None,
+                       placement: Optional[str] = None, variety: Optional[float] = None,
                        index: Optional[int] = None, sources: Optional["SourcesPlan"] = None,
                        progress: Optional[ProgressFn] = None,
                        cancel: Optional[threading.Event] = None) -> "RenditionPlan":
@@ -286,13 +305,20 @@ class Session:
                 raise ParameterError(f"no rendition {index}; there are {len(self.renditions)}")
             r = self.renditions[index]
         else:
+            placement = placement or self.placement
+            if placement not in PLACEMENT_METHODS:
+                raise ParameterError(f"unknown placement {placement!r}; choose one of {', '.join(PLACEMENT_METHODS)}")
+            variety = self.variety if variety is None else float(variety)
+            if not 0.0 <= variety <= 1.0:
+                raise ParameterError(f"variety must be between 0 and 1, got {variety:g}")
             r = Rendition(int(self._next_seed() if seed is None else seed), model or self.model,
-                          temperature, guidance)
+                          temperature, guidance, placement, variety)
         params = self._predict(r, progress=Reporter(progress, "predict", 0.0, 0.9), cancel=cancel)
         check_cancel(cancel)
-        base_r, base_p = (sources.renders, sources.placements) if sources is not None else (self.renders, self.placements)
+        base_s, base_r, base_p = ((sources.sources, sources.renders, sources.placements) if sources is not None
+                                  else (self.sources, self.renders, self.placements))
         renders = [replace(sr) for sr in base_r]
-        placements = self._seed(renders, params, list(base_p), mono_compatible=self.mono_compatible)
+        placements = self._seed(r, renders, params, list(base_p), base_s)
         report(progress, "render", 1, 1)
         return RenditionPlan(r, params, renders, placements)
 
@@ -300,7 +326,7 @@ class Session:
         """UI side (cheap): switch to a planned rendition, keep it in the gallery, one undo step.
         Returns the rendition's index."""
         before = self._state()
-        self._params[plan.rendition] = plan.params
+        self._params[plan.rendition.ps_key] = plan.params
         if plan.rendition not in self.renditions:
             self.renditions.append(plan.rendition)
             label = f"new rendition (seed {plan.rendition.seed})"
@@ -337,16 +363,32 @@ class Session:
         self._emit("renditions")
         self._emit("placements")
 
-    @staticmethod
-    def _seed(renders: list[SourceRender], params: PSParams, previous: list[Placement], *,
-              mono_compatible: bool = False) -> list[Placement]:
-        """Set the auto trajectories of ``renders`` (fresh copies) from ``params`` and return the
-        re-seeded placements (every one not pinned)."""
-        auto_coefficients(renders, params, mono_compatible=mono_compatible)
+    def _propose(self, r: Rendition, renders: list[SourceRender], params: PSParams, previous: list[Placement],
+                 sources: list[Source]) -> list[Placement]:
+        """Rendition ``r``'s places (every one not pinned in ``previous``), see core.placement.propose."""
         if not renders:
             return []
         energies = np.stack([sr.energy for sr in renders])
-        return seed_placements(params, energies, previous=previous or None)
+        return propose(energies, method=r.placement, params=params, seed=r.seed, variety=r.variety,
+                       previous=previous or None, residual=[src.kind == "residual" for src in sources],
+                       folder=self.settings.models_dir)
+
+    def _set_auto(self, r: Rendition, renders: list[SourceRender], params: PSParams,
+                  placements: list[Placement]) -> None:
+        """Auto trajectories of ``renders`` (fresh copies) from ``params``, in the session's mode:
+        around each place with the placement model, the plain projection with "mean"."""
+        centres = None
+        if r.placement != "mean" and placements:
+            centres = np.array([(p.pan, p.width) for p in placements])
+        auto_coefficients(renders, params, centres, mono_compatible=self.mono_compatible)
+
+    def _seed(self, r: Rendition, renders: list[SourceRender], params: PSParams, previous: list[Placement],
+              sources: list[Source]) -> list[Placement]:
+        """The proposed placements of rendition ``r``, with the auto trajectories of ``renders``
+        (fresh copies) set around them."""
+        placements = self._propose(r, renders, params, previous, sources)
+        self._set_auto(r, renders, params, placements)
+        return placements
 
     def _trajectory_stack(self) -> Optional[np.ndarray]:
         return _trajectory_stack(self.renders)
@@ -377,13 +419,25 @@ class Session:
         self.undo.push(Command(label, do, undo, merge_key))
 
     def reset_placement(self, index: int) -> None:
-        """Back to the model's proposal for this source (auto)."""
+        """Back to the current rendition's proposal for this source (auto): sampled again with its
+        seed and variety, the other pinned sources as context (with "mean", its projection); its
+        auto trajectory follows. One undo step."""
         p = replace(self.placements[index], pinned=False)
-        if self.current >= 0:
-            r = self.renditions[self.current]
-            energies = np.stack([sr.energy for sr in self.renders])
-            p = seed_placements(self._params[r], energies, previous=[replace(q, pinned=False) for q in self.placements])[index]
-        self.set_placement(index, p, label="reset to model")
+        if self.current < 0:
+            self.set_placement(index, p, label="reset to model")
+            return
+        r = self.renditions[self.current]
+        params = self._params[r.ps_key]
+        previous = list(self.placements)
+        previous[index] = p
+        placements = list(self.placements)
+        placements[index] = self._propose(r, self.renders, params, previous, self.sources)[index]
+        if placements == self.placements:
+            return
+        renders = [replace(sr) for sr in self.renders]
+        self._set_auto(r, renders, params, placements)
+        before, after = self._state(), (self.current, renders, placements)
+        self.undo.push(Command("reset to model", lambda a=after: self._restore(*a), lambda b=before: self._restore(*b)))
 
     def _in_mode(self, renders: list[SourceRender]) -> list[SourceRender]:
         """``renders`` with auto tables in the session's mode (copies where a table is in the other
@@ -572,7 +626,9 @@ class Session:
             sources=[{"name": src.name, "colour": src.colour, "kind": src.kind, "placement": p.to_dict()}
                      for src, p in zip(self.sources, self.placements)],
             export=dict(export or {}), app_version=__version__, mono_compatible=bool(self.mono_compatible),
-            models=model_checksums([r.model for r in self.renditions], self.settings.models_dir))
+            models=model_checksums([r.model for r in self.renditions]
+                                   + [PLACEMENT_MODEL for r in self.renditions if r.placement == "model"],
+                                   self.settings.models_dir))
 
     def save_project(self, path, *, export: Optional[dict] = None) -> Path:
         """Write the project file ``path`` (atomically)."""

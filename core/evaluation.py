@@ -59,6 +59,7 @@ class Excerpt:
     mono: np.ndarray       # [shape=(n,)]
     real: PSParams         # [shape=(34, n_frames(n))]
     other: Optional[PSParams] = None   # real parameters of another stretch of the same track
+    stereo: Optional[np.ndarray] = None   # the real stereo [shape=(n, 2)] (``keep_stereo``)
 
 
 @dataclass
@@ -96,7 +97,7 @@ class EvalResult:
 
 def load_excerpts(data=None, split: str = "valid", seconds: float = 10.0, limit: Optional[int] = None,
                   *, per_track: int = 1, include_copies: bool = False, excluded: Optional[list] = None,
-                  progress: Optional[ProgressFn] = None,
+                  keep_stereo: bool = False, progress: Optional[ProgressFn] = None,
                   cancel: Optional[threading.Event] = None) -> list[Excerpt]:
     """One ``seconds`` excerpt from the middle of each track of ``split`` (as
     :func:`core.dataset.eval_excerpts`) with its mono downmix, real parameters and the real
@@ -107,7 +108,8 @@ def load_excerpts(data=None, split: str = "valid", seconds: float = 10.0, limit:
 
     Tracks whose file also occurs in another split of the manifest (identical bytes, e.g. a link
     to the same file) are left out unless ``include_copies``: a model trained on that split has
-    seen them. Their names are appended to ``excluded``."""
+    seen them. Their names are appended to ``excluded``. ``keep_stereo``: keep the real stereo in
+    each excerpt (for the source-level evaluation)."""
     ts = [t for t in tracks(data, split) if t.seconds >= seconds]
     manifest = (Path(data) if data is not None else default_data_dir()) / "manifest.tsv"
     if not include_copies and manifest.exists():
@@ -130,7 +132,7 @@ def load_excerpts(data=None, split: str = "valid", seconds: float = 10.0, limit:
             other = analyze(load_excerpt(t.path, o_start, seconds))
             mono = stereo.mean(axis=1, dtype=np.float64).astype(np.float32)
             name = t.path.stem if n == 1 else f"{t.path.stem}@{start:.0f}s"
-            out.append(Excerpt(name, mono, analyze(stereo), other))
+            out.append(Excerpt(name, mono, analyze(stereo), other, stereo if keep_stereo else None))
         report(progress, "excerpts", i + 1, len(ts), t.path.name)
     return out
 

@@ -6,21 +6,35 @@ user chose; otherwise the source follows the model over time, "auto").
 
 Mapping (constant-power pan law): a source at ``pan`` has IID = 20 log10(cot(theta)) with
 theta = (pan + 1) pi / 4 (hard left = +50 dB, the quantizer's limit), and IC = 1 - width.
-Seeding projects the model's parameters onto each source: every band and frame counts with the
-source's energy there times its share of the mixture's energy, so tiles the source dominates
-decide its place.
+Proposals (:func:`propose`) come from one of two methods (:data:`PLACEMENT_METHODS`):
+
+* ``model`` (the default): the generative source-level placement model
+  (:mod:`core.models.placement`), trained on real stereo music, samples one coherent scene per
+  seed; pinned sources are its context; ``variety`` (0 = as real mixes are, 1 = boldest) widens it.
+* ``mean`` (the baseline): projects the PS model's parameters onto each source
+  (:func:`seed_placements`): every band and frame counts with the source's energy there times its
+  share of the mixture's energy, so tiles the source dominates decide its place. The PS model
+  draws the sign of each tile's IID almost independently, so this average tends to the centre.
+
+Either way a source in "auto" mode keeps the PS model's per-band, per-frame detail around its place
+(:func:`trajectories` with ``centres``).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Optional
 
 import numpy as np
 
+from .bands import N_BANDS
 from .errors import ParameterError
 from .ps import IID_MAX_DB, PSParams
 
 __all__ = ["Placement", "pan_to_iid", "iid_to_pan", "width_to_ic", "ic_to_width", "seed_placements",
-           "source_weights"]
+           "source_weights", "trajectories", "propose", "default_method", "PLACEMENT_METHODS", "DEFAULT_VARIETY"]
+
+PLACEMENT_METHODS = ("model", "mean")
+DEFAULT_VARIETY = 0.0
 
 
 GAIN_DB_RANGE = (-120.0, 24.0)    # a source's gain; beyond it is silence or certain clipping
@@ -113,27 +127,108 @@ def seed_placements(params: PSParams, energies: np.ndarray, previous=None) -> li
     return out
 
 
-def trajectories(params: PSParams, energies: np.ndarray, *, smooth: float = 0.9, floor_db: float = 50.0):
+def default_method(folder=None) -> str:
+    """"model" when the placement model's file is there (shipped, or in ``folder``), else "mean"."""
+    from .models.placement import placement_model_path
+    return "model" if placement_model_path(folder).exists() else "mean"
+
+
+def propose(energies: np.ndarray, *, method: str = "model", params: Optional[PSParams] = None, seed: int = 0,
+            variety: float = DEFAULT_VARIETY, previous=None, residual=None, folder=None) -> list[Placement]:
+    """One proposed placement per source from the sources' band energies [shape=(sources, 34, frames)].
+
+    ``method`` "model": sampled by the placement model (seed ``seed``, ``variety`` in [0, 1]; pinned
+    placements in ``previous`` are its context); ``residual``: a flag per source (the residual of a
+    separation). "mean": :func:`seed_placements` of the PS parameters ``params``. Pinned placements
+    in ``previous`` are kept as they are; gain, mute and solo are carried over."""
+    energies = np.asarray(energies)
+    if energies.ndim != 3 or energies.shape[1] != N_BANDS:
+        raise ParameterError(f"energies must be (sources, {N_BANDS}, frames), got {energies.shape}")
+    if method == "mean":
+        if params is None:
+            raise ParameterError("the 'mean' placement needs the PS model's parameters")
+        return seed_placements(params, energies, previous)
+    if method != "model":
+        raise ParameterError(f"unknown placement method {method!r}; choose one of {', '.join(PLACEMENT_METHODS)}")
+    from .models.placement import load_placement_model
+    from .models.placement_features import mix_features, source_features
+    model = load_placement_model(folder)
+    known = {i: (p.pan, p.width) for i, p in enumerate(previous or []) if p.pinned and i < len(energies)}
+    e = np.maximum(energies.astype(np.float64), 0.0)
+    y = model.sample(source_features(e, residual), mix_features(e), e.sum(axis=(1, 2)), seed=seed,
+                     variety=variety, known=known)
+    out = []
+    for i in range(len(energies)):
+        prev = previous[i] if previous is not None and i < len(previous) else None
+        if prev is not None and prev.pinned:
+            out.append(prev)
+            continue
+        base = prev if prev is not None else Placement()
+        out.append(replace(base, pan=float(np.clip(y[i, 0], -1, 1)), width=float(np.clip(y[i, 1], 0, 1)),
+                           pinned=False))
+    return out
+
+
+def trajectories(params: PSParams, energies: np.ndarray, *, centres=None, smooth: float = 0.9,
+                 floor_db: float = 50.0):
     """Per-frame IID and IC of each source [shape=(sources, frames)] each, for "auto" mode.
 
-    In every frame a source takes the model's parameters of the bands where it lives, weighted by
-    its energy times its share of the tile (as :func:`seed_placements` does over the whole
-    recording), so it moves as one source rather than band by band. Frames where the source is
-    silent (below ``floor_db`` under its loudest frame) hold its overall place. A forward-backward
-    exponential smoothing (``smooth`` per frame, zero phase) removes frame-to-frame wobble.
+    Without ``centres`` (the "mean" method): in every frame a source takes the model's parameters of
+    the bands where it lives, weighted by its energy times its share of the tile (as
+    :func:`seed_placements` does over the whole recording); IIDs of opposite sign cancel.
+
+    With ``centres`` [shape=(sources, 2)] (pan, width of each source's proposed place): the model's
+    per-tile parameters are re-centred on that place (each tile's pan moved by the place's pan
+    minus the source's weighted mean tile pan, each tile's IC by the place's IC minus the mean
+    tile IC), and a frame's broadband parameters are those of the power sums of its tiles
+    (left power, right power and cross term, each tile weighted as above), the frames' pans then
+    shifted together so that their weighted mean is the place's pan. Tiles panned apart thus
+    become width instead of cancelling: the source keeps the model's per-band and per-frame
+    detail around its place, and it is never narrower than its place says.
+
+    Frames where the source is silent (below ``floor_db`` under its loudest frame) hold its overall
+    place. A forward-backward exponential smoothing (``smooth`` per frame, zero phase) removes
+    frame-to-frame wobble.
     """
     from scipy.signal import filtfilt
     w = source_weights(energies)                       # [S, B, T]
     tot = w.sum(axis=1)                                 # [S, T]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iid = (w * params.iid[None]).sum(axis=1) / tot
-        ic = (w * params.ic[None]).sum(axis=1) / tot
+    if centres is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            iid = (w * params.iid[None]).sum(axis=1) / tot
+            ic = (w * params.ic[None]).sum(axis=1) / tot
+    else:
+        c = np.asarray(centres, dtype=np.float64).reshape(len(w), 2)
+        wsum = np.maximum(w.sum(axis=(1, 2)), 1e-30)
+        tile_pan = iid_to_pan(params.iid)[None]          # [1, B, T]
+        mean_pan = (w * tile_pan).sum(axis=(1, 2)) / wsum
+        mean_ic = (w * params.ic[None]).sum(axis=(1, 2)) / wsum
+        pan = np.clip(tile_pan + (c[:, 0] - mean_pan)[:, None, None], -1.0, 1.0)
+        tic = np.clip(params.ic[None] + (width_to_ic(c[:, 1]) - mean_ic)[:, None, None], -1.0, 1.0)
+        theta = (pan + 1.0) * np.pi / 4
+        gl, gr = np.cos(theta), np.sin(theta)
+        pll = (w * gl * gl).sum(axis=1)
+        prr = (w * gr * gr).sum(axis=1)
+        plr = (w * tic * gl * gr).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fpan = iid_to_pan(10.0 * np.log10(pll / prr))      # [S, T]
+            ic = plr / np.sqrt(pll * prr)
+        # power sums pull a spread source towards the centre: shift its frames so that their
+        # weighted mean pan is the proposed one again
+        ok = np.isfinite(fpan)
+        tw = np.where(ok, tot, 0.0)
+        shift = c[:, 0] - (np.where(ok, fpan, 0.0) * tw).sum(axis=1) / np.maximum(tw.sum(axis=1), 1e-30)
+        iid = pan_to_iid(np.clip(fpan + shift[:, None], -1.0, 1.0))
+        iid = np.where(ok, iid, np.nan)
     g_iid = np.nansum(iid * tot, axis=1, keepdims=True) / np.maximum(tot.sum(axis=1, keepdims=True), 1e-30)
     g_ic = np.nansum(ic * tot, axis=1, keepdims=True) / np.maximum(tot.sum(axis=1, keepdims=True), 1e-30)
+    if centres is not None:   # a silent source holds its proposed place
+        g_iid = pan_to_iid(c[:, :1])
+        g_ic = width_to_ic(c[:, 1:])
     quiet = tot < tot.max(axis=1, keepdims=True) * 10 ** (-floor_db / 10)
     iid = np.where(quiet | ~np.isfinite(iid), g_iid, iid)
     ic = np.where(quiet | ~np.isfinite(ic), np.where(np.isfinite(g_ic), g_ic, 1.0), ic)
     if iid.shape[1] > 12 and smooth > 0:
         iid = filtfilt([1 - smooth], [1, -smooth], iid, axis=1)
         ic = filtfilt([1 - smooth], [1, -smooth], ic, axis=1)
-    return iid.astype(np.float32), np.clip(ic, -1, 1).astype(np.float32)
+    return np.clip(iid, -IID_MAX_DB, IID_MAX_DB).astype(np.float32), np.clip(ic, -1, 1).astype(np.float32)

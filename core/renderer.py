@@ -78,11 +78,14 @@ def pinned_coefficients(p: Placement, *, mono_compatible: bool = False) -> np.nd
     return np.array([a[0], b[0], c[0], d[0]], dtype=np.float32)
 
 
-def auto_coefficients(renders: list[SourceRender], params: PSParams, *, mono_compatible: bool = False) -> None:
-    """Set each render's per-frame trajectory and coefficients for model parameters ``params``."""
+def auto_coefficients(renders: list[SourceRender], params: PSParams, centres=None, *,
+                      mono_compatible: bool = False) -> None:
+    """Set each render's per-frame trajectory and coefficients for model parameters ``params``
+    (re-centred on each source's proposed (pan, width) ``centres`` [shape=(sources, 2)] when given,
+    see :func:`core.placement.trajectories`)."""
     if not renders:
         return
-    iid, ic = trajectories(params, np.stack([r.energy for r in renders]))
+    iid, ic = trajectories(params, np.stack([r.energy for r in renders]), centres=centres)
     for r, i_t, c_t in zip(renders, iid, ic):
         r.iid_t, r.ic_t = i_t, c_t
     set_mode(renders, mono_compatible=mono_compatible)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Start Soundstage on the bundled demo under a virtual X server (Xvfb), wait until the demo is
-# separated and placed, play a couple of seconds (silently if there is no sound card), and save
-# a picture of the window (Qt's grab() of the real window). With no arguments: the README's two
-# pictures, docs/screenshot-1920x1080.png and docs/screenshot-1280x720.png (a laptop screen).
+# separated and placed by the placement model (as it opens: nothing placed by hand), play a couple
+# of seconds (silently if there is no sound card), and save a picture of the window (Qt's grab() of
+# the real window). With no arguments: the README's two pictures, docs/screenshot-1920x1080.png and
+# docs/screenshot-1280x720.png (a laptop screen). ARRANGE=1 spreads the sources by hand first.
 #
 #   scripts/screenshot.sh [OUT.png [FILE [WxH]]]      (window size, default 1920x1080)
 set -euo pipefail
@@ -36,5 +37,7 @@ fi
 
 # the virtual screen is the window's size (a laptop's 1280x720 screen is exactly that)
 unset QT_QPA_PLATFORM
-xvfb-run -a -s "-screen 0 ${W}x${H}x24" "$PY" -m ui.app ${FILE:+"$FILE"} --screenshot "$OUT" --arrange --size "$SIZE"
+ARRANGE_FLAG=""
+[ "${ARRANGE:-0}" = 1 ] && ARRANGE_FLAG="--arrange"
+xvfb-run -a -s "-screen 0 ${W}x${H}x24" "$PY" -m ui.app ${FILE:+"$FILE"} --screenshot "$OUT" $ARRANGE_FLAG --size "$SIZE"
 echo "$OUT"

@@ -5,6 +5,10 @@ fully diffuse (top). Node size: the source's loudness (with its gain). The trans
 a node shows how far its width spreads it. Pinned nodes are drawn solid with a pin; "auto" nodes
 have a dashed ring, and a faint trail and halo show where the model moves them around the playhead.
 Drag a node to move it (heard while dragging); right-click for mute, solo, pin, rename and reset.
+A click takes the node whose centre is nearest (so stacked nodes can all be grabbed), and labels
+are laid out so that they never overprint: each goes below its node, else above, right or left,
+else to the nearest free slot in a column under or over it (joined to its node by a thin line),
+preferring places that cover no other node.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
-from PyQt6.QtGui import QAction, QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QRadialGradient
+from PyQt6.QtGui import QAction, QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QRadialGradient
 from PyQt6.QtWidgets import QInputDialog, QMenu, QSizePolicy, QWidget
 
 from app.display import frame_of_sample
@@ -71,13 +75,64 @@ class PanCanvas(QWidget):
         return 9.0 + 17.0 * t
 
     def node_at(self, pt: QPointF) -> Optional[int]:
-        best, best_d = None, 1e9
-        for i, p in enumerate(self.ctl.session.placements):
+        """The node whose centre is nearest to ``pt``, if ``pt`` is on some node (or within 4 px);
+        among nodes with the same centre, the smallest (drawn on top)."""
+        s = self.ctl.session
+        hits = []
+        for i, p in enumerate(s.placements[:len(s.sources)]):
             c = self.to_screen(p.pan, p.width)
             d = math.hypot(c.x() - pt.x(), c.y() - pt.y())
-            if d <= self.node_radius(i) + 4 and d < best_d:
-                best, best_d = i, d
-        return best
+            hits.append((d, self.node_radius(i), i, d <= self.node_radius(i) + 4))
+        if not any(h[3] for h in hits):
+            return None
+        return min(hits)[2]
+
+    def _label_font(self, bold: bool = False) -> QFont:
+        f = QFont(self.font())
+        f.setPointSizeF(8.5)
+        f.setBold(bold)
+        return f
+
+    def label_text(self, i: int) -> str:
+        s = self.ctl.session
+        return s.sources[i].name + ("  (muted)" if s.placements[i].mute else "")
+
+    def label_rects(self) -> list[QRectF]:
+        """Where each node's label goes [one QRectF per source], no two overlapping."""
+        s = self.ctl.session
+        n = min(len(s.sources), len(s.placements))
+        fm = QFontMetricsF(self._label_font(True))
+        bounds = QRectF(self.rect())
+        placed: list[QRectF] = []
+        nodes = []                                      # node discs, kept clear of other nodes' labels
+        for k in range(n):
+            c, rad = self.node_center(k), self.node_radius(k)
+            nodes.append(QRectF(c.x() - rad, c.y() - rad, 2 * rad, 2 * rad))
+        out: list[Optional[QRectF]] = [None] * n
+        order = sorted(range(n), key=lambda k: (-self.node_radius(k), k))   # loud sources get the best places
+        for i in order:
+            c, rad = self.node_center(i), self.node_radius(i)
+            w, h = fm.horizontalAdvance(self.label_text(i)) + 8, fm.height() + 2
+            below = QRectF(c.x() - w / 2, c.y() + rad + 2, w, h)
+            cands = [below, QRectF(c.x() - w / 2, c.y() - rad - 2 - h, w, h),
+                     QRectF(c.x() + rad + 4, c.y() - h / 2, w, h), QRectF(c.x() - rad - 4 - w, c.y() - h / 2, w, h)]
+            for k in range(1, 2 * n + 2):
+                cands.append(below.translated(0, k * h))
+                cands.append(below.translated(0, -(k * h + 2 * rad + 4 + h)))
+            for dx in (w + 4, -(w + 4)):
+                for k in range(0, 2 * n + 2):
+                    cands.append(below.translated(dx, k * h))
+                    cands.append(below.translated(dx, -(k * h + 2 * rad + 4 + h)))
+            inside = [r for r in cands if bounds.contains(r)] or cands
+            others = [q for k, q in enumerate(nodes) if k != i]
+            free = [r for r in inside if not any(r.intersects(q) for q in placed)]
+            clear = [r for r in free if not any(r.intersects(q) for q in others)]
+            free = clear or free
+            pick = free[0] if free else min(inside, key=lambda r: sum(r.intersected(q).width() * r.intersected(q).height()
+                                                                     for q in placed))
+            placed.append(pick)
+            out[i] = pick
+        return out
 
     def node_center(self, i: int) -> QPointF:
         p = self.ctl.session.placements[i]
@@ -199,7 +254,25 @@ class PanCanvas(QWidget):
         solo = any(p.solo for p in s.placements)
         for i in order:
             self._paint_node(qp, i, solo)
+        self._paint_labels(qp, n, solo)
         qp.end()
+
+    def _paint_labels(self, qp: QPainter, n: int, solo: bool) -> None:
+        s = self.ctl.session
+        for i, rect in enumerate(self.label_rects()):
+            p = s.placements[i]
+            silent = p.mute or (solo and not p.solo)
+            alpha = 70 if silent else 235
+            c, rad = self.node_center(i), self.node_radius(i)
+            dx = max(rect.left() - c.x(), 0.0, c.x() - rect.right())
+            dy = max(rect.top() - c.y(), 0.0, c.y() - rect.bottom())
+            if math.hypot(dx, dy) > rad + 6:             # displaced from its node: a leader line
+                qp.setPen(QPen(theme.qcolor(s.sources[i].colour, 210), 1.3, Qt.PenStyle.DotLine))
+                qp.drawLine(c, QPointF(min(max(c.x(), rect.left()), rect.right()),
+                                       rect.top() if rect.top() > c.y() else rect.bottom()))
+            qp.setFont(self._label_font(i == self.selected))
+            qp.setPen(theme.qcolor(theme.TEXT if not silent else theme.TEXT_DIM, alpha))
+            qp.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.label_text(i))
 
     def _paint_grid(self, qp: QPainter) -> None:
         r = self.plot_rect()
@@ -304,14 +377,6 @@ class PanCanvas(QWidget):
             qp.drawEllipse(c, rad + 4, rad + 4)
         if p.pinned:
             self._paint_pin(qp, QPointF(c.x() + rad * 0.72, c.y() - rad * 0.72), alpha)
-        # label
-        f = QFont(self.font())
-        f.setPointSizeF(8.5)
-        f.setBold(i == self.selected)
-        qp.setFont(f)
-        qp.setPen(theme.qcolor(theme.TEXT if not silent else theme.TEXT_DIM, alpha if silent else 235))
-        label = src.name + ("  (muted)" if p.mute else "")
-        qp.drawText(QRectF(c.x() - 90, c.y() + rad + 2, 180, 16), Qt.AlignmentFlag.AlignHCenter, label)
 
     @staticmethod
     def _paint_pin(qp: QPainter, at: QPointF, alpha: int) -> None:

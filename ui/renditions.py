@@ -1,4 +1,4 @@
-"""Renditions: ask the model for a new proposal (seed, temperature) and keep a gallery of them.
+"""Renditions: ask the models for a new proposal (seed, temperature, variety) and keep a gallery of them.
 Number keys switch between kept renditions while playing; the current one is highlighted."""
 from __future__ import annotations
 
@@ -35,8 +35,18 @@ class RenditionsPanel(QFrame):
         self.temperature.setSpecialValueText("model default")
         self.temperature.setValue(0.0)
         self.temperature.setToolTip("Sampling temperature for generative models (higher: bolder)")
+        self.variety = QDoubleSpinBox()
+        self.variety.setObjectName("variety")
+        self.variety.setRange(0.0, 1.0)
+        self.variety.setSingleStep(0.1)
+        self.variety.setDecimals(2)
+        self.variety.setValue(ctl.session.variety)
+        self.variety.setToolTip("How far the placement model's proposals may go: 0 places sources as real "
+                                "mixes do, 1 proposes the boldest alternatives (saved with each rendition)")
+        self.variety.valueChanged.connect(self._set_variety)
         form.addRow("Seed", self.seed)
         form.addRow("Temperature", self.temperature)
+        form.addRow("Variety", self.variety)
         lay.addLayout(form)
         self.new = QPushButton("✦  New rendition")
         self.new.setObjectName("primary")
@@ -60,6 +70,9 @@ class RenditionsPanel(QFrame):
         temp = None if self.temperature.value() <= 0 else self.temperature.value()
         self.ctl.new_rendition(seed, temp)
 
+    def _set_variety(self, value: float) -> None:
+        self.ctl.session.variety = float(value)
+
     def _busy(self, busy: bool) -> None:
         self.new.setEnabled(not busy and bool(self.ctl.session.renders))
         self.gallery.setEnabled(not busy)
@@ -76,9 +89,14 @@ class RenditionsPanel(QFrame):
         self.gallery.clear()
         for k, r in enumerate(s.renditions):
             extra = "" if r.temperature is None else f" · T {r.temperature:g}"
+            if r.placement == "model" and r.variety > 0:
+                extra += f" · variety {r.variety:g}"
+            elif r.placement != "model":
+                extra += f" · {r.placement} placement"
             item = QListWidgetItem(f"{k + 1}   seed {r.seed} · {r.model}{extra}")
             item.setToolTip(f"Rendition {k + 1}: model {r.model}, seed {r.seed}"
                             + (f", temperature {r.temperature:g}" if r.temperature is not None else "")
+                            + f", placement {r.placement} (variety {r.variety:g})"
                             + (f"\nKey {k + 1} switches to it" if k < 9 else ""))
             if k == s.current:
                 f = QFont(item.font())

@@ -33,6 +33,13 @@ def add_arguments(p) -> None:
                    "in another split (left out by default: the models have trained on them)")
     p.add_argument("--no-roundtrip", action="store_true", help="skip the PS decode/re-analyse row")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--sources", action="store_true", help="source-level placement rows instead: formation "
+                   "sources of each excerpt, all-centre / uniform / mean projection / placement model, and the "
+                   "whole chain's rendered stereo beside the PS model on the whole mix")
+    p.add_argument("--no-chain", action="store_true", help="with --sources: skip the rendered whole-output rows")
+    p.add_argument("--ps-model", default="ps-mtm", help="with --sources: the PS model (default ps-mtm)")
+    p.add_argument("--cache", default=None, help="with --sources: keep the PS model's predictions in this folder "
+                   "(re-evaluating another placement model then skips them)")
 
 
 def run(args) -> int:
@@ -50,6 +57,8 @@ def run(args) -> int:
     models = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     if args.json and Path(args.json).is_dir():
         raise UserError(f"{args.json} is a directory")
+    if args.sources:
+        return _run_sources(args)
     bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
     try:
         res = evaluate(args.data, args.split, k=args.k, seconds=args.seconds, limit=args.limit,
@@ -59,6 +68,28 @@ def run(args) -> int:
     finally:
         bar.close()
     print(format_table(res))
+    print(f"({res.wall_seconds:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res.to_dict(), indent=2))
+    return 0
+
+
+def _run_sources(args) -> int:
+    """``--sources``: :func:`core.evaluation_sources.evaluate_sources` on the split's clean excerpts."""
+    import separation
+    from core.evaluation import load_excerpts
+    from core.evaluation_sources import evaluate_sources, format_source_tables
+
+    bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
+    try:
+        exs = load_excerpts(args.data, args.split, args.seconds, args.limit, per_track=args.per_track,
+                            include_copies=args.include_copies, keep_stereo=True, progress=bar)
+        res = evaluate_sources(exs, separation.get("formation").separate, k=args.k, ps_model=args.ps_model,
+                               chain=not args.no_chain, split=args.split, seconds=args.seconds,
+                               cache=Path(args.cache) if args.cache else None, progress=bar)
+    finally:
+        bar.close()
+    print(format_source_tables(res))
     print(f"({res.wall_seconds:.0f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps(res.to_dict(), indent=2))

@@ -12,15 +12,15 @@ import argparse
 import time
 from pathlib import Path
 
-TRAINABLE = ("ps-mtm", "ps-reg", "ps-ar", "ps-nn")
+TRAINABLE = ("ps-mtm", "ps-reg", "ps-ar", "ps-nn", "placement")
 NAME = "train"
 HELP = "train a PS model (ps-mtm, ps-reg, ps-ar; ps-nn builds its table) on a folder of stereo music"
 
 
 def add_arguments(p) -> None:
     p.add_argument("--method", choices=TRAINABLE, metavar="{" + ",".join(TRAINABLE) + "}",
-                   help="the PS model to train (required; ps-nn: build the nearest-neighbour table; not "
-                        "resumable, minutes)")
+                   help="the model to train (required; ps-nn: build the nearest-neighbour table; not "
+                        "resumable, minutes; placement: the source-level placement model)")
     p.add_argument("--model", dest="method", choices=TRAINABLE, default=argparse.SUPPRESS,
                    help=argparse.SUPPRESS)   # old name
     p.add_argument("--data", default=None, help="data folder with manifest.tsv, or any folder of stereo files "
@@ -37,9 +37,61 @@ def add_arguments(p) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--d", type=int, default=None, help="model width (new runs only)")
     p.add_argument("--layers", type=int, default=None, help="transformer layers (new runs only)")
+    p.add_argument("--build-minutes", type=float, default=0.0, help="placement: stop building training scenes "
+                   "after so many minutes and train on what there is (the build resumes next time)")
+    p.add_argument("--no-build", action="store_true", help="placement: train on the scenes built so far")
+
+
+def _train_placement(args) -> int:
+    """Scenes of the train and valid splits (resumable, ``core.models.placement_data``), then the
+    placement model (``core.models.placement``); the best validation checkpoint is exported."""
+    from app.cli import UserError
+    from core.errors import ParameterError
+    from core.models import placement as P
+    from core.models import placement_data as D
+
+    log = print if not getattr(args, "quiet", False) else (lambda s: None)
+    try:
+        if not args.no_build:
+            D.build(args.data, "valid", seconds=10.0, per_track=1, log=log)
+            D.build(args.data, "train", seconds=20.0, per_track=3, minutes=args.build_minutes, log=log)
+    except ParameterError as exc:
+        raise UserError(str(exc)) from None
+    train, valid = D.load_scenes("train"), D.load_scenes("valid")
+    if not train:
+        raise UserError("no training scenes were built")
+    fit, select = D.holdout(train)
+    log(f"{len(fit)} training scenes ({sum(s.n for s in fit)} sources), {len(select)} held out to select the "
+        f"checkpoint, {len(valid)} validation scenes (evaluation only)")
+    cfg = P.TrainPlacementConfig(steps=args.steps or 3000, minutes=args.minutes, threads=args.threads,
+                                 batch=args.batch if args.batch != 16 else 64)
+    if args.lr:
+        cfg.lr = args.lr
+    if args.d:
+        cfg.net["d"] = args.d
+    if args.layers:
+        cfg.net["layers"] = args.layers
+    out = Path(args.out) if args.out else D.cache_root() / "model"
+    t0 = time.monotonic()
+    res = P.train_placement(cfg, fit, select, out, log=lambda s: log(f"[{(time.monotonic() - t0) / 60:6.1f} min] {s}"))
+    log(f"checkpoint: {out / 'ckpt.pt'} (step {res['step']}, {res['elapsed'] / 60:.1f} min); "
+        f"best valid NLL {res['best']['loss']:.3f} at step {res['best']['step']}")
+    model = P.PlacementModel.load(out / "best.pt")
+    valid_nll = P.scenes_nll(model, valid) if valid else None
+    if valid_nll is not None:
+        log(f"valid NLL {valid_nll:.3f} (marginal baseline, no features: {P.marginal_nll(fit, valid):.3f})")
+    if args.export:
+        model.save(Path(args.export), {**model.info, "train_scenes": len(fit),
+                                       "train_sources": int(sum(s.n for s in fit)), "select_scenes": len(select),
+                                       "valid_scenes": len(valid), "valid_nll": valid_nll,
+                                       "train_minutes": round(res["elapsed"] / 60, 1), "steps": res["step"]})
+        log(f"exported {args.export}")
+    return 0
 
 
 def run(args) -> int:
+    if getattr(args, "method", None) == "placement":
+        return _train_placement(args)
     from app.cli import UserError
     from core.dataset import tracks
     from core.errors import ParameterError

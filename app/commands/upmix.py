@@ -69,6 +69,10 @@ def add_settings_arguments(p, *, separator_default) -> None:
     p.add_argument("--keep-loudness", action="store_true",
                    help="bring the output to the input's integrated loudness (as the mono plays on both "
                         "channels), within the ceiling")
+    p.add_argument("--variety", type=float, default=0.0, help="with a separator: how far the placement model's "
+                   "proposals may go, 0 (as real mixes are, default) to 1 (boldest)")
+    p.add_argument("--placement", choices=["model", "mean"], default=None, help="with a separator: place the "
+                   "sources by the placement model (default when shipped) or by the PS model's mean projection")
 
 
 def settings_from_args(args) -> UpmixSettings:
@@ -76,7 +80,7 @@ def settings_from_args(args) -> UpmixSettings:
                          format=args.format, separator=args.separator, sources=args.sources,
                          demucs_model=args.demucs_model, renditions=args.renditions, stems=args.stems,
                          models_dir=args.models_dir, mono_compatible=args.mono_compatible, ceiling_db=args.ceiling,
-                         keep_loudness=args.keep_loudness)
+                         keep_loudness=args.keep_loudness, placement=args.placement, variety=args.variety)
 
 
 def run(args) -> int:

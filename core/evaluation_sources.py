@@ -1,0 +1,256 @@
+"""Source-level evaluation of placement proposals, and of the whole chain's stereo output.
+
+On the excerpts of :func:`core.evaluation.load_excerpts` (10 s from the middle of each clean track
+of a split), the mono downmix is separated (``separate``: the app passes the source-formation
+backend) and every source's true place in the real stereo is measured
+(:func:`core.models.placement_features.true_placement`). Each method then proposes K placements
+per excerpt, seeds 0..K-1:
+
+* ``centre``: every source at pan 0, width 0 (the app's state before any proposal);
+* ``uniform``: pan ~ U(-1, 1), width ~ U(0, 1) per source, independently;
+* ``mean``: today's projection of the PS model's parameters (:func:`core.placement.seed_placements`);
+* ``model``: the placement model at variety 0 (its default) and at variety 1.
+
+Measures (each source weighted by its share of the excerpt's energy, ``w``):
+
+* ``diversity``: per source, the standard deviation of its proposed pan over the K seeds; the
+  w-weighted mean over an excerpt's sources, averaged over excerpts.
+* ``D_F (pan, width)``: Fréchet distance between Gaussian fits of the real sources' (pan, width)
+  and of all proposed ones, every source counted with weight w (each proposal with w / K).
+* ``source E_min``: per excerpt, the minimum over the K seeds of the w-weighted mean |pan - true
+  pan|; averaged over excerpts (with its standard error).
+* The real sources' own spread: the w-weighted standard deviation of their pans (pooled over
+  excerpts) and their w-weighted mean |pan| and width.
+
+Whole output (``chain``): each excerpt rendered as ``soundstage upmix --separator ...`` does (the
+sources decorrelated, each rendition proposed, auto trajectories from the PS model's parameters,
+mixed), analysed again, and compared with the real stereo's PS parameters as ``soundstage eval``
+does (E_min, D_F of :mod:`core.ps_metrics`), beside the PS model on the whole mix (decoded without
+separation) for the same seeds.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .audio import replacing
+from .decoder import decode
+from .errors import ParameterError
+from .placement import Placement, propose
+from .progress import ProgressFn, check_cancel, report
+from .ps import PSParams, analyze, band_energy
+from .ps_metrics import GaussianStats, d_f, frechet_distance, rendition_error
+from .stft import stft
+
+__all__ = ["SourceRow", "ChainRow", "SourceEvalResult", "evaluate_sources", "format_source_tables",
+           "source_metrics", "METHODS"]
+
+METHODS = ("centre", "uniform", "mean", "model", "model-v1")
+LABELS = {"centre": "All centre", "uniform": "Uniform random", "mean": "Mean projection",
+          "model": "Placement model (variety 0)", "model-v1": "Placement model (variety 1)"}
+
+
+@dataclass
+class SourceRow:
+    name: str
+    label: str
+    diversity: float
+    frechet: float
+    e_min: float
+    e_min_se: Optional[float]
+    mean_abs_pan: float
+
+
+@dataclass
+class ChainRow:
+    name: str
+    label: str
+    e_min: float
+    e_min_se: Optional[float]
+    d_f: float
+
+
+@dataclass
+class SourceEvalResult:
+    split: str
+    seconds: float
+    k: int
+    excerpts: int
+    sources: int
+    real_spread: float = 0.0
+    real_abs_pan: float = 0.0
+    real_width: float = 0.0
+    rows: list[SourceRow] = field(default_factory=list)
+    chain: list[ChainRow] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def row(self, name: str) -> Optional[SourceRow]:
+        return next((r for r in self.rows if r.name == name), None)
+
+
+def _se(x) -> Optional[float]:
+    x = np.asarray(x, np.float64)
+    return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else None
+
+
+def source_metrics(truth: Sequence[tuple], proposals: Sequence[np.ndarray]) -> dict:
+    """The measures of the module docstring for one method.
+
+    ``truth``: per excerpt (pan [S], width [S], weight [S]); ``proposals``: per excerpt an array
+    [shape=(K, S, 2)] of proposed (pan, width). Returns diversity, frechet, e_min, e_min_se,
+    mean_abs_pan."""
+    if len(truth) != len(proposals) or not truth:
+        raise ParameterError("need one proposal array per excerpt")
+    real, gen = GaussianStats(2), GaussianStats(2)
+    div, emin, absp = [], [], []
+    for (pan, width, w), prop in zip(truth, proposals):
+        w = np.asarray(w, np.float64) / max(float(np.sum(w)), 1e-30)
+        k = prop.shape[0]
+        for i in range(len(pan)):
+            real.add(np.array([[pan[i], width[i]]]), w[i])
+            gen.add(prop[:, i, :], w[i] / k)
+        div.append(float((w * prop[:, :, 0].std(axis=0)).sum()))
+        emin.append(float(np.min((np.abs(prop[:, :, 0] - pan[None]) * w[None]).sum(axis=1))))
+        absp.append(float((np.abs(prop[:, :, 0]).mean(axis=0) * w).sum()))
+    return {"diversity": float(np.mean(div)), "frechet": frechet_distance(real.mean, real.cov, gen.mean, gen.cov),
+            "e_min": float(np.mean(emin)), "e_min_se": _se(emin), "mean_abs_pan": float(np.mean(absp))}
+
+
+def _propose(method: str, energies, residual, params, seed: int) -> list[Placement]:
+    s = len(energies)
+    if method == "centre":
+        return [Placement() for _ in range(s)]
+    if method == "uniform":
+        rng = np.random.default_rng(seed)
+        return [Placement(float(rng.uniform(-1, 1)), float(rng.uniform(0, 1))) for _ in range(s)]
+    if method == "mean":
+        return propose(energies, method="mean", params=params)
+    variety = 1.0 if method == "model-v1" else 0.0
+    return propose(energies, method="model", seed=seed, variety=variety, residual=residual)
+
+
+def _cached(folder: Optional[Path], name: str, make: Callable[[], PSParams]) -> PSParams:
+    """``make()``, kept in ``folder/name.npz`` when a folder is given (the PS model's predictions do
+    not depend on the placement, so re-evaluating a new placement model reuses them)."""
+    if folder is None:
+        return make()
+    path = Path(folder) / (name + ".npz")
+    if path.exists():
+        with np.load(path) as z:
+            return PSParams(z["iid"], z["ic"])
+    p = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, iid=p.iid, ic=p.ic)
+    return p
+
+
+def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str = "ps-mtm", chain: bool = True,
+                     methods: Sequence[str] = METHODS, split: str = "valid", seconds: float = 10.0,
+                     cache: Optional[Path] = None, progress: Optional[ProgressFn] = None,
+                     cancel: Optional[threading.Event] = None) -> SourceEvalResult:
+    """Source-level rows (and with ``chain`` the whole-output rows) on ``excerpts``
+    (:class:`core.evaluation.Excerpt` list; each needs ``stereo``) with sources from ``separate(mono)``.
+    ``cache``: a folder keeping the PS model's predictions and their decoded analysis per excerpt
+    and seed."""
+    from .models.base import load_model
+    from .renderer import auto_coefficients, mix, prepare_source
+    if k < 1:
+        raise ParameterError(f"K must be at least 1, got {k}")
+    t0 = time.monotonic()
+    ps = load_model(ps_model)
+    truth, props = [], {m: [] for m in methods}
+    chain_names = [("ps", f"{ps_model} on the whole mix (no separator)"), ("chain-mean", "chain, mean projection"),
+                   ("chain-model", "chain, placement model (variety 0)")]
+    c_real, c_gen = GaussianStats(), {n: GaussianStats() for n, _ in chain_names}
+    c_err = {n: [] for n, _ in chain_names}
+    n_src = 0
+    for j, ex in enumerate(excerpts):
+        check_cancel(cancel)
+        sources = separate(ex.mono)
+        stems = [np.ascontiguousarray(s.audio[:len(ex.mono)], dtype=np.float32) for s in sources]
+        specs = np.stack([stft(s) for s in stems])
+        energies = np.stack([band_energy(sp) for sp in specs])
+        from .models.placement_features import true_placement
+        t = true_placement(specs, stft(ex.stereo[:, 0]), stft(ex.stereo[:, 1]))
+        truth.append((t["pan"], t["width"], t["energy"]))
+        residual = [s.kind == "residual" for s in sources]
+        n_src += len(sources)
+        renders = [prepare_source(s, cancel=cancel) for s in stems] if chain else []
+        if chain:
+            c_real.add_params(ex.real)
+        errs = {n: [] for n, _ in chain_names}
+        per = {m: [] for m in methods}
+        for seed in range(k):
+            check_cancel(cancel)
+            key = f"{ps_model}-{hashlib.sha1(ex.mono.tobytes()).hexdigest()[:16]}-{seed}"
+            params = _cached(cache, key, lambda: ps.predict(ex.mono, seed=seed, cancel=cancel))
+            for m in methods:
+                pl = _propose(m, energies, residual, params, seed)
+                per[m].append([(p.pan, p.width) for p in pl])
+            if chain:
+                outs = {"ps": _cached(cache, key + "-decoded",
+                                      lambda: analyze(decode(ex.mono, params, cancel=cancel)))}
+                for name, method in (("chain-mean", "mean"), ("chain-model", "model")):
+                    pl = _propose(method, energies, residual, params, seed)
+                    centres = None if method == "mean" else np.array([(p.pan, p.width) for p in pl])
+                    auto_coefficients(renders, params, centres)
+                    outs[name] = analyze(mix(renders, pl))
+                for name, out in outs.items():
+                    a = out.fit_frames(ex.real.n_frames)
+                    errs[name].append(rendition_error(ex.real, a))
+                    c_gen[name].add_params(a)
+            report(progress, "sources", j * k + seed + 1, len(excerpts) * k, ex.name)
+        for m in methods:
+            props[m].append(np.array(per[m], np.float64))
+        for name in errs:
+            if errs[name]:
+                c_err[name].append(min(errs[name]))
+    res = SourceEvalResult(split, seconds, k, len(truth), n_src)
+    pans = np.concatenate([t[0] for t in truth])
+    widths = np.concatenate([t[1] for t in truth])
+    w = np.concatenate([t[2] / max(float(t[2].sum()), 1e-30) for t in truth])
+    mu = np.average(pans, weights=w)
+    res.real_spread = float(np.sqrt(np.average((pans - mu) ** 2, weights=w)))
+    res.real_abs_pan = float(np.average(np.abs(pans), weights=w))
+    res.real_width = float(np.average(widths, weights=w))
+    for m in methods:
+        r = source_metrics(truth, props[m])
+        res.rows.append(SourceRow(m, LABELS.get(m, m), r["diversity"], r["frechet"], r["e_min"], r["e_min_se"],
+                                  r["mean_abs_pan"]))
+    if chain:
+        for name, label in chain_names:
+            res.chain.append(ChainRow(name, label, float(np.mean(c_err[name])), _se(c_err[name]),
+                                      d_f(c_real, c_gen[name])))
+    res.wall_seconds = time.monotonic() - t0
+    return res
+
+
+def format_source_tables(res: SourceEvalResult) -> str:
+    lines = [f"source level, split {res.split!r}: {res.excerpts} excerpts of {res.seconds:g} s, "
+             f"{res.sources} sources, K = {res.k}",
+             f"real sources: pan spread (weighted std) {res.real_spread:.3f}, mean |pan| {res.real_abs_pan:.3f}, "
+             f"mean width {res.real_width:.3f}"]
+    head = f"{'Method':<30s} {'diversity':>9s} {'D_F(pan,w)':>10s} {'src E_min':>9s} {'(+-se)':>7s} {'mean|pan|':>9s}"
+    lines += [head, "-" * len(head)]
+    for r in res.rows:
+        se = f"{r.e_min_se:7.3f}" if r.e_min_se is not None else f"{'':7s}"
+        lines.append(f"{r.label:<30s} {r.diversity:9.3f} {r.frechet:10.4f} {r.e_min:9.3f} {se} {r.mean_abs_pan:9.3f}")
+    if res.chain:
+        lines.append("")
+        lines.append("whole output (rendered stereo vs the real stereo's PS parameters)")
+        head = f"{'Approach':<45s} {'E_min':>7s} {'(+-se)':>7s} {'D_F':>8s}"
+        lines += [head, "-" * len(head)]
+        for r in res.chain:
+            se = f"{r.e_min_se:7.3f}" if r.e_min_se is not None else f"{'':7s}"
+            lines.append(f"{r.label:<45s} {r.e_min:7.3f} {se} {r.d_f:8.2f}")
+    return "\n".join(lines)

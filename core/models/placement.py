@@ -1,0 +1,424 @@
+"""The generative source-level placement model: one coherent (pan, width) per source, learned
+from real stereo music.
+
+Model. A set transformer over the sources of one recording. Token ``i`` is the source's features
+(:func:`core.models.placement_features.source_features`, standardised) plus the recording's features,
+plus either the embedding of its known place (pan, width) or a learned "unknown" embedding. Full
+attention (no order among sources), then a mixture-density head per token: ``K`` diagonal 2-D
+Gaussians over (pan, width). It is trained as an any-order autoregressive model: per scene a
+random number of sources, chosen at random, are given as known and the negative log-likelihood of
+the others' true places is minimised (each source weighted by the square root of its energy
+share). Every scene is also seen mirrored (all pans negated): a mono recording cannot tell left
+from right.
+
+Sampling (:meth:`PlacementModel.sample`). Known (pinned) sources are context and stay as they are;
+the others are placed one at a time, loudest first, each drawn from the density given the sources
+placed before it, so a rendition is one coherent scene. With no pinned source the whole scene is
+mirrored with probability 1/2 (exact left/right symmetry). A ``numpy.random.Generator(seed)`` draws
+everything: the same seed and inputs give the same scene.
+
+``variety`` v in [0, 1] (0 = as real mixes are, the default; 1 = boldest):
+
+* temperature tau = 1 + 2 v: mixture weights pi_k^(1/tau) renormalised, pan standard deviations
+  times tau, width standard deviations times (1 + v);
+* ``1 + round(7 v)`` candidates are drawn per source and the one farthest in pan from the centre
+  and from every source already placed is kept (v = 0: one candidate, a plain sample).
+
+So v = 0 samples the learned density exactly; higher v widens it and pushes sources apart.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from ..errors import ParameterError
+from .placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
+
+__all__ = ["PlacementConfig", "PlacementModel", "TrainPlacementConfig", "load_placement_model", "placement_model_path",
+           "train_placement", "MODEL_FILE", "file_sha256"]
+
+MODEL_FILE = "placement.pt"
+MAX_SOURCES = 16
+_MIN_SIGMA = 0.02     # about the precision of a measured real place
+
+
+@dataclass
+class PlacementConfig:
+    d: int = 48
+    layers: int = 2
+    heads: int = 4
+    components: int = 6
+    dropout: float = 0.2
+    feat_noise: float = 0.3     # training only: Gaussian noise on the standardised features
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PlacementConfig":
+        return cls(**{k: d[k] for k in asdict(cls()) if k in d})
+
+
+def _net(cfg: PlacementConfig):
+    import torch
+    from torch import nn
+
+    class PlacementNet(nn.Module):
+        """[B, S, F] source features, [B, M] mix features, [B, S, 2] known places, [B, S] known
+        flags, [B, S] padding -> mixture parameters: logits [B, S, K], mu [B, S, K, 2],
+        log sigma [B, S, K, 2]."""
+
+        def __init__(self):
+            super().__init__()
+            d = cfg.d
+            self.src = nn.Linear(N_SOURCE_FEATURES, d)
+            self.mix = nn.Linear(N_MIX_FEATURES, d)
+            self.known = nn.Sequential(nn.Linear(2, d), nn.GELU(), nn.Linear(d, d))
+            self.unknown = nn.Parameter(torch.zeros(d))
+            layer = nn.TransformerEncoderLayer(d, cfg.heads, 2 * d, cfg.dropout, batch_first=True,
+                                               norm_first=True, activation="gelu")
+            self.enc = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+            self.norm = nn.LayerNorm(d)
+            self.head = nn.Linear(d, cfg.components * 5)
+            with torch.no_grad():   # components start spread over the stage, not on one spot
+                k = cfg.components
+                b = self.head.bias.view(k, 5)
+                b.zero_()
+                b[:, 1] = torch.linspace(-0.8, 0.8, k)
+                b[:, 2] = torch.linspace(0.1, 0.6, k)
+                b[:, 3:5] = math.log(0.2)
+                self.head.weight.mul_(0.1)
+            self.register_buffer("f_mean", torch.zeros(N_SOURCE_FEATURES))
+            self.register_buffer("f_std", torch.ones(N_SOURCE_FEATURES))
+            self.register_buffer("m_mean", torch.zeros(N_MIX_FEATURES))
+            self.register_buffer("m_std", torch.ones(N_MIX_FEATURES))
+
+        def forward(self, feats, mix, y, known, pad):
+            f = (feats - self.f_mean) / self.f_std
+            m = (mix - self.m_mean) / self.m_std
+            if self.training and cfg.feat_noise > 0:
+                f = f + cfg.feat_noise * torch.randn_like(f)
+                m = m + cfg.feat_noise * torch.randn_like(m)
+            k = known.unsqueeze(-1).to(f.dtype)
+            h = self.src(f) + self.mix(m).unsqueeze(1) + k * self.known(y) + (1 - k) * self.unknown
+            h = self.norm(self.enc(h, src_key_padding_mask=pad))
+            out = self.head(h).view(*h.shape[:2], cfg.components, 5)
+            return out[..., 0], out[..., 1:3], out[..., 3:5].clamp(-5.0, 2.0)
+
+    return PlacementNet()
+
+
+def _nll(logits, mu, log_sigma, y):
+    """-log p(y) under the mixture, per token [B, S]."""
+    import torch
+    sig = log_sigma.exp() + _MIN_SIGMA
+    z = (y.unsqueeze(2) - mu) / sig
+    comp = -0.5 * (z ** 2).sum(-1) - torch.log(sig).sum(-1) - math.log(2 * math.pi)
+    return -torch.logsumexp(torch.log_softmax(logits, dim=-1) + comp, dim=-1)
+
+
+def placement_model_path(folder: Optional[Path] = None) -> Path:
+    from .base import models_dir
+    return Path(folder if folder is not None else models_dir()) / MODEL_FILE
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class PlacementModel:
+    """A trained placement network with its sampler."""
+
+    name = "placement"
+
+    def __init__(self, net, cfg: PlacementConfig, info: Optional[dict] = None, path: Optional[Path] = None):
+        self.net, self.cfg, self.info, self.path = net.eval(), cfg, dict(info or {}), path
+        self._lock = threading.Lock()
+
+    @classmethod
+    def new(cls, cfg: Optional[PlacementConfig] = None, seed: int = 0) -> "PlacementModel":
+        import torch
+        cfg = cfg or PlacementConfig()
+        torch.manual_seed(seed)
+        return cls(_net(cfg), cfg)
+
+    @classmethod
+    def load(cls, path: Path) -> "PlacementModel":
+        import torch
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        cfg = PlacementConfig.from_dict(ck["config"])
+        net = _net(cfg)
+        net.load_state_dict({k: v.float() for k, v in ck["state"].items()})
+        import json
+        return cls(net, cfg, json.loads(ck.get("info", "{}")), Path(path))
+
+    def save(self, path: Path, info: Optional[dict] = None) -> None:
+        """Write the model file (fp16 weights, config and ``info`` as JSON), atomically."""
+        import json
+        import torch
+        from ..audio import replacing
+        state = {k: (v.half() if v.is_floating_point() and not k.endswith(("_mean", "_std")) else v)
+                 for k, v in self.net.state_dict().items()}
+        with replacing(Path(path)) as tmp:
+            torch.save({"config": asdict(self.cfg), "state": state,
+                        "info": json.dumps(info if info is not None else self.info)}, tmp)
+
+    @property
+    def sha256(self) -> Optional[str]:
+        return file_sha256(self.path) if self.path is not None else None
+
+    # --- inference ------------------------------------------------------------------------------
+    def density(self, feats: np.ndarray, mix: np.ndarray, y: np.ndarray, known: np.ndarray):
+        """Mixture parameters for every source of one scene: weights [S, K], means [S, K, 2],
+        standard deviations [S, K, 2] (float64), given the known places ``y`` [S, 2] where ``known``."""
+        import torch
+        from .net import torch_threads
+        with self._lock, torch_threads(), torch.inference_mode():
+            lg, mu, ls = self.net(torch.from_numpy(np.asarray(feats, np.float32))[None],
+                                  torch.from_numpy(np.asarray(mix, np.float32))[None],
+                                  torch.from_numpy(np.asarray(y, np.float32))[None],
+                                  torch.from_numpy(np.asarray(known, bool))[None],
+                                  torch.zeros(1, len(feats), dtype=torch.bool))
+        w = torch.softmax(lg[0].double(), dim=-1).numpy()
+        return w, mu[0].double().numpy(), ls[0].double().exp().numpy() + _MIN_SIGMA
+
+    def sample(self, feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, *, seed: int = 0,
+               variety: float = 0.0, known: Optional[dict] = None) -> np.ndarray:
+        """One placement per source [shape=(S, 2)]: (pan in [-1, 1], width in [0, 1]).
+
+        ``feats`` [S, F], ``mix`` [M], ``energy`` [S] (sampling order: loudest first); ``known``
+        maps source index -> (pan, width) of pinned sources, returned unchanged. See the module
+        docstring for ``variety``."""
+        feats = np.asarray(feats, np.float32)
+        s = len(feats)
+        if s < 1 or s > MAX_SOURCES:
+            raise ParameterError(f"the placement model takes 1 to {MAX_SOURCES} sources, got {s}")
+        if not 0.0 <= variety <= 1.0:
+            raise ParameterError(f"variety must be in [0, 1], got {variety}")
+        known = dict(known or {})
+        rng = np.random.default_rng(int(seed))
+        y = np.zeros((s, 2))
+        is_known = np.zeros(s, bool)
+        for i, (p, w) in known.items():
+            if not 0 <= i < s:
+                raise ParameterError(f"pinned source {i} out of range 0..{s - 1}")
+            y[i] = (float(p), float(w))
+            is_known[i] = True
+        tau = 1.0 + 2.0 * variety
+        n_cand = 1 + int(round(7 * variety))
+        flip = not known and rng.random() < 0.5
+        order = [int(i) for i in np.argsort(-np.asarray(energy, np.float64), kind="stable") if not is_known[i]]
+        for i in order:
+            w, mu, sd = self.density(feats, mix, y, is_known)
+            pw = w[i] ** (1.0 / tau)
+            pw /= pw.sum()
+            comp = rng.choice(len(pw), size=n_cand, p=pw)
+            z = rng.standard_normal((n_cand, 2))
+            cand = mu[i, comp] + z * sd[i, comp] * np.array([tau, 1.0 + variety])
+            cand[:, 0] = np.clip(cand[:, 0], -1.0, 1.0)
+            cand[:, 1] = np.clip(cand[:, 1], 0.0, 1.0)
+            if n_cand > 1:
+                others = np.concatenate([[0.0], y[is_known, 0]])
+                score = np.abs(cand[:, [0]] - others[None]).min(axis=1)
+                pick = cand[int(np.argmax(score))]
+            else:
+                pick = cand[0]
+            y[i] = pick
+            is_known[i] = True
+        if flip:
+            y[:, 0] = -y[:, 0]
+        for i, (p, w) in known.items():
+            y[i] = (float(p), float(w))
+        return y
+
+
+_CACHE: dict[str, PlacementModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_placement_model(folder: Optional[Path] = None) -> PlacementModel:
+    """The shipped (or ``folder``'s) placement model, loaded once per process."""
+    path = placement_model_path(folder)
+    with _CACHE_LOCK:
+        if str(path) not in _CACHE:
+            if not path.exists():
+                raise ParameterError(f"placement model {path} not found (train it: soundstage train --method placement)")
+            _CACHE[str(path)] = PlacementModel.load(path)
+        return _CACHE[str(path)]
+
+
+# --- training -------------------------------------------------------------------------------------
+@dataclass
+class TrainPlacementConfig:
+    steps: int = 3000
+    batch: int = 64
+    lr: float = 5e-4
+    weight_decay: float = 0.05
+    warmup: int = 100
+    minutes: float = 0.0
+    val_every: int = 100
+    ckpt_minutes: float = 2.0
+    seed: int = 0
+    threads: int = 1
+    net: dict = field(default_factory=dict)
+
+
+def _collate(scenes: Sequence, rng: Optional[np.random.Generator], augment: bool):
+    """Pad scenes to one batch; choose known subsets and mirror (when ``rng`` is given)."""
+    import torch
+    b = len(scenes)
+    s = min(MAX_SOURCES, max(sc.n for sc in scenes))
+    feats = np.zeros((b, s, N_SOURCE_FEATURES), np.float32)
+    mix = np.zeros((b, N_MIX_FEATURES), np.float32)
+    y = np.zeros((b, s, 2), np.float32)
+    known = np.zeros((b, s), bool)
+    pad = np.ones((b, s), bool)
+    wt = np.zeros((b, s), np.float32)
+    for j, sc in enumerate(scenes):
+        n = min(sc.n, s)
+        feats[j, :n], mix[j] = sc.feats[:n], sc.mix
+        y[j, :n, 0], y[j, :n, 1] = sc.pan[:n], sc.width[:n]
+        pad[j, :n] = False
+        share = sc.energy[:n] / max(float(sc.energy[:n].sum()), 1e-30)
+        wt[j, :n] = np.sqrt(share)
+        if rng is not None:
+            k = int(rng.integers(0, n))
+            known[j, rng.permutation(n)[:k]] = True
+            if augment and rng.random() < 0.5:
+                y[j, :, 0] = -y[j, :, 0]
+    return {k: torch.from_numpy(v) for k, v in
+            dict(feats=feats, mix=mix, y=y, known=known, pad=pad, wt=wt).items()}
+
+
+def batch_loss(net, batch) -> "torch.Tensor":
+    """Weighted mean NLL of the unknown, real sources of a batch."""
+    lg, mu, ls = net(batch["feats"], batch["mix"], batch["y"], batch["known"], batch["pad"])
+    nll = _nll(lg, mu, ls, batch["y"])
+    w = batch["wt"] * (~batch["known"]) * (~batch["pad"])
+    return (nll * w).sum() / w.sum().clamp_min(1e-8)
+
+
+def _valid_batches(scenes, seed: int = 1234, size: int = 64):
+    rng = np.random.default_rng(seed)   # fixed known subsets: comparable across evaluations
+    return [_collate(scenes[i:i + size], rng, augment=False) for i in range(0, len(scenes), size)]
+
+
+def _valid_loss(net, batches) -> float:
+    import torch
+    net.eval()
+    with torch.inference_mode():
+        tot = [(float(batch_loss(net, b)), float((b["wt"] * ~b["known"] * ~b["pad"]).sum())) for b in batches]
+    net.train()
+    return sum(a * w for a, w in tot) / max(sum(w for _, w in tot), 1e-8)
+
+
+def scenes_nll(model: "PlacementModel", scenes: Sequence) -> float:
+    """Weighted NLL of ``scenes`` under ``model`` (random known subsets, fixed seed): the
+    validation figure of the model card."""
+    return _valid_loss(model.net, _valid_batches(list(scenes)))
+
+
+def marginal_nll(train: Sequence, scenes: Sequence) -> float:
+    """The same NLL for a baseline that ignores every feature: pan ~ Laplace(0, b) (mirror
+    symmetric), width ~ Normal, fitted on ``train`` (each source weighted as in training)."""
+    p = np.concatenate([s.pan for s in train]).astype(np.float64)
+    w = np.concatenate([s.width for s in train]).astype(np.float64)
+    b = max(float(np.mean(np.abs(p))), 1e-3)
+    mw, sw = float(w.mean()), max(float(w.std()), 1e-3)
+    tot, wsum = 0.0, 0.0
+    for s in scenes:
+        wt = np.sqrt(s.energy / max(float(s.energy.sum()), 1e-30))
+        nll = (np.abs(s.pan) / b + math.log(2 * b) + 0.5 * ((s.width - mw) / sw) ** 2 + math.log(sw)
+               + 0.5 * math.log(2 * math.pi))
+        tot += float((nll * wt).sum())
+        wsum += float(wt.sum())
+    return tot / max(wsum, 1e-30)
+
+
+def _norm_stats(scenes) -> tuple:
+    f = np.concatenate([sc.feats for sc in scenes]).astype(np.float64)
+    m = np.stack([sc.mix for sc in scenes]).astype(np.float64)
+    return f.mean(0), np.maximum(f.std(0), 1e-3), m.mean(0), np.maximum(m.std(0), 1e-3)
+
+
+def train_placement(cfg: TrainPlacementConfig, train: Sequence, valid: Sequence, out: Path, *,
+                    log: Callable[[str], None] = print, cancel=None) -> dict:
+    """Train (or resume from ``out/ckpt.pt``); keep the best validation checkpoint in
+    ``out/best.pt``. Returns {"step", "elapsed", "history", "best"}."""
+    import torch
+    from ..audio import replacing
+    from ..progress import check_cancel
+    if not train:
+        raise ParameterError("no training scenes")
+    torch.set_num_threads(max(1, cfg.threads))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "ckpt.pt"
+    pcfg = PlacementConfig.from_dict(cfg.net)
+    torch.manual_seed(cfg.seed)
+    net = _net(pcfg)
+    fm, fs, mm, ms = _norm_stats(train)
+    for name, v in (("f_mean", fm), ("f_std", fs), ("m_mean", mm), ("m_std", ms)):
+        getattr(net, name).copy_(torch.from_numpy(v.astype(np.float32)))
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(cfg.seed)
+    step, elapsed, history, best = 0, 0.0, [], {"loss": float("inf"), "step": 0}
+    if ckpt.exists():
+        ck = torch.load(ckpt, map_location="cpu", weights_only=True)
+        pcfg = PlacementConfig.from_dict(ck["config"])
+        net = _net(pcfg)
+        net.load_state_dict(ck["model"])
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt.load_state_dict(ck["opt"])
+        step, elapsed, history, best = ck["step"], ck["elapsed"], ck["history"], ck["best"]
+        rng.bit_generator.state = ck["rng"]
+        log(f"resumed at step {step} ({elapsed / 60:.1f} min)")
+    vb = _valid_batches(list(valid)) if valid else []
+    net.train()
+    t_run, t_ck = time.monotonic(), time.monotonic()
+    elapsed0 = elapsed
+
+    def save(path):
+        with replacing(path) as tmp:
+            torch.save({"config": asdict(pcfg), "model": net.state_dict(), "opt": opt.state_dict(), "step": step,
+                        "elapsed": elapsed, "history": history, "best": best, "rng": rng.bit_generator.state}, tmp)
+
+    while step < cfg.steps:
+        check_cancel(cancel)
+        if cfg.minutes > 0 and time.monotonic() - t_run > cfg.minutes * 60:
+            break
+        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / cfg.steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = rng.integers(0, len(train), cfg.batch)
+        batch = _collate([train[i] for i in idx], rng, augment=True)
+        loss = batch_loss(net, batch)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        step += 1
+        elapsed = elapsed0 + time.monotonic() - t_run
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            v = _valid_loss(net, vb) if vb else float("nan")
+            history.append({"step": step, "train": float(loss.detach()), "valid": v, "minutes": round(elapsed / 60, 2)})
+            log(f"step {step}: train NLL {float(loss.detach()):.3f}, valid NLL {v:.3f}")
+            if vb and v < best["loss"]:
+                best = {"loss": v, "step": step}
+                PlacementModel(net, pcfg).save(out / "best.pt", {"step": step, "valid_nll": v})
+                net.train()
+        if time.monotonic() - t_ck > cfg.ckpt_minutes * 60:
+            save(ckpt)
+            t_ck = time.monotonic()
+    save(ckpt)
+    if not vb:
+        PlacementModel(net, pcfg).save(out / "best.pt", {"step": step})
+    return {"step": step, "elapsed": elapsed, "history": history, "best": best}
