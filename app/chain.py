@@ -240,7 +240,8 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
     for k in range(s.renditions):
         seed = s.seed + k
         session.new_rendition(seed, model=s.method, temperature=s.temperature, guidance=s.guidance,
-                              placement=s.placement, variety=s.variety, progress=Reporter(progress, f"rendition {k + 1}"), cancel=cancel)
+                              placement=s.placement, variety=s.variety,
+                              progress=Reporter(progress, f"rendition {k + 1}"), cancel=cancel)
         dest = rendition_path(output, seed, k)
         res = session.export(dest, fmt=s.format, stems=s.stems, overwrite=overwrite,
                              project=project is None or k > 0)
