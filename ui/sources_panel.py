@@ -1,14 +1,13 @@
-"""The sources panel: one row per source with its colour, name, gain, mute, solo and pin (whose tooltip
-says whether the source is pinned or follows the model, "auto"), and
-its pan, width and gain as numbers that can be typed in (a typed pan or width pins the source there,
-as a drag does)."""
+"""The sources panel: one row per source with its colour, name, gain, mute, solo, pin and mode, and
+under it its pan, width and gain as numbers that can be typed in (a typed pan or width pins the
+source there, as a drag does)."""
 from __future__ import annotations
 
 from dataclasses import replace
 
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
-from PyQt6.QtWidgets import (QAbstractSpinBox, QDoubleSpinBox, QFrame, QGridLayout, QLabel, QLineEdit,
-                             QScrollArea, QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QAbstractSpinBox, QDoubleSpinBox, QHBoxLayout, QFrame, QGridLayout, QLabel, QLineEdit, QScrollArea, QSizePolicy, QSlider,
+                             QToolButton, QVBoxLayout, QWidget)
 
 from . import theme
 
@@ -28,29 +27,46 @@ class SourceRow:
         self.swatch.setFixedSize(12, 26)
         self.swatch.setStyleSheet(f"background: {src.colour}; border-radius: 3px;")
         self.name = QLineEdit(src.name)
-        self.name.setMinimumWidth(84)
+        self.name.setMinimumWidth(120)
         self.name.setCursorPosition(0)
         self.name.setToolTip(f"{src.kind}: rename with Enter")
         self.name.editingFinished.connect(lambda: ctl.rename(i, self.name.text()))
         self.gain = QSlider(Qt.Orientation.Horizontal)
         self.gain.setRange(GAIN_MIN * 2, GAIN_MAX * 2)
-        self.gain.setFixedWidth(44)
+        self.gain.setFixedWidth(64)
         self.gain.setToolTip("Gain (dB); double-click the value to reset")
         self.gain.valueChanged.connect(self._gain_changed)
         self.gain.sliderReleased.connect(lambda: ctl.session.undo.end_merge())
-        self.gain_value = self._number(f"gain_{i}", GAIN_MIN, GAIN_MAX, 0.5, 1, " dB", "Gain in dB (type a value)")
-        self.gain_value.editingFinished.connect(self._gain_typed)
-        self.pan = self._number(f"pan_{i}", -1.0, 1.0, 0.05, 2, "", "Pan, -1 (left) to +1 (right); typing pins the source")
-        self.pan.setFixedWidth(48)
-        self.width = self._number(f"width_{i}", 0.0, 1.0, 0.05, 2, "", "Width, 0 (point) to 1 (diffuse); typing pins the source")
-        self.pan.editingFinished.connect(self._place_typed)
-        self.width.editingFinished.connect(self._place_typed)
+        self.gain_label = QLabel()
+        self.gain_label.setFixedWidth(58)
+        self.gain_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.mute = self._toggle("M", "Mute", "mute")
         self.solo = self._toggle("S", "Solo", "solo")
         self.pin = self._toggle("P", "Pin (hold this place instead of following the model)", "pinned")
-        for col, w in enumerate((self.swatch, self.name, self.gain, self.gain_value, self.pan, self.width,
-                                 self.mute, self.solo, self.pin)):
+        self.mode = QLabel()
+        self.mode.setFixedWidth(48)
+        self.mode.setStyleSheet(f"color: {theme.TEXT_DIM};")
+        for col, w in enumerate((self.swatch, self.name, self.gain, self.gain_label, self.mute, self.solo,
+                                 self.pin, self.mode)):
             grid.addWidget(w, row, col)
+        # the second line: pan, width and gain typed in
+        self.pan = self._number(f"pan_{i}", -1.0, 1.0, 0.05, 2, "", "Pan, -1 (left) to +1 (right); typing pins the source")
+        self.width = self._number(f"width_{i}", 0.0, 1.0, 0.05, 2, "", "Width, 0 (point) to 1 (diffuse); typing pins the source")
+        self.gain_value = self._number(f"gain_{i}", GAIN_MIN, GAIN_MAX, 0.5, 1, " dB", "Gain in dB (type a value)")
+        self.pan.editingFinished.connect(self._place_typed)
+        self.width.editingFinished.connect(self._place_typed)
+        self.gain_value.editingFinished.connect(self._gain_typed)
+        typed = QHBoxLayout()
+        typed.setContentsMargins(0, 0, 0, 0)
+        typed.setSpacing(4)
+        for text, box in (("pan", self.pan), ("width", self.width), ("gain", self.gain_value)):
+            lab = QLabel(text)
+            lab.setStyleSheet(f"color: {theme.TEXT_DIM};")
+            typed.addWidget(lab)
+            typed.addWidget(box)
+            typed.addSpacing(6)
+        typed.addStretch(1)
+        grid.addLayout(typed, row + 1, 1, 1, 7)
         self.sync()
 
     @staticmethod
@@ -64,7 +80,7 @@ class SourceRow:
         b.setKeyboardTracking(False)
         b.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)
         b.setAlignment(Qt.AlignmentFlag.AlignRight)
-        b.setFixedWidth(56 if suffix else 40)
+        b.setMinimumWidth(b.fontMetrics().horizontalAdvance(f"-{hi:.{decimals}f}{suffix}") + 16)
         b.setToolTip(tip)
         return b
 
@@ -91,7 +107,7 @@ class SourceRow:
         b.setText(text)
         b.setCheckable(True)
         b.setToolTip(tip)
-        b.setFixedSize(22, 24)
+        b.setFixedSize(24, 24)
         b.setStyleSheet("padding: 0px; font-weight: bold;")
         b.setObjectName(f"{attr}_{self.i}")
         ctl = self.panel.ctl
@@ -102,9 +118,9 @@ class SourceRow:
 
     def _gain_changed(self, v: int) -> None:
         db = v / 2.0 + 0.0
+        self.gain_label.setText(f"{db:+.1f} dB")
         if self.panel.syncing:
             return
-        self.gain_value.setValue(db)
         ctl = self.panel.ctl
         p = ctl.session.placements[self.i]
         ctl.set_placement(self.i, replace(p, gain_db=db), label=f"gain {ctl.session.sources[self.i].name}",
@@ -119,14 +135,15 @@ class SourceRow:
             self.name.setText(src.name)
             self.name.setCursorPosition(0)
         self.gain.setValue(int(round(p.gain_db * 2)))
-        for box, v in ((self.gain_value, p.gain_db), (self.pan, p.pan), (self.width, p.width)):
-            if not box.hasFocus():
-                box.setValue(v)
+        self.gain_label.setText(f"{p.gain_db + 0.0:+.1f} dB")
         self.mute.setChecked(p.mute)
         self.solo.setChecked(p.solo)
         self.pin.setChecked(p.pinned)
-        self.pin.setToolTip(f"{'Pinned: holds this place' if p.pinned else 'Auto: follows the model'} "
-                            f"(click to {'follow the model' if p.pinned else 'pin it here'})")
+        self.mode.setText(p.mode)
+        self.mode.setStyleSheet(f"color: {theme.ACCENT if p.pinned else theme.TEXT_DIM};")
+        for box, v in ((self.gain_value, p.gain_db), (self.pan, p.pan), (self.width, p.width)):
+            if not box.hasFocus():
+                box.setValue(v)
 
 
 class SourcesPanel(QFrame):
@@ -174,9 +191,9 @@ class SourcesPanel(QFrame):
         grid.setHorizontalSpacing(6)
         grid.setVerticalSpacing(6)
         self.syncing = True
-        self.rows = [SourceRow(self, i, grid, i) for i in range(min(len(s.sources), len(s.placements)))]
+        self.rows = [SourceRow(self, i, grid, 2 * i) for i in range(min(len(s.sources), len(s.placements)))]
         self.syncing = False
-        grid.setRowStretch(len(self.rows), 1)
+        grid.setRowStretch(2 * len(self.rows), 1)
         grid.setColumnStretch(1, 1)
         self.scroll.setWidget(body)
         self.empty.setVisible(not self.rows)
