@@ -8,8 +8,8 @@ are applied).
 A project names the recording (relative to the project file when possible, with the audio's
 SHA-256 to notice a changed file), the separation backend and its settings, the renditions (model,
 seed, temperature, guidance, placement method and variety), the current one, every source's
-placement, the version of Soundstage that wrote it and the SHA-256 of every model file its renditions used, so that a re-render can say
-when it cannot be exact. Files are written atomically (temporary file, then rename).
+placement, the version of Soundstage that wrote it and the SHA-256 of every model file its
+renditions used, so that a re-render can say when it cannot be exact. Files are written atomically (temporary file, then rename).
 """
 from __future__ import annotations
 
