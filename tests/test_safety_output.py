@@ -253,5 +253,12 @@ def test_sigterm_mid_export_leaves_nothing(tmp_path):
         pytest.skip("the export finished before it could be interrupted")
     p.send_signal(signal.SIGTERM)
     err = p.communicate(timeout=120)[1].decode()
-    assert p.returncode == 130 and "cancelled" in err
-    assert _files(tmp_path) == ["long.wav"]
+    files = _files(tmp_path)
+    if "out.wav" in files:
+        # on a loaded machine the signal can arrive after the export was renamed into place: then
+        # the file must be whole (never a half-written one), and nothing temporary is left
+        assert files == ["long.wav", "out.wav"]
+        assert sf.info(str(out)).frames == sf.info(str(src)).frames
+    else:
+        assert p.returncode == 130 and "cancelled" in err, err
+        assert files == ["long.wav"]
