@@ -58,6 +58,19 @@ def test_analyze_and_roundtrip(tmp_path, rng, signals, capsys):
     assert abs(stereo_stats(y.astype(np.float32)).median_abs_iid_db - 6.0) < 0.3
 
 
+def test_roundtrip_output_keeps_the_true_peak_ceiling(tmp_path, rng, signals, capsys):
+    from core.loudness import true_peak_db
+    x = signals.noise(rng, 3.0, amp=0.1)
+    x = 0.99 * x / np.abs(x).max()                      # a full-scale recording
+    st = tmp_path / "loud.wav"
+    sf.write(str(st), signals.pan_mono(x, 6.0), 44100, subtype="FLOAT")
+    out = tmp_path / "rt.wav"
+    assert main(["roundtrip", str(st), "-o", str(out)]) == 0
+    assert "-1.0 dBTP ceiling" in capsys.readouterr().out
+    y, _ = sf.read(str(out))
+    assert -1.1 < true_peak_db(y) <= -0.99              # the output stage's ceiling, as upmix and export
+
+
 def test_console_script_runs():
     exe = Path(sys.executable).with_name("soundstage")
     r = subprocess.run([str(exe), "upmix", "--help"], capture_output=True, text=True, timeout=60)

@@ -24,7 +24,8 @@ def run(args) -> int:
     from app.progress_bar import TerminalProgress
     from core import audio
     from core.decoder import decode
-    from core.metrics import peak_ceiling, roundtrip_errors
+    from core.loudness import plan_gain
+    from core.metrics import roundtrip_errors
     from core.progress import Reporter
     from core.ps import analyze, analyze_spectra, band_energy
     from core.stft import stft
@@ -40,9 +41,12 @@ def run(args) -> int:
         bar.close()
     SL, SR = stft(dec[:, 0]), stft(dec[:, 1])
     err = roundtrip_errors(params, analyze_spectra(SL, SR), band_energy(stft(stereo[:, 0])) + band_energy(stft(stereo[:, 1])))
-    dec, gain_db = peak_ceiling(dec)
+    plan = plan_gain(dec)              # the output stage of upmix / export: at most -1 dBTP, never louder
+    gain = min(plan.gain_db, 0.0)
+    if gain < 0:
+        dec = dec * np.float32(10 ** (gain / 20))
     audio.write(out, dec, fmt=args.format or audio.format_for_path(out), overwrite=args.force, inputs=[args.input])
     print(f"wrote {out}")
     print(f"re-analysis error: IID median |err| {err['iid_median_abs_db']:.2f} dB, IC median |err| {err['ic_median_abs']:.3f}"
-          + (f"; scaled by {gain_db:.2f} dB to avoid clipping" if gain_db < 0 else ""))
+          + (f"; scaled by {gain:.2f} dB to the {plan.ceiling_db:.1f} {plan.unit} ceiling" if gain < 0 else ""))
     return 0
