@@ -108,7 +108,7 @@ def main(argv=None) -> int:
         print(f"{name:<16}{np.median(ms):9.2f}{np.percentile(ms, 95):9.2f}{ms.max():9.2f}{len(t) / t.sum():12.0f}")
     print(f"canvas repaints per move: {paints / args.moves:.2f}; undo steps after the drags: {undo_steps}; "
           f"placement followed: {ok}")
-    win.close()
+    win.close_without_asking()     # the drags left unsaved changes: close (and shut down) without a dialog
     return 0
 
 
