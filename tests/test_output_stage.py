@@ -11,9 +11,10 @@ import soundfile as sf
 pytest.importorskip("PyQt6")
 pytest.importorskip("pytestqt")
 
-from PyQt6.QtCore import QSettings, Qt  # noqa: E402
+from PyQt6.QtCore import Qt  # noqa: E402
 
 from conftest import harmonic_note  # noqa: E402
+from uikit import ini_settings, main_window, wait_idle  # noqa: E402
 
 BLOCK = 512
 
@@ -30,18 +31,9 @@ def _loud_recording(path, seconds=3.0):
 
 @pytest.fixture
 def win(qtbot, tmp_path):
-    from PyQt6.QtWidgets import QApplication
-
-    from ui import theme
-    from ui.main_window import MainWindow
-    theme.apply(QApplication.instance())
-    w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    w.ctl.session.model = "decorr"
-    w.resize(1400, 880)
-    qtbot.addWidget(w)
-    w.show()
+    w = main_window(qtbot, ini_settings(tmp_path))
     w.open_path(_loud_recording(tmp_path / "loud.wav"))
-    qtbot.waitUntil(lambda: not w.ctl.busy, timeout=60000)
+    wait_idle(qtbot, w)
     assert w.ctl.engine is not None, w.ctl.last_error
     _wait_gain(qtbot, w)
     yield w

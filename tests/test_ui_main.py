@@ -17,12 +17,13 @@ import soundfile as sf
 pytest.importorskip("PyQt6")
 pytest.importorskip("pytestqt")
 
-from PyQt6.QtCore import QPoint, QSettings, Qt  # noqa: E402
+from PyQt6.QtCore import QPoint, Qt  # noqa: E402
 
 from app.commands.gui import has_display  # noqa: E402
 from core.placement import Placement  # noqa: E402
 from core.renderer import pinned_coefficients  # noqa: E402
 from conftest import harmonic_note  # noqa: E402
+from uikit import ini_settings, main_window, wait_idle as _wait_idle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,27 +48,13 @@ def _recording(path: Path, seconds: float = 4.0) -> Path:
 
 @pytest.fixture
 def settings(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-
-
-def _wait_idle(qtbot, win, timeout=60000):
-    qtbot.waitUntil(lambda: not win.ctl.busy, timeout=timeout)
+    return ini_settings(tmp_path)
 
 
 @pytest.fixture
 def win(qtbot, tmp_path, settings):
-    from ui import theme
-    from ui.main_window import MainWindow
-    from PyQt6.QtWidgets import QApplication
-    theme.apply(QApplication.instance())
-    w = MainWindow(settings=settings)
-    w.ctl.session.model = "decorr"
-    w.resize(1400, 880)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    rec = _recording(tmp_path / "voices.wav")
-    w.open_path(rec)
+    w = main_window(qtbot, settings)
+    w.open_path(_recording(tmp_path / "voices.wav"))
     assert w.ctl.busy
     _wait_idle(qtbot, w)
     assert w.ctl.engine is not None, w.ctl.last_error

@@ -12,12 +12,13 @@ import soundfile as sf
 pytest.importorskip("PyQt6")
 pytest.importorskip("pytestqt")
 
-from PyQt6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt  # noqa: E402
+from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
 from PyQt6.QtGui import QMouseEvent, QTextDocument  # noqa: E402
 from PyQt6.QtWidgets import (QAbstractButton, QApplication, QComboBox, QFileDialog, QLabel,  # noqa: E402
                              QLineEdit, QMessageBox, QWidget)
 
 from conftest import harmonic_note  # noqa: E402
+from uikit import ini_settings, main_window, wait_idle  # noqa: E402
 
 SR = 44100
 
@@ -37,25 +38,14 @@ def _recording(path: Path, seconds: float = 4.0) -> Path:
 
 @pytest.fixture
 def settings(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    return ini_settings(tmp_path)
 
 
-def _idle(qtbot, w, timeout=60000):
-    qtbot.waitUntil(lambda: not w.ctl.busy, timeout=timeout)
+_idle = wait_idle
 
 
 def _window(qtbot, settings, size=(1400, 880)):
-    from PyQt6.QtWidgets import QApplication as _A
-    from ui import theme
-    from ui.main_window import MainWindow
-    theme.apply(_A.instance())
-    w = MainWindow(settings=settings)
-    w.ctl.session.model = "decorr"
-    w.resize(*size)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
+    return main_window(qtbot, settings, size=size)
 
 
 @pytest.fixture
