@@ -1,17 +1,20 @@
 """Live playback: an audio callback that only mixes precomputed signals with the current gains.
 
 :class:`MixEngine` holds, per source row, the mono stem ``s`` and its decorrelated copy ``d``
-(views of the session's arrays, no copies). Each row is mixed as ``L = a s + b d``,
-``R = c s + d d``. The coefficients are the snapshot's constants (pinned sources) plus, for
-sources in "auto" mode, the snapshot's gain times the per-frame trajectory of the current
-rendition, read at the end of each block. The UI or the session builds an immutable
-:class:`MixSnapshot` and swaps it in with one reference assignment; the callback ramps from the
-previous block's coefficients to the new ones over the block (no zipper noise), so a change is
-heard in the very next block. A/B to the mono original is a snapshot too (every row a = c = 1,
-b = d = 0: the stems sum to the recording). The session's output gain (one gain for the whole
-mix, the one export applies: :meth:`app.session.Session.plan_output`) is folded into every row's
-coefficients, so preview and export play the same levels. The callback allocates no buffers, takes no locks,
-logs nothing and emits no signals: everything is preallocated.
+(views of the session's arrays, no copies), and reads each row's "auto" stereo pair (the source
+rendered band by band for the current rendition, :func:`core.renderer.render_auto`) from the
+snapshot. Each row plays ``L = a s + b d + g L_auto``, ``R = c s + d d + g R_auto``: the snapshot's
+constants (a, b, c, d) for a pinned source, its gain ``g`` on the pair for a source in "auto" mode.
+The UI or the session builds an immutable :class:`MixSnapshot` and swaps it in with one reference
+assignment; the callback ramps from the previous block's coefficients to the new ones over the
+block (no zipper noise), so a change is heard in the very next block, and when a row's pair is
+replaced (another rendition, mono-compatible mode) the old pair fades out while the new one fades
+in over that block. Switching a source between pinned and auto is the same one-block crossfade.
+A/B to the mono original is a snapshot too (every row a = c = 1, b = d = 0, no pair: the stems sum
+to the recording). The session's output gain (one gain for the whole mix, the one export applies:
+:meth:`app.session.Session.plan_output`) is folded into every row's coefficients, so preview and
+export play the same levels. The callback allocates no buffers, takes no locks, logs nothing and
+emits no signals: everything is preallocated.
 
 :class:`Player` connects the engine to an output device with sounddevice. When there is no
 PortAudio library or no device it raises :class:`PlaybackUnavailable` with a message for the
@@ -21,13 +24,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
+from core.errors import ParameterError
 from core.placement import Placement
 from core.renderer import active_gains, pinned_coefficients
-from core.stft import HOP
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +45,22 @@ class PlaybackUnavailable(Exception):
 
 @dataclass(frozen=True)
 class MixSnapshot:
-    coefs: np.ndarray  # [rows, 4] float32, constant part: L = a s + b d, R = c s + d d
-    auto: np.ndarray   # [rows] float32: gain on the row's per-frame "auto" coefficients
+    coefs: np.ndarray  # [rows, 4] float32, pinned part: L = a s + b d, R = c s + d d
+    auto: np.ndarray   # [rows] float32: gain on the row's auto pair
+    pairs: tuple = ()  # per row: its auto pair [shape=(n, 2)] or None (rows beyond: None)
 
 
-def snapshot_for(placements: list[Placement], *, has_auto: list[bool], ab_original: bool = False,
-                 original_gain: float = 1.0, mono_compatible: bool = False, output_gain: float = 1.0) -> MixSnapshot:
+def snapshot_for(placements: list[Placement], *, has_auto: list[bool], pairs: Optional[Sequence] = None,
+                 ab_original: bool = False, original_gain: float = 1.0, mono_compatible: bool = False,
+                 output_gain: float = 1.0) -> MixSnapshot:
     """The snapshot for ``placements``; with ``ab_original`` the mono original (sum of the stems).
-    ``output_gain`` (linear) scales everything: the output stage shared with export."""
+    ``has_auto``: per source, whether it has a rendition's auto render; ``pairs``: those renders
+    [shape=(n, 2)] (needed for every source in auto mode). ``output_gain`` (linear) scales
+    everything: the output stage shared with export."""
     n = len(placements)
     coefs = np.zeros((n, 4), np.float32)
     auto = np.zeros(n, np.float32)
+    rows = [None] * n
     if ab_original:
         coefs[:, 0] = coefs[:, 2] = original_gain * output_gain
     else:
@@ -61,32 +69,31 @@ def snapshot_for(placements: list[Placement], *, has_auto: list[bool], ab_origin
             if p.pinned or not has_auto[i]:
                 coefs[i] = pinned_coefficients(p, mono_compatible=mono_compatible) * g[i]
             else:
+                pair = pairs[i] if pairs is not None and i < len(pairs) else None
+                if pair is None:
+                    raise ParameterError(f"source {i + 1} follows the model but its auto render is missing")
+                rows[i] = pair
                 auto[i] = g[i]
     coefs.setflags(write=False)
     auto.setflags(write=False)
-    return MixSnapshot(coefs, auto)
+    return MixSnapshot(coefs, auto, tuple(rows))
 
 
 class MixEngine:
     """The callback's state and logic; usable without any audio device (tests drive it directly).
 
     ``s``, ``d``: one float32 array [shape=(n,)] per row (the session's own arrays, read in place,
-    never copied) or a [rows, n] array; ``traj`` [shape=(frames, rows, 4)] per-frame auto
-    coefficients (or None)."""
+    never copied) or a [rows, n] array; the snapshot brings each row's auto pair."""
 
-    def __init__(self, s, d, snapshot: MixSnapshot, traj: Optional[np.ndarray] = None,
-                 *, sample_rate: int = 44100):
+    def __init__(self, s, d, snapshot: MixSnapshot, *, sample_rate: int = 44100):
         self.s, self.d = list(s), list(d)
         self.rows, self.length = len(self.s), (len(self.s[0]) if len(self.s) else 0)
         self.sample_rate = sample_rate
         self.snapshot = snapshot
-        self.traj = traj
-        self._target = np.zeros((self.rows, 4), np.float32)
         self._cur = np.zeros((self.rows, 4), np.float32)
         self._dc = np.zeros((self.rows, 4), np.float32)
-        self._ta = np.zeros((self.rows, 4), np.float32)
-        self._tb = np.zeros((self.rows, 4), np.float32)
-        self._gain_col = np.zeros((self.rows, 1), np.float32)
+        self._gcur = np.zeros(self.rows, np.float32)     # auto gain on the pair played last block
+        self._played: list = [None] * self.rows          # the pair each row played last block
         self._k = np.zeros((8, self.rows), np.float32)
         self._ramp_base = np.arange(1, MAX_BLOCK + 1, dtype=np.float32)
         self._ramp = np.zeros(MAX_BLOCK, np.float32)
@@ -100,15 +107,11 @@ class MixEngine:
         self.blocks = 0
         self.last_block = np.zeros((MAX_BLOCK, 2), np.float32)  # for meters: the last block played
         self.last_frames = 0
-        self._targets(0)
-        np.copyto(self._cur, self._target)
+        self.settle()
 
     # --- control (any thread; plain attribute writes) -----------------------------------------
     def set_snapshot(self, snap: MixSnapshot) -> None:
         self.snapshot = snap
-
-    def set_trajectories(self, traj: Optional[np.ndarray]) -> None:
-        self.traj = traj
 
     def seek(self, sample: int) -> None:
         self.position = int(min(max(sample, 0), self.length))
@@ -132,27 +135,13 @@ class MixEngine:
 
     def settle(self) -> None:
         """Jump to the current snapshot without a ramp (e.g. before starting playback)."""
-        self._targets(self.position)
-        np.copyto(self._cur, self._target)
+        snap = self.snapshot
+        np.copyto(self._cur, snap.coefs)
+        np.copyto(self._gcur, snap.auto)
+        for j in range(self.rows):
+            self._played[j] = snap.pairs[j] if j < len(snap.pairs) else None
 
     # --- the callback ---------------------------------------------------------------------------
-    def _targets(self, sample: int) -> None:
-        """Coefficients at ``sample`` into self._target (allocation-free)."""
-        snap = self.snapshot
-        np.copyto(self._target, snap.coefs)
-        traj = self.traj
-        if traj is not None and len(traj):
-            f = min(max(sample, 0) / HOP, len(traj) - 1.0)
-            i0 = int(f)
-            i1 = min(i0 + 1, len(traj) - 1)
-            frac = f - i0
-            np.multiply(traj[i0], 1.0 - frac, out=self._ta)
-            np.multiply(traj[i1], frac, out=self._tb)
-            np.add(self._ta, self._tb, out=self._ta)
-            np.copyto(self._gain_col[:, 0], snap.auto)
-            np.multiply(self._ta, self._gain_col, out=self._ta)
-            np.add(self._target, self._ta, out=self._target)
-
     def callback(self, outdata, frames, time_info=None, status=None) -> None:
         if status is not None and status.output_underflow:
             self.underruns += 1
@@ -161,8 +150,8 @@ class MixEngine:
             outdata.fill(0)
             self.last_frames = 0
             return
-        self._targets(self.position + frames - 1)
-        np.subtract(self._target, self._cur, out=self._dc)
+        snap = self.snapshot
+        np.subtract(snap.coefs, self._cur, out=self._dc)
         k = self._k
         np.copyto(k[0:4], self._cur.T)
         np.copyto(k[4:8], self._dc.T)
@@ -180,32 +169,56 @@ class MixEngine:
                 outdata[done:].fill(0)
                 self.playing = False
                 break
-            self._segment(outdata, done, n, pos, ramp[done:done + n])
+            self._segment(snap, outdata, done, n, pos, ramp[done:done + n])
             done += n
             self.position = pos + n
             if self.loop is not None and self.position >= self.loop[1]:
                 self.position = self.loop[0]
-        np.copyto(self._cur, self._target)
+        np.copyto(self._cur, snap.coefs)
+        np.copyto(self._gcur, snap.auto)
+        for j in range(self.rows):
+            self._played[j] = snap.pairs[j] if j < len(snap.pairs) else None
         np.copyto(self.last_block[:frames], outdata[:frames])
         self.last_frames = frames
 
-    def _segment(self, outdata, o, n, pos, ramp) -> None:
-        # per row and channel: (c0 + dc * ramp) * signal, for a.s + b.d, accumulated in place
-        k, t1, t2 = self._k, self._t1[:n], self._t2[:n]
+    def _add(self, acc, sig, g0, g1, ramp, t) -> None:
+        """acc += (g0 + (g1 - g0) ramp) sig, in place."""
+        np.multiply(ramp, g1 - g0, out=t)
+        np.add(t, g0, out=t)
+        np.multiply(t, sig, out=t)
+        np.add(acc, t, out=acc)
+
+    def _segment(self, snap, outdata, o, n, pos, ramp) -> None:
+        # per row and channel: (c0 + dc * ramp) * signal, for a.s + b.d, accumulated in place; then
+        # the row's auto pair times its ramped gain (a replaced pair: the old one fades out and
+        # the new one fades in)
+        k, t1 = self._k, self._t1[:n]
         acc = self._acc[:, :n]
         acc.fill(0.0)
+        pairs, gcur, gnew = snap.pairs, self._gcur, snap.auto
         for j in range(self.rows):
             s = self.s[j][pos:pos + n]
             d = self.d[j][pos:pos + n]
             for ch, (ia, ib) in enumerate(((0, 1), (2, 3))):
-                np.multiply(ramp, k[4 + ia, j], out=t1)
-                np.add(t1, k[ia, j], out=t1)
-                np.multiply(t1, s, out=t1)
-                np.multiply(ramp, k[4 + ib, j], out=t2)
-                np.add(t2, k[ib, j], out=t2)
-                np.multiply(t2, d, out=t2)
-                np.add(t1, t2, out=t1)
-                np.add(acc[ch], t1, out=acc[ch])
+                a0, b0 = k[ia, j], k[ib, j]
+                a1, b1 = a0 + k[4 + ia, j], b0 + k[4 + ib, j]
+                if a0 or a1:
+                    self._add(acc[ch], s, a0, a1, ramp, t1)
+                if b0 or b1:
+                    self._add(acc[ch], d, b0, b1, ramp, t1)
+            new = pairs[j] if j < len(pairs) else None
+            old = self._played[j]
+            if new is old:
+                if new is not None and (gcur[j] or gnew[j]):
+                    for ch in (0, 1):
+                        self._add(acc[ch], new[pos:pos + n, ch], gcur[j], gnew[j], ramp, t1)
+                continue
+            if old is not None and gcur[j]:
+                for ch in (0, 1):
+                    self._add(acc[ch], old[pos:pos + n, ch], gcur[j], 0.0, ramp, t1)
+            if new is not None and gnew[j]:
+                for ch in (0, 1):
+                    self._add(acc[ch], new[pos:pos + n, ch], 0.0, gnew[j], ramp, t1)
         np.copyto(outdata[o:o + n, 0], acc[0])
         np.copyto(outdata[o:o + n, 1], acc[1])
 

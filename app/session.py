@@ -1,10 +1,17 @@
 """The session: a recording, its sources, the model's PS parameters, placements and renditions.
 
 Data flow: load -> separate (a backend) -> predict (a model, a seed) -> seed
-placements -> render / play / export. Every heavy step takes ``progress`` and ``cancel`` and is
-meant to run in a worker; the rest (placement edits, rendition recall of known parameters, mixing
-snapshots) is cheap and runs anywhere. Listeners (``subscribe``) hear "sources", "params",
-"placements", "renditions" events; they must not block.
+placements and render each auto source band by band -> play / export. Every heavy step takes
+``progress`` and ``cancel`` and is meant to run in a worker as ``plan_*`` (the session is not
+changed) followed by a cheap ``adopt_*`` on the UI thread: sources, renditions, reset to the
+model's proposal, the mono-compatible switch. The rest (placement edits, mixing snapshots, undo
+steps whose renders are in memory) is cheap and runs anywhere. Listeners (``subscribe``) hear
+"sources", "params", "placements", "renditions" events; they must not block.
+
+Memory: an auto source's band-by-band render is a stereo pair as long as the recording (8 bytes a
+sample). Undo states record their renders; the pairs of the current state and the one before
+(:data:`KEEP_STATES`, ``Session.keep_states``) stay in memory, older ones are released and made again from their tile
+parameters when an undo step returns to them (:meth:`Session.plan_restore` in a worker).
 
 The output stage: one gain for the whole mix (:class:`core.loudness.GainPlan`), decided by the
 session's :class:`OutputSettings` (a peak ceiling, true peak by default, and optionally the
@@ -32,7 +39,8 @@ from core.models import load_model
 from core.placement import DEFAULT_VARIETY, PLACEMENT_METHODS, Placement, default_method, propose
 from core.progress import ProgressFn, Reporter, check_cancel, report
 from core.ps import PSParams
-from core.renderer import SourceRender, auto_coefficients, mix, mix_chunks, prepare_source, set_mode
+from core.renderer import SourceRender, auto_renders, missing, mix, mix_chunks, prepare_source, render_auto, \
+    render_missing
 from separation.base import Source
 
 from . import __version__
@@ -42,7 +50,10 @@ from .project import PLACEMENT_MODEL, ProjectData, ProjectError, exactness_notes
 from .settings import Settings
 from .undo import Command, UndoStack
 
-__all__ = ["Rendition", "Session", "ExportResult", "SourcesPlan", "RenditionPlan", "OutputSettings"]
+__all__ = ["Rendition", "Session", "ExportResult", "SourcesPlan", "RenditionPlan", "ModePlan", "ResetPlan",
+           "RestorePlan", "OutputSettings", "KEEP_STATES"]
+
+KEEP_STATES = 2   # recorded states whose auto renders stay in memory: the current one and the one before
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,32 @@ class RenditionPlan:
     params: PSParams
     renders: list[SourceRender]
     placements: list[Placement]
+
+
+@dataclass
+class ModePlan:
+    """The current renders re-rendered in mono-compatible mode ``on`` (or out of it) in a worker, to
+    be adopted on the UI thread (:meth:`Session.adopt_mono_compatible`)."""
+    on: bool
+    renders: list[SourceRender]
+
+
+@dataclass
+class ResetPlan:
+    """Source ``index`` back at the current rendition's proposal, its auto render made in a worker
+    (:meth:`Session.adopt_reset`)."""
+    index: int
+    renders: list[SourceRender]
+    placements: list[Placement]
+
+
+@dataclass
+class RestorePlan:
+    """The auto renders an undo (or redo) step needs that were released to save memory, made again
+    in a worker (:meth:`Session.adopt_restore`)."""
+    redo: bool
+    command: object
+    pairs: list[tuple]        # (render, pair [shape=(n, 2)], mono_compatible)
 
 
 @dataclass(frozen=True)
@@ -172,6 +209,8 @@ class Session:
         self._plan: Optional[GainPlan] = None
         self._plan_key = None
         self._input_loudness: Optional[Loudness] = None
+        self._resident: list[list[SourceRender]] = []   # recent states' renders, auto pairs kept
+        self.keep_states = KEEP_STATES           # 1 where nothing is undone (the headless chain)
 
     # --- events -------------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[str], None]) -> None:
@@ -249,7 +288,10 @@ class Session:
         """UI side of :meth:`separate` (cheap): install planned sources (and the playback ``engine``
         made for them, if any); the undo history restarts."""
         self.backend, self.backend_settings = plan.backend, plan.settings
-        self.sources, self.renders, self.placements = plan.sources, self._in_mode(plan.renders), plan.placements
+        render_missing(plan.renders, mono_compatible=self.mono_compatible)   # planned in the session's mode
+        self.sources, self.renders, self.placements = plan.sources, list(plan.renders), plan.placements
+        self._resident = []
+        self._keep(self.renders)
         self._engine = engine
         self._changed()
         self.undo.clear()
@@ -318,8 +360,8 @@ class Session:
         base_s, base_r, base_p = ((sources.sources, sources.renders, sources.placements) if sources is not None
                                   else (self.sources, self.renders, self.placements))
         renders = [replace(sr) for sr in base_r]
-        placements = self._seed(r, renders, params, list(base_p), base_s)
-        report(progress, "render", 1, 1)
+        placements = self._seed(r, renders, params, list(base_p), base_s,
+                                progress=Reporter(progress, "render", 0.9, 0.1), cancel=cancel)
         return RenditionPlan(r, params, renders, placements)
 
     def adopt_rendition(self, plan: "RenditionPlan", *, record: bool = True) -> int:
@@ -333,9 +375,9 @@ class Session:
         else:
             label = f"switch to rendition {self.renditions.index(plan.rendition) + 1}"
         index = self.renditions.index(plan.rendition)
-        after = (index, plan.renders, plan.placements)
+        after = (index, plan.renders, plan.placements, self.mono_compatible)
         if record:
-            self.undo.push(Command(label, lambda a=after: self._restore(*a), lambda b=before: self._restore(*b)))
+            self._push_state(label, before, after)
         else:
             self._restore(*after)
         return index
@@ -346,22 +388,82 @@ class Session:
         self.adopt_rendition(self.plan_rendition(index=index, progress=progress, cancel=cancel), record=record)
 
     def _state(self) -> tuple:
-        return self.current, list(self.renders), list(self.placements)
+        return self.current, list(self.renders), list(self.placements), self.mono_compatible
 
-    def _restore(self, index: int, renders: list[SourceRender], placements: list[Placement]) -> None:
-        """Make a recorded state current (cheap: the per-frame tables were computed when planned)."""
+    def _push_state(self, label: str, before: tuple, after: tuple) -> None:
+        """One undo step from recorded state ``before`` to ``after`` (see :meth:`_restore`)."""
+        self.undo.push(Command(label, lambda a=after: self._restore(*a), lambda b=before: self._restore(*b),
+                               states=(before, after)))
+
+    def _restore(self, index: int, renders: list[SourceRender], placements: list[Placement],
+                 mono_compatible: bool) -> None:
+        """Make a recorded state current. Cheap when its auto renders are in memory (they were made
+        when planned; :data:`KEEP_STATES` recent states keep them); a released one is rendered again
+        here from its tile parameters (the UI does that in a job first: :meth:`plan_restore`)."""
+        render_missing(renders, mono_compatible=mono_compatible)
         self.current = index
         if index >= 0:
             self.model = self.renditions[index].model
-        self.renders = self._in_mode(renders)
+        self.mono_compatible = mono_compatible
+        self.renders = list(renders)
         self.placements = list(placements)
+        self._keep(self.renders)
         self._changed()
         if self._engine is not None:
-            self._engine.set_trajectories(self._trajectory_stack())
             self._engine.set_snapshot(self.snapshot())
         self._emit("params")
         self._emit("renditions")
         self._emit("placements")
+
+    def _keep(self, renders: list[SourceRender]) -> None:
+        """``renders`` (now current) first among the states whose auto pairs stay in memory; the
+        pairs of older ones are released (their tile parameters stay: :meth:`plan_restore`)."""
+        ids = [id(r) for r in renders]
+        self._resident = [rs for rs in self._resident if [id(r) for r in rs] != ids]
+        self._resident.insert(0, list(renders))
+        keep = max(1, int(self.keep_states))
+        kept = {id(r) for rs in self._resident[:keep] for r in rs}
+        for rs in self._resident[keep:]:
+            for r in rs:
+                if id(r) not in kept:
+                    r.auto = None
+        del self._resident[keep:]
+
+    def _target_state(self, redo: bool) -> Optional[tuple]:
+        cmd = self.undo.peek(redo=redo)
+        if cmd is None or cmd.states is None:
+            return None
+        return cmd.states[1 if redo else 0]
+
+    def restore_needs_render(self, *, redo: bool = False) -> bool:
+        """Whether the next undo (or redo) step restores a state whose auto renders were released
+        (then :meth:`plan_restore` in a worker and :meth:`adopt_restore` keep the UI responsive)."""
+        state = self._target_state(redo)
+        return state is not None and missing(state[1], mono_compatible=state[3])
+
+    def plan_restore(self, *, redo: bool = False, progress: Optional[ProgressFn] = None,
+                     cancel: Optional[threading.Event] = None) -> RestorePlan:
+        """Worker side of an undo (or redo) step: render the released auto pairs of the state it
+        restores; nothing is changed until :meth:`adopt_restore`."""
+        cmd = self.undo.peek(redo=redo)
+        state = self._target_state(redo)
+        pairs = []
+        if state is not None:
+            todo = [r for r in state[1] if r.has_auto and (r.auto is None or r.mono_compatible != state[3])]
+            for i, r in enumerate(todo):
+                check_cancel(cancel)
+                pairs.append((r, render_auto(r, *r.tiles, mono_compatible=state[3], cancel=cancel), state[3]))
+                report(progress, "render", i + 1, len(todo))
+        return RestorePlan(redo, cmd, pairs)
+
+    def adopt_restore(self, plan: RestorePlan) -> Optional[str]:
+        """UI side (cheap): install the planned pairs and run the undo (or redo) step; its label
+        (None when the history moved on meanwhile and nothing ran)."""
+        if self.undo.peek(redo=plan.redo) is not plan.command:
+            return None
+        for r, pair, mode in plan.pairs:
+            r.auto, r.mono_compatible = pair, mode
+        return self.undo.redo() if plan.redo else self.undo.undo()
 
     def _propose(self, r: Rendition, renders: list[SourceRender], params: PSParams, previous: list[Placement],
                  sources: list[Source]) -> list[Placement]:
@@ -374,24 +476,25 @@ class Session:
                        folder=self.settings.models_dir)
 
     def _set_auto(self, r: Rendition, renders: list[SourceRender], params: PSParams,
-                  placements: list[Placement]) -> None:
-        """Auto trajectories of ``renders`` (fresh copies) from ``params``, in the session's mode:
-        around each place with the placement model, the plain projection with "mean"."""
+                  placements: list[Placement], *, only=None, progress: Optional[ProgressFn] = None,
+                  cancel: Optional[threading.Event] = None) -> None:
+        """Auto renders of ``renders`` (fresh copies) from ``params``, in the session's mode: band by
+        band around each place with the placement model, the broadband projection with "mean"
+        (heavy: in a worker). ``only``: the indices to render (default all)."""
         centres = None
         if r.placement != "mean" and placements:
             centres = np.array([(p.pan, p.width) for p in placements])
-        auto_coefficients(renders, params, centres, mono_compatible=self.mono_compatible)
+        auto_renders(renders, params, centres, mono_compatible=self.mono_compatible, only=only,
+                     progress=progress, cancel=cancel)
 
     def _seed(self, r: Rendition, renders: list[SourceRender], params: PSParams, previous: list[Placement],
-              sources: list[Source]) -> list[Placement]:
-        """The proposed placements of rendition ``r``, with the auto trajectories of ``renders``
-        (fresh copies) set around them."""
+              sources: list[Source], *, progress: Optional[ProgressFn] = None,
+              cancel: Optional[threading.Event] = None) -> list[Placement]:
+        """The proposed placements of rendition ``r``, with the auto renders of ``renders`` (fresh
+        copies) made around them."""
         placements = self._propose(r, renders, params, previous, sources)
-        self._set_auto(r, renders, params, placements)
+        self._set_auto(r, renders, params, placements, progress=progress, cancel=cancel)
         return placements
-
-    def _trajectory_stack(self) -> Optional[np.ndarray]:
-        return _trajectory_stack(self.renders)
 
     def trajectory(self, index: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
         """Per-frame (pan, width) of source ``index`` in auto mode for the current rendition."""
@@ -421,54 +524,69 @@ class Session:
     def reset_placement(self, index: int) -> None:
         """Back to the current rendition's proposal for this source (auto): sampled again with its
         seed and variety, the other pinned sources as context (with "mean", its projection); its
-        auto trajectory follows. One undo step."""
+        auto render follows. One undo step."""
+        plan = self.plan_reset(index)
+        if plan is not None:
+            self.adopt_reset(plan)
+
+    def plan_reset(self, index: int, *, progress: Optional[ProgressFn] = None,
+                   cancel: Optional[threading.Event] = None) -> Optional[ResetPlan]:
+        """Worker side of :meth:`reset_placement` (the source's auto render is made here); None
+        when nothing would change."""
         p = replace(self.placements[index], pinned=False)
+        placements = list(self.placements)
         if self.current < 0:
-            self.set_placement(index, p, label="reset to model")
-            return
+            placements[index] = p
+            return None if placements == self.placements else ResetPlan(index, list(self.renders), placements)
         r = self.renditions[self.current]
         params = self._params[r.ps_key]
         previous = list(self.placements)
         previous[index] = p
-        placements = list(self.placements)
         placements[index] = self._propose(r, self.renders, params, previous, self.sources)[index]
         if placements == self.placements:
+            return None
+        renders = list(self.renders)
+        renders[index] = replace(renders[index])
+        self._set_auto(r, renders, params, placements, only=[index], progress=progress, cancel=cancel)
+        return ResetPlan(index, renders, placements)
+
+    def adopt_reset(self, plan: ResetPlan) -> None:
+        """UI side of :meth:`reset_placement` (cheap): one undo step."""
+        if self.current < 0:
+            self.set_placement(plan.index, plan.placements[plan.index], label="reset to model")
             return
-        renders = [replace(sr) for sr in self.renders]
-        self._set_auto(r, renders, params, placements)
-        before, after = self._state(), (self.current, renders, placements)
-        self.undo.push(Command("reset to model", lambda a=after: self._restore(*a), lambda b=before: self._restore(*b)))
+        self._push_state("reset to model", self._state(),
+                         (self.current, plan.renders, plan.placements, self.mono_compatible))
 
-    def _in_mode(self, renders: list[SourceRender]) -> list[SourceRender]:
-        """``renders`` with auto tables in the session's mode (copies where a table is in the other
-        mode: recorded undo states keep theirs)."""
-        if all(r.auto is None or r.mono_compatible == self.mono_compatible for r in renders):
-            return list(renders)
-        out = [replace(r) for r in renders]
-        set_mode(out, mono_compatible=self.mono_compatible)
-        return out
+    def set_mono_compatible(self, on: bool, *, record: bool = True, progress: Optional[ProgressFn] = None,
+                            cancel: Optional[threading.Event] = None) -> None:
+        """Mono-compatible mode on or off (through the undo stack with ``record``); the auto
+        renders are made again in the new mode (:meth:`plan_mono_compatible` in a worker, then
+        :meth:`adopt_mono_compatible`, is the same in two steps)."""
+        plan = self.plan_mono_compatible(on, progress=progress, cancel=cancel)
+        if plan is not None:
+            self.adopt_mono_compatible(plan, record=record)
 
-    def set_mono_compatible(self, on: bool, *, record: bool = True) -> None:
-        """Mono-compatible mode on or off (through the undo stack with ``record``)."""
+    def plan_mono_compatible(self, on: bool, *, progress: Optional[ProgressFn] = None,
+                             cancel: Optional[threading.Event] = None) -> Optional[ModePlan]:
+        """Worker side: copies of the current renders, their auto pairs made in mode ``on``; None
+        when the session is in that mode already."""
         on = bool(on)
         if on == self.mono_compatible:
+            return None
+        renders = [replace(r) if r.has_auto else r for r in self.renders]
+        render_missing(renders, mono_compatible=on, progress=progress, cancel=cancel)
+        return ModePlan(on, renders)
+
+    def adopt_mono_compatible(self, plan: ModePlan, *, record: bool = True) -> None:
+        """UI side (cheap): switch to the planned mode and renders (one undo step with ``record``)."""
+        if plan.on == self.mono_compatible:
             return
-
-        def apply(v):
-            self.mono_compatible = v
-            self.renders = self._in_mode(self.renders)
-            self._changed()
-            if self._engine is not None:
-                self._engine.set_trajectories(self._trajectory_stack())
-                self._engine.set_snapshot(self.snapshot())
-            self._emit("params")
-            self._emit("placements")
-
+        after = (self.current, plan.renders, list(self.placements), plan.on)
         if record:
-            self.undo.push(Command(f"mono-compatible {'on' if on else 'off'}", lambda: apply(on),
-                                   lambda: apply(not on)))
+            self._push_state(f"mono-compatible {'on' if plan.on else 'off'}", self._state(), after)
         else:
-            apply(on)
+            self._restore(*after)
 
     def set_output(self, settings: OutputSettings) -> None:
         """New output-stage settings (preview and export); :meth:`plan_output` measures their gain."""
@@ -552,15 +670,16 @@ class Session:
     def make_engine(renders: list[SourceRender], placements: list[Placement], *,
                     ab_original: bool = False, mono_compatible: bool = False, output_gain: float = 1.0) -> MixEngine:
         """A playback engine over ``renders`` (their signals are read in place, never copied)."""
-        snap = snapshot_for(placements, has_auto=[r.auto is not None for r in renders], ab_original=ab_original,
-                            mono_compatible=mono_compatible, output_gain=output_gain)
-        return MixEngine([r.s for r in renders], [r.d for r in renders], snap, _trajectory_stack(renders))
+        snap = snapshot_for(placements, has_auto=[r.has_auto for r in renders], pairs=[r.auto for r in renders],
+                            ab_original=ab_original, mono_compatible=mono_compatible, output_gain=output_gain)
+        return MixEngine([r.s for r in renders], [r.d for r in renders], snap)
 
     def snapshot(self, placements: Optional[list[Placement]] = None) -> MixSnapshot:
         """The playback snapshot for ``placements`` (default the session's), with the output gain."""
         return snapshot_for(self.placements if placements is None else placements,
-                            has_auto=[r.auto is not None for r in self.renders], ab_original=self.ab_original,
-                            mono_compatible=self.mono_compatible, output_gain=10 ** (self.output_gain_db / 20))
+                            has_auto=[r.has_auto for r in self.renders], pairs=[r.auto for r in self.renders],
+                            ab_original=self.ab_original, mono_compatible=self.mono_compatible,
+                            output_gain=10 ** (self.output_gain_db / 20))
 
     def export(self, path, *, fmt: Optional[str] = None, stems: bool = False, project: bool = True,
                overwrite: bool = False, output: Optional[OutputSettings] = None,
@@ -671,14 +790,3 @@ class Session:
         if self.mono is None:
             raise ParameterError("no recording loaded")
 
-
-def _trajectory_stack(renders: list[SourceRender]) -> Optional[np.ndarray]:
-    """The per-frame auto coefficients of every source [shape=(frames, sources, 4)] (None: no rendition)."""
-    if not renders or all(r.auto is None for r in renders):
-        return None
-    t = max(len(r.auto) for r in renders if r.auto is not None)
-    out = np.zeros((t, len(renders), 4), np.float32)
-    for i, r in enumerate(renders):
-        if r.auto is not None:
-            out[:, i] = r.auto
-    return out

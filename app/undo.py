@@ -17,6 +17,7 @@ class Command:
     do: Callable[[], None]
     undo: Callable[[], None]
     merge_key: Optional[object] = None
+    states: Optional[tuple] = None      # (before, after): what undo and redo restore, for a look ahead
 
 
 class UndoStack:
@@ -30,7 +31,9 @@ class UndoStack:
         cmd.do()
         last = self._done[-1] if self._done else None
         if last is not None and cmd.merge_key is not None and cmd.merge_key == last.merge_key:
-            self._done[-1] = Command(cmd.label, cmd.do, last.undo, cmd.merge_key)
+            before = last.states[0] if last.states and cmd.states else None
+            self._done[-1] = Command(cmd.label, cmd.do, last.undo, cmd.merge_key,
+                                     (before, cmd.states[1]) if before is not None else None)
         else:
             self._done.append(cmd)
         self._undone.clear()
@@ -58,6 +61,11 @@ class UndoStack:
         self._done.append(cmd)
         self._changed()
         return cmd.label
+
+    def peek(self, *, redo: bool = False) -> Optional[Command]:
+        """The command :meth:`undo` (or :meth:`redo`) would run next, without running it."""
+        stack = self._undone if redo else self._done
+        return stack[-1] if stack else None
 
     @property
     def can_undo(self) -> bool:

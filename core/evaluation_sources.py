@@ -23,8 +23,9 @@ Measures (each source weighted by its share of the excerpt's energy, ``w``):
   excerpts) and their w-weighted mean |pan| and width.
 
 Whole output (``chain``): each excerpt rendered as ``soundstage upmix --separator ...`` does (the
-sources decorrelated, each rendition proposed, auto trajectories from the PS model's parameters,
-mixed), analysed again, and compared with the real stereo's PS parameters as ``soundstage eval``
+sources decorrelated, each rendition proposed, every auto source rendered band by band with the PS
+model's tile parameters around its place, :func:`core.renderer.auto_renders`; with the mean
+projection, its broadband per-frame projection), mixed, analysed again, and compared with the real stereo's PS parameters as ``soundstage eval``
 does (E_min, D_F of :mod:`core.ps_metrics`), beside the PS model on the whole mix (decoded without
 separation) for the same seeds.
 """
@@ -163,7 +164,7 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
     ``cache``: a folder keeping the PS model's predictions and their decoded analysis per excerpt
     and seed."""
     from .models.base import load_model
-    from .renderer import auto_coefficients, mix, prepare_source
+    from .renderer import auto_renders, mix, prepare_source
     if k < 1:
         raise ParameterError(f"K must be at least 1, got {k}")
     t0 = time.monotonic()
@@ -203,7 +204,7 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
                 for name, method in (("chain-mean", "mean"), ("chain-model", "model")):
                     pl = _propose(method, energies, residual, params, seed)
                     centres = None if method == "mean" else np.array([(p.pan, p.width) for p in pl])
-                    auto_coefficients(renders, params, centres)
+                    auto_renders(renders, params, centres)
                     outs[name] = analyze(mix(renders, pl))
                 for name, out in outs.items():
                     a = out.fit_frames(ex.real.n_frames)

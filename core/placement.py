@@ -31,7 +31,7 @@ from .errors import ParameterError
 from .ps import IID_MAX_DB, PSParams
 
 __all__ = ["Placement", "pan_to_iid", "iid_to_pan", "width_to_ic", "ic_to_width", "seed_placements",
-           "source_weights", "trajectories", "propose", "default_method", "PLACEMENT_METHODS", "DEFAULT_VARIETY"]
+           "source_weights", "trajectories", "tile_parameters", "propose", "default_method", "PLACEMENT_METHODS", "DEFAULT_VARIETY"]
 
 PLACEMENT_METHODS = ("model", "mean")
 DEFAULT_VARIETY = 0.0
@@ -169,6 +169,57 @@ def propose(energies: np.ndarray, *, method: str = "model", params: Optional[PSP
     return out
 
 
+def _recentred(params: PSParams, w: np.ndarray, c: np.ndarray):
+    """The model's tile pans and ICs [shape=(sources, bands, frames)] each, moved per source so that
+    their mean weighted by ``w`` [shape=(sources, bands, frames)] is the place ``c``
+    [shape=(sources, 2)] (pan, width)."""
+    wsum = np.maximum(w.sum(axis=(1, 2)), 1e-30)
+    tile_pan = iid_to_pan(params.iid)[None]          # [1, B, T]
+    mean_pan = (w * tile_pan).sum(axis=(1, 2)) / wsum
+    mean_ic = (w * params.ic[None]).sum(axis=(1, 2)) / wsum
+    pan = np.clip(tile_pan + (c[:, 0] - mean_pan)[:, None, None], -1.0, 1.0)
+    tic = np.clip(params.ic[None] + (width_to_ic(c[:, 1]) - mean_ic)[:, None, None], -1.0, 1.0)
+    return pan, tic
+
+
+def tile_parameters(params: PSParams, energies: np.ndarray, *, centres=None, max_ratio: float = 2.0):
+    """Per-tile IID (dB) and IC of each source in "auto" mode [shape=(sources, bands, frames)] each:
+    what the renderer mixes band by band (:func:`core.renderer.render_auto`).
+
+    With ``centres`` [shape=(sources, 2)] (pan, width of each source's proposed place), the model's
+    tile parameters around the place: every tile's pan moved by the place's pan minus the source's
+    weighted mean tile pan (weights of :func:`source_weights`), and every tile's width (1 - IC)
+    scaled by the place's width over the source's weighted mean tile width (by a factor between
+    1 / ``max_ratio`` and ``max_ratio``),
+    so that the source sits at its place, as wide as the place says, and keeps the model's
+    per-band, per-frame detail around it. The width is scaled rather than shifted: coherent tiles
+    stay coherent, and the spread of the tiles' coherence over bands (high bands less coherent
+    than low ones in real mixes) is kept; a shift by the same amount in every band distorts it.
+    Every tile keeps its parameters, even where the source is quiet: the rendered mixture's
+    parameters in a band every source is quiet in are those tiles' parameters.
+
+    Without ``centres`` (the "mean" baseline): the broadband per-frame projection of
+    :func:`trajectories`, the same in every band."""
+    energies = np.asarray(energies)
+    if energies.ndim != 3 or energies.shape[1:] != params.iid.shape:
+        raise ParameterError(f"energies must be (sources, {params.iid.shape[0]}, {params.n_frames}), got {energies.shape}")
+    if centres is None:
+        iid, ic = trajectories(params, energies)
+        shape = (len(energies),) + params.iid.shape
+        return (np.ascontiguousarray(np.broadcast_to(iid[:, None, :], shape)),
+                np.ascontiguousarray(np.broadcast_to(ic[:, None, :], shape)))
+    w = source_weights(energies)
+    c = np.asarray(centres, dtype=np.float64).reshape(len(w), 2)
+    wsum = np.maximum(w.sum(axis=(1, 2)), 1e-30)
+    pan, _ = _recentred(params, w, c)
+    tile_w = 1.0 - params.ic.astype(np.float64)                       # [B, T], in [0, 2]
+    mean_w = (w * tile_w[None]).sum(axis=(1, 2)) / wsum
+    ratio = np.clip(c[:, 1] / np.maximum(mean_w, 1e-3), 1.0 / max_ratio, max_ratio)
+    ic = 1.0 - np.clip(tile_w[None] * ratio[:, None, None], 0.0, 2.0)
+    return (np.clip(pan_to_iid(pan), -IID_MAX_DB, IID_MAX_DB).astype(np.float32),
+            np.clip(ic, -1.0, 1.0).astype(np.float32))
+
+
 def trajectories(params: PSParams, energies: np.ndarray, *, centres=None, smooth: float = 0.9,
                  floor_db: float = 50.0):
     """Per-frame IID and IC of each source [shape=(sources, frames)] each, for "auto" mode.
@@ -199,12 +250,7 @@ def trajectories(params: PSParams, energies: np.ndarray, *, centres=None, smooth
             ic = (w * params.ic[None]).sum(axis=1) / tot
     else:
         c = np.asarray(centres, dtype=np.float64).reshape(len(w), 2)
-        wsum = np.maximum(w.sum(axis=(1, 2)), 1e-30)
-        tile_pan = iid_to_pan(params.iid)[None]          # [1, B, T]
-        mean_pan = (w * tile_pan).sum(axis=(1, 2)) / wsum
-        mean_ic = (w * params.ic[None]).sum(axis=(1, 2)) / wsum
-        pan = np.clip(tile_pan + (c[:, 0] - mean_pan)[:, None, None], -1.0, 1.0)
-        tic = np.clip(params.ic[None] + (width_to_ic(c[:, 1]) - mean_ic)[:, None, None], -1.0, 1.0)
+        pan, tic = _recentred(params, w, c)
         theta = (pan + 1.0) * np.pi / 4
         gl, gr = np.cos(theta), np.sin(theta)
         pll = (w * gl * gl).sum(axis=1)

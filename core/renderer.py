@@ -3,20 +3,26 @@
 Per source, :func:`prepare_source` computes once (heavy, in a worker) the decorrelated copy ``d``
 of its mono stem ``s`` in the time domain: the all-pass cascade, made orthogonal to ``s`` and of
 equal power in every band and frame, ducked at transients so attacks stay sharp. A source is then
-rendered as ``L = a s + b d``, ``R = c s + d d`` (the PS decoder's mixing law, broadband):
+rendered with the PS decoder's mixing law ``L = a s + b d``, ``R = c s + d d``:
 
-- pinned: four constant coefficients from its pan and width (:func:`pinned_coefficients`);
-- auto: coefficients per STFT frame from the model's parameters projected on the source
-  (:func:`core.placement.trajectories`), interpolated linearly between frame centres.
+- pinned: four constant coefficients from its pan and width (:func:`pinned_coefficients`), applied
+  to ``s`` and ``d`` as they are (a drag is heard at once);
+- auto: band by band (:func:`render_auto`): per tile (34 bands x STFT frames) the coefficients of
+  the model's parameters around the source's place (:func:`core.placement.tile_parameters`) mix
+  the STFTs of ``s`` and ``d``; the result is transformed back once, when a rendition is planned
+  (:func:`auto_renders`), and kept as the source's stereo pair ``auto`` [shape=(n, 2)]. Real
+  stereo width is mostly per-band detail inside a source, which one broadband pair of
+  coefficients per frame cannot carry.
 
-So playback and export only scale and add precomputed signals, and switching renditions only
-recomputes small per-frame tables.
+So playback and export only scale and add precomputed signals: a pinned source's ``s`` and ``d``
+times its four coefficients, an auto source's pair times its gain (:func:`mix_chunks`, and the
+same sums in :class:`app.playback.MixEngine`).
 
 Mono-compatible mode (``mono_compatible=True``): the coefficients come from
-:func:`core.decoder.monocompat_coefficients`, ``L = s + side``, ``R = s - side`` with
-``side = a s + b d``: every coefficient table has a + c = 2 and b + d = 0, so however the tables
-are interpolated (per frame here, per block in the playback engine) each source folds down to
-its stem times its gain, and the mix of all sources at 0 dB folds down to the recording.
+:func:`core.decoder.monocompat_coefficients` (a + c = 2 and b + d = 0); a pinned source is
+``L = s + side``, ``R = s - side`` with ``side = a s + b d``, and an auto source's pair is built the
+same way from its side transformed back (``L = s + side``, ``R = s - side``), so each source folds
+down to its stem times its gain, and the mix of all sources at 0 dB folds down to the recording.
 """
 from __future__ import annotations
 
@@ -26,31 +32,45 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from .bands import band_of_bin
-from .decoder import Decorrelated, coefficients
-from .placement import Placement, pan_to_iid, trajectories, width_to_ic
+from .bands import N_BANDS, band_of_bin
+from .decoder import CHUNK_FRAMES, Decorrelated, coefficients, mixing_coefficients, side_coefficients
+from .errors import ParameterError
+from .placement import Placement, pan_to_iid, tile_parameters, trajectories, width_to_ic
 from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams, band_energy
-from .stft import HOP, OverlapAdd
+from .stft import OverlapAdd, n_frames, stft_frames
 
-__all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_coefficients", "set_mode", "active_gains",
-           "mix", "mix_chunks", "CHUNK"]
+__all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_renders", "render_auto", "render_missing",
+           "missing", "active_gains", "mix", "mix_chunks", "CHUNK"]
 
 CHUNK = 1 << 18  # samples per chunk when mixing long recordings (~6 s)
 
 
-@dataclass
+@dataclass(eq=False)
 class SourceRender:
-    """Precomputed signals of one source: ``s``, ``d`` [shape=(n,)], band energies [34, frames],
-    and for "auto" mode the per-frame mixing coefficients ``auto`` [shape=(frames, 4)] of the
-    current rendition (None before any)."""
+    """Precomputed signals of one source: ``s``, ``d`` [shape=(n,)], band energies [34, frames];
+    for "auto" mode, of the current rendition: the tile parameters ``tiles`` (IID dB, IC), each
+    [shape=(34, frames)], the source rendered band by band with them, ``auto`` [shape=(n, 2)] (None
+    before any rendition, or released to save memory: :func:`render_missing` makes it again from
+    ``tiles``), and the broadband per-frame trajectory ``iid_t``, ``ic_t`` [shape=(frames,)] for
+    display."""
     s: np.ndarray
     d: np.ndarray
     energy: np.ndarray
     auto: Optional[np.ndarray] = None
+    tiles: Optional[tuple] = None
     iid_t: Optional[np.ndarray] = None  # per-frame IID (dB) of the current rendition [frames]
     ic_t: Optional[np.ndarray] = None
-    mono_compatible: bool = False       # the mode ``auto`` was made for (:func:`set_mode`)
+    mono_compatible: bool = False       # the mode ``auto`` was made for
+
+    @property
+    def has_auto(self) -> bool:
+        """Whether the source has a rendition's "auto" parameters (its pair may be released)."""
+        return self.tiles is not None
+
+    @property
+    def auto_bytes(self) -> int:
+        return 0 if self.auto is None else int(self.auto.nbytes)
 
 
 def prepare_source(s: np.ndarray, *, out: Optional[np.ndarray] = None,
@@ -78,26 +98,75 @@ def pinned_coefficients(p: Placement, *, mono_compatible: bool = False) -> np.nd
     return np.array([a[0], b[0], c[0], d[0]], dtype=np.float32)
 
 
-def auto_coefficients(renders: list[SourceRender], params: PSParams, centres=None, *,
-                      mono_compatible: bool = False) -> None:
-    """Set each render's per-frame trajectory and coefficients for model parameters ``params``
-    (re-centred on each source's proposed (pan, width) ``centres`` [shape=(sources, 2)] when given,
-    see :func:`core.placement.trajectories`)."""
+def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *, mono_compatible: bool = False,
+                 only=None, progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
+    """Set each render's tile parameters, display trajectory and band-by-band stereo pair for model
+    parameters ``params``, around each source's proposed (pan, width) ``centres``
+    [shape=(sources, 2)] when given (:func:`core.placement.tile_parameters`; without, the "mean"
+    baseline's broadband projection). ``only``: the indices of the renders to set (the others are
+    left as they are; every source's energy still weighs in). Heavy (two STFTs and an inverse per
+    source): run it in a worker, on copies of the session's renders."""
     if not renders:
         return
-    iid, ic = trajectories(params, np.stack([r.energy for r in renders]), centres=centres)
-    for r, i_t, c_t in zip(renders, iid, ic):
-        r.iid_t, r.ic_t = i_t, c_t
-    set_mode(renders, mono_compatible=mono_compatible)
+    energies = np.stack([r.energy for r in renders])
+    iid, ic = tile_parameters(params, energies, centres=centres)
+    iid_t, ic_t = trajectories(params, energies, centres=centres)
+    idx = sorted(set(range(len(renders)) if only is None else only))
+    for i in idx:
+        r = renders[i]
+        r.tiles = (iid[i].copy(), ic[i].copy())
+        r.iid_t, r.ic_t = iid_t[i].copy(), ic_t[i].copy()
+        r.auto = None
+    render_missing([renders[i] for i in idx], mono_compatible=mono_compatible, progress=progress, cancel=cancel)
 
 
-def set_mode(renders: list[SourceRender], *, mono_compatible: bool) -> None:
-    """Recompute each render's per-frame coefficients from its trajectory for the given mode."""
-    for r in renders:
-        if r.iid_t is not None:
-            r.auto = np.stack(coefficients(r.iid_t, r.ic_t, mono_compatible=mono_compatible),
-                              axis=1).astype(np.float32)
+def render_missing(renders: list[SourceRender], *, mono_compatible: bool, progress: Optional[ProgressFn] = None,
+                   cancel: Optional[threading.Event] = None) -> None:
+    """Render (band by band) the pair of every render with tile parameters whose pair is missing or
+    was made for the other mode (``mono_compatible``)."""
+    todo = [r for r in renders if r.has_auto and (r.auto is None or r.mono_compatible != bool(mono_compatible))]
+    for i, r in enumerate(todo):
+        check_cancel(cancel)
+        r.auto = render_auto(r, *r.tiles, mono_compatible=mono_compatible, cancel=cancel)
         r.mono_compatible = bool(mono_compatible)
+        report(progress, "render", i + 1, len(todo))
+
+
+def missing(renders: list[SourceRender], *, mono_compatible: bool) -> bool:
+    """Whether :func:`render_missing` has work to do on ``renders``."""
+    return any(r.has_auto and (r.auto is None or r.mono_compatible != bool(mono_compatible)) for r in renders)
+
+
+def render_auto(r: SourceRender, iid: np.ndarray, ic: np.ndarray, *, mono_compatible: bool = False,
+                chunk: int = CHUNK_FRAMES, cancel: Optional[threading.Event] = None) -> np.ndarray:
+    """Source ``r`` rendered band by band [shape=(n, 2)], float32: per tile, the PS decoder's mixing
+    law with the tile's IID (dB) and IC [shape=(34, frames)] applied to the STFTs of ``s`` and
+    ``d``, then overlap-added (the STFT reconstructs perfectly, so parameters equal in every tile
+    give exactly ``a s + b d``, ``c s + d d``). Mono-compatible: only the side ``a S + b D``
+    (:func:`core.decoder.side_coefficients`) is transformed back and ``L = s + side``,
+    ``R = s - side``, so (L + R) / 2 is the stem to float rounding. Memory: the output, one more
+    [n, 2] while transforming back, and one chunk of spectra."""
+    n = len(r.s)
+    t = n_frames(n)
+    if iid.shape != (N_BANDS, t) or ic.shape != iid.shape:
+        raise ParameterError(f"tile parameters must be ({N_BANDS}, {t}), got {iid.shape} and {ic.shape}")
+    bob = band_of_bin()
+    ola = OverlapAdd(n, channels=1 if mono_compatible else 2)
+    for f0 in range(0, t, chunk):
+        check_cancel(cancel)
+        f1 = min(t, f0 + chunk)
+        S, D = stft_frames(r.s, f0, f1), stft_frames(r.d, f0, f1)
+        if mono_compatible:
+            a, b = side_coefficients(iid[:, f0:f1], ic[:, f0:f1])
+            ola.add(a[bob] * S + b[bob] * D, f0)
+        else:
+            a, b, c, d = mixing_coefficients(iid[:, f0:f1], ic[:, f0:f1])
+            ola.add(a[bob] * S + b[bob] * D, f0, channel=0)
+            ola.add(c[bob] * S + d[bob] * D, f0, channel=1)
+    out = ola.result()
+    if mono_compatible:
+        return np.stack([r.s + out, r.s - out], axis=1)
+    return out
 
 
 def active_gains(placements: list[Placement]) -> np.ndarray:
@@ -107,48 +176,39 @@ def active_gains(placements: list[Placement]) -> np.ndarray:
                     dtype=np.float32)
 
 
-_HOP_RAMP = (np.arange(HOP, dtype=np.float32) / HOP)
-
-
-def _coef_curve(table: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """Per-sample coefficients [shape=(4, stop-start)] from a per-frame table [frames, 4]
-    (linear between frame centres; frame t is centred on sample t * HOP)."""
-    f0 = start // HOP
-    f1 = -(-stop // HOP)
-    last = len(table) - 1
-    idx = np.minimum(np.arange(f0, f1 + 1), last)
-    c = table[idx].T                                   # [4, frames+1]
-    seg = c[:, :-1, None] + (c[:, 1:] - c[:, :-1])[:, :, None] * _HOP_RAMP  # [4, frames, HOP]
-    seg = seg.reshape(4, -1)
-    return seg[:, start - f0 * HOP: stop - f0 * HOP]
-
-
 def mix_chunks(renders: list[SourceRender], placements: list[Placement], *, start: int = 0,
                stop: Optional[int] = None, chunk: int = CHUNK, stems: bool = False,
                mono_compatible: bool = False) -> Iterator[tuple[int, np.ndarray, list]]:
     """Yield ``(start, stereo [shape=(m, 2)], stems)`` for consecutive chunks of the mix of
     samples ``start:stop``; ``stems`` lists each source's stereo part when asked for.
-    ``mono_compatible`` must match the mode the auto tables were made for (:func:`set_mode`)."""
+    ``mono_compatible`` must match the mode the auto pairs were made for (:func:`render_missing`)."""
     n = len(renders[0].s) if renders else 0
     stop = n if stop is None else min(stop, n)
     gains = active_gains(placements)
-    consts = [None if (not p.pinned and r.auto is not None) else pinned_coefficients(p, mono_compatible=mono_compatible)
-              for r, p in zip(renders, placements)]
+    consts, pairs = [], []          # the pairs are taken once: a session releasing them meanwhile is harmless
+    for r, p in zip(renders, placements):
+        pair = r.auto
+        pairs.append(pair)
+        if p.pinned or not r.has_auto:
+            consts.append(pinned_coefficients(p, mono_compatible=mono_compatible) * gains[len(consts)])
+            continue
+        if pair is None or r.mono_compatible != bool(mono_compatible):
+            raise ParameterError("a source's auto render is missing or in the other mode: render_missing() first")
+        consts.append(None)
     for a in range(start, stop, chunk):
         b = min(stop, a + chunk)
         out = np.zeros((b - a, 2), np.float32)
         parts = []
         for i, r in enumerate(renders):
-            s, dd = r.s[a:b], r.d[a:b]
             if consts[i] is not None:
-                ca, cb, cc, cd = consts[i] * gains[i]
+                ca, cb, cc, cd = consts[i]
+                s, dd = r.s[a:b], r.d[a:b]
+                part = np.stack([ca * s + cb * dd, cc * s + cd * dd], axis=1)
             else:
-                ca, cb, cc, cd = _coef_curve(r.auto, a, b) * gains[i]
-            left, right = ca * s + cb * dd, cc * s + cd * dd
-            out[:, 0] += left
-            out[:, 1] += right
+                part = pairs[i][a:b] * gains[i]
+            out += part
             if stems:
-                parts.append(np.stack([left, right], axis=1))
+                parts.append(part)
         yield a, out, parts
 
 

@@ -130,7 +130,8 @@ def test_mono_compatible_toggle_and_dawproject_menu(qtbot, win, tmp_path):
     ctl = win.ctl
     s = ctl.session
     assert not win.meters.mono_compat.isChecked() and win.meters.mono_compat.isEnabled()
-    win.meters.mono_compat.click()
+    win.meters.mono_compat.click()                 # the auto sources are rendered again in a job
+    qtbot.waitUntil(lambda: not ctl.busy, timeout=60000)
     assert s.mono_compatible
     _wait_gain(qtbot, win)
     g = 10 ** (s.output_plan.gain_db / 20)

@@ -158,6 +158,7 @@ def test_context_menu_and_panel_mute_solo(qtbot, win):
     _drag(qtbot, win.canvas, 2, 0.9, 0.9)
     menu = win.canvas.show_menu(2, None)
     {a.text(): a for a in menu.actions()}["Reset to the model's proposal"].trigger()
+    qtbot.waitUntil(lambda: not ctl.busy, timeout=60000)      # its auto render is made in a job
     assert not s.placements[2].pinned and abs(s.placements[2].pan - 0.9) > 0.1
     ctl.rename(2, "Flute")
     assert s.sources[2].name == "Flute"

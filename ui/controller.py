@@ -423,15 +423,25 @@ class SessionController(QObject):
 
     # --- undo -----------------------------------------------------------------------------------
     def _undo_or_redo(self, redo: bool) -> None:
-        """Every undo step is cheap (a rendition switch restores recorded tables), so it runs here."""
+        """An undo step runs here when it is cheap (the state it restores still has its auto
+        renders in memory); otherwise the released renders are made again in a job first."""
         if self.busy:
             self.status.emit("Wait for the running task to finish (or cancel it)")
             return
-        stack = self.session.undo
-        label = stack.redo() if redo else stack.undo()
+        s = self.session
+        if s.restore_needs_render(redo=redo):
+            def fn(progress, cancel):
+                plan = s.plan_restore(redo=redo, progress=progress, cancel=cancel)
+                return {"adopt": lambda: self._after_undo(s.adopt_restore(plan), redo)}
+            self.run_job("Redo" if redo else "Undo", fn)
+            return
+        stack = s.undo
+        self._after_undo(stack.redo() if redo else stack.undo(), redo)
+
+    def _after_undo(self, label: Optional[str], redo: bool) -> None:
         if label is None:
             return
-        if label.startswith(("new rendition", "switch to rendition")):
+        if label.startswith(("new rendition", "switch to rendition", "reset to model", "mono-compatible")):
             self.views = session_views(self.session)
             self.engine_changed.emit()
         self._push_snapshot()
@@ -483,11 +493,19 @@ class SessionController(QObject):
         self.session.undo.end_merge()
         self.remeasure()
 
-    def reset_placement(self, i: int) -> None:
-        if not self.busy:
-            self.session.reset_placement(i)
-            self._push_snapshot()
-            self.remeasure()
+    def reset_placement(self, i: int) -> Optional[Job]:
+        """Back to the model's proposal: the source's auto render is made in a job."""
+        s = self.session
+        if self.busy or not 0 <= i < len(s.placements):
+            return None
+
+        def fn(progress, cancel):
+            plan = s.plan_reset(i, progress=progress, cancel=cancel)
+            if plan is None:
+                return {"adopt": None}
+            return self._adopting(lambda: s.adopt_reset(plan), plan.renders)
+
+        return self.run_job(f"Reset {s.sources[i].name}", fn)
 
     def rename(self, i: int, name: str) -> None:
         name = name.strip()
@@ -570,13 +588,22 @@ class SessionController(QObject):
             if self._measure_again or not self.session.output_plan_current():
                 self.remeasure()
 
-    def set_mono_compatible(self, on: bool) -> None:
-        if self.busy or not self.session.renders:
-            return
-        self.session.set_mono_compatible(on)
-        self._push_snapshot()
-        self.remeasure()
-        self.status.emit("Mono-compatible: (L + R) / 2 is the recording" if on else "Mono-compatible off")
+    def set_mono_compatible(self, on: bool) -> Optional[Job]:
+        """Mono-compatible mode on or off: the auto sources are rendered again in a job."""
+        s = self.session
+        if self.busy or not s.renders:
+            return None
+
+        def fn(progress, cancel):
+            plan = s.plan_mono_compatible(on, progress=progress, cancel=cancel)
+            if plan is None:
+                return {"adopt": None}
+            return self._adopting(lambda: s.adopt_mono_compatible(plan), plan.renders)
+
+        def done(_):
+            self.status.emit("Mono-compatible: (L + R) / 2 is the recording" if on else "Mono-compatible off")
+
+        return self.run_job("Mono-compatible" if on else "Mono-compatible off", fn, on_done=done)
 
     def set_output(self, settings) -> None:
         """New output-stage settings (ceiling, keep loudness): re-measured, then heard."""
