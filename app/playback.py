@@ -112,6 +112,8 @@ class MixEngine:
     # --- control (any thread; plain attribute writes) -----------------------------------------
     def set_snapshot(self, snap: MixSnapshot) -> None:
         self.snapshot = snap
+        if not self.playing:        # nothing to ramp from; and the pairs played before are let go
+            self.settle()
 
     def seek(self, sample: int) -> None:
         self.position = int(min(max(sample, 0), self.length))

@@ -33,7 +33,7 @@ import numpy as np
 
 import separation
 from core import SAMPLE_RATE, audio
-from core.errors import ParameterError
+from core.errors import Cancelled, ParameterError
 from core.loudness import GainPlan, Loudness, measure, plan_gain
 from core.models import load_model
 from core.placement import DEFAULT_VARIETY, PLACEMENT_METHODS, Placement, default_method, propose
@@ -226,6 +226,7 @@ class Session:
         self.recording, self.mono = Path(path), mono
         self.sources, self.renders, self.placements = [], [], []
         self.renditions, self.current, self._params = [], -1, {}
+        self._resident = []
         self._engine = None
         self._input_loudness = None
         self._changed()
@@ -641,7 +642,12 @@ class Session:
         if not renders:
             raise ParameterError("nothing to measure: separate the recording first")
         check_cancel(cancel)
-        full = mix(renders, placements, mono_compatible=self.mono_compatible)
+        try:
+            full = mix(renders, placements, mono_compatible=self.mono_compatible)
+        except ParameterError:
+            if [id(r) for r in self.renders] != [id(r) for r in renders]:   # undone meanwhile, renders released
+                raise Cancelled("the session moved on while measuring") from None
+            raise
         check_cancel(cancel)
         self.input_loudness()
         plan = self._plan_for(full)

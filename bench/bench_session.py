@@ -2,6 +2,8 @@
 
 Run: .venv/bin/python bench/bench_session.py [--seconds 180] [--sources 8]
 Targets (issue 6): full render + export of a 3-minute recording with 8 sources <= 2 s;
+(issue 13) auto sources are rendered band by band when a rendition is made: a stereo pair per source,
+kept for the current state and the one before (undo), printed below;
 peak memory for a 10-minute recording with 8 sources <= 2 GB (run with --seconds 600).
 Sources: the real recording split into N frequency regions with STFT masks that sum to one, so
 the stems add up to the input as a separator's would (separation time is not part of this bench:
@@ -60,6 +62,13 @@ def main():
         t0 = time.perf_counter()
         s.new_rendition(0)
         t_rend = time.perf_counter() - t0
+        pair_mb = sum(r.auto_bytes for r in s.renders) / 2 ** 20
+        t0 = time.perf_counter()
+        s.set_mono_compatible(True)
+        t_mode = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        s.undo.undo()                    # the previous state's renders are kept: instant
+        t_undo = time.perf_counter() - t0
         s.set_placement(0, s.placements[0].moved(-0.5, 0.2))
         t0 = time.perf_counter()
         y = s.render()
@@ -82,10 +91,12 @@ def main():
     print(f"input: {what}, {dur:.0f} s, {a.sources} sources, model {a.model}")
     print(f"{'step':<40}{'wall s':>9}{'RTF':>9}")
     for name, t in [("prepare sources (decorrelate)", t_prep), ("new rendition (predict + auto renders)", t_rend),
+                    ("mono-compatible on (auto re-render)", t_mode), ("undo that (renders kept)", t_undo),
                     ("render (mix)", t_mix), ("render + export (wav24, with project)", t_exp),
                     ("build playback engine", t_eng)]:
         print(f"{name:<40}{t:9.3f}{t / dur:9.4f}")
     print(f"{'audio callback, 512-frame block':<40}{t_cb * 1000:8.3f} ms ({t_cb / (512 / 44100) * 100:.1f} % of the block's time)")
+    print(f"auto sources' band-by-band stereo renders: {pair_mb:.0f} MiB per state ({s.keep_states} states kept)")
     print(f"peak memory of the session steps (tracemalloc) {traced_peak:.0f} MiB; "
           f"process peak RSS {peak_rss_mb():.0f} MB (includes this bench's STFT-mask split)")
 

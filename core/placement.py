@@ -16,8 +16,10 @@ Proposals (:func:`propose`) come from one of two methods (:data:`PLACEMENT_METHO
   share of the mixture's energy, so tiles the source dominates decide its place. The PS model
   draws the sign of each tile's IID almost independently, so this average tends to the centre.
 
-Either way a source in "auto" mode keeps the PS model's per-band, per-frame detail around its place
-(:func:`trajectories` with ``centres``).
+With the model, a source in "auto" mode keeps the PS model's per-band, per-frame detail around its
+place (:func:`tile_parameters` with ``centres``, rendered band by band by the renderer);
+:func:`trajectories` gives the broadband per-frame path of that detail, which the pan canvas draws
+(and which the "mean" baseline renders, as it always did).
 """
 from __future__ import annotations
 
