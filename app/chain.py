@@ -230,7 +230,7 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
     from app.session import Session
     _check_session_outputs(input, output, s, project=project, overwrite=overwrite)
     session = Session(user)
-    session.keep_states = 1                 # nothing is undone here: only the current renders in memory
+    session.keep_bytes = 0                  # nothing is undone here: only the current renders in memory
     session.open(input)
     session.model = s.method
     session.set_mono_compatible(s.mono_compatible, record=False)

@@ -9,9 +9,11 @@ steps whose renders are in memory) is cheap and runs anywhere. Listeners (``subs
 "sources", "params", "placements", "renditions" events; they must not block.
 
 Memory: an auto source's band-by-band render is a stereo pair as long as the recording (8 bytes a
-sample). Undo states record their renders; the pairs of the current state and the one before
-(:data:`KEEP_STATES`, ``Session.keep_states``) stay in memory, older ones are released and made again from their tile
-parameters when an undo step returns to them (:meth:`Session.plan_restore` in a worker).
+sample: 484 MiB for 8 sources of 3 minutes). Undo states record their renders; the current
+state's pairs always stay in memory, and those of the most recent other states as long as all
+together fit in ``Session.keep_bytes`` (:data:`KEEP_BYTES`, 1 GiB: the state before too for 8
+sources of 3 minutes, the current one alone for 10 minutes). Released pairs are made again from
+their tile parameters when an undo step returns to them (:meth:`Session.plan_restore` in a worker).
 
 The output stage: one gain for the whole mix (:class:`core.loudness.GainPlan`), decided by the
 session's :class:`OutputSettings` (a peak ceiling, true peak by default, and optionally the
@@ -51,9 +53,9 @@ from .settings import Settings
 from .undo import Command, UndoStack
 
 __all__ = ["Rendition", "Session", "ExportResult", "SourcesPlan", "RenditionPlan", "ModePlan", "ResetPlan",
-           "RestorePlan", "OutputSettings", "KEEP_STATES"]
+           "RestorePlan", "OutputSettings", "KEEP_BYTES"]
 
-KEEP_STATES = 2   # recorded states whose auto renders stay in memory: the current one and the one before
+KEEP_BYTES = 1 << 30   # auto renders of recent undo states kept in memory, the current state's included
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,7 @@ class Session:
         self._plan_key = None
         self._input_loudness: Optional[Loudness] = None
         self._resident: list[list[SourceRender]] = []   # recent states' renders, auto pairs kept
-        self.keep_states = KEEP_STATES           # 1 where nothing is undone (the headless chain)
+        self.keep_bytes = KEEP_BYTES             # 0 where nothing is undone (the headless chain)
 
     # --- events -------------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[str], None]) -> None:
@@ -399,7 +401,7 @@ class Session:
     def _restore(self, index: int, renders: list[SourceRender], placements: list[Placement],
                  mono_compatible: bool) -> None:
         """Make a recorded state current. Cheap when its auto renders are in memory (they were made
-        when planned; :data:`KEEP_STATES` recent states keep them); a released one is rendered again
+        when planned; recent states keep them within ``keep_bytes``); a released one is rendered again
         here from its tile parameters (the UI does that in a job first: :meth:`plan_restore`)."""
         render_missing(renders, mono_compatible=mono_compatible)
         self.current = index
@@ -417,13 +419,21 @@ class Session:
         self._emit("placements")
 
     def _keep(self, renders: list[SourceRender]) -> None:
-        """``renders`` (now current) first among the states whose auto pairs stay in memory; the
-        pairs of older ones are released (their tile parameters stay: :meth:`plan_restore`)."""
+        """``renders`` (now current) first among the states whose auto pairs stay in memory, then
+        the most recent others while all their pairs together fit in ``keep_bytes``; the pairs of
+        the rest are released (their tile parameters stay: :meth:`plan_restore`)."""
         ids = [id(r) for r in renders]
         self._resident = [rs for rs in self._resident if [id(r) for r in rs] != ids]
         self._resident.insert(0, list(renders))
-        keep = max(1, int(self.keep_states))
-        kept = {id(r) for rs in self._resident[:keep] for r in rs}
+        kept, total, keep = set(), 0, 0
+        for k, rs in enumerate(self._resident):
+            new = [r for r in rs if id(r) not in kept]
+            size = sum(r.auto_bytes for r in new)
+            if k > 0 and total + size > self.keep_bytes:
+                break
+            total += size
+            kept.update(id(r) for r in new)
+            keep = k + 1
         for rs in self._resident[keep:]:
             for r in rs:
                 if id(r) not in kept:

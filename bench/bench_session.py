@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/bench_session.py [--seconds 180] [--sources 8]
 Targets (issue 6): full render + export of a 3-minute recording with 8 sources <= 2 s;
 (issue 13) auto sources are rendered band by band when a rendition is made: a stereo pair per source,
-kept for the current state and the one before (undo), printed below;
+kept for the current state and recent undo states within a memory bound, printed below;
 peak memory for a 10-minute recording with 8 sources <= 2 GB (run with --seconds 600).
 Sources: the real recording split into N frequency regions with STFT masks that sum to one, so
 the stems add up to the input as a separator's would (separation time is not part of this bench:
@@ -96,7 +96,8 @@ def main():
                     ("build playback engine", t_eng)]:
         print(f"{name:<40}{t:9.3f}{t / dur:9.4f}")
     print(f"{'audio callback, 512-frame block':<40}{t_cb * 1000:8.3f} ms ({t_cb / (512 / 44100) * 100:.1f} % of the block's time)")
-    print(f"auto sources' band-by-band stereo renders: {pair_mb:.0f} MiB per state ({s.keep_states} states kept)")
+    print(f"auto sources' band-by-band stereo renders: {pair_mb:.0f} MiB per state (undo keeps up to "
+          f"{s.keep_bytes / 2 ** 20:.0f} MiB of them)")
     print(f"peak memory of the session steps (tracemalloc) {traced_peak:.0f} MiB; "
           f"process peak RSS {peak_rss_mb():.0f} MB (includes this bench's STFT-mask split)")
 
