@@ -201,6 +201,35 @@ def test_new_rendition_and_switch(qtbot, win):
     assert not ctl.playing
 
 
+def test_undo_to_released_renders_runs_a_job_and_plays_the_export(qtbot, win):
+    ctl, s = win.ctl, win.ctl.session
+    first = s.render()
+    s.keep_bytes = sum(r.auto_bytes for r in s.renders)      # only the current state's renders kept
+    ctl.new_rendition(5)
+    _wait_idle(qtbot, win)
+    assert s.current == 1 and s.restore_needs_render()
+    ctl.undo()                                        # the first rendition's renders are made again
+    assert ctl.busy
+    _wait_idle(qtbot, win)
+    assert s.current == 0 and np.array_equal(s.render(), first)
+    # the preview plays what export writes (the engine's rows read the restored renders)
+    eng = ctl.engine
+    eng.seek(0)
+    eng.settle()
+    snap = eng.snapshot                   # no events are processed below: it stays the one played
+    assert all(p is r.auto for p, r in zip(snap.pairs, s.renders))
+    g = snap.auto[0]                      # every source auto at 0 dB: its gain is the output gain
+    assert np.all(snap.auto == g) and not snap.coefs.any()
+    eng.playing = True
+    buf = np.zeros((512, 2), np.float32)
+    played = []
+    for _ in range(20):
+        eng.callback(buf, 512)
+        played.append(buf.copy())
+    eng.playing = False
+    assert np.max(np.abs(np.concatenate(played) - g * first[:20 * 512])) < 1e-6
+
+
 def test_export_through_dialog(qtbot, win, tmp_path):
     dlg = win.export_dialog()
     out = tmp_path / "exports" / "mix.wav"
