@@ -340,11 +340,14 @@ class Session:
                        temperature: Optional[float] = None, guidance: Optional[float] = None,
                        placement: Optional[str] = None, variety: Optional[float] = None,
                        index: Optional[int] = None, sources: Optional["SourcesPlan"] = None,
-                       progress: Optional[ProgressFn] = None,
+                       places: Optional[list[Placement]] = None, progress: Optional[ProgressFn] = None,
                        cancel: Optional[threading.Event] = None) -> "RenditionPlan":
         """Worker side of :meth:`new_rendition` (or, with ``index``, of :meth:`recall`): predict and
         seed on copies; the session is not changed until :meth:`adopt_rendition`. With ``sources``,
-        for planned sources that will be adopted first."""
+        for planned sources that will be adopted first. With ``places`` (one per source, as a
+        project saved them), the auto renders are made around those places instead of sampling
+        new ones: a place sampled in another context (a source pinned or reset after the
+        rendition) is re-made exactly."""
         if index is not None:
             if not 0 <= index < len(self.renditions):
                 raise ParameterError(f"no rendition {index}; there are {len(self.renditions)}")
@@ -363,8 +366,15 @@ class Session:
         base_s, base_r, base_p = ((sources.sources, sources.renders, sources.placements) if sources is not None
                                   else (self.sources, self.renders, self.placements))
         renders = [replace(sr) for sr in base_r]
-        placements = self._seed(r, renders, params, list(base_p), base_s,
-                                progress=Reporter(progress, "render", 0.9, 0.1), cancel=cancel)
+        if places is not None:
+            if len(places) != len(renders):
+                raise ParameterError(f"{len(places)} places for {len(renders)} sources")
+            placements = list(places)
+            self._set_auto(r, renders, params, placements, progress=Reporter(progress, "render", 0.9, 0.1),
+                           cancel=cancel)
+        else:
+            placements = self._seed(r, renders, params, list(base_p), base_s,
+                                    progress=Reporter(progress, "render", 0.9, 0.1), cancel=cancel)
         return RenditionPlan(r, params, renders, placements)
 
     def adopt_rendition(self, plan: "RenditionPlan", *, record: bool = True) -> int:
@@ -385,10 +395,12 @@ class Session:
             self._restore(*after)
         return index
 
-    def recall(self, index: int, *, record: bool = True, progress: Optional[ProgressFn] = None,
-               cancel: Optional[threading.Event] = None) -> None:
-        """Switch to kept rendition ``index``: re-made exactly from its seed; pinned sources stay."""
-        self.adopt_rendition(self.plan_rendition(index=index, progress=progress, cancel=cancel), record=record)
+    def recall(self, index: int, *, record: bool = True, places: Optional[list[Placement]] = None,
+               progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
+        """Switch to kept rendition ``index``: re-made exactly from its seed; pinned sources stay
+        (with ``places``: at those places, see :meth:`plan_rendition`)."""
+        self.adopt_rendition(self.plan_rendition(index=index, places=places, progress=progress, cancel=cancel),
+                             record=record)
 
     def _state(self) -> tuple:
         return self.current, list(self.renders), list(self.placements), self.mono_compatible
@@ -786,16 +798,20 @@ class Session:
         s.set_mono_compatible(data.mono_compatible, record=False)
         s.separate(data.backend, data.backend_settings, progress=Reporter(progress, "separate", 0.0, 0.7),
                    cancel=cancel)
-        s.renditions = [Rendition.from_dict(r) for r in data.renditions]
-        if s.renditions and 0 <= data.current < len(s.renditions):
-            s.recall(data.current, record=False, progress=Reporter(progress, "predict", 0.7, 0.3), cancel=cancel)
         if len(data.sources) != len(s.sources):
             raise ProjectError(f"{path}: the project has {len(data.sources)} sources but separation gave "
                                f"{len(s.sources)}")
+        saved = [Placement.from_dict(d["placement"]) for d in data.sources]
+        s.renditions = [Rendition.from_dict(r) for r in data.renditions]
+        if s.renditions and 0 <= data.current < len(s.renditions):
+            # the saved places, not a fresh sample: a place may have been sampled with other sources
+            # pinned than now (pinned or reset after the rendition)
+            s.recall(data.current, record=False, places=saved, progress=Reporter(progress, "predict", 0.7, 0.3),
+                     cancel=cancel)
         for i, d in enumerate(data.sources):
             s.sources[i].name = d.get("name", s.sources[i].name)
             s.sources[i].colour = d.get("colour", s.sources[i].colour)
-            s.placements[i] = Placement.from_dict(d["placement"])
+            s.placements[i] = saved[i]
         s.export_settings = dict(data.export)
         s.set_output(OutputSettings.from_dict(s.export_settings))
         s.project_notes = exactness_notes(data, folder=s.settings.models_dir, app_version=__version__)

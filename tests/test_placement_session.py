@@ -93,3 +93,31 @@ def test_reset_returns_to_the_proposal(session):
     assert s.placements[2] == proposal
     s.undo.undo()
     assert s.placements[2] == replace(proposal, pan=0.9, width=0.9, pinned=True)
+
+
+def test_project_remakes_places_sampled_in_another_context_exactly(rng, tmp_path):
+    """A project re-makes the places it saved, not a fresh sample: a source pinned after the
+    rendition, and one reset while another was pinned, were sampled in contexts a reload cannot
+    repeat; their auto renders must still sit where the project says (the archivist's exact re-render)."""
+    from app.session import Session
+    from test_session import _three_sources
+    rec = tmp_path / "mix.wav"
+    import soundfile as sf
+    sf.write(str(rec), np.sum(_three_sources(rng), axis=0).astype(np.float32), 44100, subtype="FLOAT")
+    s = Session()
+    s.open(rec)
+    s.model = "decorr"
+    s.separate("formation", {"n_sources": 3})
+    s.new_rendition(4, variety=1.0)
+    n = len(s.placements)
+    s.set_placement(0, s.placements[0].moved(-0.9, 0.2))        # pinned after the rendition
+    s.set_placement(n - 1, s.placements[n - 1].moved(0.9, 0.8))
+    s.reset_placement(n - 1)                                    # re-sampled with source 0 pinned
+    expected = s.render()
+    proj = s.save_project(tmp_path / "p.soundstage.json")
+    again = Session.from_project(proj)
+    assert again.placements == s.placements
+    for a, b, p in zip(again.renders, s.renders, s.placements):
+        if not p.pinned:                                        # what is heard of an auto source
+            assert np.array_equal(a.auto, b.auto)
+    assert np.array_equal(again.render(), expected)
