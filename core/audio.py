@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Optional
@@ -26,8 +26,12 @@ __all__ = ["load", "load_mono", "load_stereo", "resample", "to_mono", "write", "
 
 log = logging.getLogger(__name__)
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+
+def _open_new(path: str) -> int:
+    """Create file ``path`` (it must not exist) for writing; 0666 less the umask, as a normally
+    created file (not a private 0600)."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+
 
 _NAME_MAX = 255               # bytes in one file name on the usual file systems
 _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
@@ -86,12 +90,29 @@ class _Temp:
     live writer's file."""
 
     def __init__(self, dest: Path):
-        remove_stale_parts(dest)
-        fd, self.path = tempfile.mkstemp(prefix=_temp_prefix(dest), suffix=".part", dir=dest.parent)
-        # permissions of a normally created file (0666 less the umask), not mkstemp's private 0600
-        os.chmod(self.path, 0o666 & ~_UMASK)
+        # the name is chosen before the file exists, and kept by whoever will clean up before
+        # :meth:`create` makes it: a signal (Ctrl+C, SIGTERM) landing anywhere in between, even
+        # right after the file appears, finds its path known and the file is removed
+        self.dest = Path(dest)
+        self._fd = None
+        self.path = self._name()
+
+    def _name(self) -> str:
+        return str(self.dest.parent / f"{_temp_prefix(self.dest)}{secrets.token_hex(8)}.part")
+
+    def create(self) -> "_Temp":
+        """Make the (empty, locked) file, with the permissions of a normally created file (0666
+        less the umask)."""
+        remove_stale_parts(self.dest)
+        while True:
+            try:
+                fd = _open_new(self.path)
+                break
+            except FileExistsError:
+                self.path = self._name()
         self._fd = fd
         _lock(fd)
+        return self
 
     def release(self) -> None:
         if self._fd is not None:
@@ -154,7 +175,7 @@ def _rename(tmp: "_Temp", dest: Path) -> None:
 def temp_beside(dest: Path) -> str:
     """A new empty temporary file next to ``dest`` (``.NAME.*.part``), to be renamed onto it, with
     the permissions of a normally created file. Prefer :func:`replacing`, which also cleans up."""
-    t = _Temp(Path(dest))
+    t = _Temp(Path(dest)).create()
     t.release()
     return t.path
 
@@ -197,6 +218,7 @@ def replacing(dest: Path):
     try:
         made = _make_folder(dest.parent)
         tmp = _Temp(dest)
+        tmp.create()
         yield tmp.path
         _rename(tmp, dest)
     except BaseException as exc:
@@ -488,6 +510,7 @@ class AtomicWriters:
                 self._made += _make_folder(dest.parent)
                 tmp = _Temp(dest)
                 self._tmps.append(tmp)
+                tmp.create()
                 self._files.append(sf.SoundFile(tmp.path, "w", self.sample_rate, self.channels, subtype,
                                                 format=container))
         except BaseException as exc:

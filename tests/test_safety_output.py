@@ -103,14 +103,14 @@ def test_session_upmix_on_a_full_disk_leaves_no_stems_folder(tmp_path, recording
 
 
 def test_permission_denied_is_one_line(tmp_path, recording, monkeypatch, capsys):
-    import tempfile
-    real = tempfile.mkstemp
+    from core import audio
+    real = audio._open_new
 
-    def mkstemp(*a, **k):
-        if k.get("dir") and str(k["dir"]).startswith(str(tmp_path / "locked")):
-            raise PermissionError(errno.EACCES, "Permission denied")
-        return real(*a, **k)
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    def open_new(path):
+        if str(path).startswith(str(tmp_path / "locked")):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real(path)
+    monkeypatch.setattr(audio, "_open_new", open_new)
     (tmp_path / "locked").mkdir()
     out = tmp_path / "locked" / "new" / "out.wav"
     assert main(["-q", "upmix", str(recording), "-o", str(out), "--method", "decorr"]) == 2
@@ -262,3 +262,28 @@ def test_sigterm_mid_export_leaves_nothing(tmp_path):
     else:
         assert p.returncode == 130 and "cancelled" in err, err
         assert files == ["long.wav"]
+
+
+@pytest.mark.parametrize("where", ["file made", "lock"])
+def test_a_signal_while_the_temporary_file_is_made_leaves_nothing(tmp_path, monkeypatch, where):
+    # Ctrl+C / SIGTERM raise in the main thread between any two bytecodes: one landing just after
+    # the temporary file appeared (before its writer knows its descriptor) must still remove it
+    from core.errors import Cancelled
+    real = audio._open_new
+
+    def open_new(path):
+        real(path)
+        raise Cancelled("terminated")                     # the signal, right after the file exists
+    if where == "file made":
+        monkeypatch.setattr(audio, "_open_new", open_new)
+    else:
+        monkeypatch.setattr(audio, "_lock", lambda fd: (_ for _ in ()).throw(Cancelled("terminated")))
+    out = tmp_path / "sub" / "out.wav"
+    with pytest.raises(Cancelled):
+        with audio.replacing(out) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(b"x")
+    with pytest.raises(Cancelled):
+        with audio.AtomicWriters([tmp_path / "a.wav", tmp_path / "b.wav"]) as files:
+            files[0].write(np.zeros((10, 2), np.float32))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []
