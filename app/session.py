@@ -213,6 +213,8 @@ class Session:
         self._input_loudness: Optional[Loudness] = None
         self._resident: list[list[SourceRender]] = []   # recent states' renders, auto pairs kept
         self.keep_bytes = KEEP_BYTES             # 0 where nothing is undone (the headless chain)
+        # where auto pairs are mapped on (unlinked) files instead of held in RAM (None: in RAM)
+        self.spill_dir: Optional[Path] = self.settings.render_spill_dir
 
     # --- events -------------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[str], None]) -> None:
@@ -291,7 +293,7 @@ class Session:
         """UI side of :meth:`separate` (cheap): install planned sources (and the playback ``engine``
         made for them, if any); the undo history restarts."""
         self.backend, self.backend_settings = plan.backend, plan.settings
-        render_missing(plan.renders, mono_compatible=self.mono_compatible)   # planned in the session's mode
+        render_missing(plan.renders, mono_compatible=self.mono_compatible, spill=self.spill_dir)  # planned in this mode
         self.sources, self.renders, self.placements = plan.sources, list(plan.renders), plan.placements
         self._resident = []
         self._keep(self.renders)
@@ -415,7 +417,7 @@ class Session:
         """Make a recorded state current. Cheap when its auto renders are in memory (they were made
         when planned; recent states keep them within ``keep_bytes``); a released one is rendered again
         here from its tile parameters (the UI does that in a job first: :meth:`plan_restore`)."""
-        render_missing(renders, mono_compatible=mono_compatible)
+        render_missing(renders, mono_compatible=mono_compatible, spill=self.spill_dir)
         self.current = index
         if index >= 0:
             self.model = self.renditions[index].model
@@ -475,7 +477,8 @@ class Session:
             todo = [r for r in state[1] if r.has_auto and (r.auto is None or r.mono_compatible != state[3])]
             for i, r in enumerate(todo):
                 check_cancel(cancel)
-                pairs.append((r, render_auto(r, *r.tiles, mono_compatible=state[3], cancel=cancel), state[3]))
+                pairs.append((r, render_auto(r, *r.tiles, mono_compatible=state[3], spill=self.spill_dir,
+                                                  cancel=cancel), state[3]))
                 report(progress, "render", i + 1, len(todo))
         return RestorePlan(redo, cmd, pairs)
 
@@ -508,7 +511,7 @@ class Session:
         if r.placement != "mean" and placements:
             centres = np.array([(p.pan, p.width) for p in placements])
         auto_renders(renders, params, centres, mono_compatible=self.mono_compatible, only=only,
-                     progress=progress, cancel=cancel)
+                     spill=self.spill_dir, progress=progress, cancel=cancel)
 
     def _seed(self, r: Rendition, renders: list[SourceRender], params: PSParams, previous: list[Placement],
               sources: list[Source], *, progress: Optional[ProgressFn] = None,
@@ -598,7 +601,7 @@ class Session:
         if on == self.mono_compatible:
             return None
         renders = [replace(r) if r.has_auto else r for r in self.renders]
-        render_missing(renders, mono_compatible=on, progress=progress, cancel=cancel)
+        render_missing(renders, mono_compatible=on, spill=self.spill_dir, progress=progress, cancel=cancel)
         return ModePlan(on, renders)
 
     def adopt_mono_compatible(self, plan: ModePlan, *, record: bool = True) -> None:

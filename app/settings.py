@@ -104,6 +104,12 @@ class Settings:
         return self.cache_dir / "stems"
 
     @property
+    def render_spill_dir(self) -> Path:
+        """Where the auto renders of long recordings are mapped on files (unlinked at once:
+        nothing stays there) instead of being held in RAM."""
+        return self.cache_dir / "renders"
+
+    @property
     def cache_max_bytes(self) -> int:
         return int(self.cache_max_mb * 1024 ** 2)
 

@@ -4,7 +4,8 @@ Run: .venv/bin/python bench/bench_session.py [--seconds 180] [--sources 8]
 Targets (issue 6): full render + export of a 3-minute recording with 8 sources <= 2 s;
 (issue 13) auto sources are rendered band by band when a rendition is made: a stereo pair per source,
 kept for the current state and recent undo states within a memory bound, printed below;
-peak memory for a 10-minute recording with 8 sources <= 2 GB (run with --seconds 600).
+peak memory for a 10-minute recording with 8 sources <= 2 GB (run with --seconds 600); the pairs are
+mapped on files (unlinked; the OS pages them) unless --in-ram.
 Sources: the real recording split into N frequency regions with STFT masks that sum to one, so
 the stems add up to the input as a separator's would (separation time is not part of this bench:
 see bench_formation.py / bench_demucs.py).
@@ -39,11 +40,21 @@ def split_sources(x: np.ndarray, n: int) -> list[np.ndarray]:
     return out
 
 
+def _mapped(a) -> bool:
+    import mmap
+    while a is not None:
+        if isinstance(a, mmap.mmap):
+            return True
+        a = getattr(a, "base", None)
+    return False
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=180.0)
     ap.add_argument("--sources", type=int, default=8)
     ap.add_argument("--model", default="decorr")
+    ap.add_argument("--in-ram", action="store_true", help="hold the auto pairs in RAM (default: mapped on files)")
     a = ap.parse_args()
     x, what = real_mono(a.seconds)
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,6 +66,8 @@ def main():
         s = Session()
         s.open(rec)
         s.model = a.model
+        if a.in_ram:
+            s.spill_dir = None
         t0 = time.perf_counter()
         s.set_sources([Source(f"band {i}", st, colour_for(i)) for i, st in enumerate(stems)])
         del stems
@@ -63,6 +76,7 @@ def main():
         s.new_rendition(0)
         t_rend = time.perf_counter() - t0
         pair_mb = sum(r.auto_bytes for r in s.renders) / 2 ** 20
+        n_mapped = sum(_mapped(r.auto) for r in s.renders if r.auto is not None)
         t0 = time.perf_counter()
         s.set_mono_compatible(True)
         t_mode = time.perf_counter() - t0
@@ -91,13 +105,14 @@ def main():
     print(f"input: {what}, {dur:.0f} s, {a.sources} sources, model {a.model}")
     print(f"{'step':<40}{'wall s':>9}{'RTF':>9}")
     for name, t in [("prepare sources (decorrelate)", t_prep), ("new rendition (predict + auto renders)", t_rend),
-                    ("mono-compatible on (auto re-render)", t_mode), ("undo that (renders kept)", t_undo),
+                    ("mono-compatible on (auto re-render)", t_mode), ("undo that (kept renders, or re-made)", t_undo),
                     ("render (mix)", t_mix), ("render + export (wav24, with project)", t_exp),
                     ("build playback engine", t_eng)]:
         print(f"{name:<40}{t:9.3f}{t / dur:9.4f}")
     print(f"{'audio callback, 512-frame block':<40}{t_cb * 1000:8.3f} ms ({t_cb / (512 / 44100) * 100:.1f} % of the block's time)")
     print(f"auto sources' band-by-band stereo renders: {pair_mb:.0f} MiB per state (undo keeps up to "
-          f"{s.keep_bytes / 2 ** 20:.0f} MiB of them)")
+          f"{s.keep_bytes / 2 ** 20:.0f} MiB of them); {n_mapped} of {len(s.renders)} mapped on files"
+          f"{' (--in-ram)' if a.in_ram else ''}")
     print(f"peak memory of the session steps (tracemalloc) {traced_peak:.0f} MiB; "
           f"process peak RSS {peak_rss_mb():.0f} MB (includes this bench's STFT-mask split)")
 

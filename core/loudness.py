@@ -68,6 +68,14 @@ def integrated_lufs(x, *, sr: int = SAMPLE_RATE) -> float:
     x = _as_2d(x)
     if len(x) < int(0.4 * sr):
         raise ParameterError(f"loudness needs at least 0.4 s of audio, got {len(x) / sr:.3f} s")
+    if x.dtype == np.float32:
+        # the same meter block by block (the same float32 stages, the same sums): the same value,
+        # without pyloudnorm's full-length filtered copies (a 10-minute mix would take ~600 MB more)
+        from .streaming import LoudnessStream
+        meter = LoudnessStream(len(x), x.shape[1], sr=sr)
+        for a in range(0, len(x), _CHUNK):
+            meter.push(x[a:a + _CHUNK], final=a + _CHUNK >= len(x))
+        return float(meter.result())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # pyloudnorm warns on possible clipping
         value = pyloudnorm.Meter(sr, filter_class="DeMan").integrated_loudness(
@@ -95,7 +103,7 @@ def true_peak_db(x, *, oversample: int = OVERSAMPLE) -> float:
     h = _phases(oversample)
     m = h.shape[1] - 1                    # context each output needs
     n, ch = x.shape
-    peak = float(np.max(np.abs(x), initial=0.0))
+    peak = max((float(np.max(np.abs(x[a:a + _CHUNK]), initial=0.0)) for a in range(0, n, _CHUNK)), default=0.0)
     for a in range(0, n + m, _CHUNK):     # positions in the zero-padded signal (m zeros each side)
         lo, hi = a, min(a + _CHUNK + m, n + 2 * m)
         seg = np.zeros((hi - lo, ch), np.float32)

@@ -26,8 +26,12 @@ down to its stem times its gain, and the mix of all sources at 0 dB folds down t
 """
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Optional
 
 import numpy as np
@@ -41,7 +45,9 @@ from .ps import PSParams, band_energy
 from .stft import OverlapAdd, n_frames, stft_frames
 
 __all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_renders", "render_auto", "render_missing",
-           "missing", "active_gains", "mix", "mix_chunks", "CHUNK"]
+           "missing", "pair_buffer", "active_gains", "mix", "mix_chunks", "CHUNK"]
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 18  # samples per chunk when mixing long recordings (~6 s)
 
@@ -99,7 +105,8 @@ def pinned_coefficients(p: Placement, *, mono_compatible: bool = False) -> np.nd
 
 
 def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *, mono_compatible: bool = False,
-                 only=None, progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
+                 only=None, spill: Optional[Path] = None, progress: Optional[ProgressFn] = None,
+                 cancel: Optional[threading.Event] = None) -> None:
     """Set each render's tile parameters, display trajectory and band-by-band stereo pair for model
     parameters ``params``, around each source's proposed (pan, width) ``centres``
     [shape=(sources, 2)] when given (:func:`core.placement.tile_parameters`; without, the "mean"
@@ -117,17 +124,18 @@ def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *,
         r.tiles = (iid[i].copy(), ic[i].copy())
         r.iid_t, r.ic_t = iid_t[i].copy(), ic_t[i].copy()
         r.auto = None
-    render_missing([renders[i] for i in idx], mono_compatible=mono_compatible, progress=progress, cancel=cancel)
+    render_missing([renders[i] for i in idx], mono_compatible=mono_compatible, spill=spill, progress=progress,
+                   cancel=cancel)
 
 
-def render_missing(renders: list[SourceRender], *, mono_compatible: bool, progress: Optional[ProgressFn] = None,
-                   cancel: Optional[threading.Event] = None) -> None:
+def render_missing(renders: list[SourceRender], *, mono_compatible: bool, spill: Optional[Path] = None,
+                   progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
     """Render (band by band) the pair of every render with tile parameters whose pair is missing or
     was made for the other mode (``mono_compatible``)."""
     todo = [r for r in renders if r.has_auto and (r.auto is None or r.mono_compatible != bool(mono_compatible))]
     for i, r in enumerate(todo):
         check_cancel(cancel)
-        r.auto = render_auto(r, *r.tiles, mono_compatible=mono_compatible, cancel=cancel)
+        r.auto = render_auto(r, *r.tiles, mono_compatible=mono_compatible, spill=spill, cancel=cancel)
         r.mono_compatible = bool(mono_compatible)
         report(progress, "render", i + 1, len(todo))
 
@@ -137,15 +145,43 @@ def missing(renders: list[SourceRender], *, mono_compatible: bool) -> bool:
     return any(r.has_auto and (r.auto is None or r.mono_compatible != bool(mono_compatible)) for r in renders)
 
 
+def pair_buffer(n: int, spill: Optional[Path] = None) -> np.ndarray:
+    """A float32 buffer [shape=(n, 2)] for a source's auto pair: in RAM, or with ``spill`` (a
+    folder) mapped on a file there, so that the pairs of a long recording do not have to fit in RAM
+    beside its stems: the OS keeps the pages it has room for and writes the others out, as a DAW
+    streams from disk. The file is unlinked as soon as it is mapped (nothing is left behind, even
+    after a crash; the space is freed with the array); its space is reserved first, so a full disk
+    is an error here (then the pair is kept in RAM), never a fault while writing."""
+    if spill is None or n <= 0 or not hasattr(os, "posix_fallocate"):
+        return np.empty((max(n, 0), 2), np.float32)
+    try:
+        spill = Path(spill)
+        spill.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix="pair-", suffix=".f32", dir=spill)
+        try:
+            os.posix_fallocate(fd, 0, n * 8)
+            with open(fd, "r+b", closefd=False) as f:
+                buf = np.memmap(f, dtype=np.float32, mode="r+", shape=(n, 2))
+        finally:
+            os.close(fd)
+            os.unlink(path)
+        return buf.view(np.ndarray)       # a plain array (the map lives as its base)
+    except OSError as exc:
+        log.info("auto render kept in memory: cannot map it in %s (%s)", spill, exc)
+        return np.empty((n, 2), np.float32)
+
+
 def render_auto(r: SourceRender, iid: np.ndarray, ic: np.ndarray, *, mono_compatible: bool = False,
-                chunk: int = CHUNK_FRAMES, cancel: Optional[threading.Event] = None) -> np.ndarray:
+                chunk: int = CHUNK_FRAMES, spill: Optional[Path] = None,
+                cancel: Optional[threading.Event] = None) -> np.ndarray:
     """Source ``r`` rendered band by band [shape=(n, 2)], float32: per tile, the PS decoder's mixing
     law with the tile's IID (dB) and IC [shape=(34, frames)] applied to the STFTs of ``s`` and
     ``d``, then overlap-added (the STFT reconstructs perfectly, so parameters equal in every tile
     give exactly ``a s + b d``, ``c s + d d``). Mono-compatible: only the side ``a S + b D``
     (:func:`core.decoder.side_coefficients`) is transformed back and ``L = s + side``,
-    ``R = s - side``, so (L + R) / 2 is the stem to float rounding. Memory: the output, one more
-    [n, 2] while transforming back, and one chunk of spectra."""
+    ``R = s - side``, so (L + R) / 2 is the stem to float rounding. The output is a
+    :func:`pair_buffer` (``spill``: a folder to map it in). Memory: the output, one more [n, 2]
+    (the overlap-add) while transforming back, and one chunk of spectra."""
     n = len(r.s)
     t = n_frames(n)
     if iid.shape != (N_BANDS, t) or ic.shape != iid.shape:
@@ -163,9 +199,13 @@ def render_auto(r: SourceRender, iid: np.ndarray, ic: np.ndarray, *, mono_compat
             a, b, c, d = mixing_coefficients(iid[:, f0:f1], ic[:, f0:f1])
             ola.add(a[bob] * S + b[bob] * D, f0, channel=0)
             ola.add(c[bob] * S + d[bob] * D, f0, channel=1)
-    out = ola.result()
+    out = pair_buffer(n, spill)
     if mono_compatible:
-        return np.stack([r.s + out, r.s - out], axis=1)
+        ola.result_into(out[:, 1:])                    # the side, then L = s + side, R = s - side
+        np.add(r.s, out[:, 1], out=out[:, 0])
+        np.subtract(r.s, out[:, 1], out=out[:, 1])
+    else:
+        ola.result_into(out)
     return out
 
 

@@ -111,7 +111,8 @@ class OverlapAdd:
         for j in range(k):
             self.buf[base + j * hop: base + j * hop + t * hop, channel] += blocks[:, j, :].reshape(-1)
 
-    def result(self) -> np.ndarray:
+    def _norm(self) -> np.ndarray:
+        """The window-square sum of the output samples [shape=(length,)] (floored)."""
         n_fft, hop = self.n_fft, self.hop
         w2 = (window(n_fft) ** 2).reshape(n_fft // hop, hop)
         t = n_frames(self.length, hop)
@@ -119,5 +120,15 @@ class OverlapAdd:
         for j in range(n_fft // hop):
             wss[j * hop: j * hop + t * hop] += np.tile(w2[j], t)
         s = n_fft // 2
-        out = self.buf[s:s + self.length] / np.maximum(wss[s:s + self.length], 1e-3)[:, None]
+        return np.maximum(wss[s:s + self.length], 1e-3)
+
+    def result(self) -> np.ndarray:
+        s = self.n_fft // 2
+        out = self.buf[s:s + self.length] / self._norm()[:, None]
         return out[:, 0] if out.shape[1] == 1 else out
+
+    def result_into(self, out: np.ndarray) -> None:
+        """The result written into ``out`` [shape=(length, channels)] (any float32 array or view,
+        e.g. a file-mapped one), without another full-length copy."""
+        s = self.n_fft // 2
+        np.divide(self.buf[s:s + self.length], self._norm()[:, None], out=out)

@@ -227,3 +227,38 @@ def test_upmix_renditions_remake_byte_identically(rng, signals, tmp_path, capsys
         assert again.read_bytes() == path.read_bytes()
     assert made[0].read_bytes() != made[1].read_bytes()
     capsys.readouterr()
+
+
+def _mapped(a) -> bool:
+    import mmap
+    while a is not None:
+        if isinstance(a, mmap.mmap):
+            return True
+        a = getattr(a, "base", None)
+    return False
+
+
+def test_auto_pairs_of_a_session_live_on_unlinked_files(rng, signals, tmp_path):
+    """Long recordings: the pairs are mapped on files in the spill folder (the OS may page them out
+    instead of holding them in RAM), nothing stays in the folder, and the sound is the same as
+    with pairs in RAM."""
+    from core.renderer import pair_buffer
+    s = _session(rng, signals, tmp_path)
+    spill = tmp_path / "renders"
+    s.spill_dir = spill
+    s.new_rendition(1)
+    mapped = [r.auto for r in s.renders if r.has_auto]
+    assert mapped and all(_mapped(a) for a in mapped)
+    assert list(spill.iterdir()) == []                   # unlinked at once
+    y = s.render()
+    s.spill_dir = None
+    for r in s.renders:
+        r.auto = None
+    s.recall(s.current, record=False)
+    assert not any(_mapped(r.auto) for r in s.renders if r.has_auto)
+    assert np.array_equal(s.render(), y)
+    # a spill folder that cannot be made: the pair is kept in RAM
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    b = pair_buffer(100, blocker / "renders")
+    assert b.shape == (100, 2) and not _mapped(b)
