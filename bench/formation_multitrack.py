@@ -157,6 +157,8 @@ def main() -> None:
     ap.add_argument("--split", choices=("all", "tune", "heldout"), default="all", help="scenes split")
     ap.add_argument("--seconds", type=float, default=0.0, help="multitrack: first S seconds (0 = whole)")
     ap.add_argument("--rows", action="store_true", help="print one row per stem (else only the means)")
+    ap.add_argument("--solo", action="store_true",
+                    help="also count the sources of each scene's piano stems (share >= 20 %%) separated alone")
     args = ap.parse_args()
     from _formation_legacy import LegacyFormation
 
@@ -171,6 +173,8 @@ def main() -> None:
         print(head)
         print("|" + "---|" * (head.count("|") - 1))
     groups: dict[str, list[list[float]]] = {}
+    counts: dict[str, list[int]] = {}
+    solo: list[tuple[str, list[np.ndarray]]] = []
     worst: dict[str, list[tuple[float, str]]] = {}
     secs = {"audio": 0.0, "formation": 0.0}
     for gen in items:
@@ -188,6 +192,10 @@ def main() -> None:
             secs["formation"] += time.perf_counter() - t0
             secs["audio"] += len(mix) / 44100
             best, names = best_sources(now, refs)
+            counts.setdefault(kind, []).append(len(now) - 1)
+            if args.solo and kind.startswith("scenes"):
+                solo += [(kind, y) for s, y in keep if s.endswith(" piano")
+                         and float(np.dot(y.astype(np.float64), y)) >= 0.2 * total]
             for i, (stem, y) in enumerate(keep):
                 share = float(np.dot(y.astype(np.float64), y)) / total
                 row = [crossover[i] - base[i], legacy["best"][i] - base[i], best[i] - base[i]]
@@ -203,6 +211,14 @@ def main() -> None:
     for key, rows in groups.items():
         m = np.mean(rows, axis=0)
         print(f"| {key} | {len(rows)} | {m[0]:.2f} | {m[1]:+.2f} | {m[2]:+.2f} | {m[3]:+.2f} | {m[3] - m[1]:+.2f} |")
+    print()
+    print("| material | recordings | sources (automatic): mean | min | max |")
+    print("|---|---|---|---|---|")
+    for kind, c in counts.items():
+        print(f"| {kind} | {len(c)} | {np.mean(c):.1f} | {min(c)} | {max(c)} |")
+    for kind in sorted({k for k, _ in solo}):
+        c = [len(separation.get("formation").separate(y)) - 1 for k, y in solo if k == kind]
+        print(f"| {kind}, piano stem alone | {len(c)} | {np.mean(c):.1f} | {min(c)} | {max(c)} |")
     for kind, vals in worst.items():
         v, what = min(vals)
         print(f"{kind}: worst stem {what}: best source {v:+.2f} dB over the mixture")

@@ -10,10 +10,14 @@ stays bounded on long recordings)::
                normalized-cut spectral clustering
     tracks     a window's cluster continues the previous window's    (separation.timbre)
                cluster of the same pitch: notes and held chords
-    sources    tracks grouped by timbre, what stays constant for an instrument: spectral
-               envelope shape over the fundamental, harmonicity, percussiveness, decay and
-               duration, and (weighed low) register; the number of sources follows from a
-               distance threshold, so a solo instrument gives one or two, a band several
+    sources    tracks grouped into instruments: a small network      (separation.grouping)
+               fitted on rendered General-MIDI scenes gives P(same
+               instrument) of every pair of tracks from their timbre
+               (envelope over the fundamental and over frequency,
+               percussiveness, decay, vibrato ...), loudness, register
+               and timing (overlap, gaps, common onsets); average
+               linkage cut where groups are no longer likely one
+               instrument, so the number of sources follows the music
     stems      each source's peaks draw the window's main lobe into a magnitude model; soft
                masks share each bin between the sources and the unexplained power (noise,
                transients, reverberation), whose percussive part goes to the percussive source
@@ -43,17 +47,17 @@ from core.stft import HOP, N_FFT, istft, n_frames, stft
 from .base import RESIDUAL_COLOUR, Source, colour_for, register
 from .ncut import normalized_cut, similarity, single_threaded_blas
 from .peaks import Peaks, harmonic_pitches, pick_peaks
-from .timbre import (FEATURES, cluster_features, continuation, describe, group_tracks, link_tracks,
-                     percussive_fraction, track_table)
+from .grouping import group_tracks, tracks_from_clusters
+from .timbre import FEATURES, cluster_features, continuation, describe, link_tracks, percussive_fraction
 
 __all__ = ["SourceFormation", "N_SOURCES_RANGE"]
 
 N_SOURCES_RANGE = (2, 8)
 _CHUNK = 256          # frames per STFT chunk (~6 s)
 _CTX = 8              # context frames either side of a chunk (percussive smoothing, overlap-add)
-_K_MAX = 6            # at most this many clusters per texture window (or n_sources if larger)
+_K_MAX = 12           # at most this many clusters per texture window (or n_sources if larger): purer
+                      # clusters (the grouping joins them into instruments)
 _MAX_AUTO = 6         # at most this many automatic sources (besides the residual)
-_LINK_THRESHOLD = 1.0  # automatic: groups of tracks further apart than this stay apart (see timbre)
 _MIN_SHARE = 0.03     # least share of the peak energy an automatic source must hold
 _TINY = 0.01          # fixed count: groups under this share of the peak energy join their closest first
 _IMPULSIVE = 4.0      # unexplained transients form a source only when this impulsive (peak / median power)
@@ -250,14 +254,12 @@ class SourceFormation:
         decay_db_s, duration_s, polyphony (peaks per frame), energy, ordered from low to high pitch with the
         percussive source last."""
         window_s = self.texture_frames * HOP / SAMPLE_RATE
-        table, weight = track_table(feats, track, window_s=window_s)
-        rng = np.random.default_rng(self.seed + 1)
+        tracks = tracks_from_clusters(feats, track, window_s=window_s)
+        table, weight = tracks.table, tracks.weight
         if self.n_sources is None:
-            group = group_tracks(table, weight, n_sources=None, max_sources=_MAX_AUTO, min_share=_MIN_SHARE,
-                                 rng=rng, threshold=_LINK_THRESHOLD)
+            group = group_tracks(tracks, n_sources=None, max_sources=_MAX_AUTO, min_share=_MIN_SHARE)
         else:
-            group = group_tracks(table, weight, n_sources=self.n_sources, max_sources=self.n_sources,
-                                 min_share=_TINY, rng=rng)
+            group = group_tracks(tracks, n_sources=self.n_sources, max_sources=self.n_sources, min_share=_TINY)
         n_src = int(group.max()) + 1
         info = []
         for g in range(n_src):

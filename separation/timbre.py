@@ -10,12 +10,15 @@ instrument's sound is made of rather than a frequency region:
   broadband events: see :func:`percussive_fraction`);
 * onset behaviour: how a note's level changes inside the window and over its life (a piano or a
   plucked string decays, a pad or an organ holds), and how long it lasts;
-* register (log pitch), with a small weight: an instrument plays many notes.
+* the spectral envelope over absolute frequency (octave bands), the odd/even harmonic balance,
+  the partials' frequency spread around their harmonics (vibrato, inharmonicity) and level
+  fluctuation (tremolo);
+* register (log pitch): an instrument plays many notes.
 
 :func:`cluster_features` measures the clusters of one window; :func:`link_tracks` joins clusters
 of consecutive windows that continue one another (same pitch) into tracks, notes or held chords, so
-that features are measured over a whole note; :func:`group_tracks` groups tracks into sources by
-their timbre with a distance threshold, so that the number of sources follows the music;
+that features are measured over a whole note (:func:`track_table`); :mod:`separation.grouping`
+groups tracks into sources with a learned same-instrument model of track pairs;
 :func:`describe` names a source from its measurements.
 """
 from __future__ import annotations
@@ -26,12 +29,15 @@ from scipy.ndimage import uniform_filter1d
 from .peaks import harmonic_pitches
 
 __all__ = ["percussive_fraction", "cluster_features", "continuation", "link_tracks", "track_table",
-           "group_tracks", "pair_distance", "describe", "note_name", "FEATURES", "N_HARMONICS"]
+           "describe", "note_name", "FEATURES", "N_HARMONICS", "N_BANDS"]
 
 # Columns of the per-cluster feature table.
 N_HARMONICS = 8
+N_BANDS = 8
+BAND_EDGES = 60.0 * 2.0 ** np.arange(N_BANDS + 1)      # 60 Hz .. 15.4 kHz, octave bands
 FEATURES = ("window", "pitch", "energy", "harmonicity", "percussive", "tilt", "brightness",
-            "polyphony", "slope", "frames") + tuple(f"h{i}" for i in range(1, N_HARMONICS + 1))
+            "polyphony", "slope", "frames") + tuple(f"h{i}" for i in range(1, N_HARMONICS + 1)) + (
+            "odd_even", "jitter", "richness", "spread", "tremolo") + tuple(f"b{i}" for i in range(1, N_BANDS + 1))
 _F = {name: i for i, name in enumerate(FEATURES)}
 _EPS = 1e-12
 
@@ -58,7 +64,13 @@ def cluster_features(window: int, freq: np.ndarray, mag: np.ndarray, db: np.ndar
     pitch (Hz), energy, harmonicity (energy share on the pitch's harmonics), percussive (energy-
     weighted), tilt (dB per octave of the partials' levels over log-frequency), brightness
     (log2 of the energy centroid over the pitch), polyphony (peaks per frame), slope (level change
-    within the window, dB per frame), frames (frames in which the cluster has peaks)."""
+    within the window, dB per frame), frames (frames in which the cluster has peaks), h1..h8 (level of
+    the pitch's harmonics relative to the strongest, dB), odd_even (dB of the odd harmonics 3, 5, 7
+    over the even ones 2..8), jitter (energy-weighted spread of the harmonic peaks' frequencies
+    around their harmonic, cents: vibrato, inharmonicity), richness (log2 of the number of harmonics
+    present), spread (energy-weighted spread of the peaks' log2 frequency, octaves), tremolo (spread
+    of the frame levels around their trend, dB), b1..b8 (share of the energy in octave bands from
+    60 Hz, dB, -40 if empty: the spectral envelope over absolute frequency)."""
     out = np.zeros((k, len(FEATURES)))
     for c in range(k):
         m = labels == c
@@ -88,9 +100,20 @@ def cluster_features(window: int, freq: np.ndarray, mag: np.ndarray, db: np.ndar
         hk = np.bincount(h[on & (h <= N_HARMONICS)].astype(np.int64), weights=e[on & (h <= N_HARMONICS)],
                          minlength=N_HARMONICS + 1)[1:]
         profile = np.maximum(10 * np.log10(hk / max(hk.max(), _EPS) + _EPS), -40.0)
+        odd_even = 10 * np.log10((hk[2] + hk[4] + hk[6] + _EPS) / (hk[1] + hk[3] + hk[5] + hk[7] + _EPS))
+        cents = 1200 * np.log2(r[on] / h[on]) if on.any() else np.zeros(1)
+        eo = e[on] if on.any() else np.ones(1)
+        jitter = np.sqrt(np.sum(eo * (cents - np.sum(eo * cents) / eo.sum()) ** 2) / eo.sum())
+        richness = np.log2(1 + len(np.unique(h[on])))
+        mlf = np.sum(e * lf) / et
+        spread = np.sqrt(np.sum(e * (lf - mlf) ** 2) / et)
+        tremolo = float(np.std(lvl - slope * (frames - frames.mean()))) if len(frames) >= 3 else 0.0
+        band = np.bincount(np.clip(np.searchsorted(BAND_EDGES, fc) - 1, 0, N_BANDS - 1), weights=e, minlength=N_BANDS)
+        env = np.maximum(10 * np.log10(band / et + _EPS), -40.0)
         out[c] = (window, pitch, et, float(e[on].sum()) / et, float(np.sum(e * perc[m])) / et,
                   np.clip(tilt, -30.0, 10.0), np.log2(max(np.exp(np.sum(e * np.log(fc)) / et) / pitch, 1.0)),
-                  len(fc) / len(frames), np.clip(slope, -10.0, 10.0), len(frames), *profile)
+                  len(fc) / len(frames), np.clip(slope, -10.0, 10.0), len(frames), *profile,
+                  np.clip(odd_even, -30.0, 30.0), min(jitter, 100.0), richness, spread, min(tremolo, 20.0), *env)
     return out
 
 
@@ -144,12 +167,13 @@ def link_tracks(n_clusters: int, links: list[tuple[int, int, np.ndarray]], *, mi
 
 
 def track_table(feats: np.ndarray, track: np.ndarray, *, window_s: float) -> np.ndarray:
-    """Per-track timbre vectors [shape=(T, 8 + N_HARMONICS)] and weights: energy-weighted means of the clusters'
-    features plus duration and decay over the track's life.
+    """Per-track timbre vectors [shape=(T, 8 + N_HARMONICS + 5 + N_BANDS)] and weights: energy-weighted
+    means of the clusters' features plus duration and decay over the track's life.
 
     Columns: register (log2 pitch), harmonicity, percussive, tilt, brightness, polyphony,
     decay (dB per second, within-window slopes and the level change from window to window),
-    log2 duration (s), harmonic profile (dB, harmonics 1..N_HARMONICS)."""
+    log2 duration (s), harmonic profile (dB, harmonics 1..N_HARMONICS), odd_even, jitter, richness,
+    spread, tremolo and the octave-band envelope (b1..b8; see :func:`cluster_features`)."""
     t = int(track.max()) + 1
     e = feats[:, _F["energy"]]
     w = np.bincount(track, weights=e, minlength=t) + _EPS
@@ -174,92 +198,8 @@ def track_table(feats: np.ndarray, track: np.ndarray, *, window_s: float) -> np.
     return np.stack([np.log2(np.exp(mean(np.log(feats[:, _F["pitch"]])))), mean(feats[:, _F["harmonicity"]]),
                      mean(feats[:, _F["percussive"]]), mean(feats[:, _F["tilt"]]),
                      mean(feats[:, _F["brightness"]]), mean(np.log2(feats[:, _F["polyphony"]])),
-                     decay, dur] + [mean(feats[:, _F[f"h{i}"]]) for i in range(1, N_HARMONICS + 1)], axis=1), w
-
-
-# Same-instrument model of two tracks (logistic regression on the absolute differences of their
-# track_table columns): P(same) = sigmoid(BIAS - sum(WEIGHTS * |difference|)). Fitted on 23 of the 31
-# tuning scenes rendered from General MIDI (bench/formation_fit.py prints these numbers). Register is
-# the strongest cue there, percussiveness, brightness and polyphony follow; tilt, decay, duration and
-# the harmonic profile barely tell instruments apart on those tracks (harmonicity not at all).
-WEIGHTS = np.array([0.578, 0.0, 0.758, 0.019, 0.219, 0.187, 0.003, 0.021,
-                    0.0, 0.0, 0.002, 0.001, 0.005, 0.003, 0.006, 0.002])
-BIAS = 0.801
-
-
-def pair_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``sum(WEIGHTS * |a_i - b_j|)`` for all pairs [shape=(len(a), len(b))] of track_table rows."""
-    out = np.zeros((len(a), len(b)))
-    for k in np.flatnonzero(WEIGHTS):
-        out += WEIGHTS[k] * np.abs(a[:, k, None] - b[None, :, k])
-    return out
-
-
-def group_tracks(table: np.ndarray, weight: np.ndarray, *, n_sources: int | None, max_sources: int,
-                 min_share: float, rng: np.random.Generator, threshold: float = 1.0) -> np.ndarray:
-    """Source per track [shape=(T,)], numbered from 0.
-
-    Tracks (rows of :func:`track_table`, weighted by the square root of their energy so that many
-    quiet notes count too) are first gathered into up to 48 micro-groups by weighted k-means, then
-    merged by average linkage on the weighted distance of :data:`WEIGHTS` (the mean over all
-    track pairs of the two groups): the closest groups merge until ``n_sources`` are left or, with
-    ``n_sources=None``, until the closest pair is further apart than ``threshold`` (at
-    :data:`BIAS` two tracks would be as likely as not one instrument; the backend's threshold is
-    tuned on the tuning scenes). Groups holding less than ``min_share`` of the energy join their
-    closest group (with ``n_sources`` given, before the merging too), and at most ``max_sources``
-    are kept."""
-    from .ncut import kmeans
-    wt = np.sqrt(weight)
-    scale = np.where(WEIGHTS > 0, WEIGHTS, 1e-3)
-    micro, _ = kmeans(table * scale, min(48, len(table)), rng=rng, weights=wt, n_init=1)
-    _, micro = np.unique(micro, return_inverse=True)
-    m = int(micro.max()) + 1
-    mass = np.bincount(micro, weights=wt, minlength=m)
-    energy = np.bincount(micro, weights=weight, minlength=m)
-    # exact mean pairwise distance between micro-groups, in blocks of tracks
-    onehot = np.zeros((len(table), m))
-    onehot[np.arange(len(table)), micro] = wt
-    acc = np.zeros((m, m))
-    for i in range(0, len(table), 256):
-        acc += onehot[i:i + 256].T @ pair_distance(table[i:i + 256], table) @ onehot
-    dist = acc / np.maximum(np.outer(mass, mass), 1e-30)
-    np.fill_diagonal(dist, np.inf)
-    group = np.arange(m)
-    alive = np.ones(m, dtype=bool)
-    total_e = energy.sum() + _EPS
-
-    def merge(a: int, b: int) -> None:
-        # average linkage (Lance-Williams): b absorbs a
-        new = (mass[a] * dist[a] + mass[b] * dist[b]) / (mass[a] + mass[b])
-        dist[b, :] = new
-        dist[:, b] = new
-        dist[b, b] = np.inf
-        dist[a, :] = np.inf
-        dist[:, a] = np.inf
-        mass[b] += mass[a]
-        energy[b] += energy[a]
-        group[group == a] = b
-        alive[a] = False
-
-    def fold_small(limit: int) -> None:
-        while alive.sum() > 1:
-            live = np.flatnonzero(alive)
-            small = live[np.argmin(energy[live])]
-            if energy[small] / total_e >= min_share and alive.sum() <= limit:
-                break
-            merge(int(small), int(np.argmin(dist[small])))
-
-    if n_sources is not None:
-        fold_small(m)
-    target = n_sources if n_sources is not None else 1
-    while alive.sum() > target:
-        a, b = np.unravel_index(int(np.argmin(dist)), dist.shape)
-        if n_sources is None and dist[a, b] > threshold:
-            break
-        merge(int(a), int(b))
-    fold_small(max_sources)
-    _, lab = np.unique(group[micro], return_inverse=True)
-    return lab
+                     decay, dur] + [mean(feats[:, _F[f"h{i}"]]) for i in range(1, N_HARMONICS + 1)]
+                    + [mean(feats[:, _F[c]]) for c in FEATURES[_F["odd_even"]:]], axis=1), w
 
 
 _NOTES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")

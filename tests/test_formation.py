@@ -24,8 +24,9 @@ from separation.base import RESIDUAL_COLOUR
 from separation.formation import SourceFormation
 from separation.ncut import hwps, normalized_cut, similarity
 from separation.peaks import harmonic_pitches, pick_peaks
-from separation.timbre import (FEATURES, cluster_features, continuation, describe, group_tracks, link_tracks,
-                               note_name, percussive_fraction)
+from separation import grouping
+from separation.timbre import (FEATURES, cluster_features, continuation, describe, link_tracks, note_name,
+                               percussive_fraction)
 
 SR = 44100
 
@@ -274,24 +275,76 @@ def test_cluster_features_measure_pitch_tilt_and_profile():
     assert abs(out[col["h3"]] - 20 * np.log10(1 / 9)) < 0.1
 
 
-def test_group_tracks_threshold_and_fixed_count():
-    """Two timbres (register and percussiveness apart) with 30 noisy tracks each: the automatic
-    grouping finds two groups matching them; a fixed count returns that many."""
+def test_cluster_cuts_where_tracks_are_unlikely_one_instrument():
+    """Pair probabilities with three blocks of known truth (0.8 inside, 0.15 across, noisy): the
+    automatic cut finds the three; a fixed count returns that many; a group under the least share of
+    the energy joins the one it is most likely one with."""
     rng = np.random.default_rng(0)
-    n = 30
-    a = np.column_stack([rng.normal(7.0, 0.2, n), np.full(n, 0.9), rng.uniform(0, 0.1, n), rng.normal(-6, 1, n),
-                         rng.normal(0.8, 0.1, n), rng.normal(2, 0.2, n), rng.normal(-5, 3, n),
-                         rng.normal(-1, 0.3, n), rng.normal(-10, 3, (n, 8))])
-    b = a.copy()
-    b[:, 0] += 2.5
-    b[:, 2] += 0.7
-    table = np.vstack([a, b])
-    weight = rng.uniform(0.5, 1.5, 2 * n)
-    lab = group_tracks(table, weight, n_sources=None, max_sources=6, min_share=0.03, rng=np.random.default_rng(1))
+    truth = np.repeat([0, 1, 2], [20, 15, 10])
+    p = np.where(truth[:, None] == truth[None, :], 0.8, 0.15) + rng.uniform(-0.1, 0.1, (45, 45))
+    p = np.clip(0.5 * (p + p.T), 0.0, 1.0)
+    weight = np.ones(45)
+    lab = grouping.cluster(p, weight, n_sources=None, max_sources=6, min_share=0.0, threshold=0.5)
+    assert len(np.unique(lab)) == 3
+    assert all(len(np.unique(lab[truth == t])) == 1 for t in range(3))
+    assert len(np.unique(grouping.cluster(p, weight, n_sources=2, max_sources=2, min_share=0.0, threshold=0.5))) == 2
+    weight[truth == 2] = 0.01               # block 2 holds under 1 % of the energy
+    lab = grouping.cluster(p, weight, n_sources=None, max_sources=6, min_share=0.03, threshold=0.5)
+    assert len(np.unique(lab)) == 2 and len(np.unique(lab[truth != 2])) == 2
+
+
+def toy_model():
+    """A hand-made pair model: same instrument unless the registers are a fifth of an octave or
+    more apart, or the percussiveness differs by 0.3 or more."""
+    f = list(grouping.PAIR_FEATURES)
+    w = np.zeros((len(f), 1))
+    w[f.index("d_register"), 0] = -10.0
+    w[f.index("d_percussive"), 0] = -10.0
+    return grouping.PairModel(np.zeros(len(f)), np.ones(len(f)), [(w, np.array([2.0]))], threshold=0.5)
+
+
+def test_group_tracks_quiet_tracks_join_their_own_group():
+    """Two kinds of tracks (registers an octave apart) under a hand-made pair model, with more
+    tracks than the core holds: the loud ones form the two groups, every quiet one joins its kind."""
+    rng = np.random.default_rng(2)
+    n = grouping.CORE_TRACKS + 100
+    kind = rng.integers(0, 2, n)
+    cols = len(grouping.TABLE_COLUMNS)
+    table = rng.normal(0.0, 0.02, (n, cols))
+    table[:, 0] = 8.0 + kind + rng.normal(0, 0.03, n)
+    tr = grouping.Tracks(table, rng.uniform(0.1, 1.0, n), np.zeros(n), np.full(n, 3.0), 0.2)
+    lab = grouping.group_tracks(tr, n_sources=None, max_sources=6, min_share=0.03, model=toy_model())
     assert len(np.unique(lab)) == 2
-    assert len(np.unique(lab[:n])) == 1 and len(np.unique(lab[n:])) == 1 and lab[0] != lab[-1]
-    lab4 = group_tracks(table, weight, n_sources=4, max_sources=4, min_share=0.0, rng=np.random.default_rng(1))
-    assert len(np.unique(lab4)) == 4
+    assert all(len(np.unique(lab[kind == k])) == 1 for k in (0, 1))
+    assert len(np.unique(grouping.group_tracks(tr, n_sources=3, max_sources=3, min_share=0.0, model=toy_model()))) == 3
+
+
+def test_pair_features_are_symmetric_and_measure_time():
+    """Two notes that overlap for half of the shorter; a third follows the second 0.4 s after it ends."""
+    cols = len(grouping.TABLE_COLUMNS)
+    table = np.zeros((3, cols))
+    table[:, 0] = [7.0, 8.0, 7.5]
+    table[2, grouping.TABLE_COLUMNS.index("tilt")] = -20.0      # the third is much darker
+    tr = grouping.Tracks(table, np.array([1.0, 2.0, 3.0]), np.array([0.0, 2.0, 10.0]), np.array([3.0, 7.0, 12.0]), 0.2)
+    tr = grouping.with_context(tr, np.arange(3))
+    x = grouping.pair_features(tr, tr, spread=0.5)
+    f = {n: i for i, n in enumerate(grouping.PAIR_FEATURES)}
+    assert x.shape == (3, 3, len(grouping.PAIR_FEATURES))
+    assert np.allclose(x, x.transpose(1, 0, 2))
+    assert x[0, 1, f["d_register"]] == 1.0 and x[0, 1, f["register_gap_rel"]] == 2.0
+    assert x[0, 1, f["overlap"]] == 0.5 and x[0, 1, f["gap_s"]] == 0.0
+    assert abs(x[1, 2, f["gap_s"]] - np.log1p(0.4)) < 1e-6 and x[1, 2, f["overlap"]] == 0.0
+    assert x[0, 0, f["same_onset"]] == 1.0 and x[0, 1, f["same_onset"]] == 0.0
+    assert x[0, 0, f["timbre_dist"]] == 0.0 and x[0, 1, f["timbre_dist"]] == 0.0
+    assert x[0, 2, f["timbre_dist"]] > 0.5 and x[0, 2, f["d_tilt"]] == 20.0
+
+
+def test_shipped_pair_model_loads_and_round_trips():
+    model = grouping.load_model()
+    assert 0.0 < model.threshold < 1.0 and "tune scenes" in model.provenance
+    again = grouping.PairModel.from_dict(model.to_dict())
+    x = np.random.default_rng(0).normal(size=(50, len(grouping.PAIR_FEATURES))).astype(np.float32)
+    assert np.allclose(model.prob(x), again.prob(x), atol=1e-5)
 
 
 def test_names_come_from_measurements():
@@ -325,9 +378,9 @@ def test_small_band_sources_are_instruments_not_frequency_regions():
     """Each part's best source against the best frequency-region split (the oracle 2-band
     crossover): on average over the four parts the sources win by at least 1 dB, and for the
     percussive part (which spans every band) by at least 3 dB. A frequency-region splitter (four
-    bands as "sources") fails the same check, so the test tells instruments from regions. (The
-    two instruments sharing a register are not asserted apart: the timbre cues do not separate
-    them reliably yet.)"""
+    bands as "sources") fails the same check, so the test tells instruments from regions. The two
+    instruments sharing a register (bright, sustained G3..E4 and dark, plucked A3..A4) end up in
+    different sources, each its part's best."""
     refs, mix = small_band(np.random.default_rng(0))
     sources = separation.get("formation").separate(mix)
     assert_valid(mix, sources)
@@ -346,6 +399,9 @@ def test_small_band_sources_are_instruments_not_frequency_regions():
     assert passes(ours), ours
     assert not passes(regions), regions
     assert "percussive" in [s.name for s in sources]
+    best = {k: int(np.argmax([si_sdr(r, s.audio) for s in sources])) for k, r in refs.items()}
+    assert best["bright"] != best["plucked"], best
+    assert sources[best["bright"]].kind == sources[best["plucked"]].kind == "source"
 
 
 @pytest.mark.parametrize("settings", [dict(n_sources=2), dict(n_sources=8),
