@@ -10,12 +10,11 @@ Takes the first ``valid``-split recording of the data manifest that lasts at lea
 row: real-time factor (processing time / audio duration), the peak Python heap during the call
 (tracemalloc, numpy arrays included) and the process's peak resident memory.
 
-Result (2-core machine shared with other jobs, load average ~13: the wall-clock figure is not
-meaningful then, the CPU time is)::
+Result (2-core machine, load average ~2; learned track grouping of separation/grouping.py)::
 
     file: wesnoth-1.16-music/usr/share/games/wesnoth/1.16/data/core/music/northern_mountains.ogg
     | audio (s) | time (s) | RTF | CPU time (s) | CPU RTF | peak heap (MiB) | peak RSS (MiB) | sources | sum error |
-    | 180.0 | 184.12 | 1.023 | 29.11 | 0.162 | 392 | 578 | 7 + residual | 1.2e-07 |
+    | 180.0 | 32.74 | 0.182 | 32.99 | 0.183 | 295 | 471 | 5 + residual | 1.2e-07 |
 """
 from __future__ import annotations
 
