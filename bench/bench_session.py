@@ -23,6 +23,7 @@ import soundfile as sf
 from _common import peak_rss_mb, real_mono
 
 from app.session import Session
+from core.renderer import mapped_on_file
 from core.stft import istft, stft
 from separation.base import Source, colour_for
 
@@ -38,15 +39,6 @@ def split_sources(x: np.ndarray, n: int) -> list[np.ndarray]:
         out.append(istft(S * m, length=len(x)))
     out[-1] = out[-1] + (x - np.sum(out, axis=0))  # exact sum
     return out
-
-
-def _mapped(a) -> bool:
-    import mmap
-    while a is not None:
-        if isinstance(a, mmap.mmap):
-            return True
-        a = getattr(a, "base", None)
-    return False
 
 
 def main():
@@ -76,7 +68,7 @@ def main():
         s.new_rendition(0)
         t_rend = time.perf_counter() - t0
         pair_mb = sum(r.auto_bytes for r in s.renders) / 2 ** 20
-        n_mapped = sum(_mapped(r.auto) for r in s.renders if r.auto is not None)
+        n_mapped = sum(mapped_on_file(r.auto) for r in s.renders if r.auto is not None)
         t0 = time.perf_counter()
         s.set_mono_compatible(True)
         t_mode = time.perf_counter() - t0

@@ -45,7 +45,7 @@ from .ps import PSParams, band_energy
 from .stft import OverlapAdd, n_frames, stft_frames
 
 __all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_renders", "render_auto", "render_missing",
-           "missing", "pair_buffer", "active_gains", "mix", "mix_chunks", "CHUNK"]
+           "missing", "pair_buffer", "mapped_on_file", "active_gains", "mix", "mix_chunks", "CHUNK"]
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,16 @@ def pair_buffer(n: int, spill: Optional[Path] = None) -> np.ndarray:
     except OSError as exc:
         log.info("auto render kept in memory: cannot map it in %s (%s)", spill, exc)
         return np.empty((n, 2), np.float32)
+
+
+def mapped_on_file(a) -> bool:
+    """Whether array ``a`` lives on a file mapping (a :func:`pair_buffer` with a spill folder)."""
+    import mmap
+    while a is not None:
+        if isinstance(a, mmap.mmap):
+            return True
+        a = getattr(a, "base", None)
+    return False
 
 
 def render_auto(r: SourceRender, iid: np.ndarray, ic: np.ndarray, *, mono_compatible: bool = False,

@@ -7,11 +7,11 @@ import pytest
 import soundfile as sf
 
 from app.session import KEEP_BYTES
-from core.bands import N_BANDS, band_centres_hz, band_of_bin
+from core.bands import N_BANDS, band_of_bin
 from core.decoder import mixing_coefficients
-from core.placement import Placement, iid_to_pan, pan_to_iid, source_weights, tile_parameters
+from core.placement import iid_to_pan, pan_to_iid, source_weights, tile_parameters
 from core.ps import PSParams, analyze, band_energy
-from core.renderer import auto_renders, mix, prepare_source, render_auto
+from core.renderer import mapped_on_file, prepare_source, render_auto
 from core.stft import N_FFT, n_frames, stft
 
 SR = 44100
@@ -229,15 +229,6 @@ def test_upmix_renditions_remake_byte_identically(rng, signals, tmp_path, capsys
     capsys.readouterr()
 
 
-def _mapped(a) -> bool:
-    import mmap
-    while a is not None:
-        if isinstance(a, mmap.mmap):
-            return True
-        a = getattr(a, "base", None)
-    return False
-
-
 def test_auto_pairs_of_a_session_live_on_unlinked_files(rng, signals, tmp_path):
     """Long recordings: the pairs are mapped on files in the spill folder (the OS may page them out
     instead of holding them in RAM), nothing stays in the folder, and the sound is the same as
@@ -248,17 +239,17 @@ def test_auto_pairs_of_a_session_live_on_unlinked_files(rng, signals, tmp_path):
     s.spill_dir = spill
     s.new_rendition(1)
     mapped = [r.auto for r in s.renders if r.has_auto]
-    assert mapped and all(_mapped(a) for a in mapped)
+    assert mapped and all(mapped_on_file(a) for a in mapped)
     assert list(spill.iterdir()) == []                   # unlinked at once
     y = s.render()
     s.spill_dir = None
     for r in s.renders:
         r.auto = None
     s.recall(s.current, record=False)
-    assert not any(_mapped(r.auto) for r in s.renders if r.has_auto)
+    assert not any(mapped_on_file(r.auto) for r in s.renders if r.has_auto)
     assert np.array_equal(s.render(), y)
     # a spill folder that cannot be made: the pair is kept in RAM
     blocker = tmp_path / "file"
     blocker.write_text("x")
     b = pair_buffer(100, blocker / "renders")
-    assert b.shape == (100, 2) and not _mapped(b)
+    assert b.shape == (100, 2) and not mapped_on_file(b)
