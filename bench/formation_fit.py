@@ -77,20 +77,21 @@ THRESHOLD = 0.60      # set by hand (see the module docstring)
 SR = 44100
 
 
-def tune_scenes() -> list[tuple[str, list[dict]]]:
-    with open(SCENES / "scenes.tsv", newline="") as fh:
+def tune_scenes(folder: Path = SCENES) -> list[tuple[str, list[dict]]]:
+    with open(folder / "scenes.tsv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh, delimiter="\t")]
     names = list(dict.fromkeys(r["scene"] for r in rows if r["split"] == "tune"))
     return [(n, [r for r in rows if r["scene"] == n]) for n in names]
 
 
-def front_end(name: str, rows: list[dict]) -> dict:
+def front_end(name: str, rows: list[dict], folder: Path = SCENES) -> dict:
     """The cached front end of one tune scene (computed on first use)."""
     # cluster features of this many columns, at most this many clusters per window
-    path = CACHE / f"{name}.{len(FEATURES)}.k{formation._K_MAX}.npz"
+    tag = "" if folder == SCENES else f"{folder.name}-"
+    path = CACHE / f"{tag}{name}.{len(FEATURES)}.k{formation._K_MAX}.npz"
     if not path.exists():
         assert all(r["split"] == "tune" for r in rows)
-        stems = [sf.read(SCENES / name / f"ch{int(r['channel']):02d}.flac", dtype="float32")[0] for r in rows]
+        stems = [sf.read(folder / name / f"ch{int(r['channel']):02d}.flac", dtype="float32")[0] for r in rows]
         mix = np.sum(stems, axis=0).astype(np.float32)
         sfm = formation.SourceFormation()
         peaks, perc = sfm.analyse(mix)
@@ -152,7 +153,7 @@ def _pair_rows(tr, i, j, spread) -> np.ndarray:
     return out
 
 
-def fit(xs, ys, ws, *, epochs: int, seed: int) -> grouping.PairModel:
+def fit(xs, ys, ws, *, epochs: int, seed: int, hidden: int = HIDDEN) -> grouping.PairModel:
     import torch
     torch.manual_seed(seed)
     torch.set_num_threads(1)
@@ -161,8 +162,8 @@ def fit(xs, ys, ws, *, epochs: int, seed: int) -> grouping.PairModel:
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-3
     xt = torch.from_numpy((x - mean) / scale)
     yt, wt = torch.from_numpy(y), torch.from_numpy(w)
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.ReLU(),
-                              torch.nn.Linear(HIDDEN, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, 1))
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(),
+                              torch.nn.Linear(hidden, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
     opt = torch.optim.Adam(net.parameters(), lr=3e-3, weight_decay=1e-5)
     gen = torch.Generator().manual_seed(seed)
     for ep in range(epochs):
@@ -179,6 +180,14 @@ def fit(xs, ys, ws, *, epochs: int, seed: int) -> grouping.PairModel:
     lin = [m for m in net if isinstance(m, torch.nn.Linear)]
     layers = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in lin]
     return grouping.PairModel(mean, scale, layers, threshold=0.5, lo=x.min(axis=0), hi=x.max(axis=0))
+
+
+def weighted_auc(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """Area under the ROC curve of scores ``p`` for labels ``y``, pairs weighing ``w``."""
+    order = np.argsort(p, kind="stable")
+    y, w = y[order] > 0.5, w[order]
+    neg_below = np.cumsum(np.where(y, 0.0, w)) - np.where(y, 0.0, w) * 0.5
+    return float(np.sum(w[y] * neg_below[y]) / max(w[y].sum() * w[~y].sum(), 1e-30))
 
 
 def proxy(group: np.ndarray, sd: dict) -> list[float]:
@@ -202,6 +211,11 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hidden", type=int, default=HIDDEN, help="units per hidden layer")
+    ap.add_argument("--extra", type=Path, action="append", default=[],
+                    help="more tune scenes to fit on (scripts/render_midi_scenes.py --split tune with another "
+                         "soundfont or excerpt, or other songs); a scene of a default-set song joins that song's fold, one of another "
+                         "song is fitted on in every fold; only the default set is scored")
     ap.add_argument("--write", action="store_true", help="write separation/grouping_model.json")
     ap.add_argument("--out", type=Path, default=grouping.MODEL_PATH, help="where --write writes the model")
     ap.add_argument("--k-max", type=int, default=formation._K_MAX, help="clusters per texture window")
@@ -209,6 +223,8 @@ def main() -> None:
                     metavar="P", help="P(same) threshold the model ships with (one of the grid)")
     ap.add_argument("--layer-prior", type=float, default=LAYER_PRIOR,
                     help="grouping.cluster's layer prior (logits per octave of register gap beyond REGISTER_FREE)")
+    ap.add_argument("--quick", action="store_true",
+                    help="score only the shipped threshold and layer prior (not the whole grid)")
     args = ap.parse_args()
     formation._K_MAX = args.k_max
     t0 = time.time()
@@ -218,21 +234,31 @@ def main() -> None:
         data.append(scene_data(front_end(name, rows)))
     rng = np.random.default_rng(args.seed)
     sets = [pairs(sd, rng) for sd in data]
-    print(f"{len(data)} tune scenes, {sum(len(sd['tracks']) for sd in data)} tracks, "
-          f"{sum(len(s[1]) for s in sets)} pairs ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
     fold = np.arange(len(data)) % args.folds
-    priors = sorted({0.0, args.layer_prior})
-    scores = {(g, thr): [] for g in priors for thr in THRESHOLDS}
-    counts = {(g, thr): [] for g in priors for thr in THRESHOLDS}
-    true, n_true = [], []
+    fold_of = {name: int(k) for (name, _), k in zip(scenes, fold)}
+    extra, extra_fold = [], []
+    for folder in args.extra:
+        for name, rows in tune_scenes(folder):
+            extra.append(pairs(scene_data(front_end(name, rows, folder)), rng))
+            extra_fold.append(fold_of.get(name, -1))       # another song: fitted on in every fold
+    print(f"{len(data)} tune scenes (+{len(extra)} more), {sum(len(sd['tracks']) for sd in data)} tracks, "
+          f"{sum(len(s[1]) for s in sets + extra)} pairs ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+    priors = [args.layer_prior] if args.quick else sorted({0.0, args.layer_prior})
+    grid = [args.threshold] if args.quick else THRESHOLDS
+    scores = {(g, thr): [] for g in priors for thr in grid}
+    counts = {(g, thr): [] for g in priors for thr in grid}
+    true, n_true, auc = [], [], []
     for f in range(args.folds):
-        train = [s for s, k in zip(sets, fold) if k != f]
-        model = fit(*zip(*train), epochs=args.epochs, seed=args.seed)
+        train = [s for s, k in zip(sets, fold) if k != f] + [s for s, k in zip(extra, extra_fold) if k != f]
+        model = fit(*zip(*train), epochs=args.epochs, seed=args.seed, hidden=args.hidden)
+        held = [s for s, k in zip(sets, fold) if k == f]
+        auc.append(weighted_auc(model.logit(np.concatenate([s[0] for s in held])),
+                                np.concatenate([s[1] for s in held]), np.concatenate([s[2] for s in held])))
         for sd in (d for d, k in zip(data, fold) if k == f):
             tr = sd["tracks"]
             probs = grouping.core_probabilities(tr, model=model)
             for prior in priors:
-                for thr in THRESHOLDS:
+                for thr in grid:
                     g = grouping.assign_rest(probs, grouping.cluster(
                         probs[1], tr.weight[probs[0]], n_sources=None, max_sources=formation._MAX_AUTO,
                         min_share=formation._MIN_SHARE, threshold=thr, tracks=tr.take(probs[0]), layer_prior=prior))
@@ -241,6 +267,7 @@ def main() -> None:
             true += proxy(sd["label"], sd)
             n_true.append(len(sd["stems"]))
         print(f"fold {f} done ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+    print(f"pair model: weighted AUC out of fold {np.mean(auc):.3f} (folds {', '.join(f'{a:.3f}' for a in auc)})")
     print("| grouping (out of fold) | layer prior | proxy gain (dB) | groups per scene |")
     print("|---|---|---|---|")
     print(f"| true stem per track | | {np.mean(true):+.2f} | {np.mean(n_true):.1f} stems |")
@@ -248,18 +275,20 @@ def main() -> None:
         print(f"| pair model, P(same) >= {thr:.2f} | {prior:g} | {np.mean(scores[prior, thr]):+.2f} | "
               f"{np.mean(counts[prior, thr]):.1f} |")
     for prior in priors:
-        b = max(THRESHOLDS, key=lambda t: np.mean(scores[prior, t]))
+        b = max(grid, key=lambda t: np.mean(scores[prior, t]))
         print(f"layer prior {prior:g}: best threshold {b:.2f}, proxy {np.mean(scores[prior, b]):+.2f} dB")
     best = args.threshold
     at = (args.layer_prior, best)
     print(f"threshold {best:.2f} at layer prior {args.layer_prior:g}: proxy {np.mean(scores[at]):+.2f} dB, "
           f"{np.mean(counts[at]):.1f} groups per scene")
     if args.write:
-        model = fit(*zip(*sets), epochs=args.epochs, seed=args.seed)
+        model = fit(*zip(*(sets + extra)), epochs=args.epochs, seed=args.seed, hidden=args.hidden)
         model.threshold = float(best)
         model.layer_prior = args.layer_prior
-        model.provenance = (f"bench/formation_fit.py --folds {args.folds} --epochs {args.epochs} --seed {args.seed}: "
-                            f"{len(data)} tune scenes of scripts/render_midi_scenes.py (heldout scenes and multitrack "
+        more = "".join(f" --extra {f.name}" for f in args.extra)
+        model.provenance = (f"bench/formation_fit.py --folds {args.folds} --epochs {args.epochs} --seed {args.seed} "
+                            f"--hidden {args.hidden}{more}: "
+                            f"{len(data)} + {len(extra)} tune scenes of scripts/render_midi_scenes.py (heldout scenes and multitrack "
                             f"songs unseen), {sum(len(s[1]) for s in sets)} track pairs; threshold {best:.2f} and "
                             f"layer prior {args.layer_prior:g} set by hand ({args.folds}-fold out-of-fold proxy "
                             f"{np.mean(scores[args.layer_prior, best]):+.2f} dB there)")

@@ -152,6 +152,25 @@ def best_sources(sources, refs) -> tuple[list[float], list[str]]:
     return out, names
 
 
+def peak_oracle(mix: np.ndarray, refs: list[np.ndarray]) -> list[float]:
+    """The front end's ceiling, per reference: today's peaks and masks with a perfect grouping (every
+    peak given to the stem with the most power in its STFT tile, one source per stem), best SI-SDR of
+    that stem's source, alone or with the unexplained transients, or of the residual."""
+    from separation.formation import SourceFormation, _Ticker
+    sf_ = SourceFormation()
+    peaks, _ = sf_.analyse(mix)
+    tile = (np.rint(peaks.bin).astype(np.int64), peaks.frame)
+    power = np.stack([np.abs(stft(r))[tile] ** 2 for r in refs])
+    owner = np.argmax(power, axis=0)
+    stems = sf_._resynthesize(mix, peaks, owner, len(refs), _Ticker(None, None))
+    transients, residual = stems[-2], stems[-1]
+    out = []
+    for i, r in enumerate(refs):
+        out.append(max(si_sdr(r, stems[i]), si_sdr(r, stems[i] + transients), si_sdr(r, residual),
+                       si_sdr(r, transients)))
+    return out
+
+
 def cached(kind: str, mix: np.ndarray, compute) -> dict:
     """``compute()`` once per material and kind (the baselines do not change between runs)."""
     key = hashlib.sha1(mix.tobytes()).hexdigest()[:16]
@@ -170,6 +189,8 @@ def main() -> None:
     ap.add_argument("--split", choices=("all", "tune", "heldout"), default="all", help="scenes split")
     ap.add_argument("--seconds", type=float, default=0.0, help="multitrack: first S seconds (0 = whole)")
     ap.add_argument("--rows", action="store_true", help="print one row per stem (else only the means)")
+    ap.add_argument("--oracle", action="store_true",
+                    help="also the front end's ceiling: the same peaks and masks, perfectly grouped by the stems")
     ap.add_argument("--solo", action="store_true",
                     help="also count the sources of each scene's piano stems (share >= 20 %%) separated alone")
     args = ap.parse_args()
@@ -180,8 +201,8 @@ def main() -> None:
         items.append(multitrack_items(args.seconds))
     if args.set in ("all", "scenes"):
         items.append(scene_items(args.split))
-    head = ("| set | material | stem | share | mix SI-SDR | 2-band | before | formation | sources before / now "
-            "| best source now |")
+    head = ("| set | material | stem | share | mix SI-SDR | 2-band | before | formation | peak oracle "
+            "| sources before / now | best source now |")
     if args.rows:
         print(head)
         print("|" + "---|" * (head.count("|") - 1))
@@ -205,25 +226,27 @@ def main() -> None:
             secs["formation"] += time.perf_counter() - t0
             secs["audio"] += len(mix) / 44100
             best, names = best_sources(now, refs)
+            oracle = cached("oracle", mix, lambda: peak_oracle(mix, refs)) if args.oracle else [np.nan] * len(refs)
             counts.setdefault(kind, []).append(len(now) - 1)
             if args.solo and kind.startswith("scenes"):
                 solo += [(kind, y) for s, y in keep if s.endswith(" piano")
                          and float(np.dot(y.astype(np.float64), y)) >= 0.2 * total]
             for i, (stem, y) in enumerate(keep):
                 share = float(np.dot(y.astype(np.float64), y)) / total
-                row = [crossover[i] - base[i], legacy["best"][i] - base[i], best[i] - base[i]]
+                row = [crossover[i] - base[i], legacy["best"][i] - base[i], best[i] - base[i], oracle[i] - base[i]]
                 key = f"{kind} {stem}" if kind == "multitrack" else kind
                 groups.setdefault(key, []).append([base[i]] + row)
                 worst.setdefault(kind, []).append((best[i] - base[i], f"{name} {stem}"))
                 if args.rows:
                     print(f"| {kind} | {name} | {stem} | {share:.2f} | {base[i]:.2f} | {row[0]:+.2f} | {row[1]:+.2f} | "
-                          f"{row[2]:+.2f} | {legacy['n']} / {len(now) - 1} | {names[i]} |", flush=True)
+                          f"{row[2]:+.2f} | {row[3]:+.2f} | {legacy['n']} / {len(now) - 1} | {names[i]} |", flush=True)
     print()
-    print("| material | stems | mix SI-SDR | 2-band | before | formation | formation - 2-band |")
-    print("|---|---|---|---|---|---|---|")
+    print("| material | stems | mix SI-SDR | 2-band | before | formation | formation - 2-band | peak oracle |")
+    print("|---|---|---|---|---|---|---|---|")
     for key, rows in groups.items():
         m = np.mean(rows, axis=0)
-        print(f"| {key} | {len(rows)} | {m[0]:.2f} | {m[1]:+.2f} | {m[2]:+.2f} | {m[3]:+.2f} | {m[3] - m[1]:+.2f} |")
+        print(f"| {key} | {len(rows)} | {m[0]:.2f} | {m[1]:+.2f} | {m[2]:+.2f} | {m[3]:+.2f} | {m[3] - m[1]:+.2f} "
+              f"| {m[4]:+.2f} |")
     print()
     print("| material | recordings | sources (automatic): mean | min | max |")
     print("|---|---|---|---|---|")

@@ -17,6 +17,12 @@ their sum (bench/formation_multitrack.py builds it). ``OUT/scenes.tsv`` lists
 ``scene  split  midi  start_s  channel  program  name  share``: ``split`` is ``heldout`` for every
 fourth MIDI file in sorted path order (kept out of tuning: 10 of 41), ``tune`` otherwise; ``share`` is the stem's share of
 the mixture's energy. Resumable: a scene whose folder is complete is not rendered again.
+
+More tuning material (other timbres, other passages of the same files; the split stays by file, so
+the held-out files are never rendered into it)::
+
+    nice .venv/bin/python scripts/render_midi_scenes.py --out ~/.cache/soundstage-midi-tim \
+        --soundfont /usr/share/sounds/sf2/TimGM6mb.sf2 --excerpt 1 --split tune
 """
 from __future__ import annotations
 
@@ -56,32 +62,37 @@ def timed_events(mid) -> list[tuple[int, float, object]]:
     return out
 
 
-def pick_excerpt(events, seconds: float, latest: float = 90.0) -> float:
+def pick_excerpt(events, seconds: float, latest: float = 90.0, skip: int = 0) -> float:
     """Start (whole seconds, at most ``latest``) of the excerpt where the most channels play at least
-    three notes (then the most notes)."""
+    three notes (then the most notes); ``skip`` > 0: the ``skip``-th next best start that overlaps none
+    of the better ones (another excerpt of the same file)."""
     ons = [(t, m.channel) for _, t, m in events if m.type == "note_on" and m.velocity > 0]
     if not ons:
         return 0.0
     end = max(t for t, _ in ons)
-    best, best_score = 0.0, -1.0
-    for start in np.arange(0.0, max(0.0, min(latest, end - seconds)) + 1.0):
+    scored = []
+    for start in np.arange(0.0, max(0.0, min(latest + skip * seconds, end - seconds)) + 1.0):
         counts: dict[int, int] = {}
         for t, ch in ons:
             if start <= t < start + seconds:
                 counts[ch] = counts.get(ch, 0) + 1
-        score = sum(c >= 3 for c in counts.values()) * 1e6 + sum(counts.values())
-        if score > best_score:
-            best, best_score = float(start), score
-    return best
+        scored.append((-(sum(c >= 3 for c in counts.values()) * 1e6 + sum(counts.values())), float(start)))
+    taken: list[float] = []
+    for _, start in sorted(scored):
+        if all(abs(start - t) >= seconds for t in taken):
+            taken.append(start)
+            if len(taken) > skip:
+                return start
+    return taken[-1] if taken else 0.0
 
 
-def channel_files(path: Path, tmp: Path, seconds: float) -> tuple[float, dict[int, tuple[Path, int]]]:
+def channel_files(path: Path, tmp: Path, seconds: float, skip: int = 0) -> tuple[float, dict[int, tuple[Path, int]]]:
     """The excerpt's start (s) and one MIDI file per channel that plays notes in it, cut after it:
     ``{channel: (file, GM program)}``."""
     import mido
     mid = mido.MidiFile(path)
     events = timed_events(mid)
-    start = pick_excerpt(events, seconds)
+    start = pick_excerpt(events, seconds, skip=skip)
     stop = start + seconds + 0.5
     playing = sorted({m.channel for _, t, m in events
                       if m.type == "note_on" and m.velocity > 0 and start <= t < start + seconds})
@@ -110,9 +121,33 @@ def channel_files(path: Path, tmp: Path, seconds: float) -> tuple[float, dict[in
     return start, out
 
 
-def render(mid: Path, wav: Path) -> np.ndarray:
+def wad_midis(wads: list[Path], dest: Path) -> list[Path]:
+    """The Standard MIDI music lumps (``D_*``) of Doom WAD files, written once into ``dest`` as
+    ``<wad>-<lump>.mid``; a lump whose bytes repeat an earlier one is dropped."""
+    import hashlib
+    import struct
+    dest.mkdir(parents=True, exist_ok=True)
+    seen, out = set(), []
+    for wad in wads:
+        data = wad.read_bytes()
+        _, count, table = struct.unpack("<4sii", data[:12])
+        for i in range(count):
+            pos, size, raw = struct.unpack("<ii8s", data[table + 16 * i:table + 16 * i + 16])
+            name = raw.rstrip(b"\0").decode("ascii", "replace")
+            lump = data[pos:pos + size]
+            digest = hashlib.sha1(lump).hexdigest()
+            if name.startswith("D_") and lump[:4] == b"MThd" and digest not in seen:
+                seen.add(digest)
+                path = dest / f"{wad.stem}-{name.lower()}.mid"
+                if not path.exists():
+                    path.write_bytes(lump)
+                out.append(path)
+    return out
+
+
+def render(mid: Path, wav: Path, soundfont: Path = SOUNDFONT) -> np.ndarray:
     subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(SR),
-                    "-O", "float", "-T", "wav", "-F", str(wav), str(SOUNDFONT), str(mid)],
+                    "-O", "float", "-T", "wav", "-F", str(wav), str(soundfont), str(mid)],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     y, sr = sf.read(wav, dtype="float32", always_2d=True)
     assert sr == SR
@@ -123,23 +158,34 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path.home() / ".cache" / "soundstage-midi")
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--soundfont", type=Path, default=SOUNDFONT,
+                    help="another GM soundfont (e.g. /usr/share/sounds/sf2/TimGM6mb.sf2): other timbres")
+    ap.add_argument("--excerpt", type=int, default=0,
+                    help="0: the best excerpt of each file; N: the N-th next best that overlaps none before it")
+    ap.add_argument("--wad", type=Path, action="append", default=[],
+                    help="render the MIDI music lumps of this Doom WAD instead (every scene 'tune')")
+    ap.add_argument("--split", choices=("all", "tune", "heldout"), default="all",
+                    help="render only this split's files (the split is always by file, as for the default set)")
     args = ap.parse_args()
-    if not SOUNDFONT.exists():
-        raise SystemExit(f"no soundfont at {SOUNDFONT}: apt-get install fluid-soundfont-gm fluidsynth")
-    files = sorted(p for d in MIDI_DIRS if d.is_dir() for p in d.glob("*.mid"))
+    if not args.soundfont.exists():
+        raise SystemExit(f"no soundfont at {args.soundfont}: apt-get install fluid-soundfont-gm fluidsynth")
+    args.out.mkdir(parents=True, exist_ok=True)
+    files = (wad_midis(args.wad, args.out / "midi") if args.wad else
+             sorted(p for d in MIDI_DIRS if d.is_dir() for p in d.glob("*.mid")))
     if not files:
         raise SystemExit("no MIDI files: apt-get install openttd-openmsx planetblupi-music-midi")
-    args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, path in enumerate(files):
-        scene = f"{path.parent.name}-{path.stem}"
-        split = "heldout" if i % 4 == 3 else "tune"
+        scene = path.stem if args.wad else f"{path.parent.name}-{path.stem}"
+        split = "tune" if args.wad else ("heldout" if i % 4 == 3 else "tune")
+        if args.split != "all" and split != args.split:
+            continue
         folder = args.out / scene
         info = folder / "stems.tsv"
         if not info.exists():
             with tempfile.TemporaryDirectory() as td:
-                start_s, chans = channel_files(path, Path(td), args.seconds)
-                stems = {ch: render(m, Path(td) / f"ch{ch:02d}.wav") for ch, (m, _) in chans.items()}
+                start_s, chans = channel_files(path, Path(td), args.seconds, args.excerpt)
+                stems = {ch: render(m, Path(td) / f"ch{ch:02d}.wav", args.soundfont) for ch, (m, _) in chans.items()}
             n_full = max(len(s) for s in stems.values())
             start = int(start_s * SR)
             n = min(int(args.seconds * SR), n_full - start)
@@ -164,7 +210,7 @@ def main() -> None:
         w = csv.writer(fh, delimiter="\t")
         w.writerow(("scene", "split", "midi", "start_s", "channel", "program", "name", "share"))
         w.writerows(rows)
-    print(f"{len(files)} scenes in {args.out}", file=sys.stderr)
+    print(f"{len({r[0] for r in rows})} scenes in {args.out}", file=sys.stderr)
 
 
 if __name__ == "__main__":
