@@ -3,13 +3,14 @@
 Usage::
 
     nice .venv/bin/python bench/formation_multitrack.py [--set all|multitrack|scenes] [--split all|tune|heldout]
-                                                      [--seconds 0] [--rows]
+                                                      [--seconds 0] [--rows] [--solo] [--oracle]
 
 Material:
 
 * ``multitrack``: the songs of the data manifest's ``multitrack`` split (folders holding ``song.ogg``,
-  the backing, and ``guitar.ogg``); the mixture is their sum downmixed to mono. ``--seconds S`` keeps
-  the first S seconds (0 = whole songs).
+  the backing, and ``guitar.ogg``); the mixture is their sum downmixed to mono. ``multitrack-more``:
+  the same for the four songs of Debian's ``fretsonfire-songs-muldjord`` where present (see
+  ``MORE_GLOB``). ``--seconds S`` keeps the first S seconds (0 = whole songs).
 * ``scenes``: General-MIDI files rendered one channel at a time (scripts/render_midi_scenes.py, in
   ``~/.cache/soundstage-midi``), 30-s excerpts; the mixture is the sum of the channel stems. Every
   fourth scene is ``heldout``: it was never looked at while tuning.
@@ -21,28 +22,42 @@ the mixture as the estimate and, as improvements over it (dB):
   2000 Hz, chosen per stem with the reference: an oracle baseline);
 * ``before``: the best-matching source (residual included) of the formation algorithm as it was before
   issue 16 (frequency-region linking; bench/_formation_legacy.py), automatic setting;
-* ``formation``: the same for today's backend, automatic setting.
+* ``formation``: the same for today's backend, automatic setting;
+* ``peak oracle`` (with ``--oracle``): the front end's ceiling, today's peaks and masks with a perfect
+  grouping (every peak given to the stem with the most power in its STFT tile, one source per stem;
+  that stem's source alone or with the unexplained transients, or the residual, whichever is best).
+  It bounds what any grouping of these peaks can reach.
 
 Means follow per material (guitar and backing of the multitrack songs; all instruments of the tuning
-and of the held-out scenes). Results of the baselines are cached in ``~/.cache/soundstage-bench``.
+and of the held-out scenes). Results of the baselines (2-band, before, peak oracle) are cached in
+``~/.cache/soundstage-bench`` by the mixture's contents: clear it after changing the front end.
 
-Result (whole multitrack songs, all 41 scenes; automatic setting; ``--rows --solo``; 2-core machine),
-SI-SDR of the mixture and improvements over it (dB), averaged over the stems; ``timbre`` is the
-previous grouping (a weighted timbre distance, before the learned pair model of
+Result (whole multitrack songs, all 41 scenes; automatic setting; ``--rows --solo --oracle``; 2-core
+machine, 2026-12-02), SI-SDR of the mixture and improvements over it (dB), averaged over the stems;
+``timbre`` is the previous grouping (a weighted timbre distance, before the learned pair model of
 separation/grouping.py):
 
-| material | stems | mix SI-SDR | 2-band | before | timbre | formation | formation - 2-band |
-|---|---|---|---|---|---|---|---|
-| multitrack guitar | 4 | -4.22 | +1.26 | -2.57 | -3.04 | -1.38 | -2.63 |
-| multitrack backing | 4 | 4.25 | -0.73 | -4.42 | -4.67 | -4.82 | -4.09 |
-| scenes-heldout | 56 | -7.97 | +2.67 | +0.60 | +0.43 | +1.21 | -1.46 |
-| scenes-tune | 147 | -6.91 | +2.51 | +1.01 | +1.16 | +1.73 | -0.77 |
+| material | stems | mix SI-SDR | 2-band | before | timbre | formation | formation - 2-band | peak oracle |
+|---|---|---|---|---|---|---|---|---|
+| multitrack guitar | 4 | -4.22 | +1.26 | -2.57 | -3.04 | -1.38 | -2.63 | +5.95 |
+| multitrack backing | 4 | 4.25 | -0.73 | -4.42 | -4.67 | -4.82 | -4.09 | +1.54 |
+| multitrack-more guitar (metal) | 4 | -6.67 | -0.91 | -0.07 | | -0.02 | +0.89 | +0.11 |
+| multitrack-more backing (metal) | 4 | 6.64 | -3.94 | -4.46 | | -5.16 | -1.22 | -1.93 |
+| scenes-heldout | 56 | -7.97 | +2.67 | +0.60 | +0.43 | +1.20 | -1.48 | +9.39 |
+| scenes-tune | 147 | -6.91 | +2.51 | +1.01 | +1.16 | +1.74 | -0.77 | +8.20 |
+
+Per song, guitar (2-band / formation / peak oracle): Escape from chaosland +4.97 / +3.07 / +8.39,
+Feelings +1.21 / -1.97 / +7.87, Metal madness -2.00 / -5.46 / +2.33, War of freedom +0.84 / -1.15 /
++5.21; the four metal songs: armygeddon -0.63 / -0.02 / -0.30, chaos_god +0.64 / +0.54 / +0.89,
+internal_degeneration -1.25 / -0.50 / -0.48, mutilated_mime -2.41 / -0.09 / +0.35 (each time the
+Residual is the best source: the distorted guitar is noise to a sinusoidal model).
 
 | material | recordings | sources (automatic): mean | min | max |
 |---|---|---|---|---|
-| multitrack | 4 | 4.8 | 3 | 6 |
+| multitrack | 4 | 5.0 | 3 | 7 |
+| multitrack-more (metal) | 4 | 2.2 | 1 | 3 |
 | scenes-heldout | 10 | 6.2 | 5 | 7 |
-| scenes-tune | 31 | 5.9 | 4 | 7 |
+| scenes-tune | 31 | 6.0 | 4 | 7 |
 | scenes-heldout, piano stem alone | 2 | 6.0 | 6 | 6 |
 | scenes-tune, piano stem alone | 12 | 4.7 | 3 | 6 |
 
@@ -53,7 +68,12 @@ source beats the mixture on 1 of the 4 songs, Escape from chaosland +3.1 dB), bu
 instruments are still split over several sources and a solo piano gives 3 to 6 (its registers, and
 the unexplained hammer transients as a percussive source); the percussive source stays the clear
 gain (drums: +5.9 dB on the tuning scenes, +4.2 held out, against +1.1 and +0.5 for the 2-band
-split).
+split). The ceiling column says where the limit is. On the scenes and the first four songs it is
+the grouping: perfectly grouped, the same peaks would give +8.2 / +9.4 dB on the scenes and +5.95 dB
+on the guitar (the targets: +5.5 / +5.7 and +4.3). On the metal songs it is the sinusoidal front end
+itself: even perfectly grouped, its best guitar source is +0.11 dB over the mixture (the target
+there would be +2.1), worse than the mixture on two of the four songs; no grouping can meet "no
+song where the best source is no better than the mixture" there.
 """
 from __future__ import annotations
 
@@ -80,6 +100,9 @@ CACHE = Path.home() / ".cache" / "soundstage-bench"
 CROSSOVERS = (250.0, 500.0, 1000.0, 2000.0)
 MIN_SHARE = 0.02
 MULTITRACK_GLOB = "fretsonfire-songs-sectoid/usr/share/games/fretsonfire/data/songs/*/*"
+# Four more songs with the guitar apart (metal), not in the data manifest: `apt-get download
+# fretsonfire-songs-muldjord` and `dpkg-deb -x` it into DATA/fretsonfire-songs-muldjord
+MORE_GLOB = "fretsonfire-songs-muldjord/usr/share/games/fretsonfire/data/songs/*/*"
 
 
 def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
@@ -101,14 +124,15 @@ def multitrack_items(seconds: float):
         dirs = sorted({(DATA / r["path"]).parent for r in rows})
     else:
         dirs = sorted(DATA.glob(MULTITRACK_GLOB))
-    for d in dirs:
+    more = sorted(DATA.glob(MORE_GLOB))
+    for d in dirs + more:
         if not ((d / "song.ogg").exists() and (d / "guitar.ogg").exists()):
             continue
         guitar, backing = load_mono(d / "guitar.ogg"), load_mono(d / "song.ogg")
         n = min(len(guitar), len(backing))
         if seconds > 0:
             n = min(n, int(seconds * 44100))
-        yield "multitrack", d.name, [("guitar", guitar[:n]), ("backing", backing[:n])]
+        yield ("multitrack-more" if d in more else "multitrack"), d.name, [("guitar", guitar[:n]), ("backing", backing[:n])]
 
 
 def scene_items(split: str):
@@ -234,7 +258,7 @@ def main() -> None:
             for i, (stem, y) in enumerate(keep):
                 share = float(np.dot(y.astype(np.float64), y)) / total
                 row = [crossover[i] - base[i], legacy["best"][i] - base[i], best[i] - base[i], oracle[i] - base[i]]
-                key = f"{kind} {stem}" if kind == "multitrack" else kind
+                key = f"{kind} {stem}" if kind.startswith("multitrack") else kind
                 groups.setdefault(key, []).append([base[i]] + row)
                 worst.setdefault(kind, []).append((best[i] - base[i], f"{name} {stem}"))
                 if args.rows:

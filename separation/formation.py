@@ -358,7 +358,7 @@ def _factory(**settings) -> SourceFormation:
 
 
 register("formation", label="Sound source formation",
-         description="Spectral peaks clustered by frequency, amplitude and harmonicity with normalized cuts "
-                     "(Lagrange et al. 2007), then linked into instruments by timbre (envelope shape, "
-                     "percussiveness, decay, register); sources plus a residual; no model needed.",
+         description="Spectral peaks grouped into notes (Lagrange et al. 2007), notes into instruments by "
+                     "timbre; sources plus a residual; no model needed. Suits music made of notes; a heavily "
+                     "distorted guitar stays in the residual (dense rock or metal: use Demucs).",
          factory=_factory)
