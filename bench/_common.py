@@ -10,7 +10,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.dataset import load_excerpt, tracks  # noqa: E402
+from training.dataset import load_excerpt, tracks  # noqa: E402
 
 
 def real_mono(seconds: float = 180.0, split: str = "valid") -> tuple[np.ndarray, str]:

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.batch import run_batch  # noqa: E402
 from app.chain import UpmixSettings, best_method  # noqa: E402
-from core.datahash import distinct  # noqa: E402
-from core.dataset import load_excerpt, tracks  # noqa: E402
+from training.datahash import distinct  # noqa: E402
+from training.dataset import load_excerpt, tracks  # noqa: E402
 
 
 def make_inputs(folder: Path, n: int, seconds: float) -> list[str]:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 def _recording(data, seconds: float):
     from core.audio import to_mono
-    from core.dataset import load_excerpt, tracks
+    from training.dataset import load_excerpt, tracks
     ts = [t for t in tracks(data, "valid") if t.seconds >= seconds]
     if not ts:
         raise SystemExit(f"no valid-split track of at least {seconds} s in the data folder")

@@ -3,7 +3,7 @@
     .venv/bin/python bench/emin_analysis.py [-K 8] [--models-dir DIR] [--skip-mtm]
 
 Same excerpts and measures as ``soundstage eval`` (one 10-s excerpt from the middle of each
-clean ``valid`` track; ``core/ps_metrics.py``). For every row: the mean error of a rendition
+clean ``valid`` track; ``training/ps_metrics.py``). For every row: the mean error of a rendition
 split into its IID part (0.15 |clip(dIID, +-20 dB)| averaged over bands and frames) and its IC
 part (|dIC|), E_min over K renditions, and D_F. The reference rows are not models:
 
@@ -27,12 +27,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.datahash import distinct  # noqa: E402
-from core.dataset import load_excerpt, tracks  # noqa: E402
-from core.evaluation import load_excerpts  # noqa: E402
+from training.datahash import distinct  # noqa: E402
+from training.dataset import load_excerpt, tracks  # noqa: E402
+from training.evaluation import load_excerpts  # noqa: E402
 from core.models import load_model  # noqa: E402
 from core.ps import PSParams, analyze  # noqa: E402
-from core.ps_metrics import GaussianStats, d_f, delta  # noqa: E402
+from training.ps_metrics import GaussianStats, d_f, delta  # noqa: E402
 
 
 def _fit(p: PSParams, t: int) -> PSParams:

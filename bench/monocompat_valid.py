@@ -20,12 +20,12 @@ import numpy as np
 from _common import real_mono  # noqa: F401  (sets sys.path)
 
 from core.decoder import decode
-from core.evaluation import load_excerpts
+from training.evaluation import load_excerpts
 from core.loudness import integrated_lufs
 from core.metrics import energy_mask
 from core.models import load_model
 from core.ps import analyze, band_energy
-from core.ps_metrics import GaussianStats, d_f
+from training.ps_metrics import GaussianStats, d_f
 from core.stft import stft
 
 

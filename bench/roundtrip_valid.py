@@ -12,7 +12,7 @@ import numpy as np
 
 from _common import real_mono  # noqa: F401  (sets sys.path)
 
-from core.dataset import eval_excerpts
+from training.dataset import eval_excerpts
 from core.decoder import decode
 from core.metrics import energy_mask
 from core.ps import analyze_spectra, band_energy

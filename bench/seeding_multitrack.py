@@ -15,7 +15,7 @@ import numpy as np
 
 from _common import real_mono  # noqa: F401  (sets sys.path)
 
-from core.dataset import load_excerpt, tracks
+from training.dataset import load_excerpt, tracks
 from core.models import list_models, load_model
 from core.models.base import models_dir
 from core.placement import pan_to_iid, seed_placements

@@ -56,3 +56,36 @@ def test_project_module_does_not_import_the_session():
         elif isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
     assert not {n for n in names if n.endswith("session") or n.startswith(("app.ui", "ui"))}, names
+
+
+def _imported_modules(path):
+    """Every module a Python file imports (absolute names; relative ones resolved against its package)."""
+    import ast
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    pkg = list(path.relative_to(root).with_suffix("").parts)[:-1]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = pkg[:len(pkg) - node.level + 1] if node.level else []
+            names.add(".".join(base + ([node.module] if node.module else [])))
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return names
+
+
+def test_runtime_path_imports_no_training_code_and_core_no_separation():
+    """Training, evaluation and dataset code lives in `training/`: core, separation, ui and app (but the
+    `train` and `eval` commands) never import it, and core never imports separation."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    allowed = {root / "app" / "commands" / "train.py", root / "app" / "commands" / "eval.py"}
+    bad = []
+    for layer in ("core", "separation", "app", "ui"):
+        for f in sorted((root / layer).rglob("*.py")):
+            mods = _imported_modules(f)
+            if f not in allowed and any(m == "training" or m.startswith("training.") for m in mods):
+                bad.append(f"{f.relative_to(root)} imports training")
+            if layer == "core" and any(m == "separation" or m.startswith("separation.") for m in mods):
+                bad.append(f"{f.relative_to(root)} imports separation")
+    assert not bad, bad

@@ -1,4 +1,4 @@
-"""The evaluation runner (core.evaluation) and ``soundstage eval`` on generated stereo."""
+"""The evaluation runner (training.evaluation) and ``soundstage eval`` on generated stereo."""
 import json
 
 import numpy as np
@@ -6,10 +6,10 @@ import pytest
 import soundfile as sf
 
 from app.cli import main
-from core.evaluation import Excerpt, evaluate, format_table, load_excerpts
+from training.evaluation import Excerpt, evaluate, format_table, load_excerpts
 from core.models import base
 from core.ps import PSParams, analyze
-from core.ps_metrics import d_f, rendition_error
+from training.ps_metrics import d_f, rendition_error
 from core.stft import n_frames
 
 from conftest import SR, noise, pan_mono, tone
@@ -79,7 +79,7 @@ def test_a_failing_model_is_reported_not_fatal(ladder, monkeypatch):
 
 
 def test_slow_models_use_few_excerpts(ladder, monkeypatch):
-    monkeypatch.setattr("core.evaluation.SLOW_MODELS", ("ladder",))
+    monkeypatch.setattr("training.evaluation.SLOW_MODELS", ("ladder",))
     res = evaluate(models=[ladder], k=2, excerpts=constant_excerpts(n=5), ar_excerpts=2, roundtrip=False)
     assert res.row("ladder").excerpts == 2 and "first 2 excerpts" in res.row("ladder").note
 
@@ -101,9 +101,9 @@ def test_cli_eval_end_to_end(tmp_path, capsys, rng):
 
 
 def test_copies_in_other_splits_are_left_out(tmp_path, rng):
-    from core.datahash import copies_of, distinct
-    from core.dataset import tracks
-    from core.evaluation import load_excerpts
+    from training.datahash import copies_of, distinct
+    from training.dataset import tracks
+    from training.evaluation import load_excerpts
     (tmp_path / "a").mkdir()
     for i in range(3):
         sf.write(tmp_path / "a" / f"t{i}.wav", pan_mono(noise(rng, 2.5), 3.0 * i), SR, subtype="FLOAT")

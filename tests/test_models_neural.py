@@ -17,13 +17,13 @@ import torch
 from core.errors import Cancelled, ParameterError
 from core.ps import IC_TABLE, IID_TABLE, N_IC, N_IID, PSParams, analyze, to_tokens
 from core.stft import n_frames
-from core.models import train as T
 from core.models.ar import ARModel
 from core.models.base import list_models, load_model, models_dir
 from core.models.features import N_FEAT, mono_features, stereo_example
 from core.models.mtm import MTMModel, patch_starts
 from core.models.net import IC_MASK, IID_MASK, NetConfig, PSNet
 from core.models.reg import RegModel
+from training import train_ps as T
 
 SR = 44100
 TINY = dict(d=32, layers=2, heads=2, ff=2)

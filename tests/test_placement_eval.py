@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from core.errors import ParameterError
-from core.evaluation_sources import format_source_tables, source_metrics, SourceEvalResult, SourceRow
+from training.evaluation_sources import format_source_tables, source_metrics, SourceEvalResult, SourceRow
 
 
 def _truth():

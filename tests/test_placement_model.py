@@ -4,8 +4,9 @@ import pytest
 
 from core.bands import N_BANDS
 from core.errors import ParameterError
-from core.models.placement import PlacementConfig, PlacementModel, TrainPlacementConfig, train_placement
-from core.models.placement_data import Scene
+from core.models.placement import PlacementConfig, PlacementModel
+from training.placement_data import Scene
+from training.train_placement import TrainPlacementConfig, train_placement
 from core.models.placement_features import (N_MIX_FEATURES, N_SOURCE_FEATURES, mix_features, source_features,
                                             true_placement)
 from core.placement import iid_to_pan, pan_to_iid, trajectories

@@ -1,11 +1,11 @@
-"""Oracle tests of E_min and D_F (core.ps_metrics): known inputs, known answers."""
+"""Oracle tests of E_min and D_F (training.ps_metrics): known inputs, known answers."""
 import numpy as np
 import pytest
 from scipy.linalg import sqrtm
 
 from core.errors import ParameterError
 from core.ps import PSParams
-from core.ps_metrics import (EPS_DB, LAMBDA, GaussianStats, d_f, delta, e_min, embed, frechet_distance,
+from training.ps_metrics import (EPS_DB, LAMBDA, GaussianStats, d_f, delta, e_min, embed, frechet_distance,
                              rendition_error)
 
 

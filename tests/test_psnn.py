@@ -11,6 +11,7 @@ from core.models import psnn
 from core.models.base import list_models, load_model, models_dir
 from core.ps import IC_TABLE, IID_TABLE, N_IC, PSParams, to_tokens
 from core.stft import n_frames, stft
+from training.psnn_build import build_index
 
 from conftest import SR, noise, pan_mono, tone
 
@@ -181,15 +182,15 @@ def stereo_folder(tmp_path_factory):
 
 
 def test_build_index_from_real_files(stereo_folder):
-    t = psnn.build_index(stereo_folder, n_pairs=120, seed=1, swap=False)
+    t = build_index(stereo_folder, n_pairs=120, seed=1, swap=False)
     assert t.keys.shape == t.tokens.shape == (120, 34)
     vals = t.values()
     assert set(np.unique(vals[:, :34])) <= {10.0, -6.0}      # the panning of each file, exactly
     assert np.allclose(vals[:, 34:], 1.0)                       # panned mono: fully coherent
     assert np.all(np.isfinite(t.keys)) and t.keys.min() > -60.0  # no digitally silent windows
-    again = psnn.build_index(stereo_folder, n_pairs=120, seed=1, swap=False)
+    again = build_index(stereo_folder, n_pairs=120, seed=1, swap=False)
     assert np.array_equal(t.keys, again.keys) and np.array_equal(t.tokens, again.tokens)
-    swapped = psnn.build_index(stereo_folder, n_pairs=120, seed=1, swap=True).values()[:, 0]
+    swapped = build_index(stereo_folder, n_pairs=120, seed=1, swap=True).values()[:, 0]
     assert set(np.unique(swapped)) <= {10.0, -10.0, 6.0, -6.0} and (swapped < 0).any() and (swapped > 0).any()
     # end to end: the tone's mono retrieves the tone's panning
     p = psnn.PSNNModel(t).predict(tone(440, 1.0) + noise(np.random.default_rng(9), 1.0, amp=0.003))
@@ -203,7 +204,7 @@ def test_build_skips_duplicates_and_copies_of_the_evaluation_split(tmp_path, ste
             ("valid", str(stereo_folder / "b.wav"))]
     (tmp_path / "manifest.tsv").write_text("split\tpackage\tpath\tsamplerate\tchannels\tseconds\n" + "".join(
         f"{s}\tx\t{p}\t44100\t2\t3.0\n" for s, p in rows))
-    t = psnn.build_index(tmp_path, n_pairs=60, seed=0, swap=False)
+    t = build_index(tmp_path, n_pairs=60, seed=0, swap=False)
     assert t.meta["tracks"] == 1 and t.meta["duplicates_skipped"] == 1
     assert t.meta["copies_of_other_splits_skipped"] == 1
     assert np.all(t.values()[:, :34] == 10.0)                 # only a.wav: b.wav is evaluation data

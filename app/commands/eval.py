@@ -44,7 +44,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from app.cli import UserError
-    from core.evaluation import evaluate, format_table
+    from training.evaluation import evaluate, format_table
 
     if args.k < 1:
         raise UserError(f"-K must be at least 1, got {args.k}")
@@ -75,10 +75,10 @@ def run(args) -> int:
 
 
 def _run_sources(args) -> int:
-    """``--sources``: :func:`core.evaluation_sources.evaluate_sources` on the split's clean excerpts."""
+    """``--sources``: :func:`training.evaluation_sources.evaluate_sources` on the split's clean excerpts."""
     import separation
-    from core.evaluation import load_excerpts
-    from core.evaluation_sources import evaluate_sources, format_source_tables
+    from training.evaluation import load_excerpts
+    from training.evaluation_sources import evaluate_sources, format_source_tables
 
     bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
     try:

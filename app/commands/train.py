@@ -43,12 +43,13 @@ def add_arguments(p) -> None:
 
 
 def _train_placement(args) -> int:
-    """Scenes of the train and valid splits (resumable, ``core.models.placement_data``), then the
-    placement model (``core.models.placement``); the best validation checkpoint is exported."""
+    """Scenes of the train and valid splits (resumable, ``training.placement_data``), then the
+    placement model (``training.train_placement``); the best validation checkpoint is exported."""
     from app.cli import UserError
     from core.errors import ParameterError
     from core.models import placement as P
-    from core.models import placement_data as D
+    from training import placement_data as D
+    from training import train_placement as TP
 
     log = print if not getattr(args, "quiet", False) else (lambda s: None)
     try:
@@ -63,7 +64,7 @@ def _train_placement(args) -> int:
     fit, select = D.holdout(train)
     log(f"{len(fit)} training scenes ({sum(s.n for s in fit)} sources), {len(select)} held out to select the "
         f"checkpoint, {len(valid)} validation scenes (evaluation only)")
-    cfg = P.TrainPlacementConfig(steps=args.steps or 3000, minutes=args.minutes, threads=args.threads,
+    cfg = TP.TrainPlacementConfig(steps=args.steps or 3000, minutes=args.minutes, threads=args.threads,
                                  batch=args.batch if args.batch != 16 else 64)
     if args.lr:
         cfg.lr = args.lr
@@ -73,13 +74,13 @@ def _train_placement(args) -> int:
         cfg.net["layers"] = args.layers
     out = Path(args.out) if args.out else D.cache_root() / "model"
     t0 = time.monotonic()
-    res = P.train_placement(cfg, fit, select, out, log=lambda s: log(f"[{(time.monotonic() - t0) / 60:6.1f} min] {s}"))
+    res = TP.train_placement(cfg, fit, select, out, log=lambda s: log(f"[{(time.monotonic() - t0) / 60:6.1f} min] {s}"))
     log(f"checkpoint: {out / 'ckpt.pt'} (step {res['step']}, {res['elapsed'] / 60:.1f} min); "
         f"best valid NLL {res['best']['loss']:.3f} at step {res['best']['step']}")
     model = P.PlacementModel.load(out / "best.pt")
-    valid_nll = P.scenes_nll(model, valid) if valid else None
+    valid_nll = TP.scenes_nll(model, valid) if valid else None
     if valid_nll is not None:
-        log(f"valid NLL {valid_nll:.3f} (marginal baseline, no features: {P.marginal_nll(fit, valid):.3f})")
+        log(f"valid NLL {valid_nll:.3f} (marginal baseline, no features: {TP.marginal_nll(fit, valid):.3f})")
     if args.export:
         model.save(Path(args.export), {**model.info, "train_scenes": len(fit),
                                        "train_sources": int(sum(s.n for s in fit)), "select_scenes": len(select),
@@ -93,9 +94,9 @@ def run(args) -> int:
     if getattr(args, "method", None) == "placement":
         return _train_placement(args)
     from app.cli import UserError
-    from core.dataset import tracks
     from core.errors import ParameterError
-    from core.models import train as T
+    from training import train_ps as T
+    from training.dataset import tracks
 
     if args.method is None:
         raise UserError(f"train: --method is required ({', '.join(TRAINABLE)})")
@@ -143,10 +144,11 @@ def _build_psnn(args) -> int:
     (to ``--export``, default the user's model folder)."""
     from app.progress_bar import TerminalProgress
     from core.models import psnn
+    from training.psnn_build import build_index
     out = Path(args.export) if args.export else Path(args.user.models_dir) / psnn.FILE_NAME
     bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
     try:
-        table = psnn.build_index(args.data, "train", psnn.N_PAIRS, 0, progress=bar)
+        table = build_index(args.data, "train", psnn.N_PAIRS, 0, progress=bar)
     finally:
         bar.close()
     path = table.save(out)

@@ -17,9 +17,9 @@ from typing import Iterator, Optional
 import numpy as np
 import soundfile as sf
 
-from . import SAMPLE_RATE
-from .audio import resample
-from .errors import ParameterError
+from core import SAMPLE_RATE
+from core.audio import resample
+from core.errors import ParameterError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Source-level evaluation of placement proposals, and of the whole chain's stereo output.
 
-On the excerpts of :func:`core.evaluation.load_excerpts` (10 s from the middle of each clean track
+On the excerpts of :func:`training.evaluation.load_excerpts` (10 s from the middle of each clean track
 of a split), the mono downmix is separated (``separate``: the app passes the source-formation
 backend) and every source's true place in the real stereo is measured
 (:func:`core.models.placement_features.true_placement`). Each method then proposes K placements
@@ -26,7 +26,7 @@ Whole output (``chain``): each excerpt rendered as ``soundstage upmix --separato
 sources decorrelated, each rendition proposed, every auto source rendered band by band with the PS
 model's tile parameters around its place, :func:`core.renderer.auto_renders`; with the mean
 projection, its broadband per-frame projection), mixed, analysed again, and compared with the real stereo's PS parameters as ``soundstage eval``
-does (E_min, D_F of :mod:`core.ps_metrics`), beside the PS model on the whole mix (decoded without
+does (E_min, D_F of :mod:`training.ps_metrics`), beside the PS model on the whole mix (decoded without
 separation) for the same seeds.
 """
 from __future__ import annotations
@@ -40,14 +40,15 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .audio import replacing
-from .decoder import decode
-from .errors import ParameterError
-from .placement import Placement, propose
-from .progress import ProgressFn, check_cancel, report
-from .ps import PSParams, analyze, band_energy
+from core.audio import replacing
+from core.decoder import decode
+from core.errors import ParameterError
+from core.placement import Placement, propose
+from core.progress import ProgressFn, check_cancel, report
+from core.ps import PSParams, analyze, band_energy
+from core.stft import stft
+
 from .ps_metrics import GaussianStats, d_f, frechet_distance, rendition_error
-from .stft import stft
 
 __all__ = ["SourceRow", "ChainRow", "SourceEvalResult", "evaluate_sources", "format_source_tables",
            "source_metrics", "METHODS"]
@@ -160,11 +161,11 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
                      cache: Optional[Path] = None, progress: Optional[ProgressFn] = None,
                      cancel: Optional[threading.Event] = None) -> SourceEvalResult:
     """Source-level rows (and with ``chain`` the whole-output rows) on ``excerpts``
-    (:class:`core.evaluation.Excerpt` list; each needs ``stereo``) with sources from ``separate(mono)``.
+    (:class:`training.evaluation.Excerpt` list; each needs ``stereo``) with sources from ``separate(mono)``.
     ``cache``: a folder keeping the PS model's predictions and their decoded analysis per excerpt
     and seed."""
-    from .models.base import load_model
-    from .renderer import auto_renders, mix, prepare_source
+    from core.models.base import load_model
+    from core.renderer import auto_renders, mix, prepare_source
     if k < 1:
         raise ParameterError(f"K must be at least 1, got {k}")
     t0 = time.monotonic()
@@ -181,7 +182,7 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
         stems = [np.ascontiguousarray(s.audio[:len(ex.mono)], dtype=np.float32) for s in sources]
         specs = np.stack([stft(s) for s in stems])
         energies = np.stack([band_energy(sp) for sp in specs])
-        from .models.placement_features import true_placement
+        from core.models.placement_features import true_placement
         t = true_placement(specs, stft(ex.stereo[:, 0]), stft(ex.stereo[:, 1]))
         truth.append((t["pan"], t["width"], t["energy"]))
         residual = [s.kind == "residual" for s in sources]

@@ -14,7 +14,7 @@ One ``.npz`` per excerpt under ``<cache>/<split>/`` (default ``~/.cache/soundsta
 ``SOUNDSTAGE_PLACEMENT_CACHE``): building is resumable and goes over the tracks in passes (first
 excerpt of every track, then the second ...), so an interrupted build still covers every track.
 
-    python -m core.models.placement_data --split train --per-track 3 --seconds 20
+    python -m training.placement_data --split train --per-track 3 --seconds 20
 """
 from __future__ import annotations
 
@@ -27,13 +27,14 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..audio import replacing
-from ..dataset import Track, load_excerpt, tracks
-from ..datahash import copies_of, distinct, file_digest
-from ..errors import ParameterError
-from ..ps import band_energy
-from ..stft import stft
-from .placement_features import mix_features, source_features, true_placement
+from core.audio import replacing
+from core.errors import ParameterError
+from core.models.placement_features import mix_features, source_features, true_placement
+from core.ps import band_energy
+from core.stft import stft
+
+from .datahash import copies_of, distinct, file_digest
+from .dataset import Track, load_excerpt, tracks
 
 __all__ = ["Scene", "cache_root", "excerpt_scene", "build", "load_scenes", "split_tracks", "holdout"]
 

@@ -31,13 +31,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..audio import replacing
-from ..bands import N_BANDS
-from ..errors import ParameterError
-from ..progress import check_cancel, report
-from ..ps import N_IC, N_IID, N_TOKENS
-from .features import N_FEAT, build_cache, cache_dir
-from .net import IC_MASK, IID_MASK, NetConfig, PSNet
+from core.audio import replacing
+from core.bands import N_BANDS
+from core.errors import ParameterError
+from core.models.features import N_FEAT, build_cache, cache_dir
+from core.models.net import IC_MASK, IID_MASK, NetConfig, PSNet
+from core.progress import check_cancel, report
+from core.ps import N_IC, N_IID, N_TOKENS
 
 __all__ = ["TrainConfig", "Batcher", "weights_eq3", "mtm_loss", "ar_loss", "reg_loss", "train", "evaluate",
            "prior_ce", "OBJECTIVES"]
@@ -414,7 +414,7 @@ def load_examples(data, split: Optional[str], *, exclude: Optional[set] = None,
     path is in ``exclude`` (e.g. :func:`split_files` of ``train`` when loading ``valid``) are left
     out, so that validation never sees a training file."""
     import os
-    from ..dataset import tracks
+    from .dataset import tracks
     seen, paths = set(exclude or ()), []
     for t in tracks(data, split):
         real = os.path.realpath(t.path)
@@ -434,7 +434,7 @@ def load_examples(data, split: Optional[str], *, exclude: Optional[set] = None,
 def split_files(data, split: Optional[str]) -> set:
     """Real paths of the files of ``split`` (to exclude them from another split)."""
     import os
-    from ..dataset import tracks
+    from .dataset import tracks
     return {os.path.realpath(t.path) for t in tracks(data, split)}
 
 

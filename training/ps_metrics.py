@@ -28,9 +28,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .bands import N_BANDS
-from .errors import ParameterError
-from .ps import PSParams
+from core.bands import N_BANDS
+from core.errors import ParameterError
+from core.ps import PSParams
 
 __all__ = ["LAMBDA", "EPS_DB", "delta", "rendition_error", "e_min", "embed", "GaussianStats",
            "frechet_distance", "d_f"]

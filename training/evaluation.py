@@ -2,7 +2,7 @@
 
 For every excerpt (``seconds`` from the middle of each track of ``split``): the mono downmix
 ``(L + R) / 2`` goes to every registered model, K renditions each with seeds ``0 .. K-1``, and the
-predictions are compared with the PS parameters of the real stereo (:mod:`core.ps_metrics`):
+predictions are compared with the PS parameters of the real stereo (:mod:`training.ps_metrics`):
 
 * ``E_min``: per excerpt the smallest per-element mean error over the K renditions, averaged
   over excerpts.
@@ -36,14 +36,15 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from core.decoder import decode
+from core.errors import Cancelled, ParameterError
+from core.progress import ProgressFn, check_cancel, report
+from core.ps import PSParams, analyze
+from core.stft import n_frames
+
 from .datahash import copies_of
 from .dataset import default_data_dir, load_excerpt, tracks
-from .decoder import decode
-from .errors import Cancelled, ParameterError
-from .progress import ProgressFn, check_cancel, report
-from .ps import PSParams, analyze
 from .ps_metrics import GaussianStats, d_f, rendition_error
-from .stft import n_frames
 
 __all__ = ["Row", "EvalResult", "Excerpt", "load_excerpts", "evaluate", "format_table", "MODEL_ORDER",
            "SLOW_MODELS"]
@@ -100,7 +101,7 @@ def load_excerpts(data=None, split: str = "valid", seconds: float = 10.0, limit:
                   keep_stereo: bool = False, progress: Optional[ProgressFn] = None,
                   cancel: Optional[threading.Event] = None) -> list[Excerpt]:
     """One ``seconds`` excerpt from the middle of each track of ``split`` (as
-    :func:`core.dataset.eval_excerpts`) with its mono downmix, real parameters and the real
+    :func:`training.dataset.eval_excerpts`) with its mono downmix, real parameters and the real
     parameters of the neighbouring ``seconds`` (after it, or before it near the end).
 
     With ``per_track`` > 1, up to that many excerpts per track, centred at ``(i + 1/2) / n`` of
@@ -181,7 +182,7 @@ def evaluate(data=None, split: str = "valid", *, k: int = 8, seconds: float = 10
              excerpts: Optional[list[Excerpt]] = None, progress: Optional[ProgressFn] = None,
              cancel: Optional[threading.Event] = None) -> EvalResult:
     """Table 1 of the paper for every registered (or each named) model; see the module docstring."""
-    from .models.base import list_models, load_model, models_dir
+    from core.models.base import list_models, load_model, models_dir
 
     if k < 1:
         raise ParameterError(f"K must be at least 1, got {k}")
