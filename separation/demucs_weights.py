@@ -390,8 +390,9 @@ def _tqdm_adapter(progress: Optional[ProgressFn], label: str):
 # tensors and plain containers, plus the few classes a demucs package names (its model classes and
 # ``fractions.Fraction`` for HTDemucs' segment); a file naming anything else is refused. When the
 # file name carries demucs' SHA-256 prefix (``SIG-CHECKSUM.th``), the content must match it.
-# safetensors files (the HuggingFace path) hold no code; the model class named in their metadata
-# must be one of demucs' model classes (demucs' own loader would import and call any callable).
+# safetensors files (the HuggingFace path) hold no code, but their JSON metadata names classes:
+# the model class and any ``_class`` node of the state structure must be one of demucs' model
+# classes, checked on the decoded JSON (demucs' own loader would import and call anything named).
 
 MODEL_CLASSES = ("demucs.htdemucs.HTDemucs", "demucs.hdemucs.HDemucs", "demucs.demucs.Demucs")
 
@@ -471,10 +472,71 @@ def _load_th_files(bag_file: Optional[Path], files):
     return BagOfModels(models, bag.get("weights"), bag.get("segment"))
 
 
+def _metadata_json(path, metadata: dict, key: str):
+    """The decoded JSON of metadata entry ``key``; :class:`ModelUnavailable` when it is not JSON."""
+    try:
+        return json.loads(metadata[key])
+    except KeyError:
+        raise ModelUnavailable(f"{path}: not a demucs safetensors file (no {key!r} in its metadata)") from None
+    except (ValueError, RecursionError) as exc:
+        raise ModelUnavailable(f"{path}: the {key!r} metadata is not valid JSON ({type(exc).__name__})") from None
+
+
+def _unflatten_state(path, tensors: dict, structure):
+    """The nested model state that ``structure`` (the DECODED JSON of the metadata, so however
+    its keys were spelled) describes: ``demucs.hf._unflatten_state`` limited to data. A node is
+    one of ``{"_tensor": name}``, ``{"_dict": [[key, node], ...]}``, ``{"_list": [...]}``,
+    ``{"_tuple": [...]}``, ``{"_class": name}`` with a name in :data:`MODEL_CLASSES` (an
+    allow-list: demucs' loader would import any module it names), or a plain value. Anything
+    else is refused with :class:`ModelUnavailable` before anything is imported or built."""
+    classes = None
+
+    def bad(why):
+        return ModelUnavailable(f"{path}: the state structure {why}; refused (only tensors, containers and "
+                                f"demucs' model classes are read)")
+
+    def node(n):
+        nonlocal classes
+        if n is None or isinstance(n, (bool, int, float, str)):
+            return n
+        if isinstance(n, list):                 # an untagged list is a value (as demucs reads it)
+            if not all(v is None or isinstance(v, (bool, int, float, str, list)) for v in n):
+                raise bad("has a plain list holding other nodes")
+            return [node(v) for v in n]
+        if not isinstance(n, dict) or len(n) != 1:
+            raise bad("has a node that is not a single tagged value")
+        (tag, value), = n.items()
+        if tag == "_tensor":
+            if not isinstance(value, str) or value not in tensors:
+                raise bad(f"names a tensor {value!r} the file does not hold")
+            return tensors[value]
+        if tag in ("_list", "_tuple", "_dict") and not isinstance(value, list):
+            raise bad(f"has a {tag} that is not a list")
+        if tag == "_list":
+            return [node(v) for v in value]
+        if tag == "_tuple":
+            return tuple(node(v) for v in value)
+        if tag == "_dict":
+            if not all(isinstance(kv, list) and len(kv) == 2 and isinstance(kv[0], str) for kv in value):
+                raise bad("has a _dict that is not a list of [name, value] pairs")
+            return {k: node(v) for k, v in value}
+        if tag == "_class":
+            if value not in MODEL_CLASSES:
+                raise bad(f"names the class {value!r}, which is not a demucs model class")
+            classes = classes or _model_classes()
+            return classes[value]
+        raise bad(f"has an unknown node {tag!r}")
+    try:
+        return node(structure)
+    except RecursionError:
+        raise bad("is nested too deeply") from None
+
+
 def load_safetensors(path):
     """One demucs model from a safetensors file (as ``demucs.hf.load_safetensors_model``), with
-    the model class named in its metadata limited to :data:`MODEL_CLASSES`."""
-    from demucs.hf import _decode_json, _unflatten_state
+    the model class named in its metadata limited to :data:`MODEL_CLASSES` and its state
+    structure read as data only (:func:`_unflatten_state`)."""
+    from demucs.hf import _decode_json
     from safetensors import safe_open
     with safe_open(str(path), framework="pt") as file:
         metadata = file.metadata() or {}
@@ -482,12 +544,10 @@ def load_safetensors(path):
     klass = _model_classes().get(metadata.get("klass"))
     if klass is None:
         raise ModelUnavailable(f"{path}: model class {metadata.get('klass')!r} is not a demucs model class")
-    structure = metadata.get("structure")
-    if structure is not None and '"_class"' in structure:
-        raise ModelUnavailable(f"{path}: the state structure names classes; refused")
-    state = _unflatten_state(tensors, json.loads(structure)) if structure is not None else tensors
-    return _model_from_package({"klass": klass, "args": _decode_json(json.loads(metadata["args"])),
-                                "kwargs": _decode_json(json.loads(metadata["kwargs"])), "state": state})
+    state = _unflatten_state(path, tensors, _metadata_json(path, metadata, "structure")) \
+        if "structure" in metadata else tensors
+    return _model_from_package({"klass": klass, "args": _decode_json(_metadata_json(path, metadata, "args")),
+                                "kwargs": _decode_json(_metadata_json(path, metadata, "kwargs")), "state": state})
 
 
 def load(source: ModelSource, *, progress: Optional[ProgressFn] = None, cancel=None):
