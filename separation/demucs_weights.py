@@ -127,9 +127,20 @@ def _scan_folder(folder: Path) -> dict:
 
 
 def _read_bag(path: Path) -> dict:
+    """A demucs bag file (``NAME.yaml``) read as plain data: a tag that would build a Python
+    object (``!!python/...``) or broken YAML is refused in one line (:class:`ModelUnavailable`)."""
     import yaml
-    with open(path) as f:
-        bag = yaml.safe_load(f) or {}
+    try:
+        with open(path) as f:
+            bag = yaml.safe_load(f) or {}
+    except yaml.YAMLError as exc:
+        what = getattr(exc, "problem", None) or type(exc).__name__
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ModelUnavailable(f"{path}: not a demucs bag file: {' '.join(str(what).split())}{where}; bag files "
+                               f"are read as plain data") from None
+    except UnicodeDecodeError:
+        raise ModelUnavailable(f"{path}: not a demucs bag file (not text)") from None
     if not isinstance(bag, dict) or not bag.get("models"):
         raise ModelUnavailable(f"{path}: not a demucs bag file (no 'models' list)")
     return bag

@@ -91,3 +91,80 @@ def test_the_structure_check_reads_genuine_structures(tmp_path):
     state = _unflatten_state("f", {"t": t}, s)
     assert state["a"] is t and state["b"] == (1, [2.5, "x"]) and state["c"] == [1, 2]
     assert state["k"].__name__ == "HTDemucs"
+
+
+# --- item 13: a file that is not plain data is one line, never a traceback ------------------------
+class _Payload:
+    """Unpickling this runs ``exec(code)``, which writes the marker file."""
+
+    def __init__(self, marker):
+        self.code = f"open({str(marker)!r}, 'w').write('code ran')"
+
+    def __reduce__(self):
+        return exec, (self.code,)
+
+
+def _pickled_model(path, marker):
+    torch.save({"config": _Payload(marker), "state_dict": {}, "state": {}}, path)
+
+
+@pytest.fixture
+def models_dir(tmp_path):
+    from core.models.base import models_dir as shipped
+    folder = tmp_path / "models"
+    shutil.copytree(shipped(), folder)
+    return folder
+
+
+@pytest.mark.parametrize("file, extra", [
+    ("ps-mtm.pt", ["--method", "ps-mtm"]),
+    ("ps-reg.pt", ["--method", "ps-reg"]),
+    ("ps-ar.pt", ["--method", "ps-ar", "--separator", "formation", "--sources", "2"]),
+    ("placement.pt", ["--method", "decorr", "--separator", "formation", "--sources", "2"]),
+])
+def test_a_pickle_model_file_in_models_dir_is_one_line(tmp_path, recording, models_dir, file, extra, capsys):
+    from app.cli import main
+    marker = tmp_path / "MARKER"
+    _pickled_model(models_dir / file, marker)
+    out = tmp_path / "out.wav"
+    rc = main(["-q", "upmix", str(recording), "-o", str(out), "--models-dir", str(models_dir), *extra])
+    r = subprocess.CompletedProcess([], rc, *capsys.readouterr())
+    _one_line_error(r, f"refusing to load {models_dir / file}", "(it names exec)", "weights-only")
+    assert not marker.exists() and sorted(os.listdir(tmp_path)) == ["in.wav", "models"]
+
+
+def _scene_file(path, rng, n=3):
+    from core.models.placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
+    np.savez(path, feats=rng.standard_normal((n, N_SOURCE_FEATURES)).astype(np.float32),
+             mix=rng.standard_normal(N_MIX_FEATURES).astype(np.float32),
+             pan=rng.uniform(-1, 1, n).astype(np.float32), width=rng.uniform(0, 1, n).astype(np.float32),
+             energy=rng.uniform(0.1, 1, n).astype(np.float32), pan_spread=np.zeros(n, np.float32),
+             name=np.array(path.stem))
+
+
+def test_train_placement_resuming_a_pickled_checkpoint_is_one_line(tmp_path, rng):
+    cache = tmp_path / "scenes"
+    for split, keys in (("train", ["00000001", "00000002", "00000003", "0000000a"]), ("valid", ["00000005"])):
+        (cache / split).mkdir(parents=True)
+        for k in keys:
+            _scene_file(cache / split / f"{k}-0.npz", rng)
+    out = tmp_path / "ck"
+    out.mkdir()
+    marker = tmp_path / "MARKER"
+    torch.save({"config": _Payload(marker), "model": {}, "opt": {}}, out / "ckpt.pt")
+    r = _cli("-q", "train", "--method", "placement", "--no-build", "--steps", "2", "--batch", "2", "--d", "16",
+             "--layers", "1", "--out", str(out), env={"SOUNDSTAGE_PLACEMENT_CACHE": str(cache)})
+    _one_line_error(r, f"refusing to load {out / 'ckpt.pt'}", "(it names exec)")
+    assert not marker.exists() and sorted(os.listdir(out)) == ["ckpt.pt"]
+
+
+def test_a_demucs_bag_file_with_a_python_tag_is_one_line(tmp_path, recording):
+    folder = tmp_path / "demucs"
+    folder.mkdir()
+    marker = tmp_path / "MARKER"
+    (folder / "htdemucs.yaml").write_text(
+        f"models: !!python/object/apply:os.system [\"touch {marker}\"]\n")
+    out = tmp_path / "out.wav"
+    r = _cli("-q", "upmix", str(recording), "-o", str(out), "--separator", "demucs", "--demucs-models", str(folder))
+    _one_line_error(r, f"{folder / 'htdemucs.yaml'}: not a demucs bag file", "python/object/apply:os.system")
+    assert not marker.exists() and not out.exists()

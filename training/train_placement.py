@@ -13,6 +13,7 @@ import numpy as np
 
 from core.audio import replacing
 from core.errors import ParameterError
+from core.models.base import load_weights
 from core.models.placement import MAX_SOURCES, PlacementConfig, PlacementModel, _net, _nll
 from core.models.placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
 from core.progress import check_cancel
@@ -134,7 +135,7 @@ def train_placement(cfg: TrainPlacementConfig, train: Sequence, valid: Sequence,
     rng = np.random.default_rng(cfg.seed)
     step, elapsed, history, best = 0, 0.0, [], {"loss": float("inf"), "step": 0}
     if ckpt.exists():
-        ck = torch.load(ckpt, map_location="cpu", weights_only=True)
+        ck = load_weights(ckpt, keys=("config", "model", "opt", "step", "elapsed", "history", "best", "rng"))
         pcfg = PlacementConfig.from_dict(ck["config"])
         net = _net(pcfg)
         net.load_state_dict(ck["model"])

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from core.audio import replacing
 from core.bands import N_BANDS
 from core.errors import ParameterError
+from core.models.base import load_weights
 from core.models.features import N_FEAT, build_cache, cache_dir
 from core.models.net import IC_MASK, IID_MASK, NetConfig, PSNet
 from core.progress import check_cancel, report
@@ -260,25 +261,6 @@ def evaluate(net: PSNet, objective: str, val: dict, *, chunk: int = 16) -> dict:
     return out
 
 
-def _load_weights(path) -> dict:
-    """A checkpoint or model file read weights-only (tensors and plain containers; a file that
-    would run code or names any other object is refused with a :class:`ParameterError`)."""
-    import pickle
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ParameterError(f"{path}: no such file") from None
-    except pickle.UnpicklingError as exc:
-        import re
-        named = re.search(r"GLOBAL (\S+)", str(exc))
-        raise ParameterError(f"refusing to load {path}: it is not a plain weights file"
-                             + (f" (it names {named.group(1)})" if named else "")
-                             + "; model files are loaded weights-only, never as code") from None
-    if not isinstance(blob, dict):
-        raise ParameterError(f"{path}: not a Soundstage checkpoint or model file")
-    return blob
-
-
 # ---- loop ------------------------------------------------------------------------------------
 def _lr(step: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup:
@@ -303,7 +285,7 @@ def train(cfg: TrainConfig, train_ex: list[dict], valid_ex: list[dict], out: Pat
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     if ckpt_path.exists():
-        ck = _load_weights(ckpt_path)
+        ck = load_weights(ckpt_path)
         ncfg = NetConfig.from_dict(ck["net"])
         net = PSNet(ncfg)
         net.load_state_dict(ck["model"])
@@ -320,7 +302,7 @@ def train(cfg: TrainConfig, train_ex: list[dict], valid_ex: list[dict], out: Pat
                             "causal": cfg.objective == "ar", "prev_tokens": cfg.objective == "ar"})
         net = PSNet(ncfg)
         if init is not None:
-            src = _load_weights(init)
+            src = load_weights(init)
             sd = src.get("model") or src.get("state_dict")
             if not isinstance(sd, dict):
                 raise ParameterError(f"{init}: holds no model weights ('model' or 'state_dict')")
@@ -397,7 +379,7 @@ def train(cfg: TrainConfig, train_ex: list[dict], valid_ex: list[dict], out: Pat
 
 def export_checkpoint(ckpt: Path, dest: Path, meta: Optional[dict] = None) -> PSNet:
     """Write the fp16 model file of a training checkpoint (the format the models load)."""
-    ck = _load_weights(ckpt)
+    ck = load_weights(ckpt)
     net = PSNet(NetConfig.from_dict(ck["net"]))
     net.load_state_dict(ck["model"])
     info = {"step": ck["step"], "train_minutes": round(ck["elapsed"] / 60, 1), "history": ck["history"],

@@ -26,7 +26,7 @@ if TYPE_CHECKING:                 # (core.ps pulls scipy; the registry stays lig
     from ..ps import PSParams
 
 __all__ = ["PSModel", "ModelInfo", "register_model", "list_models", "load_model", "models_dir", "load_count",
-           "model_files"]
+           "model_files", "load_weights"]
 
 
 def models_dir() -> Path:
@@ -107,6 +107,33 @@ def load_model(name: str, folder: Optional[Path] = None) -> PSModel:
             _CACHE[key] = info.loader(folder)
             _LOADS[0] += 1
         return _CACHE[key]
+
+
+def load_weights(path, *, keys: tuple[str, ...] = ()) -> dict:
+    """A model file or training checkpoint ``path`` read weights-only: tensors and plain
+    containers, nothing that runs code. A pickle naming any function or class, a file torch
+    cannot read, or one without ``keys`` raises :class:`ParameterError` with one line saying why
+    (the user put the wrong file there; nothing in it ran)."""
+    import pickle
+    import re
+
+    import torch
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ParameterError(f"{path}: no such file") from None
+    except pickle.UnpicklingError as exc:
+        named = re.search(r"GLOBAL (\S+)", str(exc))
+        raise ParameterError(f"refusing to load {path}: it is not a plain weights file"
+                             + (f" (it names {named.group(1)})" if named else "")
+                             + "; model files are loaded weights-only, never as code") from None
+    except (RuntimeError, EOFError, ValueError) as exc:       # truncated, not a torch file
+        text = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ParameterError(f"{path}: not a readable model file ({text})") from None
+    if not isinstance(blob, dict) or any(k not in blob for k in keys):
+        raise ParameterError(f"{path}: not a Soundstage model file or checkpoint"
+                             + (f" (expected {', '.join(keys)})" if keys else ""))
+    return blob
 
 
 _THREADS: list[Optional[int]] = [None]

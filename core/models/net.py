@@ -173,7 +173,8 @@ class PSNet(nn.Module):
 
     @classmethod
     def load(cls, path) -> tuple["PSNet", dict]:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        from .base import load_weights
+        blob = load_weights(path, keys=("config", "state_dict"))
         net = cls(NetConfig.from_dict(blob["config"]))
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
         net.eval()

@@ -151,8 +151,8 @@ class PlacementModel:
 
     @classmethod
     def load(cls, path: Path) -> "PlacementModel":
-        import torch
-        ck = torch.load(path, map_location="cpu", weights_only=True)
+        from .base import load_weights
+        ck = load_weights(path, keys=("config", "state"))
         cfg = PlacementConfig.from_dict(ck["config"])
         net = _net(cfg)
         net.load_state_dict({k: v.float() for k, v in ck["state"].items()})
