@@ -532,6 +532,31 @@ def _has_bokeh() -> bool:
 ProgressLine = Callable[[dict], None]
 
 
+def memory_limit_bytes(value) -> Optional[int]:
+    """A local worker's memory limit from ``--memory-limit``: None or "auto" (the machine's memory
+    divided by the workers), else a size Dask reads ("4GB", "512MiB", 4e9) as bytes, over 0;
+    anything else is a :class:`BatchError` before any work."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None
+    from dask.utils import parse_bytes
+    try:
+        n = parse_bytes(value)
+    except (ValueError, TypeError):
+        n = None
+    if n is None or n <= 0:
+        raise BatchError(f"--memory-limit {value!r} is not a memory size (e.g. 4GB, 512MiB, or auto)")
+    return int(n)
+
+
+def _folders_to_make(folder: Path) -> list[Path]:
+    """``folder`` and its missing parents, deepest last (what making ``folder`` would create)."""
+    made, p = [], Path(folder)
+    while not p.exists() and p != p.parent:
+        made.append(p)
+        p = p.parent
+    return made[::-1]
+
+
 def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[str] = None,
               workers: Optional[int] = None, memory_limit=None, verify: bool = False, force: bool = False,
               retry_failed: bool = False, connect_timeout: float = 10.0,
@@ -542,7 +567,11 @@ def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[s
     the cluster (workers, dashboard address) before the first file starts. Ctrl+C stops the
     batch cleanly (``Summary.interrupted``). ``force``: also overwrite files in OUT_DIR this batch
     did not make. ``connect_timeout``: seconds a ``scheduler`` has to answer. ``user``: the user's
-    settings (app.settings.Settings: Demucs model folder, stem cache...) the workers use."""
+    settings (app.settings.Settings: Demucs model folder, stem cache...) the workers use.
+
+    A batch that cannot start (bad folders or settings, a scheduler that cannot be reached, no
+    workers) raises :class:`BatchError` and leaves OUT_DIR as it was: the manifest is written only
+    once the cluster is there, and an OUT_DIR this call made is removed again."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not in_dir.is_dir():
         raise BatchError(f"{in_dir}: not a folder")
@@ -552,98 +581,125 @@ def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[s
         raise BatchError(f"{out_dir}: the output folder must differ from the input folder")
     if scheduler:
         check_scheduler_address(scheduler)
+        if workers is not None or memory_limit is not None:
+            raise BatchError("--workers and --memory-limit set up the local cluster; a --scheduler cluster has "
+                             "its own workers")
+    memory_limit = memory_limit_bytes(memory_limit)
     settings = settings.resolved()
     t0 = time.perf_counter()
     summary = Summary()
-    with _Lock(out_dir):
-        manifest = Manifest(out_dir, settings).load(force=force)
-        _remove_leftovers(out_dir)
-        plan = plan_batch(in_dir, out_dir, settings, manifest, verify=verify, retry_failed=retry_failed,
-                          force=force)
-        summary.total, summary.skipped, summary.standing = plan.total, len(plan.done), plan.standing
-        summary.not_files = plan.skipped
-        manifest.open()
-        try:
-            if plan.pending:
-                _run_tasks(plan, settings, out_dir, manifest, summary, user=user, scheduler=scheduler, workers=workers,
-                           memory_limit=memory_limit, progress=progress, on_start=on_start,
-                           connect_timeout=connect_timeout)
-            elif on_start is not None:
-                on_start({"pending": 0, "skipped": summary.skipped, "total": summary.total, "workers": 0,
-                          "dashboard": None, "seconds": 0.0, "standing": len(plan.standing)})
-        finally:
-            manifest.close()
+    made = _folders_to_make(out_dir)
+    started = False
+    try:
+        with _Lock(out_dir):
+            manifest = Manifest(out_dir, settings).load(force=force)
+            _remove_leftovers(out_dir)
+            plan = plan_batch(in_dir, out_dir, settings, manifest, verify=verify, retry_failed=retry_failed,
+                              force=force)
+            summary.total, summary.skipped, summary.standing = plan.total, len(plan.done), plan.standing
+            summary.not_files = plan.skipped
+            if not plan.pending:
+                started = True
+                manifest.open()
+                manifest.close()
+                if on_start is not None:
+                    on_start({"pending": 0, "skipped": summary.skipped, "total": summary.total, "workers": 0,
+                              "dashboard": None, "seconds": 0.0, "standing": len(plan.standing)})
+            else:
+                client, cluster = _connect(scheduler, workers, memory_limit, connect_timeout)
+                try:
+                    started = True
+                    manifest.open()
+                    try:
+                        _run_tasks(plan, settings, out_dir, manifest, summary, client, user=user,
+                                   progress=progress, on_start=on_start)
+                    finally:
+                        manifest.close()
+                finally:
+                    client.close()
+                    if cluster is not None:
+                        cluster.close()
+    except BaseException:
+        if not started:                # nothing written: an OUT_DIR this call made goes again
+            for d in reversed(made):
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
+        raise
     summary.wall_s = time.perf_counter() - t0
     return summary
 
 
-def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Manifest, summary: Summary, *,
-               user=None, scheduler, workers, memory_limit, progress, on_start, connect_timeout: float = 10.0) -> None:
-    from distributed import Client, as_completed
-    cluster = None
-    if scheduler:
-        probe_scheduler(scheduler, timeout=connect_timeout)
-        try:
-            client = Client(scheduler, timeout=f"{connect_timeout}s")
-        except (OSError, TimeoutError) as exc:
-            raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    else:
+def _connect(scheduler: Optional[str], workers: Optional[int], memory_limit: Optional[int],
+             connect_timeout: float):
+    """(client, local cluster or None): the ``scheduler``'s cluster with at least one worker, or
+    a new local one; :class:`BatchError` when the scheduler cannot be reached or has no workers."""
+    from distributed import Client
+    if not scheduler:
         cluster = _local_cluster(workers, memory_limit, _has_bokeh())
-        client = Client(cluster, security=cluster.security)
+        return Client(cluster, security=cluster.security), cluster
+    probe_scheduler(scheduler, timeout=connect_timeout)
     try:
-        if scheduler:
-            try:
-                client.wait_for_workers(1, timeout=30)
-            except TimeoutError:
-                raise BatchError(f"the Dask cluster at {scheduler} has no workers (waited 30 s)") from None
-        workers_info = client.scheduler_info(n_workers=-1)["workers"].values()
-        n_workers = len(workers_info)
-        mem = [w.get("memory_limit") or 0 for w in workers_info]
-        summary.workers = n_workers
-        summary.dashboard = client.dashboard_link if _has_bokeh() else None
-        total_s = sum(t.seconds for t in plan.pending)
-        if on_start is not None:
-            on_start({"pending": len(plan.pending), "skipped": summary.skipped, "total": summary.total,
-                      "workers": n_workers, "dashboard": summary.dashboard, "seconds": total_s,
-                      "standing": len(plan.standing), "memory_limit": min(mem) if mem and min(mem) > 0 else None})
-        futures = {}
-        for t in plan.pending:    # claimed before any write: a kill leaves the outputs owned by the batch
-            manifest.record({"rel": t.rel, "state": "started", "claims": t.claims})
-        for t in plan.pending:
-            fut = client.submit(process_file, t.to_job(settings, out_dir, user), key=f"upmix-{t.rel}-{time.time_ns()}",
-                                pure=False, priority=int(t.seconds))
-            futures[fut] = t
-        t_start = time.perf_counter()
-        done_s, n_done = 0.0, 0
-        try:
-            for fut in as_completed(futures):
-                task = futures[fut]
-                try:
-                    res = fut.result()
-                except Exception as exc:   # the worker died on this file (KilledWorker) or similar
-                    res = {"rel": task.rel, "state": "failed",
-                           "error": f"the worker process died on this file ({type(exc).__name__}); out of memory?"}
-                manifest.record({**{k: v for k, v in res.items() if k not in ("worker_pid", "model_loads", "peak_rss_mb")},
-                                 "claims": task.claims})
-                summary.results.append(res)
-                n_done += 1
-                done_s += task.seconds
-                if res["state"] == "done":
-                    summary.done += 1
-                    summary.audio_seconds += float(res.get("seconds", task.seconds))
-                else:
-                    summary.failed.append((task.rel, res.get("error", "unknown error")))
-                if progress is not None:
-                    el = time.perf_counter() - t_start
-                    frac = done_s / total_s if total_s > 0 else n_done / len(plan.pending)
-                    progress({"files": n_done, "files_total": len(plan.pending), "seconds": done_s,
-                              "seconds_total": total_s, "rate": done_s / el if el > 0 else 0.0,
-                              "failed": len(summary.failed), "last": task.rel, "state": res["state"],
-                              "eta": el * (1 - frac) / frac if 0.02 < frac < 1 else None})
-        except KeyboardInterrupt:
-            summary.interrupted = True
-            client.cancel(list(futures))
-    finally:
+        client = Client(scheduler, timeout=f"{connect_timeout}s")
+    except (OSError, TimeoutError) as exc:
+        raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    try:
+        client.wait_for_workers(1, timeout=30)
+    except TimeoutError:
         client.close()
-        if cluster is not None:
-            cluster.close()
+        raise BatchError(f"the Dask cluster at {scheduler} has no workers (waited 30 s)") from None
+    return client, None
+
+
+def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Manifest, summary: Summary, client, *,
+               user=None, progress, on_start) -> None:
+    from distributed import as_completed
+    workers_info = client.scheduler_info(n_workers=-1)["workers"].values()
+    n_workers = len(workers_info)
+    mem = [w.get("memory_limit") or 0 for w in workers_info]
+    summary.workers = n_workers
+    summary.dashboard = client.dashboard_link if _has_bokeh() else None
+    total_s = sum(t.seconds for t in plan.pending)
+    if on_start is not None:
+        on_start({"pending": len(plan.pending), "skipped": summary.skipped, "total": summary.total,
+                  "workers": n_workers, "dashboard": summary.dashboard, "seconds": total_s,
+                  "standing": len(plan.standing), "memory_limit": min(mem) if mem and min(mem) > 0 else None})
+    futures = {}
+    for t in plan.pending:    # claimed before any write: a kill leaves the outputs owned by the batch
+        manifest.record({"rel": t.rel, "state": "started", "claims": t.claims})
+    for t in plan.pending:
+        fut = client.submit(process_file, t.to_job(settings, out_dir, user), key=f"upmix-{t.rel}-{time.time_ns()}",
+                            pure=False, priority=int(t.seconds))
+        futures[fut] = t
+    t_start = time.perf_counter()
+    done_s, n_done = 0.0, 0
+    try:
+        for fut in as_completed(futures):
+            task = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as exc:   # the worker died on this file (KilledWorker) or similar
+                res = {"rel": task.rel, "state": "failed",
+                       "error": f"the worker process died on this file ({type(exc).__name__}); out of memory?"}
+            manifest.record({**{k: v for k, v in res.items() if k not in ("worker_pid", "model_loads", "peak_rss_mb")},
+                             "claims": task.claims})
+            summary.results.append(res)
+            n_done += 1
+            done_s += task.seconds
+            if res["state"] == "done":
+                summary.done += 1
+                summary.audio_seconds += float(res.get("seconds", task.seconds))
+            else:
+                summary.failed.append((task.rel, res.get("error", "unknown error")))
+            if progress is not None:
+                el = time.perf_counter() - t_start
+                frac = done_s / total_s if total_s > 0 else n_done / len(plan.pending)
+                progress({"files": n_done, "files_total": len(plan.pending), "seconds": done_s,
+                          "seconds_total": total_s, "rate": done_s / el if el > 0 else 0.0,
+                          "failed": len(summary.failed), "last": task.rel, "state": res["state"],
+                          "eta": el * (1 - frac) / frac if 0.02 < frac < 1 else None})
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        client.cancel(list(futures))
+

@@ -31,7 +31,8 @@ def add_arguments(p) -> None:
                    help="--scheduler: seconds the scheduler has to answer (default 10)")
     p.add_argument("--workers", type=int, default=None, help="local cluster: worker processes (default: one per core)")
     p.add_argument("--memory-limit", default=None,
-                   help="local cluster: memory per worker, e.g. 4GB (default: the machine's memory divided by workers)")
+                   help="local cluster: memory per worker, e.g. 4GB, 512MiB or auto (default auto: the machine's memory "
+                        "divided by workers)")
     p.add_argument("--verify", action="store_true", help="check the checksum of every output marked done")
     p.add_argument("--retry-failed", action="store_true",
                    help="also retry files that failed on an input that has not changed since (unreadable, empty, too short)")
