@@ -2,8 +2,10 @@
 # Start Soundstage on the bundled demo under a virtual X server (Xvfb), wait until the demo is
 # separated and placed by the placement model (as it opens: nothing placed by hand), play a couple
 # of seconds (silently if there is no sound card), and save a picture of the window (Qt's grab() of
-# the real window). With no arguments: the README's two pictures, docs/screenshot-1920x1080.png and
-# docs/screenshot-1280x720.png (a laptop screen). ARRANGE=1 spreads the sources by hand first.
+# the real window). With no arguments: the README's pictures, docs/screenshot-1920x1080.png,
+# docs/screenshot-1280x720.png (a laptop screen) and docs/screenshot-1280x720-banner.png (the same
+# with the banner of a failed Demucs separation shown). ARRANGE=1 spreads the sources by hand first;
+# BANNER=1 shows that banner.
 #
 #   scripts/screenshot.sh [OUT.png [FILE [WxH]]]      (window size, default 1920x1080)
 set -euo pipefail
@@ -11,7 +13,8 @@ SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$SELF")/.."
 if [ $# -eq 0 ]; then
     bash "$SELF" docs/screenshot-1920x1080.png "" 1920x1080
-    exec bash "$SELF" docs/screenshot-1280x720.png "" 1280x720
+    bash "$SELF" docs/screenshot-1280x720.png "" 1280x720
+    BANNER=1 exec bash "$SELF" docs/screenshot-1280x720-banner.png "" 1280x720
 fi
 OUT="$1"
 FILE="${2:-}"
@@ -39,5 +42,8 @@ fi
 unset QT_QPA_PLATFORM
 ARRANGE_FLAG=""
 [ "${ARRANGE:-0}" = 1 ] && ARRANGE_FLAG="--arrange"
-xvfb-run -a -s "-screen 0 ${W}x${H}x24" "$PY" -m ui.app ${FILE:+"$FILE"} --screenshot "$OUT" $ARRANGE_FLAG --size "$SIZE"
+BANNER_FLAG=""
+[ "${BANNER:-0}" = 1 ] && BANNER_FLAG="--banner"
+xvfb-run -a -s "-screen 0 ${W}x${H}x24" "$PY" -m ui.app ${FILE:+"$FILE"} --screenshot "$OUT" $ARRANGE_FLAG $BANNER_FLAG \
+    --size "$SIZE"
 echo "$OUT"

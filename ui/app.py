@@ -42,8 +42,22 @@ def arrange(ctl) -> None:
         ctl.set_placement(i, s.placements[i].moved(pan, width), label="arrange")
 
 
+def show_demucs_banner(win) -> None:
+    """Show the banner the window shows when Demucs has no weights (its real message, for a model
+    folder that does not exist), as after a failed Demucs separation."""
+    from separation.demucs_weights import ModelUnavailable, locate
+    from .banner import demucs_advice
+    try:
+        locate("htdemucs", models_dir=Path("/nonexistent/demucs-models"))
+        message = "demucs model 'htdemucs' is not available"
+    except ModelUnavailable as exc:
+        message = str(exc)
+    win.banner.show_message("Separate failed", demucs_advice(message),
+                            action=("Preferences…", win._demucs_preferences))
+
+
 def _screenshot_when_ready(app, win, out: Path, *, at: float = 12.0, play: float = 2.0, timeout: float = 240.0,
-                           arranged: bool = False):
+                           arranged: bool = False, banner: bool = False):
     from PyQt6.QtCore import QTimer
     state = {"phase": "wait", "renditions": 3 if arranged else 1}
 
@@ -56,6 +70,8 @@ def _screenshot_when_ready(app, win, out: Path, *, at: float = 12.0, play: float
             state["phase"] = "play"
             if arranged:
                 arrange(ctl)
+            if banner:
+                show_demucs_banner(win)
             ctl.seek(at)
             ctl.toggle_play()
             win.canvas.selected = 0
@@ -68,7 +84,8 @@ def _screenshot_when_ready(app, win, out: Path, *, at: float = 12.0, play: float
         win.ctl.toggle_play()   # freeze the playhead and the meters as they are
         out.parent.mkdir(parents=True, exist_ok=True)
         ok = win.grab().save(str(out))
-        print(f"screenshot saved to {out}" if ok else f"screenshot: could not write {out}")
+        print(f"screenshot saved to {out} (window {win.width()}x{win.height()})" if ok
+              else f"screenshot: could not write {out}")
         app.exit(0 if ok else 1)
 
     timer = QTimer(win)
@@ -79,7 +96,7 @@ def _screenshot_when_ready(app, win, out: Path, *, at: float = 12.0, play: float
 
 
 def run_gui(file: Optional[str] = None, *, screenshot: Optional[str] = None, arranged: bool = False,
-            size=(1480, 920)) -> int:
+            banner: bool = False, size=(1480, 920)) -> int:
     from PyQt6.QtWidgets import QApplication
     from . import theme
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -89,7 +106,8 @@ def run_gui(file: Optional[str] = None, *, screenshot: Optional[str] = None, arr
     win = create_window(file)
     if screenshot:
         win.resize(*size)
-        _keep = _screenshot_when_ready(app, win, Path(screenshot), arranged=arranged)  # noqa: F841
+        _keep = _screenshot_when_ready(app, win, Path(screenshot), arranged=arranged,
+                                       banner=banner)  # noqa: F841
     rc = app.exec()
     win.close_without_asking()      # (after a confirmed close this only closes the player)
     return rc
@@ -101,13 +119,16 @@ def main(argv=None) -> int:
     p.add_argument("--screenshot", help="save a PNG of the window once the recording is ready, then quit")
     p.add_argument("--arrange", action="store_true",
                    help="with --screenshot: place the found sources across the stage first")
+    p.add_argument("--banner", action="store_true",
+                   help="with --screenshot: show the banner of a failed Demucs separation (no model files)")
     p.add_argument("--size", default="1480x920", metavar="WxH", help="with --screenshot: the window's size")
     args = p.parse_args(argv)
     parts = args.size.lower().split("x")
     if len(parts) != 2 or not all(v.isdigit() and int(v) > 0 for v in parts):
         p.error(f"--size wants WIDTHxHEIGHT, e.g. 1280x720; got {args.size!r}")
     size = (int(parts[0]), int(parts[1]))
-    return run_gui(args.file, screenshot=args.screenshot, arranged=args.arrange, size=size)
+    return run_gui(args.file, screenshot=args.screenshot, arranged=args.arrange, banner=args.banner,
+                   size=size)
 
 
 if __name__ == "__main__":
