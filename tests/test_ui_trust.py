@@ -220,9 +220,12 @@ def test_space_after_separate_and_cancel_plays_and_keeps_names(qtbot, win):
     _key(qtbot, Qt.Key.Key_Space)
     assert not ctl.playing
     assert [r.name.text() for r in win.sources.rows] == names
-    # even a name field that focus merely moved into (Tab) lets Space through
+    # a field that focus merely landed in (what had it was deleted: nothing had focus) lets Space
+    # through; one the user tabbed or clicked into takes it (issue 23: tests/test_ui_keys.py)
     field = win.sources.rows[0].name
-    field.setFocus(Qt.FocusReason.TabFocusReason)
+    win.canvas.setFocus(Qt.FocusReason.OtherFocusReason)
+    win.canvas.clearFocus()
+    field.setFocus(Qt.FocusReason.OtherFocusReason)
     qtbot.waitUntil(field.hasFocus)
     _key(qtbot, Qt.Key.Key_Space, field)
     assert ctl.playing and field.text() == names[0]

@@ -16,7 +16,7 @@ from . import theme
 from .banner import MessageBanner, demucs_advice
 from .controller import SessionController
 from .dialogs import ExportDialog, PreferencesDialog, show_about
-from .keys import SpaceForTransport
+from .keys import FieldKeys, is_text_field
 from .meters import MetersPanel
 from .pan_canvas import PanCanvas
 from .renditions import RenditionsPanel
@@ -44,7 +44,8 @@ class MainWindow(QMainWindow):
         self._build()
         self._build_menus()
         self._build_status()
-        self.space = SpaceForTransport(self)
+        self.field_keys = FieldKeys(self, home=self.canvas)
+        self.field_keys.left.connect(lambda _field: self.sources.sync())
         ctl = self.ctl
         ctl.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
         ctl.error.connect(self.show_error)
@@ -214,7 +215,7 @@ class MainWindow(QMainWindow):
         fw = QApplication.focusWidget()
         if fw is not None and fw.window() is not self:
             return
-        if fw is None or not fw.isEnabled() or (SpaceForTransport._is_text(fw) and fw is not self.space.editing):
+        if fw is None or not fw.isEnabled() or (is_text_field(fw) and fw is not self.field_keys.editing):
             self.canvas.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _progress(self, label: str, fraction: float, left: str) -> None:

@@ -43,6 +43,8 @@ class RenditionsPanel(QFrame):
         self.variety.setValue(ctl.session.variety)
         self.variety.setToolTip("How far the placement model's proposals may go: 0 places sources as real "
                                 "mixes do, 1 proposes the boldest alternatives (saved with each rendition)")
+        for box in (self.seed, self.temperature, self.variety):
+            box.setKeyboardTracking(False)   # a typed value counts on Enter or leaving; Escape reverts it
         self.variety.valueChanged.connect(self._set_variety)
         form.addRow("Seed", self.seed)
         form.addRow("Temperature", self.temperature)

@@ -1,9 +1,14 @@
 """The sources panel: one row per source with its colour, name, gain, mute, solo, pin and mode, and
 under it its pan, width and gain as numbers that can be typed in (a typed pan or width pins the
-source there, as a drag does)."""
+source there, as a drag does).
+
+The names and numbers stay editable while a job runs (a click always puts focus in the field, so
+what is typed goes there and never to the window's keys); a value committed meanwhile is applied
+as soon as the job ends. The buttons and the gain slider, which apply at once, wait for it."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtWidgets import (QAbstractSpinBox, QDoubleSpinBox, QHBoxLayout, QFrame, QGridLayout, QLabel, QLineEdit, QScrollArea, QSizePolicy, QSlider,
@@ -14,6 +19,17 @@ from . import theme
 __all__ = ["SourcesPanel", "SourceRow"]
 
 GAIN_MIN, GAIN_MAX = -24, 12   # dB, 0.5 dB steps on the slider
+
+
+class NumberField(QDoubleSpinBox):
+    """A typed number. The mouse wheel turns it only while it has focus: over the list, the wheel
+    scrolls the list and never changes a value on its way."""
+
+    def wheelEvent(self, ev):
+        if self.hasFocus():
+            super().wheelEvent(ev)
+        else:
+            ev.ignore()
 
 
 class SourceRow:
@@ -30,7 +46,7 @@ class SourceRow:
         self.name.setMinimumWidth(120)
         self.name.setCursorPosition(0)
         self.name.setToolTip(f"{src.kind}: rename with Enter")
-        self.name.editingFinished.connect(lambda: ctl.rename(i, self.name.text()))
+        self.name.editingFinished.connect(self._name_typed)
         self.gain = QSlider(Qt.Orientation.Horizontal)
         self.gain.setRange(GAIN_MIN * 2, GAIN_MAX * 2)
         self.gain.setFixedWidth(64)
@@ -53,8 +69,8 @@ class SourceRow:
         self.pan = self._number(f"pan_{i}", -1.0, 1.0, 0.05, 2, "", "Pan, -1 (left) to +1 (right); typing pins the source")
         self.width = self._number(f"width_{i}", 0.0, 1.0, 0.05, 2, "", "Width, 0 (point) to 1 (diffuse); typing pins the source")
         self.gain_value = self._number(f"gain_{i}", GAIN_MIN, GAIN_MAX, 0.5, 1, " dB", "Gain in dB (type a value)")
-        self.pan.editingFinished.connect(self._place_typed)
-        self.width.editingFinished.connect(self._place_typed)
+        self.pan.editingFinished.connect(lambda: self._place_typed(pan=self.pan.value()))
+        self.width.editingFinished.connect(lambda: self._place_typed(width=self.width.value()))
         self.gain_value.editingFinished.connect(self._gain_typed)
         typed = QHBoxLayout()
         typed.setContentsMargins(0, 0, 0, 0)
@@ -71,7 +87,8 @@ class SourceRow:
 
     @staticmethod
     def _number(name: str, lo: float, hi: float, step: float, decimals: int, suffix: str, tip: str) -> QDoubleSpinBox:
-        b = QDoubleSpinBox()
+        b = NumberField()
+        b.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         b.setObjectName(name)
         b.setRange(lo, hi)
         b.setSingleStep(step)
@@ -84,23 +101,36 @@ class SourceRow:
         b.setToolTip(tip)
         return b
 
+    def _name_typed(self) -> None:
+        name = self.name.text().strip()
+        if not name:                         # a name cannot be empty: show the one it has
+            self.name.setText(self.panel.ctl.session.sources[self.i].name)
+            self.name.setCursorPosition(0)
+            return
+        self.panel.ctl.rename(self.i, name)
+
     def _gain_typed(self) -> None:
         if self.panel.syncing:
             return
-        ctl = self.panel.ctl
-        p = ctl.session.placements[self.i]
         db = round(self.gain_value.value() * 2) / 2
-        if db != p.gain_db:
-            ctl.set_placement(self.i, replace(p, gain_db=db), label=f"gain {ctl.session.sources[self.i].name}")
 
-    def _place_typed(self) -> None:
+        def apply(ctl, p):
+            if db != p.gain_db:
+                ctl.set_placement(self.i, replace(p, gain_db=db), label=f"gain {ctl.session.sources[self.i].name}")
+        self.panel.when_idle(self.i, "gain", apply)
+
+    def _place_typed(self, *, pan=None, width=None) -> None:
+        """A typed pan or width (the other one stays where the source is when it is applied)."""
         if self.panel.syncing:
             return
-        ctl = self.panel.ctl
-        p = ctl.session.placements[self.i]
-        pan, width = round(self.pan.value(), 2), round(self.width.value(), 2)
-        if (pan, width) != (round(p.pan, 2), round(p.width, 2)):
-            ctl.set_placement(self.i, p.moved(pan, width), label=f"move {ctl.session.sources[self.i].name}")
+        pan = None if pan is None else round(pan, 2)
+        width = None if width is None else round(width, 2)
+
+        def apply(ctl, p):
+            new = (pan if pan is not None else p.pan, width if width is not None else p.width)
+            if (round(new[0], 2), round(new[1], 2)) != (round(p.pan, 2), round(p.width, 2)):
+                ctl.set_placement(self.i, p.moved(*new), label=f"move {ctl.session.sources[self.i].name}")
+        self.panel.when_idle(self.i, "pan" if pan is not None else "width", apply)
 
     def _toggle(self, text: str, tip: str, attr: str) -> QToolButton:
         b = QToolButton()
@@ -125,6 +155,10 @@ class SourceRow:
         p = ctl.session.placements[self.i]
         ctl.set_placement(self.i, replace(p, gain_db=db), label=f"gain {ctl.session.sources[self.i].name}",
                           merge_key=("gain", self.i))
+
+    def set_busy(self, busy: bool) -> None:
+        for w in (self.gain, self.mute, self.solo, self.pin):
+            w.setEnabled(not busy)
 
     def sync(self) -> None:
         s = self.panel.ctl.session
@@ -171,8 +205,34 @@ class SourcesPanel(QFrame):
         outer.addWidget(self.empty)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         ctl.session_event.connect(self._on_event)
-        ctl.busy_changed.connect(lambda busy: self.scroll.setEnabled(not busy))
+        self._deferred: dict = {}
+        ctl.busy_changed.connect(self._busy)
         self.rebuild()
+
+    def when_idle(self, i: int, what: str, apply: Callable) -> None:
+        """Run ``apply(ctl, placement)`` for source ``i`` now, or when the running job has ended
+        (the last value typed for each of its fields), if the source is still there."""
+        s = self.ctl.session
+        if not self.ctl.busy:
+            apply(self.ctl, s.placements[i])
+            return
+        self._deferred[(i, what)] = (s.sources[i], apply)
+        self.ctl.status.emit("Applied when the running task ends")
+
+    def _busy(self, busy: bool) -> None:
+        for r in self.rows:
+            r.set_busy(busy)
+        if not busy and self._deferred:
+            QTimer.singleShot(0, self._apply_deferred)
+
+    def _apply_deferred(self) -> None:
+        if self.ctl.busy:
+            return                               # another job began: when it ends
+        pending, self._deferred = self._deferred, {}
+        s = self.ctl.session
+        for (i, _what), (src, apply) in pending.items():
+            if i < min(len(s.sources), len(s.placements)) and s.sources[i] is src:
+                apply(self.ctl, s.placements[i])
 
     def _on_event(self, name: str) -> None:
         if name in ("sources", "recording"):
@@ -192,6 +252,8 @@ class SourcesPanel(QFrame):
         grid.setVerticalSpacing(6)
         self.syncing = True
         self.rows = [SourceRow(self, i, grid, 2 * i) for i in range(min(len(s.sources), len(s.placements)))]
+        for r in self.rows:
+            r.set_busy(self.ctl.busy)
         self.syncing = False
         grid.setRowStretch(2 * len(self.rows), 1)
         grid.setColumnStretch(1, 1)

@@ -50,6 +50,8 @@ QPushButton#primary {{ background: {ACCENT}; color: #1a1a1a; font-weight: bold; 
 QPushButton#primary:disabled {{ background: {ACCENT_DIM}; color: #333; }}
 QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox {{ background: {BG}; border: 1px solid {GRID};
     border-radius: 3px; padding: 2px 4px; selection-background-color: {ACCENT_DIM}; }}
+QLineEdit:focus, QSpinBox:focus, QDoubleSpinBox:focus {{ border: 1px solid {ACCENT}; background: #101216; }}
+QLineEdit:disabled, QSpinBox:disabled, QDoubleSpinBox:disabled, QComboBox:disabled {{ color: #555a66; }}
 QComboBox QAbstractItemView {{ background: {PANEL}; selection-background-color: {ACCENT_DIM}; }}
 QListWidget {{ background: {BG}; border: 1px solid {GRID}; border-radius: 4px; }}
 QListWidget::item {{ padding: 4px; border-radius: 3px; }}
