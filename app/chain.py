@@ -104,7 +104,7 @@ class UpmixSettings:
         return settings
 
     def output_settings(self):
-        from app.session import OutputSettings
+        from app.output import OutputSettings
         return OutputSettings(self.ceiling_db, True, self.keep_loudness)
 
     def to_dict(self) -> dict:
@@ -227,10 +227,12 @@ def write_decoded(output, mono, params, *, fmt: str, ceiling_db: float = -1.0, m
 def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, overwrite, progress,
                    cancel, dawproject=None) -> UpmixResult:
     """Separate, predict, seed placements, render and export every rendition with its project."""
+    from app.output import export
+    from app.project_io import save_project
     from app.session import Session
     _check_session_outputs(input, output, s, project=project, overwrite=overwrite)
     session = Session(user)
-    session.keep_bytes = 0                  # nothing is undone here: only the current renders in memory
+    session.memory.keep_bytes = 0           # nothing is undone here: only the current renders in memory
     session.open(input)
     session.model = s.method
     session.set_mono_compatible(s.mono_compatible, record=False)
@@ -244,11 +246,11 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
                               placement=s.placement, variety=s.variety,
                               progress=Reporter(progress, f"rendition {k + 1}"), cancel=cancel)
         dest = rendition_path(output, seed, k)
-        res = session.export(dest, fmt=s.format, stems=s.stems, overwrite=overwrite,
-                             project=project is None or k > 0)
+        res = export(session, dest, fmt=s.format, stems=s.stems, overwrite=overwrite,
+                     project=project is None or k > 0)
         if project is not None and k == 0:
-            res.project = session.save_project(project, export={"path": str(dest), "format": s.format,
-                                                                **session.output.to_dict()})
+            session.export_settings = {"path": str(dest), "format": s.format}
+            res.project = save_project(session, project)
         outputs.append(Output(res.path, seed, res.gain_db, res.project, list(res.stems), plan=res.plan))
         if dawproject is not None and k == 0:
             from app.dawproject import write_dawproject

@@ -123,7 +123,8 @@ _PLACEMENT = ("obj", {"pan": ("num", -1.0, 1.0), "width": ("num", 0.0, 1.0), "ga
                       "mute": ("bool",), "solo": ("bool",), "pinned": ("bool",)}, ())
 _RENDITION = ("obj", {"seed": _SEED, "model": ("str", 64, _NAME),
                       "temperature": ("opt", ("num", 0.0, 100.0)), "guidance": ("opt", ("num", -100.0, 100.0)),
-                      "placement": ("enum", ("model", "mean")), "variety": ("num", 0.0, 1.0)},
+                      "placement": ("enum", ("model", "mean")), "variety": ("num", 0.0, 1.0),
+                      "places": ("list", _PLACEMENT, 1024)},
               ("seed", "model"))
 _SOURCE = ("obj", {"name": ("str", 200, None), "colour": ("str", 7, r"#[0-9A-Fa-f]{6}"),
                    "kind": ("str", 32, r"[a-z_]{1,32}"), "placement": _PLACEMENT}, ("placement",))

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from .plans import Change
+
 __all__ = ["Command", "UndoStack"]
 
 
@@ -18,6 +20,7 @@ class Command:
     undo: Callable[[], None]
     merge_key: Optional[object] = None
     states: Optional[tuple] = None      # (before, after): what undo and redo restore, for a look ahead
+    change: Change = Change.PLACES      # what running it changes (the UI refreshes by this tag)
 
 
 class UndoStack:
@@ -33,7 +36,7 @@ class UndoStack:
         if last is not None and cmd.merge_key is not None and cmd.merge_key == last.merge_key:
             before = last.states[0] if last.states and cmd.states else None
             self._done[-1] = Command(cmd.label, cmd.do, last.undo, cmd.merge_key,
-                                     (before, cmd.states[1]) if before is not None else None)
+                                     (before, cmd.states[1]) if before is not None else None, cmd.change)
         else:
             self._done.append(cmd)
         self._undone.clear()
@@ -44,23 +47,25 @@ class UndoStack:
         if self._done:
             self._done[-1].merge_key = None
 
-    def undo(self) -> Optional[str]:
+    def undo(self) -> Optional[Command]:
+        """Undo the last step; the command undone (None when there was none)."""
         if not self._done:
             return None
         cmd = self._done.pop()
         cmd.undo()
         self._undone.append(cmd)
         self._changed()
-        return cmd.label
+        return cmd
 
-    def redo(self) -> Optional[str]:
+    def redo(self) -> Optional[Command]:
+        """Redo the last undone step; the command redone (None when there was none)."""
         if not self._undone:
             return None
         cmd = self._undone.pop()
         cmd.do()
         self._done.append(cmd)
         self._changed()
-        return cmd.label
+        return cmd
 
     def peek(self, *, redo: bool = False) -> Optional[Command]:
         """The command :meth:`undo` (or :meth:`redo`) would run next, without running it."""

@@ -26,6 +26,7 @@ from app.session import Session
 from core.renderer import mapped_on_file
 from core.stft import istft, stft
 from separation.base import Source, colour_for
+from app.output import export
 
 
 def split_sources(x: np.ndarray, n: int) -> list[np.ndarray]:
@@ -80,7 +81,7 @@ def main():
         y = s.render()
         t_mix = time.perf_counter() - t0
         t0 = time.perf_counter()
-        s.export(Path(tmp) / "out.wav", fmt="wav24")
+        export(s, Path(tmp) / "out.wav", fmt="wav24")
         t_exp = time.perf_counter() - t0
         t0 = time.perf_counter()
         eng = s.mix_engine()
@@ -103,7 +104,7 @@ def main():
         print(f"{name:<40}{t:9.3f}{t / dur:9.4f}")
     print(f"{'audio callback, 512-frame block':<40}{t_cb * 1000:8.3f} ms ({t_cb / (512 / 44100) * 100:.1f} % of the block's time)")
     print(f"auto sources' band-by-band stereo renders: {pair_mb:.0f} MiB per state (undo keeps up to "
-          f"{s.keep_bytes / 2 ** 20:.0f} MiB of them); {n_mapped} of {len(s.renders)} mapped on files"
+          f"{s.memory.keep_bytes / 2 ** 20:.0f} MiB of them); {n_mapped} of {len(s.renders)} mapped on files"
           f"{' (--in-ram)' if a.in_ram else ''}")
     print(f"peak memory of the session steps (tracemalloc) {traced_peak:.0f} MiB; "
           f"process peak RSS {peak_rss_mb():.0f} MB (includes this bench's STFT-mask split)")

@@ -16,6 +16,7 @@ from core.placement import Placement
 from separation.base import Source, colour_for
 
 from conftest import harmonic_note, noise
+from app.output import export
 
 SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "dawproject"
 if not SCHEMA.exists():
@@ -51,7 +52,7 @@ def _read(z, name):
 def test_dawproject_validates_and_stems_sum_to_the_export(tmp_path, rng, mono_compatible):
     s = _session(tmp_path, rng)
     s.set_mono_compatible(mono_compatible, record=False)
-    res = s.export(tmp_path / "mix.wav", fmt="wav32f", project=False)
+    res = export(s, tmp_path / "mix.wav", fmt="wav32f", project=False)
     assert res.gain_db < 0                        # the mix needed scaling: the stems carry it too
     out = write_dawproject(s, tmp_path / "mix.dawproject")
     mixed, _ = sf.read(str(res.path), dtype="float32")

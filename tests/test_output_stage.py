@@ -152,7 +152,7 @@ def test_mono_compatible_toggle_and_dawproject_menu(qtbot, win, tmp_path):
 
 
 def test_an_older_projects_sample_peak_ceiling_is_kept_until_edited(qtbot, win):
-    from app.session import OutputSettings
+    from app.output import OutputSettings
     ctl = win.ctl
     ctl.set_output(OutputSettings(-0.1, False, False))      # as a project from before the output stage
     _wait_gain(qtbot, win)

@@ -4,12 +4,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from app.session import Rendition
+from app.plans import Rendition
 from core.errors import ParameterError
 from core.models.placement import placement_model_path
 from core.placement import Placement, iid_to_pan
 
 from test_session import _session_with, _three_sources
+from app.project_io import load_project, save_project
 
 pytestmark = pytest.mark.skipif(not placement_model_path().exists(), reason="no shipped placement model")
 
@@ -114,8 +115,8 @@ def test_project_remakes_places_sampled_in_another_context_exactly(rng, tmp_path
     s.set_placement(n - 1, s.placements[n - 1].moved(0.9, 0.8))
     s.reset_placement(n - 1)                                    # re-sampled with source 0 pinned
     expected = s.render()
-    proj = s.save_project(tmp_path / "p.soundstage.json")
-    again = Session.from_project(proj)
+    proj = save_project(s, tmp_path / "p.soundstage.json")
+    again = load_project(proj)
     assert again.placements == s.placements
     for a, b, p in zip(again.renders, s.renders, s.placements):
         if not p.pinned:                                        # what is heard of an auto source

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.session import KEEP_BYTES
+from app.memory import KEEP_BYTES
 from core.bands import N_BANDS, band_of_bin
 from core.decoder import mixing_coefficients
 from core.placement import iid_to_pan, pan_to_iid, source_weights, tile_parameters
 from core.ps import PSParams, analyze, band_energy
 from core.renderer import mapped_on_file, prepare_source, render_auto
 from core.stft import N_FFT, n_frames, stft
+from app.memory import restore_needs_render, plan_restore, adopt_restore
 
 SR = 44100
 
@@ -173,17 +174,17 @@ def test_released_renders_are_made_again_exactly(rng, signals, tmp_path):
     s.new_rendition(0)
     first = s.render()
     first_pairs = [r.auto for r in s.renders]
-    s.keep_bytes = 2 * sum(r.auto_bytes for r in s.renders)   # the current state and one more
+    s.memory.keep_bytes = 2 * sum(r.auto_bytes for r in s.renders)   # the current state and one more
     s.new_rendition(1)
     s.new_rendition(2)
     # the first rendition's state is beyond the kept ones: its pairs are released, its tiles kept
     s.undo.undo()
-    assert s.current == 1 and s.restore_needs_render()
-    plan = s.plan_restore()                  # worker side: renders only, the session is unchanged
+    assert s.current == 1 and restore_needs_render(s)
+    plan = plan_restore(s, )                  # worker side: renders only, the session is unchanged
     assert len(plan.pairs) == len(s.renders) and s.current == 1
     for (r, pair, _), ref in zip(plan.pairs, first_pairs):
         assert r.auto is None and np.array_equal(pair, ref)
-    assert s.adopt_restore(plan).startswith("new rendition")
+    assert adopt_restore(s, plan).label.startswith("new rendition")
     assert s.current == 0 and np.array_equal(s.render(), first)
     # without the worker step, the undo stack renders what it needs itself
     s.undo.redo()
@@ -193,10 +194,10 @@ def test_released_renders_are_made_again_exactly(rng, signals, tmp_path):
     s.undo.undo()
     assert s.current == 0 and np.array_equal(s.render(), first)
     # the default budget keeps a few states of this short recording: nothing is released
-    s.keep_bytes = KEEP_BYTES
+    s.memory.keep_bytes = KEEP_BYTES
     s.undo.redo()
     s.undo.redo()
-    assert not s.restore_needs_render() and all(r.auto is not None for r, _, _ in plan.pairs)
+    assert not restore_needs_render(s) and all(r.auto is not None for r, _, _ in plan.pairs)
 
 
 def test_reset_renders_only_that_source(rng, signals, tmp_path):

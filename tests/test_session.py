@@ -18,6 +18,8 @@ from core.stft import stft
 from separation.base import Source, colour_for
 
 from conftest import harmonic_note, noise, pan_mono
+from app.output import export
+from app.project_io import load_project, save_project
 
 
 def _three_sources(rng, seconds=4.0):
@@ -208,26 +210,26 @@ def test_export_never_clips_and_writes_project(rng, tmp_path):
     stems = [x * 6.0 for x in _three_sources(rng, 2.0)]
     s = _session_with(stems, tmp_path / "loud.wav", tmp_path)
     s.new_rendition(0)
-    res = s.export(tmp_path / "out" / "loud-stereo.wav", fmt="wav16", stems=True)
+    res = export(s, tmp_path / "out" / "loud-stereo.wav", fmt="wav16", stems=True)
     y, _ = sf.read(str(res.path))
     assert y.shape[1] == 2 and res.gain_db < 0
     assert np.abs(y).max() <= 10 ** (-0.1 / 20) + 1e-4
     assert len(res.stems) == 3 and all(p.exists() for p in res.stems)
     assert res.project.exists()
     with pytest.raises(Exception, match="over the input"):
-        s.export(tmp_path / "loud.wav", overwrite=True)
+        export(s, tmp_path / "loud.wav", overwrite=True)
 
 
 def test_project_errors(tmp_path, rng):
     bad = tmp_path / "p.json"
     bad.write_text('{"format": "soundstage-project", "version": 99}')
     with pytest.raises(ProjectError, match="version 99"):
-        Session.from_project(bad)
+        load_project(bad)
     s = _session_with(_three_sources(rng, 1.0), tmp_path / "gone.wav", tmp_path)
-    s.save_project(tmp_path / "q.json")
+    save_project(s, tmp_path / "q.json")
     (tmp_path / "gone.wav").unlink()
     with pytest.raises(ProjectError, match="missing"):
-        Session.from_project(tmp_path / "q.json")
+        load_project(tmp_path / "q.json")
 
 
 def test_project_render_is_bit_identical_in_a_fresh_process(tmp_path, rng):
@@ -239,7 +241,7 @@ def test_project_render_is_bit_identical_in_a_fresh_process(tmp_path, rng):
     s.separate("formation", {"n_sources": 3})
     s.new_rendition(3)
     s.set_placement(1, s.placements[1].moved(-0.4, 0.6))
-    res = s.export(tmp_path / "a.wav", fmt="wav24")
+    res = export(s, tmp_path / "a.wav", fmt="wav24")
     exe = Path(sys.executable).with_name("soundstage")
     r = subprocess.run([str(exe), "render", str(res.project), "-o", str(tmp_path / "b.wav")],
                        capture_output=True, text=True, timeout=300)

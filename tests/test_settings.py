@@ -18,6 +18,7 @@ from app.settings import ENV, STORED, Settings
 from core.models.base import models_dir
 
 from conftest import harmonic_note
+from app.project_io import load_project, save_project
 
 
 def test_resolution_order_cli_env_stored_default(tmp_path):
@@ -97,12 +98,12 @@ def test_project_says_when_a_rerender_cannot_be_exact(recording, tmp_path):
     s.model = "ps-nn"
     s.separate("formation", {"n_sources": 2})
     s.new_rendition(0)
-    p = s.save_project(tmp_path / "p.soundstage.json")
-    again = Session.from_project(p, settings=user)
+    p = save_project(s, tmp_path / "p.soundstage.json")
+    again = load_project(p, settings=user)
     assert again.project_notes == [] and again.placements == s.placements
     data = json.loads(p.read_text())
     data["models"]["ps-nn"]["ps-nn.npz"] = "0" * 64            # another model file than the one used
     data["app_version"] = "0.0.1"
     p.write_text(json.dumps(data))
-    notes = Session.from_project(p, settings=user).project_notes
+    notes = load_project(p, settings=user).project_notes
     assert any("0.0.1" in n for n in notes) and any("ps-nn" in n and "not be exact" in n for n in notes)

@@ -24,6 +24,7 @@ from core.placement import Placement  # noqa: E402
 from core.renderer import pinned_coefficients  # noqa: E402
 from conftest import harmonic_note  # noqa: E402
 from uikit import ini_settings, main_window, wait_idle as _wait_idle  # noqa: E402
+from app.memory import restore_needs_render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -204,10 +205,10 @@ def test_new_rendition_and_switch(qtbot, win):
 def test_undo_to_released_renders_runs_a_job_and_plays_the_export(qtbot, win):
     ctl, s = win.ctl, win.ctl.session
     first = s.render()
-    s.keep_bytes = sum(r.auto_bytes for r in s.renders)      # only the current state's renders kept
+    s.memory.keep_bytes = sum(r.auto_bytes for r in s.renders)      # only the current state's renders kept
     ctl.new_rendition(5)
     _wait_idle(qtbot, win)
-    assert s.current == 1 and s.restore_needs_render()
+    assert s.current == 1 and restore_needs_render(s)
     ctl.undo()                                        # the first rendition's renders are made again
     assert ctl.busy
     _wait_idle(qtbot, win)

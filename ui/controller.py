@@ -24,6 +24,8 @@ from PyQt6.QtCore import QObject, QSettings, QTimer, pyqtSignal
 
 from app.display import ClockPlayer, OutputTap, TappedPlayer, dominance, meter_values
 from app.playback import MixEngine, PlaybackUnavailable
+from app.output import export as write_export
+from app.plans import Change
 from app.session import Session
 from app.settings import STORED, Settings
 from core.errors import Cancelled
@@ -31,6 +33,8 @@ from core.placement import Placement, ic_to_width, iid_to_pan
 from core.progress import check_cancel
 
 from .workers import Job, TimeLeft, start_job
+from app.memory import adopt_restore, plan_restore, restore_needs_render
+from app.project_io import load_project, save_project
 
 __all__ = ["SessionController", "Views", "EVENT_ORDER"]
 
@@ -372,7 +376,7 @@ class SessionController(QObject):
             return None
 
         def fn(progress, cancel):
-            return s.export(path, fmt=fmt, stems=stems, overwrite=overwrite, progress=progress)
+            return write_export(s, path, fmt=fmt, stems=stems, overwrite=overwrite, progress=progress)
 
         def done(res):
             self.last_export = res
@@ -407,14 +411,14 @@ class SessionController(QObject):
         path = Path(path)
 
         def fn(progress, cancel):
-            session = Session.from_project(path, settings=self.user, progress=progress, cancel=cancel)
+            session = load_project(path, settings=self.user, progress=progress, cancel=cancel)
             return {**self._refresh(session), "project_path": path}
 
         return self.run_job(f"Open project {path.name}", fn, on_done=lambda r: self.add_recent(path))
 
     def save_project(self, path) -> Path:
         """Write the project file (atomically); Save writes there from now on."""
-        p = self.session.save_project(path)
+        p = save_project(self.session, path)
         self.project_path = p
         self.mark_saved()
         self.status.emit(f"Project saved to {p}")
@@ -429,24 +433,24 @@ class SessionController(QObject):
             self.status.emit("Wait for the running task to finish (or cancel it)")
             return
         s = self.session
-        if s.restore_needs_render(redo=redo):
+        if restore_needs_render(s, redo=redo):
             def fn(progress, cancel):
-                plan = s.plan_restore(redo=redo, progress=progress, cancel=cancel)
-                return {"adopt": lambda: self._after_undo(s.adopt_restore(plan), redo)}
+                plan = plan_restore(s, redo=redo, progress=progress, cancel=cancel)
+                return {"adopt": lambda: self._after_undo(adopt_restore(s, plan), redo)}
             self.run_job("Redo" if redo else "Undo", fn)
             return
         stack = s.undo
         self._after_undo(stack.redo() if redo else stack.undo(), redo)
 
-    def _after_undo(self, label: Optional[str], redo: bool) -> None:
-        if label is None:
+    def _after_undo(self, cmd, redo: bool) -> None:
+        if cmd is None:
             return
-        if label.startswith(("new rendition", "switch to rendition", "reset to model", "mono-compatible")):
+        if cmd.change is not Change.PLACES:      # the renders changed: views and engine follow
             self.views = session_views(self.session)
             self.engine_changed.emit()
         self._push_snapshot()
         self.remeasure()
-        self.status.emit(f"{'Redo' if redo else 'Undo'}: {label}")
+        self.status.emit(f"{'Redo' if redo else 'Undo'}: {cmd.label}")
 
     def undo(self) -> None:
         self._undo_or_redo(False)

@@ -9,7 +9,7 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QD
                              QVBoxLayout, QWidget)
 
 from app.playback import Player
-from app.session import OutputSettings
+from app.output import OutputSettings
 
 from . import theme
 

@@ -25,13 +25,14 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from app.cli import check_output
     from app.progress_bar import TerminalProgress
-    from app.session import Session
+    from app.output import export
+    from app.project_io import load_project
     from core.progress import Reporter
     out = check_output(args.output, force=args.force)
     bar = TerminalProgress(enabled=not args.quiet)
     try:
-        session = Session.from_project(args.project, settings=args.user, progress=Reporter(bar, "load project"),
-                                       cancel=threading.Event())
+        session = load_project(args.project, settings=args.user, progress=Reporter(bar, "load project"),
+                               cancel=threading.Event())
     finally:
         bar.close()
     for note in session.project_notes:
@@ -40,7 +41,7 @@ def run(args) -> int:
     if args.mono_compatible:
         session.set_mono_compatible(True, record=False)
     fmt = args.format or session.export_settings.get("format") or None
-    res = session.export(out, fmt=fmt, stems=args.stems, overwrite=args.force, project=False)
+    res = export(session, out, fmt=fmt, stems=args.stems, overwrite=args.force, project=False)
     print(f"wrote {res.path}{', mono-compatible' if session.mono_compatible else ''}")
     print(loudness_lines(res.input, res.plan))
     return 0

@@ -1,0 +1,124 @@
+"""What a worker computes for the session, as typed values that adopt themselves on the UI thread.
+
+Every heavy step of :class:`app.session.Session` is split in two: ``plan_*`` runs in a worker on
+copies and returns one of the plans below (the session is not changed), and ``plan.adopt(session)``
+makes it current, cheaply, on the UI thread. ``adopt`` returns a :class:`Change`: what the UI must
+refresh afterwards (the sources' renders changed, so views and engine follow; or only places).
+Undo steps carry the same tag (:attr:`app.undo.Command.change`), so the UI never guesses from a
+label what an undo did.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
+
+from core.placement import Placement
+from core.ps import PSParams
+from core.renderer import SourceRender
+from separation.base import Source
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["Rendition", "Change", "SourcesPlan", "RenditionPlan", "ModePlan", "ResetPlan", "RestorePlan"]
+
+
+class Change(enum.Enum):
+    """What an adopted plan or an undo step changed."""
+    NOTHING = "nothing"
+    PLACES = "places"         # placements only: the engine's snapshot follows
+    RENDERS = "renders"       # the sources' renders (rendition, mode, reset): views and engine follow
+    SOURCES = "sources"       # new sources: a new engine
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One proposal: the PS model's parameters (``model``, ``seed``, ``temperature``, ``guidance``)
+    and the sources' places (``placement`` method, the same ``seed``, ``variety``; see
+    :func:`core.placement.propose`). Projects made before the placement model had no ``placement``
+    and were placed by the "mean" projection, which ``from_dict`` keeps."""
+    seed: int
+    model: str
+    temperature: Optional[float] = None
+    guidance: Optional[float] = None
+    placement: str = "model"
+    variety: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"seed": self.seed, "model": self.model, "temperature": self.temperature, "guidance": self.guidance,
+                "placement": self.placement, "variety": self.variety}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Rendition":
+        return cls(int(d["seed"]), str(d["model"]), d.get("temperature"), d.get("guidance"),
+                   str(d.get("placement", "mean")), float(d.get("variety", 0.0)))
+
+    @property
+    def ps_key(self) -> tuple:
+        """What the PS parameters depend on (renditions that differ only in placement share them)."""
+        return (self.seed, self.model, self.temperature, self.guidance)
+
+
+@dataclass
+class SourcesPlan:
+    """New sources (with their renders and first places) for :meth:`Session.adopt_sources`."""
+    sources: list[Source]
+    renders: list[SourceRender]
+    placements: list[Placement]
+    backend: str
+    settings: dict
+
+    def adopt(self, session: "Session", *, engine=None) -> Change:
+        session.adopt_sources(self, engine=engine)
+        return Change.SOURCES
+
+
+@dataclass
+class RenditionPlan:
+    """A rendition's parameters, renders and places for :meth:`Session.adopt_rendition`."""
+    rendition: Rendition
+    params: PSParams
+    renders: list[SourceRender]
+    placements: list[Placement]
+
+    def adopt(self, session: "Session", *, record: bool = True) -> Change:
+        session.adopt_rendition(self, record=record)
+        return Change.RENDERS
+
+
+@dataclass
+class ModePlan:
+    """The current renders made again in mono-compatible mode ``on`` (or out of it)."""
+    on: bool
+    renders: list[SourceRender]
+
+    def adopt(self, session: "Session", *, record: bool = True) -> Change:
+        session.adopt_mono_compatible(self, record=record)
+        return Change.RENDERS
+
+
+@dataclass
+class ResetPlan:
+    """Source ``index`` back at the current rendition's proposal, its auto render made."""
+    index: int
+    renders: list[SourceRender]
+    placements: list[Placement]
+
+    def adopt(self, session: "Session") -> Change:
+        session.adopt_reset(self)
+        return Change.RENDERS
+
+
+@dataclass
+class RestorePlan:
+    """The auto renders an undo (or redo) step needs that were released to save memory, made again."""
+    redo: bool
+    command: object
+    pairs: list[tuple]        # (render, pair [shape=(n, 2)], mono_compatible)
+
+    def adopt(self, session: "Session") -> Change:
+        """Install the pairs and run the step; :attr:`Change.NOTHING` when the history moved on."""
+        from .memory import adopt_restore
+        cmd = adopt_restore(session, self)
+        return Change.NOTHING if cmd is None else cmd.change

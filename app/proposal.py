@@ -1,0 +1,73 @@
+"""A rendition's proposal: the PS model's parameters, the sources' places, their auto renders.
+
+Pure steps on explicit inputs (no session), run in workers by :meth:`app.session.Session.plan_rendition`
+and :meth:`~app.session.Session.plan_reset`: :func:`predict` samples the PS model, :func:`propose`
+places every source not pinned (:func:`core.placement.propose`), :func:`render_around` renders each
+auto source band by band around its place.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+import numpy as np
+
+from core.models import load_model
+from core.placement import Placement
+from core.placement import propose as propose_places
+from core.progress import ProgressFn, check_cancel, report
+from core.ps import PSParams
+from core.renderer import SourceRender, auto_renders, prepare_source
+from separation.base import Source
+
+from .plans import Rendition
+
+__all__ = ["prepare", "predict", "propose", "render_around"]
+
+
+def predict(r: Rendition, mono: np.ndarray, *, models_dir=None, progress: Optional[ProgressFn] = None,
+            cancel: Optional[threading.Event] = None) -> PSParams:
+    """The PS parameters of rendition ``r`` for recording ``mono`` (deterministic for its seed)."""
+    model = load_model(r.model, models_dir)
+    return model.predict(mono, seed=r.seed, temperature=r.temperature, guidance=r.guidance, progress=progress,
+                         cancel=cancel)
+
+
+def propose(r: Rendition, renders: list[SourceRender], params: PSParams, previous: list[Placement],
+            sources: list[Source], *, models_dir=None) -> list[Placement]:
+    """Rendition ``r``'s places (every one not pinned in ``previous``)."""
+    if not renders:
+        return []
+    energies = np.stack([sr.energy for sr in renders])
+    return propose_places(energies, method=r.placement, params=params, seed=r.seed, variety=r.variety,
+                          previous=previous or None, residual=[src.kind == "residual" for src in sources],
+                          folder=models_dir)
+
+
+def render_around(r: Rendition, renders: list[SourceRender], params: PSParams, placements: list[Placement], *,
+                  mono_compatible: bool, spill=None, only=None, progress: Optional[ProgressFn] = None,
+                  cancel: Optional[threading.Event] = None) -> None:
+    """Auto renders of ``renders`` (fresh copies) from ``params``: band by band around each place
+    with the placement model, the broadband projection with "mean" (heavy: in a worker).
+    ``only``: the indices to render (default all)."""
+    centres = None
+    if r.placement != "mean" and placements:
+        centres = np.array([(p.pan, p.width) for p in placements])
+    auto_renders(renders, params, centres, mono_compatible=mono_compatible, only=only, spill=spill,
+                 progress=progress, cancel=cancel)
+
+
+def prepare(sources: list[Source], n: int, *, progress: Optional[ProgressFn] = None,
+            cancel: Optional[threading.Event] = None) -> list[SourceRender]:
+    """Each stem cut or padded to ``n`` samples (in place: the playback engine reads the stems and
+    their decorrelated copies directly, no second copy of any signal) and decorrelated."""
+    renders = []
+    for i, src in enumerate(sources):
+        check_cancel(cancel)
+        audio_i = np.ascontiguousarray(src.audio[:n], dtype=np.float32)
+        if len(audio_i) < n:
+            audio_i = np.pad(audio_i, (0, n - len(audio_i)))
+        src.audio = audio_i
+        renders.append(prepare_source(audio_i, cancel=cancel))
+        report(progress, "prepare", i + 1, len(sources))
+    return renders
