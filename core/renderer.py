@@ -42,10 +42,10 @@ from .errors import ParameterError
 from .placement import Placement, pan_to_iid, tile_parameters, trajectories, width_to_ic
 from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams, band_energy
-from .stft import OverlapAdd, n_frames, stft_frames
+from .stft import HOP, OverlapAdd, OverlapAddStream, first_sample, n_frames, stft_frames
 
 __all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_renders", "render_auto", "render_missing",
-           "missing", "pair_buffer", "mapped_on_file", "active_gains", "mix", "mix_chunks", "CHUNK"]
+           "missing", "pair_buffer", "mapped_on_file", "active_gains", "mix", "mix_chunks", "mix_stream", "CHUNK"]
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,15 @@ def pinned_coefficients(p: Placement, *, mono_compatible: bool = False) -> np.nd
 
 
 def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *, mono_compatible: bool = False,
-                 only=None, spill: Optional[Path] = None, progress: Optional[ProgressFn] = None,
+                 only=None, spill: Optional[Path] = None, pairs: bool = True, progress: Optional[ProgressFn] = None,
                  cancel: Optional[threading.Event] = None) -> None:
     """Set each render's tile parameters, display trajectory and band-by-band stereo pair for model
     parameters ``params``, around each source's proposed (pan, width) ``centres``
     [shape=(sources, 2)] when given (:func:`core.placement.tile_parameters`; without, the "mean"
     baseline's broadband projection). ``only``: the indices of the renders to set (the others are
     left as they are; every source's energy still weighs in). Heavy (two STFTs and an inverse per
-    source): run it in a worker, on copies of the session's renders."""
+    source): run it in a worker, on copies of the session's renders. ``pairs=False``: the tile
+    parameters only (cheap): :func:`mix_stream` mixes from them, no pair is needed to export."""
     if not renders:
         return
     energies = np.stack([r.energy for r in renders])
@@ -124,6 +125,8 @@ def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *,
         r.tiles = (iid[i].copy(), ic[i].copy())
         r.iid_t, r.ic_t = iid_t[i].copy(), ic_t[i].copy()
         r.auto = None
+    if not pairs:
+        return
     render_missing([renders[i] for i in idx], mono_compatible=mono_compatible, spill=spill, progress=progress,
                    cancel=cancel)
 
@@ -226,6 +229,110 @@ def active_gains(placements: list[Placement]) -> np.ndarray:
                     dtype=np.float32)
 
 
+def _split(renders: list[SourceRender], placements: list[Placement], mono_compatible: bool):
+    """Per source: its constant coefficients times its gain (pinned, or without a rendition's
+    parameters: played from ``s`` and ``d`` as they are) or None (auto: mixed band by band from
+    its tile parameters); and the gains [shape=(sources,)]."""
+    gains = active_gains(placements)
+    consts = []
+    for i, (r, p) in enumerate(zip(renders, placements)):
+        if p.pinned or not r.has_auto:
+            consts.append(pinned_coefficients(p, mono_compatible=mono_compatible) * gains[i])
+        else:
+            consts.append(None)
+    return consts, gains
+
+
+def _add_pinned(out: np.ndarray, renders: list[SourceRender], consts: list, lo: int, hi: int) -> None:
+    """``out`` [shape=(hi-lo, 2)] += each constant-law source's ``a s + b d``, ``c s + d d``."""
+    for i, c in enumerate(consts):
+        if c is None or not c.any():
+            continue
+        ca, cb, cc, cd = c
+        s_, d_ = renders[i].s[lo:hi], renders[i].d[lo:hi]
+        out[:, 0] += ca * s_ + cb * d_
+        out[:, 1] += cc * s_ + cd * d_
+
+
+def mix_stream(renders: list[SourceRender], placements: list[Placement], *, start: int = 0,
+               stop: Optional[int] = None, mono_compatible: bool = False, chunk: int = CHUNK_FRAMES,
+               first_chunk: Optional[int] = None, cancel: Optional[threading.Event] = None
+               ) -> Iterator[tuple[int, np.ndarray]]:
+    """The stereo mix of samples ``start:stop`` as consecutive blocks ``(start, block)``
+    [block shape=(m, 2), float32], the first one starting at ``start`` (any sample: the playhead).
+
+    The auto sources are mixed in the STFT domain: per tile the mixing law of each source's tile
+    parameters (:attr:`SourceRender.tiles`) times its gain is applied to the source's ``S`` and
+    ``D`` and summed over the sources, then one inverse STFT per channel (one, the side, in
+    mono-compatible mode); the pinned ones are added in the time domain (``a s + b d``). The
+    result equals rendering every auto source on its own (:func:`render_auto`) and mixing the
+    pairs (:func:`mix_chunks`) to float rounding; no pair is needed. Work runs ``chunk`` frames
+    at a time (``first_chunk`` for the first: a smaller one is heard sooner); the same ``start``
+    and chunks always give the same bits. Memory: a few chunks of spectra."""
+    n = len(renders[0].s) if renders else 0
+    stop = n if stop is None else min(int(stop), n)
+    start = max(0, int(start))
+    if start >= stop:
+        return
+    consts, gains = _split(renders, placements, mono_compatible)
+    auto = [i for i, c in enumerate(consts) if c is None and gains[i] != 0.0]
+    if not auto:                            # nothing to transform: the time-domain law alone
+        for a0 in range(start, stop, CHUNK):
+            check_cancel(cancel)
+            hi = min(stop, a0 + CHUNK)
+            out = np.zeros((hi - a0, 2), np.float32)
+            _add_pinned(out, renders, consts, a0, hi)
+            yield a0, out
+        return
+    t_total = n_frames(n)
+    bob = band_of_bin()
+    f = 0 if start == 0 else max(0, start // HOP - 1)    # first_sample(f) <= start
+    ola = OverlapAddStream(n, 1 if mono_compatible else 2, first=f)
+    step = first_chunk or chunk
+    while f < t_total:
+        check_cancel(cancel)
+        f1 = min(t_total, f + step)
+        step = chunk
+        specs = None
+        for i in auto:
+            r = renders[i]
+            S, D = stft_frames(r.s, f, f1), stft_frames(r.d, f, f1)
+            iid, ic = r.tiles[0][:, f:f1], r.tiles[1][:, f:f1]
+            g = gains[i]
+            if mono_compatible:
+                a, b = side_coefficients(iid, ic)
+                parts = ((a * g)[bob] * S + (b * g)[bob] * D,)
+            else:
+                a, b, c, d = mixing_coefficients(iid, ic)
+                parts = ((a * g)[bob] * S + (b * g)[bob] * D, (c * g)[bob] * S + (d * g)[bob] * D)
+            if specs is None:
+                specs = list(parts)
+            else:
+                for acc, part in zip(specs, parts):
+                    acc += part
+        a0, block = ola.add(specs, f)
+        f = f1
+        lo, hi = max(a0, start), min(a0 + len(block), stop)
+        if hi <= lo:
+            if a0 >= stop:
+                break
+            continue
+        out = np.empty((hi - lo, 2), np.float32)
+        side = block[lo - a0: hi - a0]
+        if mono_compatible:
+            mid = np.zeros(hi - lo, np.float32)
+            for i in auto:
+                mid += gains[i] * renders[i].s[lo:hi]
+            out[:, 0] = mid + side[:, 0]
+            out[:, 1] = mid - side[:, 0]
+        else:
+            out[:] = side
+        _add_pinned(out, renders, consts, lo, hi)
+        yield lo, out
+        if hi >= stop:
+            break
+
+
 def mix_chunks(renders: list[SourceRender], placements: list[Placement], *, start: int = 0,
                stop: Optional[int] = None, chunk: int = CHUNK, stems: bool = False,
                mono_compatible: bool = False) -> Iterator[tuple[int, np.ndarray, list]]:
@@ -263,17 +370,23 @@ def mix_chunks(renders: list[SourceRender], placements: list[Placement], *, star
 
 
 def mix(renders: list[SourceRender], placements: list[Placement], *, start: int = 0, stop: Optional[int] = None,
-        stems: bool = False, mono_compatible: bool = False, progress: Optional[ProgressFn] = None):
-    """Stereo mix [shape=(stop-start, 2)] of all sources; with ``stems`` also each source's stereo
-    stem (list of [shape=(n, 2)], gains applied)."""
+        stems: bool = False, mono_compatible: bool = False, progress: Optional[ProgressFn] = None,
+        cancel: Optional[threading.Event] = None):
+    """Stereo mix [shape=(stop-start, 2)] of all sources (:func:`mix_stream`: no auto pair is
+    needed); with ``stems`` also each source's stereo stem (list of [shape=(n, 2)], gains
+    applied; from the pairs, :func:`mix_chunks`)."""
     n = len(renders[0].s) if renders else 0
     stop = n if stop is None else min(stop, n)
-    out = np.zeros((stop - start, 2), np.float32)
-    parts = [np.zeros((stop - start, 2), np.float32) for _ in renders] if stems else []
-    for a, chunk, cparts in mix_chunks(renders, placements, start=start, stop=stop, stems=stems,
-                                         mono_compatible=mono_compatible):
-        out[a - start: a - start + len(chunk)] = chunk
+    out = np.zeros((max(stop - start, 0), 2), np.float32)
+    for a, block in mix_stream(renders, placements, start=start, stop=stop, mono_compatible=mono_compatible,
+                               cancel=cancel):
+        out[a - start: a - start + len(block)] = block
+        report(progress, "mix", a - start + len(block), stop - start)
+    if not stems:
+        return out
+    parts = [np.zeros((stop - start, 2), np.float32) for _ in renders]
+    for a, chunk, cparts in mix_chunks(renders, placements, start=start, stop=stop, stems=True,
+                                       mono_compatible=mono_compatible):
         for p, c in zip(parts, cparts):
             p[a - start: a - start + len(chunk)] = c
-        report(progress, "mix", a - start + len(chunk), stop - start)
-    return (out, parts) if stems else out
+    return out, parts

@@ -11,7 +11,8 @@ import scipy.fft as sfft
 
 from .errors import ParameterError
 
-__all__ = ["N_FFT", "HOP", "N_BINS", "window", "n_frames", "stft", "istft"]
+__all__ = ["N_FFT", "HOP", "N_BINS", "window", "n_frames", "stft", "istft", "stft_frames", "OverlapAdd",
+           "OverlapAddStream", "window_sum", "first_sample"]
 
 from . import HOP, N_FFT  # noqa: E402  (the constants live in core/__init__ so light modules can use them)
 N_BINS = N_FFT // 2 + 1
@@ -132,3 +133,80 @@ class OverlapAdd:
         e.g. a file-mapped one), without another full-length copy."""
         s = self.n_fft // 2
         np.divide(self.buf[s:s + self.length], self._norm()[:, None], out=out)
+
+
+def window_sum(s0: int, s1: int, t_total: int, *, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
+    """The summed squared window of :class:`OverlapAdd` over its buffer samples ``s0:s1`` for
+    ``t_total`` frames [shape=(s1-s0,)], added in the same order (so equal bit for bit)."""
+    k = n_fft // hop
+    w2 = (window(n_fft) ** 2).reshape(k, hop)
+    out = np.zeros(s1 - s0, np.float32)
+    for j in range(k):
+        lo, hi = max(s0, j * hop), min(s1, j * hop + t_total * hop)
+        if hi > lo:
+            out[lo - s0: hi - s0] += w2[j][np.arange(lo, hi) % hop]
+    return out
+
+
+def first_sample(frame: int, *, n_fft: int = N_FFT, hop: int = HOP) -> int:
+    """The first output sample that frames ``frame, frame + 1, ...`` alone make exactly (the
+    earlier frames no longer reach it): 0 for frame 0."""
+    return 0 if frame <= 0 else (frame - 1) * hop + n_fft - n_fft // 2
+
+
+class OverlapAddStream:
+    """:class:`OverlapAdd` that hands out finished samples as it goes, from any first frame.
+
+    ``add(specs, f0)`` takes one spectrum per channel [shape=(bins, t)] for frames ``f0:f0+t``
+    (consecutive ranges, the first starting at ``first``) and returns ``(start, block)``
+    [block shape=(m, channels), float32]: the output samples no later frame reaches, from
+    :func:`first_sample` (first) on, normalized as the whole signal's inverse is. The last range
+    (ending at the recording's last frame) finishes every sample. Memory: one chunk. Added in the
+    order :class:`OverlapAdd` adds, the samples equal its result bit for bit when the chunks are
+    the same."""
+
+    def __init__(self, length: int, channels: int = 1, *, first: int = 0, n_fft: int = N_FFT, hop: int = HOP):
+        self.length, self.channels, self.n_fft, self.hop = int(length), int(channels), n_fft, hop
+        self.t_total = n_frames(self.length, hop)
+        if not 0 <= first < self.t_total:
+            raise ParameterError(f"first frame {first} outside 0..{self.t_total - 1}")
+        self.next_frame = int(first)
+        self.emitted = min(first_sample(first, n_fft=n_fft, hop=hop), self.length)  # next output sample
+        self.b0 = first * hop                       # buffer position of buf[0]
+        self.buf = np.zeros((0, self.channels), np.float32)
+
+    @property
+    def done(self) -> bool:
+        return self.emitted >= self.length
+
+    def add(self, specs, f0: int) -> tuple[int, np.ndarray]:
+        if f0 != self.next_frame:
+            raise ParameterError(f"frames must come in order: expected {self.next_frame}, got {f0}")
+        n_fft, hop, half = self.n_fft, self.hop, self.n_fft // 2
+        k = n_fft // hop
+        w = window(n_fft)
+        t = specs[0].shape[1]
+        f1 = f0 + t
+        base = f0 * hop
+        end = base + (k - 1) * hop + t * hop
+        if self.b0 + len(self.buf) < end:
+            self.buf = np.concatenate([self.buf, np.zeros((end - self.b0 - len(self.buf), self.channels),
+                                                          np.float32)])
+        for ch, spec in enumerate(specs):
+            frames = sfft.irfft(np.ascontiguousarray(spec.T, dtype=np.complex64), n=n_fft, axis=1, workers=-1) * w
+            blocks = frames.reshape(t, k, hop)
+            for j in range(k):
+                lo = base + j * hop - self.b0
+                self.buf[lo: lo + t * hop, ch] += blocks[:, j, :].reshape(-1)
+        self.next_frame = f1
+        ready = self.length if f1 >= self.t_total else min(self.length, max(0, f1 * hop - half))
+        start = self.emitted
+        if ready <= start:
+            return start, np.zeros((0, self.channels), np.float32)
+        s0, s1 = start + half, ready + half
+        norm = np.maximum(window_sum(s0, s1, self.t_total, n_fft=n_fft, hop=hop), 1e-3)
+        block = self.buf[s0 - self.b0: s1 - self.b0] / norm[:, None]
+        self.emitted = ready
+        keep = s1 - self.b0
+        self.buf, self.b0 = self.buf[keep:].copy(), self.b0 + keep
+        return start, block

@@ -30,7 +30,7 @@ from .decorrelator import DELAYS_MS, GAIN, transient_strength
 from .errors import ParameterError
 from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams
-from .stft import HOP, N_FFT, n_frames, window
+from .stft import HOP, N_FFT, n_frames, window, window_sum
 
 __all__ = ["AllpassStream", "decode_stream"]
 
@@ -115,19 +115,6 @@ def _frames(sig: _Rolling, n_total: int, start: int, stop: int) -> np.ndarray:
     return np.ascontiguousarray(sfft.rfft(frames * window(N_FFT), axis=1, workers=-1).T)
 
 
-def _wss(s0: int, s1: int, t_total: int) -> np.ndarray:
-    """The summed squared window of :class:`core.stft.OverlapAdd` over buffer samples ``s0:s1``,
-    added in the same order (so equal bit for bit)."""
-    k = N_FFT // HOP
-    w2 = (window(N_FFT) ** 2).reshape(k, HOP)
-    out = np.zeros(s1 - s0, np.float32)
-    for j in range(k):
-        lo, hi = max(s0, j * HOP), min(s1, j * HOP + t_total * HOP)
-        if hi > lo:
-            out[lo - s0: hi - s0] += w2[j][np.arange(lo, hi) % HOP]
-    return out
-
-
 def decode_stream(mono: np.ndarray, params: PSParams, *, transients: bool = True, chunk: int = CHUNK_FRAMES,
                   mono_compatible: bool = False, progress: Optional[ProgressFn] = None,
                   cancel: Optional[threading.Event] = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -191,7 +178,7 @@ def decode_stream(mono: np.ndarray, params: PSParams, *, transients: bool = True
         ready = n if f1 == t_total else min(n, max(0, f1 * HOP - half))
         if ready > emitted:
             s0, s1 = emitted + half, ready + half
-            norm = np.maximum(_wss(s0, s1, t_total), 1e-3)
+            norm = np.maximum(window_sum(s0, s1, t_total), 1e-3)
             if mono_compatible:
                 side = ola[s0 - ola_start: s1 - ola_start, 0] / norm
                 block = np.stack([x[emitted:ready] + side, x[emitted:ready] - side], axis=1)

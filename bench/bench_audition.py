@@ -1,0 +1,193 @@
+"""Audition speed (issue 22): how long a person waits to hear stereo, a new rendition, a switch.
+
+    .venv/bin/python bench/bench_audition.py [--json] [FILE] [--sources 8] [--quick]
+
+FILE: any recording (default: the first 3 minutes of the first long-enough track of the ``valid``
+split, downmixed to mono). Everything runs with a fresh, empty stem cache (a temporary
+``SOUNDSTAGE_CACHE_DIR``), so opening is a first open.
+
+Session steps (in this process, headless, through ``app.session.Session`` and the playback engine
+as the app drives them; 8 formation sources, PS-MTM; medians of 5 where repeated):
+
+* ``open_to_first_sound_s``: opening the file until the engine plays its first stereo block;
+* ``open_to_placed_s``: until every source is placed and the sources' mix plays;
+* ``new_rendition_s``: pressing "new rendition" until the first audible block of it;
+* ``switch_rendition_s``: switching to a kept rendition until it plays;
+* ``undo_s``: undoing a rendition until the state before plays.
+
+Whole commands (fresh processes, wall time and peak RSS of each):
+
+* ``upmix_chain_s``: ``soundstage upmix FILE --separator formation --method ps-mtm``;
+* ``render_project_cached_s``: ``soundstage render`` of the project that upmix wrote (its stems cached);
+* ``upmix_chain_4_renditions_s``: the chain with ``--renditions 4``;
+* ``upmix_decorr_s``: ``soundstage upmix FILE --method decorr`` (no separator);
+* ``peak_rss_mb``: the highest peak RSS of those processes.
+
+With ``--json`` the last line is one JSON object with those keys (seconds; MB).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+KEYS = ("open_to_first_sound_s", "open_to_placed_s", "new_rendition_s", "switch_rendition_s", "undo_s",
+        "render_project_cached_s", "upmix_chain_s", "upmix_chain_4_renditions_s", "upmix_decorr_s", "peak_rss_mb")
+
+
+def _first_block(engine) -> float:
+    """Play one 512-frame block from the engine; its peak (0 when silent)."""
+    buf = np.zeros((512, 2), np.float32)
+    engine.playing = True
+    engine.callback(buf, 512)
+    return float(np.abs(buf).max())
+
+
+def session_steps(path: Path, sources: int, repeat: int) -> dict:
+    """The app's waits, measured on a Session the way the controller drives it."""
+    from app.session import Session
+    out = {}
+    s = Session()
+    s.model = "ps-mtm"
+    t0 = time.perf_counter()
+    if hasattr(s, "open_streaming"):                       # the fast path (issue 22)
+        first, placed = s.open_streaming(path, "formation", {"n_sources": sources})
+        out["open_to_first_sound_s"], out["open_to_placed_s"] = first - t0, placed - t0
+    else:
+        s.open(path)
+        s.separate("formation", {"n_sources": sources})
+        s.new_rendition(0)
+        eng = s.mix_engine()
+        eng.seek(len(s.mono) // 3)
+        _first_block(eng)
+        out["open_to_first_sound_s"] = out["open_to_placed_s"] = time.perf_counter() - t0
+    eng = s.mix_engine()
+    eng.seek(len(s.mono) // 3)
+    _first_block(eng)
+    news, switches, undos = [], [], []
+    for k in range(repeat):
+        t0 = time.perf_counter()
+        s.new_rendition()
+        eng = s.mix_engine()
+        _first_block(eng)
+        news.append(time.perf_counter() - t0)
+    for k in range(repeat):
+        t0 = time.perf_counter()
+        s.recall(k % max(1, len(s.renditions) - 1))
+        _first_block(s.mix_engine())
+        switches.append(time.perf_counter() - t0)
+    for k in range(repeat):
+        t0 = time.perf_counter()
+        if s.restore_needs_render():
+            plan = s.plan_restore()
+            s.adopt_restore(plan)
+        else:
+            s.undo.undo()
+        _first_block(s.mix_engine())
+        undos.append(time.perf_counter() - t0)
+    out["new_rendition_s"] = statistics.median(news)
+    out["switch_rendition_s"] = statistics.median(switches)
+    out["undo_s"] = statistics.median(undos)
+    out["_sources"] = len(s.sources)
+    return out
+
+
+def run_cmd(args: list[str], env: dict) -> tuple[float, float, int, str]:
+    """Wall seconds, peak RSS (MB), exit status and last stderr line of ``soundstage ARGS``."""
+    cmd = [sys.executable, "-m", "app.cli", "-q", *args]
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    err = p.stderr.read().decode(errors="replace").strip().splitlines()
+    p.stdout.close(), p.stderr.close()
+    return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), (err[-1] if err else "")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("file", nargs="?", help="a recording (default: 3 min of the valid split, downmixed)")
+    ap.add_argument("--json", action="store_true", help="end with one line holding a JSON object")
+    ap.add_argument("--sources", type=int, default=8, help="formation sources in the session steps")
+    ap.add_argument("--repeat", type=int, default=5, help="repeats of the session's quick steps (median)")
+    ap.add_argument("--skip-session", action="store_true")
+    ap.add_argument("--skip-commands", action="store_true")
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="soundstage-audition-"))
+    os.environ["SOUNDSTAGE_CACHE_DIR"] = str(tmp / "cache")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if a.file:
+        path, what = Path(a.file), Path(a.file).name
+        info = sf.info(str(path))
+        seconds = info.frames / info.samplerate
+    else:
+        from _common import real_mono
+        x, what = real_mono(180.0)
+        path = tmp / "input.wav"
+        sf.write(str(path), x, 44100, subtype="FLOAT")
+        seconds = len(x) / 44100
+    load = os.getloadavg()
+    res, rss, notes = {}, {}, []
+    if not a.skip_commands:
+        out = tmp / "chain.wav"
+        for key, args in [("upmix_chain_s", ["upmix", str(path), "-o", str(out), "--separator", "formation",
+                                             "--method", "ps-mtm", "--force"]),
+                          ("render_project_cached_s", ["render", str(out.with_suffix(".soundstage.json")), "-o",
+                                                       str(tmp / "render.wav"), "--force"]),
+                          ("upmix_chain_4_renditions_s", ["upmix", str(path), "-o", str(tmp / "chain4.wav"),
+                                                          "--separator", "formation", "--method", "ps-mtm",
+                                                          "--renditions", "4", "--force"]),
+                          ("upmix_decorr_s", ["upmix", str(path), "-o", str(tmp / "decorr.wav"), "--method", "decorr",
+                                              "--force"])]:
+            print(f"running {key} ...", file=sys.stderr, flush=True)
+            wall, peak, rc, err = run_cmd(args, env)
+            res[key], rss[key] = wall, peak
+            if rc:
+                notes.append(f"{key}: exit {rc}: {err}")
+        if (tmp / "render.wav").exists():
+            y0, _ = sf.read(str(out), dtype="float32")
+            y1, _ = sf.read(str(tmp / "render.wav"), dtype="float32")
+            notes.append(f"render of the project {'equals' if np.array_equal(y0, y1) else 'DIFFERS FROM'} "
+                         "the upmix that made it, sample for sample")
+        res["peak_rss_mb"] = max(rss.values())
+    if not a.skip_session:
+        print("running the session steps ...", file=sys.stderr, flush=True)
+        ses = session_steps(path, a.sources, a.repeat)
+        n_src = ses.pop("_sources")
+        res.update(ses)
+        notes.append(f"session: {n_src} formation sources asked {a.sources}")
+    load2 = os.getloadavg()
+    print(f"input: {what}, {seconds:.0f} s; load average {load[0]:.1f} before, {load2[0]:.1f} after "
+          f"({os.cpu_count()} CPUs)")
+    print(f"{'step':<30}{'seconds':>10}{'RTF':>9}{'peak RSS MB':>13}")
+    for k in KEYS:
+        if k not in res or k == "peak_rss_mb":
+            continue
+        extra = f"{rss[k]:13.0f}" if k in rss else ""
+        print(f"{k:<30}{res[k]:10.2f}{res[k] / seconds:9.3f}{extra}")
+    if "peak_rss_mb" in res:
+        print(f"{'peak_rss_mb':<30}{res['peak_rss_mb']:10.0f}")
+    for n in notes:
+        print(f"note: {n}")
+    import shutil
+    shutil.rmtree(tmp, ignore_errors=True)
+    if a.json:
+        print(json.dumps({k: (round(res[k], 3) if k in res else None) for k in KEYS}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
