@@ -548,15 +548,6 @@ def memory_limit_bytes(value) -> Optional[int]:
     return int(n)
 
 
-def _folders_to_make(folder: Path) -> list[Path]:
-    """``folder`` and its missing parents, deepest last (what making ``folder`` would create)."""
-    made, p = [], Path(folder)
-    while not p.exists() and p != p.parent:
-        made.append(p)
-        p = p.parent
-    return made[::-1]
-
-
 def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[str] = None,
               workers: Optional[int] = None, memory_limit=None, verify: bool = False, force: bool = False,
               retry_failed: bool = False, connect_timeout: float = 10.0,
@@ -588,7 +579,8 @@ def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[s
     settings = settings.resolved()
     t0 = time.perf_counter()
     summary = Summary()
-    made = _folders_to_make(out_dir)
+    from core.audio import missing_folders
+    made = missing_folders(out_dir)
     started = False
     try:
         with _Lock(out_dir):

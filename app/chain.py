@@ -25,7 +25,7 @@ from core.errors import ParameterError
 from core.progress import ProgressFn, Reporter
 
 __all__ = ["UpmixSettings", "UpmixResult", "Output", "upmix_file", "best_method", "rendition_path", "FORMATS",
-           "NO_SEPARATOR", "write_decoded"]
+           "NO_SEPARATOR", "write_decoded", "session_outputs"]
 
 FORMATS = ("wav16", "wav24", "wav32f", "flac", "flac16")
 NO_SEPARATOR = "none"
@@ -120,6 +120,7 @@ class Output:
     project: Optional[Path] = None
     stems: list[Path] = field(default_factory=list)
     plan: Optional[object] = None         # core.loudness.GainPlan: the output gain and why
+    sources: list[dict] = field(default_factory=list)   # with a separator: {name, pan, width} per source
 
     def files(self) -> list[Path]:
         return [self.path] + ([self.project] if self.project else []) + list(self.stems)
@@ -162,8 +163,12 @@ def upmix_file(input, output, settings: UpmixSettings, *, project=None, overwrit
     s = settings.resolved()
     output = Path(output)
     if s.uses_session:
-        return _session_chain(input, output, s, user, project=project, overwrite=overwrite, progress=progress,
-                              cancel=cancel, dawproject=dawproject)
+        from core import audio
+        files, folders = session_outputs(output, s, project=project, dawproject=dawproject)
+        audio.check_outputs(files, folders, inputs=[input], overwrite=overwrite)      # before any work
+        with audio.committing([p for _, p in files], [p for _, p in folders]):
+            return _session_chain(input, output, s, user, project=project, overwrite=overwrite, progress=progress,
+                                  cancel=cancel, dawproject=dawproject)
     if dawproject is not None:
         raise ParameterError("a DAWproject file needs sources: choose a separator")
     from core import audio
@@ -230,7 +235,6 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
     from app.output import export
     from app.project_io import save_project
     from app.session import Session
-    _check_session_outputs(input, output, s, project=project, overwrite=overwrite)
     session = Session(user)
     session.memory.keep_bytes = 0           # nothing is undone here: only the current renders in memory
     session.open(input)
@@ -251,7 +255,8 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
         if project is not None and k == 0:
             session.export_settings = {"path": str(dest), "format": s.format}
             res.project = save_project(session, project)
-        outputs.append(Output(res.path, seed, res.gain_db, res.project, list(res.stems), plan=res.plan))
+        placed = [{"name": src.name, "pan": p.pan, "width": p.width} for src, p in zip(session.sources, session.placements)]
+        outputs.append(Output(res.path, seed, res.gain_db, res.project, list(res.stems), plan=res.plan, sources=placed))
         if dawproject is not None and k == 0:
             from app.dawproject import write_dawproject
             dawproject = write_dawproject(session, dawproject, overwrite=overwrite)
@@ -260,20 +265,20 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
                        dawproject=dawproject)
 
 
-def _check_session_outputs(input, output: Path, s: UpmixSettings, *, project, overwrite: bool) -> None:
-    """Before any work: no audio or project file of any rendition may be the input, exist without
-    ``overwrite``, or have a name too long for the file system (the project's is longest)."""
-    import os
-
-    from core import audio
-    from core.errors import AudioError, OutputError
+def session_outputs(output: Path, s: UpmixSettings, *, project=None, dawproject=None):
+    """Every output of a run with a separator, for :func:`core.audio.check_outputs`: the files
+    (each rendition's audio and project file, ``project`` for the first when given, the
+    DAWproject file) and the folders (each rendition's stems folder with ``stems``), as lists of
+    ``(what, path)``."""
+    files, folders = [], []
     for k in range(s.renditions):
         dest = rendition_path(output, s.seed + k, k)
-        proj = Path(project) if (project is not None and k == 0) else dest.with_suffix(".soundstage.json")
-        for p in (dest, proj):
-            if audio.same_file(input, p):
-                raise AudioError(p, "refusing to write over the input recording")
-            if len(os.fsencode(p.name)) > 255:
-                raise OutputError(p, f"file name too long ({len(os.fsencode(p.name))} bytes; the limit is 255)")
-            if p.exists() and not overwrite:
-                raise AudioError(p, "already exists (use --force to overwrite)")
+        n = f"rendition {k + 1} " if k else ""
+        files.append((f"{n}output", dest))
+        files.append((f"{n}project file", Path(project) if (project is not None and k == 0)
+                      else dest.with_suffix(".soundstage.json")))
+        if s.stems:
+            folders.append((f"{n}stems folder", dest.with_name(dest.stem + "-stems")))
+    if dawproject is not None:
+        files.append(("DAWproject file", Path(dawproject)))
+    return files, folders

@@ -2,10 +2,13 @@
 
 Nothing here ever writes next to or over an input file: writers refuse a destination that is
 the same file as a given input, and write through a temporary file in the destination folder
-followed by an atomic rename.
+followed by an atomic rename. A run with several outputs checks them all first
+(:func:`check_outputs`) and writes them inside :func:`committing`, which renames them into place
+together once all are written, or removes them all.
 """
 from __future__ import annotations
 
+import contextvars
 import errno
 import logging
 import os
@@ -22,7 +25,8 @@ from . import N_FFT, SAMPLE_RATE
 from .errors import AudioError, OutputError, ParameterError
 
 __all__ = ["load", "load_mono", "load_stereo", "resample", "to_mono", "write", "SUBTYPES", "same_file", "temp_beside",
-           "replacing", "output_error", "remove_stale_parts", "check_extension", "OutputError"]
+           "replacing", "output_error", "remove_stale_parts", "check_extension", "OutputError", "check_outputs",
+           "committing", "missing_folders"]
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +47,7 @@ def output_error(dest, exc: BaseException) -> OutputError:
     soundfile error, which carries no errno: the folder is then checked for space and rights)."""
     dest = Path(dest)
     folder = dest.parent
-    probe = folder
-    while not probe.exists() and probe != probe.parent:    # checks on the nearest existing folder
-        probe = probe.parent
+    probe = _existing_ancestor(dest)                       # checks on the nearest existing folder
     code = getattr(exc, "errno", None)
     if code in (errno.ENOSPC, errno.EDQUOT) or (code is None and _space_left(probe) < (1 << 16)):
         reason = f"no space left on the device of {folder}"
@@ -180,14 +182,26 @@ def temp_beside(dest: Path) -> str:
     return t.path
 
 
+def missing_folders(folder) -> list[Path]:
+    """``folder`` and those of its parents that do not exist, deepest last: what making it makes."""
+    out, p = [], Path(folder)
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out[::-1]
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest folder above ``path`` that exists."""
+    p = Path(path).parent
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
 def _make_folder(folder: Path) -> list[Path]:
     """Create ``folder`` and missing parents; returns the folders created (deepest last)."""
-    made = []
-    p = Path(folder)
-    while not p.exists() and p != p.parent:
-        made.append(p)
-        p = p.parent
-    made.reverse()
+    made = missing_folders(folder)
     for d in made:
         try:
             d.mkdir()
@@ -220,7 +234,7 @@ def replacing(dest: Path):
         tmp = _Temp(dest)
         tmp.create()
         yield tmp.path
-        _rename(tmp, dest)
+        _finish(tmp, dest, made)
     except BaseException as exc:
         err = output_error(dest, exc) if _is_output_failure(exc) else None   # before the cleanup frees space
         if tmp is not None:
@@ -229,6 +243,153 @@ def replacing(dest: Path):
         if err is not None:
             raise err from None
         raise
+
+
+# --- the outputs of one run: checked before any work, committed together or not at all -----------
+_RUN: contextvars.ContextVar = contextvars.ContextVar("soundstage_outputs", default=None)
+
+
+def _key(path) -> str:
+    return str(Path(path).resolve())
+
+
+class _OutputSet:
+    """The planned outputs of a run (files, and folders whose files are outputs too) and the
+    finished temporary files waiting for their rename (see :func:`committing`)."""
+
+    def __init__(self, files, folders):
+        self.files = {_key(p) for p in files}
+        self.folders = [Path(_key(p)) for p in folders]
+        self.staged: list[tuple[_Temp, Path]] = []
+        self.made: list[Path] = []
+
+    def covers(self, dest: Path) -> bool:
+        k = _key(dest)
+        return k in self.files or any(f in Path(k).parents for f in self.folders)
+
+    def stage(self, tmp: _Temp, dest: Path, made: list[Path]) -> None:
+        if any(_key(d) == _key(dest) for _t, d in self.staged):
+            raise AudioError(dest, "written twice by one run (two of its outputs have this name)")
+        self.staged.append((tmp, dest))
+        self.made += made
+
+    def discard(self) -> None:
+        for tmp, _dest in self.staged:
+            tmp.discard()
+        _remove_folders(self.made)
+        self.staged, self.made = [], []
+
+    def commit(self) -> None:
+        done, dest = [], None
+        try:
+            for tmp, dest in self.staged:
+                _rename(tmp, dest)
+                done.append(dest)
+        except BaseException as exc:
+            err = output_error(dest, exc) if _is_output_failure(exc) else None
+            for d in done:                    # all or none
+                try:
+                    os.unlink(d)
+                except OSError:
+                    pass
+            self.discard()
+            if err is not None:
+                raise err from None
+            raise
+
+
+def _finish(tmp: _Temp, dest: Path, made: list[Path]) -> None:
+    """Put a finished temporary file in place now, or, when it is a planned output of the
+    :func:`committing` block around it, when the whole run has succeeded."""
+    run = _RUN.get()
+    if run is not None and run.covers(dest):
+        run.stage(tmp, dest, made)
+    else:
+        _rename(tmp, dest)
+
+
+@contextmanager
+def committing(files: Iterable = (), folders: Iterable = ()):
+    """All of a run's outputs or none of them: a file written inside the block through this
+    module's writers (:func:`write`, :func:`replacing`, :class:`AtomicWriters`, and so the project
+    and DAWproject writers) that is one of ``files`` or lies in one of ``folders`` stays under its
+    temporary name (``.NAME.*.part``) until the block ends; then all are renamed into place. If
+    the block fails or is interrupted (Ctrl+C, SIGTERM), none is: every temporary file is
+    removed, and so is every folder made for them (an existing file that ``--force`` would have
+    replaced keeps its old content). Other files written meanwhile (a cache, a downloaded model)
+    are put in place at once. A block inside another joins the outer one. Check the outputs
+    first with :func:`check_outputs`."""
+    if _RUN.get() is not None:
+        yield
+        return
+    files, folders = [Path(p) for p in files], [Path(p) for p in folders]
+    missing = sorted({d for p in files + folders for d in missing_folders(p.parent)}
+                     | {d for f in folders for d in missing_folders(f)}, key=lambda d: len(d.parts))
+    run = _OutputSet(files, folders)
+    token = _RUN.set(run)
+    try:
+        yield
+    except BaseException:
+        _RUN.reset(token)
+        run.discard()
+        _remove_folders(missing)
+        raise
+    _RUN.reset(token)
+    try:
+        run.commit()
+    except BaseException:
+        _remove_folders(missing)
+        raise
+
+
+def check_outputs(files, folders=(), *, inputs: Iterable = (), overwrite: bool = False) -> None:
+    """Check every output of a run before any work. ``files`` and ``folders`` (folders whose
+    files are outputs too, e.g. the stems) are lists of ``(what, path)``; ``what`` names the
+    output in messages ("output", "project file", ...). Raises :class:`AudioError` or
+    :class:`OutputError` (one line) when two outputs are the same path, a file lies inside an
+    output folder, an output is an input, a file exists without ``overwrite`` or is a folder, a
+    folder is a file, a name is too long, or an output cannot be made (its nearest existing
+    folder is a file, or is not writable)."""
+    inputs = [i for i in inputs if i is not None]
+    entries = [(what, Path(p), False) for what, p in files] + [(what, Path(p), True) for what, p in folders]
+    seen: dict[str, str] = {}
+    for what, path, _ in entries:
+        k = _key(path)
+        if k in seen:
+            raise AudioError(path, f"named as the {seen[k]} and as the {what}; give them different names")
+        seen[k] = what
+    inside = [(what, Path(_key(p))) for what, p, is_folder in entries if is_folder]
+    for what, path, is_folder in entries:
+        for fwhat, folder in inside:
+            if folder in Path(_key(path)).parents:
+                raise AudioError(path, f"the {what} would be inside the {fwhat} {folder}; name it elsewhere")
+        for src in inputs:
+            if same_file(src, path):
+                raise AudioError(path, "refusing to write over the input recording")
+        if len(os.fsencode(path.name)) > _NAME_MAX:
+            raise OutputError(path, f"file name too long ({len(os.fsencode(path.name))} bytes; the limit is {_NAME_MAX})")
+        try:
+            exists, is_dir = os.path.lexists(path), path.is_dir()
+        except OSError as exc:
+            raise output_error(path, exc) from None
+        if is_folder:
+            if exists and not is_dir:
+                raise AudioError(path, f"exists and is not a folder (the {what} goes there)")
+        elif is_dir:
+            raise AudioError(path, "is a directory")
+        elif exists and not overwrite:
+            raise AudioError(path, "already exists (use --force to overwrite)")
+        base = _existing_ancestor(path)
+        if not base.is_dir():
+            raise OutputError(path, f"{base} is a file, not a folder")
+        if not os.access(base, os.W_OK | os.X_OK):
+            ro = False
+            try:
+                ro = bool(os.statvfs(base).f_flag & os.ST_RDONLY)
+            except (OSError, AttributeError):
+                pass
+            raise OutputError(path, f"{base} is on a read-only file system" if ro
+                              else f"permission denied: cannot write in {base}")
 
 
 # export format name -> (soundfile format, subtype)
@@ -528,25 +689,23 @@ class AtomicWriters:
             if err is not None:
                 raise err from None
             return False
-        done = []
         dest = self.paths[0]
+        run, own = _RUN.get(), _OutputSet(self.paths, ())     # own: renamed here, all or none
         try:
             for f, dest in zip(self._files, self.paths):
                 f.close()                     # flushes: a full disk can show here
             for tmp, dest in zip(self._tmps, self.paths):
-                _rename(tmp, dest)
-                done.append(dest)
+                # a planned output of the run around us is renamed with the run's other outputs
+                (run if run is not None and run.covers(dest) else own).stage(tmp, dest, [])
         except BaseException as exc:
             err = output_error(dest, exc) if _is_output_failure(exc) else None
-            for d in done:                    # all or none
-                try:
-                    os.unlink(d)
-                except OSError:
-                    pass
             self._cleanup()
             if err is not None:
                 raise err from None
             raise
+        (own if own.staged or run is None else run).made += self._made
+        self._made = []
+        own.commit()
         return False
 
     def _failed_path(self) -> Path:

@@ -1,6 +1,12 @@
-"""``soundstage render PROJECT.json -o OUT``: re-make a project's export exactly."""
+"""``soundstage render PROJECT.json -o OUT``: re-make a project's export exactly.
+
+The output gain stage is the project's (its export entry: the peak ceiling and whether the
+original's loudness is kept); ``--ceiling`` and ``--keep-loudness`` / ``--no-keep-loudness``
+replace those settings for this render, as they set them for ``upmix`` and ``batch``.
+"""
 from __future__ import annotations
 
+import argparse
 import sys
 import threading
 
@@ -19,15 +25,34 @@ def add_arguments(p) -> None:
     p.add_argument("--mono-compatible", action="store_true",
                    help="render mono-compatible ((L + R) / 2 = the input times the output gain) even if the "
                         "project is not")
+    p.add_argument("--ceiling", type=float, default=None, metavar="DBTP",
+                   help="true-peak ceiling of the output in dBTP (default: the project's, -1.0 for a new one)")
+    p.add_argument("--keep-loudness", action=argparse.BooleanOptionalAction, default=None,
+                   help="bring the output to the input's integrated loudness (as the mono plays on both channels), "
+                        "within the ceiling (default: as the project says)")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
 
 
+def output_changes(args) -> dict:
+    """The output-stage settings the options replace (``app.output.OutputSettings`` fields)."""
+    changes = {}
+    if args.ceiling is not None:
+        changes.update(ceiling_db=args.ceiling, true_peak=True)
+    if args.keep_loudness is not None:
+        changes["keep_loudness"] = args.keep_loudness
+    return changes
+
+
 def run(args) -> int:
+    from dataclasses import replace
+
     from app.cli import check_output
     from app.progress_bar import TerminalProgress
-    from app.output import export
+    from app.output import OutputSettings, export
     from app.project_io import load_project
     from core.progress import Reporter
+    changes = output_changes(args)
+    replace(OutputSettings(), **changes)          # a ceiling out of range is refused before any work
     out = check_output(args.output, force=args.force)
     bar = TerminalProgress(enabled=not args.quiet)
     try:
@@ -40,6 +65,8 @@ def run(args) -> int:
     from app.commands.upmix import loudness_lines
     if args.mono_compatible:
         session.set_mono_compatible(True, record=False)
+    if changes:
+        session.set_output(replace(session.output, **changes))
     fmt = args.format or session.export_settings.get("format") or None
     res = export(session, out, fmt=fmt, stems=args.stems, overwrite=args.force, project=False)
     print(f"wrote {res.path}{', mono-compatible' if session.mono_compatible else ''}")

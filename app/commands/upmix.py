@@ -9,15 +9,18 @@ matches the input's loudness) and the command prints the gain, and the input's a
 and dBTP. ``--mono-compatible``: (L + R) / 2 equals the input times that gain. With
 ``--dawproject OUT.dawproject`` (and a separator) the first rendition is also written as a
 DAWproject file: one track per source with its stereo stem, and the mono original muted.
+Every output of the run is checked before any work and they are written together or not at all
+(:func:`app.chain.upmix_file`). Options a run with sources needs are refused without a separator
+(:func:`check_separator_options`). The summary is plain text (``-q`` turns off progress only), a
+part per rendition naming its file; ``--json`` prints it as one JSON object.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import threading
 
-from app.chain import FORMATS, UpmixSettings, best_method, rendition_path, upmix_file
+from app.chain import FORMATS, UpmixSettings, best_method, upmix_file
 
 NAME = "upmix"
 HELP = "upmix a mono recording to stereo"
@@ -35,6 +38,8 @@ def add_arguments(p) -> None:
     p.add_argument("--dawproject", default=None, metavar="OUT.dawproject",
                    help="with --separator: also write a DAWproject file (one track per source, the mono original muted)")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object (every rendition's files, gain, loudness and places)")
 
 
 def add_settings_arguments(p, *, separator_default) -> None:
@@ -59,7 +64,8 @@ def add_settings_arguments(p, *, separator_default) -> None:
                    help="with --separator formation: number of sources to find (2-8; default auto)")
     p.add_argument("--demucs-model", default=None, metavar="NAME",
                    help="with --separator demucs: htdemucs (default), htdemucs_6s, htdemucs_ft")
-    p.add_argument("--renditions", type=int, default=1, help="with a separator: render K renditions (seeds N..N+K-1)")
+    p.add_argument("--renditions", type=int, default=None, metavar="K",
+                   help="with a separator: render K renditions (seeds N..N+K-1; default 1)")
     p.add_argument("--stems", action="store_true", help="with a separator: also write each source's stereo stem")
     p.add_argument("--mono-compatible", action="store_true",
                    help="build the output as mid = the input, side from the input and its decorrelated copy: "
@@ -69,18 +75,48 @@ def add_settings_arguments(p, *, separator_default) -> None:
     p.add_argument("--keep-loudness", action="store_true",
                    help="bring the output to the input's integrated loudness (as the mono plays on both "
                         "channels), within the ceiling")
-    p.add_argument("--variety", type=float, default=0.0, help="with a separator: how far the placement model's "
+    p.add_argument("--variety", type=float, default=None, help="with a separator: how far the placement model's "
                    "proposals may go, 0 (as real mixes are, default) to 1 (boldest)")
     p.add_argument("--placement", choices=["model", "mean"], default=None, help="with a separator: place the "
                    "sources by the placement model (default when shipped) or by the PS model's mean projection")
 
 
 def settings_from_args(args) -> UpmixSettings:
+    """The settings the options give (refused first when an option needs a separator that is
+    not chosen: :func:`check_separator_options`); options not given keep UpmixSettings' defaults."""
+    check_separator_options(args)
+    given = {k: v for k, v in (("renditions", args.renditions), ("variety", args.variety)) if v is not None}
     return UpmixSettings(method=args.method, seed=args.seed, temperature=args.temperature, guidance=args.guidance,
                          format=args.format, separator=args.separator, sources=args.sources,
-                         demucs_model=args.demucs_model, renditions=args.renditions, stems=args.stems,
-                         models_dir=args.models_dir, mono_compatible=args.mono_compatible, ceiling_db=args.ceiling,
-                         keep_loudness=args.keep_loudness, placement=args.placement, variety=args.variety)
+                         demucs_model=args.demucs_model, stems=args.stems, models_dir=args.models_dir,
+                         mono_compatible=args.mono_compatible, ceiling_db=args.ceiling,
+                         keep_loudness=args.keep_loudness, placement=args.placement, **given)
+
+
+# options that only a run with sources uses, and the separator each needs (None: any)
+_NEEDS_SEPARATOR = (("renditions", "--renditions", None), ("variety", "--variety", None),
+                    ("placement", "--placement", None), ("stems", "--stems", None), ("project", "--project", None),
+                    ("dawproject", "--dawproject", None), ("sources", "--sources", "formation"),
+                    ("demucs_model", "--demucs-model", "demucs"), ("demucs_models", "--demucs-models", "demucs"))
+
+
+def check_separator_options(args) -> None:
+    """Refuse (one line) options the run would ignore: those that need sources when no separator
+    is chosen, ``--sources`` without formation, the Demucs model options without demucs."""
+    from app.cli import UserError
+    from app.chain import NO_SEPARATOR
+    sep = None if args.separator in (None, "", NO_SEPARATOR) else args.separator
+    given = [(opt, need) for attr, opt, need in _NEEDS_SEPARATOR
+             if getattr(args, attr, None) not in (None, False)]
+    names = [opt for opt, need in given if need is None]
+    if sep is None and names:
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        raise UserError(f"{listed} need{'s' if len(names) == 1 else ''} sources: add --separator formation "
+                        f"(or demucs); without a separator the whole recording is decoded with the PS model")
+    for opt, need in given:
+        if need is not None and sep != need:
+            raise UserError(f"{opt} is for --separator {need}, "
+                            + (f"not {sep}" if sep else "and no separator was chosen"))
 
 
 def run(args) -> int:
@@ -91,43 +127,59 @@ def run(args) -> int:
     settings = settings_from_args(args).resolved()
     out = check_output(args.output, inputs=[args.input], force=args.force)
     audio.check_extension(out, settings.format or audio.format_for_path(out))   # before any work
-    dawproject = None
-    if args.dawproject:
-        from app.cli import UserError
-        if not settings.uses_session:
-            raise UserError("--dawproject needs sources: add --separator formation (or demucs)")
-        dawproject = check_output(args.dawproject, inputs=[args.input], force=args.force)
-    if settings.uses_session:
-        for k in range(1, settings.renditions):
-            check_output(rendition_path(out, settings.seed + k, k), inputs=[args.input], force=args.force)
+    # with a separator, upmix_file checks every other output (renditions, projects, stems, the
+    # DAWproject file) before any work and writes them all or none
     bar = TerminalProgress(enabled=not args.quiet)
     try:
         res = upmix_file(args.input, out, settings, project=args.project, overwrite=args.force,
-                         user=args.user, progress=bar, cancel=threading.Event(), dawproject=dawproject)
+                         user=args.user, progress=bar, cancel=threading.Event(), dawproject=args.dawproject)
     finally:
         bar.close()
-    if not settings.uses_session:
-        o = res.outputs[0]
-        info = {"output": str(o.path), "method": res.method, "seed": o.seed, "seconds": round(res.seconds, 2),
-                "format": settings.format or audio.format_for_path(o.path), "gain_db": round(o.gain_db, 2),
-                "mono_compatible": settings.mono_compatible,
-                "input": res.input_loudness.as_dict(), "output_gain": o.plan.to_dict(),
-                "output_lufs": _r(o.plan.out_lufs), "output_true_peak_dbtp": _r(o.plan.out_peak_db)}
-        if args.quiet:
-            print(json.dumps(info), file=sys.stdout)
-        else:
-            print(f"wrote {o.path}: {info['seconds']} s stereo, method {res.method}, seed {o.seed}"
-                  f"{', mono-compatible' if settings.mono_compatible else ''}")
-            print(loudness_lines(res.input_loudness, o.plan))
-        return 0
-    for o in res.outputs:
-        print(f"wrote {o.path}; project {o.project}")
-        print(loudness_lines(res.input_loudness, o.plan))
-    if res.dawproject is not None:
-        print(f"wrote {res.dawproject} (DAWproject: one track per source, the mono original muted)")
-    if not args.quiet:
-        print(f"{len(res.sources)} sources: {', '.join(res.sources)}")
+    if args.json:
+        print(json.dumps(summary_dict(res, settings)))
+    else:
+        print(summary_text(res, settings))
     return 0
+
+
+def summary_dict(res, settings: UpmixSettings) -> dict:
+    """The ``--json`` summary: the run, then every rendition's files, output gain and places."""
+    from core import audio
+    outs = []
+    for k, o in enumerate(res.outputs):
+        outs.append({"rendition": k + 1, "output": str(o.path), "seed": o.seed,
+                     "project": str(o.project) if o.project else None, "stems": [str(p) for p in o.stems],
+                     "gain_db": round(o.gain_db, 2), "output_gain": o.plan.to_dict(),
+                     "output_lufs": _r(o.plan.out_lufs), "output_true_peak_dbtp": _r(o.plan.out_peak_db),
+                     "sources": [{"name": src["name"], "pan": round(src["pan"], 3), "width": round(src["width"], 3)}
+                                 for src in o.sources]})
+    return {"method": res.method, "separator": settings.separator, "seconds": round(res.seconds, 2),
+            "format": settings.format or audio.format_for_path(res.outputs[0].path),
+            "mono_compatible": settings.mono_compatible, "input": res.input_loudness.as_dict(),
+            "outputs": outs, "dawproject": str(res.dawproject) if res.dawproject is not None else None}
+
+
+def summary_text(res, settings: UpmixSettings) -> str:
+    """What was written: per rendition its files, seed, output gain and loudness, and with a
+    separator where each source was placed (each block names the file it describes)."""
+    mono = ", mono-compatible" if settings.mono_compatible else ""
+    lines = []
+    for k, o in enumerate(res.outputs):
+        if not settings.uses_session:
+            lines.append(f"wrote {o.path}: {round(res.seconds, 2)} s stereo, method {res.method}, seed {o.seed}{mono}")
+        else:
+            which = f"rendition {k + 1} of {len(res.outputs)}, " if len(res.outputs) > 1 else ""
+            lines.append(f"wrote {o.path} ({which}seed {o.seed}{mono}); project {o.project}")
+        lines.append(loudness_lines(res.input_loudness, o.plan))
+        if o.stems:
+            lines.append(f"  {len(o.stems)} stems in {o.stems[0].parent}")
+        if o.sources:
+            lines.append(f"  {len(o.sources)} sources: " + ", ".join(
+                f"{src['name']} pan {src['pan']:+.2f} width {src['width']:.2f}" for src in o.sources))
+    if res.dawproject is not None:
+        lines.append(f"wrote {res.dawproject} (DAWproject of {res.outputs[0].path.name}: one track per source, "
+                     f"the mono original muted)")
+    return "\n".join(lines)
 
 
 def _r(v):
