@@ -119,6 +119,8 @@ class Settings:
         if backend == "demucs":
             return {"models_dir": self.demucs_models, "cache_dir": self.stem_cache_dir,
                     "cache_max_bytes": self.cache_max_bytes}
+        if backend == "formation":
+            return {"cache_dir": self.stem_cache_dir, "cache_max_bytes": self.cache_max_bytes}
         return {}
 
     def describe(self) -> list[str]:

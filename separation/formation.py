@@ -29,6 +29,12 @@ Sources are named from their measurements ("bass line", "percussive", "lead arou
 
     backend = separation.get("formation", n_sources=3)
     sources = backend.separate(mono, progress=cb, cancel=event)
+
+With a ``cache_dir`` (the app and the command line pass the user's stem cache) the sources are kept
+in the on-disk :class:`separation.stem_cache.StemCache` as Demucs stems are, keyed by the audio,
+the formation's signature (:data:`VERSION` and the grouping model's file) and every setting that
+changes the output: reopening or re-rendering a recording skips the formation, and an entry made
+with other settings is never used.
 """
 from __future__ import annotations
 
@@ -50,7 +56,9 @@ from .peaks import Peaks, harmonic_pitches, pick_peaks
 from .grouping import group_tracks, tracks_from_clusters
 from .timbre import FEATURES, cluster_features, continuation, describe, link_tracks, percussive_fraction
 
-__all__ = ["SourceFormation", "N_SOURCES_RANGE"]
+__all__ = ["SourceFormation", "N_SOURCES_RANGE", "VERSION"]
+
+VERSION = 1           # bump when the sources change for the same input and settings (cache entries)
 
 N_SOURCES_RANGE = (2, 8)
 _CHUNK = 256          # frames per STFT chunk (~6 s)
@@ -140,12 +148,15 @@ class SourceFormation:
     recording. ``sensitivity`` in [0, 1]: higher picks weaker, less prominent peaks (more of
     the signal goes to sources, less to the residual). ``max_peaks``: peaks per frame (5..100).
     ``texture_seconds``: the clustering window. ``seed`` makes k-means reproducible.
+    ``cache_dir``: keep the sources in the stem cache there (``cache_max_bytes``: its size limit;
+    default none: no cache); ``cache=False`` turns it off.
     """
 
     name = "formation"
 
     def __init__(self, *, n_sources: Optional[int] = None, sensitivity: float = 0.5,
-                 max_peaks: int = 30, texture_seconds: float = 0.2, seed: int = 0):
+                 max_peaks: int = 30, texture_seconds: float = 0.2, seed: int = 0, cache: bool = True,
+                 cache_dir=None, cache_max_bytes: Optional[int] = None):
         lo, hi = N_SOURCES_RANGE
         if n_sources is not None and not (lo <= int(n_sources) <= hi):
             raise ParameterError(f"n_sources must be between {lo} and {hi} (or None for automatic), got {n_sources}")
@@ -160,6 +171,23 @@ class SourceFormation:
         self.max_peaks = int(max_peaks)
         self.texture_frames = max(2, int(round(texture_seconds * SAMPLE_RATE / HOP)))
         self.seed = int(seed)
+        self.cache = None
+        if cache and cache_dir is not None:
+            from .stem_cache import StemCache
+            self.cache = StemCache(cache_dir, max_bytes=cache_max_bytes)
+        self.last_from_cache = False
+
+    def settings(self) -> dict:
+        """What changes the output (the cache key, with :meth:`signature`)."""
+        return {"n_sources": self.n_sources, "sensitivity": self.sensitivity, "max_peaks": self.max_peaks,
+                "texture_frames": self.texture_frames, "seed": self.seed}
+
+    @staticmethod
+    def signature() -> str:
+        """The formation's version and its grouping model's file (its SHA-256)."""
+        import hashlib
+        from .grouping import MODEL_PATH
+        return f"v{VERSION}-{hashlib.sha256(MODEL_PATH.read_bytes()).hexdigest()[:16]}"
 
     # -- pipeline -------------------------------------------------------------------------
     def separate(self, audio: np.ndarray, *, progress: Optional[ProgressFn] = None,
@@ -173,6 +201,27 @@ class SourceFormation:
         x = x.astype(np.float32, copy=False)
         if not np.isfinite(x).all():
             raise ParameterError("audio contains NaN or infinite samples")
+        self.last_from_cache = False
+        key = None
+        if self.cache is not None:
+            from .stem_cache import StemCache
+            key = self.cache.key(StemCache.content_hash(x, SAMPLE_RATE), self.name, self.signature(), self.settings())
+            hit = self.cache.load(key)
+            if hit is not None and all(len(src.audio) == len(x) for src in hit):
+                self.last_from_cache = True
+                report(progress, "separate", 1, 1, "from the stem cache")
+                return hit
+        sources = self._separate(x, progress=progress, cancel=cancel)
+        if self.cache is not None:
+            try:
+                self.cache.store(key, sources, meta={"backend": self.name, "signature": self.signature(),
+                                                     "seconds": len(x) / SAMPLE_RATE})
+            except OSError:
+                pass  # a full or read-only cache never fails a separation
+        return sources
+
+    def _separate(self, x: np.ndarray, *, progress: Optional[ProgressFn] = None,
+                  cancel: Optional[threading.Event] = None) -> list[Source]:
         tick = _Ticker(progress, cancel)
         tick("peaks", 0.0, force=True)
         peaks, perc = self.analyse(x, tick=tick)

@@ -11,6 +11,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 SR = 44100
 
 
+@pytest.fixture(autouse=True)
+def _own_stem_cache(tmp_path_factory, monkeypatch):
+    """Every test its own, empty stem cache (formation's and Demucs' sources are kept there): no
+    test sees another's entries, and the user's cache is never touched."""
+    monkeypatch.setenv("SOUNDSTAGE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

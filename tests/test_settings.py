@@ -44,7 +44,7 @@ def test_backend_folders_come_from_the_user_not_the_project(tmp_path):
     s = Settings.resolve({"demucs_models": str(tmp_path / "m")}, env={})
     opts = s.backend_options("demucs")
     assert opts["models_dir"] == tmp_path / "m" and opts["cache_dir"] == s.stem_cache_dir
-    assert s.backend_options("formation") == {}
+    assert s.backend_options("formation") == {"cache_dir": s.stem_cache_dir, "cache_max_bytes": s.cache_max_bytes}
 
 
 @pytest.fixture
