@@ -139,6 +139,19 @@ def test_outputs_are_checked_before_any_work(tmp_path, loud, capsys):
     assert _files(tmp_path) == ["afile", "in.wav"]
 
 
+def test_a_project_folder_without_write_permission_is_refused_before_any_work(tmp_path, loud, capsys, monkeypatch):
+    # The report's read-only --project folder (as root every folder is writable, so the
+    # permission the check asks for is what is denied here).
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if str(p) == str(ro) else real(p, mode, **k))
+    out = tmp_path / "A.wav"
+    assert main(["-q", "upmix", str(loud), "-o", str(out), *FAST, "--project", str(ro / "A.json")]) == 2
+    _one_line(capsys, f"{ro / 'A.json'}: permission denied: cannot write in {ro}")
+    assert _files(tmp_path) == ["in.wav", "ro"]
+
+
 @pytest.mark.parametrize("force", [False, True])
 def test_a_failure_after_the_work_leaves_no_output_and_keeps_old_ones(tmp_path, loud, capsys, monkeypatch, force):
     # The disk fills up while the DAWproject file (the last output) is written: no rendition, project,

@@ -103,14 +103,14 @@ def test_session_upmix_on_a_full_disk_leaves_no_stems_folder(tmp_path, recording
 
 
 def test_permission_denied_is_one_line(tmp_path, recording, monkeypatch, capsys):
-    from core import audio
-    real = audio._open_new
+    from core import atomic
+    real = atomic._open_new
 
     def open_new(path):
         if str(path).startswith(str(tmp_path / "locked")):
             raise PermissionError(errno.EACCES, "Permission denied", path)
         return real(path)
-    monkeypatch.setattr(audio, "_open_new", open_new)
+    monkeypatch.setattr(atomic, "_open_new", open_new)
     (tmp_path / "locked").mkdir()
     out = tmp_path / "locked" / "new" / "out.wav"
     assert main(["-q", "upmix", str(recording), "-o", str(out), "--method", "decorr"]) == 2
@@ -268,16 +268,17 @@ def test_sigterm_mid_export_leaves_nothing(tmp_path):
 def test_a_signal_while_the_temporary_file_is_made_leaves_nothing(tmp_path, monkeypatch, where):
     # Ctrl+C / SIGTERM raise in the main thread between any two bytecodes: one landing just after
     # the temporary file appeared (before its writer knows its descriptor) must still remove it
+    from core import atomic
     from core.errors import Cancelled
-    real = audio._open_new
+    real = atomic._open_new
 
     def open_new(path):
         real(path)
         raise Cancelled("terminated")                     # the signal, right after the file exists
     if where == "file made":
-        monkeypatch.setattr(audio, "_open_new", open_new)
+        monkeypatch.setattr(atomic, "_open_new", open_new)
     else:
-        monkeypatch.setattr(audio, "_lock", lambda fd: (_ for _ in ()).throw(Cancelled("terminated")))
+        monkeypatch.setattr(atomic, "_lock", lambda fd: (_ for _ in ()).throw(Cancelled("terminated")))
     out = tmp_path / "sub" / "out.wav"
     with pytest.raises(Cancelled):
         with audio.replacing(out) as tmp:
