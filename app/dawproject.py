@@ -130,10 +130,12 @@ def metadata_xml(*, title: str, comment: str) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def write_dawproject(session, path, *, overwrite: bool = False, progress: Optional[ProgressFn] = None) -> Path:
+def write_dawproject(session, path, *, overwrite: bool = False, plan=None,
+                     progress: Optional[ProgressFn] = None) -> Path:
     """Write ``session`` (separated, rendered) as a DAWproject file at ``path``; returns the path.
 
-    The stems carry the output gain the export applies (:meth:`app.session.Session.plan_output`)."""
+    The stems carry the output gain the export applies: ``plan`` (a :class:`core.loudness.GainPlan`
+    measured for the session as it is), by default measured and kept (:meth:`Session.plan_output`)."""
     from importlib.metadata import PackageNotFoundError, version
     path = Path(path)
     if not session.renders:
@@ -146,7 +148,7 @@ def write_dawproject(session, path, *, overwrite: bool = False, progress: Option
         app_version = version("soundstage")
     except PackageNotFoundError:
         app_version = "0"
-    plan = session.plan_output()
+    plan = plan if plan is not None else session.plan_output()
     g = np.float32(10 ** (plan.gain_db / 20))
     n = len(session.mono)
     stems = [np.zeros((n, 2), np.float32) for _ in session.renders]

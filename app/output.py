@@ -75,26 +75,29 @@ class OutputStage:
     def is_current(self, key) -> bool:
         return self.plan is not None and self.key == key
 
-    def measure(self, full: np.ndarray, key, mono: np.ndarray) -> GainPlan:
-        """The gain for mix ``full`` [shape=(n, 2)] (cached under ``key``)."""
+    def adopt(self, plan: GainPlan, key) -> None:
+        """``plan`` measured for the session in state ``key`` (on the UI thread, where there is one)."""
+        self.plan, self.key = plan, key
+
+    def plan_for(self, full: np.ndarray, key, mono: np.ndarray) -> GainPlan:
+        """The gain for mix ``full`` [shape=(n, 2)]: the cached plan when it is for ``key``, else
+        measured (not cached: :meth:`adopt` does that)."""
         if self.is_current(key):
             return self.plan
         o = self.settings
         target = self.input_loudness(mono).lufs_played if o.keep_loudness else None
-        plan = plan_gain(full, ceiling_db=o.ceiling_db, true_peak=o.true_peak, target_lufs=target,
+        return plan_gain(full, ceiling_db=o.ceiling_db, true_peak=o.true_peak, target_lufs=target,
                          measure_lufs=True)
-        self.plan, self.key = plan, key
-        return plan
 
 
-def measure_session(session: "Session", *, cancel: Optional[threading.Event] = None) -> GainPlan:
-    """Measure the output gain on the full mix as ``session`` is now (cached until the mix or the
-    output settings change). Safe in a worker while the UI edits: it works on copies of the lists
-    and keeps the plan under the key it measured."""
+def measure_session(session: "Session", *, cancel: Optional[threading.Event] = None) -> tuple[GainPlan, tuple]:
+    """The output gain of the full mix as ``session`` is now and the state key it is for (adopt
+    both: :meth:`OutputStage.adopt`). Safe in a worker while the UI edits: it works on copies of
+    the lists and changes nothing."""
     renders, placements = list(session.renders), list(session.placements)
     key = session.output_state(placements)
     if session.stage.is_current(key):
-        return session.stage.plan
+        return session.stage.plan, key
     if not renders:
         raise ParameterError("nothing to measure: separate the recording first")
     check_cancel(cancel)
@@ -105,7 +108,7 @@ def measure_session(session: "Session", *, cancel: Optional[threading.Event] = N
             raise Cancelled("the session moved on while measuring") from None
         raise
     check_cancel(cancel)
-    return session.stage.measure(full, key, session.mono)
+    return session.stage.plan_for(full, key, session.mono), key
 
 
 @dataclass
@@ -119,6 +122,7 @@ class ExportResult:
     input: Optional[Loudness] = None     # the recording (mono)
     output_lufs: Optional[float] = None
     output_true_peak_db: Optional[float] = None
+    key: Optional[tuple] = None          # the session state ``plan`` was measured for
 
     def summary(self) -> str:
         """Input and output loudness and the gain applied, in one line."""
@@ -144,15 +148,14 @@ def stem_paths(path: Path, names: list[str], fmt: str) -> list[Path]:
 
 
 def export(session: "Session", path, *, fmt: Optional[str] = None, stems: bool = False, project: bool = True,
-           overwrite: bool = False, output: Optional[OutputSettings] = None,
-           progress: Optional[ProgressFn] = None) -> ExportResult:
-    """Write ``session``'s stereo mix through the output stage (the gain the preview plays;
-    ``output`` replaces the session's settings first), never over the input, atomically, and with
-    ``project`` a project file beside it (``OUT.soundstage.json``) that re-makes it exactly."""
+           overwrite: bool = False, adopt: bool = True, progress: Optional[ProgressFn] = None) -> ExportResult:
+    """Write ``session``'s stereo mix through the output stage (the gain the preview plays), never
+    over the input, atomically, and with ``project`` a project file beside it
+    (``OUT.soundstage.json``) that re-makes it exactly. With ``adopt`` the session records the
+    measured gain and the export's path and format; without (a worker), the caller adopts
+    ``result.plan`` under ``result.key`` on the UI thread."""
     from .project_io import save_project
     s = session
-    if output is not None:
-        s.set_output(output)
     path = Path(path)
     fmt = fmt or audio.format_for_path(path)
     if s.recording is not None and audio.same_file(s.recording, path):
@@ -160,7 +163,8 @@ def export(session: "Session", path, *, fmt: Optional[str] = None, stems: bool =
     # mix once (chunked inside), scale by the output stage's one gain, write in chunks; stems,
     # when asked for, are mixed again chunk by chunk while writing
     full = s.render(progress=Reporter(progress, "mix", 0.0, 0.4))
-    plan = s.stage.measure(full, s.output_state(), s.mono)
+    key = s.output_state()
+    plan = s.stage.plan_for(full, key, s.mono)
     report(progress, "measure", 0.5, 1.0)
     g = np.float32(10 ** (plan.gain_db / 20))
     paths = stem_paths(path, [src.name for src in s.sources], fmt)
@@ -181,8 +185,11 @@ def export(session: "Session", path, *, fmt: Optional[str] = None, stems: bool =
                 report(progress, "export", 0.5 + 0.5 * min(n, start + step) / n, 1.0)
     out_tp = plan.out_peak_db if plan.true_peak else true_peak_db(full) + plan.gain_db
     res = ExportResult(path, plan.gain_db, plan.out_peak_db, stems=paths if stems else [], plan=plan,
-                       input=s.input_loudness(), output_lufs=plan.out_lufs, output_true_peak_db=out_tp)
+                       input=s.input_loudness(), output_lufs=plan.out_lufs, output_true_peak_db=out_tp, key=key)
+    written = {"path": path.name, "format": fmt}
     if project:
-        s.export_settings = {"path": path.name, "format": fmt, **s.output.to_dict()}
-        res.project = save_project(s, path.with_suffix(".soundstage.json"))
+        res.project = save_project(s, path.with_suffix(".soundstage.json"), export=written)
+    if adopt:
+        s.stage.adopt(plan, key)
+        s.export_settings = written
     return res

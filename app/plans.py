@@ -21,7 +21,8 @@ from separation.base import Source
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["Rendition", "Change", "SourcesPlan", "RenditionPlan", "ModePlan", "ResetPlan", "RestorePlan"]
+__all__ = ["Rendition", "Change", "SourcesPlan", "RenditionPlan", "ModePlan", "ResetPlan", "RestorePlan",
+           "SeparationPlan"]
 
 
 class Change(enum.Enum):
@@ -117,8 +118,23 @@ class RestorePlan:
     command: object
     pairs: list[tuple]        # (render, pair [shape=(n, 2)], mono_compatible)
 
-    def adopt(self, session: "Session") -> Change:
-        """Install the pairs and run the step; :attr:`Change.NOTHING` when the history moved on."""
+    def adopt(self, session: "Session"):
+        """Install the pairs and run the step; the :class:`app.undo.Command` run (its ``change``
+        says what changed), None when the history moved on meanwhile."""
         from .memory import adopt_restore
-        cmd = adopt_restore(session, self)
-        return Change.NOTHING if cmd is None else cmd.change
+        return adopt_restore(session, self)
+
+
+@dataclass
+class SeparationPlan:
+    """New sources and, for a recording's first separation, its first rendition."""
+    sources: SourcesPlan
+    rendition: Optional[RenditionPlan] = None
+    engine: object = None                        # a playback engine made for them in the worker
+
+    def adopt(self, session: "Session") -> Change:
+        session.adopt_sources(self.sources, engine=self.engine)
+        if self.rendition is not None:
+            session.adopt_rendition(self.rendition, record=False)
+            session.undo.clear()                 # the first proposal is no edit
+        return Change.SOURCES

@@ -26,8 +26,9 @@ from .settings import Settings
 __all__ = ["to_project", "save_project", "load_project"]
 
 
-def to_project(s: Session, *, base: Optional[Path] = None) -> ProjectData:
-    """The project data of session ``s`` (``base``: the folder the recording is named relative to)."""
+def to_project(s: Session, *, base: Optional[Path] = None, export: Optional[dict] = None) -> ProjectData:
+    """The project data of session ``s`` (``base``: the folder the recording is named relative to;
+    ``export``: the export's path and format, default the session's last)."""
     return ProjectData(
         recording=relative_recording(s.recording, base),
         recording_sha256=s.audio_sha256() if s.mono is not None else None,
@@ -36,17 +37,17 @@ def to_project(s: Session, *, base: Optional[Path] = None) -> ProjectData:
                     for r, g in zip(s.renditions, s.gallery)], current=s.current,
         sources=[{"name": src.name, "colour": src.colour, "kind": src.kind, "placement": p.to_dict()}
                  for src, p in zip(s.sources, s.placements)],
-        export={**s.export_settings, **s.output.to_dict()}, app_version=__version__,
+        export={**(s.export_settings if export is None else export), **s.output.to_dict()}, app_version=__version__,
         mono_compatible=bool(s.mono_compatible),
         models=model_checksums([r.model for r in s.renditions]
                                + [PLACEMENT_MODEL for r in s.renditions if r.placement == "model"],
                                s.settings.models_dir))
 
 
-def save_project(s: Session, path) -> Path:
-    """Write session ``s`` as project file ``path`` (atomically)."""
+def save_project(s: Session, path, *, export: Optional[dict] = None) -> Path:
+    """Write session ``s`` as project file ``path`` (atomically; ``export``: see :func:`to_project`)."""
     path = Path(path)
-    return write_project(to_project(s, base=path.parent), path)
+    return write_project(to_project(s, base=path.parent, export=export), path)
 
 
 def load_project(path, *, settings: Optional[Settings] = None, progress: Optional[ProgressFn] = None,

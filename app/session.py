@@ -50,6 +50,7 @@ class Session:
     def __init__(self, settings: Optional[Settings] = None):
         self.settings = settings if settings is not None else Settings.resolve()
         self.project_notes: list[str] = []       # why re-making a loaded project may not be exact
+        self.input_notes: list[str] = []         # how the recording was converted on loading
         self.recording: Optional[Path] = None
         self.mono: Optional[np.ndarray] = None
         self.backend: str = "formation"
@@ -86,8 +87,10 @@ class Session:
 
     # --- loading and heavy steps (workers) ------------------------------------------------------
     def open(self, path) -> None:
-        mono = audio.load_mono(path)
-        self.recording, self.mono = Path(path), mono
+        """Load a recording (``input_notes``: what was converted to make it mono at 44.1 kHz)."""
+        notes: list[str] = []
+        mono = audio.load_mono(path, notes=notes)
+        self.recording, self.mono, self.input_notes = Path(path), mono, notes
         self.sources, self.renders, self.placements = [], [], []
         self.renditions, self.gallery, self.current, self._params = [], [], -1, {}
         self.memory.clear()
@@ -416,8 +419,11 @@ class Session:
         return self.stage.input_loudness(self.mono)
 
     def plan_output(self, *, cancel: Optional[threading.Event] = None) -> GainPlan:
-        """Measure the output gain of the mix as it is now (:func:`app.output.measure_session`)."""
-        return measure_session(self, cancel=cancel)
+        """Measure and keep the output gain of the mix as it is now (the UI measures in a job:
+        :func:`app.output.measure_session`, then adopts)."""
+        plan, key = measure_session(self, cancel=cancel)
+        self.stage.adopt(plan, key)
+        return plan
 
     def render(self, *, stems: bool = False, progress: Optional[ProgressFn] = None):
         """The stereo mix [shape=(n, 2)] (and the stereo stems with ``stems``), before the output gain."""

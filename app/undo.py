@@ -73,6 +73,11 @@ class UndoStack:
         return stack[-1] if stack else None
 
     @property
+    def depth(self) -> int:
+        """How many steps can be undone."""
+        return len(self._done)
+
+    @property
     def can_undo(self) -> bool:
         return bool(self._done)
 

@@ -114,9 +114,10 @@ def _wav_data_bytes(p: Path) -> Optional[tuple[int, int]]:
     return None
 
 
-def load_mono(path, *, min_samples: int = N_FFT) -> np.ndarray:
+def load_mono(path, *, min_samples: int = N_FFT, notes: Optional[list] = None) -> np.ndarray:
     """Load any soundfile-readable file as mono float32 at 44.1 kHz [shape=(n,)], decoded,
     downmixed and resampled in blocks (an hour of 8-channel 192 kHz audio never sits in memory).
+    ``notes`` (a list) receives what was converted ("6 channels downmixed to mono, ...").
 
     Raises :class:`AudioError` (file and reason in one line) when the file is missing, a
     directory, empty, unreadable, shorter than one analysis frame, or holds NaN/Inf samples.
@@ -134,7 +135,7 @@ def load_mono(path, *, min_samples: int = N_FFT) -> np.ndarray:
     if frames * SAMPLE_RATE / sr < min_samples:
         raise AudioError(p, f"too short: {frames / sr * 1000:.1f} ms, "
                             f"need at least one analysis frame ({min_samples / SAMPLE_RATE * 1000:.0f} ms)")
-    _note_conversion(path, channels, sr, mono=True)
+    _note_conversion(path, channels, sr, mono=True, notes=notes)
     return mono
 
 
@@ -186,9 +187,9 @@ def load_stereo(path, *, min_samples: int = N_FFT) -> np.ndarray:
     return np.ascontiguousarray(resample(data, sr))
 
 
-def _note_conversion(path, channels: int, sr: int, *, mono: bool) -> None:
+def _note_conversion(path, channels: int, sr: int, *, mono: bool, notes: Optional[list] = None) -> None:
     """One ``logging`` INFO line (logger ``core.audio``; the CLI prints it) when the input is
-    downmixed to mono or resampled."""
+    downmixed to mono or resampled; the same line appended to ``notes`` when given."""
     what = []
     if mono and channels > 1:
         what.append(f"{channels} channels downmixed to mono")
@@ -196,6 +197,8 @@ def _note_conversion(path, channels: int, sr: int, *, mono: bool) -> None:
         what.append(f"resampled from {sr} Hz to {SAMPLE_RATE} Hz")
     if what:
         log.info("%s: %s", Path(path).name, ", ".join(what))
+        if notes is not None:
+            notes.append(f"{Path(path).name}: {', '.join(what)}")
 
 
 load = load_mono

@@ -42,7 +42,7 @@ def win(qtbot, tmp_path):
 
 def _wait_gain(qtbot, w):
     """Until the output gain of the session as it is now has been measured and reached the engine."""
-    qtbot.waitUntil(lambda: w.ctl.session.output_plan_current() and not w.ctl._measured, timeout=60000)
+    qtbot.waitUntil(lambda: w.ctl.session.output_plan_current() and not w.ctl.measuring, timeout=60000)
 
 
 def _play_all(w) -> np.ndarray:

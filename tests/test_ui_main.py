@@ -114,7 +114,7 @@ def test_drag_node_moves_placement_and_engine_gains(qtbot, win):
     assert abs(p.pan - 0.6) < 0.02 and abs(p.width - 0.4) < 0.02
     # the live engine plays the new coefficients (a pinned source: L = a s + b d, R = c s + d d)
     # times the output gain, once the mix's gain is measured (preview and export share it)
-    qtbot.waitUntil(lambda: s.output_plan_current() and not ctl._measured, timeout=20000)
+    qtbot.waitUntil(lambda: s.output_plan_current() and not ctl.measuring, timeout=20000)
     g = 10 ** (s.output_gain_db / 20)
     assert np.allclose(ctl.engine.snapshot.coefs[0], pinned_coefficients(p) * g, atol=1e-6)
     assert ctl.engine.snapshot.auto[0] == 0.0
