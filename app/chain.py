@@ -261,7 +261,7 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
             from app.dawproject import write_dawproject
             dawproject = write_dawproject(session, dawproject, overwrite=overwrite)
     names = [f"{src.name} pan {p.pan:+.2f} width {p.width:.2f}" for src, p in zip(session.sources, session.placements)]
-    return UpmixResult(s.method, session.seconds, outputs, names, input_loudness=session.input_loudness(),
+    return UpmixResult(s.method, session.seconds, outputs, names, input_loudness=session.stage.input_loudness(session.mono),
                        dawproject=dawproject)
 
 

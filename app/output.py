@@ -75,6 +75,11 @@ class OutputStage:
     def is_current(self, key) -> bool:
         return self.plan is not None and self.key == key
 
+    @property
+    def gain_db(self) -> float:
+        """The gain the preview applies now: the latest measured plan's (0 dB before any)."""
+        return 0.0 if self.plan is None else self.plan.gain_db
+
     def adopt(self, plan: GainPlan, key) -> None:
         """``plan`` measured for the session in state ``key`` (on the UI thread, where there is one)."""
         self.plan, self.key = plan, key
@@ -185,7 +190,7 @@ def export(session: "Session", path, *, fmt: Optional[str] = None, stems: bool =
                 report(progress, "export", 0.5 + 0.5 * min(n, start + step) / n, 1.0)
     out_tp = plan.out_peak_db if plan.true_peak else true_peak_db(full) + plan.gain_db
     res = ExportResult(path, plan.gain_db, plan.out_peak_db, stems=paths if stems else [], plan=plan,
-                       input=s.input_loudness(), output_lufs=plan.out_lufs, output_true_peak_db=out_tp, key=key)
+                       input=s.stage.input_loudness(s.mono), output_lufs=plan.out_lufs, output_true_peak_db=out_tp, key=key)
     written = {"path": path.name, "format": fmt}
     if project:
         res.project = save_project(s, path.with_suffix(".soundstage.json"), export=written)

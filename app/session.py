@@ -399,24 +399,8 @@ class Session:
         """A key that changes whenever the output gain must be measured again."""
         return (self._version, tuple(self.placements if placements is None else placements), self.output)
 
-    @property
-    def output_plan(self) -> Optional[GainPlan]:
-        """The latest measured output gain (None before any); :meth:`output_plan_current` says
-        whether it is for the session as it is now."""
-        return self.stage.plan
-
     def output_plan_current(self) -> bool:
         return self.stage.is_current(self.output_state())
-
-    @property
-    def output_gain_db(self) -> float:
-        """The gain the preview applies now: the latest measured plan's (0 dB before any)."""
-        return 0.0 if self.stage.plan is None else self.stage.plan.gain_db
-
-    def input_loudness(self) -> Loudness:
-        """Loudness and peaks of the recording (measured once per recording)."""
-        self._need_recording()
-        return self.stage.input_loudness(self.mono)
 
     def plan_output(self, *, cancel: Optional[threading.Event] = None) -> GainPlan:
         """Measure and keep the output gain of the mix as it is now (the UI measures in a job:
@@ -440,7 +424,7 @@ class Session:
         if self._engine is None:
             self._engine = self.make_engine(self.renders, self.placements, ab_original=self.ab_original,
                                             mono_compatible=self.mono_compatible,
-                                            output_gain=10 ** (self.output_gain_db / 20))
+                                            output_gain=10 ** (self.stage.gain_db / 20))
         return self._engine
 
     @staticmethod
@@ -456,7 +440,7 @@ class Session:
         return snapshot_for(self.placements if placements is None else placements,
                             has_auto=[r.has_auto for r in self.renders], pairs=[r.auto for r in self.renders],
                             ab_original=self.ab_original, mono_compatible=self.mono_compatible,
-                            output_gain=10 ** (self.output_gain_db / 20))
+                            output_gain=10 ** (self.stage.gain_db / 20))
 
     def _need_recording(self) -> None:
         if self.mono is None:

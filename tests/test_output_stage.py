@@ -74,7 +74,7 @@ def test_preview_peak_equals_export_peak_and_meters_read_it(qtbot, win, tmp_path
     s = ctl.session
     raw = s.render()
     assert _db(raw) > 1.0                       # the mix needs scaling (it would clip by > 1 dB)
-    plan = s.output_plan
+    plan = s.stage.plan
     assert plan.gain_db < -2.0 and plan.true_peak and plan.ceiling_db == -1.0
     # the engine plays the gain: coefficient rows are the session's times the output gain
     preview = _play_all(win)
@@ -113,11 +113,11 @@ def test_clip_light_and_reset(qtbot, win):
 
 def test_keep_loudness_in_the_dialog_changes_the_preview_gain(qtbot, win):
     ctl = win.ctl
-    before = ctl.session.output_plan.gain_db
+    before = ctl.session.stage.plan.gain_db
     dlg = win.export_dialog()
     dlg.ceiling.setValue(-6.0)                   # a lower ceiling: more gain reduction, heard at once
     _wait_gain(qtbot, win)
-    plan = ctl.session.output_plan
+    plan = ctl.session.stage.plan
     assert plan.ceiling_db == -6.0 and plan.gain_db == pytest.approx(before - 5.0, abs=0.01)
     assert ctl.engine.snapshot is not None and abs(_db(_play_all(win)) - plan.out_peak_db) < 0.3
     dlg.keep_loudness.setChecked(True)
@@ -134,7 +134,7 @@ def test_mono_compatible_toggle_and_dawproject_menu(qtbot, win, tmp_path):
     qtbot.waitUntil(lambda: not ctl.busy, timeout=60000)
     assert s.mono_compatible
     _wait_gain(qtbot, win)
-    g = 10 ** (s.output_plan.gain_db / 20)
+    g = 10 ** (s.stage.plan.gain_db / 20)
     y = _play_all(win)
     assert np.max(np.abs((y[:, 0] + y[:, 1]) / 2 - g * s.mono)) < 1e-5
     ctl.undo()
@@ -158,10 +158,10 @@ def test_an_older_projects_sample_peak_ceiling_is_kept_until_edited(qtbot, win):
     _wait_gain(qtbot, win)
     dlg = win.export_dialog()
     assert "dBFS" in dlg.ceiling.suffix() and ctl.session.output == OutputSettings(-0.1, False, False)
-    plan = ctl.session.output_plan
+    plan = ctl.session.stage.plan
     assert not plan.true_peak and plan.out_peak_db == pytest.approx(-0.1, abs=1e-6)
     dlg.ceiling.setValue(-2.0)
     assert "dBTP" in dlg.ceiling.suffix() and ctl.session.output == OutputSettings(-2.0, True, False)
     _wait_gain(qtbot, win)
-    assert ctl.session.output_plan.true_peak and "dBTP" in dlg.output_info.text()
+    assert ctl.session.stage.plan.true_peak and "dBTP" in dlg.output_info.text()
     dlg.reject()

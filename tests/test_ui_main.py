@@ -115,7 +115,7 @@ def test_drag_node_moves_placement_and_engine_gains(qtbot, win):
     # the live engine plays the new coefficients (a pinned source: L = a s + b d, R = c s + d d)
     # times the output gain, once the mix's gain is measured (preview and export share it)
     qtbot.waitUntil(lambda: s.output_plan_current() and not ctl.measuring, timeout=20000)
-    g = 10 ** (s.output_gain_db / 20)
+    g = 10 ** (s.stage.gain_db / 20)
     assert np.allclose(ctl.engine.snapshot.coefs[0], pinned_coefficients(p) * g, atol=1e-6)
     assert ctl.engine.snapshot.auto[0] == 0.0
     qtbot.waitUntil(lambda: canvas.paints > paints, timeout=2000)

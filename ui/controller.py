@@ -294,7 +294,7 @@ class SessionController(QObject):
             self._push_snapshot()
             self.output_changed.emit()
             self.status.emit(f"Wrote DAW project {res} ({len(s.sources)} source tracks and the mono original, "
-                             f"{s.output_plan.describe()})")
+                             f"{s.stage.plan.describe()})")
 
         return self.run_job("Export DAW project", fn, on_done=done)
 

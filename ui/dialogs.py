@@ -35,12 +35,12 @@ def _path_row(edit: QLineEdit, button_text: str, on_click) -> QWidget:
 
 def output_text(session) -> str:
     """What the output stage does to the mix now: the gain and why, input and output loudness."""
-    plan = session.output_plan
+    plan = session.stage.plan
     if plan is None or not session.output_plan_current():
         return "Measuring the mix's loudness and true peak…"
     text = plan.describe()
     text = text[0].upper() + text[1:] + "."
-    inp = session.input_loudness()
+    inp = session.stage.input_loudness(session.mono)
     out = f"{plan.out_lufs:.1f} LUFS, " if plan.out_lufs is not None else ""
     return f"{text}\nInput: {inp.line()}.\nOutput: {out}{plan.out_peak_db:.1f} {plan.unit}."
 

@@ -245,7 +245,7 @@ class MetersPanel(QFrame):
                                        f" font-weight: bold; padding: 2px {_CLIP_PAD}px;")
 
     def show_gain(self) -> None:
-        plan = self.ctl.session.output_plan
+        plan = self.ctl.session.stage.plan
         if plan is None or not self.ctl.session.renders:
             self.gain_label.setText("out gain —")
             return
