@@ -45,15 +45,16 @@ def propose(r: Rendition, renders: list[SourceRender], params: PSParams, previou
 
 
 def render_around(r: Rendition, renders: list[SourceRender], params: PSParams, placements: list[Placement], *,
-                  mono_compatible: bool, spill=None, only=None, progress: Optional[ProgressFn] = None,
-                  cancel: Optional[threading.Event] = None) -> None:
+                  mono_compatible: bool, spill=None, only=None, pairs: bool = True,
+                  progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
     """Auto renders of ``renders`` (fresh copies) from ``params``: band by band around each place
     with the placement model, the broadband projection with "mean" (heavy: in a worker).
-    ``only``: the indices to render (default all)."""
+    ``only``: the indices to render (default all). ``pairs=False``: the tile parameters only
+    (what export mixes from, :func:`core.renderer.mix_stream`), no stereo pair for the engine."""
     centres = None
     if r.placement != "mean" and placements:
         centres = np.array([(p.pan, p.width) for p in placements])
-    auto_renders(renders, params, centres, mono_compatible=mono_compatible, only=only, spill=spill,
+    auto_renders(renders, params, centres, mono_compatible=mono_compatible, only=only, spill=spill, pairs=pairs,
                  progress=progress, cancel=cancel)
 
 
