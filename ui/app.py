@@ -43,10 +43,13 @@ def arrange(ctl) -> None:
 
 
 def show_demucs_banner(win) -> None:
-    """Show the banner the window shows when Demucs has no weights (its real message, for a model
-    folder that does not exist), as after a failed Demucs separation."""
+    """Show the window as after a failed Demucs separation: Demucs chosen in the Separation panel
+    and the banner it shows when Demucs has no weights (its real message, for a model folder that
+    does not exist)."""
     from separation.demucs_weights import ModelUnavailable, locate
     from .banner import demucs_advice
+    panel = win.separation
+    panel.backend.setCurrentIndex(panel.backend.findData("demucs"))
     try:
         locate("htdemucs", models_dir=Path("/nonexistent/demucs-models"))
         message = "demucs model 'htdemucs' is not available"

@@ -6,7 +6,7 @@ import html
 from typing import Callable, Optional
 
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton
+from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton
 
 from . import theme
 
@@ -20,23 +20,29 @@ class MessageBanner(QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         lay = QHBoxLayout(self)
-        lay.setContentsMargins(10, 6, 6, 6)
+        lay.setContentsMargins(10, 4, 4, 4)
+        lay.setSpacing(8)
         self.icon = QLabel("⚠")
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text.setStyleSheet("font-size: 9pt;")
         self.action = QPushButton()
         self.action.hide()
         self.action.clicked.connect(self._run_action)
         self._action_fn: Optional[Callable[[], None]] = None
-        close = QPushButton("✕")
-        close.setFixedSize(24, 22)
+        self.close_button = close = QToolButton()
+        close.setText("✕")
         close.setToolTip("Dismiss")
+        close.setAutoRaise(True)
+        close.setStyleSheet("QToolButton { padding: 0px; border: none; background: transparent; font-size: 11pt; }"
+                            "QToolButton:hover { color: #ffffff; }")
+        close.setFixedSize(26, 26)
         close.clicked.connect(self.hide)
-        lay.addWidget(self.icon)
+        lay.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
         lay.addWidget(self.text, 1)
-        lay.addWidget(self.action)
-        lay.addWidget(close)
+        lay.addWidget(self.action, 0, Qt.AlignmentFlag.AlignVCenter)
+        lay.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
     def show_message(self, title: str, message: str, *, level: str = "error",
@@ -45,7 +51,7 @@ class MessageBanner(QFrame):
         self.setStyleSheet(f"MessageBanner {{ background: #3a2224; border: 1px solid {col}; border-radius: 5px; }}"
                            if level == "error" else
                            f"MessageBanner {{ background: #3a3322; border: 1px solid {col}; border-radius: 5px; }}")
-        self.icon.setStyleSheet(f"color: {col}; font-size: 14pt;")
+        self.icon.setStyleSheet(f"color: {col}; font-size: 13pt;")
         self.text.setText(f"<b>{html.escape(title, quote=False)}</b><br>{html.escape(message, quote=False).replace(chr(10), '<br>')}")
         self._action_fn = action[1] if action else None
         self.action.setText(action[0] if action else "")

@@ -1,9 +1,11 @@
-"""Dialogs: export, preferences and the About box."""
+"""Dialogs: export, preferences and the About box, and where they propose to write."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Optional
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QStandardPaths, Qt
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                              QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox,
                              QVBoxLayout, QWidget)
@@ -13,13 +15,51 @@ from app.output import OutputSettings
 
 from . import theme
 
-__all__ = ["ExportDialog", "PreferencesDialog", "about_text", "show_about", "EXPORT_FORMATS"]
+__all__ = ["ExportDialog", "PreferencesDialog", "about_text", "show_about", "EXPORT_FORMATS", "output_folder",
+           "remember_output_folder"]
 
 # label -> (container, core.audio format name)
 EXPORT_FORMATS = {
     "WAV": {"16-bit PCM": "wav16", "24-bit PCM": "wav24", "32-bit float": "wav32f"},
     "FLAC": {"16-bit": "flac16", "24-bit": "flac"},
 }
+
+
+def _app_folder() -> Path:
+    """The app's own shipped files (the demo recording, the models)."""
+    from importlib.resources import files
+    return Path(str(files("resources"))).resolve()
+
+
+def _user_folder(d: Path) -> bool:
+    """A folder the user may write into: it exists, it is writable and it is none of the app's own."""
+    try:
+        d = d.expanduser().resolve()
+    except OSError:
+        return False
+    app = _app_folder()
+    return d.is_dir() and os.access(d, os.W_OK) and d != app and app not in d.parents
+
+
+def output_folder(recording: Optional[Path], settings) -> Path:
+    """Where to propose writing what is made from ``recording`` (an export, a DAW project, a project
+    file): the recording's folder; for a recording among the app's own files (the bundled demo) or
+    in a folder that cannot be written, the folder last written to, else the user's Music folder,
+    else home. Never inside the app's install."""
+    last = settings.value("dirs/export", "", str) if settings is not None else ""
+    music = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MusicLocation)
+    for d in (recording.parent if recording is not None else None, Path(last) if last else None,
+              Path(music) if music else None, Path.home()):
+        if d is not None and _user_folder(d):
+            return d.expanduser().resolve()
+    return Path.home()
+
+
+def remember_output_folder(settings, path) -> None:
+    """The folder of a file the user chose to write: proposed next time (see :func:`output_folder`)."""
+    folder = Path(path).expanduser().parent
+    if settings is not None and _user_folder(folder):
+        settings.setValue("dirs/export", str(folder.resolve()))
 
 
 def _path_row(edit: QLineEdit, button_text: str, on_click) -> QWidget:

@@ -7,15 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
-from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtCore import QEvent, QSettings, QSize, Qt, QTimer
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
-                             QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
+                             QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
 
 from . import theme
 from .banner import MessageBanner, demucs_advice
 from .controller import SessionController
-from .dialogs import ExportDialog, PreferencesDialog, show_about
+from .dialogs import ExportDialog, PreferencesDialog, output_folder, remember_output_folder, show_about
 from .keys import FieldKeys, is_text_field
 from .meters import MetersPanel
 from .pan_canvas import PanCanvas
@@ -44,6 +44,8 @@ class MainWindow(QMainWindow):
         self._build()
         self._build_menus()
         self._build_status()
+        self.setMinimumSize(self.minimum_size())
+        self.content.installEventFilter(self)       # the minimum follows the panels' (names, readouts)
         self.field_keys = FieldKeys(self, home=self.canvas)
         self.field_keys.left.connect(lambda _field: self.sources.sync())
         ctl = self.ctl
@@ -81,14 +83,12 @@ class MainWindow(QMainWindow):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.separation)
         ll.addWidget(self.sources, 1)
-        left.setMinimumWidth(410)
         left.setMaximumWidth(540)
         canvas_frame = QFrame()
         canvas_frame.setObjectName("panel")
         cl = QVBoxLayout(canvas_frame)
         cl.setContentsMargins(2, 2, 2, 2)
         cl.addWidget(self.canvas)
-        self.renditions.setMinimumWidth(250)
         self.renditions.setMaximumWidth(330)
         top = QWidget()
         tl = QHBoxLayout(top)
@@ -103,9 +103,8 @@ class MainWindow(QMainWindow):
         vl = QVBoxLayout(views)
         vl.setContentsMargins(4, 4, 4, 4)
         vl.setSpacing(2)
-        vl.addWidget(self.waveform)
-        vl.addWidget(self.spectrogram, 1)
-        self.meters.setMinimumWidth(250)
+        vl.addWidget(self.waveform, 2)           # (at most 110 px high) short windows: both get shorter
+        vl.addWidget(self.spectrogram, 3)
         self.meters.setMaximumWidth(330)
         bottom = QWidget()
         bl = QHBoxLayout(bottom)
@@ -120,14 +119,52 @@ class MainWindow(QMainWindow):
         split.setStretchFactor(1, 1)
         split.setSizes([600, 260])
         self.splitter = split
-        central = QWidget()
-        lay = QVBoxLayout(central)
-        lay.setContentsMargins(8, 8, 8, 4)
+        content = QWidget()
+        lay = QVBoxLayout(content)
+        lay.setContentsMargins(8, 0, 8, 4)
         lay.setSpacing(6)
-        lay.addWidget(self.banner)
         lay.addWidget(self.transport)
         lay.addWidget(split, 1)
+        # below its minimum size (a window manager that ignores it, a smaller screen) the window
+        # scrolls the panels instead of squeezing them over one another; the banner stays on top
+        self.content = content
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(content)
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(0, 6, 0, 0)
+        outer.setSpacing(6)
+        banner_row = QHBoxLayout()
+        banner_row.setContentsMargins(8, 0, 8, 0)
+        banner_row.addWidget(self.banner)
+        outer.addLayout(banner_row)
+        outer.addWidget(self.scroll, 1)
         self.setCentralWidget(central)
+
+    def minimum_size(self) -> QSize:
+        """The smallest window at which every panel has its minimum size, with a few pixels to
+        spare for readouts that grow (with the banner hidden; shown, it pushes the panels into a
+        scroll area rather than over one another)."""
+        m = self.content.minimumSizeHint()
+        return QSize(m.width() + 8, m.height() + 6 + self.menuBar().sizeHint().height()
+                     + self.statusBar().sizeHint().height() + 8)
+
+    def eventFilter(self, obj, ev) -> bool:
+        if obj is self.content and ev.type() == QEvent.Type.LayoutRequest:
+            QTimer.singleShot(0, self._follow_minimum)    # once the layout has taken the change
+        return False
+
+    def _follow_minimum(self) -> None:
+        """A larger minimum when the panels' own grew past the spare pixels (never smaller)."""
+        least, now = self.minimum_size(), self.minimumSize()
+        if least.width() - 8 > now.width() or least.height() - 8 > now.height():
+            self.setMinimumSize(least.expandedTo(now))
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        self.separation.show_description(self.height() >= 900)   # where the panel has the height
 
     def _act(self, menu, text, slot, shortcut=None, *, name=None) -> QAction:
         a = QAction(text, self)
@@ -224,6 +261,7 @@ class MainWindow(QMainWindow):
         self.time_left.setText(left)
 
     def _on_event(self, name: str) -> None:
+        QTimer.singleShot(0, self._follow_minimum)
         s = self.ctl.session
         if name == "recording":
             self._update_title()
@@ -310,8 +348,10 @@ class MainWindow(QMainWindow):
         s = self.ctl.session
         if s.recording is None:
             return False
-        default = self.ctl.project_path or s.recording.with_suffix(".soundstage.json")
+        default = self.ctl.project_path or self._proposed(".soundstage.json")
         path, _ = QFileDialog.getSaveFileName(self, "Save project as", str(default), PROJECT_FILTER)
+        if path:
+            remember_output_folder(self.settings, path)
         return bool(path) and self._save_to(Path(path))
 
     save_project_dialog = save_as
@@ -356,12 +396,17 @@ class MainWindow(QMainWindow):
         self.unsaved_prompt = box
         box.open()
 
+    def _proposed(self, suffix: str) -> Path:
+        """A file named after the recording (``suffix`` after its stem) in the folder to propose:
+        the recording's, or the last one written to when that is the app's own (the demo)."""
+        rec = self.ctl.session.recording
+        return output_folder(rec, self.settings) / ((rec.stem if rec else "soundstage") + suffix)
+
     def export_dialog(self) -> Optional[ExportDialog]:
         s = self.ctl.session
         if not s.renders:
             return None
-        suggested = s.recording.with_name(s.recording.stem + "-stereo.wav") if s.recording else Path("stereo.wav")
-        dlg = ExportDialog(self, suggested=suggested, ctl=self.ctl)
+        dlg = ExportDialog(self, suggested=self._proposed("-stereo.wav"), ctl=self.ctl)
         dlg.accepted.connect(lambda: self._export(dlg))
         dlg.open()
         self._export_dialog = dlg
@@ -372,17 +417,18 @@ class MainWindow(QMainWindow):
         s = self.ctl.session
         if not s.renders:
             return None
-        suggested = s.recording.with_suffix(".dawproject") if s.recording else Path("soundstage.dawproject")
-        dlg = QFileDialog(self, "Export DAW project", str(suggested), "DAWproject (*.dawproject)")
+        dlg = QFileDialog(self, "Export DAW project", str(self._proposed(".dawproject")), "DAWproject (*.dawproject)")
         dlg.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dlg.setDefaultSuffix("dawproject")
-        dlg.fileSelected.connect(lambda path: self.ctl.export_dawproject(path))
+        dlg.fileSelected.connect(lambda path: (remember_output_folder(self.settings, path),
+                                               self.ctl.export_dawproject(path)))
         dlg.open()
         self._dawproject_dialog = dlg
         return dlg
 
     def _export(self, dlg: ExportDialog) -> None:
         path, fmt, stems = dlg.values()
+        remember_output_folder(self.settings, path)
         self.ctl.export(path, fmt=fmt, stems=stems, overwrite=True)
 
     def preferences_dialog(self) -> PreferencesDialog:

@@ -29,7 +29,7 @@ class PeakMeter(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setMinimumSize(64, 150)
+        self.setMinimumSize(64, 96)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
         self.peak = [FLOOR_DB, FLOOR_DB]
         self.rms = [FLOOR_DB, FLOOR_DB]
@@ -121,7 +121,7 @@ class Goniometer(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setMinimumSize(150, 150)
+        self.setMinimumSize(96, 96)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.side = np.zeros(0)
         self.mid = np.zeros(0)
@@ -203,6 +203,10 @@ class MetersPanel(QFrame):
         self.gain_label = QLabel("out gain —")
         self.gain_label.setToolTip("The output gain the preview plays and the export applies")
         self.gain_label.setStyleSheet(f"color: {theme.TEXT_DIM};")
+        self.gain_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        # readouts as wide as their widest text: the panel keeps its size as the numbers change
+        self.gain_label.setMinimumWidth(QFontMetrics(self.gain_label.font()).horizontalAdvance("out gain -88.8 dB") + 2)
+        self.peak_button.setMinimumWidth(self.peak_button.fontMetrics().horizontalAdvance("peak -88.8 dBFS") + 20)
         for b in (self.peak_button, self.clip_button):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             b.clicked.connect(self.reset_peak)

@@ -8,7 +8,9 @@ Drag a node to move it (heard while dragging); right-click for mute, solo, pin, 
 A click takes the node whose centre is nearest (so stacked nodes can all be grabbed), and labels
 are laid out so that they never overprint: each goes below its node, else above, right or left,
 else to the nearest free slot in a column under or over it (joined to its node by a thin line),
-preferring places that cover no other node.
+preferring places that cover no other node. Everything a source draws (node, glow, trail, label)
+stays inside the plot's frame, clear of the axis labels: pan and width map onto the frame less room
+for the largest node, so a node at pan 1.00 or width 0 is drawn whole.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ __all__ = ["PanCanvas"]
 
 TRAIL_FRAMES = 86          # about two seconds of model motion behind the playhead
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 46, 22, 30, 34
+RADIUS_MIN, RADIUS_MAX = 9.0, 26.0      # px: the quietest and the loudest source's node
 
 
 class PanCanvas(QWidget):
@@ -37,7 +40,7 @@ class PanCanvas(QWidget):
     def __init__(self, ctl, parent=None):
         super().__init__(parent)
         self.ctl = ctl
-        self.setMinimumSize(420, 300)
+        self.setMinimumSize(340, 220)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
@@ -52,15 +55,28 @@ class PanCanvas(QWidget):
 
     # --- geometry -------------------------------------------------------------------------------
     def plot_rect(self) -> QRectF:
+        """The plot's frame; nodes, their glows and labels are drawn inside it, axis labels outside."""
         return QRectF(MARGIN_L, MARGIN_T, max(10, self.width() - MARGIN_L - MARGIN_R),
                       max(10, self.height() - MARGIN_T - MARGIN_B))
 
-    def to_screen(self, pan: float, width: float) -> QPointF:
+    def _scale(self) -> float:
+        """Node sizes shrink a little on a small canvas (a laptop screen)."""
         r = self.plot_rect()
+        return float(np.clip(min(r.width(), r.height()) / 300.0, 0.7, 1.0))
+
+    def data_rect(self) -> QRectF:
+        """Where pan -1..+1 and width 0..1 lie: the frame less room for the largest node (and its
+        solo ring), so a node at pan 1.00 or width 0 is drawn whole inside the frame."""
+        r = self.plot_rect()
+        pad = min(RADIUS_MAX * self._scale() + 6, r.width() / 2 - 1, r.height() / 2 - 1)
+        return r.adjusted(pad, pad, -pad, -pad)
+
+    def to_screen(self, pan: float, width: float) -> QPointF:
+        r = self.data_rect()
         return QPointF(r.left() + (pan + 1) / 2 * r.width(), r.bottom() - width * r.height())
 
     def from_screen(self, pt: QPointF) -> tuple[float, float]:
-        r = self.plot_rect()
+        r = self.data_rect()
         pan = (pt.x() - r.left()) / r.width() * 2 - 1
         width = (r.bottom() - pt.y()) / r.height()
         return float(np.clip(pan, -1, 1)), float(np.clip(width, 0, 1))
@@ -72,7 +88,7 @@ class PanCanvas(QWidget):
         if i < len(s.placements):
             db += s.placements[i].gain_db
         t = float(np.clip((db + 36.0) / 36.0, 0.0, 1.0))      # -36 dB .. 0 dB -> small .. large
-        return 9.0 + 17.0 * t
+        return (RADIUS_MIN + (RADIUS_MAX - RADIUS_MIN) * t) * self._scale()
 
     def node_at(self, pt: QPointF) -> Optional[int]:
         """The node whose centre is nearest to ``pt``, if ``pt`` is on some node (or within 4 px);
@@ -98,11 +114,12 @@ class PanCanvas(QWidget):
         return s.sources[i].name + ("  (muted)" if s.placements[i].mute else "")
 
     def label_rects(self) -> list[QRectF]:
-        """Where each node's label goes [one QRectF per source], no two overlapping."""
+        """Where each node's label goes [one QRectF per source]: inside the plot's frame (clear of
+        the axis labels), no two overlapping where the frame has room for them all."""
         s = self.ctl.session
         n = min(len(s.sources), len(s.placements))
         fm = QFontMetricsF(self._label_font(True))
-        bounds = QRectF(self.rect())
+        bounds = self.plot_rect().adjusted(2, 2, -2, -2)
         placed: list[QRectF] = []
         nodes = []                                      # node discs, kept clear of other nodes' labels
         for k in range(n):
@@ -112,18 +129,21 @@ class PanCanvas(QWidget):
         order = sorted(range(n), key=lambda k: (-self.node_radius(k), k))   # loud sources get the best places
         for i in order:
             c, rad = self.node_center(i), self.node_radius(i)
-            w, h = fm.horizontalAdvance(self.label_text(i)) + 8, fm.height() + 2
+            w, h = min(fm.horizontalAdvance(self.label_text(i)) + 8, bounds.width()), fm.height() + 2
             below = QRectF(c.x() - w / 2, c.y() + rad + 2, w, h)
             cands = [below, QRectF(c.x() - w / 2, c.y() - rad - 2 - h, w, h),
                      QRectF(c.x() + rad + 4, c.y() - h / 2, w, h), QRectF(c.x() - rad - 4 - w, c.y() - h / 2, w, h)]
             for k in range(1, 2 * n + 2):
                 cands.append(below.translated(0, k * h))
                 cands.append(below.translated(0, -(k * h + 2 * rad + 4 + h)))
-            for dx in (w + 4, -(w + 4)):
-                for k in range(0, 2 * n + 2):
+            for dx in (w / 2 + rad + 4, -(w / 2 + rad + 4), w + 4, -(w + 4)):
+                for k in range(-1, 2 * n + 2):
                     cands.append(below.translated(dx, k * h))
                     cands.append(below.translated(dx, -(k * h + 2 * rad + 4 + h)))
-            inside = [r for r in cands if bounds.contains(r)] or cands
+            inside = [self._clamped(r, bounds) for r in cands]
+            # the four places around the node first, then the nearest of the others
+            inside = inside[:4] + sorted(inside[4:], key=lambda r: math.hypot(r.center().x() - c.x(),
+                                                                               r.center().y() - c.y()))
             others = [q for k, q in enumerate(nodes) if k != i]
             free = [r for r in inside if not any(r.intersects(q) for q in placed)]
             clear = [r for r in free if not any(r.intersects(q) for q in others)]
@@ -133,6 +153,13 @@ class PanCanvas(QWidget):
             placed.append(pick)
             out[i] = pick
         return out
+
+    @staticmethod
+    def _clamped(r: QRectF, bounds: QRectF) -> QRectF:
+        """``r`` moved the least that puts it inside ``bounds``."""
+        x = min(max(r.left(), bounds.left()), bounds.right() - r.width())
+        y = min(max(r.top(), bounds.top()), bounds.bottom() - r.height())
+        return QRectF(x, y, r.width(), r.height())
 
     def node_center(self, i: int) -> QPointF:
         p = self.ctl.session.placements[i]
@@ -249,12 +276,20 @@ class PanCanvas(QWidget):
             msg = "Working…" if self.ctl.busy else "Open a recording (File ▸ Open, or drop a file here)"
             qp.drawText(self.plot_rect(), Qt.AlignmentFlag.AlignCenter, msg)
             return
+        frame = QPainterPath()
+        frame.addRoundedRect(self.plot_rect(), 4, 4)
+        qp.save()
+        qp.setClipPath(frame)                 # glows, trails, nodes and labels stay inside the frame
         self._paint_trails(qp, n)
         order = sorted(range(n), key=lambda k: -self.node_radius(k))   # big ones below small ones
         solo = any(p.solo for p in s.placements)
         for i in order:
             self._paint_node(qp, i, solo)
         self._paint_labels(qp, n, solo)
+        qp.restore()
+        qp.setPen(QPen(theme.qcolor(theme.GRID), 1))
+        qp.setBrush(Qt.BrushStyle.NoBrush)
+        qp.drawRoundedRect(self.plot_rect(), 4, 4)
         qp.end()
 
     def _paint_labels(self, qp: QPainter, n: int, solo: bool) -> None:
@@ -274,27 +309,31 @@ class PanCanvas(QWidget):
             qp.setPen(theme.qcolor(theme.TEXT if not silent else theme.TEXT_DIM, alpha))
             qp.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.label_text(i))
 
+    def axis_label_rects(self) -> list[QRectF]:
+        """Where the pan axis labels (L, L50, C, R50, R) are written, under the frame."""
+        r, d = self.plot_rect(), self.data_rect()
+        return [QRectF(d.left() + (pan + 1) / 2 * d.width() - 20, r.bottom() + 4, 40, 16) for pan in (-1, -0.5, 0, 0.5, 1)]
+
     def _paint_grid(self, qp: QPainter) -> None:
-        r = self.plot_rect()
+        r, d = self.plot_rect(), self.data_rect()
         grid = QPen(theme.qcolor(theme.GRID), 1)
         qp.setPen(grid)
         qp.drawRoundedRect(r, 4, 4)
-        for k in range(1, 8):
-            x = r.left() + r.width() * k / 8
+        for k in range(0, 9):                 # pan: the data's edges (hard left and right) and every quarter
+            x = d.left() + d.width() * k / 8
             qp.setPen(QPen(theme.qcolor(theme.GRID, 255 if k == 4 else 110), 1,
                            Qt.PenStyle.SolidLine if k == 4 else Qt.PenStyle.DotLine))
             qp.drawLine(QPointF(x, r.top()), QPointF(x, r.bottom()))
-        for k in range(1, 4):
-            y = r.bottom() - r.height() * k / 4
+        for k in range(0, 5):                 # width 0, 0.25 .. 1
+            y = d.bottom() - d.height() * k / 4
             qp.setPen(QPen(theme.qcolor(theme.GRID, 110), 1, Qt.PenStyle.DotLine))
             qp.drawLine(QPointF(r.left(), y), QPointF(r.right(), y))
         f = QFont(self.font())
         f.setPointSizeF(8.5)
         qp.setFont(f)
         qp.setPen(theme.qcolor(theme.TEXT_DIM))
-        for pan, text in ((-1, "L"), (-0.5, "L50"), (0, "C"), (0.5, "R50"), (1, "R")):
-            x = r.left() + (pan + 1) / 2 * r.width()
-            qp.drawText(QRectF(x - 20, r.bottom() + 4, 40, 16), Qt.AlignmentFlag.AlignCenter, text)
+        for rect, text in zip(self.axis_label_rects(), ("L", "L50", "C", "R50", "R")):
+            qp.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
         qp.save()
         qp.translate(14, r.center().y())
         qp.rotate(-90)
@@ -353,7 +392,7 @@ class PanCanvas(QWidget):
         col = theme.qcolor(src.colour, alpha)
         # the spread: a bar as wide as the width puts the source
         r = self.plot_rect()
-        half = p.width * r.width() / 4
+        half = p.width * self.data_rect().width() / 4
         spread = theme.qcolor(src.colour, 40 if not silent else 15)
         qp.setPen(Qt.PenStyle.NoPen)
         qp.setBrush(spread)

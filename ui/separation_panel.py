@@ -5,8 +5,8 @@ with the settings shown; turned off, a recording only loads, so the number of so
 Demucs model) can be chosen before the first separation."""
 from __future__ import annotations
 
-from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
-                             QPushButton, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFrame, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+                             QStackedWidget, QVBoxLayout, QWidget)
 
 import separation
 
@@ -17,16 +17,31 @@ __all__ = ["SeparationPanel", "DEMUCS_MODELS"]
 DEMUCS_MODELS = ("htdemucs", "htdemucs_6s", "htdemucs_ft")
 
 
+def _settings_row(pairs) -> QWidget:
+    """Labelled fields side by side on one line (each field as wide as its longest value)."""
+    w = QWidget()
+    row = QHBoxLayout(w)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.setSpacing(6)
+    for k, (text, field) in enumerate(pairs):
+        if k:
+            row.addSpacing(8)
+        row.addWidget(QLabel(text))
+        field.setMinimumWidth(field.minimumSizeHint().width() + 8)
+        row.addWidget(field, 1)
+    return w
+
+
 class SeparationPanel(QFrame):
     def __init__(self, ctl, parent=None):
         super().__init__(parent)
         self.ctl = ctl
         self.setObjectName("panel")
         lay = QVBoxLayout(self)
-        lay.setContentsMargins(8, 8, 8, 8)
+        lay.setContentsMargins(8, 6, 8, 8)
+        lay.setSpacing(5)
         title = QLabel("SEPARATION")
         title.setObjectName("title")
-        lay.addWidget(title)
         self.backend = QComboBox()
         self.infos = separation.list_backends()
         for info in self.infos:
@@ -38,12 +53,13 @@ class SeparationPanel(QFrame):
         default = self.backend.findData("formation")  # the default backend needs no model files
         if default >= 0:
             self.backend.setCurrentIndex(default)
-        lay.addWidget(self.backend)
+        head = QHBoxLayout()
+        head.setContentsMargins(0, 0, 0, 0)
+        head.addWidget(title)
+        head.addWidget(self.backend, 1)
+        lay.addLayout(head)
         self.stack = QStackedWidget()
         # formation
-        fw = QWidget()
-        ff = QFormLayout(fw)
-        ff.setContentsMargins(0, 0, 0, 0)
         self.n_sources = QSpinBox()
         self.n_sources.setRange(1, 8)
         self.n_sources.setSpecialValueText("auto")
@@ -54,22 +70,16 @@ class SeparationPanel(QFrame):
         self.sensitivity.setSingleStep(0.1)
         self.sensitivity.setValue(0.5)
         self.sensitivity.setToolTip("How readily quiet peaks count (0–1)")
-        ff.addRow("Sources", self.n_sources)
-        ff.addRow("Sensitivity", self.sensitivity)
         # demucs
-        dw = QWidget()
-        df = QFormLayout(dw)
-        df.setContentsMargins(0, 0, 0, 0)
         self.demucs_model = QComboBox()
         self.demucs_model.addItems(DEMUCS_MODELS)
         self.shifts = QSpinBox()
         self.shifts.setRange(0, 10)
         self.shifts.setValue(1)
         self.shifts.setToolTip("Random shifts averaged (better, slower)")
-        df.addRow("Model", self.demucs_model)
-        df.addRow("Shifts", self.shifts)
-        self.stack.addWidget(fw)
-        self.stack.addWidget(dw)
+        for pairs in ((("Sources", self.n_sources), ("Sensitivity", self.sensitivity)),
+                      (("Model", self.demucs_model), ("Shifts", self.shifts))):
+            self.stack.addWidget(_settings_row(pairs))
         lay.addWidget(self.stack)
         self.desc = QLabel()
         self.desc.setWordWrap(True)
@@ -92,12 +102,18 @@ class SeparationPanel(QFrame):
         ctl.busy_changed.connect(lambda busy: self.run.setEnabled(not busy))
         self._backend_changed()
 
+    def show_description(self, on: bool) -> None:
+        """Show the chosen separator's description under its settings (where the window has the
+        height; it is always the backend list's tooltip)."""
+        self.desc.setVisible(on)
+
     def _backend_changed(self) -> None:
         name = self.backend.currentData()
         self.stack.setCurrentIndex(0 if name == "formation" else 1)
         info = next(i for i in self.infos if i.name == name)
         ok, why = info.available()
         self.desc.setText(info.description + ("" if ok else f"\nUnavailable: {why}"))
+        self.backend.setToolTip(self.desc.text())
 
     def settings(self) -> tuple[str, dict]:
         name = self.backend.currentData()

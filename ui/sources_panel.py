@@ -1,6 +1,6 @@
-"""The sources panel: one row per source with its colour, name, gain, mute, solo, pin and mode, and
-under it its pan, width and gain as numbers that can be typed in (a typed pan or width pins the
-source there, as a drag does).
+"""The sources panel: one line per source with its colour, name, pan, width and gain (numbers that
+can be typed in; a typed pan or width pins the source there, as a drag does; the gain also on a
+slider), mute, solo and pin, so that five sources fit in the panel at 1280 x 720.
 
 The names and numbers stay editable while a job runs (a click always puts focus in the field, so
 what is typed goes there and never to the window's keys); a value committed meanwhile is applied
@@ -11,14 +11,15 @@ from dataclasses import replace
 from typing import Callable
 
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
-from PyQt6.QtWidgets import (QAbstractSpinBox, QDoubleSpinBox, QHBoxLayout, QFrame, QGridLayout, QLabel, QLineEdit, QScrollArea, QSizePolicy, QSlider,
-                             QToolButton, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QAbstractSpinBox, QDoubleSpinBox, QFrame, QGridLayout, QLabel, QLineEdit, QScrollArea,
+                             QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget)
 
 from . import theme
 
 __all__ = ["SourcesPanel", "SourceRow"]
 
 GAIN_MIN, GAIN_MAX = -24, 12   # dB, 0.5 dB steps on the slider
+NAME_MIN = 96                  # px: a name field never gets narrower (the panel's minimum width follows)
 
 
 class NumberField(QDoubleSpinBox):
@@ -33,57 +34,44 @@ class NumberField(QDoubleSpinBox):
 
 
 class SourceRow:
-    """The widgets of one source, laid out in the panel's grid."""
+    """The widgets of one source, on one line of the panel's grid: colour, name, pan, width, gain
+    (slider and typed dB), mute, solo, pin."""
 
     def __init__(self, panel: "SourcesPanel", i: int, grid: QGridLayout, row: int):
         self.panel, self.i = panel, i
         ctl = panel.ctl
         src = ctl.session.sources[i]
         self.swatch = QLabel()
-        self.swatch.setFixedSize(12, 26)
+        self.swatch.setFixedSize(8, 22)
         self.swatch.setStyleSheet(f"background: {src.colour}; border-radius: 3px;")
         self.name = QLineEdit(src.name)
-        self.name.setMinimumWidth(120)
+        self.name.setMinimumWidth(NAME_MIN)
         self.name.setCursorPosition(0)
         self.name.setToolTip(f"{src.kind}: rename with Enter")
         self.name.editingFinished.connect(self._name_typed)
-        self.gain = QSlider(Qt.Orientation.Horizontal)
-        self.gain.setRange(GAIN_MIN * 2, GAIN_MAX * 2)
-        self.gain.setFixedWidth(64)
-        self.gain.setToolTip("Gain (dB); double-click the value to reset")
-        self.gain.valueChanged.connect(self._gain_changed)
-        self.gain.sliderReleased.connect(lambda: ctl.session.undo.end_merge())
-        self.gain_label = QLabel()
-        self.gain_label.setFixedWidth(58)
-        self.gain_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.mute = self._toggle("M", "Mute", "mute")
-        self.solo = self._toggle("S", "Solo", "solo")
-        self.pin = self._toggle("P", "Pin (hold this place instead of following the model)", "pinned")
-        self.mode = QLabel()
-        self.mode.setFixedWidth(48)
-        self.mode.setStyleSheet(f"color: {theme.TEXT_DIM};")
-        for col, w in enumerate((self.swatch, self.name, self.gain, self.gain_label, self.mute, self.solo,
-                                 self.pin, self.mode)):
-            grid.addWidget(w, row, col)
-        # the second line: pan, width and gain typed in
         self.pan = self._number(f"pan_{i}", -1.0, 1.0, 0.05, 2, "", "Pan, -1 (left) to +1 (right); typing pins the source")
         self.width = self._number(f"width_{i}", 0.0, 1.0, 0.05, 2, "", "Width, 0 (point) to 1 (diffuse); typing pins the source")
+        self.gain = QSlider(Qt.Orientation.Horizontal)
+        self.gain.setRange(GAIN_MIN * 2, GAIN_MAX * 2)
+        self.gain.setFixedWidth(52)
+        self.gain.setToolTip("Gain (dB), heard while dragging")
+        self.gain.valueChanged.connect(self._gain_changed)
+        self.gain.sliderReleased.connect(lambda: ctl.session.undo.end_merge())
         self.gain_value = self._number(f"gain_{i}", GAIN_MIN, GAIN_MAX, 0.5, 1, " dB", "Gain in dB (type a value)")
         self.pan.editingFinished.connect(lambda: self._place_typed(pan=self.pan.value()))
         self.width.editingFinished.connect(lambda: self._place_typed(width=self.width.value()))
         self.gain_value.editingFinished.connect(self._gain_typed)
-        typed = QHBoxLayout()
-        typed.setContentsMargins(0, 0, 0, 0)
-        typed.setSpacing(4)
-        for text, box in (("pan", self.pan), ("width", self.width), ("gain", self.gain_value)):
-            lab = QLabel(text)
-            lab.setStyleSheet(f"color: {theme.TEXT_DIM};")
-            typed.addWidget(lab)
-            typed.addWidget(box)
-            typed.addSpacing(6)
-        typed.addStretch(1)
-        grid.addLayout(typed, row + 1, 1, 1, 7)
+        self.mute = self._toggle("M", "Mute", "mute")
+        self.solo = self._toggle("S", "Solo", "solo")
+        self.pin = self._toggle("P", "", "pinned")
+        for col, w in enumerate(self.widgets()):
+            grid.addWidget(w, row, col)
         self.sync()
+
+    def widgets(self) -> tuple:
+        """The row's widgets, left to right (the panel's columns)."""
+        return (self.swatch, self.name, self.pan, self.width, self.gain, self.gain_value, self.mute, self.solo,
+                self.pin)
 
     @staticmethod
     def _number(name: str, lo: float, hi: float, step: float, decimals: int, suffix: str, tip: str) -> QDoubleSpinBox:
@@ -137,7 +125,7 @@ class SourceRow:
         b.setText(text)
         b.setCheckable(True)
         b.setToolTip(tip)
-        b.setFixedSize(24, 24)
+        b.setFixedSize(22, 22)
         b.setStyleSheet("padding: 0px; font-weight: bold;")
         b.setObjectName(f"{attr}_{self.i}")
         ctl = self.panel.ctl
@@ -148,7 +136,8 @@ class SourceRow:
 
     def _gain_changed(self, v: int) -> None:
         db = v / 2.0 + 0.0
-        self.gain_label.setText(f"{db:+.1f} dB")
+        if not self.gain_value.hasFocus():
+            self.gain_value.setValue(db)
         if self.panel.syncing:
             return
         ctl = self.panel.ctl
@@ -169,12 +158,11 @@ class SourceRow:
             self.name.setText(src.name)
             self.name.setCursorPosition(0)
         self.gain.setValue(int(round(p.gain_db * 2)))
-        self.gain_label.setText(f"{p.gain_db + 0.0:+.1f} dB")
         self.mute.setChecked(p.mute)
         self.solo.setChecked(p.solo)
         self.pin.setChecked(p.pinned)
-        self.mode.setText(p.mode)
-        self.mode.setStyleSheet(f"color: {theme.ACCENT if p.pinned else theme.TEXT_DIM};")
+        self.pin.setToolTip("Pinned: holds this place (click to let the model place it again)" if p.pinned else
+                            "Auto: the model places it (click to pin it where it is)")
         for box, v in ((self.gain_value, p.gain_db), (self.pan, p.pan), (self.width, p.width)):
             if not box.hasFocus():
                 box.setValue(v)
@@ -204,10 +192,22 @@ class SourcesPanel(QFrame):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         outer.addWidget(self.empty)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        self.setMinimumWidth(self._min_width())
         ctl.session_event.connect(self._on_event)
         self._deferred: dict = {}
         ctl.busy_changed.connect(self._busy)
         self.rebuild()
+
+    def _min_width(self) -> int:
+        """As narrow as a row with its name at NAME_MIN px (the rows live in a scroll area, whose
+        own minimum knows nothing of them)."""
+        numbers = [SourceRow._number("", lo, hi, step, dec, suffix, "") for lo, hi, step, dec, suffix in
+                   ((-1.0, 1.0, 0.05, 2, ""), (0.0, 1.0, 0.05, 2, ""), (GAIN_MIN, GAIN_MAX, 0.5, 1, " dB"))]
+        widths = [8, NAME_MIN, 52, 22, 22, 22] + [b.minimumWidth() for b in numbers]
+        for b in numbers:
+            b.deleteLater()
+        bar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        return sum(widths) + 5 * (len(widths) - 1) + 2 + bar + 2 * 8 + 2
 
     def when_idle(self, i: int, what: str, apply: Callable) -> None:
         """Run ``apply(ctl, placement)`` for source ``i`` now, or when the running job has ended
@@ -247,15 +247,20 @@ class SourcesPanel(QFrame):
         s = self.ctl.session
         body = QWidget()
         grid = QGridLayout(body)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setHorizontalSpacing(6)
-        grid.setVerticalSpacing(6)
+        grid.setContentsMargins(0, 0, 2, 0)
+        grid.setHorizontalSpacing(5)
+        grid.setVerticalSpacing(4)
+        for col, text in ((1, "name"), (2, "pan"), (3, "width"), (4, "gain")):
+            head = QLabel(text)
+            head.setStyleSheet(f"color: {theme.TEXT_DIM}; font-size: 8pt;")
+            head.setAlignment(Qt.AlignmentFlag.AlignLeft if col == 1 else Qt.AlignmentFlag.AlignHCenter)
+            grid.addWidget(head, 0, col, 1, 2 if col == 4 else 1)
         self.syncing = True
-        self.rows = [SourceRow(self, i, grid, 2 * i) for i in range(min(len(s.sources), len(s.placements)))]
+        self.rows = [SourceRow(self, i, grid, 1 + i) for i in range(min(len(s.sources), len(s.placements)))]
         for r in self.rows:
             r.set_busy(self.ctl.busy)
         self.syncing = False
-        grid.setRowStretch(2 * len(self.rows), 1)
+        grid.setRowStretch(1 + len(self.rows), 1)
         grid.setColumnStretch(1, 1)
         self.scroll.setWidget(body)
         self.empty.setVisible(not self.rows)

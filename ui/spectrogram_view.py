@@ -20,7 +20,7 @@ class SpectrogramView(pg.PlotWidget):
     def __init__(self, ctl, parent=None):
         super().__init__(parent)
         self.ctl = ctl
-        self.setMinimumHeight(120)
+        self.setMinimumHeight(80)
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
@@ -28,12 +28,8 @@ class SpectrogramView(pg.PlotWidget):
         pi.setContentsMargins(4, 2, 4, 0)
         left = pi.getAxis("left")
         left.setWidth(AXIS_WIDTH)
-        centres = band_centres_hz()
-        ticks = []
-        for hz in (100, 300, 1000, 3000, 10000):
-            b = int(np.argmin(np.abs(centres - hz)))
-            ticks.append((b + 0.5, f"{hz // 1000}k" if hz >= 1000 else str(hz)))
-        left.setTicks([ticks, []])
+        self._ticks = None
+        self._set_ticks()
         self.image = pg.ImageItem(axisOrder="row-major")
         self.addItem(self.image)
         self.playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(theme.ACCENT, width=2), movable=False)
@@ -46,6 +42,22 @@ class SpectrogramView(pg.PlotWidget):
         ctl.session_event.connect(self._on_event)
         ctl.engine_changed.connect(self._schedule)
         ctl.tick.connect(self._on_tick)
+
+    def _set_ticks(self) -> None:
+        """Frequency ticks, fewer where the view is too short for them all to be read."""
+        freqs = (100, 300, 1000, 3000, 10000) if self.height() >= 130 else (100, 1000, 10000)
+        if freqs == self._ticks:
+            return
+        self._ticks = freqs
+        centres = band_centres_hz()
+        ticks = [(int(np.argmin(np.abs(centres - hz))) + 0.5, f"{hz // 1000}k" if hz >= 1000 else str(hz))
+                 for hz in freqs]
+        self.getPlotItem().getAxis("left").setTicks([ticks, []])
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        if "_ticks" in self.__dict__:       # (pyqtgraph resizes the view while it is being built)
+            self._set_ticks()
 
     def _on_event(self, name: str) -> None:
         if name in ("sources", "recording"):

@@ -43,7 +43,7 @@ class WaveformView(pg.PlotWidget):
         self.box = _OverviewBox()
         super().__init__(parent, viewBox=self.box)
         self.ctl = ctl
-        self.setMinimumHeight(56)
+        self.setMinimumHeight(48)
         self.setMaximumHeight(110)
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
