@@ -233,59 +233,56 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
                    cancel, dawproject=None) -> UpmixResult:
     """Separate, predict, place, render and export every rendition with its project.
 
-    The PS model's parameters depend on the recording alone, so the first rendition's are sampled
-    in a second thread while the recording is separated (both are single-threaded: on two cores
-    they overlap). Each rendition is mixed in the STFT domain from its tile parameters
-    (:func:`core.renderer.mix_stream`): no per-source stereo pair is made, and the file equals
-    what :func:`app.output.export` writes (and ``soundstage render`` of the project) bit for bit."""
+    The PS model's parameters depend on the recording alone, so they are sampled in a second
+    thread while the recording is separated (both are single-threaded: on two cores they overlap).
+    Every rendition keeps that sample's per-band detail (:attr:`app.plans.Rendition.detail`) and
+    samples its own places: another rendition costs a placement and a mix, not a prediction. The
+    session is headless (``pairs`` False): each rendition is mixed in the STFT domain from its tile
+    parameters (:func:`core.renderer.mix_stream`), no per-source stereo pair is made unless stems
+    or a DAWproject are asked for, and the file equals ``soundstage render`` of its project bit
+    for bit."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from app import proposal
     from app.output import export
     from app.plans import Rendition
     from app.project_io import save_project
     from app.session import Session
     session = Session(user)
     session.memory.keep_bytes = 0           # nothing is undone here: only the current renders in memory
+    session.pairs = False                   # nothing plays here
     session.open(input)
     session.model = s.method
     session.set_mono_compatible(s.mono_compatible, record=False)
     session.set_output(s.output_settings())
-    renditions = [Rendition(s.seed + k, s.method, s.temperature, s.guidance, s.placement, s.variety)
-                  for k in range(s.renditions)]
+    first = Rendition(s.seed, s.method, s.temperature, s.guidance, s.placement, s.variety)
     failed = threading.Event()
     with ThreadPoolExecutor(1, thread_name_prefix="predict") as pool:
-        first = pool.submit(session.predict, renditions[0], cancel=_Either(cancel, failed))
+        job = pool.submit(session.predict, first, cancel=_Either(cancel, failed))
         try:
             session.separate(s.separator, s.separator_settings(),
                              progress=Reporter(progress, f"separate {s.separator}"), cancel=cancel)
         except BaseException:
             failed.set()                    # the prediction stops at its next check
             raise
-        params0 = first.result()
+        session.keep_params(first, job.result())
     outputs = []
-    pairs = s.stems or dawproject is not None       # stereo stems are made from each source's pair
-    for k, r in enumerate(renditions):
-        rep = Reporter(progress, f"rendition {k + 1}")
-        params = params0 if k == 0 else session.predict(r, progress=Reporter(rep, "predict", 0.0, 0.9),
-                                                        cancel=cancel)
-        renders = [replace(sr) for sr in session.renders]
-        placements = proposal.propose(r, renders, params, list(session.placements), session.sources,
-                                      models_dir=session.settings.models_dir)
-        proposal.render_around(r, renders, params, placements, mono_compatible=session.mono_compatible,
-                               spill=session.spill_dir if pairs else None, pairs=pairs, cancel=cancel)
-        _install(session, r, params, renders, placements)
-        dest = rendition_path(output, r.seed, k)
+    for k in range(s.renditions):
+        seed = s.seed + k
+        session.new_rendition(seed, model=s.method, temperature=s.temperature, guidance=s.guidance,
+                              placement=s.placement, variety=s.variety, detail=s.seed,
+                              progress=Reporter(progress, f"rendition {k + 1}"), cancel=cancel)
+        dest = rendition_path(output, seed, k)
         res = export(session, dest, fmt=s.format, stems=s.stems, overwrite=overwrite,
-                     project=project is None or k > 0, progress=Reporter(rep, "export", 0.9, 0.1))
+                     project=project is None or k > 0)
         if project is not None and k == 0:
             session.export_settings = {"path": str(dest), "format": s.format}
             res.project = save_project(session, project)
         placed = [{"name": src.name, "pan": p.pan, "width": p.width} for src, p in zip(session.sources, session.placements)]
-        outputs.append(Output(res.path, r.seed, res.gain_db, res.project, list(res.stems), plan=res.plan, sources=placed))
+        outputs.append(Output(res.path, seed, res.gain_db, res.project, list(res.stems), plan=res.plan, sources=placed))
         if dawproject is not None and k == 0:
             from app.dawproject import write_dawproject
+            session.make_pairs()            # a track per source: its stereo pair
             dawproject = write_dawproject(session, dawproject, overwrite=overwrite)
     names = [f"{src.name} pan {p.pan:+.2f} width {p.width:.2f}" for src, p in zip(session.sources, session.placements)]
     return UpmixResult(s.method, session.seconds, outputs, names, input_loudness=session.stage.input_loudness(session.mono),
@@ -300,21 +297,6 @@ class _Either:
 
     def is_set(self) -> bool:
         return bool((self.a is not None and self.a.is_set()) or (self.b is not None and self.b.is_set()))
-
-
-def _install(session, r, params, renders, placements) -> None:
-    """Make rendition ``r`` (its parameters, renders and places) current in the headless
-    ``session``, as adopting its plan without recording an undo step does, but without the
-    per-source stereo pairs the playback engine needs (nothing plays here; the export mixes from
-    the tile parameters)."""
-    session._params[r.ps_key] = params
-    if r not in session.renditions:
-        session.renditions.append(r)
-        session.gallery.append(list(placements))
-    session.current = session.renditions.index(r)
-    session.model = r.model
-    session.renders, session.placements = list(renders), list(placements)
-    session._changed()
 
 
 def session_outputs(output: Path, s: UpmixSettings, *, project=None, dawproject=None):

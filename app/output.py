@@ -177,6 +177,7 @@ def export(session: "Session", path, *, fmt: Optional[str] = None, stems: bool =
     n = len(full)
     with audio.AtomicWriters(targets, fmt=fmt, channels=2, overwrite=overwrite, inputs=[s.recording]) as writers:
         if stems:
+            s.make_pairs()                       # each source's stereo stem is its pair
             for start, chunk, parts in mix_chunks(s.renders, s.placements, stems=True,
                                                   mono_compatible=s.mono_compatible):
                 writers[0].write(full[start:start + len(chunk)] * g)

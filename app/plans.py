@@ -38,27 +38,41 @@ class Rendition:
     """One proposal: the PS model's parameters (``model``, ``seed``, ``temperature``, ``guidance``)
     and the sources' places (``placement`` method, the same ``seed``, ``variety``; see
     :func:`core.placement.propose`). Projects made before the placement model had no ``placement``
-    and were placed by the "mean" projection, which ``from_dict`` keeps."""
+    and were placed by the "mean" projection, which ``from_dict`` keeps. ``detail``: the seed of the
+    PS model's sample whose per-band, per-frame detail the auto sources keep around their places
+    (None: the rendition's own seed, as every rendition before issue 22): a new rendition can
+    sample new places over detail already computed, and be heard at once."""
     seed: int
     model: str
     temperature: Optional[float] = None
     guidance: Optional[float] = None
     placement: str = "model"
     variety: float = 0.0
+    detail: Optional[int] = None
 
     def to_dict(self) -> dict:
-        return {"seed": self.seed, "model": self.model, "temperature": self.temperature, "guidance": self.guidance,
-                "placement": self.placement, "variety": self.variety}
+        d = {"seed": self.seed, "model": self.model, "temperature": self.temperature, "guidance": self.guidance,
+             "placement": self.placement, "variety": self.variety}
+        if self.detail is not None:
+            d["detail"] = self.detail
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Rendition":
+        detail = d.get("detail")
         return cls(int(d["seed"]), str(d["model"]), d.get("temperature"), d.get("guidance"),
-                   str(d.get("placement", "mean")), float(d.get("variety", 0.0)))
+                   str(d.get("placement", "mean")), float(d.get("variety", 0.0)),
+                   None if detail is None or int(detail) == int(d["seed"]) else int(detail))
+
+    @property
+    def ps_seed(self) -> int:
+        """The seed the PS model samples the detail with."""
+        return self.seed if self.detail is None else self.detail
 
     @property
     def ps_key(self) -> tuple:
         """What the PS parameters depend on (renditions that differ only in placement share them)."""
-        return (self.seed, self.model, self.temperature, self.guidance)
+        return (self.ps_seed, self.model, self.temperature, self.guidance)
 
 
 @dataclass

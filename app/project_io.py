@@ -50,14 +50,16 @@ def save_project(s: Session, path, *, export: Optional[dict] = None) -> Path:
     return write_project(to_project(s, base=path.parent, export=export), path)
 
 
-def load_project(path, *, settings: Optional[Settings] = None, progress: Optional[ProgressFn] = None,
-                 cancel: Optional[threading.Event] = None) -> Session:
+def load_project(path, *, settings: Optional[Settings] = None, pairs: bool = True,
+                 progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> Session:
     """A session re-made from project file ``path``; its ``project_notes`` say why a re-render may
-    not be exact (another app version, a model file that is not the one the project used)."""
+    not be exact (another app version, a model file that is not the one the project used).
+    ``pairs=False``: a headless session (:attr:`Session.pairs`), to export only."""
     path = Path(path)
     data = read_project(path)
     rec_path = data.recording_path(path)
     s = Session(settings)
+    s.pairs = pairs
     s.open(rec_path)
     if data.recording_sha256 and data.recording_sha256 != s.audio_sha256():
         raise ProjectError(f"{path}: the recording {rec_path} has changed since the project was saved")

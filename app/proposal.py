@@ -25,12 +25,30 @@ from .plans import Rendition
 __all__ = ["prepare", "predict", "propose", "render_around"]
 
 
-def predict(r: Rendition, mono: np.ndarray, *, models_dir=None, progress: Optional[ProgressFn] = None,
-            cancel: Optional[threading.Event] = None) -> PSParams:
-    """The PS parameters of rendition ``r`` for recording ``mono`` (deterministic for its seed)."""
+def predict(r: Rendition, mono: np.ndarray, *, models_dir=None, cache_dir=None, audio_sha256: Optional[str] = None,
+            progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> PSParams:
+    """The PS parameters of rendition ``r`` for recording ``mono`` (deterministic for its detail
+    seed, :attr:`Rendition.ps_seed`). ``cache_dir``: keep them there
+    (:class:`app.prediction_cache.PredictionCache`; ``audio_sha256``: the recording's checksum when
+    known)."""
     model = load_model(r.model, models_dir)
-    return model.predict(mono, seed=r.seed, temperature=r.temperature, guidance=r.guidance, progress=progress,
-                         cancel=cancel)
+
+    def make():
+        return model.predict(mono, seed=r.ps_seed, temperature=r.temperature, guidance=r.guidance,
+                             progress=progress, cancel=cancel)
+
+    if cache_dir is None:
+        return make()
+    import hashlib
+
+    from .prediction_cache import PredictionCache
+    from .project import model_checksums
+    files = model_checksums([r.model], models_dir).get(r.model, {})
+    if not files:                                    # a model without files (Decorr) costs nothing
+        return make()
+    sha = audio_sha256 or hashlib.sha256(np.ascontiguousarray(mono).tobytes()).hexdigest()
+    return PredictionCache(cache_dir).get(
+        PredictionCache.key(sha, r.model, files, r.ps_seed, r.temperature, r.guidance), make)
 
 
 def propose(r: Rendition, renders: list[SourceRender], params: PSParams, previous: list[Placement],

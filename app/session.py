@@ -76,6 +76,10 @@ class Session:
         self.memory = RenderMemory()             # which states keep their auto renders (app.memory)
         # where auto pairs are mapped on (unlinked) files instead of held in RAM (None: in RAM)
         self.spill_dir: Optional[Path] = self.settings.render_spill_dir
+        # each auto source's stereo pair for the playback engine; False where nothing plays (the
+        # headless chain, ``render``): export mixes from the tile parameters, the pairs are made
+        # only if an engine or stereo stems are asked for
+        self.pairs = True
 
     # --- events -------------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[str], None]) -> None:
@@ -146,7 +150,8 @@ class Session:
         """UI side of :meth:`separate` (cheap): install planned sources (and the playback ``engine``
         made for them, if any); the undo history restarts."""
         self.backend, self.backend_settings = plan.backend, plan.settings
-        render_missing(plan.renders, mono_compatible=self.mono_compatible, spill=self.spill_dir)  # planned in this mode
+        if self.pairs:
+            render_missing(plan.renders, mono_compatible=self.mono_compatible, spill=self.spill_dir)  # planned in this mode
         self.sources, self.renders, self.placements = plan.sources, list(plan.renders), plan.placements
         self.gallery = [None] * len(self.renditions)     # other sources: the renditions are sampled anew
         self.memory.clear()
@@ -166,8 +171,27 @@ class Session:
         self._need_recording()
         if rendition.ps_key in self._params:
             return self._params[rendition.ps_key]
-        return proposal.predict(rendition, self.mono, models_dir=self.settings.models_dir, progress=progress,
+        return proposal.predict(rendition, self.mono, models_dir=self.settings.models_dir,
+                                cache_dir=self.settings.cache_dir / "params", progress=progress,
                                 cancel=cancel)
+
+    def keep_params(self, rendition: Rendition, params: PSParams) -> None:
+        """PS parameters of ``rendition`` computed elsewhere (e.g. in a helper thread while the
+        recording was separated): a plan for it uses them instead of predicting again."""
+        self._params[rendition.ps_key] = params
+
+    def shared_detail(self, model: Optional[str] = None, temperature: Optional[float] = None,
+                      guidance: Optional[float] = None) -> Optional[int]:
+        """The detail seed a new rendition can share at no cost: the current rendition's (or any
+        kept one's) when its PS parameters, for the same model and settings, are in memory; None
+        when there is none (the new rendition then samples its own)."""
+        model = model or self.model
+        order = ([self.current] if self.current >= 0 else []) + list(range(len(self.renditions) - 1, -1, -1))
+        for i in order:
+            r = self.renditions[i]
+            if (r.model, r.temperature, r.guidance) == (model, temperature, guidance) and r.ps_key in self._params:
+                return r.ps_seed
+        return None
 
     def _next_seed(self) -> int:
         used = {r.seed for r in self.renditions}
@@ -176,19 +200,24 @@ class Session:
     def new_rendition(self, seed: Optional[int] = None, *, model: Optional[str] = None,
                       temperature: Optional[float] = None, guidance: Optional[float] = None,
                       placement: Optional[str] = None, variety: Optional[float] = None,
-                      progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> int:
+                      detail: Optional[int] = None, progress: Optional[ProgressFn] = None,
+                      cancel: Optional[threading.Event] = None) -> int:
         """Sample the models again (a new seed unless given), keep it in the gallery and switch to it.
         Pinned sources keep their place; the others are placed by ``placement`` ("model" or "mean";
-        default: the session's) at ``variety`` in [0, 1] (default: the session's). Returns the
-        rendition's index."""
+        default: the session's) at ``variety`` in [0, 1] (default: the session's). ``detail``: keep
+        the per-band detail of the PS model's sample with that seed (:attr:`Rendition.detail`;
+        :meth:`shared_detail` names one already computed; default: a sample of its own). Returns
+        the rendition's index."""
         plan = self.plan_rendition(seed, model=model, temperature=temperature, guidance=guidance,
-                                   placement=placement, variety=variety, progress=progress, cancel=cancel)
+                                   placement=placement, variety=variety, detail=detail, progress=progress,
+                                   cancel=cancel)
         return self.adopt_rendition(plan)
 
     def plan_rendition(self, seed: Optional[int] = None, *, model: Optional[str] = None,
                        temperature: Optional[float] = None, guidance: Optional[float] = None,
                        placement: Optional[str] = None, variety: Optional[float] = None,
-                       index: Optional[int] = None, sources: Optional["SourcesPlan"] = None,
+                       detail: Optional[int] = None, index: Optional[int] = None,
+                       sources: Optional["SourcesPlan"] = None,
                        places: Optional[list[Placement]] = None, progress: Optional[ProgressFn] = None,
                        cancel: Optional[threading.Event] = None) -> "RenditionPlan":
         """Worker side of :meth:`new_rendition` (or, with ``index``, of :meth:`recall`): predict and
@@ -209,8 +238,9 @@ class Session:
             variety = self.variety if variety is None else float(variety)
             if not 0.0 <= variety <= 1.0:
                 raise ParameterError(f"variety must be between 0 and 1, got {variety:g}")
-            r = Rendition(int(self._next_seed() if seed is None else seed), model or self.model,
-                          temperature, guidance, placement, variety)
+            seed = int(self._next_seed() if seed is None else seed)
+            r = Rendition(seed, model or self.model, temperature, guidance, placement, variety,
+                          None if detail is None or int(detail) == seed else int(detail))
         params = self.predict(r, progress=Reporter(progress, "predict", 0.0, 0.9), cancel=cancel)
         check_cancel(cancel)
         base_s, base_r, base_p = ((sources.sources, sources.renders, sources.placements) if sources is not None
@@ -268,7 +298,8 @@ class Session:
         """Make a recorded state current. Cheap when its auto renders are in memory (they were made
         when planned; recent states keep them within ``keep_bytes``); a released one is rendered again
         here from its tile parameters (the UI does that in a job first: :meth:`plan_restore`)."""
-        render_missing(renders, mono_compatible=mono_compatible, spill=self.spill_dir)
+        if self.pairs:
+            render_missing(renders, mono_compatible=mono_compatible, spill=self.spill_dir)
         self.current = index
         if index >= 0:
             self.model = self.renditions[index].model
@@ -286,7 +317,7 @@ class Session:
     def _render(self, r: Rendition, renders: list[SourceRender], params: PSParams, placements: list[Placement],
                 **kw) -> None:
         proposal.render_around(r, renders, params, placements, mono_compatible=self.mono_compatible,
-                               spill=self.spill_dir, **kw)
+                               spill=self.spill_dir, pairs=self.pairs, **kw)
 
     def _seed(self, r: Rendition, renders: list[SourceRender], params: PSParams, previous: list[Placement],
               sources: list[Source], *, progress: Optional[ProgressFn] = None,
@@ -369,7 +400,12 @@ class Session:
         if on == self.mono_compatible:
             return None
         renders = [replace(r) if r.has_auto else r for r in self.renders]
-        render_missing(renders, mono_compatible=on, spill=self.spill_dir, progress=progress, cancel=cancel)
+        if self.pairs:
+            render_missing(renders, mono_compatible=on, spill=self.spill_dir, progress=progress, cancel=cancel)
+        else:
+            for r in renders:
+                if r.has_auto:
+                    r.auto, r.mono_compatible = None, on
         return ModePlan(on, renders)
 
     def adopt_mono_compatible(self, plan: ModePlan, *, record: bool = True) -> None:
@@ -421,11 +457,19 @@ class Session:
         renditions and placements update it in place)."""
         if not self.renders:
             raise ParameterError("nothing to play: separate the recording first")
+        if not self.pairs:
+            self.make_pairs()
         if self._engine is None:
             self._engine = self.make_engine(self.renders, self.placements, ab_original=self.ab_original,
                                             mono_compatible=self.mono_compatible,
                                             output_gain=10 ** (self.stage.gain_db / 20))
         return self._engine
+
+    def make_pairs(self, *, progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
+        """The current auto sources' stereo pairs, made where missing (a headless session,
+        ``pairs`` False, makes them only when they are needed: an engine, stereo stems)."""
+        render_missing(self.renders, mono_compatible=self.mono_compatible, spill=self.spill_dir, progress=progress,
+                       cancel=cancel)
 
     @staticmethod
     def make_engine(renders: list[SourceRender], placements: list[Placement], *,

@@ -56,7 +56,7 @@ def run(args) -> int:
     out = check_output(args.output, force=args.force)
     bar = TerminalProgress(enabled=not args.quiet)
     try:
-        session = load_project(args.project, settings=args.user, progress=Reporter(bar, "load project"),
+        session = load_project(args.project, settings=args.user, pairs=False, progress=Reporter(bar, "load project"),
                                cancel=threading.Event())
     finally:
         bar.close()
