@@ -7,7 +7,8 @@ are applied).
 
 A project names the recording (relative to the project file when possible, with the audio's
 SHA-256 to notice a changed file), the separation backend and its settings, the renditions (model,
-seed, temperature, guidance, placement method and variety), the current one, every source's
+seed, temperature, guidance, placement method, variety and the seed of the PS sample whose detail
+it keeps), the current one, every source's
 placement, the version of Soundstage that wrote it and the SHA-256 of every model file its
 renditions used, so that a re-render can say when it cannot be exact. Files are written atomically (temporary file, then rename).
 """
@@ -124,7 +125,7 @@ _PLACEMENT = ("obj", {"pan": ("num", -1.0, 1.0), "width": ("num", 0.0, 1.0), "ga
 _RENDITION = ("obj", {"seed": _SEED, "model": ("str", 64, _NAME),
                       "temperature": ("opt", ("num", 0.0, 100.0)), "guidance": ("opt", ("num", -100.0, 100.0)),
                       "placement": ("enum", ("model", "mean")), "variety": ("num", 0.0, 1.0),
-                      "places": ("list", _PLACEMENT, 1024)},
+                      "places": ("list", _PLACEMENT, 1024), "detail": ("opt", _SEED)},
               ("seed", "model"))
 _SOURCE = ("obj", {"name": ("str", 200, None), "colour": ("str", 7, r"#[0-9A-Fa-f]{6}"),
                    "kind": ("str", 32, r"[a-z_]{1,32}"), "placement": _PLACEMENT}, ("placement",))

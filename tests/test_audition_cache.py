@@ -91,3 +91,53 @@ def test_cached_project_render_is_bit_identical_to_a_fresh_one(rng, tmp_path):
     up = (tmp_path / "up.wav").read_bytes()
     assert (tmp_path / "cached.wav").read_bytes() == up
     assert (tmp_path / "fresh.wav").read_bytes() == up
+
+
+def test_renditions_share_the_first_ones_detail_and_re_render_exactly(rng, tmp_path):
+    """``--renditions 2``: the second rendition keeps the first one's PS sample (its ``detail``)
+    with places of its own; its project re-makes it bit for bit."""
+    import json
+    import os
+    sf.write(str(tmp_path / "rec.wav"), _music(rng, 3.0), SR, subtype="FLOAT")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    r = subprocess.run([sys.executable, "-m", "app.cli", "-q", "upmix", str(tmp_path / "rec.wav"), "-o",
+                        str(tmp_path / "up.wav"), "--separator", "formation", "--sources", "3", "--method", "ps-nn",
+                        "--renditions", "2", "--seed", "5"], cwd=root, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    second = json.loads((tmp_path / "up-seed6.soundstage.json").read_text())
+    rend = second["renditions"][second["current_rendition"]]
+    assert rend["seed"] == 6 and rend["detail"] == 5
+    first = json.loads((tmp_path / "up.soundstage.json").read_text())
+    assert "detail" not in first["renditions"][first["current_rendition"]]
+    r = subprocess.run([sys.executable, "-m", "app.cli", "-q", "render", str(tmp_path / "up-seed6.soundstage.json"),
+                        "-o", str(tmp_path / "again.wav")], cwd=root, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "again.wav").read_bytes() == (tmp_path / "up-seed6.wav").read_bytes()
+    assert (tmp_path / "up.wav").read_bytes() != (tmp_path / "up-seed6.wav").read_bytes()
+
+
+def test_predictions_are_kept_on_disk_per_seed(rng, tmp_path, monkeypatch):
+    from app import proposal
+    from app.plans import Rendition
+    from core.models import load_model
+    x = _music(rng, 2.0)
+    model = load_model("ps-nn")
+    calls = []
+    real = type(model).predict
+
+    def counted(self, mono, **kw):
+        calls.append(kw["seed"])
+        return real(self, mono, **kw)
+
+    monkeypatch.setattr(type(model), "predict", counted)
+    a = proposal.predict(Rendition(3, "ps-nn"), x, cache_dir=tmp_path)
+    b = proposal.predict(Rendition(3, "ps-nn"), x, cache_dir=tmp_path)
+    c = proposal.predict(Rendition(9, "ps-nn", detail=3), x, cache_dir=tmp_path)      # the same detail
+    proposal.predict(Rendition(4, "ps-nn"), x, cache_dir=tmp_path)
+    assert calls == [3, 4]
+    assert np.array_equal(a.iid, b.iid) and np.array_equal(a.ic, c.ic)
+    assert Rendition.from_dict(Rendition(9, "ps-nn", detail=3).to_dict()) == Rendition(9, "ps-nn", detail=3)
+    assert Rendition.from_dict({"seed": 2, "model": "ps-nn"}).detail is None
