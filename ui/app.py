@@ -70,6 +70,8 @@ def _screenshot_when_ready(app, win, out: Path, *, at: float = 12.0, play: float
             if len(ctl.session.renditions) < state["renditions"]:    # fill the gallery a little
                 ctl.new_rendition()
                 return
+            if not ctl.session.output_plan_current():
+                return                   # the output gain is being measured: the meters show it
             state["phase"] = "play"
             if arranged:
                 arrange(ctl)
