@@ -173,7 +173,7 @@ def upmix_file(input, output, settings: UpmixSettings, *, project=None, overwrit
         raise ParameterError("a DAWproject file needs sources: choose a separator")
     from core import audio
     from core.models import load_model
-    from core.streaming import measure_stream
+    from core.loudness import measure_stream
     fmt = s.format or audio.format_for_path(output)
     audio.check_extension(output, fmt)
     mono = audio.load_mono(input)                  # decoded, downmixed, resampled in blocks
@@ -205,7 +205,8 @@ def write_decoded(output, mono, params, *, fmt: str, ceiling_db: float = -1.0, m
 
     from core import audio
     from core.loudness import GainPlan
-    from core.streaming import LoudnessStream, TruePeakStream, decode_stream
+    from core.loudness import LoudnessStream, TruePeakStream
+    from core.streaming import decode_stream
     n = len(mono)
     tp = TruePeakStream(n, 2)
     ls = LoudnessStream(n, 2) if n >= 0.4 * SAMPLE_RATE else None
@@ -244,7 +245,7 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from app.output import export
+    from app.export import export
     from app.plans import Rendition
     from app.project_io import save_project
     from app.session import Session

@@ -19,9 +19,8 @@ from .plans import RestorePlan
 
 if TYPE_CHECKING:
     from .session import Session
-    from .undo import Command
 
-__all__ = ["RenderMemory", "KEEP_BYTES", "restore_needs_render", "plan_restore", "adopt_restore"]
+__all__ = ["RenderMemory", "KEEP_BYTES", "restore_needs_render", "plan_restore"]
 
 KEEP_BYTES = 1 << 30   # auto renders of recent undo states kept in memory, the current state's included
 
@@ -88,13 +87,3 @@ def plan_restore(session: "Session", *, redo: bool = False, progress: Optional[P
                                          cancel=cancel), state[3]))
             report(progress, "render", i + 1, len(todo))
     return RestorePlan(redo, cmd, pairs)
-
-
-def adopt_restore(session: "Session", plan: RestorePlan) -> Optional["Command"]:
-    """UI side (cheap): install the planned pairs and run the undo (or redo) step; the command run
-    (None when the history moved on meanwhile and nothing ran)."""
-    if session.undo.peek(redo=plan.redo) is not plan.command:
-        return None
-    for r, pair, mode in plan.pairs:
-        r.auto, r.mono_compatible = pair, mode
-    return session.undo.redo() if plan.redo else session.undo.undo()

@@ -9,7 +9,6 @@ label what an undo did.
 """
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -18,19 +17,13 @@ from core.ps import PSParams
 from core.renderer import SourceRender
 from separation.base import Source
 
+from .undo import Change
+
 if TYPE_CHECKING:
     from .session import Session
 
 __all__ = ["Rendition", "Change", "SourcesPlan", "RenditionPlan", "ModePlan", "ResetPlan", "RestorePlan",
            "SeparationPlan"]
-
-
-class Change(enum.Enum):
-    """What an adopted plan or an undo step changed."""
-    NOTHING = "nothing"
-    PLACES = "places"         # placements only: the engine's snapshot follows
-    RENDERS = "renders"       # the sources' renders (rendition, mode, reset): views and engine follow
-    SOURCES = "sources"       # new sources: a new engine
 
 
 @dataclass(frozen=True)
@@ -135,8 +128,11 @@ class RestorePlan:
     def adopt(self, session: "Session"):
         """Install the pairs and run the step; the :class:`app.undo.Command` run (its ``change``
         says what changed), None when the history moved on meanwhile."""
-        from .memory import adopt_restore
-        return adopt_restore(session, self)
+        if session.undo.peek(redo=self.redo) is not self.command:
+            return None
+        for r, pair, mode in self.pairs:
+            r.auto, r.mono_compatible = pair, mode
+        return session.undo.redo() if self.redo else session.undo.undo()
 
 
 @dataclass

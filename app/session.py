@@ -26,7 +26,7 @@ import numpy as np
 import separation
 from core import SAMPLE_RATE, audio
 from core.errors import ParameterError
-from core.loudness import GainPlan, Loudness
+from core.loudness import GainPlan
 from core.placement import DEFAULT_VARIETY, PLACEMENT_METHODS, Placement, default_method
 from core.progress import ProgressFn, Reporter, check_cancel
 from core.ps import PSParams
@@ -37,9 +37,9 @@ from . import proposal
 from .memory import RenderMemory
 from .output import OutputSettings, OutputStage, measure_session
 from .playback import MixEngine, MixSnapshot, snapshot_for
-from .plans import Change, ModePlan, Rendition, RenditionPlan, ResetPlan, SourcesPlan
+from .plans import ModePlan, Rendition, RenditionPlan, ResetPlan, SourcesPlan
 from .settings import Settings
-from .undo import Command, UndoStack
+from .undo import Change, Command, UndoStack
 
 __all__ = ["Session"]
 

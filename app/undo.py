@@ -5,12 +5,19 @@ Commands are small objects with ``do()``/``undo()``; consecutive edits with the 
 """
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .plans import Change
+__all__ = ["Command", "UndoStack", "Change"]
 
-__all__ = ["Command", "UndoStack"]
+
+class Change(enum.Enum):
+    """What an adopted plan or an undo step changed."""
+    NOTHING = "nothing"
+    PLACES = "places"         # placements only: the engine's snapshot follows
+    RENDERS = "renders"       # the sources' renders (rendition, mode, reset): views and engine follow
+    SOURCES = "sources"       # new sources: a new engine
 
 
 @dataclass

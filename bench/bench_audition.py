@@ -58,6 +58,7 @@ def _first_block(engine) -> float:
 
 def session_steps(path: Path, sources: int, repeat: int) -> dict:
     """The app's waits, measured on a Session the way the controller drives it."""
+    from app.memory import plan_restore, restore_needs_render
     from app.session import Session
     out = {}
     s = Session()
@@ -91,9 +92,8 @@ def session_steps(path: Path, sources: int, repeat: int) -> dict:
         switches.append(time.perf_counter() - t0)
     for k in range(repeat):
         t0 = time.perf_counter()
-        if s.restore_needs_render():
-            plan = s.plan_restore()
-            s.adopt_restore(plan)
+        if restore_needs_render(s):
+            plan_restore(s).adopt(s)
         else:
             s.undo.undo()
         _first_block(s.mix_engine())

@@ -26,7 +26,7 @@ from app.session import Session
 from core.renderer import mapped_on_file
 from core.stft import istft, stft
 from separation.base import Source, colour_for
-from app.output import export
+from app.export import export
 
 
 def split_sources(x: np.ndarray, n: int) -> list[np.ndarray]:

@@ -27,16 +27,17 @@ from . import SAMPLE_RATE
 from .errors import ParameterError
 
 __all__ = ["integrated_lufs", "dual_mono_lufs", "true_peak_db", "sample_peak_db", "Loudness", "measure",
-           "GainPlan", "plan_gain", "DUAL_MONO_LU", "OVERSAMPLE"]
+           "GainPlan", "plan_gain", "DUAL_MONO_LU", "OVERSAMPLE",
+           "TruePeakStream", "LoudnessStream", "measure_stream", "oversample_phases", "TRUE_PEAK_CHUNK"]
 
 DUAL_MONO_LU = 10 * math.log10(2.0)     # 3.01 LU: one channel played on two loudspeakers
 OVERSAMPLE = 4
-_CHUNK = 1 << 20                         # samples per true-peak chunk (bounded memory)
+TRUE_PEAK_CHUNK = 1 << 20                         # samples per true-peak chunk (bounded memory)
 _TAPS = 257                              # the oversampling FIR at 4x (65 taps per phase)
 _PHASES: dict[int, np.ndarray] = {}
 
 
-def _phases(oversample: int) -> np.ndarray:
+def oversample_phases(oversample: int) -> np.ndarray:
     """The interpolation filter split into its ``oversample`` phases [shape=(oversample, taps)]:
     output sample ``oversample * n + p`` is the convolution of x with phase p."""
     h = _PHASES.get(oversample)
@@ -71,10 +72,9 @@ def integrated_lufs(x, *, sr: int = SAMPLE_RATE) -> float:
     if x.dtype == np.float32:
         # the same meter block by block (the same float32 stages, the same sums): the same value,
         # without pyloudnorm's full-length filtered copies (a 10-minute mix would take ~600 MB more)
-        from .streaming import LoudnessStream
         meter = LoudnessStream(len(x), x.shape[1], sr=sr)
-        for a in range(0, len(x), _CHUNK):
-            meter.push(x[a:a + _CHUNK], final=a + _CHUNK >= len(x))
+        for a in range(0, len(x), TRUE_PEAK_CHUNK):
+            meter.push(x[a:a + TRUE_PEAK_CHUNK], final=a + TRUE_PEAK_CHUNK >= len(x))
         return float(meter.result())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # pyloudnorm warns on possible clipping
@@ -100,12 +100,12 @@ def true_peak_db(x, *, oversample: int = OVERSAMPLE) -> float:
     the signal is taken as zero outside the file). -inf for silence."""
     from scipy.signal import oaconvolve
     x = _as_2d(x)
-    h = _phases(oversample)
+    h = oversample_phases(oversample)
     m = h.shape[1] - 1                    # context each output needs
     n, ch = x.shape
-    peak = max((float(np.max(np.abs(x[a:a + _CHUNK]), initial=0.0)) for a in range(0, n, _CHUNK)), default=0.0)
-    for a in range(0, n + m, _CHUNK):     # positions in the zero-padded signal (m zeros each side)
-        lo, hi = a, min(a + _CHUNK + m, n + 2 * m)
+    peak = max((float(np.max(np.abs(x[a:a + TRUE_PEAK_CHUNK]), initial=0.0)) for a in range(0, n, TRUE_PEAK_CHUNK)), default=0.0)
+    for a in range(0, n + m, TRUE_PEAK_CHUNK):     # positions in the zero-padded signal (m zeros each side)
+        lo, hi = a, min(a + TRUE_PEAK_CHUNK + m, n + 2 * m)
         seg = np.zeros((hi - lo, ch), np.float32)
         s0, s1 = max(lo - m, 0), min(hi - m, n)
         if s1 > s0:
@@ -219,3 +219,141 @@ def plan_gain(stereo, *, ceiling_db: float = -1.0, true_peak: bool = True, targe
         want = target_lufs - lufs
     room = ceiling_db - peak if math.isfinite(peak) else math.inf
     return GainPlan(float(min(want, room)), float(peak), float(ceiling_db), bool(true_peak), lufs, target_lufs)
+
+
+# -- loudness and true peak on a stream ---------------------------------------------------------------
+
+class TruePeakStream:
+    """:func:`true_peak_db` of a signal of ``n`` samples given block by block
+    (same chunks of the zero-padded signal, same FFT convolutions: the same value)."""
+
+    def __init__(self, n: int, channels: int, *, oversample: int = 4):
+        self.n, self.ch, self.chunk = int(n), int(channels), TRUE_PEAK_CHUNK
+        self.h = oversample_phases(oversample)
+        self.m = self.h.shape[1] - 1
+        self.peak = 0.0
+        self.buf = np.zeros((self.m, self.ch), np.float32)   # the padded signal from self.buf_start on
+        self.buf_start = 0
+        self.a = 0                                           # next chunk start (padded coordinates)
+        self.fed = 0
+        self.done = False
+
+    def push(self, block: np.ndarray) -> None:
+        block = np.asarray(block, np.float32).reshape(len(block), self.ch)
+        self.peak = max(self.peak, float(np.max(np.abs(block), initial=0.0)))
+        self.buf = np.concatenate([self.buf, block])
+        self.fed += len(block)
+        self._run(final=False)
+
+    def _run(self, *, final: bool) -> None:
+        from scipy.signal import oaconvolve
+        n, m = self.n, self.m
+        while not self.done and self.a < n + m:
+            lo, hi = self.a, min(self.a + self.chunk + m, n + 2 * m)
+            have = self.buf_start + len(self.buf)
+            if hi > have and not final:
+                return
+            if hi - lo <= m:
+                self.done = True
+                return
+            seg = np.zeros((hi - lo, self.ch), np.float32)
+            s0, s1 = max(lo, m), min(hi, n + m)               # padded positions holding signal
+            if s1 > s0:
+                seg[s0 - lo: s1 - lo] = self.buf[s0 - self.buf_start: s1 - self.buf_start]
+            for ph in self.h:
+                y = oaconvolve(seg, ph[:, None], mode="valid", axes=0)
+                self.peak = max(self.peak, float(np.max(np.abs(y), initial=0.0)))
+            self.a += self.chunk
+            keep = self.a - self.buf_start                     # the next chunk starts at self.a
+            if keep > 0:
+                self.buf, self.buf_start = self.buf[keep:], self.a
+        self.done = True
+
+    def result(self) -> float:
+        import math
+        self._run(final=True)
+        return 20 * math.log10(self.peak) if self.peak > 0 else -math.inf
+
+
+class LoudnessStream:
+    """:func:`core.loudness.integrated_lufs` (pyloudnorm's BS.1770-4 meter with the "DeMan"
+    filters) of ``n`` samples given block by block: the K-weighting filters carry their state, the
+    400 ms blocks are summed as the meter sums them and gated the same way."""
+
+    def __init__(self, n: int, channels: int, *, sr: int = SAMPLE_RATE):
+        import pyloudnorm
+        meter = pyloudnorm.Meter(sr, filter_class="DeMan")
+        self.stages = [(f.b, f.a, f.passband_gain) for f in meter._filters.values()]
+        self.zi = [[np.zeros(max(len(b), len(a)) - 1) for b, a, _ in self.stages] for _ in range(channels)]
+        self.n, self.ch, self.sr = int(n), int(channels), sr
+        self.T_g, self.step = meter.block_size, 1.0 - meter.overlap
+        T = self.n / sr
+        self.n_blocks = int(np.round(((T - self.T_g) / (self.T_g * self.step)))) + 1
+        self.z = np.zeros((channels, max(self.n_blocks, 0)))
+        self.j = 0
+        self.buf = np.zeros((0, channels), np.float32)          # K-weighted samples from buf_start on
+        self.buf_start = 0
+
+    def _bounds(self, j: int) -> tuple[int, int]:
+        T_g, step, rate = self.T_g, self.step, self.sr
+        return int(T_g * (j * step) * rate), int(T_g * (j * step + 1) * rate)
+
+    def push(self, block: np.ndarray, *, final: bool = False) -> None:
+        from scipy.signal import lfilter
+        block = np.asarray(block, np.float32).reshape(len(block), self.ch)
+        out = np.empty_like(block)
+        for c in range(self.ch):
+            col = block[:, c]
+            for k, (b, a, gain) in enumerate(self.stages):
+                y, self.zi[c][k] = lfilter(b, a, col, zi=self.zi[c][k])
+                col = (gain * y).astype(np.float32)           # pyloudnorm stores each stage in float32
+            out[:, c] = col
+        self.buf = np.concatenate([self.buf, out])
+        end = self.buf_start + len(self.buf)
+        while self.j < self.n_blocks:
+            lo, hi = self._bounds(self.j)
+            if min(hi, self.n) > end and not final:
+                break
+            for c in range(self.ch):
+                seg = self.buf[max(lo, self.buf_start) - self.buf_start: min(hi, end) - self.buf_start, c]
+                self.z[c, self.j] = (1.0 / (self.T_g * self.sr)) * np.sum(np.square(np.ascontiguousarray(seg)))
+            self.j += 1
+        if self.j < self.n_blocks:
+            drop = self._bounds(self.j)[0] - self.buf_start
+            if drop > 0:
+                self.buf, self.buf_start = self.buf[drop:], self.buf_start + drop
+
+    def result(self) -> float:
+        """The integrated loudness in LUFS (as pyloudnorm computes it from the block powers)."""
+        import warnings
+        z, G, Gamma_a = self.z, [1.0, 1.0, 1.0, 1.41, 1.41], -70.0
+        j_range = np.arange(0, self.n_blocks)
+        ch = range(self.ch)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=RuntimeWarning)
+            loud = [-0.691 + 10.0 * np.log10(np.sum([G[i] * z[i, j] for i in ch])) for j in j_range]
+            J_g = [j for j, l_j in enumerate(loud) if l_j >= Gamma_a]
+            z_avg = [np.mean([z[i, j] for j in J_g]) for i in ch]
+            Gamma_r = -0.691 + 10.0 * np.log10(np.sum([G[i] * z_avg[i] for i in ch])) - 10.0
+            J_g = [j for j, l_j in enumerate(loud) if (l_j > Gamma_r and l_j > Gamma_a)]
+            z_avg = np.nan_to_num(np.array([np.mean([z[i, j] for j in J_g]) for i in ch]))
+        with np.errstate(divide="ignore"):
+            return float(-0.691 + 10.0 * np.log10(np.sum([G[i] * z_avg[i] for i in ch])))
+
+
+def measure_stream(x: np.ndarray, *, block: int = 1 << 18):
+    """:func:`measure` of ``x`` [shape=(n,) or (n, channels)] computed block by
+    block (the K-weighted copy and the oversampled signal never exist whole)."""
+    x2 = x[:, None] if x.ndim == 1 else x
+    n, ch = x2.shape
+    if n < int(0.4 * SAMPLE_RATE):
+        raise ParameterError(f"loudness needs at least 0.4 s of audio, got {n / SAMPLE_RATE:.3f} s")
+    tp, ls = TruePeakStream(n, ch), LoudnessStream(n, ch)
+    peak = 0.0
+    for a in range(0, n, block):
+        b = min(n, a + block)
+        peak = max(peak, float(np.max(np.abs(x2[a:b]), initial=0.0)))
+        tp.push(x2[a:b])
+        ls.push(x2[a:b], final=b == n)
+    import math
+    return Loudness(ls.result(), tp.result(), 20 * math.log10(peak) if peak > 0 else -math.inf, ch)

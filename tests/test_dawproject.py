@@ -16,7 +16,7 @@ from core.placement import Placement
 from separation.base import Source, colour_for
 
 from conftest import harmonic_note, noise
-from app.output import export
+from app.export import export
 
 SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "dawproject"
 if not SCHEMA.exists():

@@ -12,7 +12,7 @@ from core.placement import Placement
 from core.ps import PSParams, analyze
 from core.renderer import mix, pinned_coefficients, prepare_source
 from core.stft import n_frames
-from app.output import export
+from app.export import export
 from app.project_io import load_project
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo" / "feelings-mono.flac"

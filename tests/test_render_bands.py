@@ -13,7 +13,7 @@ from core.placement import iid_to_pan, pan_to_iid, source_weights, tile_paramete
 from core.ps import PSParams, analyze, band_energy
 from core.renderer import mapped_on_file, prepare_source, render_auto
 from core.stft import N_FFT, n_frames, stft
-from app.memory import restore_needs_render, plan_restore, adopt_restore
+from app.memory import plan_restore, restore_needs_render
 
 SR = 44100
 
@@ -184,7 +184,7 @@ def test_released_renders_are_made_again_exactly(rng, signals, tmp_path):
     assert len(plan.pairs) == len(s.renders) and s.current == 1
     for (r, pair, _), ref in zip(plan.pairs, first_pairs):
         assert r.auto is None and np.array_equal(pair, ref)
-    assert adopt_restore(s, plan).label.startswith("new rendition")
+    assert plan.adopt(s).label.startswith("new rendition")
     assert s.current == 0 and np.array_equal(s.render(), first)
     # without the worker step, the undo stack renders what it needs itself
     s.undo.redo()

@@ -89,7 +89,7 @@ def test_upmix_output_equals_the_whole_signal_chain(tmp_path, rng, fmt, ext, ext
 
 def test_streamed_loudness_equals_the_meter(rng):
     from core.loudness import measure
-    from core.streaming import measure_stream
+    from core.loudness import measure_stream
     for n, ch in [((1 << 20) + 1000, 2), (SR, 1)]:
         x = (0.3 * rng.standard_normal((n, ch))).astype(np.float32)
         x = x[:, 0].copy() if ch == 1 else x

@@ -18,7 +18,7 @@ from core.stft import stft
 from separation.base import Source, colour_for
 
 from conftest import harmonic_note, noise, pan_mono
-from app.output import export
+from app.export import export
 from app.project_io import load_project, save_project
 
 

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from app.output import OutputSettings, export
+from app.export import export
+from app.output import OutputSettings
 from app.project_io import load_project, save_project
 from core.models.placement import placement_model_path
 from core.placement import Placement

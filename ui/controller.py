@@ -18,11 +18,12 @@ from typing import Callable, Optional
 from PyQt6.QtCore import QObject, QSettings, QThreadPool, pyqtSignal
 
 from app.memory import plan_restore, restore_needs_render
-from app.output import export as write_export
+from app.export import export as write_export
 from app.output import measure_session
-from app.plans import Change, SeparationPlan
+from app.plans import SeparationPlan
 from app.project_io import load_project, save_project
 from app.session import Session
+from app.undo import Change
 from core.placement import Placement
 from core.progress import Reporter, check_cancel
 

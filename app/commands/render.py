@@ -48,7 +48,8 @@ def run(args) -> int:
 
     from app.cli import check_output
     from app.progress_bar import TerminalProgress
-    from app.output import OutputSettings, export
+    from app.export import export
+    from app.output import OutputSettings
     from app.project_io import load_project
     from core.progress import Reporter
     changes = output_changes(args)
