@@ -30,6 +30,7 @@ import numpy as np
 
 from .bands import N_BANDS
 from .errors import ParameterError
+from .pan import ic_to_width, iid_to_pan, pan_to_iid, source_weights, width_to_ic
 from .ps import IID_MAX_DB, PSParams
 
 __all__ = ["Placement", "pan_to_iid", "iid_to_pan", "width_to_ic", "ic_to_width", "seed_placements",
@@ -73,35 +74,6 @@ class Placement:
     @classmethod
     def from_dict(cls, d: dict) -> "Placement":
         return cls(**{k: d[k] for k in ("pan", "width", "gain_db", "mute", "solo", "pinned") if k in d})
-
-
-def pan_to_iid(pan) -> np.ndarray:
-    theta = (np.clip(np.asarray(pan, dtype=np.float64), -1, 1) + 1.0) * np.pi / 4
-    with np.errstate(divide="ignore"):
-        iid = 20.0 * np.log10(np.cos(theta) / np.maximum(np.sin(theta), 1e-300))
-    return np.clip(iid, -IID_MAX_DB, IID_MAX_DB)
-
-
-def iid_to_pan(iid_db) -> np.ndarray:
-    c = np.power(10.0, np.asarray(iid_db, dtype=np.float64) / 20.0)   # = cot(theta)
-    return np.clip(4.0 / np.pi * np.arctan2(1.0, c) - 1.0, -1.0, 1.0)
-
-
-def width_to_ic(width) -> np.ndarray:
-    return 1.0 - np.clip(np.asarray(width, dtype=np.float64), 0.0, 1.0)
-
-
-def ic_to_width(ic) -> np.ndarray:
-    return np.clip(1.0 - np.asarray(ic, dtype=np.float64), 0.0, 1.0)
-
-
-def source_weights(energies: np.ndarray) -> np.ndarray:
-    """Seeding weights [shape=(sources, bands, frames)] from source band energies of the same shape:
-    energy times the source's share of the total energy in each tile."""
-    e = np.maximum(np.asarray(energies, dtype=np.float64), 0.0)
-    total = e.sum(axis=0, keepdims=True)
-    share = e / np.maximum(total, 1e-30)
-    return e * share
 
 
 def seed_placements(params: PSParams, energies: np.ndarray, previous=None) -> list[Placement]:

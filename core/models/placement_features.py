@@ -32,7 +32,7 @@ import numpy as np
 
 from ..bands import N_BANDS, band_sum
 from ..errors import ParameterError
-from ..placement import iid_to_pan, source_weights
+from ..pan import iid_to_pan, source_weights
 
 __all__ = ["source_features", "mix_features", "true_placement", "N_SOURCE_FEATURES", "N_MIX_FEATURES",
            "SOURCE_FEATURES", "MIX_FEATURES"]
