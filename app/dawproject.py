@@ -174,7 +174,6 @@ def write_dawproject(session, path, *, overwrite: bool = False, plan=None,
     mode = "mono-compatible, " if session.mono_compatible else ""
     comment = (f"Upmixed by Soundstage ({mode}{plan.describe()}). The unmuted tracks sum to Soundstage's "
                f"export; the mono original is on a muted track.")
-    path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
             z.writestr("project.xml", project_xml(tracks, seconds=seconds, app_version=app_version))
