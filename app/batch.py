@@ -1,6 +1,6 @@
 """Batch upmixing of a folder tree on Dask distributed: planning, the resumable manifest, the run.
 
-``soundstage batch IN_DIR OUT_DIR`` (see :mod:`app.commands.batch`) walks ``IN_DIR`` for audio
+``soundstage batch IN_DIR OUT_DIR`` (see :mod:`cli.commands.batch`) walks ``IN_DIR`` for audio
 files, upmixes each one with :func:`app.chain.upmix_file` (the chain of ``soundstage upmix``,
 so the outputs are byte-identical to it) and writes the stereo file plus its project file under
 ``OUT_DIR``, mirroring the folders.

@@ -3,7 +3,7 @@ import sys
 
 
 def test_core_and_separation_import_no_qt():
-    code = ("import sys, core, core.audio, core.decoder, core.ps, core.metrics, core.models, separation, app.cli;"
+    code = ("import sys, core, core.audio, core.decoder, core.ps, core.metrics, core.models, separation, cli.main;"
             "import core.models.base as b; b._load_builtin();"
             "import separation.base as s; s._load_builtin();"
             "bad=[m for m in sys.modules if m.startswith(('PyQt6','pyqtgraph'))]; print(bad); sys.exit(1 if bad else 0)")
@@ -16,7 +16,7 @@ HEAVY = ("torch", "scipy", "dask", "distributed", "PyQt6", "pyqtgraph", "faiss",
 
 def _modules_after(argv, cwd=None):
     """The top-level modules a fresh process has imported after ``soundstage ARGV`` (and its exit code)."""
-    code = ("import sys\nfrom app.cli import main\n"
+    code = ("import sys\nfrom cli.main import main\n"
             f"try:\n    rc = main({argv!r})\nexcept SystemExit as e:\n    rc = e.code\n"
             "print(rc)\nprint(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd)
@@ -39,7 +39,7 @@ def test_cli_help_version_and_bad_input_import_nothing_heavy(tmp_path):
 
 def test_version_is_the_package_version():
     from app import __version__
-    r = subprocess.run([sys.executable, "-m", "app.cli", "--version"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "cli", "--version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == f"soundstage {__version__}"
 
 

@@ -78,7 +78,7 @@ def test_cached_project_render_is_bit_identical_to_a_fresh_one(rng, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(root), SOUNDSTAGE_CACHE_DIR=str(tmp_path / "cache"))
 
     def cli(*args):
-        r = subprocess.run([sys.executable, "-m", "app.cli", "-q", *args], cwd=root, env=env, capture_output=True,
+        r = subprocess.run([sys.executable, "-m", "cli", "-q", *args], cwd=root, env=env, capture_output=True,
                            text=True, timeout=600)
         assert r.returncode == 0, r.stderr
 
@@ -101,7 +101,7 @@ def test_renditions_share_the_first_ones_detail_and_re_render_exactly(rng, tmp_p
     sf.write(str(tmp_path / "rec.wav"), _music(rng, 3.0), SR, subtype="FLOAT")
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=str(root))
-    r = subprocess.run([sys.executable, "-m", "app.cli", "-q", "upmix", str(tmp_path / "rec.wav"), "-o",
+    r = subprocess.run([sys.executable, "-m", "cli", "-q", "upmix", str(tmp_path / "rec.wav"), "-o",
                         str(tmp_path / "up.wav"), "--separator", "formation", "--sources", "3", "--method", "ps-nn",
                         "--renditions", "2", "--seed", "5"], cwd=root, env=env, capture_output=True, text=True,
                        timeout=600)
@@ -111,7 +111,7 @@ def test_renditions_share_the_first_ones_detail_and_re_render_exactly(rng, tmp_p
     assert rend["seed"] == 6 and rend["detail"] == 5
     first = json.loads((tmp_path / "up.soundstage.json").read_text())
     assert "detail" not in first["renditions"][first["current_rendition"]]
-    r = subprocess.run([sys.executable, "-m", "app.cli", "-q", "render", str(tmp_path / "up-seed6.soundstage.json"),
+    r = subprocess.run([sys.executable, "-m", "cli", "-q", "render", str(tmp_path / "up-seed6.soundstage.json"),
                         "-o", str(tmp_path / "again.wav")], cwd=root, env=env, capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0, r.stderr

@@ -17,7 +17,7 @@ import soundfile as sf
 
 from app.batch import MANIFEST, BatchError, Manifest, _Lock, find_audio, run_batch
 from app.chain import UpmixSettings
-from app.cli import main
+from cli.main import main
 
 SR = 44100
 SETTINGS = ["--separator", "formation", "--sources", "2", "--seed", "5"]

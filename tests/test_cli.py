@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from app.cli import main
+from cli.main import main
 from core.metrics import stereo_stats
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import soundfile as sf
 
 pytest.importorskip("demucs")
 
-import app.cli as cli  # noqa: E402
+import cli.main as cli  # noqa: E402
 from separation import demucs_backend, demucs_weights  # noqa: E402
 
 from _demucs_tiny import STEMS4, STEMS6, make_model_folder  # noqa: E402

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.cli import main
+from cli.main import main
 
 SR = 44100
 

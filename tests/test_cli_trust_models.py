@@ -24,7 +24,7 @@ ZEN = "Beautiful is better than ugly"          # what ``import this`` prints
 def _cli(*argv, env=None, cwd=None):
     e = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
     e.pop("SOUNDSTAGE_DEMUCS_MODELS", None)
-    return subprocess.run([sys.executable, "-m", "app.cli", *argv], capture_output=True, text=True, timeout=300,
+    return subprocess.run([sys.executable, "-m", "cli", *argv], capture_output=True, text=True, timeout=300,
                           env=e, cwd=cwd)
 
 
@@ -123,7 +123,7 @@ def models_dir(tmp_path):
     ("placement.pt", ["--method", "decorr", "--separator", "formation", "--sources", "2"]),
 ])
 def test_a_pickle_model_file_in_models_dir_is_one_line(tmp_path, recording, models_dir, file, extra, capsys):
-    from app.cli import main
+    from cli.main import main
     marker = tmp_path / "MARKER"
     _pickled_model(models_dir / file, marker)
     out = tmp_path / "out.wav"

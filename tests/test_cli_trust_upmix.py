@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.cli import main
+from cli.main import main
 from core.loudness import true_peak_db
 
 SR = 44100

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import app.cli as cli
-from app.progress_bar import TerminalProgress
+import cli.main as cli
+from cli.progress_bar import TerminalProgress
 from core.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +76,7 @@ def test_separate_speaks_like_upmix():
                                            ("separate", ["in.wav", "-o", "d"])])
 def test_format_lists_its_choices(command, argv, capsys):
     from app.chain import FORMATS as CHAIN_FORMATS
-    from app.commands import FORMATS
+    from cli.commands import FORMATS
     from core.audio import SUBTYPES
     assert FORMATS == CHAIN_FORMATS and set(FORMATS) <= set(SUBTYPES)
     assert "{" + ",".join(sorted(FORMATS) if command == "separate" else FORMATS) + "}" in _help(command)
@@ -143,7 +143,7 @@ def test_upmix_says_when_the_input_was_downmixed_and_resampled(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
 
     def upmix(name, out, *extra):
-        return subprocess.run([sys.executable, "-m", "app.cli", *extra, "upmix", str(tmp_path / name), "-o",
+        return subprocess.run([sys.executable, "-m", "cli", *extra, "upmix", str(tmp_path / name), "-o",
                                str(tmp_path / out), "--method", "decorr"],
                               capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
 

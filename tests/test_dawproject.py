@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from lxml import etree
 
-from app.cli import main
+from cli.main import main
 from app.dawproject import write_dawproject
 from app.session import Session
 from core.placement import Placement

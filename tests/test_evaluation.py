@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.cli import main
+from cli.main import main
 from training.evaluation import Excerpt, evaluate, format_table, load_excerpts
 from core.models import base
 from core.ps import PSParams, analyze

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import freqz
 
-from app.cli import main
+from cli.main import main
 from core.errors import ParameterError
 from core.loudness import DUAL_MONO_LU, integrated_lufs, measure, sample_peak_db, true_peak_db
 

@@ -263,7 +263,7 @@ def test_prior_ce_is_entropy_of_uniform_two_tokens():
 
 
 def test_train_command_on_a_folder(tmp_path, monkeypatch, rng, signals):
-    from app.cli import main
+    from cli.main import main
     monkeypatch.setenv("SOUNDSTAGE_TRAIN_CACHE", str(tmp_path / "cache"))
     data = tmp_path / "music"
     data.mkdir()

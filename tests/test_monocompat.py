@@ -113,7 +113,7 @@ def test_real_music_folds_down_exactly():
 
 
 def test_project_keeps_the_mode_and_output_settings_and_render_remakes_it(rng, signals, tmp_path, capsys):
-    from app.cli import main
+    from cli.main import main
     from app.output import OutputSettings
     from app.session import Session
     from separation.base import Source, colour_for
@@ -138,8 +138,8 @@ def test_project_keeps_the_mode_and_output_settings_and_render_remakes_it(rng, s
     # a project written before the output stage keeps its -0.1 dBFS sample-peak ceiling
     assert OutputSettings.from_dict({"path": "x.wav", "ceiling_db": -0.1}) == OutputSettings(-0.1, False, False)
     # batch takes the same options
-    from app.cli import build_parser
-    from app.commands.upmix import settings_from_args
+    from cli.main import build_parser
+    from cli.commands.upmix import settings_from_args
     args = build_parser().parse_args(["batch", "in", "out", "--mono-compatible", "--ceiling", "-2"])
     st = settings_from_args(args)
     assert st.mono_compatible and st.ceiling_db == -2.0 and not st.keep_loudness

@@ -214,7 +214,7 @@ def test_reset_renders_only_that_source(rng, signals, tmp_path):
 def test_upmix_renditions_remake_byte_identically(rng, signals, tmp_path, capsys):
     """Every rendition of ``upmix --renditions 2 --variety 0.5`` re-made by ``render`` from its
     project: the same bytes (auto sources rendered band by band from the recorded seeds)."""
-    from app.cli import main
+    from cli.main import main
     x = signals.harmonic_note(196.0, 2.0) + signals.chirp(300, 4000, 2.0, amp=0.2) + signals.noise(rng, 2.0, amp=0.03)
     rec = tmp_path / "rec.wav"
     sf.write(str(rec), x / np.abs(x).max() * 0.5, SR, subtype="PCM_24")

@@ -13,7 +13,7 @@ import soundfile as sf
 from app.batch import (MANIFEST, BatchError, Manifest, _local_cluster, find_audio, plan_batch, probe_scheduler,
                        run_batch)
 from app.chain import UpmixSettings
-from app.cli import main
+from cli.main import main
 
 SR = 44100
 PLAIN = UpmixSettings(separator="none", method="decorr")

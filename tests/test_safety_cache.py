@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from app.cli import main
+from cli.main import main
 from separation.base import Source
 from separation.stem_cache import StemCache
 

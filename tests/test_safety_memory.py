@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.cli import main
+from cli.main import main
 from core import audio
 from core.decoder import decode
 from core.decorrelator import allpass_cascade

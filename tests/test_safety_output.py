@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.cli import main
+from cli.main import main
 from core import audio
 from core.errors import AudioError, OutputError
 
@@ -244,7 +244,7 @@ def test_sigterm_mid_export_leaves_nothing(tmp_path):
     sf.write(src, np.tile(_music(seconds=5.0), 60), SR, subtype="PCM_16")      # 5 minutes
     out = tmp_path / "out.wav"
     env = dict(os.environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
-    p = subprocess.Popen([sys.executable, "-m", "app.cli", "-q", "upmix", str(src), "-o", str(out), "--method",
+    p = subprocess.Popen([sys.executable, "-m", "cli", "-q", "upmix", str(src), "-o", str(out), "--method",
                           "decorr"], env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while not list(tmp_path.glob(".out.wav.*.part")) and p.poll() is None and time.monotonic() < deadline:

@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("demucs")
 
 import separation  # noqa: E402
-from app.cli import main  # noqa: E402
+from cli.main import main  # noqa: E402
 from separation import demucs_weights  # noqa: E402
 from separation.demucs_weights import ModelUnavailable  # noqa: E402
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.cli import main
+from cli.main import main
 from app.project import BACKEND_SCHEMAS, ProjectError, read_project
 from core.errors import ParameterError
 from core.placement import Placement

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from app import __version__
-from app.cli import main
+from cli.main import main
 from app.session import Session
 from app.settings import ENV, STORED, Settings
 from core.models.base import models_dir

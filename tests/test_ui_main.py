@@ -19,7 +19,7 @@ pytest.importorskip("pytestqt")
 
 from PyQt6.QtCore import QPoint, Qt  # noqa: E402
 
-from app.commands.gui import has_display  # noqa: E402
+from cli.commands.gui import has_display  # noqa: E402
 from core.placement import Placement  # noqa: E402
 from core.renderer import pinned_coefficients  # noqa: E402
 from conftest import harmonic_note  # noqa: E402
@@ -338,7 +338,7 @@ def test_project_save_and_open(qtbot, win, tmp_path):
 def test_demo_opens_ready_to_play(qtbot, settings):
     """As `soundstage gui`: the demo opens, is separated with formation and placed, ready to play.
     (How long the UI thread is ever blocked meanwhile is measured by bench/bench_ui.py.)"""
-    from app.commands.upmix import best_method
+    from cli.commands.upmix import best_method
     from ui.app import DEMO
     from ui.main_window import MainWindow
     w = MainWindow(settings=settings)
@@ -362,7 +362,7 @@ def test_no_display_prints_one_line(tmp_path):
     assert not has_display({})
     assert has_display({"QT_QPA_PLATFORM": "offscreen"}) and has_display({"DISPLAY": ":0"})
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "app.cli", "gui"], cwd=ROOT, env=env, capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "cli", "gui"], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()

@@ -21,7 +21,7 @@ __all__ = ["run_gui", "create_window", "DEMO"]
 
 def create_window(file: Optional[str] = None, *, settings=None):
     """The main window (a QApplication must exist), opening ``file`` or the demo."""
-    from app.commands.upmix import best_method
+    from app.chain import best_method
     from .main_window import MainWindow
     win = MainWindow(settings=settings)
     win.ctl.session.model = best_method()

@@ -31,7 +31,7 @@ def add_arguments(p) -> None:
     p.add_argument("input", help="input audio file (any format soundfile reads; downmixed to mono)")
     p.add_argument("-o", "--output", required=True, help="output stereo file (.wav or .flac)")
     add_settings_arguments(p, separator_default=None)
-    p.add_argument("--demucs-models", default=None, metavar="DIR",   # the user's settings (app.cli.user_settings)
+    p.add_argument("--demucs-models", default=None, metavar="DIR",   # the user's settings (cli.main.user_settings)
                    help="with --separator demucs: folder of Demucs model files for offline use "
                         "(default $SOUNDSTAGE_DEMUCS_MODELS, or the desktop app's preference)")
     p.add_argument("--project", default=None, help="with --separator: project file path (default OUT.soundstage.json)")
@@ -103,7 +103,7 @@ _NEEDS_SEPARATOR = (("renditions", "--renditions", None), ("variety", "--variety
 def check_separator_options(args) -> None:
     """Refuse (one line) options the run would ignore: those that need sources when no separator
     is chosen, ``--sources`` without formation, the Demucs model options without demucs."""
-    from app.cli import UserError
+    from cli.main import UserError
     from app.chain import NO_SEPARATOR
     sep = None if args.separator in (None, "", NO_SEPARATOR) else args.separator
     given = [(opt, need) for attr, opt, need in _NEEDS_SEPARATOR
@@ -120,8 +120,8 @@ def check_separator_options(args) -> None:
 
 
 def run(args) -> int:
-    from app.cli import check_output
-    from app.progress_bar import TerminalProgress
+    from cli.main import check_output
+    from cli.progress_bar import TerminalProgress
     from core import audio
     audio.check_input(args.input)                 # a missing input is reported before models load
     settings = settings_from_args(args).resolved()

@@ -1,6 +1,6 @@
 """``soundstage`` command line: parses arguments and calls the facades in core/, separation/, app/.
 
-Each subcommand lives in its own module under :mod:`app.commands`; add new ones to ``COMMANDS``.
+Each subcommand lives in its own module under :mod:`cli.commands`; add new ones to ``COMMANDS``.
 Errors the user can fix (bad input, existing output, missing weights) print one line to stderr
 and exit with status 2; a cancelled run (Ctrl+C) exits with 130.
 """
@@ -48,7 +48,7 @@ def user_settings(args):
 
 
 def _load(name):
-    return importlib.import_module(f"app.commands.{name}")
+    return importlib.import_module(f"cli.commands.{name}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,5 +117,5 @@ def _terminate_as_cancel():
 
 if __name__ == "__main__":
     # run through the package so that UserError is the same class the command modules raise
-    from app.cli import main as _main
+    from cli.main import main as _main
     sys.exit(_main())

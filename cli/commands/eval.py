@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from app.progress_bar import TerminalProgress
+from cli.progress_bar import TerminalProgress
 
 NAME = "eval"
 HELP = ("Evaluate every PS model against real stereo: E_min and D_F (Serrà et al. 2023, Table 1) "
@@ -43,7 +43,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from app.cli import UserError
+    from cli.main import UserError
     from training.evaluation import evaluate, format_table
 
     if args.k < 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from app.commands import FORMATS
+from cli.commands import FORMATS
 
 NAME = "roundtrip"
 HELP = "PS-encode a stereo file and decode it from its mono downmix"
@@ -21,7 +21,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from app.progress_bar import TerminalProgress
+    from cli.progress_bar import TerminalProgress
     from core import audio
     from core.decoder import decode
     from core.loudness import plan_gain
@@ -29,7 +29,7 @@ def run(args) -> int:
     from core.progress import Reporter
     from core.ps import analyze, analyze_spectra, band_energy
     from core.stft import stft
-    from app.cli import check_output
+    from cli.main import check_output
     out = check_output(args.output, inputs=[args.input], force=args.force)
     stereo = audio.load_stereo(args.input)
     params = analyze(stereo)

@@ -10,7 +10,7 @@ import argparse
 import sys
 import threading
 
-from app.commands import FORMATS
+from cli.commands import FORMATS
 
 NAME = "render"
 HELP = "re-make the stereo export of a project file"
@@ -46,8 +46,8 @@ def output_changes(args) -> dict:
 def run(args) -> int:
     from dataclasses import replace
 
-    from app.cli import check_output
-    from app.progress_bar import TerminalProgress
+    from cli.main import check_output
+    from cli.progress_bar import TerminalProgress
     from app.export import export
     from app.output import OutputSettings
     from app.project_io import load_project
@@ -63,7 +63,7 @@ def run(args) -> int:
         bar.close()
     for note in session.project_notes:
         print(f"soundstage: note: {note}", file=sys.stderr)
-    from app.commands.upmix import loudness_lines
+    from cli.commands.upmix import loudness_lines
     if args.mono_compatible:
         session.set_mono_compatible(True, record=False)
     if changes:

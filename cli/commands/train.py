@@ -45,7 +45,7 @@ def add_arguments(p) -> None:
 def _train_placement(args) -> int:
     """Scenes of the train and valid splits (resumable, ``training.placement_data``), then the
     placement model (``training.train_placement``); the best validation checkpoint is exported."""
-    from app.cli import UserError
+    from cli.main import UserError
     from core.errors import ParameterError
     from core.models import placement as P
     from training import placement_data as D
@@ -93,7 +93,7 @@ def _train_placement(args) -> int:
 def run(args) -> int:
     if getattr(args, "method", None) == "placement":
         return _train_placement(args)
-    from app.cli import UserError
+    from cli.main import UserError
     from core.errors import ParameterError
     from training import train_ps as T
     from training.dataset import tracks
@@ -142,7 +142,7 @@ def run(args) -> int:
 def _build_psnn(args) -> int:
     """PS-NN has no training loop: sample key/value pairs from the train split and save the table
     (to ``--export``, default the user's model folder)."""
-    from app.progress_bar import TerminalProgress
+    from cli.progress_bar import TerminalProgress
     from core.models import psnn
     from training.psnn_build import build_index
     out = Path(args.export) if args.export else Path(args.user.models_dir) / psnn.FILE_NAME

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from app.batch import MANIFEST, BatchError, clock as _clock, run_batch
-from app.commands.upmix import add_settings_arguments, settings_from_args
+from cli.commands.upmix import add_settings_arguments, settings_from_args
 
 NAME = "batch"
 HELP = "upmix every audio file of a folder tree (Dask; resumable)"
@@ -22,7 +22,7 @@ def add_arguments(p) -> None:
     p.add_argument("out_dir", metavar="OUT_DIR",
                    help=f"folder for the stereo files and project files (mirrors IN_DIR; holds {MANIFEST})")
     add_settings_arguments(p, separator_default="formation")
-    p.add_argument("--demucs-models", default=None, metavar="DIR",   # the user's settings (app.cli.user_settings)
+    p.add_argument("--demucs-models", default=None, metavar="DIR",   # the user's settings (cli.main.user_settings)
                    help="with --separator demucs: folder of Demucs model files for offline use "
                         "(default $SOUNDSTAGE_DEMUCS_MODELS); the workers must see it at the same path")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
@@ -46,7 +46,7 @@ class _BatchProgress:
     per finished file on a pipe or in a log."""
 
     def __init__(self, enabled: bool, stream=None):
-        from app.progress_bar import StatusLine
+        from cli.progress_bar import StatusLine
         self.enabled = enabled
         self.line = StatusLine(stream)
 
@@ -65,7 +65,7 @@ class _BatchProgress:
 
 
 def run(args) -> int:
-    from app.cli import UserError
+    from cli.main import UserError
     settings = settings_from_args(args)
     bar = _BatchProgress(enabled=not args.quiet)
 

@@ -67,7 +67,7 @@ def _parse_value(text: str):
 
 
 def _settings(args, accepts, accepts_cache: bool) -> dict:
-    from app.cli import UserError
+    from cli.main import UserError
     settings, spelled = {}, {}
     for dest, (key, option) in _SETTINGS.items():
         value = getattr(args, dest, None)
@@ -97,8 +97,8 @@ def _file_names(names, ext) -> list[str]:
 
 def run(args) -> int:
     import separation
-    from app.cli import UserError
-    from app.progress_bar import TerminalProgress
+    from cli.main import UserError
+    from cli.progress_bar import TerminalProgress
     import math
     import sys
 
