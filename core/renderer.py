@@ -41,7 +41,7 @@ from .decoder import CHUNK_FRAMES, Decorrelated, coefficients, mixing_coefficien
 from .errors import ParameterError
 from .placement import Placement, pan_to_iid, tile_parameters, trajectories, width_to_ic
 from .progress import ProgressFn, check_cancel, report
-from .ps import PSParams, band_energy
+from .ps import PSParams
 from .stft import HOP, OverlapAdd, OverlapAddStream, first_sample, n_frames, stft_frames
 
 __all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_renders", "render_auto", "render_missing",
@@ -89,7 +89,7 @@ def prepare_source(s: np.ndarray, *, out: Optional[np.ndarray] = None,
     for f0, S, D, tr in dec.chunks():
         check_cancel(cancel)
         ola.add(D * np.sqrt(1.0 - tr)[bob], f0)
-        energies.append(band_energy(S))
+        energies.append(dec.energy.astype(np.float32, copy=False))     # = band_energy(S)
     d = ola.result()
     if out is not None:
         out[:] = d

@@ -25,7 +25,7 @@ from scipy.signal import lfilter
 
 from . import SAMPLE_RATE
 from .bands import N_BANDS, band_of_bin, band_sum
-from .decoder import CHUNK_FRAMES, _orthonormal_d, mixing_coefficients, side_coefficients
+from .decoder import CHUNK_FRAMES, _band_rows, _orthonormal_d, mixing_coefficients, side_coefficients
 from .decorrelator import DELAYS_MS, GAIN, transient_strength
 from .errors import ParameterError
 from .progress import ProgressFn, check_cancel, report
@@ -150,7 +150,7 @@ def decode_stream(mono: np.ndarray, params: PSParams, *, transients: bool = True
             xd.extend(ap.push(x[fed:fed + step], last=last))
             fed += step
         S = _frames(whole, n, f0, f1)
-        D = _orthonormal_d(S, _frames(xd, n, f0, f1))
+        D = _orthonormal_d(S, _frames(xd, n, f0, f1), ps=_band_rows(S.real ** 2 + S.imag ** 2))
         if transients:
             tr, state = transient_strength(band_sum(S.real ** 2 + S.imag ** 2), state=state)
         else:
