@@ -89,3 +89,92 @@ def test_runtime_path_imports_no_training_code_and_core_no_separation():
             if layer == "core" and any(m == "separation" or m.startswith("separation.") for m in mods):
                 bad.append(f"{f.relative_to(root)} imports separation")
     assert not bad, bad
+
+
+LAYERS = {"core": 0, "separation": 1, "training": 2, "app": 2, "ui": 3, "cli": 4}
+
+
+def _runtime_imports(root):
+    """{module: the project modules it imports at run time} (imports under ``if TYPE_CHECKING:``
+    are for annotations only and do not count)."""
+    import ast
+    mods = {}
+    for pkg in LAYERS:
+        for f in sorted((root / pkg).rglob("*.py")):
+            parts = list(f.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            mods[".".join(parts)] = f
+    graph = {}
+    for name, f in mods.items():
+        tree = ast.parse(f.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING":
+                node.body = []
+        pkg = name.split(".") if f.name == "__init__.py" else name.split(".")[:-1]
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join((pkg[:len(pkg) - node.level + 1] if node.level else []) + ([node.module] if node.module else []))
+                found.add(base)
+                found.update(f"{base}.{a.name}" for a in node.names)
+        targets = set()
+        for m in found:
+            while m and m not in mods:
+                m = m.rpartition(".")[0]
+            if m and m != name:
+                targets.add(m)
+        graph[name] = targets
+    return graph
+
+
+def _violations(graph):
+    """(upward edges, cycles) of an import graph: an edge to a higher layer (or between app and
+    training), and loops found by a depth-first search for back edges."""
+    up = sorted((a, b) for a, ts in graph.items() for b in ts
+                if LAYERS[b.split(".")[0]] > LAYERS[a.split(".")[0]]
+                or {a.split(".")[0], b.split(".")[0]} == {"app", "training"})
+    state, cycles = {}, []
+
+    def visit(v, path):
+        state[v] = 1
+        for w in sorted(graph[v]):
+            if state.get(w) == 1:
+                cycles.append(path[path.index(w):] + [w])
+            elif w not in state:
+                visit(w, path + [w])
+        state[v] = 2
+
+    for v in sorted(graph):
+        if v not in state:
+            visit(v, [v])
+    return up, cycles
+
+
+def test_layers_run_one_way_and_modules_form_no_cycle():
+    """core < separation < (app, training) < ui < cli: no module imports a layer above its own (nor
+    app and training each other), and no two modules import each other, directly or round a loop."""
+    from pathlib import Path
+    up, cycles = _violations(_runtime_imports(Path(__file__).resolve().parents[1]))
+    assert not up, up
+    assert not cycles, cycles
+
+
+def test_the_import_graph_check_sees_a_cycle_and_an_upward_edge(tmp_path):
+    """The check itself, on a tiny tree: core.a -> core.b -> core.a, core.b -> ui.c, and a typing-only
+    import that does not count."""
+    for pkg, files in {"core": {"a.py": "from . import b\n",
+                                "b.py": "from typing import TYPE_CHECKING\nfrom core import a\nimport ui.c\n"
+                                        "if TYPE_CHECKING:\n    import cli.d\n"},
+                       "ui": {"c.py": ""}, "cli": {"d.py": ""}}.items():
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+        for name, text in files.items():
+            (tmp_path / pkg / name).write_text(text)
+    for pkg in set(LAYERS) - {"core", "ui", "cli"}:
+        (tmp_path / pkg).mkdir()
+    up, cycles = _violations(_runtime_imports(tmp_path))
+    assert up == [("core.b", "ui.c")]
+    assert ["core.a", "core.b", "core.a"] in cycles

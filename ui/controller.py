@@ -21,6 +21,7 @@ from app.memory import plan_restore, restore_needs_render
 from app.export import export as write_export
 from app.output import measure_session
 from app.plans import SeparationPlan
+from app.playback import MixEngine, snapshot_for
 from app.project_io import load_project, save_project
 from app.session import Session
 from app.undo import Change
@@ -35,6 +36,13 @@ from .views import Views, compute_views, session_views
 __all__ = ["SessionController", "Views", "EVENT_ORDER"]
 
 EVENT_ORDER = ("recording", "sources", "params", "renditions", "placements", "undo")
+
+
+def original_engine(mono) -> Optional[MixEngine]:
+    """An engine that plays the mono recording on both channels (before any separation)."""
+    if mono is None:
+        return None
+    return MixEngine([mono], [mono], snapshot_for([Placement()], has_auto=[False], ab_original=True))
 
 
 class SessionController(QObject):
@@ -144,8 +152,9 @@ class SessionController(QObject):
             self._install(Prepared(views=session_views(s), engine=s.mix_engine()))
 
     def _prepared(self, session: Session, **kw) -> Prepared:
-        """Worker side, for a session no widget reads yet (a file or project being opened)."""
-        engine = session.mix_engine() if session.renders else None
+        """Worker side, for a session no widget reads yet (a file or project being opened); before
+        its separation the engine plays the recording itself, so it can be heard at once."""
+        engine = session.mix_engine() if session.renders else original_engine(session.mono)
         return Prepared(session=session, views=session_views(session), engine=engine,
                         player=self._probe(engine), **kw)
 
@@ -174,7 +183,7 @@ class SessionController(QObject):
         if r.player is not None:
             self.playback.install_player(r.player)
         if r.engine is not KEEP:
-            self.playback.set_engine(r.engine, self.session.snapshot() if r.engine is not None else None)
+            self.playback.set_engine(r.engine, self.session.snapshot() if self.session.renders else None)
             self.engine_changed.emit()
         else:
             self._push_snapshot()

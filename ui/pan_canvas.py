@@ -273,7 +273,9 @@ class PanCanvas(QWidget):
         n = min(len(s.sources), len(s.placements))
         if n == 0:
             qp.setPen(theme.qcolor(theme.TEXT_DIM))
-            msg = "Working…" if self.ctl.busy else "Open a recording (File ▸ Open, or drop a file here)"
+            msg = ("Working…" if self.ctl.busy else
+                   "Open a recording (File ▸ Open, or drop a file here)" if self.ctl.session.mono is None else
+                   "Separate the recording to place its sources (Separation panel ▸ Separate); Space plays it")
             qp.drawText(self.plot_rect(), Qt.AlignmentFlag.AlignCenter, msg)
             return
         frame = QPainterPath()
