@@ -22,12 +22,14 @@ from typing import Optional
 
 from core import SAMPLE_RATE
 from core.errors import ParameterError
+from core.formats import OUTPUT_FORMATS
+from core.limits import CEILING_DB_RANGE, DEFAULT_CEILING_DB, DEFAULT_VARIETY, VARIETY_RANGE, check_range
 from core.progress import ProgressFn, Reporter
 
 __all__ = ["UpmixSettings", "UpmixResult", "Output", "upmix_file", "best_method", "rendition_path", "FORMATS",
            "NO_SEPARATOR", "write_decoded", "session_outputs"]
 
-FORMATS = ("wav16", "wav24", "wav32f", "flac", "flac16")
+FORMATS = OUTPUT_FORMATS
 NO_SEPARATOR = "none"
 
 
@@ -59,10 +61,10 @@ class UpmixSettings:
     stems: bool = False
     models_dir: Optional[str] = None
     mono_compatible: bool = False         # (L + R) / 2 = the input (times the output gain)
-    ceiling_db: float = -1.0              # true-peak ceiling, dBTP
+    ceiling_db: float = DEFAULT_CEILING_DB  # true-peak ceiling, dBTP
     keep_loudness: bool = False           # output at the input's loudness (as played on both channels)
     placement: Optional[str] = None       # with a separator: "model" / "mean"; None = model when shipped
-    variety: float = 0.0                  # with a separator: 0 = as real mixes are .. 1 = boldest
+    variety: float = DEFAULT_VARIETY      # with a separator: 0 = as real mixes are .. 1 = boldest
 
     def resolved(self) -> "UpmixSettings":
         """``best`` replaced by the model it means, names checked; raises ParameterError."""
@@ -75,10 +77,8 @@ class UpmixSettings:
             raise ParameterError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
         if self.renditions < 1:
             raise ParameterError(f"renditions must be at least 1 (got {self.renditions})")
-        if not -24.0 <= self.ceiling_db <= 0.0:
-            raise ParameterError(f"the true-peak ceiling must be between -24 and 0 dBTP (got {self.ceiling_db})")
-        if not 0.0 <= self.variety <= 1.0:
-            raise ParameterError(f"variety must be between 0 and 1 (got {self.variety:g})")
+        check_range("the true-peak ceiling", self.ceiling_db, CEILING_DB_RANGE, " dBTP")
+        check_range("variety", self.variety, VARIETY_RANGE)
         from core.placement import PLACEMENT_METHODS, default_method
         placement = self.placement or default_method(self.models_dir)
         if placement not in PLACEMENT_METHODS:

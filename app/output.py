@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 
 from core.errors import Cancelled, ParameterError
+from core.limits import CEILING_DB_RANGE, DEFAULT_CEILING_DB, check_range
 from core.loudness import GainPlan, Loudness, measure, plan_gain
 from core.progress import check_cancel
 from core.renderer import mix
@@ -29,13 +30,12 @@ __all__ = ["OutputSettings", "OutputStage", "measure_session"]
 class OutputSettings:
     """The output gain stage: a peak ceiling (true peak, dBTP, or sample peak, dBFS) and whether
     to bring the mix to the original's loudness (as the mono plays on both channels) first."""
-    ceiling_db: float = -1.0
+    ceiling_db: float = DEFAULT_CEILING_DB
     true_peak: bool = True
     keep_loudness: bool = False
 
     def __post_init__(self):
-        if not -24.0 <= self.ceiling_db <= 0.0:
-            raise ParameterError(f"the peak ceiling must be between -24 and 0 dB, got {self.ceiling_db}")
+        check_range("the peak ceiling", self.ceiling_db, CEILING_DB_RANGE, " dB")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
+from core.limits import DEFAULT_VARIETY
 from core.placement import Placement
 from core.ps import PSParams
 from core.renderer import SourceRender
@@ -40,7 +41,7 @@ class Rendition:
     temperature: Optional[float] = None
     guidance: Optional[float] = None
     placement: str = "model"
-    variety: float = 0.0
+    variety: float = DEFAULT_VARIETY
     detail: Optional[int] = None
 
     def to_dict(self) -> dict:
@@ -54,7 +55,7 @@ class Rendition:
     def from_dict(cls, d: dict) -> "Rendition":
         detail = d.get("detail")
         return cls(int(d["seed"]), str(d["model"]), d.get("temperature"), d.get("guidance"),
-                   str(d.get("placement", "mean")), float(d.get("variety", 0.0)),
+                   str(d.get("placement", "mean")), float(d.get("variety", DEFAULT_VARIETY)),
                    None if detail is None or int(detail) == int(d["seed"]) else int(detail))
 
     @property

@@ -23,6 +23,8 @@ from typing import Optional
 
 from core.audio import replacing
 from core.errors import ParameterError
+from core.formats import SUBTYPES
+from core.limits import CEILING_DB_RANGE, GAIN_DB_RANGE, VARIETY_RANGE
 
 FORMAT = "soundstage-project"
 VERSION = 1
@@ -120,18 +122,18 @@ class ProjectData:
 _NAME = r"[A-Za-z0-9_.+-]{1,64}"
 _HEX64 = r"[0-9a-f]{64}"
 _SEED = ("int", -(2 ** 63), 2 ** 63 - 1)
-_PLACEMENT = ("obj", {"pan": ("num", -1.0, 1.0), "width": ("num", 0.0, 1.0), "gain_db": ("num", -120.0, 24.0),
+_PLACEMENT = ("obj", {"pan": ("num", -1.0, 1.0), "width": ("num", 0.0, 1.0), "gain_db": ("num", *GAIN_DB_RANGE),
                       "mute": ("bool",), "solo": ("bool",), "pinned": ("bool",)}, ())
 _RENDITION = ("obj", {"seed": _SEED, "model": ("str", 64, _NAME),
                       "temperature": ("opt", ("num", 0.0, 100.0)), "guidance": ("opt", ("num", -100.0, 100.0)),
-                      "placement": ("enum", ("model", "mean")), "variety": ("num", 0.0, 1.0),
+                      "placement": ("enum", ("model", "mean")), "variety": ("num", *VARIETY_RANGE),
                       "places": ("list", _PLACEMENT, 1024), "detail": ("opt", _SEED)},
               ("seed", "model"))
 _SOURCE = ("obj", {"name": ("str", 200, None), "colour": ("str", 7, r"#[0-9A-Fa-f]{6}"),
                    "kind": ("str", 32, r"[a-z_]{1,32}"), "placement": _PLACEMENT}, ("placement",))
 _EXPORT = ("obj", {"path": ("opt", ("str", 4096, None)),
-                   "format": ("opt", ("enum", ("wav16", "wav24", "wav32f", "flac", "flac16", "flac24"))),
-                   "ceiling_db": ("opt", ("num", -24.0, 0.0)), "true_peak": ("bool",),
+                   "format": ("opt", ("enum", tuple(SUBTYPES))),
+                   "ceiling_db": ("opt", ("num", *CEILING_DB_RANGE)), "true_peak": ("bool",),
                    "keep_loudness": ("bool",)}, ())
 SCHEMA = ("obj", {
     "format": ("str", 64, None), "version": ("int", 0, 1000),

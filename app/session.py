@@ -26,8 +26,10 @@ import numpy as np
 import separation
 from core import SAMPLE_RATE, audio
 from core.errors import ParameterError
+from core.limits import VARIETY_RANGE, check_range
 from core.loudness import GainPlan
-from core.placement import DEFAULT_VARIETY, PLACEMENT_METHODS, Placement, default_method
+from core.limits import DEFAULT_VARIETY
+from core.placement import PLACEMENT_METHODS, Placement, default_method
 from core.progress import ProgressFn, Reporter, check_cancel
 from core.ps import PSParams
 from core.renderer import SourceRender, mix, render_missing
@@ -236,8 +238,7 @@ class Session:
             if placement not in PLACEMENT_METHODS:
                 raise ParameterError(f"unknown placement {placement!r}; choose one of {', '.join(PLACEMENT_METHODS)}")
             variety = self.variety if variety is None else float(variety)
-            if not 0.0 <= variety <= 1.0:
-                raise ParameterError(f"variety must be between 0 and 1, got {variety:g}")
+            variety = check_range("variety", variety, VARIETY_RANGE)
             seed = int(self._next_seed() if seed is None else seed)
             r = Rendition(seed, model or self.model, temperature, guidance, placement, variety,
                           None if detail is None or int(detail) == seed else int(detail))

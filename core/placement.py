@@ -30,6 +30,7 @@ import numpy as np
 
 from .bands import N_BANDS
 from .errors import ParameterError
+from .limits import DEFAULT_VARIETY, GAIN_DB_RANGE  # noqa: F401  (re-exported)
 from .pan import ic_to_width, iid_to_pan, pan_to_iid, source_weights, width_to_ic
 from .ps import IID_MAX_DB, PSParams
 
@@ -37,10 +38,8 @@ __all__ = ["Placement", "pan_to_iid", "iid_to_pan", "width_to_ic", "ic_to_width"
            "source_weights", "trajectories", "tile_parameters", "propose", "default_method", "PLACEMENT_METHODS", "DEFAULT_VARIETY"]
 
 PLACEMENT_METHODS = ("model", "mean")
-DEFAULT_VARIETY = 0.0
 
 
-GAIN_DB_RANGE = (-120.0, 24.0)    # a source's gain; beyond it is silence or certain clipping
 
 
 @dataclass(frozen=True)

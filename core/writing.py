@@ -17,21 +17,12 @@ from . import SAMPLE_RATE
 from .atomic import (_RUN, _is_output_failure, _make_folder, _OutputSet, _remove_folders, _Temp, output_error,
                      replacing, same_file)
 from .errors import AudioError, ParameterError
+from .formats import EXTENSIONS as _EXTENSIONS
+from .formats import SUBTYPES
 
 __all__ = ["write", "AtomicWriters", "SUBTYPES", "check_extension", "format_for_path"]
 
 
-SUBTYPES = {
-    "wav16": ("WAV", "PCM_16"),
-    "wav24": ("WAV", "PCM_24"),
-    "wav32f": ("WAV", "FLOAT"),
-    "flac16": ("FLAC", "PCM_16"),
-    "flac": ("FLAC", "PCM_24"),
-    "flac24": ("FLAC", "PCM_24"),
-}
-
-
-_EXTENSIONS = {"WAV": (".wav", ".wave"), "FLAC": (".flac",)}
 
 
 def check_extension(path, fmt: str) -> None:

@@ -24,7 +24,7 @@ def create_window(file: Optional[str] = None, *, settings=None):
     from app.chain import best_method
     from .main_window import MainWindow
     win = MainWindow(settings=settings)
-    win.ctl.session.model = best_method()
+    win.ctl.set_model(best_method())
     path = Path(file) if file else DEMO
     win.show()
     win.open_path(path)

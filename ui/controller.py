@@ -25,6 +25,7 @@ from app.playback import MixEngine, snapshot_for
 from app.project_io import load_project, save_project
 from app.session import Session
 from app.undo import Change
+from core.limits import VARIETY_RANGE, check_range
 from core.placement import Placement
 from core.progress import Reporter, check_cancel
 
@@ -385,8 +386,20 @@ class SessionController(QObject):
         s.set_placement(i, p, merge_key=("drag", self._drag_id), label=f"move {s.sources[i].name}")
 
     def end_drag(self, i: int) -> None:
+        self.end_edit()
+
+    def end_edit(self) -> None:
+        """A drag or a gain change has ended: the next one is an undo step of its own."""
         self.session.undo.end_merge()
         self.remeasure()
+
+    def set_variety(self, value: float) -> None:
+        """How far new renditions go from real mixes (0 .. 1); the session checks the range."""
+        self.session.variety = check_range("variety", value, VARIETY_RANGE)
+
+    def set_model(self, name: str) -> None:
+        """The PS model new renditions sample."""
+        self.session.model = name
 
     def reset_placement(self, i: int):
         """Back to the model's proposal: the source's auto render is made in a job."""

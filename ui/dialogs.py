@@ -12,6 +12,8 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QD
 
 from app.playback import Player
 from app.output import OutputSettings
+from core.formats import FORMATS
+from core.limits import CEILING_DB_RANGE
 
 from . import theme
 
@@ -19,10 +21,7 @@ __all__ = ["ExportDialog", "PreferencesDialog", "about_text", "show_about", "EXP
            "remember_output_folder"]
 
 # label -> (container, core.audio format name)
-EXPORT_FORMATS = {
-    "WAV": {"16-bit PCM": "wav16", "24-bit PCM": "wav24", "32-bit float": "wav32f"},
-    "FLAC": {"16-bit": "flac16", "24-bit": "flac"},
-}
+EXPORT_FORMATS = {c: {label: name for name, (cc, _, label) in FORMATS.items() if cc == c} for c in ("WAV", "FLAC")}
 
 
 def _app_folder() -> Path:
@@ -110,7 +109,7 @@ class ExportDialog(QDialog):
         self.ctl = ctl
         out = ctl.session.output if ctl is not None else OutputSettings()
         self.ceiling = QDoubleSpinBox()
-        self.ceiling.setRange(-24.0, 0.0)
+        self.ceiling.setRange(*CEILING_DB_RANGE)
         self.ceiling.setSingleStep(0.1)
         self.ceiling.setDecimals(1)
         self._true_peak = out.true_peak        # an older project's sample-peak ceiling is kept until edited

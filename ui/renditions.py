@@ -7,6 +7,8 @@ from PyQt6.QtGui import QBrush, QFont
 from PyQt6.QtWidgets import (QDoubleSpinBox, QFormLayout, QFrame, QLabel, QListWidget, QListWidgetItem,
                              QPushButton, QSpinBox, QVBoxLayout)
 
+from core.limits import VARIETY_RANGE
+
 from . import theme
 
 __all__ = ["RenditionsPanel"]
@@ -37,7 +39,7 @@ class RenditionsPanel(QFrame):
         self.temperature.setToolTip("Sampling temperature for generative models (higher: bolder)")
         self.variety = QDoubleSpinBox()
         self.variety.setObjectName("variety")
-        self.variety.setRange(0.0, 1.0)
+        self.variety.setRange(*VARIETY_RANGE)
         self.variety.setSingleStep(0.1)
         self.variety.setDecimals(2)
         self.variety.setValue(ctl.session.variety)
@@ -73,7 +75,7 @@ class RenditionsPanel(QFrame):
         self.ctl.new_rendition(seed, temp)
 
     def _set_variety(self, value: float) -> None:
-        self.ctl.session.variety = float(value)
+        self.ctl.set_variety(value)
 
     def _busy(self, busy: bool) -> None:
         self.new.setEnabled(not busy and bool(self.ctl.session.renders))

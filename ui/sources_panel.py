@@ -56,7 +56,7 @@ class SourceRow:
         self.gain.setFixedWidth(52)
         self.gain.setToolTip("Gain (dB), heard while dragging")
         self.gain.valueChanged.connect(self._gain_changed)
-        self.gain.sliderReleased.connect(lambda: ctl.session.undo.end_merge())
+        self.gain.sliderReleased.connect(lambda: ctl.end_edit())
         self.gain_value = self._number(f"gain_{i}", GAIN_MIN, GAIN_MAX, 0.5, 1, " dB", "Gain in dB (type a value)")
         self.pan.editingFinished.connect(lambda: self._place_typed(pan=self.pan.value()))
         self.width.editingFinished.connect(lambda: self._place_typed(width=self.width.value()))

@@ -13,10 +13,12 @@ import re
 import threading
 from pathlib import Path
 
+from core.formats import OUTPUT_FORMATS, extension
+
 NAME = "separate"
 HELP = "separate a recording into sources (stems) and write one audio file per source"
 
-_FORMATS = {"wav16": ".wav", "wav24": ".wav", "wav32f": ".wav", "flac": ".flac", "flac16": ".flac"}
+_FORMATS = {name: extension(name) for name in OUTPUT_FORMATS}
 # option dest -> (backend setting name, the option's spelling); passed only when the option was given
 _SETTINGS = {"sources": ("n_sources", "--sources"), "demucs_model": ("model", "--demucs-model"),
              "demucs_models": ("models_dir", "--demucs-models"), "device": ("device", "--device"),

@@ -21,6 +21,7 @@ import json
 import threading
 
 from app.chain import FORMATS, UpmixSettings, best_method, upmix_file
+from core.limits import DEFAULT_CEILING_DB
 
 NAME = "upmix"
 HELP = "upmix a mono recording to stereo"
@@ -70,7 +71,7 @@ def add_settings_arguments(p, *, separator_default) -> None:
     p.add_argument("--mono-compatible", action="store_true",
                    help="build the output as mid = the input, side from the input and its decorrelated copy: "
                         "(L + R) / 2 equals the input (times the output gain)")
-    p.add_argument("--ceiling", type=float, default=-1.0, metavar="DBTP",
+    p.add_argument("--ceiling", type=float, default=DEFAULT_CEILING_DB, metavar="DBTP",
                    help="true-peak ceiling of the output in dBTP (default -1.0)")
     p.add_argument("--keep-loudness", action="store_true",
                    help="bring the output to the input's integrated loudness (as the mono plays on both "

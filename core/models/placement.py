@@ -38,6 +38,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import ParameterError
+from ..limits import VARIETY_RANGE, check_range
 from .placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
 
 __all__ = ["PlacementConfig", "PlacementModel", "load_placement_model", "placement_model_path", "MODEL_FILE",
@@ -200,8 +201,7 @@ class PlacementModel:
         s = len(feats)
         if s < 1 or s > MAX_SOURCES:
             raise ParameterError(f"the placement model takes 1 to {MAX_SOURCES} sources, got {s}")
-        if not 0.0 <= variety <= 1.0:
-            raise ParameterError(f"variety must be in [0, 1], got {variety}")
+        variety = check_range("variety", variety, VARIETY_RANGE)
         known = dict(known or {})
         rng = np.random.default_rng(int(seed))
         y = np.zeros((s, 2))
