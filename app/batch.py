@@ -23,7 +23,6 @@ so the outputs are byte-identical to it) and writes the stereo file plus its pro
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from app.chain import UpmixSettings
+from core.hashing import sha256_file
 
 __all__ = ["AUDIO_EXTENSIONS", "MANIFEST", "Task", "Plan", "Summary", "BatchError", "find_audio", "plan_batch",
            "Manifest", "process_file", "run_batch", "file_sha256", "clock", "output_claims", "probe_scheduler",
@@ -48,12 +48,7 @@ class BatchError(Exception):
     """A batch that cannot start (bad folders, a busy or incompatible OUT_DIR, no scheduler)."""
 
 
-def file_sha256(path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+file_sha256 = sha256_file      # (core.hashing)
 
 
 def _stat(path: Path) -> tuple[int, int]:

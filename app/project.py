@@ -14,7 +14,6 @@ renditions used, so that a re-render can say when it cannot be exact. Files are 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Optional
 from core.audio import replacing
 from core.errors import ParameterError
 from core.formats import SUBTYPES
+from core.hashing import sha256_file
 from core.limits import CEILING_DB_RANGE, GAIN_DB_RANGE, VARIETY_RANGE
 
 FORMAT = "soundstage-project"
@@ -282,19 +282,6 @@ def read_project(path) -> ProjectData:
     return ProjectData.from_dict(raw, where=str(path))
 
 
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def _sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _SHA_CACHE[key] = h.hexdigest()
-    return _SHA_CACHE[key]
 
 
 def model_checksums(names, folder) -> dict:
@@ -306,7 +293,7 @@ def model_checksums(names, folder) -> dict:
     out = {}
     for name in sorted(set(names)):
         files = [placement_model_path(folder)] if name == PLACEMENT_MODEL else model_files(name, folder)
-        out[name] = {p.name: _sha256(p) for p in files if p.is_file()}
+        out[name] = {p.name: sha256_file(p) for p in files if p.is_file()}
     return out
 
 

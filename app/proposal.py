@@ -19,6 +19,7 @@ from core.progress import ProgressFn, check_cancel, report
 from core.ps import PSParams
 from core.renderer import SourceRender, auto_renders, prepare_source
 from separation.base import Source
+from core.hashing import sha256_array
 
 from .plans import Rendition
 
@@ -39,14 +40,13 @@ def predict(r: Rendition, mono: np.ndarray, *, models_dir=None, cache_dir=None, 
 
     if cache_dir is None:
         return make()
-    import hashlib
 
     from .prediction_cache import PredictionCache
     from .project import model_checksums
     files = model_checksums([r.model], models_dir).get(r.model, {})
     if not files:                                    # a model without files (Decorr) costs nothing
         return make()
-    sha = audio_sha256 or hashlib.sha256(np.ascontiguousarray(mono).tobytes()).hexdigest()
+    sha = audio_sha256 or sha256_array(mono)
     return PredictionCache(cache_dir).get(
         PredictionCache.key(sha, r.model, files, r.ps_seed, r.temperature, r.guidance), make)
 

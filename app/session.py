@@ -15,7 +15,6 @@ side = a s + b d, and the mix folds down to the recording times the output gain 
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -34,6 +33,7 @@ from core.progress import ProgressFn, Reporter, check_cancel
 from core.ps import PSParams
 from core.renderer import SourceRender, mix, render_missing
 from separation.base import Source
+from core.hashing import sha256_array
 
 from . import proposal
 from .memory import RenderMemory
@@ -111,7 +111,7 @@ class Session:
         return 0.0 if self.mono is None else len(self.mono) / SAMPLE_RATE
 
     def audio_sha256(self) -> str:
-        return hashlib.sha256(np.ascontiguousarray(self.mono).tobytes()).hexdigest()
+        return sha256_array(self.mono)
 
     def separate(self, backend: Optional[str] = None, settings: Optional[dict] = None, *,
                  progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:

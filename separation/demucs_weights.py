@@ -38,6 +38,7 @@ from typing import Optional
 from core.audio import replacing
 from core.errors import ParameterError
 from core.progress import ProgressFn, check_cancel, report
+from core.hashing import sha256_file
 
 __all__ = ["ModelUnavailable", "ModelSource", "locate", "load", "official_files", "probe", "download",
            "save_to_folder", "probe_urls", "MODELS", "ENV_MODELS_DIR", "read_package", "load_safetensors",
@@ -192,11 +193,7 @@ def _file_id(path: Path) -> str:
     st = path.stat()
     k = (str(path), st.st_size, st.st_mtime_ns)
     if k not in _FILE_HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for buf in iter(lambda: f.read(1 << 20), b""):
-                h.update(buf)
-        _FILE_HASHES[k] = f"{path.stem}-{h.hexdigest()[:16]}"
+        _FILE_HASHES[k] = f"{path.stem}-{sha256_file(path)[:16]}"
     return _FILE_HASHES[k]
 
 
@@ -418,12 +415,6 @@ def _model_classes() -> dict:
     return out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for buf in iter(lambda: f.read(1 << 20), b""):
-            h.update(buf)
-    return h.hexdigest()
 
 
 def verify_name_checksum(path) -> None:
@@ -431,7 +422,7 @@ def verify_name_checksum(path) -> None:
     digits, demucs' and torch hub's convention); names without one pass unchecked."""
     path = Path(path)
     m = _HASH_IN_NAME.search(path.name)
-    if m and len(m.group(1)) >= 8 and not _sha256(path).startswith(m.group(1)):
+    if m and len(m.group(1)) >= 8 and not sha256_file(path).startswith(m.group(1)):
         raise ModelUnavailable(f"{path}: the content does not match the checksum in its name "
                                f"({m.group(1)}); the file is damaged or not the one published")
 

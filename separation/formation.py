@@ -49,6 +49,7 @@ from core import SAMPLE_RATE
 from core.errors import ParameterError
 from core.progress import ProgressFn, check_cancel, report
 from core.stft import HOP, N_FFT, istft, n_frames, stft
+from core.hashing import sha256_file
 
 from .base import RESIDUAL_COLOUR, Source, colour_for, register
 from .ncut import normalized_cut, similarity, single_threaded_blas
@@ -185,9 +186,8 @@ class SourceFormation:
     @staticmethod
     def signature() -> str:
         """The formation's version and its grouping model's file (its SHA-256)."""
-        import hashlib
         from .grouping import MODEL_PATH
-        return f"v{VERSION}-{hashlib.sha256(MODEL_PATH.read_bytes()).hexdigest()[:16]}"
+        return f"v{VERSION}-{sha256_file(MODEL_PATH)[:16]}"
 
     # -- pipeline -------------------------------------------------------------------------
     def separate(self, audio: np.ndarray, *, progress: Optional[ProgressFn] = None,

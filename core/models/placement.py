@@ -28,7 +28,6 @@ So v = 0 samples the learned density exactly; higher v widens it and pushes sour
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 from dataclasses import asdict, dataclass
@@ -38,6 +37,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import ParameterError
+from ..hashing import sha256_file
 from ..limits import VARIETY_RANGE, check_range
 from .placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
 
@@ -126,12 +126,7 @@ def placement_model_path(folder: Optional[Path] = None) -> Path:
     return Path(folder if folder is not None else models_dir()) / MODEL_FILE
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+file_sha256 = sha256_file      # (core.hashing)
 
 
 class PlacementModel:
