@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Optional
 
 from core.progress import ProgressFn, check_cancel, report
-from core.renderer import SourceRender, missing, render_auto
+from core.renderer import PairFiller, SourceRender, missing, render_auto
 
 from .plans import RestorePlan
 
@@ -72,13 +72,19 @@ def restore_needs_render(session: "Session", *, redo: bool = False) -> bool:
     return state is not None and missing(state[1], mono_compatible=state[3])
 
 
-def plan_restore(session: "Session", *, redo: bool = False, progress: Optional[ProgressFn] = None,
-                 cancel: Optional[threading.Event] = None) -> RestorePlan:
+def plan_restore(session: "Session", *, redo: bool = False, playhead: Optional[int] = None,
+                 progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> RestorePlan:
     """Worker side of an undo (or redo) step: render the released auto pairs of the state it
-    restores; nothing is changed until the plan is adopted."""
+    restores; nothing is changed until the plan is adopted. ``playhead`` (a sample): only the
+    pairs' first block from there (:class:`core.renderer.PairFiller`), the rest filled in while
+    the state plays."""
     cmd = session.undo.peek(redo=redo)
     state = _target_state(session, redo)
     pairs = []
+    if state is not None and playhead is not None and session.pairs:
+        filler = PairFiller(state[1], start=playhead, mono_compatible=state[3],
+                            spill=session.spill_dir).start_pairs(cancel, install=False)
+        return RestorePlan(redo, cmd, [], filler)
     if state is not None:
         todo = [r for r in state[1] if r.has_auto and (r.auto is None or r.mono_compatible != state[3])]
         for i, r in enumerate(todo):

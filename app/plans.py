@@ -90,6 +90,7 @@ class RenditionPlan:
     params: PSParams
     renders: list[SourceRender]
     placements: list[Placement]
+    filler: Optional[object] = None     # core.renderer.PairFiller: pairs made from the playhead, to finish
 
     def adopt(self, session: "Session", *, record: bool = True) -> Change:
         session.adopt_rendition(self, record=record)
@@ -125,6 +126,7 @@ class RestorePlan:
     redo: bool
     command: object
     pairs: list[tuple]        # (render, pair [shape=(n, 2)], mono_compatible)
+    filler: Optional[object] = None   # core.renderer.PairFiller: pairs made from the playhead, to finish
 
     def adopt(self, session: "Session"):
         """Install the pairs and run the step; the :class:`app.undo.Command` run (its ``change``
@@ -133,7 +135,12 @@ class RestorePlan:
             return None
         for r, pair, mode in self.pairs:
             r.auto, r.mono_compatible = pair, mode
-        return session.undo.redo() if self.redo else session.undo.undo()
+        if self.filler is not None:
+            self.filler.install()
+        cmd = session.undo.redo() if self.redo else session.undo.undo()
+        if self.filler is not None:
+            session.fill(self.filler)
+        return cmd
 
 
 @dataclass

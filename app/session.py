@@ -31,7 +31,7 @@ from core.limits import DEFAULT_VARIETY
 from core.placement import PLACEMENT_METHODS, Placement, default_method
 from core.progress import ProgressFn, Reporter, check_cancel
 from core.ps import PSParams
-from core.renderer import SourceRender, mix, render_missing
+from core.renderer import PairFiller, SourceRender, missing, mix, render_missing
 from separation.base import Source
 from core.hashing import sha256_array
 
@@ -82,6 +82,8 @@ class Session:
         # headless chain, ``render``): export mixes from the tile parameters, the pairs are made
         # only if an engine or stereo stems are asked for
         self.pairs = True
+        self._fillers: list = []                 # (PairFiller, thread) finishing pairs made from the playhead
+        self._kept: dict = {}                    # rendition index -> (renders, places, mode) last adopted
 
     # --- events -------------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[str], None]) -> None:
@@ -98,7 +100,9 @@ class Session:
         mono = audio.load_mono(path, notes=notes)
         self.recording, self.mono, self.input_notes = Path(path), mono, notes
         self.sources, self.renders, self.placements = [], [], []
+        self._stop_fillers()
         self.renditions, self.gallery, self.current, self._params = [], [], -1, {}
+        self._kept = {}
         self.memory.clear()
         self._engine = None
         self.stage.reset()
@@ -152,6 +156,8 @@ class Session:
         """UI side of :meth:`separate` (cheap): install planned sources (and the playback ``engine``
         made for them, if any); the undo history restarts."""
         self.backend, self.backend_settings = plan.backend, plan.settings
+        self._stop_fillers()                       # the old sources' pairs are not needed any more
+        self._kept = {}
         if self.pairs:
             render_missing(plan.renders, mono_compatible=self.mono_compatible, spill=self.spill_dir)  # planned in this mode
         self.sources, self.renders, self.placements = plan.sources, list(plan.renders), plan.placements
@@ -176,6 +182,19 @@ class Session:
         return proposal.predict(rendition, self.mono, models_dir=self.settings.models_dir,
                                 cache_dir=self.settings.cache_dir / "params", progress=progress,
                                 cancel=cancel)
+
+    def predict_ahead(self, rendition: Rendition, *, cancel: Optional[threading.Event] = None) -> threading.Thread:
+        """Start predicting ``rendition``'s PS parameters in a thread of its own, into the on-disk
+        prediction cache (the session is not changed): a plan for it made later finds them there.
+        Join the returned thread before relying on it; errors are left for that plan to meet."""
+        def run():
+            try:
+                self.predict(rendition, cancel=cancel)
+            except Exception:       # cancelled or failed: the plan predicts (and reports) itself
+                pass
+        t = threading.Thread(target=run, name="predict ahead", daemon=True)
+        t.start()
+        return t
 
     def keep_params(self, rendition: Rendition, params: PSParams) -> None:
         """PS parameters of ``rendition`` computed elsewhere (e.g. in a helper thread while the
@@ -220,19 +239,29 @@ class Session:
                        placement: Optional[str] = None, variety: Optional[float] = None,
                        detail: Optional[int] = None, index: Optional[int] = None,
                        sources: Optional["SourcesPlan"] = None,
-                       places: Optional[list[Placement]] = None, progress: Optional[ProgressFn] = None,
+                       places: Optional[list[Placement]] = None, playhead: Optional[int] = None,
+                       progress: Optional[ProgressFn] = None,
                        cancel: Optional[threading.Event] = None) -> "RenditionPlan":
         """Worker side of :meth:`new_rendition` (or, with ``index``, of :meth:`recall`): predict and
         place on copies; the session is not changed until the plan is adopted. With ``sources``: for
         planned sources adopted first. With ``places`` (one per source), the auto renders are made
         around those places instead of sampling new ones; a kept rendition comes back with the
-        places it was auditioned with (the gallery is immutable: edits since do not resample it)."""
+        places it was auditioned with (the gallery is immutable: edits since do not resample it),
+        and with the renders it had when they are still in memory (no work at all).
+        ``playhead`` (a sample): the auto pairs are made from there (:class:`core.renderer.PairFiller`):
+        the plan holds their first block, and adopting it starts a thread that fills the rest
+        while the new rendition plays."""
         if index is not None:
             if not 0 <= index < len(self.renditions):
                 raise ParameterError(f"no rendition {index}; there are {len(self.renditions)}")
             r = self.renditions[index]
             if places is None and sources is None:
                 places = self.gallery[index]
+                kept = self._kept.get(index)
+                if (kept is not None and places is not None and kept[1] == list(places)
+                        and kept[2] == self.mono_compatible and len(kept[0]) == len(self.renders)
+                        and not missing(kept[0], mono_compatible=self.mono_compatible)):
+                    return RenditionPlan(r, self._params[r.ps_key], list(kept[0]), list(places))
         else:
             placement = placement or self.placement
             if placement not in PLACEMENT_METHODS:
@@ -247,16 +276,21 @@ class Session:
         base_s, base_r, base_p = ((sources.sources, sources.renders, sources.placements) if sources is not None
                                   else (self.sources, self.renders, self.placements))
         renders = [replace(sr) for sr in base_r]
+        progressive = playhead is not None and self.pairs
+        rep = Reporter(progress, "render", 0.9, 0.1)
         if places is not None:
             if len(places) != len(renders):
                 raise ParameterError(f"{len(places)} places for {len(renders)} sources")
             placements = list(places)
-            self._render(r, renders, params, placements, progress=Reporter(progress, "render", 0.9, 0.1),
-                           cancel=cancel)
+            self._render(r, renders, params, placements, pairs=not progressive, progress=rep, cancel=cancel)
         else:
-            placements = self._seed(r, renders, params, list(base_p), base_s,
-                                    progress=Reporter(progress, "render", 0.9, 0.1), cancel=cancel)
-        return RenditionPlan(r, params, renders, placements)
+            placements = self._seed(r, renders, params, list(base_p), base_s, pairs=not progressive, progress=rep,
+                                    cancel=cancel)
+        filler = None
+        if progressive:
+            filler = PairFiller(renders, start=playhead, mono_compatible=self.mono_compatible,
+                                spill=self.spill_dir).start_pairs(cancel)
+        return RenditionPlan(r, params, renders, placements, filler)
 
     def adopt_rendition(self, plan: "RenditionPlan", *, record: bool = True) -> int:
         """UI side (cheap): switch to a planned rendition, keep it in the gallery, one undo step.
@@ -277,7 +311,29 @@ class Session:
             self._push_state(label, before, after)
         else:
             self._restore(*after)
+        self._kept[index] = (list(plan.renders), list(plan.placements), self.mono_compatible)
+        if plan.filler is not None:
+            self.fill(plan.filler)
         return index
+
+    def fill(self, filler: PairFiller) -> None:
+        """Finish ``filler``'s pairs in a background thread (it writes only into those pairs)."""
+        self._fillers = [(f, t) for f, t in self._fillers if t.is_alive()]
+        t = threading.Thread(target=filler.run, name="fill pairs", daemon=True)
+        self._fillers.append((filler, t))
+        t.start()
+
+    def wait_filled(self, timeout: Optional[float] = None) -> None:
+        """Until every pair being filled is whole (tests, benches, export of stems)."""
+        for _f, t in list(self._fillers):
+            t.join(timeout)
+
+    def _stop_fillers(self) -> None:
+        for f, t in self._fillers:
+            f.cancel()
+        for f, t in self._fillers:
+            t.join()
+        self._fillers = []
 
     def recall(self, index: int, *, record: bool = True, places: Optional[list[Placement]] = None,
                progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
@@ -316,17 +372,17 @@ class Session:
         self._emit("placements")
 
     def _render(self, r: Rendition, renders: list[SourceRender], params: PSParams, placements: list[Placement],
-                **kw) -> None:
+                pairs: bool = True, **kw) -> None:
         proposal.render_around(r, renders, params, placements, mono_compatible=self.mono_compatible,
-                               spill=self.spill_dir, pairs=self.pairs, **kw)
+                               spill=self.spill_dir, pairs=self.pairs and pairs, **kw)
 
     def _seed(self, r: Rendition, renders: list[SourceRender], params: PSParams, previous: list[Placement],
-              sources: list[Source], *, progress: Optional[ProgressFn] = None,
+              sources: list[Source], *, pairs: bool = True, progress: Optional[ProgressFn] = None,
               cancel: Optional[threading.Event] = None) -> list[Placement]:
         """The proposed placements of rendition ``r``, with the auto renders of ``renders`` (fresh
         copies) made around them."""
         placements = proposal.propose(r, renders, params, previous, sources, models_dir=self.settings.models_dir)
-        self._render(r, renders, params, placements, progress=progress, cancel=cancel)
+        self._render(r, renders, params, placements, pairs=pairs, progress=progress, cancel=cancel)
         return placements
 
     # --- cheap edits ----------------------------------------------------------------------------

@@ -57,46 +57,49 @@ def _first_block(engine) -> float:
 
 
 def session_steps(path: Path, sources: int, repeat: int) -> dict:
-    """The app's waits, measured on a Session the way the controller drives it."""
+    """The app's waits, measured on a Session driven as the controller drives it (ui/controller.py:
+    the first rendition's PS parameters predicted while separating, renditions made from the
+    playhead, new ones over the detail already computed)."""
     from app.memory import plan_restore, restore_needs_render
+    from app.plans import Rendition, SeparationPlan
     from app.session import Session
     out = {}
     s = Session()
     s.model = "ps-mtm"
     t0 = time.perf_counter()
-    if hasattr(s, "open_streaming"):                       # the fast path (issue 22)
-        first, placed = s.open_streaming(path, "formation", {"n_sources": sources})
-        out["open_to_first_sound_s"], out["open_to_placed_s"] = first - t0, placed - t0
-    else:
-        s.open(path)
-        s.separate("formation", {"n_sources": sources})
-        s.new_rendition(0)
-        eng = s.mix_engine()
-        eng.seek(len(s.mono) // 3)
-        _first_block(eng)
-        out["open_to_first_sound_s"] = out["open_to_placed_s"] = time.perf_counter() - t0
+    s.open(path)
+    ahead = s.predict_ahead(Rendition(0, s.model, placement=s.placement, variety=s.variety))
+    plan = s.plan_sources("formation", {"n_sources": sources})
+    ahead.join()
+    rplan = s.plan_rendition(0, sources=plan, playhead=0)
+    engine = Session.make_engine(rplan.renders, rplan.placements, mono_compatible=s.mono_compatible)
+    SeparationPlan(plan, rplan, engine).adopt(s)
     eng = s.mix_engine()
+    _first_block(eng)
+    out["open_to_first_sound_s"] = out["open_to_placed_s"] = time.perf_counter() - t0
+    s.wait_filled()
     eng.seek(len(s.mono) // 3)
     _first_block(eng)
     news, switches, undos = [], [], []
     for k in range(repeat):
         t0 = time.perf_counter()
-        s.new_rendition()
-        eng = s.mix_engine()
+        s.adopt_rendition(s.plan_rendition(detail=s.shared_detail(), playhead=eng.position))
         _first_block(eng)
         news.append(time.perf_counter() - t0)
+        s.wait_filled()
     for k in range(repeat):
         t0 = time.perf_counter()
-        s.recall(k % max(1, len(s.renditions) - 1))
-        _first_block(s.mix_engine())
+        s.adopt_rendition(s.plan_rendition(index=k % max(1, len(s.renditions) - 1), playhead=eng.position))
+        _first_block(eng)
         switches.append(time.perf_counter() - t0)
+        s.wait_filled()
     for k in range(repeat):
         t0 = time.perf_counter()
         if restore_needs_render(s):
-            plan_restore(s).adopt(s)
+            plan_restore(s, playhead=eng.position).adopt(s)
         else:
             s.undo.undo()
-        _first_block(s.mix_engine())
+        _first_block(eng)
         undos.append(time.perf_counter() - t0)
     out["new_rendition_s"] = statistics.median(news)
     out["switch_rendition_s"] = statistics.median(switches)

@@ -45,7 +45,8 @@ from .ps import PSParams
 from .stft import HOP, OverlapAdd, OverlapAddStream, first_sample, n_frames, stft_frames
 
 __all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_renders", "render_auto", "render_missing",
-           "missing", "pair_buffer", "mapped_on_file", "active_gains", "mix", "mix_chunks", "mix_stream", "CHUNK"]
+           "missing", "pair_buffer", "mapped_on_file", "active_gains", "mix", "mix_chunks", "mix_stream", "PairFiller",
+           "CHUNK"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class SourceRender:
     iid_t: Optional[np.ndarray] = None  # per-frame IID (dB) of the current rendition [frames]
     ic_t: Optional[np.ndarray] = None
     mono_compatible: bool = False       # the mode ``auto`` was made for
+    pending: bool = False               # ``auto`` is still being filled (:class:`PairFiller`)
 
     @property
     def has_auto(self) -> bool:
@@ -135,17 +137,100 @@ def render_missing(renders: list[SourceRender], *, mono_compatible: bool, spill:
                    progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
     """Render (band by band) the pair of every render with tile parameters whose pair is missing or
     was made for the other mode (``mono_compatible``)."""
-    todo = [r for r in renders if r.has_auto and (r.auto is None or r.mono_compatible != bool(mono_compatible))]
+    todo = [r for r in renders if _needs_pair(r, mono_compatible)]
     for i, r in enumerate(todo):
         check_cancel(cancel)
-        r.auto = render_auto(r, *r.tiles, mono_compatible=mono_compatible, spill=spill, cancel=cancel)
-        r.mono_compatible = bool(mono_compatible)
+        pair = render_auto(r, *r.tiles, mono_compatible=mono_compatible, spill=spill, cancel=cancel)
+        r.auto, r.mono_compatible, r.pending = pair, bool(mono_compatible), False
         report(progress, "render", i + 1, len(todo))
 
 
+def _needs_pair(r: SourceRender, mono_compatible: bool) -> bool:
+    return r.has_auto and (r.auto is None or r.mono_compatible != bool(mono_compatible))
+
+
 def missing(renders: list[SourceRender], *, mono_compatible: bool) -> bool:
-    """Whether :func:`render_missing` has work to do on ``renders``."""
-    return any(r.has_auto and (r.auto is None or r.mono_compatible != bool(mono_compatible)) for r in renders)
+    """Whether :func:`render_missing` has work to do on ``renders`` (a pair a live
+    :class:`PairFiller` is filling is not missing: it plays)."""
+    return any(_needs_pair(r, mono_compatible) for r in renders)
+
+
+class PairFiller:
+    """The auto pairs of ``renders`` made from the playhead: :meth:`start` renders, for every
+    source that needs one, a new pair's first ``first_frames`` frames from sample ``start`` on (in
+    a few tens of milliseconds: the rendition is heard at once), :meth:`run` (in a background
+    thread) the rest, from the playhead to the end, then from the beginning (far faster than it
+    plays). A pair is :attr:`SourceRender.pending` until it is whole; a filler that stops before
+    (cancelled, or its pair released) leaves it missing (``auto`` None), so it is made again when
+    needed. Each pair equals :func:`render_auto`'s to float rounding (the chunks differ)."""
+
+    def __init__(self, renders: list[SourceRender], *, start: int = 0, mono_compatible: bool = False,
+                 spill: Optional[Path] = None, first_frames: int = 24, chunk: int = 256):
+        self.todo = [r for r in renders if _needs_pair(r, mono_compatible)]
+        self.n = len(renders[0].s) if renders else 0
+        self.start = int(min(max(start, 0), max(self.n - 1, 0)))
+        self.mono_compatible = bool(mono_compatible)
+        self.spill, self.first_frames, self.chunk = spill, int(first_frames), int(chunk)
+        self._streams = []
+        self.cancelled = threading.Event()
+
+    @property
+    def done(self) -> bool:
+        return not any(r.pending for r in self.todo)
+
+    def start_pairs(self, cancel: Optional[threading.Event] = None, *, install: bool = True) -> "PairFiller":
+        """New pairs for every source that needs one, their first block rendered (worker side);
+        with ``install`` set on the renders at once (else by :meth:`install`)."""
+        one = [Placement()]
+        for r in self.todo:
+            check_cancel(cancel)
+            pair = pair_buffer(self.n, self.spill)
+            pair[:] = 0.0
+            stream = mix_stream([r], one, start=self.start, mono_compatible=self.mono_compatible,
+                                chunk=self.chunk, first_chunk=self.first_frames)
+            a, block = next(stream)
+            pair[a:a + len(block)] = block
+            self._streams.append((r, pair, stream))
+        if install:
+            self.install()
+        return self
+
+    def install(self) -> None:
+        """The new pairs set on their renders (pending until :meth:`run` ends), all together."""
+        for r, pair, _ in self._streams:
+            r.auto, r.mono_compatible, r.pending = pair, self.mono_compatible, True
+
+    def run(self) -> None:
+        """The rest of every pair (a background thread; :meth:`cancel` stops it between chunks,
+        leaving the pairs pending)."""
+        one = [Placement()]
+        try:
+            for r, pair, stream in self._streams:          # playhead to the end, source by source
+                for a, block in stream:
+                    if self.cancelled.is_set() or r.auto is not pair:
+                        raise _Stop
+                    pair[a:a + len(block)] = block
+            for r, pair, _ in self._streams:               # then the beginning
+                if self.start > 0:
+                    for a, block in mix_stream([r], one, start=0, stop=self.start,
+                                               mono_compatible=self.mono_compatible, chunk=self.chunk):
+                        if self.cancelled.is_set() or r.auto is not pair:
+                            raise _Stop
+                        pair[a:a + len(block)] = block
+                if r.auto is pair:
+                    r.pending = False
+        except _Stop:
+            for r, pair, _ in self._streams:
+                if r.auto is pair and r.pending:
+                    r.auto, r.pending = None, False
+        self._streams = []
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+class _Stop(Exception):
+    pass
 
 
 def pair_buffer(n: int, spill: Optional[Path] = None) -> np.ndarray:

@@ -99,3 +99,83 @@ def test_overlap_add_stream_equals_the_whole_inverse(rng):
         if first % 3 == 0:                                             # the same chunks: bit for bit
             assert np.array_equal(y, ref[start:])
         assert np.abs(y - ref[start:]).max() < 1e-6
+
+
+# --- the session: a new rendition heard from the playhead, a kept one switched to without work -----
+
+def _session(tmp_path):
+    import soundfile as sf
+
+    from app.session import Session
+    from separation.base import Source, colour_for
+    rng = np.random.default_rng(3)
+    n = 44100 * 4
+    t = np.arange(n) / 44100
+    srcs = [(0.3 * np.sin(2 * np.pi * 110 * t)).astype(np.float32),
+            (0.1 * rng.standard_normal(n)).astype(np.float32),
+            (0.2 * np.sin(2 * np.pi * (300 + 300 * t) * t)).astype(np.float32)]
+    sf.write(str(tmp_path / "rec.wav"), np.sum(srcs, axis=0), 44100, subtype="FLOAT")
+    s = Session()
+    s.open(tmp_path / "rec.wav")
+    s.model = "ps-nn"
+    s.set_sources([Source(f"s{i}", x.copy(), colour_for(i)) for i, x in enumerate(srcs)])
+    return s
+
+
+def test_new_rendition_from_the_playhead_plays_at_once_and_equals_the_export(tmp_path):
+    from core.renderer import render_auto
+    s = _session(tmp_path)
+    s.new_rendition(0)
+    eng = s.mix_engine()
+    head = 44100 * 2 + 77
+    eng.seek(head)
+    eng.settle()
+    eng.playing = True
+    detail = s.shared_detail()
+    assert detail == 0
+    plan = s.plan_rendition(seed=5, detail=detail, playhead=head)
+    assert plan.rendition.detail == 0 and plan.rendition.ps_key == s.renditions[0].ps_key
+    assert all(r.pending for r in plan.renders)                     # the first block only, so far
+    filled = [r.auto[head:head + 512].copy() for r in plan.renders]
+    s.adopt_rendition(plan)
+    buf = np.zeros((512, 2), np.float32)
+    eng.callback(buf, 512)                                          # the switch: crossfaded
+    s.wait_filled()
+    assert not any(r.pending for r in s.renders)
+    for r, first in zip(s.renders, filled):
+        ref = render_auto(r, *r.tiles)
+        assert np.abs(r.auto - ref).max() < 1e-5                     # the filled pair is the reference
+        assert np.abs(first - ref[head:head + 512]).max() < 1e-5     # and so was its first block
+    eng.callback(buf, 512)                                          # the new rendition, as exported
+    ref = s.render()[head + 512:head + 1024]
+    assert np.abs(buf - ref).max() < 1e-5
+
+
+def test_switching_to_a_kept_rendition_reuses_its_renders(tmp_path):
+    s = _session(tmp_path)
+    s.new_rendition(0)
+    first = list(s.renders)
+    s.new_rendition(1, detail=0)
+    plan = s.plan_rendition(index=0)
+    assert all(a is b for a, b in zip(plan.renders, first))         # nothing made again
+    s.adopt_rendition(plan)
+    assert s.current == 0 and all(a is b for a, b in zip(s.renders, first))
+
+
+def test_undo_to_released_renders_from_the_playhead(tmp_path):
+    from app.memory import plan_restore, restore_needs_render
+    from core.renderer import render_auto
+    s = _session(tmp_path)
+    s.memory.keep_bytes = 0                                          # only the current state's pairs
+    s.new_rendition(0)
+    before = list(s.renders)
+    s.new_rendition(1, detail=0)
+    assert all(r.auto is None for r in before) and restore_needs_render(s)
+    plan = plan_restore(s, playhead=44100)
+    assert all(r.auto is None for r in before)                       # nothing changed before adopting
+    plan.adopt(s)
+    assert s.current == 0 and all(a is b for a, b in zip(s.renders, before))
+    s.mix_engine()
+    s.wait_filled()
+    for r in s.renders:
+        assert not r.pending and np.abs(r.auto - render_auto(r, *r.tiles)).max() < 1e-5

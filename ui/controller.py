@@ -20,7 +20,7 @@ from PyQt6.QtCore import QObject, QSettings, QThreadPool, pyqtSignal
 from app.memory import plan_restore, restore_needs_render
 from app.export import export as write_export
 from app.output import measure_session
-from app.plans import SeparationPlan
+from app.plans import Rendition, SeparationPlan
 from app.playback import MixEngine, snapshot_for
 from app.project_io import load_project, save_project
 from app.session import Session
@@ -226,11 +226,18 @@ class SessionController(QObject):
         replacing = bool(s.sources)           # the first separation of a recording is no edit; a new one is
 
         def fn(progress, cancel):
-            plan = s.plan_sources(backend, settings, progress=Reporter(progress, "separate", 0.0, 0.85), cancel=cancel)
+            # the first rendition's PS parameters depend on the recording alone: sampled on the
+            # other core while separating (kept in the prediction cache, where the plan finds them)
+            ahead = s.predict_ahead(Rendition(0, s.model, placement=s.placement, variety=s.variety),
+                                    cancel=cancel) if first else None
+            plan = s.plan_sources(backend, settings, progress=Reporter(progress, "separate", 0.0, 0.85),
+                                  cancel=cancel)
+            if ahead is not None:
+                ahead.join()
             rplan = None
             if first:
-                rplan = s.plan_rendition(0, sources=plan, progress=Reporter(progress, "place", 0.85, 0.15),
-                                         cancel=cancel)
+                rplan = s.plan_rendition(0, sources=plan, playhead=0,
+                                         progress=Reporter(progress, "place", 0.85, 0.15), cancel=cancel)
             renders = rplan.renders if rplan is not None else plan.renders
             placements = rplan.placements if rplan is not None else plan.placements
             engine = Session.make_engine(renders, placements, mono_compatible=s.mono_compatible)
@@ -245,9 +252,11 @@ class SessionController(QObject):
 
     def _rendition_job(self, name: str, **kw):
         s = self.session
+        # made from the playhead (heard at once, the rest fills in while it plays)
+        playhead = self.engine.position if self.engine is not None else 0
 
         def fn(progress, cancel):
-            plan = s.plan_rendition(progress=progress, cancel=cancel, **kw)
+            plan = s.plan_rendition(progress=progress, cancel=cancel, playhead=playhead, **kw)
             return self._adopting(plan, plan.renders)
 
         return self.run_job(name, fn)
@@ -256,7 +265,9 @@ class SessionController(QObject):
         if not self.session.renders:
             self.status.emit("Separate the recording first")
             return None
-        return self._rendition_job("New rendition", seed=seed, temperature=temperature)
+        # new places over the per-band detail already computed: no prediction to wait for
+        detail = self.session.shared_detail(temperature=temperature)
+        return self._rendition_job("New rendition", seed=seed, temperature=temperature, detail=detail)
 
     def recall(self, index: int):
         s = self.session
@@ -336,8 +347,10 @@ class SessionController(QObject):
             return
         s = self.session
         if restore_needs_render(s, redo=redo):
+            playhead = self.engine.position if self.engine is not None else 0   # heard from there at once
+
             def fn(progress, cancel):
-                return Prepared(plan=plan_restore(s, redo=redo, progress=progress, cancel=cancel))
+                return Prepared(plan=plan_restore(s, redo=redo, playhead=playhead, progress=progress, cancel=cancel))
             self.run_job("Redo" if redo else "Undo", fn, on_done=lambda r: self._after_undo(r.adopted, redo))
             return
         self._after_undo(s.undo.redo() if redo else s.undo.undo(), redo)
