@@ -31,9 +31,10 @@ VERSION = 1
 MAX_BYTES = 16 * 1024 * 1024
 
 __all__ = ["ProjectData", "ProjectError", "write_project", "read_project", "model_checksums",
-           "exactness_notes", "FORMAT", "VERSION", "SCHEMA", "BACKEND_SCHEMAS", "PLACEMENT_MODEL"]
+           "exactness_notes", "FORMAT", "VERSION", "SCHEMA", "BACKEND_SCHEMAS", "PLACEMENT_MODEL", "GROUPING_MODEL"]
 
 PLACEMENT_MODEL = "placement"   # the source-level placement model's entry in ``models``
+GROUPING_MODEL = "grouping"     # the formation's grouping model's entry (projects separated with formation)
 
 
 class ProjectError(ParameterError):
@@ -285,14 +286,15 @@ def read_project(path) -> ProjectData:
 
 
 def model_checksums(names, folder) -> dict:
-    """{model name: {file name: SHA-256}} of the files that models ``names`` load from ``folder``
-    (an empty dict for a model without files, such as Decorr); ``PLACEMENT_MODEL`` names the
-    placement model's file."""
-    from core.models.base import model_files
-    from core.models.placement import placement_model_path
+    """{model name: {file name: SHA-256}} of the files that the registered models ``names`` load
+    (:func:`core.models.base.model_files`): PS and placement models from ``folder``, the grouping
+    model from the shipped models (an empty dict for a model without files, such as Decorr)."""
+    import separation.grouping  # noqa: F401  (registers the grouping model)
+    from core.models.base import list_models, model_files
+    kinds = {m.name: m.kind for m in list_models(kind=None)}
     out = {}
     for name in sorted(set(names)):
-        files = [placement_model_path(folder)] if name == PLACEMENT_MODEL else model_files(name, folder)
+        files = model_files(name, None if kinds.get(name) == "grouping" else folder)
         out[name] = {p.name: sha256_file(p) for p in files if p.is_file()}
     return out
 
@@ -306,6 +308,8 @@ def exactness_notes(data: ProjectData, *, folder, app_version: str) -> list[str]
     names = {r.get("model") for r in data.renditions if isinstance(r, dict) and r.get("model")}
     if any(isinstance(r, dict) and r.get("placement") == "model" for r in data.renditions):
         names.add(PLACEMENT_MODEL)
+    if data.backend == "formation" and GROUPING_MODEL in data.models:
+        names.add(GROUPING_MODEL)
     if data.models:
         now = model_checksums(names, folder)
         for name in sorted(names):

@@ -18,7 +18,7 @@ from core.progress import ProgressFn, Reporter
 from . import __version__
 from .output import OutputSettings
 from .plans import Rendition
-from .project import PLACEMENT_MODEL, ProjectData, ProjectError, exactness_notes, model_checksums, read_project, \
+from .project import GROUPING_MODEL, PLACEMENT_MODEL, ProjectData, ProjectError, exactness_notes, model_checksums, read_project, \
     relative_recording, write_project
 from .session import Session
 from .settings import Settings
@@ -40,8 +40,8 @@ def to_project(s: Session, *, base: Optional[Path] = None, export: Optional[dict
         export={**(s.export_settings if export is None else export), **s.output.to_dict()}, app_version=__version__,
         mono_compatible=bool(s.mono_compatible),
         models=model_checksums([r.model for r in s.renditions]
-                               + [PLACEMENT_MODEL for r in s.renditions if r.placement == "model"],
-                               s.settings.models_dir))
+                               + [PLACEMENT_MODEL for r in s.renditions if r.placement == "model"]
+                               + ([GROUPING_MODEL] if s.backend == "formation" else []), s.settings.models_dir))
 
 
 def save_project(s: Session, path, *, export: Optional[dict] = None) -> Path:

@@ -1,4 +1,4 @@
-"""Fit source formation's same-instrument model of track pairs (separation/grouping_model.json).
+"""Fit source formation's same-instrument model of track pairs (resources/models/grouping.json).
 
 Usage::
 
@@ -69,7 +69,7 @@ scenes split into as many groups; the model itself gives a piano's groups a mean
 alone), so no threshold gives both one source for a piano and two for two instruments.
 
 With ``--write``, the model fitted on all tune scenes, the threshold and the layer prior go to
-separation/grouping_model.json with their provenance (``--out`` elsewhere).
+resources/models/grouping.json with their provenance (``--out`` elsewhere).
 """
 from __future__ import annotations
 
@@ -239,7 +239,7 @@ def main() -> None:
                     help="more tune scenes to fit on (scripts/render_midi_scenes.py --split tune with another "
                          "soundfont or excerpt, or other songs); a scene of a default-set song joins that song's fold, one of another "
                          "song is fitted on in every fold; only the default set is scored")
-    ap.add_argument("--write", action="store_true", help="write separation/grouping_model.json")
+    ap.add_argument("--write", action="store_true", help="write resources/models/grouping.json")
     ap.add_argument("--out", type=Path, default=grouping.MODEL_PATH, help="where --write writes the model")
     ap.add_argument("--k-max", type=int, default=formation._K_MAX, help="clusters per texture window")
     ap.add_argument("--threshold", type=float, default=THRESHOLD, choices=[float(t) for t in THRESHOLDS],

@@ -17,7 +17,8 @@ every pair of tracks, :func:`pair_features` measures
   a guitar's chord), the gap between them when they do not (a melody's notes follow one another),
   and how close their onsets and ends are (notes of one chord start and stop together).
 
-A small multilayer perceptron (:class:`PairModel`, weights in ``grouping_model.json``, fitted by
+A small multilayer perceptron (:class:`PairModel`, weights in ``resources/models/grouping.json`` with
+its card ``grouping.md``, loaded through the model registry of :mod:`core.models.base`; fitted by
 bench/formation_fit.py on the track pairs of the tuning scenes rendered from General MIDI; the
 held-out scenes and the multitrack songs are never seen) turns them into P(same instrument).
 :func:`group_tracks` clusters the loudest tracks by average linkage on P (:func:`cluster`), with a
@@ -29,10 +30,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from core.models.base import load_model as _load_registered
+from core.models.base import models_dir, register_model
 
 from .timbre import FEATURES
 
@@ -41,7 +44,8 @@ __all__ = ["Tracks", "tracks_from_clusters", "with_context", "pair_features", "P
 
 _F = {name: i for i, name in enumerate(FEATURES)}
 _EPS = 1e-12
-MODEL_PATH = Path(__file__).with_name("grouping_model.json")
+MODEL_FILE = "grouping.json"
+MODEL_PATH = models_dir() / MODEL_FILE            # the shipped model (bench/formation_fit.py --write)
 # timbre columns of separation.timbre.track_table
 TABLE_COLUMNS = ("register", "harmonicity", "percussive", "tilt", "brightness", "polyphony", "decay",
                  "duration") + FEATURES[FEATURES.index("h1"):]
@@ -189,10 +193,14 @@ class PairModel:
                    d.get("provenance", ""), d.get("layer_prior", 0.0), d["lo"], d["hi"])
 
 
-@lru_cache(maxsize=1)
+register_model("grouping", label="Grouping", kind="grouping", files=(MODEL_FILE,),
+               description="source formation's same-instrument model of track pairs",
+               loader=lambda folder: PairModel.from_dict(json.loads((Path(folder) / MODEL_FILE).read_text())))
+
+
 def load_model() -> PairModel:
-    """The fitted pair model shipped with the package (``grouping_model.json``)."""
-    return PairModel.from_dict(json.loads(MODEL_PATH.read_text()))
+    """The fitted pair model shipped with the package (loaded once: the registry's cache)."""
+    return _load_registered("grouping")
 
 
 def _register_spread(tr: Tracks) -> float:

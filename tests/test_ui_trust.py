@@ -349,7 +349,7 @@ def test_failed_demucs_keeps_the_recording_and_points_to_preferences(qtbot, tmp_
     _idle(qtbot, w)
     s = w.ctl.session
     assert s.recording == rec and s.mono is not None and len(s.mono) == 4 * SR    # loaded all the same
-    assert s.sources == [] and w.ctl.engine is None
+    assert s.sources == [] and _plays_the_recording(w)
     assert w.waveform.hi.getData()[0] is not None and len(w.waveform.hi.getData()[0]) > 0
     assert "band.wav" in _shown_title(w)
     # 7. the banner speaks to someone in the app
@@ -385,7 +385,7 @@ def test_sources_chosen_before_the_first_separation_and_cancel_keeps_the_recordi
     w.open_path(rec)
     _idle(qtbot, w)
     s = w.ctl.session
-    assert s.recording == rec and s.sources == [] and w.ctl.engine is None and not w.banner.isVisible()
+    assert s.recording == rec and s.sources == [] and _plays_the_recording(w) and not w.banner.isVisible()
     # Separate, then Cancel: the recording stays, nothing half-made
     panel.n_sources.setValue(2)
     qtbot.mouseClick(panel.run, Qt.MouseButton.LeftButton)
@@ -393,7 +393,7 @@ def test_sources_chosen_before_the_first_separation_and_cancel_keeps_the_recordi
     qtbot.mouseClick(w.cancel_button, Qt.MouseButton.LeftButton)
     _idle(qtbot, w)
     assert "cancelled" in w.statusBar().currentMessage()
-    assert w.ctl.session is s and s.recording == rec and s.sources == [] and w.ctl.engine is None
+    assert w.ctl.session is s and s.recording == rec and s.sources == [] and _plays_the_recording(w)
     # the number of sources chosen before the first separation is the one used
     qtbot.mouseClick(panel.run, Qt.MouseButton.LeftButton)
     _idle(qtbot, w)
@@ -407,7 +407,7 @@ def test_sources_chosen_before_the_first_separation_and_cancel_keeps_the_recordi
     qtbot.waitUntil(lambda: w.progress.value() > 0, timeout=30000)
     w.cancel_button.click()
     _idle(qtbot, w)
-    assert w.ctl.session.recording == other and w.ctl.session.mono is not None and w.ctl.engine is None
+    assert w.ctl.session.recording == other and w.ctl.session.mono is not None and _plays_the_recording(w)
     assert "next.wav" in _shown_title(w)
     w.close()
 
@@ -433,3 +433,9 @@ def test_a_converted_recording_is_said_so_and_opens(qtbot, tmp_path, settings):
     _idle(qtbot, w)
     assert w.ctl.session.recording == tmp_path / "plain.wav" and not w.banner.isVisible()
     w.close()
+
+
+def _plays_the_recording(w):
+    """Before any separation the engine plays the recording itself (one row: the mono on both channels)."""
+    e = w.ctl.engine
+    return e is not None and e.rows == 1 and e.length == len(w.ctl.session.mono) and e.s[0] is w.ctl.session.mono

@@ -1,4 +1,10 @@
-"""The interface of every PS prediction model, and the model registry.
+"""The interface of every PS prediction model, and the one registry of every model file.
+
+The registry holds the PS models (kind "ps"), the source-level placement model (kind "placement",
+:mod:`core.models.placement`) and the formation's grouping model (kind "grouping", registered by
+:mod:`separation.grouping`): each with its files (a model card beside each in ``resources/models``),
+one loader, one cache and one lock; :func:`model_files` gives the files whose checksums projects
+record. (Demucs' weights are fetched and cached by :mod:`separation.demucs_weights`.)
 
 A model proposes PS parameters for a whole mono recording::
 
@@ -52,26 +58,28 @@ class ModelInfo:
     loader: Callable[[Path], PSModel]          # folder -> model
     available: Callable[[Path], tuple[bool, str]]  # folder -> (ok, reason when not)
     files: tuple[str, ...] = ()                # the file names it loads from its folder
+    kind: str = "ps"                           # "ps", "placement" or "grouping"
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
 _CACHE: dict[tuple[str, str], PSModel] = {}
 _LOCK = threading.Lock()
 _LOADS = [0]   # model files loaded by this process (batch workers report it: once per worker)
-_BUILTIN = ("core.models.baselines", "core.models.psnn", "core.models.mtm", "core.models.reg", "core.models.ar")
+_BUILTIN = ("core.models.baselines", "core.models.psnn", "core.models.mtm", "core.models.reg", "core.models.ar",
+            "core.models.placement")
 
 
 def register_model(name: str, *, label: str, description: str, loader: Callable[[Path], PSModel],
                    available: Callable[[Path], tuple[bool, str]] = lambda d: (True, ""),
-                   files: tuple[str, ...] = ()) -> None:
-    _REGISTRY[name] = ModelInfo(name, label, description, loader, available, tuple(files))
+                   files: tuple[str, ...] = (), kind: str = "ps") -> None:
+    _REGISTRY[name] = ModelInfo(name, label, description, loader, available, tuple(files), kind)
 
 
 def model_files(name: str, folder: Optional[Path] = None) -> list[Path]:
     """The files model ``name`` loads from ``folder`` (default: shipped models)."""
     _load_builtin()
     if name not in _REGISTRY:
-        raise ParameterError(f"unknown PS model {name!r}; available: {', '.join(_REGISTRY)}")
+        raise ParameterError(f"unknown model {name!r}; available: {', '.join(_REGISTRY)}")
     folder = Path(folder) if folder is not None else models_dir()
     return [folder / f for f in _REGISTRY[name].files]
 
@@ -86,16 +94,18 @@ def _load_builtin() -> None:
                 raise
 
 
-def list_models() -> list[ModelInfo]:
+def list_models(kind: Optional[str] = "ps") -> list[ModelInfo]:
+    """The registered models of ``kind`` (None: all)."""
     _load_builtin()
-    return list(_REGISTRY.values())
+    return [m for m in _REGISTRY.values() if kind is None or m.kind == kind]
 
 
 def load_model(name: str, folder: Optional[Path] = None) -> PSModel:
     """The model ``name`` loaded from ``folder`` (default: shipped models), cached."""
     _load_builtin()
     if name not in _REGISTRY:
-        raise ParameterError(f"unknown PS model {name!r}; available: {', '.join(_REGISTRY)}")
+        ps = [m.name for m in _REGISTRY.values() if m.kind == "ps"]
+        raise ParameterError(f"unknown PS model {name!r}; available: {', '.join(ps)}")
     folder = Path(folder) if folder is not None else models_dir()
     key = (name, str(folder))
     with _LOCK:

@@ -39,6 +39,7 @@ import numpy as np
 from ..errors import ParameterError
 from ..hashing import sha256_file
 from ..limits import VARIETY_RANGE, check_range
+from .base import load_model, register_model
 from .placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
 
 __all__ = ["PlacementConfig", "PlacementModel", "load_placement_model", "placement_model_path", "MODEL_FILE",
@@ -234,16 +235,17 @@ class PlacementModel:
         return y
 
 
-_CACHE: dict[str, PlacementModel] = {}
-_CACHE_LOCK = threading.Lock()
+def _available(folder: Path) -> tuple[bool, str]:
+    path = Path(folder) / MODEL_FILE
+    return (True, "") if path.exists() else \
+        (False, f"placement model {path} not found (train it: soundstage train --method placement)")
+
+
+register_model("placement", label="Placement", kind="placement", files=(MODEL_FILE,), available=_available,
+               description="the source-level placement model: one coherent scene of places per seed",
+               loader=lambda folder: PlacementModel.load(Path(folder) / MODEL_FILE))
 
 
 def load_placement_model(folder: Optional[Path] = None) -> PlacementModel:
-    """The shipped (or ``folder``'s) placement model, loaded once per process."""
-    path = placement_model_path(folder)
-    with _CACHE_LOCK:
-        if str(path) not in _CACHE:
-            if not path.exists():
-                raise ParameterError(f"placement model {path} not found (train it: soundstage train --method placement)")
-            _CACHE[str(path)] = PlacementModel.load(path)
-        return _CACHE[str(path)]
+    """The shipped (or ``folder``'s) placement model, loaded once per process (the registry's cache)."""
+    return load_model("placement", folder)
