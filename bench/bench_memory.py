@@ -1,6 +1,7 @@
 """Peak memory of `soundstage upmix` on hour-long inputs (issue 17, case 7): prints a table.
 
-    .venv/bin/python bench/bench_memory.py [--minutes 60] [--cases decorr,ps-mtm,8ch-192k] [--keep]
+    .venv/bin/python bench/bench_memory.py [--minutes 60] [--cases decorr,ps-mtm,8ch-192k,formation] [--keep]
+        [--cap-mb 6144]
 
 Generates its inputs in a temporary folder (deleted afterwards unless --keep; an hour of mono
 16-bit WAV is 318 MB):
@@ -11,7 +12,10 @@ Generates its inputs in a temporary folder (deleted afterwards unless --keep; an
 
 Each case runs ``soundstage upmix IN -o OUT --method M`` in a fresh process and reads that
 process's peak resident memory (``wait4``'s ``ru_maxrss``), wall time and exit status. Target:
-at most 2 GB per case, and every case finishing.
+at most 2 GB per case, and every case finishing. ``formation`` (issue 22) is the separator chain,
+``upmix --separator formation --method ps-mtm`` (sources found, placed, rendered, a project
+written); a case whose resident memory passes ``--cap-mb`` is stopped there (so the bench never
+takes the machine down) and the table says when.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import soundfile as sf
@@ -70,7 +75,9 @@ def run_case(inp: Path, out: Path, method: str) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=60.0, help="length of each input (default 60)")
-    ap.add_argument("--cases", default="decorr,8ch-192k,ps-mtm", help="which of decorr, ps-mtm, 8ch-192k")
+    ap.add_argument("--cases", default="decorr,8ch-192k,ps-mtm,formation",
+                    help="which of decorr, ps-mtm, 8ch-192k, formation (the separator chain)")
+    ap.add_argument("--cap-mb", type=float, default=6144, help="stop a case whose resident memory passes this")
     ap.add_argument("--dir", default=None, help="where to put the inputs (default: a new temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     args = ap.parse_args()
@@ -81,7 +88,7 @@ def main() -> int:
     rows = []
     try:
         mono = work / "mono-44k.wav"
-        if any(c in ("decorr", "ps-mtm") for c in cases) and not mono.exists():
+        if any(c in ("decorr", "ps-mtm", "formation") for c in cases) and not mono.exists():
             print(f"making {mono} ({args.minutes:g} min) ...", file=sys.stderr, flush=True)
             make_mono(mono, seconds)
         multi = work / "8ch-192k.flac"
@@ -89,14 +96,16 @@ def main() -> int:
             print(f"making {multi} ({args.minutes:g} min) ...", file=sys.stderr, flush=True)
             make_8ch(multi, seconds)
         for case in cases:
-            inp, method = (multi, "decorr") if case == "8ch-192k" else (mono, case)
+            inp, method = (multi, "decorr") if case == "8ch-192k" else (mono, "ps-mtm" if case == "formation" else case)
             print(f"running {case} ...", file=sys.stderr, flush=True)
-            r = run_case(inp, work / f"out-{case}.wav", method)
+            r = run_case(inp, work / f"out-{case}.wav", method, separator="formation" if case == "formation" else None,
+                         cap_mb=args.cap_mb)
             size = inp.stat().st_size / 2 ** 20
             print(f"  {case}: peak RSS {r['rss_mb']:.0f} MB, {r['wall_s']:.0f} s, exit {r['rc']}", file=sys.stderr,
                   flush=True)
             rows.append((case, method, f"{size:.1f} MB", r))
             (work / f"out-{case}.wav").unlink(missing_ok=True)
+            (work / f"out-{case}.soundstage.json").unlink(missing_ok=True)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -105,6 +114,8 @@ def main() -> int:
     print(f"|---|---|---|---|---|---|---|")
     for case, method, size, r in rows:
         what = "mono 44.1 kHz 16-bit WAV" if case != "8ch-192k" else "8 ch 192 kHz FLAC (silence)"
+        if case == "formation":
+            method = "formation + ps-mtm"
         print(f"| {what} | {method} | {size} | {r['rss_mb']:.0f} MB | {r['wall_s']:.0f} s | "
               f"{r['wall_s'] / seconds:.3f} | {r['rc']}{' ' + r['error'] if r['rc'] else ''} |")
     return 0 if all(r["rc"] == 0 for *_, r in rows) else 1
