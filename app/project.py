@@ -8,8 +8,9 @@ are applied).
 A project names the recording (relative to the project file when possible, with the audio's
 SHA-256 to notice a changed file), the separation backend and its settings, the renditions (model,
 seed, temperature, guidance, placement method, variety and the seed of the PS sample whose detail
-it keeps), the current one, every source's
-placement, the version of Soundstage that wrote it and the SHA-256 of every model file its
+it keeps), the current one, every source's placement, the edits a person made to the sources
+(merge, split, move a region: :mod:`app.edits`; only when there are some, so older projects read
+and write as before), the version of Soundstage that wrote it and the SHA-256 of every model file its
 renditions used, so that a re-render can say when it cannot be exact. Files are written atomically (temporary file, then rename).
 """
 from __future__ import annotations
@@ -56,6 +57,7 @@ class ProjectData:
     app_version: Optional[str] = None
     models: dict = field(default_factory=dict)          # model name -> {file name: SHA-256}
     mono_compatible: bool = False                       # (L + R) / 2 = the recording (docs/archivist.md)
+    edits: list = field(default_factory=list)           # app.edits: the sources' edits, in order (issue 26)
 
     def to_dict(self) -> dict:
         return {
@@ -72,6 +74,7 @@ class ProjectData:
             "mono_compatible": self.mono_compatible,
             "sources": self.sources,
             "export": self.export,
+            **({"edits": self.edits} if self.edits else {}),      # a project without edits is as before
         }
 
     @classmethod
@@ -98,7 +101,7 @@ class ProjectData:
                    model=d.get("model") or "decorr", renditions=renditions,
                    current=current, sources=d.get("sources") or [], export=d.get("export") or {},
                    app_version=d.get("app_version"), models=d.get("models") or {},
-                   mono_compatible=d.get("mono_compatible", False))
+                   mono_compatible=d.get("mono_compatible", False), edits=d.get("edits") or [])
 
     def recording_path(self, project_path) -> Path:
         """The recording, resolved against the project file's folder; ProjectError if missing."""
@@ -132,6 +135,12 @@ _RENDITION = ("obj", {"seed": _SEED, "model": ("str", 64, _NAME),
               ("seed", "model"))
 _SOURCE = ("obj", {"name": ("str", 200, None), "colour": ("str", 7, r"#[0-9A-Fa-f]{6}"),
                    "kind": ("str", 32, r"[a-z_]{1,32}"), "placement": _PLACEMENT}, ("placement",))
+_INDEX = ("int", 0, 1023)
+_EDIT = ("obj", {"op": ("enum", ("merge", "split", "move")), "indices": ("list", _INDEX, 256),
+                 "name": ("opt", ("str", 200, None)), "index": _INDEX, "parts": ("opt", ("int", 2, 8)),
+                 "at_hz": ("opt", ("num", 1.0, 22049.0)), "src": _INDEX, "dst": ("opt", _INDEX),
+                 "t0": ("num", 0.0, 1e6), "t1": ("num", 0.0, 1e6), "f0": ("num", 0.0, 22050.0),
+                 "f1": ("num", 0.0, 22050.0)}, ("op",))
 _EXPORT = ("obj", {"path": ("opt", ("str", 4096, None)),
                    "format": ("opt", ("enum", tuple(SUBTYPES))),
                    "ceiling_db": ("opt", ("num", *CEILING_DB_RANGE)), "true_peak": ("bool",),
@@ -150,12 +159,13 @@ SCHEMA = ("obj", {
     "mono_compatible": ("bool",),
     "sources": ("list", _SOURCE, 256),
     "export": _EXPORT,
+    "edits": ("list", _EDIT, 1024),
 }, ("format", "version"))
 
 # The backend options a project may set: what changes the result. Folders, caches, devices and
 # thread counts are the user's (app.settings), never a project's.
 BACKEND_SCHEMAS = {
-    "formation": {"n_sources": ("opt", ("int", 2, 8)), "sensitivity": ("num", 0.0, 1.0),
+    "formation": {"n_sources": ("opt", ("int", 2, 16)), "sensitivity": ("num", 0.0, 1.0),
                   "max_peaks": ("int", 5, 100), "texture_seconds": ("num", 0.05, 2.0), "seed": _SEED},
     "demucs": {"model": ("str", 64, _NAME), "shifts": ("int", 0, 20), "overlap": ("num", 0.0, 0.99),
                "segment": ("opt", ("num", 0.1, 60.0)), "seed": _SEED},

@@ -16,6 +16,8 @@ from core.placement import Placement
 from core.progress import ProgressFn, Reporter
 
 from . import __version__
+from .editing import apply_saved, edits_of
+from .edits import EditError, edit_from_dict
 from .output import OutputSettings
 from .plans import Rendition
 from .project import GROUPING_MODEL, PLACEMENT_MODEL, ProjectData, ProjectError, exactness_notes, model_checksums, read_project, \
@@ -38,7 +40,7 @@ def to_project(s: Session, *, base: Optional[Path] = None, export: Optional[dict
         sources=[{"name": src.name, "colour": src.colour, "kind": src.kind, "placement": p.to_dict()}
                  for src, p in zip(s.sources, s.placements)],
         export={**(s.export_settings if export is None else export), **s.output.to_dict()}, app_version=__version__,
-        mono_compatible=bool(s.mono_compatible),
+        mono_compatible=bool(s.mono_compatible), edits=[e.to_dict() for e in edits_of(s)],
         models=model_checksums([r.model for r in s.renditions]
                                + [PLACEMENT_MODEL for r in s.renditions if r.placement == "model"]
                                + ([GROUPING_MODEL] if s.backend == "formation" else []), s.settings.models_dir))
@@ -67,6 +69,10 @@ def load_project(path, *, settings: Optional[Settings] = None, pairs: bool = Tru
     s.set_mono_compatible(data.mono_compatible, record=False)
     s.separate(data.backend, data.backend_settings, progress=Reporter(progress, "separate", 0.0, 0.7),
                cancel=cancel)
+    try:
+        apply_saved(s, [edit_from_dict(e) for e in data.edits], cancel=cancel)   # the person's edits, as saved
+    except EditError as exc:
+        raise ProjectError(f"{path}: {exc}") from None
     if len(data.sources) != len(s.sources):
         raise ProjectError(f"{path}: the project has {len(data.sources)} sources but separation gave "
                            f"{len(s.sources)}")

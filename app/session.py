@@ -61,6 +61,7 @@ class Session:
         self.placement: str = default_method(self.settings.models_dir)   # how renditions place sources
         self.variety: float = DEFAULT_VARIETY     # of new renditions, 0 (as real mixes are) .. 1
         self.sources: list[Source] = []
+        self.edits: list = []                    # the person's edits on top of the separation (app.editing)
         self.renders: list[SourceRender] = []
         self.placements: list[Placement] = []
         self.renditions: list[Rendition] = []
@@ -99,7 +100,7 @@ class Session:
         notes: list[str] = []
         mono = audio.load_mono(path, notes=notes)
         self.recording, self.mono, self.input_notes = Path(path), mono, notes
-        self.sources, self.renders, self.placements = [], [], []
+        self.sources, self.renders, self.placements, self.edits = [], [], [], []
         self._stop_fillers()
         self.renditions, self.gallery, self.current, self._params = [], [], -1, {}
         self._kept = {}
@@ -161,6 +162,7 @@ class Session:
         if self.pairs:
             render_missing(plan.renders, mono_compatible=self.mono_compatible, spill=self.spill_dir)  # planned in this mode
         self.sources, self.renders, self.placements = plan.sources, list(plan.renders), plan.placements
+        self.edits = []
         self.gallery = [None] * len(self.renditions)     # other sources: the renditions are sampled anew
         self.memory.clear()
         self.memory.keep(self.renders)

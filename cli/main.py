@@ -12,7 +12,7 @@ import sys
 
 from core.errors import AudioError, Cancelled, ParameterError
 
-COMMANDS = ("upmix", "analyze", "roundtrip", "separate", "cache", "eval", "render", "batch", "train", "gui")
+COMMANDS = ("upmix", "analyze", "roundtrip", "separate", "cache", "eval", "render", "edit", "batch", "train", "gui")
 
 
 class UserError(Exception):

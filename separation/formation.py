@@ -61,7 +61,7 @@ __all__ = ["SourceFormation", "N_SOURCES_RANGE", "VERSION"]
 
 VERSION = 1           # bump when the sources change for the same input and settings (cache entries)
 
-N_SOURCES_RANGE = (2, 8)
+N_SOURCES_RANGE = (2, 16)   # up to 16: more, smaller sources for a person to merge (issue 26)
 _CHUNK = 256          # frames per STFT chunk (~6 s)
 _CTX = 8              # context frames either side of a chunk (percussive smoothing, overlap-add)
 _K_MAX = 12           # at most this many clusters per texture window (or n_sources if larger): purer
@@ -145,7 +145,7 @@ def _unique_names(names: list[str]) -> list[str]:
 class SourceFormation:
     """Source formation by spectral-peak clustering (see the module docstring).
 
-    ``n_sources``: 2..8 sources (plus the residual), or ``None`` to choose from the
+    ``n_sources``: 2..16 sources (plus the residual), or ``None`` to choose from the
     recording. ``sensitivity`` in [0, 1]: higher picks weaker, less prominent peaks (more of
     the signal goes to sources, less to the residual). ``max_peaks``: peaks per frame (5..100).
     ``texture_seconds``: the clustering window. ``seed`` makes k-means reproducible.

@@ -172,7 +172,7 @@ def test_registry_lists_and_builds_formation():
     assert backend.name == "formation" and backend.n_sources == 4
 
 
-@pytest.mark.parametrize("bad", [dict(n_sources=1), dict(n_sources=9), dict(sensitivity=1.5),
+@pytest.mark.parametrize("bad", [dict(n_sources=1), dict(n_sources=17), dict(sensitivity=1.5),
                                  dict(max_peaks=0), dict(texture_seconds=0.0)])
 def test_bad_settings_raise(bad):
     with pytest.raises(ParameterError):

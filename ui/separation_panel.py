@@ -61,10 +61,10 @@ class SeparationPanel(QFrame):
         self.stack = QStackedWidget()
         # formation
         self.n_sources = QSpinBox()
-        self.n_sources.setRange(1, 8)
+        self.n_sources.setRange(1, 16)
         self.n_sources.setSpecialValueText("auto")
         self.n_sources.setValue(1)
-        self.n_sources.setToolTip("Number of sources to find (2–8), or auto")
+        self.n_sources.setToolTip("Number of sources to find (2–16: more, smaller ones to merge by hand), or auto")
         self.sensitivity = QDoubleSpinBox()
         self.sensitivity.setRange(0.0, 1.0)
         self.sensitivity.setSingleStep(0.1)

@@ -33,7 +33,7 @@ def add_arguments(p) -> None:
     p.add_argument("--separator", default="formation", metavar="NAME",
                    help="formation (default, as upmix and batch: needs no model files) or demucs")
     p.add_argument("--backend", dest="separator", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
-    p.add_argument("--sources", type=int, metavar="N", help="formation: number of sources to find (2-8; default auto)")
+    p.add_argument("--sources", type=int, metavar="N", help="formation: number of sources to find (2-16; default auto)")
     p.add_argument("--demucs-model", metavar="NAME", help="demucs: htdemucs (default), htdemucs_6s, htdemucs_ft")
     p.add_argument("--model", dest="demucs_model", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
     p.add_argument("--demucs-models", metavar="DIR",

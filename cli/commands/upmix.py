@@ -62,7 +62,7 @@ def add_settings_arguments(p, *, separator_default) -> None:
                     f"project file (default {separator_default})")
     p.add_argument("--separator", default=separator_default, help=sep_help)
     p.add_argument("--sources", type=int, default=None, metavar="N",
-                   help="with --separator formation: number of sources to find (2-8; default auto)")
+                   help="with --separator formation: number of sources to find (2-16; default auto)")
     p.add_argument("--demucs-model", default=None, metavar="NAME",
                    help="with --separator demucs: htdemucs (default), htdemucs_6s, htdemucs_ft")
     p.add_argument("--renditions", type=int, default=None, metavar="K",
