@@ -72,8 +72,7 @@ def _follow(s: "Session", sources, origin, changed, *, progress=None, cancel=Non
         placements = proposal.propose(r, renders, params, placements, sources, models_dir=s.settings.models_dir)
         # every source's energy weighs in each auto source's tile parameters: all are made again
         renders = [sr if i in prepared else replace(sr) for i, sr in enumerate(renders)]
-        proposal.render_around(r, renders, params, placements, mono_compatible=s.mono_compatible,
-                               spill=s.spill_dir, progress=Reporter(progress, "render", 0.6, 0.4), cancel=cancel)
+        s._render(r, renders, params, placements, progress=Reporter(progress, "render", 0.6, 0.4), cancel=cancel)
     return renders, placements, gallery
 
 
@@ -96,9 +95,18 @@ def _state(s: "Session") -> tuple:
             list(edits_of(s)), [None if g is None else list(g) for g in s.gallery])
 
 
+def _installing(s: "Session") -> None:
+    """Before other sources become current: the renders kept for the renditions and the pairs
+    being filled are the old sources'."""
+    s._stop_fillers()
+    s._kept = {}
+
+
 def _restore(s: "Session", state: tuple) -> None:
     current, renders, placements, mono_compatible, sources, edits, gallery = state
-    render_missing(renders, mono_compatible=s.mono_compatible, spill=s.spill_dir)
+    _installing(s)
+    if s.pairs:
+        render_missing(renders, mono_compatible=s.mono_compatible, spill=s.spill_dir)
     s.sources, s.renders, s.placements = list(sources), list(renders), list(placements)
     s.edits, s.gallery = list(edits), list(gallery)
     s.memory.keep(s.renders)
@@ -127,6 +135,7 @@ def apply_saved(s: "Session", edits: list[Edit], *, progress: Optional[ProgressF
                                            cancel=cancel)
     renders, placements, gallery = _follow(s, sources, origin, changed, progress=Reporter(progress, "edit", 0.8, 0.2),
                                            cancel=cancel)
+    _installing(s)
     s.sources, s.renders, s.placements, s.gallery = sources, renders, placements, gallery
     s.edits = list(edits)
     s.memory.keep(s.renders)
