@@ -10,6 +10,18 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 SR = 44100
 
+# Tests by layer: tests/core, separation, training, app, ui, cli (shared helpers here and in
+# tests/_demucs_tiny.py, tests/ui/uikit.py). Everything under tests/ui (the desktop window) and
+# tests/cli (the command line, mostly in processes) is end to end: marked slow, with the long ones
+# elsewhere (their own ``pytest.mark.slow``); ``pytest -m "not slow"`` is the fast subset.
+_SLOW_FOLDERS = ("ui", "cli")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.parent.name in _SLOW_FOLDERS and item.path.parent.parent.name == "tests":
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _own_stem_cache(tmp_path_factory, monkeypatch):

@@ -64,7 +64,7 @@ class ModelInfo:
 _REGISTRY: dict[str, ModelInfo] = {}
 _CACHE: dict[tuple[str, str], PSModel] = {}
 _LOCK = threading.Lock()
-_LOADS = [0]   # model files loaded by this process (batch workers report it: once per worker)
+_LOADS = [0]   # PS model files loaded by this process (batch workers report it: once per worker)
 _BUILTIN = ("core.models.baselines", "core.models.psnn", "core.models.mtm", "core.models.reg", "core.models.ar",
             "core.models.placement")
 
@@ -115,7 +115,7 @@ def load_model(name: str, folder: Optional[Path] = None) -> PSModel:
             if not ok:
                 raise ParameterError(f"model {name!r} is not available: {why}")
             _CACHE[key] = info.loader(folder)
-            _LOADS[0] += 1
+            _LOADS[0] += info.kind == "ps"
         return _CACHE[key]
 
 

@@ -11,6 +11,8 @@ import soundfile as sf
 import separation
 from separation.stem_cache import StemCache
 
+pytestmark = pytest.mark.slow     # end to end (processes, clusters)
+
 SR = 44100
 
 
@@ -74,7 +76,7 @@ def test_cached_project_render_is_bit_identical_to_a_fresh_one(rng, tmp_path):
     empty cache, write the same bytes as the upmix."""
     import os
     sf.write(str(tmp_path / "rec.wav"), _music(rng, 3.0), SR, subtype="FLOAT")
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, PYTHONPATH=str(root), SOUNDSTAGE_CACHE_DIR=str(tmp_path / "cache"))
 
     def cli(*args):
@@ -99,7 +101,7 @@ def test_renditions_share_the_first_ones_detail_and_re_render_exactly(rng, tmp_p
     import json
     import os
     sf.write(str(tmp_path / "rec.wav"), _music(rng, 3.0), SR, subtype="FLOAT")
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, PYTHONPATH=str(root))
     r = subprocess.run([sys.executable, "-m", "cli", "-q", "upmix", str(tmp_path / "rec.wav"), "-o",
                         str(tmp_path / "up.wav"), "--separator", "formation", "--sources", "3", "--method", "ps-nn",

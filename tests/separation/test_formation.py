@@ -495,6 +495,7 @@ def test_short_input(seconds):
     assert_valid(x, sources)
 
 
+@pytest.mark.slow
 def test_twenty_minute_input_bounded():
     """20 minutes (a tone stepping through pitches, light noise): completes, sums, bounded memory."""
     n = 20 * 60 * SR

@@ -19,6 +19,8 @@ from app.batch import MANIFEST, BatchError, Manifest, _Lock, find_audio, run_bat
 from app.chain import UpmixSettings
 from cli.main import main
 
+pytestmark = pytest.mark.slow     # end to end (processes, clusters)
+
 SR = 44100
 SETTINGS = ["--separator", "formation", "--sources", "2", "--seed", "5"]
 GOOD = {"a.wav": "a.wav", "sub/b.flac": "sub/b.wav", "sub/deeper/c.wav": "sub/deeper/c.wav"}

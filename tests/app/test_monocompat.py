@@ -15,7 +15,7 @@ from core.stft import n_frames
 from app.export import export
 from app.project_io import load_project
 
-DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo" / "feelings-mono.flac"
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo" / "feelings-mono.flac"
 FOLD_TOL = 10 ** (-100 / 20)  # -100 dBFS: well below the -90 dBFS target, well above float32 rounding
 
 

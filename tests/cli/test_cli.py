@@ -9,7 +9,7 @@ import soundfile as sf
 from cli.main import main
 from core.metrics import stereo_stats
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo" / "feelings-mono.flac"
 
 

@@ -15,6 +15,8 @@ from app.batch import (MANIFEST, BatchError, Manifest, _local_cluster, find_audi
 from app.chain import UpmixSettings
 from cli.main import main
 
+pytestmark = pytest.mark.slow     # end to end (processes, clusters)
+
 SR = 44100
 PLAIN = UpmixSettings(separator="none", method="decorr")
 

@@ -16,7 +16,7 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SR = 44100
 ZEN = "Beautiful is better than ugly"          # what ``import this`` prints
 

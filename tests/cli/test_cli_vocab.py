@@ -17,7 +17,7 @@ import cli.main as cli
 from cli.progress_bar import TerminalProgress
 from core.progress import Progress
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SR = 44100
 
 

@@ -18,7 +18,7 @@ from separation.base import Source, colour_for
 from conftest import harmonic_note, noise
 from app.export import export
 
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "dawproject"
+SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "dawproject"
 if not SCHEMA.exists():
     SCHEMA = Path("/work/shared/dawproject")
 

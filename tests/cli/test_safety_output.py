@@ -243,7 +243,7 @@ def test_sigterm_mid_export_leaves_nothing(tmp_path):
     src = tmp_path / "long.wav"
     sf.write(src, np.tile(_music(seconds=5.0), 60), SR, subtype="PCM_16")      # 5 minutes
     out = tmp_path / "out.wav"
-    env = dict(os.environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
     p = subprocess.Popen([sys.executable, "-m", "cli", "-q", "upmix", str(src), "-o", str(out), "--method",
                           "decorr"], env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240

@@ -221,7 +221,7 @@ def test_space_after_separate_and_cancel_plays_and_keeps_names(qtbot, win):
     assert not ctl.playing
     assert [r.name.text() for r in win.sources.rows] == names
     # a field that focus merely landed in (what had it was deleted: nothing had focus) lets Space
-    # through; one the user tabbed or clicked into takes it (issue 23: tests/test_ui_keys.py)
+    # through; one the user tabbed or clicked into takes it (issue 23: tests/ui/test_ui_keys.py)
     field = win.sources.rows[0].name
     win.canvas.setFocus(Qt.FocusReason.OtherFocusReason)
     win.canvas.clearFocus()

@@ -232,6 +232,7 @@ def test_project_errors(tmp_path, rng):
         load_project(tmp_path / "q.json")
 
 
+@pytest.mark.slow
 def test_project_render_is_bit_identical_in_a_fresh_process(tmp_path, rng):
     x = np.sum(_three_sources(rng, 3.0), axis=0).astype(np.float32)
     sf.write(str(tmp_path / "rec.flac"), x / np.abs(x).max() * 0.5, 44100)

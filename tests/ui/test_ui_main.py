@@ -26,7 +26,7 @@ from conftest import harmonic_note  # noqa: E402
 from uikit import ini_settings, main_window, wait_idle as _wait_idle  # noqa: E402
 from app.memory import restore_needs_render
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _recording(path: Path, seconds: float = 4.0) -> Path:

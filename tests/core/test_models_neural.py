@@ -262,6 +262,7 @@ def test_prior_ce_is_entropy_of_uniform_two_tokens():
     assert ce == pytest.approx(math.log(4), abs=0.05)
 
 
+@pytest.mark.slow
 def test_train_command_on_a_folder(tmp_path, monkeypatch, rng, signals):
     from cli.main import main
     monkeypatch.setenv("SOUNDSTAGE_TRAIN_CACHE", str(tmp_path / "cache"))
@@ -315,6 +316,7 @@ def test_shipped_files_exist_are_small_and_documented():
     assert total <= 20 * 2 ** 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SHIPPED))
 def test_shipped_models_load_fast_and_run(name, rng):
     info = {m.name: m for m in list_models()}[name]
@@ -350,6 +352,7 @@ def test_silent_frames_detection():
     assert not silent_frames(np.full(4096, 1e-3, np.float32)).any()
 
 
+@pytest.mark.slow
 def test_shipped_ar_after_a_silent_intro_is_not_mono(rng):
     """A digitally silent lead-in used to leave PS-AR in mono for the whole recording (mean IC
     0.998, |IID| 0.04 dB after it): the context now starts afresh after silence."""
