@@ -371,6 +371,7 @@ def mix_stream(renders: list[SourceRender], placements: list[Placement], *, star
         return
     t_total = n_frames(n)
     bob = band_of_bin()
+    n_bins = len(bob)
     f = 0 if start == 0 else max(0, start // HOP - 1)    # first_sample(f) <= start
     ola = OverlapAddStream(n, 1 if mono_compatible else 2, first=f)
     step = first_chunk or chunk
@@ -378,24 +379,27 @@ def mix_stream(renders: list[SourceRender], placements: list[Placement], *, star
         check_cancel(cancel)
         f1 = min(t_total, f + step)
         step = chunk
-        specs = None
-        for i in auto:
+        t = f1 - f
+        specs = [np.zeros((t, n_bins), np.complex64) for _ in range(1 if mono_compatible else 2)]
+        tmp = np.empty((t, n_bins), np.complex64)
+        for i in auto:                      # frames-major [t, bins]: no transposed copies
             r = renders[i]
-            S, D = stft_frames(r.s, f, f1), stft_frames(r.d, f, f1)
+            S = stft_frames(r.s, f, f1, frames_major=True)
+            D = stft_frames(r.d, f, f1, frames_major=True)
             iid, ic = r.tiles[0][:, f:f1], r.tiles[1][:, f:f1]
             g = gains[i]
             if mono_compatible:
                 a, b = side_coefficients(iid, ic)
-                parts = ((a * g)[bob] * S + (b * g)[bob] * D,)
+                laws = ((a, b),)
             else:
                 a, b, c, d = mixing_coefficients(iid, ic)
-                parts = ((a * g)[bob] * S + (b * g)[bob] * D, (c * g)[bob] * S + (d * g)[bob] * D)
-            if specs is None:
-                specs = list(parts)
-            else:
-                for acc, part in zip(specs, parts):
-                    acc += part
-        a0, block = ola.add(specs, f)
+                laws = ((a, b), (c, d))
+            for acc, (ca, cb) in zip(specs, laws):
+                np.multiply((ca * g).T[:, bob], S, out=tmp)
+                acc += tmp
+                np.multiply((cb * g).T[:, bob], D, out=tmp)
+                acc += tmp
+        a0, block = ola.add(specs, f, frames_major=True)
         f = f1
         lo, hi = max(a0, start), min(a0 + len(block), stop)
         if hi <= lo:

@@ -78,8 +78,10 @@ def istft(spec: np.ndarray, *, length: int, n_fft: int = N_FFT, hop: int = HOP) 
     return out / np.maximum(norm, 1e-3)
 
 
-def stft_frames(x: np.ndarray, start: int, stop: int, *, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
-    """Frames ``start:stop`` of :func:`stft` (x) without transforming the rest [shape=(bins, stop-start)]."""
+def stft_frames(x: np.ndarray, start: int, stop: int, *, n_fft: int = N_FFT, hop: int = HOP,
+                frames_major: bool = False) -> np.ndarray:
+    """Frames ``start:stop`` of :func:`stft` (x) without transforming the rest [shape=(bins, stop-start)];
+    ``frames_major``: the same values as [shape=(stop-start, bins)] (no transposed copy)."""
     x = np.asarray(x, dtype=np.float32)
     t = stop - start
     lo = start * hop - n_fft // 2  # first sample of frame `start` in x coordinates
@@ -88,7 +90,8 @@ def stft_frames(x: np.ndarray, start: int, stop: int, *, n_fft: int = N_FFT, hop
     if b > a:
         seg[a - lo: b - lo] = x[a:b]
     frames = np.lib.stride_tricks.as_strided(seg, shape=(t, n_fft), strides=(hop * 4, 4), writeable=False)
-    return np.ascontiguousarray(sfft.rfft(frames * window(n_fft), axis=1, workers=-1).T)
+    spec = sfft.rfft(frames * window(n_fft), axis=1, workers=-1, overwrite_x=True)
+    return spec if frames_major else np.ascontiguousarray(spec.T)
 
 
 class OverlapAdd:
@@ -179,13 +182,14 @@ class OverlapAddStream:
     def done(self) -> bool:
         return self.emitted >= self.length
 
-    def add(self, specs, f0: int) -> tuple[int, np.ndarray]:
+    def add(self, specs, f0: int, *, frames_major: bool = False) -> tuple[int, np.ndarray]:
+        """``frames_major``: the spectra are [shape=(t, bins)]."""
         if f0 != self.next_frame:
             raise ParameterError(f"frames must come in order: expected {self.next_frame}, got {f0}")
         n_fft, hop, half = self.n_fft, self.hop, self.n_fft // 2
         k = n_fft // hop
         w = window(n_fft)
-        t = specs[0].shape[1]
+        t = specs[0].shape[0 if frames_major else 1]
         f1 = f0 + t
         base = f0 * hop
         end = base + (k - 1) * hop + t * hop
@@ -193,7 +197,9 @@ class OverlapAddStream:
             self.buf = np.concatenate([self.buf, np.zeros((end - self.b0 - len(self.buf), self.channels),
                                                           np.float32)])
         for ch, spec in enumerate(specs):
-            frames = sfft.irfft(np.ascontiguousarray(spec.T, dtype=np.complex64), n=n_fft, axis=1, workers=-1) * w
+            spec = np.ascontiguousarray(spec if frames_major else spec.T, dtype=np.complex64)
+            frames = sfft.irfft(spec, n=n_fft, axis=1, workers=-1)
+            frames *= w
             blocks = frames.reshape(t, k, hop)
             for j in range(k):
                 lo = base + j * hop - self.b0
