@@ -184,8 +184,7 @@ class PairFiller:
         one = [Placement()]
         for r in self.todo:
             check_cancel(cancel)
-            pair = pair_buffer(self.n, self.spill)
-            pair[:] = 0.0
+            pair = pair_buffer(self.n, self.spill, zeros=True)
             stream = mix_stream([r], one, start=self.start, mono_compatible=self.mono_compatible,
                                 chunk=self.chunk, first_chunk=self.first_frames)
             a, block = next(stream)
@@ -233,15 +232,18 @@ class _Stop(Exception):
     pass
 
 
-def pair_buffer(n: int, spill: Optional[Path] = None) -> np.ndarray:
+def pair_buffer(n: int, spill: Optional[Path] = None, *, zeros: bool = False) -> np.ndarray:
     """A float32 buffer [shape=(n, 2)] for a source's auto pair: in RAM, or with ``spill`` (a
     folder) mapped on a file there, so that the pairs of a long recording do not have to fit in RAM
     beside its stems: the OS keeps the pages it has room for and writes the others out, as a DAW
     streams from disk. The file is unlinked as soon as it is mapped (nothing is left behind, even
     after a crash; the space is freed with the array); its space is reserved first, so a full disk
-    is an error here (then the pair is kept in RAM), never a fault while writing."""
+    is an error here (then the pair is kept in RAM), never a fault while writing. ``zeros``: every
+    sample 0 (a reserved file reads as zeros; in RAM the pages are zeroed as they are first
+    touched), at no cost up front."""
+    alloc = np.zeros if zeros else np.empty
     if spill is None or n <= 0 or not hasattr(os, "posix_fallocate"):
-        return np.empty((max(n, 0), 2), np.float32)
+        return alloc((max(n, 0), 2), np.float32)
     try:
         spill = Path(spill)
         spill.mkdir(parents=True, exist_ok=True)
@@ -256,7 +258,7 @@ def pair_buffer(n: int, spill: Optional[Path] = None) -> np.ndarray:
         return buf.view(np.ndarray)       # a plain array (the map lives as its base)
     except OSError as exc:
         log.info("auto render kept in memory: cannot map it in %s (%s)", spill, exc)
-        return np.empty((n, 2), np.float32)
+        return alloc((n, 2), np.float32)
 
 
 def mapped_on_file(a) -> bool:
