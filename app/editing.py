@@ -47,8 +47,10 @@ class EditPlan:
     gallery: list
     changed: set
 
-    def adopt(self, session: "Session") -> Change:
+    def adopt(self, session: "Session", *, engine=None) -> Change:
+        """Make it current (one undo step); ``engine``: a playback engine made for it in the worker."""
         adopt_edit(session, self)
+        session._engine = engine
         return Change.SOURCES
 
 

@@ -26,7 +26,7 @@ from core.progress import ProgressFn
 from core.stft import HOP, N_FFT, istft, n_frames, stft
 from separation.base import PALETTE, Source
 
-__all__ = ["Merge", "Split", "MoveRegion", "Edit", "EditError", "apply_edit", "apply_edits", "edit_from_dict",
+__all__ = ["band_to_hz", "suggested_merges", "Merge", "Split", "MoveRegion", "Edit", "EditError", "apply_edit", "apply_edits", "edit_from_dict",
            "SPLIT_PARTS", "NYQUIST", "describe"]
 
 SPLIT_PARTS = (2, 8)            # a split by formation makes this many parts
@@ -108,6 +108,30 @@ def describe(edit: Edit, sources: list[Source]) -> str:
         return f"split {nm(edit.index)} {how}"
     to = nm(edit.dst) if edit.dst is not None else "a new source"
     return f"move a region of {nm(edit.src)} to {to}"
+
+
+def band_to_hz(y: float) -> float:
+    """A spectrogram's band coordinate (0 at the bottom of band 0, 34 at the top) in Hz."""
+    from core.bands import N_BANDS, band_edges
+    hz = band_edges() * (SAMPLE_RATE / N_FFT)
+    return float(np.interp(y, np.arange(N_BANDS + 1), hz))
+
+
+def suggested_merges(sources: list[Source], *, least: float = 0.3) -> list[tuple[int, int, float]]:
+    """Pairs of sources the grouping model rates likely one instrument, most likely first:
+    ``(i, j, P(same))`` with P at least ``least`` (formation records it between the sources it
+    made, ``meta["same"]``; sources made by an edit have none)."""
+    out = []
+    for i, a in enumerate(sources):
+        for j in range(i + 1, len(sources)):
+            b = sources[j]
+            same, k = a.meta.get("same"), b.meta.get("formation_id")
+            if same is None or k is None or "formation_id" not in a.meta or not 0 <= k < len(same):
+                continue
+            p = same[k]
+            if p is not None and np.isfinite(p) and p >= least:
+                out.append((i, j, float(p)))
+    return sorted(out, key=lambda t: -t[2])
 
 
 # --- applying ------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ from .timbre import FEATURES, cluster_features, continuation, describe, link_tra
 
 __all__ = ["SourceFormation", "N_SOURCES_RANGE", "VERSION"]
 
-VERSION = 1           # bump when the sources change for the same input and settings (cache entries)
+VERSION = 2           # bump when the sources change for the same input and settings (cache entries)
 
 N_SOURCES_RANGE = (2, 16)   # up to 16: more, smaller sources for a person to merge (issue 26)
 _CHUNK = 256          # frames per STFT chunk (~6 s)
@@ -305,10 +305,12 @@ class SourceFormation:
         window_s = self.texture_frames * HOP / SAMPLE_RATE
         tracks = tracks_from_clusters(feats, track, window_s=window_s)
         table, weight = tracks.table, tracks.weight
+        aff: dict = {}
         if self.n_sources is None:
-            group = group_tracks(tracks, n_sources=None, max_sources=_MAX_AUTO, min_share=_MIN_SHARE)
+            group = group_tracks(tracks, n_sources=None, max_sources=_MAX_AUTO, min_share=_MIN_SHARE, affinity=aff)
         else:
-            group = group_tracks(tracks, n_sources=self.n_sources, max_sources=self.n_sources, min_share=_TINY)
+            group = group_tracks(tracks, n_sources=self.n_sources, max_sources=self.n_sources, min_share=_TINY,
+                                 affinity=aff)
         n_src = int(group.max()) + 1
         info = []
         for g in range(n_src):
@@ -323,6 +325,9 @@ class SourceFormation:
         rank = sorted(range(n_src), key=lambda g: (info[g]["percussive"] >= _PERCUSSIVE, info[g]["pitch_hz"]))
         remap = np.empty(n_src, dtype=np.int64)
         remap[rank] = np.arange(n_src)
+        same = aff["same"] if aff["same"].shape == (n_src, n_src) else np.full((n_src, n_src), np.nan)
+        for k, g in enumerate(rank):             # P(same) with each other source: suggested merges
+            info[g]["same"] = [float(v) for v in same[g, rank]]
         return remap[group][track], [info[g] for g in rank]
 
     def _resynthesize(self, x: np.ndarray, peaks: Peaks, src: np.ndarray, n_src: int,
@@ -395,8 +400,11 @@ class SourceFormation:
                                         info[s]["duration_s"], info[s]["polyphony"]) for s in keep])
         out = []
         for i, (s, name) in enumerate(zip(keep, names)):
-            meta = {k: v for k, v in info[s].items() if k != "energy"}
-            meta.update(share=_energy(stems[s]) / total, n_peaks=int(np.count_nonzero(src_of_peak == s)))
+            meta = {k: v for k, v in info[s].items() if k not in ("energy", "same")}
+            meta.update(share=_energy(stems[s]) / total, n_peaks=int(np.count_nonzero(src_of_peak == s)),
+                        formation_id=i)
+            if "same" in info[s]:                # P(same instrument) with each kept source, by formation_id
+                meta["same"] = [info[s]["same"][t] if t < len(info[s]["same"]) else None for t in keep]
             out.append(Source(name, stems[s], colour_for(i), "source", meta))
         out.append(Source("Residual", residual, RESIDUAL_COLOUR, "residual", {"share": _energy(residual) / total}))
         return out

@@ -220,7 +220,8 @@ def same_probability(a: Tracks, b: Tracks, *, model: PairModel, spread: float, b
 
 
 def group_tracks(tr: Tracks, *, n_sources: int | None, max_sources: int, min_share: float,
-                 model: PairModel | None = None, threshold: float | None = None) -> np.ndarray:
+                 model: PairModel | None = None, threshold: float | None = None,
+                 affinity: dict | None = None) -> np.ndarray:
     """Source per track [shape=(T,)], numbered from 0.
 
     The :data:`CORE_TRACKS` loudest tracks are clustered by average linkage on P(same) with the
@@ -229,13 +230,33 @@ def group_tracks(tr: Tracks, *, n_sources: int | None, max_sources: int, min_sha
     ``threshold`` (the model's own by default, chosen on the tuning scenes: see
     bench/formation_fit.py). Groups holding less than ``min_share`` of the energy join the group they
     are most likely one with, and at most ``max_sources`` are kept. The quieter tracks join the group
-    whose loudest :data:`ANCHOR_TRACKS` members they are on average most likely one instrument with."""
+    whose loudest :data:`ANCHOR_TRACKS` members they are on average most likely one instrument with.
+    ``affinity`` (a dict) receives ``"same"``: the groups' mean P(same) [shape=(G, G)], each pair of
+    their core tracks weighted as the clustering weighs them (what suggested merges show)."""
     model = model or load_model()
     thr = model.threshold if threshold is None else float(threshold)
     probs = core_probabilities(tr, model=model)
     lab = cluster(probs[1], tr.weight[probs[0]], n_sources=n_sources, max_sources=max_sources,
                   min_share=min_share, threshold=thr, tracks=tr.take(probs[0]), layer_prior=model.layer_prior)
+    if affinity is not None:
+        affinity["same"] = group_affinity(probs[1], tr.weight[probs[0]], lab)
     return assign_rest(probs, lab)
+
+
+def group_affinity(p: np.ndarray, weight: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """Mean P(same) between groups [shape=(G, G)] from the tracks' ``p`` [shape=(T, T)], energies
+    ``weight`` and groups ``lab`` [shape=(T,)], pairs weighted by the square roots of the energies
+    (average linkage, as :func:`cluster`); the diagonal is 1."""
+    g = int(lab.max()) + 1 if len(lab) else 0
+    mass = np.sqrt(np.maximum(weight, 0.0)) + _EPS
+    onehot = np.zeros((len(lab), g))
+    onehot[np.arange(len(lab)), lab] = mass
+    sim = 0.5 * (p + p.T).astype(np.float64)
+    num = onehot.T @ sim @ onehot
+    den = np.outer(onehot.sum(axis=0), onehot.sum(axis=0))
+    out = num / np.maximum(den, _EPS)
+    np.fill_diagonal(out, 1.0)
+    return out
 
 
 CORE_TRACKS = 600     # tracks clustered by their pair probabilities

@@ -29,6 +29,7 @@ from core.limits import VARIETY_RANGE, check_range
 from core.placement import Placement
 from core.progress import Reporter, check_cancel
 
+from .edit_actions import EditActions
 from .jobs import KEEP, JobRunner, Prepared
 from .playback_control import Playback
 from .preferences import Preferences
@@ -67,6 +68,7 @@ class SessionController(QObject):
         self._attach(self.session)
         self.jobs = JobRunner(install=self._install, ended=self._flush_events, resync=self._resync, parent=self)
         self.playback = Playback(self.settings, parent=self)
+        self.editing = EditActions(self)         # merge, split, move a region (issue 26)
         self.views = Views()
         self._pending: list[str] = []
         self._drag_id = 0
@@ -360,6 +362,8 @@ class SessionController(QObject):
             return
         if cmd.change is not Change.PLACES:      # the renders changed: views and engine follow
             self.views = session_views(self.session)
+            if cmd.change is Change.SOURCES:     # other sources (an edit): another engine
+                self.playback.set_engine(self.session.mix_engine(), self.session.snapshot())
             self.engine_changed.emit()
         self._push_snapshot()
         self.remeasure()

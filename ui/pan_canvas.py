@@ -26,6 +26,7 @@ from PyQt6.QtWidgets import QInputDialog, QMenu, QSizePolicy, QWidget
 from app.display import frame_of_sample
 
 from . import theme
+from .edit_actions import add_edit_menu
 
 __all__ = ["PanCanvas"]
 
@@ -252,6 +253,7 @@ class PanCanvas(QWidget):
         menu.addSeparator()
         menu.addAction("Rename…", lambda: self._rename(i))
         menu.addAction("Reset to the model's proposal", lambda: ctl.reset_placement(i))
+        add_edit_menu(menu, ctl, i)              # select, merge with, split (issue 26)
         if global_pos is not None:
             menu.popup(global_pos)
         self._menu = menu

@@ -11,10 +11,11 @@ from dataclasses import replace
 from typing import Callable
 
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
-from PyQt6.QtWidgets import (QAbstractSpinBox, QDoubleSpinBox, QFrame, QGridLayout, QLabel, QLineEdit, QScrollArea,
+from PyQt6.QtWidgets import (QAbstractSpinBox, QCheckBox, QDoubleSpinBox, QFrame, QGridLayout, QLabel, QLineEdit, QScrollArea,
                              QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget)
 
 from . import theme
+from .edit_actions import EditBar
 
 __all__ = ["SourcesPanel", "SourceRow"]
 
@@ -64,6 +65,10 @@ class SourceRow:
         self.mute = self._toggle("M", "Mute", "mute")
         self.solo = self._toggle("S", "Solo", "solo")
         self.pin = self._toggle("P", "", "pinned")
+        self.select = QCheckBox()
+        self.select.setObjectName(f"select_{i}")
+        self.select.setToolTip("Select (merge, split, A/B compare)")
+        self.select.toggled.connect(lambda on: self.panel.syncing or ctl.editing.select(self.i, on))
         for col, w in enumerate(self.widgets()):
             grid.addWidget(w, row, col)
         self.sync()
@@ -71,7 +76,7 @@ class SourceRow:
     def widgets(self) -> tuple:
         """The row's widgets, left to right (the panel's columns)."""
         return (self.swatch, self.name, self.pan, self.width, self.gain, self.gain_value, self.mute, self.solo,
-                self.pin)
+                self.pin, self.select)
 
     @staticmethod
     def _number(name: str, lo: float, hi: float, step: float, decimals: int, suffix: str, tip: str) -> QDoubleSpinBox:
@@ -159,6 +164,7 @@ class SourceRow:
             self.name.setCursorPosition(0)
         self.gain.setValue(int(round(p.gain_db * 2)))
         self.mute.setChecked(p.mute)
+        self.select.setChecked(self.i in self.panel.ctl.editing.selected)
         self.solo.setChecked(p.solo)
         self.pin.setChecked(p.pinned)
         self.pin.setToolTip("Pinned: holds this place (click to let the model place it again)" if p.pinned else
@@ -183,6 +189,9 @@ class SourcesPanel(QFrame):
         title = QLabel("SOURCES")
         title.setObjectName("title")
         outer.addWidget(title)
+        self.edit_bar = EditBar(ctl)             # merge / split / suggested merges / A/B of the checked sources
+        outer.addWidget(self.edit_bar)
+        ctl.editing.selection_changed.connect(self.sync)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)

@@ -1,5 +1,6 @@
 """The spectrogram coloured by source: each band-and-frame tile takes the colour of the source
-that dominates it, its brightness the tile's level. Click to seek."""
+that dominates it, its brightness the tile's level. Click to seek; Shift + drag a rectangle to
+move a region of one source to another (:class:`ui.edit_actions.RegionTool`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +11,7 @@ from PyQt6.QtGui import QColor
 from core.bands import N_BANDS, band_centres_hz
 
 from . import theme
+from .edit_actions import RegionTool
 
 __all__ = ["SpectrogramView", "AXIS_WIDTH"]
 
@@ -42,6 +44,7 @@ class SpectrogramView(pg.PlotWidget):
         ctl.session_event.connect(self._on_event)
         ctl.engine_changed.connect(self._schedule)
         ctl.tick.connect(self._on_tick)
+        self.region_tool = RegionTool(self, ctl)  # Shift + drag: move a region between sources (issue 26)
 
     def _set_ticks(self) -> None:
         """Frequency ticks, fewer where the view is too short for them all to be read."""
