@@ -9,12 +9,13 @@ The material is bench/formation_multitrack.py's: the multitrack songs (guitar an
 mixture is their sum) and the rendered General-MIDI scenes (scripts/render_midi_scenes.py; held out
 by default). For each recording, formation proposes N sources (``auto``: the shipped setting; 8, 12,
 16: the "more, smaller sources" setting a person edits), residual included. The **merge oracle** is a
-user who knows the true stems and merges optimally: every proposed source goes to one stem or stays
-apart, a stem's estimate is the sum of its sources, and the assignment maximizes the mean SI-SDR over
-the stems (exhaustive over the two-stem partitions of a song, then a local search that moves one
-source at a time, from several starts; SI-SDR of any merge is computed from the sources' Gram
-matrix, so every candidate is exact). ``merges`` counts pairwise merges (a stem made of k sources
-took k - 1), ``gestures`` the merge actions (one per stem made of two or more sources).
+user who knows the true stems and, for each stem, merges the proposed sources that estimate it best:
+the best SI-SDR over every merge of the N sources (all 2^N - 1 of them, exactly: any merge's SI-SDR
+follows from the sources' Gram matrix and their dot products with the stems, cached per recording
+and setting). As the ``auto best`` column picks each stem's best single source, each stem's merge is
+chosen on its own (a source may serve two stems). ``merges`` counts pairwise merges (a stem made
+of k sources took k - 1, summed over the stems), ``gestures`` the merge actions (one per stem made
+of two or more sources).
 
 Columns, as improvements over the mixture's SI-SDR (dB), averaged over the stems holding at least
 2 % of the mixture's energy: ``auto best`` the best single source of the automatic grouping (what
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
 import json
 import sys
 import time
@@ -56,51 +56,49 @@ def sisdr_of_merge(G: np.ndarray, C: np.ndarray, rr: np.ndarray, masks: np.ndarr
     return np.where(masks.sum(axis=1, keepdims=True) > 0, out, -np.inf)
 
 
-def _score(G, C, rr, assign: np.ndarray) -> tuple[float, np.ndarray]:
-    K = C.shape[1]
-    per = np.array([sisdr_of_merge(G, C[:, [k]], rr[[k]], (assign == k)[None, :].astype(np.float64))[0, 0]
-                    for k in range(K)])
-    return float(per.mean()), per
-
-
-def merge_oracle(sources: list[np.ndarray], refs: list[np.ndarray], *, restarts: int = 8,
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The best merge of ``sources`` into estimates of ``refs``: ``(stem per source [shape=(M,)],
-    -1 for a source left apart; SI-SDR per reference [shape=(K,)])``."""
-    S = np.stack([s.astype(np.float64) for s in sources])
-    R = np.stack([r.astype(np.float64) for r in refs])
-    G, C, rr = S @ S.T, S @ R.T, np.einsum("ij,ij->i", R, R)
+def best_subsets(G: np.ndarray, C: np.ndarray, rr: np.ndarray, *, block: int = 1 << 14) -> tuple:
+    """Each reference's best merge: ``(mask per reference [shape=(K, M)] of the sources merged,
+    SI-SDR per reference [shape=(K,)])``, exhaustive over the 2^M - 1 merges (M <= 18), else a
+    local search that adds or removes one source at a time from the best single source."""
     M, K = C.shape
-    starts = []
-    corr = C / np.sqrt(np.maximum(np.diag(G), 1e-20))[:, None] / np.sqrt(rr)[None, :]
-    starts.append(np.where(corr.max(axis=1) > 0, corr.argmax(axis=1), -1))
-    if K == 2 and M <= 18:                                    # every two-stem partition
-        masks = np.array(list(itertools.product((0.0, 1.0), repeat=M)))
-        a = sisdr_of_merge(G, C[:, [0]], rr[[0]], masks)[:, 0]
-        b = sisdr_of_merge(G, C[:, [1]], rr[[1]], 1.0 - masks)[:, 0]
-        starts.append(np.where(masks[int(np.argmax(a + b))] > 0, 0, 1))
-    rng = np.random.default_rng(seed)
-    starts += [rng.integers(-1, K, size=M) for _ in range(restarts)]
-    best, best_assign = -np.inf, starts[0]
-    for assign in starts:
-        assign = assign.copy()
-        cur, _ = _score(G, C, rr, assign)
+    best = np.full(K, -np.inf)
+    masks = np.zeros((K, M))
+    if M <= 18:
+        for start in range(1, 1 << M, block):
+            codes = np.arange(start, min(start + block, 1 << M))
+            cand = ((codes[:, None] >> np.arange(M)[None, :]) & 1).astype(np.float64)
+            val = sisdr_of_merge(G, C, rr, cand)                 # (m, K)
+            k = np.argmax(val, axis=0)
+            better = val[k, np.arange(K)] > best
+            best[better] = val[k, np.arange(K)][better]
+            masks[better] = cand[k[better]]
+        return masks, best
+    for r in range(K):
+        single = sisdr_of_merge(G, C[:, [r]], rr[[r]], np.eye(M))[:, 0]
+        cur = np.eye(M)[int(np.argmax(single))]
+        val = float(single.max())
         improved = True
         while improved:
-            improved = False
-            for i in range(M):
-                keep = assign[i]
-                for k in range(-1, K):
-                    if k == keep:
-                        continue
-                    assign[i] = k
-                    val, _ = _score(G, C, rr, assign)
-                    if val > cur + 1e-9:
-                        cur, keep, improved = val, k, True
-                assign[i] = keep
-        if cur > best:
-            best, best_assign = cur, assign.copy()
-    return best_assign, _score(G, C, rr, best_assign)[1]
+            flips = np.abs(cur[None, :] - np.eye(M))
+            v = sisdr_of_merge(G, C[:, [r]], rr[[r]], flips)[:, 0]
+            improved = float(v.max()) > val + 1e-9
+            if improved:
+                cur, val = flips[int(np.argmax(v))], float(v.max())
+        masks[r], best[r] = cur, val
+    return masks, best
+
+
+def gram(sources: list[np.ndarray], refs: list[np.ndarray]) -> tuple:
+    """``(G, C, rr)``: the sources' Gram matrix, their dot products with the references, the
+    references' energies (float64): all any merge's SI-SDR needs."""
+    S = np.stack([s.astype(np.float64) for s in sources])
+    R = np.stack([r.astype(np.float64) for r in refs])
+    return S @ S.T, S @ R.T, np.einsum("ij,ij->i", R, R)
+
+
+def merge_oracle(sources: list[np.ndarray], refs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The best merge of ``sources`` for each of ``refs``: ``(mask [shape=(K, M)], SI-SDR [shape=(K,)])``."""
+    return best_subsets(*gram(sources, refs))
 
 
 def _setting(n: str):
@@ -110,16 +108,18 @@ def _setting(n: str):
 def run_one(mix: np.ndarray, refs: list[np.ndarray], n: str) -> dict:
     def compute():
         t0 = time.perf_counter()
-        sources = separation.get("formation", n_sources=_setting(n)).separate(mix)
+        sources = separation.get("formation", n_sources=_setting(n), cache=False).separate(mix)
         secs = time.perf_counter() - t0
-        audio = [s.audio for s in sources]
-        assign, per = merge_oracle(audio, refs)
-        single = [max(si_sdr(r, a) for a in audio) for r in refs]
-        sizes = [int(np.sum(assign == k)) for k in range(len(refs))]
-        return {"n": len(sources), "merge": [float(v) for v in per], "single": single,
-                "merges": int(sum(max(z - 1, 0) for z in sizes)), "gestures": int(sum(z >= 2 for z in sizes)),
-                "seconds": secs}
-    return cached(f"merge-{n}", mix, compute)
+        G, C, rr = gram([s.audio for s in sources], refs)
+        return {"n": len(sources), "G": G.tolist(), "C": C.tolist(), "rr": rr.tolist(), "seconds": secs}
+    res = cached(f"gram-{n}", mix, compute)          # the sources' Gram matrix: any merge, no re-run
+    G, C, rr = (np.array(res[k]) for k in ("G", "C", "rr"))
+    masks, per = best_subsets(G, C, rr)
+    single = sisdr_of_merge(G, C, rr, np.eye(len(G))).max(axis=0)
+    sizes = masks.sum(axis=1)
+    return {"n": res["n"], "merge": [float(v) for v in per], "single": [float(v) for v in single],
+            "merges": int(sum(max(z - 1, 0) for z in sizes)), "gestures": int(sum(z >= 2 for z in sizes)),
+            "seconds": res["seconds"]}
 
 
 def main() -> None:

@@ -51,10 +51,12 @@ class EditActions(QObject):
     def select(self, i: int, on: bool) -> None:
         if (i in self.selected) != bool(on):
             (self.selected.add if on else self.selected.discard)(i)
+            self.stop_compare()
             self.selection_changed.emit()
 
     def set_selection(self, indices) -> None:
         self.selected = set(int(i) for i in indices)
+        self.stop_compare()
         self.selection_changed.emit()
 
     # --- edits ----------------------------------------------------------------------------------
@@ -119,7 +121,7 @@ class EditActions(QObject):
         self.ctl.playback.push(s.snapshot(places))
         self.compare_changed.emit(self.comparing)
         self.ctl.status.emit(f"A/B: {s.sources[playing].name} alone ({'A' if playing == a else 'B'}); "
-                             f"press again for {'B' if playing == a else 'A'}, Esc to stop")
+                             f"press A/B again for {'B' if playing == a else 'A'}; uncheck a source to stop")
         return self.comparing
 
     def stop_compare(self) -> None:

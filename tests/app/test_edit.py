@@ -215,3 +215,32 @@ def test_bad_edit_commands_are_one_line_and_write_nothing(separated, tmp_path, c
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
     assert not out.exists()
+
+
+def test_the_dawproject_export_has_the_edited_tracks(separated, tmp_path):
+    import zipfile
+    from lxml import etree
+    from app.dawproject import write_dawproject
+    s = separated
+    edit(s, Merge((0, 1), name="low end"))
+    out = write_dawproject(s, tmp_path / "edited.dawproject")
+    with zipfile.ZipFile(out) as z:
+        project = etree.fromstring(z.read("project.xml"))
+    names = [t.get("name") for t in project.iter("Track") if t.get("name") != "Master"]
+    assert [n for n in names if n in {x.name for x in s.sources}] == [x.name for x in s.sources]
+    assert "low end" in names and len(s.sources) == 3
+
+
+def test_suggested_merges_come_from_the_grouping_model(rng):
+    import separation
+    from app.edits import suggested_merges
+    mix = np.sum(_three_sources(rng), axis=0).astype(np.float32)
+    sources = separation.get("formation", n_sources=6, cache=False).separate(mix)
+    pairs = suggested_merges(sources)
+    assert pairs and all(0.3 <= p <= 1.0 for _, _, p in pairs)
+    assert all(a[2] >= b[2] for a, b in zip(pairs, pairs[1:]))
+    i, j, p = pairs[0]
+    assert p == pytest.approx(sources[i].meta["same"][sources[j].meta["formation_id"]])
+    assert p == pytest.approx(sources[j].meta["same"][sources[i].meta["formation_id"]])   # symmetric
+    merged, _, _ = apply_edits(sources, [Merge((i, j))])
+    assert all(k != min(i, j) and m != min(i, j) for k, m, _ in suggested_merges(merged))  # an edit's source has none
