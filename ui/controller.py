@@ -1,6 +1,7 @@
 """The UI's single owner of the session: every write to it goes through here.
 
-The controller composes three parts: the job runner (:mod:`ui.jobs`: one heavy job at a time,
+The controller composes three parts (and its export, project and output-stage actions live in
+:mod:`ui.output_actions`): the job runner (:mod:`ui.jobs`: one heavy job at a time,
 progress, cancel, and a lane for measuring the output gain), playback (:mod:`ui.playback_control`:
 engine, device, transport, tick) and the preferences (:mod:`ui.preferences`). Heavy steps run as
 jobs that return a typed :class:`ui.jobs.Prepared` (a new session, or a plan from :mod:`app.plans`
@@ -13,16 +14,13 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from PyQt6.QtCore import QObject, QSettings, QThreadPool, pyqtSignal
 
 from app.memory import plan_restore, restore_needs_render
-from app.export import export as write_export
-from app.output import measure_session
 from app.plans import Rendition, SeparationPlan
 from app.playback import MixEngine, snapshot_for
-from app.project_io import load_project, save_project
 from app.session import Session
 from app.undo import Change
 from core.limits import VARIETY_RANGE, check_range
@@ -31,6 +29,7 @@ from core.progress import Reporter, check_cancel
 
 from .edit_actions import EditActions
 from .jobs import KEEP, JobRunner, Prepared
+from .output_actions import OutputActions
 from .playback_control import Playback
 from .preferences import Preferences
 from .views import Views, compute_views, session_views
@@ -47,7 +46,7 @@ def original_engine(mono) -> Optional[MixEngine]:
     return MixEngine([mono], [mono], snapshot_for([Placement()], has_auto=[False], ab_original=True))
 
 
-class SessionController(QObject):
+class SessionController(OutputActions, QObject):
     session_event = pyqtSignal(str)            # one of EVENT_ORDER, or "all"
     notice = pyqtSignal(str, str)              # title, message worth a look, not an error (e.g. a converted input)
     engine_changed = pyqtSignal()
@@ -277,69 +276,6 @@ class SessionController(QObject):
             return None
         return self._rendition_job(f"Rendition {index + 1}", index=index)
 
-    def export(self, path, *, fmt: str, stems: bool, overwrite: bool = True, on_done: Optional[Callable] = None):
-        s = self.session
-        if not s.renders:
-            self.status.emit("Nothing to export yet: separate the recording first")
-            return None
-
-        def fn(progress, cancel):
-            return write_export(s, path, fmt=fmt, stems=stems, overwrite=overwrite, adopt=False, progress=progress)
-
-        def done(res):
-            self.last_export = res
-            if s is self.session:                 # the gain the export measured is the preview's too
-                s.stage.adopt(res.plan, res.key)
-                s.export_settings = {"path": res.path.name, "format": fmt}
-            self._push_snapshot()
-            self.output_changed.emit()
-            self.status.emit(f"Exported {res.path}: {res.summary()}")
-            if on_done:
-                on_done(res)
-
-        return self.run_job("Export", fn, on_done=done)
-
-    def export_dawproject(self, path):
-        """Write the session as a DAWproject file (one track per source, the mono original muted)."""
-        s = self.session
-        if not s.renders:
-            self.status.emit("Nothing to hand off yet: separate the recording first")
-            return None
-
-        def fn(progress, cancel):
-            from app.dawproject import write_dawproject
-            plan, key = measure_session(s, cancel=cancel)        # measured here, adopted when done
-            return write_dawproject(s, path, overwrite=True, plan=plan, progress=progress), plan, key
-
-        def done(result):
-            res, plan, key = result
-            if s is self.session:
-                s.stage.adopt(plan, key)
-            self._push_snapshot()
-            self.output_changed.emit()
-            self.status.emit(f"Wrote DAW project {res} ({len(s.sources)} source tracks and the mono original, "
-                             f"{s.stage.plan.describe()})")
-
-        return self.run_job("Export DAW project", fn, on_done=done)
-
-    def load_project(self, path):
-        path = Path(path)
-
-        def fn(progress, cancel):
-            session = load_project(path, settings=self.user, progress=progress, cancel=cancel)
-            return self._prepared(session, project_path=path)
-
-        return self.run_job(f"Open project {path.name}", fn, on_done=lambda r: self.prefs.add_recent(path))
-
-    def save_project(self, path) -> Path:
-        """Write the project file (atomically); Save writes there from now on."""
-        p = save_project(self.session, path)
-        self.project_path = p
-        self.mark_saved()
-        self.status.emit(f"Project saved to {p}")
-        self.prefs.add_recent(p)
-        return p
-
     # --- undo -----------------------------------------------------------------------------------
     def _undo_or_redo(self, redo: bool) -> None:
         """An undo step runs here when it is cheap (the state it restores still has its auto
@@ -443,56 +379,6 @@ class SessionController(QObject):
         self._push_snapshot()
         self.ab_changed.emit(self.session.ab_original)
         self.status.emit("A/B: the mono original" if original else "A/B: the stereo render")
-
-    def set_mono_compatible(self, on: bool):
-        """Mono-compatible mode on or off: the auto sources are rendered again in a job."""
-        s = self.session
-        if self.busy or not s.renders:
-            return None
-
-        def fn(progress, cancel):
-            plan = s.plan_mono_compatible(on, progress=progress, cancel=cancel)
-            return Prepared() if plan is None else self._adopting(plan, plan.renders)
-
-        def done(_):
-            self.status.emit("Mono-compatible: (L + R) / 2 is the recording" if on else "Mono-compatible off")
-
-        return self.run_job("Mono-compatible" if on else "Mono-compatible off", fn, on_done=done)
-
-    # --- the output stage (one gain for preview and export) ---------------------------------------
-    def remeasure(self) -> None:
-        """Measure the output gain of the mix as it is now, in the measuring lane (the full mix's
-        true peak takes about a second a minute); adopted and heard when it ends."""
-        s = self.session
-        if not s.renders or s.output_plan_current() or s.output_state() == self._failed_state:
-            return
-        if self.jobs.measuring:
-            self._measure_again = True
-            return
-        self._measure_again = False
-        state = s.output_state()
-
-        def done(result):
-            plan, key = result
-            if s is self.session:
-                s.stage.adopt(plan, key)
-                self._push_snapshot()
-                self.output_changed.emit()
-            if self._measure_again or not self.session.output_plan_current():
-                self.remeasure()
-
-        def failed(msg):     # a failed measurement keeps the last gain; say why, once
-            self._failed_state = state
-            self.jobs.last_error = f"measuring the output gain failed: {msg}"
-
-        self.jobs.measure(lambda progress, cancel: measure_session(s, cancel=cancel), done, failed)
-
-    def set_output(self, settings) -> None:
-        """New output-stage settings (ceiling, keep loudness): re-measured, then heard."""
-        self.session.set_output(settings)
-        self._generation += 1                 # saved in the project, not in the undo history
-        self._check_modified()
-        self.remeasure()
 
     # --- preferences and recent files -----------------------------------------------------------
     def resolve_settings(self):

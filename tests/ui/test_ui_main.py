@@ -281,7 +281,8 @@ def test_cancel_separation_keeps_window_usable(qtbot, tmp_path, settings):
     w.cancel_button.click()
     _wait_idle(qtbot, w, timeout=30000)
     assert "cancelled" in w.statusBar().currentMessage()
-    assert w.ctl.session.recording == tmp_path / "long.wav" and w.ctl.engine is None   # loaded, nothing half-made
+    s = w.ctl.session                                   # loaded, nothing half-made: the recording plays as it is
+    assert s.recording == tmp_path / "long.wav" and not s.sources and w.ctl.engine.s[0] is s.mono
     assert not w.banner.isVisible() and not w.cancel_button.isVisible()
     # the window is usable: open a short file and drag a node
     w.open_path(_recording(tmp_path / "short.wav", seconds=3.0))
