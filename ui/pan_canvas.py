@@ -51,6 +51,7 @@ class PanCanvas(QWidget):
         self.selected: Optional[int] = None
         self.paints = 0
         ctl.session_event.connect(self._on_event)
+        ctl.editing.selection_changed.connect(self.update)
         ctl.tick.connect(self._on_tick)
         ctl.busy_changed.connect(lambda _b: self.update())
 
@@ -178,6 +179,10 @@ class PanCanvas(QWidget):
 
     def mousePressEvent(self, ev):
         i = self.node_at(ev.position())
+        if ev.button() == Qt.MouseButton.LeftButton and i is not None \
+                and ev.modifiers() & Qt.KeyboardModifier.ControlModifier:   # tick for merge / A/B (issue 26)
+            self.ctl.editing.select(i, i not in self.ctl.editing.selected)
+            return
         if ev.button() == Qt.MouseButton.LeftButton and i is not None and not self.ctl.busy:
             self._drag = i
             self.selected = i
@@ -420,6 +425,10 @@ class PanCanvas(QWidget):
             qp.drawEllipse(c, rad + 4, rad + 4)
         if p.pinned:
             self._paint_pin(qp, QPointF(c.x() + rad * 0.72, c.y() - rad * 0.72), alpha)
+        if i in self.ctl.editing.selected:       # ticked for merge / A/B: a dotted halo
+            qp.setPen(QPen(QColor("#ffffff"), 1.4, Qt.PenStyle.DotLine))
+            qp.setBrush(Qt.BrushStyle.NoBrush)
+            qp.drawEllipse(c, rad + 7, rad + 7)
 
     @staticmethod
     def _paint_pin(qp: QPainter, at: QPointF, alpha: int) -> None:

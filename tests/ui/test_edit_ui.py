@@ -146,10 +146,15 @@ def test_suggested_merge_in_one_click_and_ab_of_two_sources(win, qtbot):
     n = len(s.sources)
     acts[0].trigger()
     _wait_idle(qtbot, win)
+    places_before = list(s.placements)
     assert len(s.sources) == n - 1 and s.sources[i].name == " + ".join(names)
-    # A/B: check two sources, press A/B: the first plays alone, then the second
+    # A/B: tick two sources (Ctrl+click on the canvas, a box in the list), press A/B: the first plays
+    # alone, then the second
     qtbot.waitUntil(lambda: len(win.sources.rows) == n - 1, timeout=5000)
-    qtbot.mouseClick(win.sources.rows[0].select, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(win.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
+                     win.canvas.node_center(0).toPoint())
+    assert ctl.editing.selected == {0} and win.sources.rows[0].select.isChecked()
+    assert s.placements[0] == places_before[0]                        # a tick, not a drag
     qtbot.mouseClick(win.sources.rows[1].select, Qt.MouseButton.LeftButton)
     assert bar.ab.isEnabled()
     for playing in (0, 1, 0):
