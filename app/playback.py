@@ -34,7 +34,8 @@ from core.renderer import active_gains, pinned_coefficients
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MixSnapshot", "MixEngine", "Player", "PlaybackUnavailable", "snapshot_for", "MAX_BLOCK"]
+__all__ = ["MixSnapshot", "MixEngine", "Player", "PlaybackUnavailable", "snapshot_for", "whole_mix_engine",
+           "MAX_BLOCK"]
 
 MAX_BLOCK = 8192
 
@@ -79,6 +80,15 @@ def snapshot_for(placements: list[Placement], *, has_auto: list[bool], pairs: Op
     return MixSnapshot(coefs, auto, tuple(rows))
 
 
+def whole_mix_engine(mono: np.ndarray, stereo: np.ndarray) -> "MixEngine":
+    """An engine that plays ``stereo`` [shape=(n, 2)], the whole mix upmixed at once (e.g. the PS
+    decoder on the recording), while its sources are being found: one row whose pair it is."""
+    snap = MixSnapshot(np.zeros((1, 4), np.float32), np.ones(1, np.float32), (stereo,))
+    snap.coefs.setflags(write=False)
+    snap.auto.setflags(write=False)
+    return MixEngine([mono], [mono], snap)
+
+
 class MixEngine:
     """The callback's state and logic; usable without any audio device (tests drive it directly).
 
@@ -107,6 +117,8 @@ class MixEngine:
         self.blocks = 0
         self.last_block = np.zeros((MAX_BLOCK, 2), np.float32)  # for meters: the last block played
         self.last_frames = 0
+        self._from: Optional["MixEngine"] = None          # an engine this one takes over from (crossfade)
+        self._fade = np.zeros((MAX_BLOCK, 2), np.float32)
         self.settle()
 
     # --- control (any thread; plain attribute writes) -----------------------------------------
@@ -114,6 +126,16 @@ class MixEngine:
         self.snapshot = snap
         if not self.playing:        # nothing to ramp from; and the pairs played before are let go
             self.settle()
+
+    def take_over(self, old: "MixEngine") -> None:
+        """Replace ``old`` (another engine, e.g. the whole mix's before the sources are ready)
+        without a click: the next block crossfades from what ``old`` plays to what this one plays,
+        then ``old`` stops. Call before this engine starts, at ``old``'s position."""
+        if old is self or old is None:
+            return
+        self.position = min(old.position, self.length)
+        self.loop, self.playing = old.loop, old.playing
+        self._from = old if old.playing else None
 
     def seek(self, sample: int) -> None:
         self.position = int(min(max(sample, 0), self.length))
@@ -180,6 +202,19 @@ class MixEngine:
         np.copyto(self._gcur, snap.auto)
         for j in range(self.rows):
             self._played[j] = snap.pairs[j] if j < len(snap.pairs) else None
+        old = self._from
+        if old is not None:                 # taking over: fade the old engine out over this block
+            self._from = None
+            fade = self._fade[:frames]
+            old.callback(fade, frames)
+            old.playing = False
+            t1, t2 = self._t1[:frames], self._t2[:frames]
+            for ch in (0, 1):
+                np.multiply(outdata[:frames, ch], ramp, out=t1)       # this engine fades in ...
+                np.multiply(fade[:, ch], ramp, out=t2)
+                np.subtract(fade[:, ch], t2, out=t2)                  # ... the old one out
+                np.add(t1, t2, out=t1)
+                outdata[:frames, ch] = t1
         np.copyto(self.last_block[:frames], outdata[:frames])
         self.last_frames = frames
 

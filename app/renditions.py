@@ -55,6 +55,17 @@ class RenditionSteps:
         t.start()
         return t
 
+    def whole_mix(self, *, cancel: Optional[threading.Event] = None):
+        """The recording upmixed as a whole [shape=(n, 2)], before any separation: the PS decoder
+        with the Decorr baseline's parameters (no model to sample: a few seconds for a song), what
+        the app plays while the sources are being found."""
+        self._need_recording()
+        from core.decoder import decode
+        from core.models import load_model
+        from core.stft import n_frames
+        params = load_model("decorr", self.settings.models_dir).predict(self.mono, cancel=cancel)
+        return decode(self.mono, params.fit_frames(n_frames(len(self.mono))), cancel=cancel)
+
     def keep_params(self, rendition: Rendition, params: PSParams) -> None:
         """PS parameters of ``rendition`` computed elsewhere (e.g. in a helper thread while the
         recording was separated): a plan for it uses them instead of predicting again."""

@@ -20,7 +20,7 @@ from PyQt6.QtCore import QObject, QSettings, QThreadPool, pyqtSignal
 
 from app.memory import plan_restore, restore_needs_render
 from app.plans import Rendition, SeparationPlan
-from app.playback import MixEngine, snapshot_for
+from app.playback import MixEngine, snapshot_for, whole_mix_engine
 from app.session import Session
 from app.undo import Change
 from core.limits import VARIETY_RANGE, check_range
@@ -153,10 +153,17 @@ class SessionController(OutputActions, QObject):
         if s.renders and (self.engine is None or not self.playback.fits(s.snapshot())):
             self._install(Prepared(views=session_views(s), engine=s.mix_engine()))
 
-    def _prepared(self, session: Session, **kw) -> Prepared:
+    def _prepared(self, session: Session, *, whole: bool = False, **kw) -> Prepared:
         """Worker side, for a session no widget reads yet (a file or project being opened); before
-        its separation the engine plays the recording itself, so it can be heard at once."""
-        engine = session.mix_engine() if session.renders else original_engine(session.mono)
+        its separation the engine plays the recording itself, or with ``whole`` (a separation
+        follows) the whole recording upmixed at once (the PS decoder with the Decorr baseline), so
+        stereo is heard at once; the sources' mix takes over with a crossfade when they are placed."""
+        if session.renders:
+            engine = session.mix_engine()
+        elif session.mono is not None and whole:
+            engine = whole_mix_engine(session.mono, session.whole_mix())
+        else:
+            engine = original_engine(session.mono)
         return Prepared(session=session, views=session_views(session), engine=engine,
                         player=self._probe(engine), **kw)
 
@@ -207,7 +214,7 @@ class SessionController(OutputActions, QObject):
             s.model = model
             s.open(path)
             check_cancel(cancel)
-            return self._prepared(s, notes=s.input_notes)   # "6 channels downmixed to mono, resampled ..."
+            return self._prepared(s, whole=separate, notes=s.input_notes)   # "6 channels downmixed to mono, resampled ..."
 
         def done(result: Prepared):
             self.prefs.add_recent(path)

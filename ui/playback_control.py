@@ -51,10 +51,8 @@ class Playback(QObject):
     def set_engine(self, engine: Optional[MixEngine], snap=None) -> None:
         """Play ``engine`` (at the old one's position, loop and state) with snapshot ``snap``."""
         old = self.engine
-        if engine is not None and old is not None:
-            engine.position = min(old.position, engine.length)
-            engine.loop = old.loop
-            engine.playing = old.playing
+        if engine is not None and old is not None and engine is not old:
+            engine.take_over(old)       # the same position, loop and state; one block's crossfade
         self.engine = engine
         if engine is not None:
             if snap is not None:
@@ -63,8 +61,8 @@ class Playback(QObject):
                 self.install_player(self.make_player(engine))
             else:
                 self.player.engine = engine
-        if old is not None and engine is not old:
-            old.playing = False
+        if old is not None and engine is not old and engine is None:
+            old.playing = False         # (else the new engine stops it after the crossfade)
 
     def make_player(self, engine: MixEngine) -> tuple:
         """(player, note, problem): a device player, or the silent clock and why (slow: a worker)."""
