@@ -33,6 +33,7 @@ import numpy as np
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
+CLI = "cli" if (ROOT / "cli" / "__main__.py").exists() else "app.cli"     # (older trees: app.cli)
 SR = 44100
 BLOCK = 1 << 20
 
