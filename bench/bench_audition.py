@@ -111,7 +111,7 @@ def session_steps(path: Path, sources: int, repeat: int) -> dict:
 
 def run_cmd(args: list[str], env: dict) -> tuple[float, float, int, str]:
     """Wall seconds, peak RSS (MB), exit status and last stderr line of ``soundstage ARGS``."""
-    cmd = [sys.executable, "-m", "cli", "-q", *args]
+    cmd = [sys.executable, "-m", CLI, "-q", *args]
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(p.pid, 0)

@@ -62,7 +62,7 @@ def make_8ch(path: Path, seconds: float, sr: int = 192000) -> None:
 
 def run_case(inp: Path, out: Path, method: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "cli", "-q", "upmix", str(inp), "-o", str(out), "--method", method, "--force"]
+    cmd = [sys.executable, "-m", CLI, "-q", "upmix", str(inp), "-o", str(out), "--method", method, "--force"]
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(p.pid, 0)
