@@ -274,7 +274,7 @@ def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[s
     the cluster (workers, dashboard address) before the first file starts. Ctrl+C stops the
     batch cleanly (``Summary.interrupted``). ``force``: also overwrite files in OUT_DIR this batch
     did not make. ``connect_timeout``: seconds a ``scheduler`` has to answer. ``user``: the user's
-    settings (app.settings.Settings: Demucs model folder, stem cache...) the workers use.
+    settings (core.settings.Settings: Demucs model folder, stem cache...) the workers use.
 
     A batch that cannot start (bad folders or settings, a scheduler that cannot be reached, no
     workers) raises :class:`BatchError` and leaves OUT_DIR as it was: the manifest is written only

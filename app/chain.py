@@ -154,7 +154,7 @@ def upmix_file(input, output, settings: UpmixSettings, *, project=None, overwrit
     rendition as a DAWproject file there. Errors: AudioError (the input or an output),
     ParameterError (settings, models), Cancelled.
     """
-    from app.settings import Settings
+    from core.settings import Settings
     user = user if user is not None else Settings.resolve()
     if settings.models_dir is None:
         settings = replace(settings, models_dir=str(user.models_dir))

@@ -163,7 +163,7 @@ SCHEMA = ("obj", {
 }, ("format", "version"))
 
 # The backend options a project may set: what changes the result. Folders, caches, devices and
-# thread counts are the user's (app.settings), never a project's.
+# thread counts are the user's (core.settings), never a project's.
 BACKEND_SCHEMAS = {
     "formation": {"n_sources": ("opt", ("int", 2, 16)), "sensitivity": ("num", 0.0, 1.0),
                   "max_peaks": ("int", 5, 100), "texture_seconds": ("num", 0.05, 2.0), "seed": _SEED},

@@ -23,7 +23,7 @@ from .plans import Rendition
 from .project import GROUPING_MODEL, PLACEMENT_MODEL, ProjectData, ProjectError, exactness_notes, model_checksums, read_project, \
     relative_recording, write_project
 from .session import Session
-from .settings import Settings
+from core.settings import Settings
 
 __all__ = ["to_project", "save_project", "load_project"]
 

@@ -41,7 +41,7 @@ from .output import OutputSettings, OutputStage, measure_session
 from .playback import MixEngine, MixSnapshot, snapshot_for
 from .plans import ModePlan, Rendition, ResetPlan, SourcesPlan
 from .renditions import RenditionSteps
-from .settings import Settings
+from core.settings import Settings
 from .undo import Change, Command, UndoStack
 
 __all__ = ["Session"]

@@ -32,14 +32,14 @@ def check_output(out, *, inputs=(), force: bool = False):
     return out
 
 
-# command-line options that set the user's settings (app.settings.Settings fields)
+# command-line options that set the user's settings (core.settings.Settings fields)
 _SETTING_OPTIONS = {"models_dir": "models_dir", "demucs_models": "demucs_models", "data": "data_dir"}
 
 
 def user_settings(args):
-    """The user's settings (app.settings.Settings): the command line, then the environment, then
+    """The user's settings (core.settings.Settings): the command line, then the environment, then
     the defaults (the desktop app adds its stored preferences)."""
-    from app.settings import Settings
+    from core.settings import Settings
     cli = {field: getattr(args, opt, None) for opt, field in _SETTING_OPTIONS.items()}
     user = Settings.resolve(cli)
     from core.models.base import set_default_threads

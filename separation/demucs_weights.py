@@ -39,6 +39,7 @@ from core.audio import replacing
 from core.errors import ParameterError
 from core.progress import ProgressFn, check_cancel, report
 from core.hashing import sha256_file
+from core.settings import Settings, torch_hub_dir
 
 __all__ = ["ModelUnavailable", "ModelSource", "locate", "load", "official_files", "probe", "download",
            "save_to_folder", "probe_urls", "MODELS", "ENV_MODELS_DIR", "read_package", "load_safetensors",
@@ -204,8 +205,8 @@ def _signature(name: str, ids, weights, segment) -> str:
 
 
 def models_dir_from_env() -> Optional[Path]:
-    value = os.environ.get(ENV_MODELS_DIR)
-    return Path(value).expanduser() if value else None
+    """The user's Demucs model folder (:class:`core.settings.Settings`: ``$SOUNDSTAGE_DEMUCS_MODELS``)."""
+    return Settings.resolve().demucs_models
 
 
 def _hf_repo_id(name: str) -> str:
@@ -221,10 +222,7 @@ def _hub_checkpoints() -> Path:
     return _hub_dir_from_env() / "checkpoints"
 
 
-def _hub_dir_from_env() -> Path:
-    """``torch.hub.get_dir()`` as torch computes it when no ``set_dir`` was called."""
-    home = os.getenv("TORCH_HOME") or os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch")
-    return Path(os.path.expanduser(home)) / "hub"
+_hub_dir_from_env = torch_hub_dir     # (core.settings: the one reader of the environment)
 
 
 def locate(name: str, models_dir=None) -> ModelSource:

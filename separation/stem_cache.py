@@ -37,6 +37,7 @@ import numpy as np
 
 from core.audio import replacing
 from core.errors import ParameterError
+from core.settings import Settings
 
 from .base import Source
 
@@ -59,24 +60,11 @@ _PART_NAME = re.compile(r"\.[0-9a-f]{1,64}\..*\.part")
 def default_cache_dir() -> Path:
     """``$SOUNDSTAGE_CACHE_DIR/stems`` when that variable is set, else the user cache directory
     (``platformdirs.user_cache_dir("soundstage")``) + ``/stems``."""
-    root = os.environ.get(ENV_CACHE_DIR)
-    if not root:
-        import platformdirs
-        root = platformdirs.user_cache_dir("soundstage")
-    return Path(root).expanduser() / "stems"
+    return Settings.resolve().stem_cache_dir
 
 
 def _default_max_bytes() -> int:
-    value = os.environ.get(ENV_CACHE_MAX_MB)
-    if not value:
-        return DEFAULT_MAX_BYTES
-    try:
-        mb = float(value)
-    except ValueError:
-        raise ParameterError(f"{ENV_CACHE_MAX_MB}={value!r} is not a number of megabytes") from None
-    if mb < 0:
-        raise ParameterError(f"{ENV_CACHE_MAX_MB} must be >= 0, got {value}")
-    return int(mb * 1024 ** 2)
+    return Settings.resolve().cache_max_bytes
 
 
 @dataclass(frozen=True)

@@ -178,3 +178,21 @@ def test_the_import_graph_check_sees_a_cycle_and_an_upward_edge(tmp_path):
     up, cycles = _violations(_runtime_imports(tmp_path))
     assert up == [("core.b", "ui.c")]
     assert ["core.a", "core.b", "core.a"] in cycles
+
+
+def test_only_the_settings_module_reads_the_environment():
+    """Every environment variable is read in core/settings.py (the user's settings, the display,
+    torch's hub folder, training's caches): nowhere else in the code."""
+    import ast
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    bad = []
+    for pkg in LAYERS:
+        for f in sorted((root / pkg).rglob("*.py")):
+            if f == root / "core" / "settings.py":
+                continue
+            for node in ast.walk(ast.parse(f.read_text())):
+                if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb") \
+                        and getattr(node.value, "id", "") == "os":
+                    bad.append(f"{f.relative_to(root)}:{node.lineno}")
+    assert not bad, bad

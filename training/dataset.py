@@ -37,7 +37,8 @@ class Track:
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("SOUNDSTAGE_DATA", Path.home() / ".cache" / "soundstage-data"))
+    from core.settings import Settings
+    return Settings.resolve().data_dir
 
 
 def tracks(data: Optional[os.PathLike] = None, split: Optional[str] = None) -> list[Track]:

@@ -19,7 +19,6 @@ excerpt of every track, then the second ...), so an interrupted build still cove
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +57,8 @@ class Scene:
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("SOUNDSTAGE_PLACEMENT_CACHE", Path.home() / ".cache" / "soundstage-placement"))
+    from core.settings import training_cache_dir
+    return training_cache_dir("placement")
 
 
 def excerpt_scene(stereo: np.ndarray, *, n_sources: Optional[int] = None, name: str = "") -> Scene:

@@ -1,6 +1,6 @@
 """The desktop app's preferences and recent files (QSettings holds only these and window geometry).
 
-The user's settings are resolved by :meth:`app.settings.Settings.resolve`: the environment, then the
+The user's settings are resolved by :meth:`core.settings.Settings.resolve`: the environment, then the
 stored preferences read here, then the defaults.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Optional
 
 from PyQt6.QtCore import QSettings
 
-from app.settings import STORED, Settings
+from core.settings import STORED, Settings
 
 __all__ = ["Preferences"]
 

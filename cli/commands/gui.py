@@ -5,8 +5,9 @@ naming the headless commands and exits with status 2, instead of a Qt error.
 """
 from __future__ import annotations
 
-import os
 import sys
+
+from core.settings import has_display
 
 NAME = "gui"
 HELP = "open the desktop application (default: the bundled demo)"
@@ -14,15 +15,6 @@ HELP = "open the desktop application (default: the bundled demo)"
 HEADLESS = ("soundstage: no display found for the desktop app; use the headless commands instead: "
             "soundstage upmix IN -o OUT [--separator formation], soundstage batch IN_DIR OUT_DIR, "
             "soundstage render, soundstage separate (see soundstage --help)")
-
-
-def has_display(environ=None) -> bool:
-    env = os.environ if environ is None else environ
-    if env.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal", "vnc", "eglfs", "linuxfb"):
-        return True
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
 def add_arguments(p) -> None:

@@ -156,8 +156,10 @@ def set_default_threads(n: Optional[int]) -> None:
 
 
 def default_threads() -> int:
-    import os
-    return _THREADS[0] or int(os.environ.get("SOUNDSTAGE_TORCH_THREADS", 1))
+    if _THREADS[0]:
+        return _THREADS[0]
+    from ..settings import Settings
+    return Settings.resolve().torch_threads
 
 
 def load_count() -> int:

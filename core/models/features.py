@@ -14,7 +14,6 @@ uint8 [frames, 34], ``iid`` / ``ic`` float16 [frames, 34] in ``~/.cache/soundsta
 from __future__ import annotations
 
 import hashlib
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Optional
@@ -34,7 +33,8 @@ _FLOOR = 1e-10
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("SOUNDSTAGE_TRAIN_CACHE", Path.home() / ".cache" / "soundstage-train"))
+    from ..settings import training_cache_dir
+    return training_cache_dir("train")
 
 
 @lru_cache(maxsize=2)

@@ -1,4 +1,4 @@
-"""The user's settings (app.settings.Settings): one object, resolved in a fixed order, passed down;
+"""The user's settings (core.settings.Settings): one object, resolved in a fixed order, passed down;
 `--models-dir` reaches prediction with and without a separator; projects record what a re-render
 needs to be exact."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ import soundfile as sf
 from app import __version__
 from cli.main import main
 from app.session import Session
-from app.settings import ENV, STORED, Settings
+from core.settings import ENV, STORED, Settings
 from core.models.base import models_dir
 
 from conftest import harmonic_note

@@ -19,7 +19,7 @@ pytest.importorskip("pytestqt")
 
 from PyQt6.QtCore import QPoint, Qt  # noqa: E402
 
-from cli.commands.gui import has_display  # noqa: E402
+from core.settings import has_display  # noqa: E402
 from core.placement import Placement  # noqa: E402
 from core.renderer import pinned_coefficients  # noqa: E402
 from conftest import harmonic_note  # noqa: E402

@@ -11,7 +11,8 @@ first place that sets it:
 4. the defaults (the shipped models, platformdirs' user cache, ``~/.cache/soundstage-data``).
 
 The object is frozen; sessions, the upmix chain and the backends receive it (or the values they
-need) as arguments, never through ``os.environ``. Project files never carry these values: a project
+need) as arguments; a backend built without them takes :meth:`Settings.resolve`'s. This module is
+the only reader of ``os.environ`` (a test keeps it so). Project files never carry these values: a project
 says *what* to compute, the user's settings say *where* things are.
 """
 from __future__ import annotations
@@ -21,9 +22,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from core.errors import ParameterError
+from .errors import ParameterError
 
-__all__ = ["Settings", "ENV", "STORED"]
+__all__ = ["Settings", "ENV", "STORED", "has_display", "torch_hub_dir", "training_cache_dir"]
 
 # field -> environment variable
 ENV = {
@@ -45,8 +46,8 @@ STORED = {
 
 
 def _shipped_models() -> Path:
-    from core.models.base import models_dir
-    return models_dir()
+    from resources import models_folder      # (as core.models.base.models_dir)
+    return models_folder()
 
 
 def _user_cache() -> Path:
@@ -150,3 +151,31 @@ def _parse(name: str, raw, where: str):
     if name == "torch_threads" and not 1 <= value <= 1024:
         raise ParameterError(f"torch threads from {where} must be at least 1, got {raw!r}")
     return value
+
+
+# --- other things the environment says (this module is the only reader of os.environ) -------------
+
+def has_display(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether a desktop window can open (a display, or an offscreen Qt platform)."""
+    import sys
+    env = os.environ if environ is None else environ
+    if env.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal", "vnc", "eglfs", "linuxfb"):
+        return True
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
+def torch_hub_dir() -> Path:
+    """``torch.hub.get_dir()`` as torch computes it when no ``set_dir`` was called (``$TORCH_HOME``,
+    else ``$XDG_CACHE_HOME/torch``, + ``/hub``), without importing torch."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(os.path.expanduser(home)) / "hub"
+
+
+def training_cache_dir(kind: str) -> Path:
+    """Where training keeps its caches: ``train`` (PS training examples, ``$SOUNDSTAGE_TRAIN_CACHE``)
+    or ``placement`` (the placement model's scenes, ``$SOUNDSTAGE_PLACEMENT_CACHE``); default
+    ``~/.cache/soundstage-train`` / ``~/.cache/soundstage-placement``."""
+    var = {"train": "SOUNDSTAGE_TRAIN_CACHE", "placement": "SOUNDSTAGE_PLACEMENT_CACHE"}[kind]
+    return Path(os.environ.get(var) or Path.home() / ".cache" / f"soundstage-{kind}").expanduser()
