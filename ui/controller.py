@@ -32,6 +32,7 @@ from .jobs import KEEP, JobRunner, Prepared
 from .output_actions import OutputActions
 from .playback_control import Playback
 from .preferences import Preferences
+from .viewmodels import OutputViewModel
 from .views import Views, compute_views, session_views
 
 __all__ = ["SessionController", "Views", "EVENT_ORDER"]
@@ -83,6 +84,9 @@ class SessionController(OutputActions, QObject):
         for name in ("busy_changed", "job_progress", "status", "error", "run_job", "cancel"):
             setattr(self, name, getattr(self.jobs, name if name != "run_job" else "run"))
         self.playback.status.connect(self.jobs.status)
+        self.output_vm = OutputViewModel(self)     # what the OUTPUT panel binds to
+        for signal in (self.output_changed, self.session_event, self.jobs.busy_changed):
+            signal.connect(self._sync_output_vm)
         for name in ("tick", "play_state", "toggle_play", "stop", "seek", "set_loop", "meters", "reopen_player"):
             setattr(self, name, getattr(self.playback, name))
 

@@ -221,19 +221,18 @@ class MetersPanel(QFrame):
         self.max_peak_db = -float("inf")
         self.clipped = False
         self._show_peak()
+        self.vm = ctl.output_vm                 # the output stage's view model (the controller sets it)
         ctl.tick.connect(self.refresh)
-        ctl.output_changed.connect(self.show_gain)
-        ctl.session_event.connect(self._sync_mode)
-        ctl.busy_changed.connect(lambda _b: self._sync_mode())
+        self.vm.gain_changed.connect(self.show_gain)
+        self.vm.mode_changed.connect(self._sync_mode)
         self._sync_mode()
-
-    def _sync_mode(self, *_) -> None:
-        s = self.ctl.session
-        self.mono_compat.blockSignals(True)
-        self.mono_compat.setChecked(s.mono_compatible)
-        self.mono_compat.blockSignals(False)
-        self.mono_compat.setEnabled(bool(s.renders) and not self.ctl.busy)
         self.show_gain()
+
+    def _sync_mode(self) -> None:
+        self.mono_compat.blockSignals(True)
+        self.mono_compat.setChecked(self.vm.mono_compatible)
+        self.mono_compat.blockSignals(False)
+        self.mono_compat.setEnabled(self.vm.mode_enabled)
 
     def reset_peak(self) -> None:
         """Forget the highest peak and the clip light."""
@@ -249,12 +248,13 @@ class MetersPanel(QFrame):
                                        f" font-weight: bold; padding: 2px {_CLIP_PAD}px;")
 
     def show_gain(self) -> None:
-        plan = self.ctl.session.stage.plan
-        if plan is None or not self.ctl.session.renders:
+        g = self.vm.gain_db
+        if g is None:
             self.gain_label.setText("out gain —")
             return
-        self.gain_label.setText(f"out gain {plan.gain_db:+.1f} dB")
-        self.gain_label.setToolTip(plan.describe()[0].upper() + plan.describe()[1:])
+        self.gain_label.setText(f"out gain {g:+.1f} dB")
+        d = self.vm.gain_description
+        self.gain_label.setToolTip(d[:1].upper() + d[1:])
 
     def refresh(self) -> None:
         tap = self.ctl.tap

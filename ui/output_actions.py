@@ -22,6 +22,13 @@ __all__ = ["OutputActions"]
 class OutputActions:
     """Export and project files, the output stage and mono-compatible mode of a :class:`SessionController`."""
 
+    def _sync_output_vm(self, *_) -> None:
+        """The OUTPUT panel's view model from the session as it is now."""
+        s = self.session
+        plan = s.stage.plan if s.renders else None
+        self.output_vm.set_gain(None if plan is None else plan.gain_db, "" if plan is None else plan.describe())
+        self.output_vm.set_mode(s.mono_compatible, bool(s.renders) and not self.busy)
+
     def export(self, path, *, fmt: str, stems: bool, overwrite: bool = True, on_done: Optional[Callable] = None):
         s = self.session
         if not s.renders:

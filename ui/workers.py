@@ -64,9 +64,15 @@ class Job(QRunnable):
         else:
             self.signals.finished.emit(result)
         self.signals.done.emit()
+        _RUNNING.discard(self)
+
+
+_RUNNING: set = set()      # jobs in flight: kept alive (with their signals) until they end, even if
+                           # the window that started them is gone
 
 
 def start_job(job: Job, pool: Optional[QThreadPool] = None) -> Job:
+    _RUNNING.add(job)
     (pool or QThreadPool.globalInstance()).start(job)
     return job
 

@@ -57,3 +57,23 @@ def test_an_unseparated_recording_plays(qtbot, tmp_path):
     assert np.array_equal(block[:, 0], block[:, 1])
     ctl.engine.playing = False
     w.close()
+
+
+def test_the_output_panel_binds_to_its_view_model(qtbot, tmp_path):
+    """The OUTPUT panel shows what its view model says, and the controller keeps the model true to
+    the session: the measured gain, the mono-compatible switch and whether it can change now."""
+    w = main_window(qtbot, ini_settings(tmp_path))
+    vm = w.ctl.output_vm
+    assert vm.gain_db is None and not vm.mode_enabled and not w.meters.mono_compat.isEnabled()
+    w.open_path(_recording(tmp_path / "voices.wav"))
+    wait_idle(qtbot, w)
+    s = w.ctl.session
+    qtbot.waitUntil(lambda: s.output_plan_current() and vm.gain_db is not None, timeout=60000)
+    assert vm.gain_db == s.stage.plan.gain_db
+    assert w.meters.gain_label.text() == f"out gain {s.stage.plan.gain_db:+.1f} dB"
+    assert vm.mode_enabled and w.meters.mono_compat.isEnabled() and not w.meters.mono_compat.isChecked()
+    with qtbot.waitSignal(vm.mode_changed, timeout=60000):
+        w.ctl.set_mono_compatible(True)
+    qtbot.waitUntil(lambda: not w.ctl.busy and vm.mono_compatible and vm.mode_enabled, timeout=60000)
+    assert w.meters.mono_compat.isChecked() and s.mono_compatible
+    w.close()
