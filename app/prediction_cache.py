@@ -40,6 +40,9 @@ class PredictionCache:
                            "temperature": temperature, "guidance": guidance}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:40]
 
+    def contains(self, key: str) -> bool:
+        return self.folder is not None and (self.folder / f"{key}.npz").is_file()
+
     def get(self, key: str, make: Callable[[], PSParams]) -> PSParams:
         """The entry for ``key``, or ``make()`` stored under it (a cache that cannot be read or
         written is a miss, never an error)."""

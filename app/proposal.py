@@ -23,7 +23,7 @@ from core.hashing import sha256_array
 
 from .plans import Rendition
 
-__all__ = ["prepare", "predict", "propose", "render_around"]
+__all__ = ["prepare", "predict", "predicted", "propose", "render_around"]
 
 
 def predict(r: Rendition, mono: np.ndarray, *, models_dir=None, cache_dir=None, audio_sha256: Optional[str] = None,
@@ -38,17 +38,42 @@ def predict(r: Rendition, mono: np.ndarray, *, models_dir=None, cache_dir=None, 
         return model.predict(mono, seed=r.ps_seed, temperature=r.temperature, guidance=r.guidance,
                              progress=progress, cancel=cancel)
 
-    if cache_dir is None:
+    key = _cache_key(r, mono, models_dir, cache_dir, audio_sha256)
+    if key is None:
         return make()
+    from .prediction_cache import PredictionCache
+    return PredictionCache(cache_dir).get(key, make)
 
+
+def predicted(r: Rendition, mono: np.ndarray, *, models_dir=None, cache_dir=None,
+              audio_sha256: Optional[str] = None) -> bool:
+    """Whether :func:`predict` of ``r`` costs nothing: kept in ``cache_dir``, or a model without
+    files (Decorr)."""
+    if cache_dir is None:
+        return False
+    key = _cache_key(r, mono, models_dir, cache_dir, audio_sha256)
+    if key is None:
+        return not model_has_files(r.model, models_dir)
+    from .prediction_cache import PredictionCache
+    return PredictionCache(cache_dir).contains(key)
+
+
+def model_has_files(name: str, models_dir=None) -> bool:
+    from .project import model_checksums
+    return bool(model_checksums([name], models_dir).get(name, {}))
+
+
+def _cache_key(r: Rendition, mono, models_dir, cache_dir, audio_sha256) -> Optional[str]:
+    """The prediction cache's key for ``r`` (None: nothing to keep)."""
+    if cache_dir is None:
+        return None
     from .prediction_cache import PredictionCache
     from .project import model_checksums
     files = model_checksums([r.model], models_dir).get(r.model, {})
     if not files:                                    # a model without files (Decorr) costs nothing
-        return make()
-    sha = audio_sha256 or sha256_array(mono)
-    return PredictionCache(cache_dir).get(
-        PredictionCache.key(sha, r.model, files, r.ps_seed, r.temperature, r.guidance), make)
+        return None
+    return PredictionCache.key(audio_sha256 or sha256_array(mono), r.model, files, r.ps_seed, r.temperature,
+                               r.guidance)
 
 
 def propose(r: Rendition, renders: list[SourceRender], params: PSParams, previous: list[Placement],

@@ -84,6 +84,44 @@ class RenditionSteps:
                 return r.ps_seed
         return None
 
+    def next_seed(self) -> int:
+        """The seed a new rendition gets when none is given."""
+        return self._next_seed()
+
+    def detail_for(self, seed: int, model: Optional[str] = None, temperature: Optional[float] = None,
+                   guidance: Optional[float] = None) -> Optional[int]:
+        """The per-band detail a new rendition with ``seed`` can have at no wait: its own (None)
+        when its PS sample is ready (in memory, or in the prediction cache: :meth:`prefetch` puts
+        it there while the user listens), else one already computed (:meth:`shared_detail`)."""
+        own = Rendition(int(seed), model or self.model, temperature, guidance)
+        if own.ps_key in self._params or proposal.predicted(own, self.mono, models_dir=self.settings.models_dir,
+                                                            cache_dir=self.settings.cache_dir / "params",
+                                                            audio_sha256=self._audio_key()):
+            return None
+        return self.shared_detail(own.model, temperature, guidance)
+
+    def prefetch(self, seed: int, model: Optional[str] = None, temperature: Optional[float] = None,
+                 guidance: Optional[float] = None) -> None:
+        """Sample the PS model for a rendition with ``seed`` in the background (one at a time,
+        into the prediction cache), so that it gets a detail of its own (:meth:`detail_for`): the
+        gallery's renditions differ in their per-band detail too when the user listens a while."""
+        t = getattr(self, "_prefetching", None)
+        if t is not None and t.is_alive():
+            return
+        own = Rendition(int(seed), model or self.model, temperature, guidance)
+        if self.detail_for(own.seed, own.model, temperature, guidance) is None:
+            return
+        if not hasattr(self, "_prefetch_stop"):
+            self._prefetch_stop = threading.Event()
+        self._prefetching = self.predict_ahead(own, cancel=self._prefetch_stop)
+
+    def _audio_key(self) -> str:
+        """The recording's checksum (computed once per recording)."""
+        memo = getattr(self, "_audio_memo", None)
+        if memo is None or memo[0] is not self.mono:
+            memo = self._audio_memo = (self.mono, self.audio_sha256())
+        return memo[1]
+
     def _next_seed(self) -> int:
         used = {r.seed for r in self.renditions}
         return next(s for s in range(len(used) + 1) if s not in used)
@@ -199,6 +237,11 @@ class RenditionSteps:
             t.join(timeout)
 
     def _stop_fillers(self) -> None:
+        stop, t = getattr(self, "_prefetch_stop", None), getattr(self, "_prefetching", None)
+        if stop is not None and t is not None and t.is_alive():      # a background prediction too
+            stop.set()
+            t.join()
+            self._prefetch_stop = threading.Event()
         for f, t in self._fillers:
             f.cancel()
         for f, t in self._fillers:

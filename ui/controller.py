@@ -259,10 +259,12 @@ class SessionController(OutputActions, QObject):
             if replacing:
                 self._generation += 1
                 self._check_modified()
+            if s.renditions:                # the next rendition's own detail, sampled while this one plays
+                s.prefetch(s.next_seed())
 
         return self.run_job("Separate", fn, on_done=done)
 
-    def _rendition_job(self, name: str, **kw):
+    def _rendition_job(self, name: str, on_done=None, **kw):
         s = self.session
         # made from the playhead (heard at once, the rest fills in while it plays)
         playhead = self.engine.position if self.engine is not None else 0
@@ -271,15 +273,19 @@ class SessionController(OutputActions, QObject):
             plan = s.plan_rendition(progress=progress, cancel=cancel, playhead=playhead, **kw)
             return self._adopting(plan, plan.renders)
 
-        return self.run_job(name, fn)
+        return self.run_job(name, fn, on_done=on_done)
 
     def new_rendition(self, seed: Optional[int] = None, temperature: Optional[float] = None):
         if not self.session.renders:
             self.status.emit("Separate the recording first")
             return None
-        # new places over the per-band detail already computed: no prediction to wait for
-        detail = self.session.shared_detail(temperature=temperature)
-        return self._rendition_job("New rendition", seed=seed, temperature=temperature, detail=detail)
+        # new places over a per-band detail already computed (its own when the background
+        # prediction of it is done, else the current one's): no prediction to wait for
+        s = self.session
+        seed = s.next_seed() if seed is None else int(seed)
+        detail = s.detail_for(seed, temperature=temperature)
+        return self._rendition_job("New rendition", seed=seed, temperature=temperature, detail=detail,
+                                   on_done=lambda _r: s.prefetch(s.next_seed(), temperature=temperature))
 
     def recall(self, index: int):
         s = self.session

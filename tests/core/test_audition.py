@@ -179,3 +179,14 @@ def test_undo_to_released_renders_from_the_playhead(tmp_path):
     s.wait_filled()
     for r in s.renders:
         assert not r.pending and np.abs(r.auto - render_auto(r, *r.tiles)).max() < 1e-5
+
+
+def test_the_next_renditions_own_detail_is_predicted_in_the_background(tmp_path):
+    s = _session(tmp_path)
+    s.new_rendition(0)
+    assert s.detail_for(1) == 0                                      # not predicted yet: the current detail
+    s.prefetch(1)
+    s._prefetching.join()
+    assert s.detail_for(1) is None                                   # its own, ready in the prediction cache
+    s.new_rendition(1, detail=s.detail_for(1))
+    assert s.renditions[-1].detail is None and s.renditions[-1].ps_seed == 1
