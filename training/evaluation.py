@@ -61,6 +61,8 @@ class Excerpt:
     real: PSParams         # [shape=(34, n_frames(n))]
     other: Optional[PSParams] = None   # real parameters of another stretch of the same track
     stereo: Optional[np.ndarray] = None   # the real stereo [shape=(n, 2)] (``keep_stereo``)
+    other_stereo: Optional[np.ndarray] = None   # the real stereo of ``other`` (``keep_stereo``)
+    track: str = ""        # the track it comes from (excerpts of one track share it)
 
 
 @dataclass
@@ -130,10 +132,11 @@ def load_excerpts(data=None, split: str = "valid", seconds: float = 10.0, limit:
             stereo = load_excerpt(t.path, start, seconds)
             after = start + seconds
             o_start = after if after + seconds <= t.seconds else max(0.0, min(start - seconds, t.seconds - seconds))
-            other = analyze(load_excerpt(t.path, o_start, seconds))
+            o_stereo = load_excerpt(t.path, o_start, seconds)
             mono = stereo.mean(axis=1, dtype=np.float64).astype(np.float32)
             name = t.path.stem if n == 1 else f"{t.path.stem}@{start:.0f}s"
-            out.append(Excerpt(name, mono, analyze(stereo), other, stereo if keep_stereo else None))
+            out.append(Excerpt(name, mono, analyze(stereo), analyze(o_stereo), stereo if keep_stereo else None,
+                               o_stereo if keep_stereo else None, str(t.path)))
         report(progress, "excerpts", i + 1, len(ts), t.path.name)
     return out
 

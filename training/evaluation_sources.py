@@ -45,10 +45,11 @@ from core.decoder import decode
 from core.errors import ParameterError
 from core.placement import Placement, propose
 from core.progress import ProgressFn, check_cancel, report
-from core.ps import PSParams, analyze, band_energy
+from core.ps import PSParams, analyze
 from core.stft import stft
 
-from .ps_metrics import GaussianStats, d_f, frechet_distance, rendition_error
+from .image_metrics import OutputPool, broadband_correlation, side_to_mid_db
+from .ps_metrics import GaussianStats, frechet_distance
 
 __all__ = ["SourceRow", "ChainRow", "SourceEvalResult", "evaluate_sources", "format_source_tables",
            "source_metrics", "METHODS"]
@@ -76,6 +77,11 @@ class ChainRow:
     e_min: float
     e_min_se: Optional[float]
     d_f: float
+    d_f_se: Optional[float] = None     # bootstrap over tracks
+    corr: float = float("nan")         # median broadband L/R correlation
+    side_mid_db: float = float("nan")  # median side-to-mid level
+    excerpts: int = 0
+    renditions: int = 0
 
 
 @dataclass
@@ -156,67 +162,108 @@ def _cached(folder: Optional[Path], name: str, make: Callable[[], PSParams]) -> 
     return p
 
 
+def _cached_decode(folder: Optional[Path], name: str, mono: np.ndarray, params: PSParams, cancel):
+    """The PS parameters and broadband measures of ``params`` decoded onto ``mono`` (cached as
+    :func:`_cached`)."""
+    path = None if folder is None else Path(folder) / (name + ".npz")
+    if path is not None and path.exists():
+        with np.load(path) as z:
+            if "corr" in z.files:
+                return PSParams(z["iid"], z["ic"]), (float(z["corr"]), float(z["side"]))
+    out = decode(mono, params, cancel=cancel)
+    a, m = analyze(out), (broadband_correlation(out), side_to_mid_db(out))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, iid=a.iid, ic=a.ic, corr=m[0], side=m[1])
+    return a, m
+
+
+def _cached_sources(folder: Optional[Path], key: str, mono: np.ndarray, separate: Callable, cancel):
+    """The sources of ``mono`` as renders (stem, decorrelated copy, band energies) and their residual
+    flags, kept in ``folder`` when given (separation and decorrelation are the slow part)."""
+    from core.renderer import SourceRender, prepare_source
+    path = None if folder is None else Path(folder) / f"sources-{key}.npz"
+    if path is not None and path.exists():
+        with np.load(path) as z:
+            return ([SourceRender(z["s"][i], z["d"][i], z["energy"][i]) for i in range(len(z["s"]))],
+                    [bool(v) for v in z["residual"]])
+    sources = separate(mono)
+    renders = [prepare_source(np.ascontiguousarray(src.audio[:len(mono)], dtype=np.float32), cancel=cancel)
+               for src in sources]
+    residual = [src.kind == "residual" for src in sources]
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, s=np.stack([r.s for r in renders]), d=np.stack([r.d for r in renders]),
+                     energy=np.stack([r.energy for r in renders]), residual=np.array(residual))
+    return renders, residual
+
+
+CHAIN_ROWS = (("stereo", "real stereo (the reference itself)"), ("next", "real stereo, next 10 s"),
+              ("decorr", "decorr on the whole mix"), ("ps", "{ps} on the whole mix (no separator)"),
+              ("chain-model", "chain, variety 0"), ("chain-model-v1", "chain, variety 1"))
+
+
 def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str = "ps-mtm", chain: bool = True,
                      methods: Sequence[str] = METHODS, split: str = "valid", seconds: float = 10.0,
                      cache: Optional[Path] = None, progress: Optional[ProgressFn] = None,
                      cancel: Optional[threading.Event] = None) -> SourceEvalResult:
     """Source-level rows (and with ``chain`` the whole-output rows) on ``excerpts``
     (:class:`training.evaluation.Excerpt` list; each needs ``stereo``) with sources from ``separate(mono)``.
-    ``cache``: a folder keeping the PS model's predictions and their decoded analysis per excerpt
-    and seed."""
+    ``cache``: a folder keeping each excerpt's sources (stems and decorrelated copies) and the PS
+    model's predictions and their decoded analysis per excerpt and seed."""
     from core.models.base import load_model
-    from core.renderer import auto_renders, mix, prepare_source
+    from core.models.placement_features import true_placement
+    from core.renderer import auto_renders, mix
     if k < 1:
         raise ParameterError(f"K must be at least 1, got {k}")
     t0 = time.monotonic()
-    ps = load_model(ps_model)
+    ps, dec = load_model(ps_model), load_model("decorr")
     truth, props = [], {m: [] for m in methods}
-    chain_names = [("ps", f"{ps_model} on the whole mix (no separator)"), ("chain-mean", "chain, mean projection"),
-                   ("chain-model", "chain, placement model (variety 0)")]
-    c_real, c_gen = GaussianStats(), {n: GaussianStats() for n, _ in chain_names}
-    c_err = {n: [] for n, _ in chain_names}
+    pools = {n: OutputPool() for n, _ in CHAIN_ROWS}
     n_src = 0
     for j, ex in enumerate(excerpts):
         check_cancel(cancel)
-        sources = separate(ex.mono)
-        stems = [np.ascontiguousarray(s.audio[:len(ex.mono)], dtype=np.float32) for s in sources]
-        specs = np.stack([stft(s) for s in stems])
-        energies = np.stack([band_energy(sp) for sp in specs])
-        from core.models.placement_features import true_placement
+        digest = hashlib.sha1(ex.mono.tobytes()).hexdigest()[:16]
+        renders, residual = _cached_sources(cache, digest, ex.mono, separate, cancel)
+        energies = np.stack([r.energy for r in renders])
+        specs = np.stack([stft(r.s) for r in renders])
         t = true_placement(specs, stft(ex.stereo[:, 0]), stft(ex.stereo[:, 1]))
+        del specs
         truth.append((t["pan"], t["width"], t["energy"]))
-        residual = [s.kind == "residual" for s in sources]
-        n_src += len(sources)
-        renders = [prepare_source(s, cancel=cancel) for s in stems] if chain else []
-        if chain:
-            c_real.add_params(ex.real)
-        errs = {n: [] for n, _ in chain_names}
+        n_src += len(renders)
+        track = ex.track or ex.name.split("@")[0]
+        outs = {n: ([], []) for n, _ in CHAIN_ROWS}
         per = {m: [] for m in methods}
         for seed in range(k):
             check_cancel(cancel)
-            key = f"{ps_model}-{hashlib.sha1(ex.mono.tobytes()).hexdigest()[:16]}-{seed}"
+            key = f"{ps_model}-{digest}-{seed}"
             params = _cached(cache, key, lambda: ps.predict(ex.mono, seed=seed, cancel=cancel))
             for m in methods:
                 pl = _propose(m, energies, residual, params, seed)
                 per[m].append([(p.pan, p.width) for p in pl])
             if chain:
-                outs = {"ps": _cached(cache, key + "-decoded",
-                                      lambda: analyze(decode(ex.mono, params, cancel=cancel)))}
-                for name, method in (("chain-mean", "mean"), ("chain-model", "model")):
-                    pl = _propose(method, energies, residual, params, seed)
-                    centres = None if method == "mean" else np.array([(p.pan, p.width) for p in pl])
-                    auto_renders(renders, params, centres)
-                    outs[name] = analyze(mix(renders, pl))
-                for name, out in outs.items():
-                    a = out.fit_frames(ex.real.n_frames)
-                    errs[name].append(rendition_error(ex.real, a))
-                    c_gen[name].add_params(a)
+                a, meas = _cached_decode(cache, key + "-decoded", ex.mono, params, cancel)
+                outs["ps"][0].append(a)
+                outs["ps"][1].append(meas)
+                for name, variety in (("chain-model", 0.0), ("chain-model-v1", 1.0)):
+                    pl = propose(energies, method="model", seed=seed, variety=variety, residual=residual)
+                    auto_renders(renders, params, np.array([(p.pan, p.width) for p in pl]), cancel=cancel)
+                    y = mix(renders, pl)
+                    outs[name][0].append(analyze(y))
+                    outs[name][1].append((broadband_correlation(y), side_to_mid_db(y)))
             report(progress, "sources", j * k + seed + 1, len(excerpts) * k, ex.name)
         for m in methods:
             props[m].append(np.array(per[m], np.float64))
-        for name in errs:
-            if errs[name]:
-                c_err[name].append(min(errs[name]))
+        if chain:
+            a, meas = _cached_decode(cache, f"decorr-{digest}", ex.mono, dec.predict(ex.mono), cancel)
+            pools["decorr"].add(track, ex.real, [a], weight=float(k), measures=[meas])
+            pools["stereo"].add(track, ex.real, [ex.real], [ex.stereo])
+            if ex.other is not None and ex.other_stereo is not None:
+                pools["next"].add(track, ex.real, [ex.other], [ex.other_stereo])
+            for name in ("ps", "chain-model", "chain-model-v1"):
+                pools[name].add(track, ex.real, outs[name][0], measures=outs[name][1])
     res = SourceEvalResult(split, seconds, k, len(truth), n_src)
     pans = np.concatenate([t[0] for t in truth])
     widths = np.concatenate([t[1] for t in truth])
@@ -230,9 +277,12 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
         res.rows.append(SourceRow(m, LABELS.get(m, m), r["diversity"], r["frechet"], r["e_min"], r["e_min_se"],
                                   r["mean_abs_pan"]))
     if chain:
-        for name, label in chain_names:
-            res.chain.append(ChainRow(name, label, float(np.mean(c_err[name])), _se(c_err[name]),
-                                      d_f(c_real, c_gen[name])))
+        for name, label in CHAIN_ROWS:
+            if not pools[name].emin:
+                continue
+            f = pools[name].figures()
+            res.chain.append(ChainRow(name, label.format(ps=ps_model), f.e_min, f.e_min_se, f.d_f, f.d_f_se,
+                                      f.corr, f.side_mid_db, f.excerpts, f.renditions))
     res.wall_seconds = time.monotonic() - t0
     return res
 
@@ -250,9 +300,14 @@ def format_source_tables(res: SourceEvalResult) -> str:
     if res.chain:
         lines.append("")
         lines.append("whole output (rendered stereo vs the real stereo's PS parameters)")
-        head = f"{'Approach':<45s} {'E_min':>7s} {'(+-se)':>7s} {'D_F':>8s}"
+        head = (f"{'Approach':<38s} {'E_min':>6s} {'(+-se)':>6s} {'D_F':>6s} {'(+-se)':>6s} {'corr':>6s} "
+                f"{'S/M dB':>7s}  excerpts x renditions")
         lines += [head, "-" * len(head)]
         for r in res.chain:
-            se = f"{r.e_min_se:7.3f}" if r.e_min_se is not None else f"{'':7s}"
-            lines.append(f"{r.label:<45s} {r.e_min:7.3f} {se} {r.d_f:8.2f}")
+            se = f"{r.e_min_se:6.3f}" if r.e_min_se is not None else f"{'':6s}"
+            dse = f"{r.d_f_se:6.2f}" if r.d_f_se is not None else f"{'':6s}"
+            lines.append(f"{r.label:<38s} {r.e_min:6.3f} {se} {r.d_f:6.2f} {dse} {r.corr:6.3f} {r.side_mid_db:7.2f}  "
+                         f"{r.excerpts} x {r.renditions}")
+        lines.append("(E_min: mean over excerpts of the best of K renditions, +- its standard error; D_F +- a "
+                     "bootstrap over tracks; corr: median broadband L/R correlation, S/M: median side-to-mid level)")
     return "\n".join(lines)
