@@ -35,9 +35,15 @@ from .pan import ic_to_width, iid_to_pan, pan_to_iid, source_weights, width_to_i
 from .ps import IID_MAX_DB, PSParams
 
 __all__ = ["Placement", "pan_to_iid", "iid_to_pan", "width_to_ic", "ic_to_width", "seed_placements",
-           "source_weights", "trajectories", "tile_parameters", "propose", "default_method", "PLACEMENT_METHODS", "DEFAULT_VARIETY"]
+           "source_weights", "trajectories", "tile_parameters", "propose", "default_method", "downmix_gain",
+           "PLACEMENT_METHODS", "DEFAULT_VARIETY", "DOWNMIX_MAX_GAIN", "WIDTH_GAIN"]
 
 PLACEMENT_METHODS = ("model", "mean")
+# the tiles' widths around a place times this, and never turned anti-phase by it: calibrated on the `train` split so
+# that the chain's output at variety 0 reads as wide as the real stereo (bench/width_calibration.py, docs/evaluation.md)
+WIDTH_GAIN = 1.8
+KEEP_SIGN = True
+DOWNMIX_MAX_GAIN = 2.0           # +6 dB: real tiles down to IC -0.5 (centred) get their power back
 
 
 
@@ -73,6 +79,25 @@ class Placement:
     @classmethod
     def from_dict(cls, d: dict) -> "Placement":
         return cls(**{k: d[k] for k in ("pan", "width", "gain_db", "mute", "solo", "pinned") if k in d})
+
+
+def downmix_gain(iid, ic, *, max_gain: float = DOWNMIX_MAX_GAIN) -> np.ndarray:
+    """Amplitude gain per tile [shape of the inputs] that gives a decoded tile the power of real
+    stereo with this IID (dB) and IC whose downmix ``(L + R) / 2`` is the mono.
+
+    The decoder's mixing law keeps ``P_L + P_R = 2 P_S`` whatever the IC. Real stereo has
+    ``|(L + R) / 2|^2 = (P_L + P_R) (1 + k) / 4`` with ``k = IC sqrt(1 - t^2)`` and
+    ``t = tanh(IID ln(10) / 20)``: for the mono ``S = (L + R) / 2`` its power is
+    ``P_L + P_R = 4 P_S / (1 + k)``. A wide tile (IC 0) is thus 3 dB louder than the decoder makes
+    it, and since broadband correlation and side-to-mid level weigh tiles by their power, decoded
+    output reads narrower than the real stereo it came from, even with every tile's IID and IC
+    right. Gain ``sqrt(2 / (1 + k))``, at most ``max_gain`` (negative IC would need a side louder
+    than the mid without bound); with it the output's mid keeps the mono's power in every tile.
+    1 for coherent centred tiles; tiles made coherent at transients (no decorrelated part) get
+    exactly the coherent power ``2 P_S`` back."""
+    t = np.tanh(np.asarray(iid, dtype=np.float64) * (np.log(10.0) / 20.0))
+    k = np.asarray(ic, dtype=np.float64) * np.sqrt(np.maximum(1.0 - t * t, 0.0))
+    return np.sqrt(np.minimum(2.0 / np.maximum(1.0 + k, 1e-12), max_gain * max_gain)).astype(np.float32)
 
 
 def seed_placements(params: PSParams, energies: np.ndarray, previous=None) -> list[Placement]:
@@ -155,7 +180,8 @@ def _recentred(params: PSParams, w: np.ndarray, c: np.ndarray):
     return pan, tic
 
 
-def tile_parameters(params: PSParams, energies: np.ndarray, *, centres=None, max_ratio: float = 2.0):
+def tile_parameters(params: PSParams, energies: np.ndarray, *, centres=None, max_ratio: float = 2.0,
+                    width_gain: Optional[float] = None, keep_sign: Optional[bool] = None):
     """Per-tile IID (dB) and IC of each source in "auto" mode [shape=(sources, bands, frames)] each:
     what the renderer mixes band by band (:func:`core.renderer.render_auto`).
 
@@ -170,6 +196,17 @@ def tile_parameters(params: PSParams, energies: np.ndarray, *, centres=None, max
     than low ones in real mixes) is kept; a shift by the same amount in every band distorts it.
     Every tile keeps its parameters, even where the source is quiet: the rendered mixture's
     parameters in a band every source is quiet in are those tiles' parameters.
+
+    The factor is ``width_gain`` (default :data:`WIDTH_GAIN`) times that ratio, and a tile the model
+    made coherent (IC >= 0) is never widened past IC 0 (``keep_sign``, default :data:`KEEP_SIGN`):
+    the places are the real sources' measured widths, narrower than PS-MTM's tiles around them
+    (the ratio is mostly below 1), and the rendered output reads more coherent than its tiles'
+    targets where it is loud (measured on ``train``: energy-weighted IC of bands 4-10 about 0.85
+    rendered, 0.6 in PS-MTM's tiles, 0.77 in the real stereo), so without the gain the chain's
+    output is narrower than real stereo. Calibrated on the ``train`` split
+    (``bench/width_calibration.py``): with 1.8 the output at variety 0 has the real stereo's
+    broadband correlation and side-to-mid level there, and the same D_F as without it; widening
+    coherent tiles past IC 0 costs E_min and D_F.
 
     Without ``centres`` (the "mean" baseline): the broadband per-frame projection of
     :func:`trajectories`, the same in every band."""
@@ -187,8 +224,11 @@ def tile_parameters(params: PSParams, energies: np.ndarray, *, centres=None, max
     pan, _ = _recentred(params, w, c)
     tile_w = 1.0 - params.ic.astype(np.float64)                       # [B, T], in [0, 2]
     mean_w = (w * tile_w[None]).sum(axis=(1, 2)) / wsum
-    ratio = np.clip(c[:, 1] / np.maximum(mean_w, 1e-3), 1.0 / max_ratio, max_ratio)
+    g = WIDTH_GAIN if width_gain is None else float(width_gain)
+    ratio = g * np.clip(c[:, 1] / np.maximum(mean_w, 1e-3), 1.0 / max_ratio, max_ratio)
     ic = 1.0 - np.clip(tile_w[None] * ratio[:, None, None], 0.0, 2.0)
+    if (KEEP_SIGN if keep_sign is None else keep_sign):      # widening never turns a coherent tile anti-phase
+        ic = np.maximum(ic, np.minimum(params.ic.astype(np.float64), 0.0)[None])
     return (np.clip(pan_to_iid(pan), -IID_MAX_DB, IID_MAX_DB).astype(np.float32),
             np.clip(ic, -1.0, 1.0).astype(np.float32))
 

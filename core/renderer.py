@@ -39,7 +39,7 @@ import numpy as np
 from .bands import N_BANDS, band_of_bin
 from .decoder import CHUNK_FRAMES, Decorrelated, coefficients, mixing_coefficients, side_coefficients
 from .errors import ParameterError
-from .placement import Placement, pan_to_iid, tile_parameters, trajectories, width_to_ic
+from .placement import Placement, downmix_gain, pan_to_iid, tile_parameters, trajectories, width_to_ic
 from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams
 from .stft import HOP, OverlapAdd, OverlapAddStream, first_sample, n_frames, stft_frames
@@ -100,10 +100,12 @@ def prepare_source(s: np.ndarray, *, out: Optional[np.ndarray] = None,
 
 
 def pinned_coefficients(p: Placement, *, mono_compatible: bool = False) -> np.ndarray:
-    """(a, b, c, d) for a fixed pan/width: ``L = a s + b d``, ``R = c s + d d`` [shape=(4,)]."""
-    a, b, c, d = coefficients(np.array([pan_to_iid(p.pan)]), np.array([width_to_ic(p.width)]),
-                              mono_compatible=mono_compatible)
-    return np.array([a[0], b[0], c[0], d[0]], dtype=np.float32)
+    """(a, b, c, d) for a fixed pan/width: ``L = a s + b d``, ``R = c s + d d`` [shape=(4,)]; outside the
+    mono-compatible mode with the power real stereo of that place has (:func:`core.placement.downmix_gain`)."""
+    iid, ic = np.array([pan_to_iid(p.pan)]), np.array([width_to_ic(p.width)])
+    a, b, c, d = coefficients(iid, ic, mono_compatible=mono_compatible)
+    g = np.float32(1.0) if mono_compatible else downmix_gain(iid, ic)[0]
+    return np.array([a[0], b[0], c[0], d[0]], dtype=np.float32) * g
 
 
 def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *, mono_compatible: bool = False,
@@ -276,7 +278,8 @@ def render_auto(r: SourceRender, iid: np.ndarray, ic: np.ndarray, *, mono_compat
                 cancel: Optional[threading.Event] = None) -> np.ndarray:
     """Source ``r`` rendered band by band [shape=(n, 2)], float32: per tile, the PS decoder's mixing
     law with the tile's IID (dB) and IC [shape=(34, frames)] applied to the STFTs of ``s`` and
-    ``d``, then overlap-added (the STFT reconstructs perfectly, so parameters equal in every tile
+    ``d``, at the power real stereo of those parameters has (:func:`core.placement.downmix_gain`,
+    as :func:`pinned_coefficients`), then overlap-added (the STFT reconstructs perfectly, so parameters equal in every tile
     give exactly ``a s + b d``, ``c s + d d``). Mono-compatible: only the side ``a S + b D``
     (:func:`core.decoder.side_coefficients`) is transformed back and ``L = s + side``,
     ``R = s - side``, so (L + R) / 2 is the stem to float rounding. The output is a
@@ -297,6 +300,8 @@ def render_auto(r: SourceRender, iid: np.ndarray, ic: np.ndarray, *, mono_compat
             ola.add(a[bob] * S + b[bob] * D, f0)
         else:
             a, b, c, d = mixing_coefficients(iid[:, f0:f1], ic[:, f0:f1])
+            g = downmix_gain(iid[:, f0:f1], ic[:, f0:f1])
+            a, b, c, d = a * g, b * g, c * g, d * g
             ola.add(a[bob] * S + b[bob] * D, f0, channel=0)
             ola.add(c[bob] * S + d[bob] * D, f0, channel=1)
     out = pair_buffer(n, spill)
@@ -395,7 +400,8 @@ def mix_stream(renders: list[SourceRender], placements: list[Placement], *, star
                 laws = ((a, b),)
             else:
                 a, b, c, d = mixing_coefficients(iid, ic)
-                laws = ((a, b), (c, d))
+                dg = downmix_gain(iid, ic)
+                laws = ((a * dg, b * dg), (c * dg, d * dg))
             for acc, (ca, cb) in zip(specs, laws):
                 np.multiply((ca * g).T[:, bob], S, out=tmp)
                 acc += tmp

@@ -99,7 +99,8 @@ class EvalResult:
 
 
 def load_excerpts(data=None, split: str = "valid", seconds: float = 10.0, limit: Optional[int] = None,
-                  *, per_track: int = 1, include_copies: bool = False, excluded: Optional[list] = None,
+                  *, per_track: int = 1, every: int = 1, include_copies: bool = False,
+                  excluded: Optional[list] = None,
                   keep_stereo: bool = False, progress: Optional[ProgressFn] = None,
                   cancel: Optional[threading.Event] = None) -> list[Excerpt]:
     """One ``seconds`` excerpt from the middle of each track of ``split`` (as
@@ -107,7 +108,8 @@ def load_excerpts(data=None, split: str = "valid", seconds: float = 10.0, limit:
     parameters of the neighbouring ``seconds`` (after it, or before it near the end).
 
     With ``per_track`` > 1, up to that many excerpts per track, centred at ``(i + 1/2) / n`` of
-    its length and not overlapping (fewer when the track is too short); ``limit`` counts tracks.
+    its length and not overlapping (fewer when the track is too short); ``every``: only every
+    ``every``-th track (a spread-out subset); ``limit`` counts tracks.
 
     Tracks whose file also occurs in another split of the manifest (identical bytes, e.g. a link
     to the same file) are left out unless ``include_copies``: a model trained on that split has
@@ -120,7 +122,7 @@ def load_excerpts(data=None, split: str = "valid", seconds: float = 10.0, limit:
         ts = [t for t in ts if t not in leaked]
         if excluded is not None:
             excluded.extend(str(t.path.relative_to(manifest.parent)) for t in leaked)
-    ts = ts[:limit]
+    ts = ts[::max(1, int(every))][:limit]
     if not ts:
         raise ParameterError(f"no excerpts of at least {seconds} s in split {split!r}")
     out = []

@@ -89,12 +89,15 @@ def test_session_auto_mode_folds_down_and_exports(rng, signals, tmp_path):
     s.set_sources([Source(f"s{i}", x.copy(), colour_for(i)) for i, x in enumerate(srcs)])
     s.model = "decorr"
     s.new_rendition(0)
-    s.placements[0] = Placement(pan=-1.0, pinned=True)   # one source hard left, one following the model
+    s.placements[0] = Placement(pan=-0.5, width=0.5, pinned=True)   # one source pinned, one following the model
     normal = s.render()
     s.set_mono_compatible(True)
     y = s.render()
     assert np.max(np.abs((y[:, 0] + y[:, 1]) / 2 - s.mono)) < FOLD_TOL
-    assert np.max(np.abs((normal[:, 0] + normal[:, 1]) / 2 - s.mono)) > 1e-2
+    # the normal mode renders every tile at the power real stereo of its IID and IC has
+    # (core.placement.downmix_gain): it folds down too wherever the IC is not far below 0 (Decorr's never is)
+    assert np.max(np.abs((normal[:, 0] + normal[:, 1]) / 2 - s.mono)) < FOLD_TOL
+    assert np.max(np.abs(normal - y)) < 1e-3
     res = export(s, tmp_path / "out.wav", fmt="wav32f", project=False)
     z, _ = sf.read(str(res.path), dtype="float32")
     g = 10 ** (res.gain_db / 20)

@@ -9,7 +9,7 @@ import soundfile as sf
 from app.memory import KEEP_BYTES
 from core.bands import N_BANDS, band_of_bin
 from core.decoder import mixing_coefficients
-from core.placement import iid_to_pan, pan_to_iid, source_weights, tile_parameters
+from core.placement import downmix_gain, iid_to_pan, pan_to_iid, source_weights, tile_parameters
 from core.ps import PSParams, analyze, band_energy
 from core.renderer import mapped_on_file, prepare_source, render_auto
 from core.stft import N_FFT, n_frames, stft
@@ -61,7 +61,8 @@ def test_equal_parameters_in_every_tile_give_the_constant_mix(rng, signals):
     t = n_frames(len(x))
     iid, ic = np.full((N_BANDS, t), -7.0, np.float32), np.full((N_BANDS, t), 0.4, np.float32)
     y = render_auto(r, iid, ic)
-    a, b, c, d = (v[0] for v in mixing_coefficients(np.array([-7.0]), np.array([0.4])))
+    g = downmix_gain(np.array([-7.0]), np.array([0.4]))[0]
+    a, b, c, d = (v[0] * g for v in mixing_coefficients(np.array([-7.0]), np.array([0.4])))
     ref = np.stack([a * r.s + b * r.d, c * r.s + d * r.d], axis=1)
     assert np.max(np.abs(y - ref)) < 1e-5 * np.max(np.abs(ref)) + 1e-7
 
@@ -83,7 +84,7 @@ def test_tile_parameters_sit_at_the_place_and_keep_the_detail(rng):
     tile_pan = np.clip(0.3 * rng.standard_normal((N_BANDS, t)), -0.6, 0.6)
     params = PSParams(pan_to_iid(tile_pan).astype(np.float32), rng.uniform(0.5, 0.9, (N_BANDS, t)).astype(np.float32))
     centres = np.array([[-0.3, 0.2], [0.25, 0.3]])
-    iid, ic = tile_parameters(params, e, centres=centres)
+    iid, ic = tile_parameters(params, e, centres=centres, width_gain=1.0)
     w = source_weights(e)
     pan = iid_to_pan(iid)
     for i in range(2):
@@ -95,6 +96,14 @@ def test_tile_parameters_sit_at_the_place_and_keep_the_detail(rng):
         assert np.ptp(ratio) < 1e-4 and 0.5 - 1e-6 <= ratio.mean() <= 2 + 1e-6
         mean_w = np.average(1 - params.ic, weights=w[i])
         assert ratio.mean() == pytest.approx(np.clip(centres[i, 1] / mean_w, 0.5, 2.0), rel=1e-4)
+    # the calibrated width gain multiplies the ratio; coherent tiles are never widened past IC 0
+    wide = np.array([[-0.3, 0.6], [0.25, 0.7]])
+    _, ic1 = tile_parameters(params, e, centres=wide, width_gain=1.0)
+    _, ic_g = tile_parameters(params, e, centres=wide, width_gain=1.8, keep_sign=True)
+    _, ic_free = tile_parameters(params, e, centres=wide, width_gain=1.8, keep_sign=False)
+    assert np.min(ic_g) >= 0.0 and np.min(ic_free) < 0.0
+    assert ic_g == pytest.approx(np.maximum(ic_free, 0.0), abs=1e-6)
+    assert (1 - ic_free) == pytest.approx(1.8 * (1 - ic1), rel=1e-4)
 
 
 # --- the session: preview == export, mode switches, renders released and made again ----------------

@@ -172,3 +172,25 @@ def test_trajectories_keep_the_place_and_turn_detail_into_width(rng):
     i2, c2 = trajectories(flat, e, centres=centres)
     np.testing.assert_allclose(i2, np.repeat(pan_to_iid(centres[:, :1]), frames, axis=1), atol=1e-3)
     np.testing.assert_allclose(c2, np.repeat(1 - centres[:, 1:], frames, axis=1), atol=1e-4)
+
+
+def test_downmix_gain_gives_real_stereo_power_and_an_exact_fold_down():
+    """The decoder's law keeps P_L + P_R = 2 P_S; real stereo whose downmix is S has 4 P_S / (1 + k),
+    k = IC sqrt(1 - t^2). With the gain the mixing law folds down to S exactly (b + d = 0 always)."""
+    from core.decoder import mixing_coefficients
+    from core.placement import DOWNMIX_MAX_GAIN, downmix_gain
+    iid = np.array([0.0, 0.0, 0.0, -7.0, 12.0, 50.0, 0.0])
+    ic = np.array([1.0, 0.0, -0.5, 0.4, 0.6, 0.3, -0.9])
+    g = downmix_gain(iid, ic)
+    t = np.tanh(iid * np.log(10) / 20)
+    k = ic * np.sqrt(1 - t * t)
+    assert g[:6] == pytest.approx(np.sqrt(2 / (1 + k[:6])), rel=1e-6)
+    assert g[0] == pytest.approx(1.0) and g[1] == pytest.approx(np.sqrt(2)) and g[2] == pytest.approx(2.0)
+    assert g[5] == pytest.approx(np.sqrt(2), rel=2e-3)         # (nearly) hard to one side: L = 2 S, R = 0
+    assert g[6] == pytest.approx(DOWNMIX_MAX_GAIN)             # IC -0.9 would need 4.5x: capped
+    a, b, c, d = mixing_coefficients(iid, ic)
+    assert (g * (a + c))[:6] == pytest.approx(np.full(6, 2.0), abs=1e-5)
+    assert (b + d) == pytest.approx(np.zeros(7), abs=1e-6)
+    # tile power with S and D orthogonal, of power 1 each
+    power = g ** 2 * (a ** 2 + b ** 2 + c ** 2 + d ** 2)
+    assert power[:6] == pytest.approx(4 / (1 + k[:6]), rel=1e-5)
