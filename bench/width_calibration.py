@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import core.decoder as D  # noqa: E402
 import core.renderer as R  # noqa: E402
 from core.models.base import load_model  # noqa: E402
 from core.placement import propose  # noqa: E402
@@ -45,6 +46,8 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default="", help="more variants, comma-separated GAIN:MAX_RATIO:KEEP_SIGN "
                     "(e.g. 1.3:2:1); MAX_RATIO 1 keeps PS-MTM's tile widths as they are")
     ap.add_argument("--no-downmix-gain", action="store_true", help="also the rendering without the downmix power gain")
+    ap.add_argument("--roundtrip", action="store_true", help="also the real parameters decoded onto the mono, with the "
+                    "decoder's power law and at the power real stereo has (core.placement.downmix_gain)")
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "soundstage-train" / "eval-cache"))
     a = ap.parse_args(argv)
     if a.split == "valid":
@@ -62,10 +65,11 @@ def main(argv=None) -> int:
     exs = load_excerpts(a.data, a.split, 10.0, a.limit, every=a.every, keep_stereo=True)
     cache = Path(a.cache) / a.split
     ps = load_model("ps-mtm")
-    variants = [(f"chain v{a.variety:g}, width gain {g}", float(g), True, 2.0, False) for g in a.gains.split(",")]
+    gains = [g for g in a.gains.split(",") if g]
+    variants = [(f"chain v{a.variety:g}, width gain {g}", float(g), True, 2.0, False) for g in gains]
     if a.no_downmix_gain:
         variants += [(f"chain v{a.variety:g}, width gain {g}, no downmix gain", float(g), False, 2.0, False)
-                     for g in a.gains.split(",")]
+                     for g in gains]
     for v in filter(None, a.variants.split(",")):
         g, mr, ks = v.split(":")
         variants.append((f"chain v{a.variety:g}, width gain {g}, max ratio {mr}{', sign kept' if int(ks) else ''}",
@@ -74,6 +78,11 @@ def main(argv=None) -> int:
     pools = {"real": OutputPool(), "next": OutputPool(), "decorr": OutputPool(), "ps": OutputPool(),
              **{v[0]: OutputPool() for v in variants}}
     ones = lambda iid, ic: np.ones(np.shape(iid), np.float32)  # noqa: E731
+
+    def at_real_power(iid, ic):
+        g = R.downmix_gain(iid, ic)
+        return tuple(v * g for v in mixing(iid, ic))
+    mixing = D.mixing_coefficients
     for j, ex in enumerate(exs):
         digest = hashlib.sha1(ex.mono.tobytes()).hexdigest()[:16]
         renders, residual = _cached_sources(cache, digest, ex.mono, sep, None)
@@ -82,7 +91,15 @@ def main(argv=None) -> int:
         pools["next"].add(ex.track, ex.real, [ex.other], [ex.other_stereo])
         p, m = _cached_decode(cache, f"decorr-{digest}", ex.mono, dec.predict(ex.mono), None)
         pools["decorr"].add(ex.track, ex.real, [p], weight=float(a.K), measures=[m])
-        outs = {k: ([], []) for k in pools if k not in ("real", "next", "decorr")}
+        if a.roundtrip:
+            for name, law in (("roundtrip", D.mixing_coefficients), ("roundtrip-power", at_real_power)):
+                saved, D.mixing_coefficients = D.mixing_coefficients, law
+                try:
+                    y = D.decode(ex.mono, ex.real)
+                finally:
+                    D.mixing_coefficients = saved
+                pools.setdefault(name, OutputPool()).add(ex.track, ex.real, [analyze(y)], [y])
+        outs = {k: ([], []) for k in pools if k not in ("real", "next", "decorr", "roundtrip", "roundtrip-power")}
         for seed in range(a.K):
             key = f"ps-mtm-{digest}-{seed}"
             params = _cached(cache, key, lambda: ps.predict(ex.mono, seed=seed))
@@ -114,7 +131,8 @@ def main(argv=None) -> int:
     print(head)
     print("-" * len(head))
     labels = {"real": "real stereo (the reference)", "next": "real stereo, next 10 s", "decorr": "decorr on the whole mix",
-              "ps": "ps-mtm on the whole mix"}
+              "ps": "ps-mtm on the whole mix", "roundtrip": "PS roundtrip (real parameters decoded)",
+              "roundtrip-power": "PS roundtrip at real stereo's power"}
     for k, pool in pools.items():
         f = pool.figures()
         se = f"{f.e_min_se:6.3f}" if f.e_min_se is not None else " " * 6

@@ -48,7 +48,7 @@ from core.progress import ProgressFn, check_cancel, report
 from core.ps import PSParams, analyze
 from core.stft import stft
 
-from .image_metrics import OutputPool, broadband_correlation, side_to_mid_db
+from .image_metrics import OutputPool, broadband_correlation, paired_se, side_to_mid_db
 from .ps_metrics import GaussianStats, frechet_distance
 
 __all__ = ["SourceRow", "ChainRow", "SourceEvalResult", "evaluate_sources", "format_source_tables",
@@ -82,6 +82,8 @@ class ChainRow:
     side_mid_db: float = float("nan")  # median side-to-mid level
     excerpts: int = 0
     renditions: int = 0
+    d_f_vs_ps: Optional[float] = None     # D_F minus the PS model's on the whole mix
+    d_f_vs_ps_se: Optional[float] = None  # its standard error (paired bootstrap over tracks)
 
 
 @dataclass
@@ -277,12 +279,16 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
         res.rows.append(SourceRow(m, LABELS.get(m, m), r["diversity"], r["frechet"], r["e_min"], r["e_min_se"],
                                   r["mean_abs_pan"]))
     if chain:
+        figs = {name: pools[name].figures() for name, _ in CHAIN_ROWS if pools[name].emin}
+        ref = figs.get("ps")
         for name, label in CHAIN_ROWS:
-            if not pools[name].emin:
+            if name not in figs:
                 continue
-            f = pools[name].figures()
+            f = figs[name]
             res.chain.append(ChainRow(name, label.format(ps=ps_model), f.e_min, f.e_min_se, f.d_f, f.d_f_se,
-                                      f.corr, f.side_mid_db, f.excerpts, f.renditions))
+                                      f.corr, f.side_mid_db, f.excerpts, f.renditions,
+                                      None if ref is None else f.d_f - ref.d_f,
+                                      None if ref is None else paired_se(f, ref)))
     res.wall_seconds = time.monotonic() - t0
     return res
 
@@ -300,14 +306,17 @@ def format_source_tables(res: SourceEvalResult) -> str:
     if res.chain:
         lines.append("")
         lines.append("whole output (rendered stereo vs the real stereo's PS parameters)")
-        head = (f"{'Approach':<38s} {'E_min':>6s} {'(+-se)':>6s} {'D_F':>6s} {'(+-se)':>6s} {'corr':>6s} "
-                f"{'S/M dB':>7s}  excerpts x renditions")
+        head = (f"{'Approach':<38s} {'E_min':>6s} {'(+-se)':>6s} {'D_F':>6s} {'(+-se)':>6s} {'-PS':>6s} "
+                f"{'(+-se)':>6s} {'corr':>6s} {'S/M dB':>7s}  excerpts x renditions")
         lines += [head, "-" * len(head)]
+
+        def num(v, fmt):
+            return format(v, fmt) if v is not None else " " * 6
         for r in res.chain:
-            se = f"{r.e_min_se:6.3f}" if r.e_min_se is not None else f"{'':6s}"
-            dse = f"{r.d_f_se:6.2f}" if r.d_f_se is not None else f"{'':6s}"
-            lines.append(f"{r.label:<38s} {r.e_min:6.3f} {se} {r.d_f:6.2f} {dse} {r.corr:6.3f} {r.side_mid_db:7.2f}  "
-                         f"{r.excerpts} x {r.renditions}")
+            lines.append(f"{r.label:<38s} {r.e_min:6.3f} {num(r.e_min_se, '6.3f')} {r.d_f:6.2f} {num(r.d_f_se, '6.2f')} "
+                         f"{num(r.d_f_vs_ps, '+6.2f')} {num(r.d_f_vs_ps_se, '6.2f')} {r.corr:6.3f} "
+                         f"{r.side_mid_db:7.2f}  {r.excerpts} x {r.renditions}")
         lines.append("(E_min: mean over excerpts of the best of K renditions, +- its standard error; D_F +- a "
-                     "bootstrap over tracks; corr: median broadband L/R correlation, S/M: median side-to-mid level)")
+                     "bootstrap over tracks; -PS: D_F minus the PS model's on the whole mix, +- the paired bootstrap's "
+                     "standard error; corr: median broadband L/R correlation, S/M: median side-to-mid level)")
     return "\n".join(lines)

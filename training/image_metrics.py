@@ -25,7 +25,7 @@ from core.errors import ParameterError
 
 from .ps_metrics import GaussianStats, frechet_distance, rendition_error
 
-__all__ = ["broadband_correlation", "side_to_mid_db", "OutputPool", "OutputFigures", "BOOTSTRAP"]
+__all__ = ["broadband_correlation", "side_to_mid_db", "OutputPool", "OutputFigures", "paired_se", "BOOTSTRAP"]
 
 BOOTSTRAP = 200   # resamples of the tracks for the standard error of D_F
 
@@ -64,6 +64,8 @@ class OutputFigures:
     side_mid_db: float     # median side-to-mid level
     excerpts: int
     renditions: int
+    d_f_reps: Optional[np.ndarray] = None   # D_F of each bootstrap resample (the same resamples in every pool
+    #                                        of the same tracks and seed: differences between pools are paired)
 
 
 @dataclass
@@ -114,7 +116,7 @@ class OutputPool:
         d = self._d_f(self.real, self.gen, range(n))
         names = sorted(set(self.tracks))
         by_track = {t: [i for i in range(n) if self.tracks[i] == t] for t in names}
-        d_se = None
+        d_se, reps = None, None
         if len(names) > 1 and bootstrap > 1:
             rng = np.random.default_rng(seed)
             reps = []
@@ -122,8 +124,18 @@ class OutputPool:
                 pick = rng.integers(0, len(names), len(names))
                 reps.append(self._d_f(self.real, self.gen, [i for j in pick for i in by_track[names[j]]]))
             d_se = float(np.std(reps, ddof=1))
+            reps = np.asarray(reps)
         e = np.asarray(self.emin)
         e_se = float(e.std(ddof=1) / np.sqrt(n)) if n > 1 else None
         corr = float(np.median(self.corr)) if self.corr else float("nan")
         side = float(np.median(self.side)) if self.side else float("nan")
-        return OutputFigures(float(e.mean()), e_se, d, d_se, corr, side, n, self.renditions)
+        return OutputFigures(float(e.mean()), e_se, d, d_se, corr, side, n, self.renditions, reps)
+
+
+def paired_se(a: OutputFigures, b: OutputFigures) -> Optional[float]:
+    """Standard error of ``a.d_f - b.d_f`` from their common bootstrap resamples (pools of the same
+    excerpts, figures computed with the same seed): much smaller than either's own when the two
+    approaches err alike on the same tracks."""
+    if a.d_f_reps is None or b.d_f_reps is None or len(a.d_f_reps) != len(b.d_f_reps):
+        return None
+    return float(np.std(a.d_f_reps - b.d_f_reps, ddof=1))
