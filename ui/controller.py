@@ -1,8 +1,9 @@
 """The UI's single owner of the session: every write to it goes through here.
 
-The controller composes three parts (and its export, project and output-stage actions live in
-:mod:`ui.output_actions`): the job runner (:mod:`ui.jobs`: one heavy job at a time,
-progress, cancel, and a lane for measuring the output gain), playback (:mod:`ui.playback_control`:
+The controller composes three parts (its export, project and output-stage actions live in
+:mod:`ui.output_actions`, opening and separating in :mod:`ui.recording_actions`): the job runner
+(:mod:`ui.jobs`: one heavy job at a time, progress, cancel, and a lane for measuring the output
+gain), playback (:mod:`ui.playback_control`:
 engine, device, transport, tick) and the preferences (:mod:`ui.preferences`). Heavy steps run as
 jobs that return a typed :class:`ui.jobs.Prepared` (a new session, or a plan from :mod:`app.plans`
 for the live one); it is adopted here, on the UI thread, when the job ends. Session events raised
@@ -19,19 +20,18 @@ from typing import Optional
 from PyQt6.QtCore import QObject, QSettings, QThreadPool, pyqtSignal
 
 from app.memory import plan_restore, restore_needs_render
-from app.plans import Rendition, SeparationPlan
 from app.playback import MixEngine, snapshot_for, whole_mix_engine
 from app.session import Session
 from app.undo import Change
 from core.limits import VARIETY_RANGE, check_range
 from core.placement import Placement
-from core.progress import Reporter, check_cancel
 
 from .edit_actions import EditActions
 from .jobs import KEEP, JobRunner, Prepared
 from .output_actions import OutputActions
 from .playback_control import Playback
 from .preferences import Preferences
+from .recording_actions import RecordingActions
 from .viewmodels import OutputViewModel
 from .views import Views, compute_views, session_views
 
@@ -47,7 +47,7 @@ def original_engine(mono) -> Optional[MixEngine]:
     return MixEngine([mono], [mono], snapshot_for([Placement()], has_auto=[False], ab_original=True))
 
 
-class SessionController(OutputActions, QObject):
+class SessionController(RecordingActions, OutputActions, QObject):
     session_event = pyqtSignal(str)            # one of EVENT_ORDER, or "all"
     notice = pyqtSignal(str, str)              # title, message worth a look, not an error (e.g. a converted input)
     engine_changed = pyqtSignal()
@@ -203,67 +203,6 @@ class SessionController(OutputActions, QObject):
         self.remeasure()
 
     # --- heavy steps ----------------------------------------------------------------------------
-    def open_file(self, path, *, separate: bool = True, backend: Optional[str] = None,
-                  settings: Optional[dict] = None):
-        """Load a recording (a new session; the current one stays if it cannot be read), then, with
-        ``separate``, separate it as a job of its own: a failed or cancelled separation leaves the
-        recording loaded, ready for other settings."""
-        path = Path(path)
-        backend = backend or self.session.backend
-        settings = dict(settings if settings is not None else self.session.backend_settings)
-        model = self.session.model
-
-        def fn(progress, cancel):
-            s = Session(self.user)
-            s.model = model
-            s.open(path)
-            check_cancel(cancel)
-            return self._prepared(s, whole=separate, notes=s.input_notes)   # "6 channels downmixed to mono, resampled ..."
-
-        def done(result: Prepared):
-            self.prefs.add_recent(path)
-            if result.notes:
-                self.notice.emit("The recording was converted", "; ".join(result.notes))
-            if separate:
-                self.separate(backend, settings)
-
-        return self.run_job(f"Open {path.name}", fn, on_done=done)
-
-    def separate(self, backend: str, settings: dict):
-        s = self.session
-        if s.mono is None:
-            self.status.emit("Open a recording first")
-            return None
-        first = not s.renditions
-        replacing = bool(s.sources)           # the first separation of a recording is no edit; a new one is
-
-        def fn(progress, cancel):
-            # the first rendition's PS parameters depend on the recording alone: sampled on the
-            # other core while separating (kept in the prediction cache, where the plan finds them)
-            ahead = s.predict_ahead(Rendition(0, s.model, placement=s.placement, variety=s.variety),
-                                    cancel=cancel) if first else None
-            plan = s.plan_sources(backend, settings, progress=Reporter(progress, "separate", 0.0, 0.85),
-                                  cancel=cancel)
-            if ahead is not None:
-                ahead.join()
-            rplan = None
-            if first:
-                rplan = s.plan_rendition(0, sources=plan, playhead=0,
-                                         progress=Reporter(progress, "place", 0.85, 0.15), cancel=cancel)
-            renders = rplan.renders if rplan is not None else plan.renders
-            placements = rplan.placements if rplan is not None else plan.placements
-            engine = Session.make_engine(renders, placements, mono_compatible=s.mono_compatible)
-            return self._adopting(SeparationPlan(plan, rplan, engine), renders, engine=engine)
-
-        def done(_):
-            if replacing:
-                self._generation += 1
-                self._check_modified()
-            if s.renditions:                # the next rendition's own detail, sampled while this one plays
-                s.prefetch(s.next_seed())
-
-        return self.run_job("Separate", fn, on_done=done)
-
     def _rendition_job(self, name: str, on_done=None, **kw):
         s = self.session
         # made from the playhead (heard at once, the rest fills in while it plays)
