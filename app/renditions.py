@@ -168,8 +168,15 @@ class RenditionSteps:
                 kept = self._kept.get(index)
                 if (kept is not None and places is not None and kept[1] == list(places)
                         and kept[2] == self.mono_compatible and len(kept[0]) == len(self.renders)
-                        and not missing(kept[0], mono_compatible=self.mono_compatible)):
-                    return RenditionPlan(r, self._params[r.ps_key], list(kept[0]), list(places))
+                        and r.ps_key in self._params):
+                    # its renders again (their tile parameters stay when pairs are released): at
+                    # most the released pairs to make, from the playhead
+                    renders, filler = list(kept[0]), None
+                    if (playhead is not None and self.pairs
+                            and missing(renders, mono_compatible=self.mono_compatible)):
+                        filler = PairFiller(renders, start=playhead, mono_compatible=self.mono_compatible,
+                                            spill=self.spill_dir).start_pairs(cancel, install=False)
+                    return RenditionPlan(r, self._params[r.ps_key], renders, list(places), filler)
         else:
             placement = placement or self.placement
             if placement not in PLACEMENT_METHODS:
@@ -215,6 +222,8 @@ class RenditionSteps:
         if self.gallery[index] is None:
             self.gallery[index] = list(plan.placements)
         after = (index, plan.renders, plan.placements, self.mono_compatible)
+        if plan.filler is not None:
+            plan.filler.install()           # (a plan for kept renders installs its new pairs only now)
         if record:
             self._push_state(label, before, after)
         else:

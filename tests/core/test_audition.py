@@ -190,3 +190,20 @@ def test_the_next_renditions_own_detail_is_predicted_in_the_background(tmp_path)
     assert s.detail_for(1) is None                                   # its own, ready in the prediction cache
     s.new_rendition(1, detail=s.detail_for(1))
     assert s.renditions[-1].detail is None and s.renditions[-1].ps_seed == 1
+
+
+def test_switching_to_a_rendition_whose_pairs_were_released_reuses_its_tiles(tmp_path):
+    from core.renderer import render_auto
+    s = _session(tmp_path)
+    s.memory.keep_bytes = 0                                          # only the current state's pairs
+    s.new_rendition(0)
+    first = list(s.renders)
+    s.new_rendition(1, detail=0)
+    assert all(r.auto is None for r in first)
+    plan = s.plan_rendition(index=0, playhead=44100)
+    assert all(a is b for a, b in zip(plan.renders, first)) and plan.filler is not None
+    assert all(r.auto is None for r in first)                        # nothing installed before adopting
+    s.adopt_rendition(plan)
+    s.wait_filled()
+    for r in s.renders:
+        assert np.abs(r.auto - render_auto(r, *r.tiles)).max() < 1e-5
