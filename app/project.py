@@ -58,6 +58,7 @@ class ProjectData:
     models: dict = field(default_factory=dict)          # model name -> {file name: SHA-256}
     mono_compatible: bool = False                       # (L + R) / 2 = the recording (docs/archivist.md)
     edits: list = field(default_factory=list)           # app.edits: the sources' edits, in order (issue 26)
+    loop: Optional[list] = None                         # the marked loop region [start, end] in seconds
 
     def to_dict(self) -> dict:
         return {
@@ -75,6 +76,7 @@ class ProjectData:
             "sources": self.sources,
             "export": self.export,
             **({"edits": self.edits} if self.edits else {}),      # a project without edits is as before
+            **({"loop": list(self.loop)} if self.loop else {}),
         }
 
     @classmethod
@@ -101,7 +103,8 @@ class ProjectData:
                    model=d.get("model") or "decorr", renditions=renditions,
                    current=current, sources=d.get("sources") or [], export=d.get("export") or {},
                    app_version=d.get("app_version"), models=d.get("models") or {},
-                   mono_compatible=d.get("mono_compatible", False), edits=d.get("edits") or [])
+                   mono_compatible=d.get("mono_compatible", False), edits=d.get("edits") or [],
+                   loop=d.get("loop"))
 
     def recording_path(self, project_path) -> Path:
         """The recording, resolved against the project file's folder; ProjectError if missing."""
@@ -160,6 +163,7 @@ SCHEMA = ("obj", {
     "sources": ("list", _SOURCE, 256),
     "export": _EXPORT,
     "edits": ("list", _EDIT, 1024),
+    "loop": ("opt", ("list", ("num", 0.0, 1e7), 2)),
 }, ("format", "version"))
 
 # The backend options a project may set: what changes the result. Folders, caches, devices and

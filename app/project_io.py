@@ -41,6 +41,7 @@ def to_project(s: Session, *, base: Optional[Path] = None, export: Optional[dict
                  for src, p in zip(s.sources, s.placements)],
         export={**(s.export_settings if export is None else export), **s.output.to_dict()}, app_version=__version__,
         mono_compatible=bool(s.mono_compatible), edits=[e.to_dict() for e in edits_of(s)],
+        loop=list(s.loop_region) if s.loop_region else None,
         models=model_checksums([r.model for r in s.renditions]
                                + [PLACEMENT_MODEL for r in s.renditions if r.placement == "model"]
                                + ([GROUPING_MODEL] if s.backend == "formation" else []), s.settings.models_dir))
@@ -91,6 +92,8 @@ def load_project(path, *, settings: Optional[Settings] = None, pairs: bool = Tru
         s.placements[i] = saved[i]
     s.export_settings = {k: v for k, v in data.export.items() if k in ("path", "format")}
     s.set_output(OutputSettings.from_dict(data.export))
+    if data.loop and 0 <= data.loop[0] < data.loop[1] <= s.seconds:
+        s.loop_region = (float(data.loop[0]), float(data.loop[1]))
     s.project_notes = exactness_notes(data, folder=s.settings.models_dir, app_version=__version__)
     s.undo.clear()
     return s

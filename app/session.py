@@ -54,6 +54,7 @@ class Session(RenditionSteps):
         self.settings = settings if settings is not None else Settings.resolve()
         self.project_notes: list[str] = []       # why re-making a loaded project may not be exact
         self.input_notes: list[str] = []         # how the recording was converted on loading
+        self.loop_region: Optional[tuple[float, float]] = None   # the marked loop region (s), saved
         self.recording: Optional[Path] = None
         self.mono: Optional[np.ndarray] = None
         self.backend: str = "formation"
@@ -101,6 +102,7 @@ class Session(RenditionSteps):
         notes: list[str] = []
         mono = audio.load_mono(path, notes=notes)
         self.recording, self.mono, self.input_notes = Path(path), mono, notes
+        self.loop_region = None
         self.sources, self.renders, self.placements, self.edits = [], [], [], []
         self._stop_fillers()
         self.renditions, self.gallery, self.current, self._params = [], [], -1, {}

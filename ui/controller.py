@@ -302,6 +302,14 @@ class SessionController(RecordingActions, OutputActions, QObject):
         self.session.undo.end_merge()
         self.remeasure()
 
+    def set_region(self, span) -> None:
+        """The marked loop region (start, end) in seconds, or None (saved in the project)."""
+        span = None if span is None else (round(float(span[0]), 3), round(float(span[1]), 3))
+        if span != self.session.loop_region:
+            self.session.loop_region = span
+            self._generation += 1
+            self._check_modified()
+
     def set_variety(self, value: float) -> None:
         """How far new renditions go from real mixes (0 .. 1); the session checks the range."""
         self.session.variety = check_range("variety", value, VARIETY_RANGE)

@@ -100,6 +100,9 @@ class Playback(QObject):
         if self.engine.playing:
             self.player.pause()
         else:
+            loop = self.engine.loop              # looping a region: play it, from its start when outside
+            if loop is not None and not loop[0] <= self.engine.position < loop[1]:
+                self.engine.seek(loop[0])
             self.player.play()
         self.play_state.emit(self.engine.playing)
 

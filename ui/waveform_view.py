@@ -83,9 +83,12 @@ class WaveformView(pg.PlotWidget):
 
     def _on_event(self, name: str) -> None:
         if name == "recording":
-            self.clear_region()
+            self.loop.hide()                          # (not cleared in the session: a project's comes back)
         if name in ("recording", "sources"):
             self.reload()
+            span = self.ctl.session.loop_region           # a project's marked region comes back
+            if span is not None and span != self.region():
+                self.set_region(*span)
 
     def reload(self) -> None:
         s = self.ctl.session
@@ -138,12 +141,12 @@ class WaveformView(pg.PlotWidget):
         self.loop.setRegion((a, b))
         self.loop.blockSignals(False)
         self.loop.show()
-        self._apply()
+        self._edited()
 
     def clear_region(self) -> None:
         if self.loop.isVisible():
             self.loop.hide()
-            self._apply()
+            self._edited()
 
     def loop_span(self) -> Optional[tuple[float, float]]:
         """What the loop plays: the marked region, or the whole recording; None without one."""
@@ -174,11 +177,11 @@ class WaveformView(pg.PlotWidget):
         self.loop.blockSignals(False)
         self.loop.show()
         if finished:
-            self._apply()
+            self._edited()
 
     def _loop_moved(self) -> None:
         if self.loop.isVisible():
-            self._apply()
+            self._edited()
 
     def _apply(self) -> None:
         """Tell the engine what to loop (nothing when the loop is off)."""
@@ -188,6 +191,11 @@ class WaveformView(pg.PlotWidget):
         else:
             self.ctl.set_loop(*span)
         self.regionChanged.emit()
+
+    def _edited(self) -> None:
+        """The person marked, moved or cleared the region: the session keeps it (saved in the project)."""
+        self._apply()
+        self.ctl.set_region(self.region())
 
     def _style_region(self) -> None:
         alpha = (45, 200) if self.loop_enabled else (18, 90)    # dimmer while the loop is off
