@@ -38,6 +38,7 @@ from .views import Views, compute_views, session_views
 __all__ = ["SessionController", "Views", "EVENT_ORDER"]
 
 EVENT_ORDER = ("recording", "sources", "params", "renditions", "placements", "undo")
+WHOLE_MIX_MAX_SECONDS = 20 * 60     # longer recordings play as they are until placed (the upmix would take long)
 
 
 def original_engine(mono) -> Optional[MixEngine]:
@@ -164,7 +165,7 @@ class SessionController(RecordingActions, OutputActions, QObject):
         stereo is heard at once; the sources' mix takes over with a crossfade when they are placed."""
         if session.renders:
             engine = session.mix_engine()
-        elif session.mono is not None and whole:
+        elif session.mono is not None and whole and len(session.mono) <= WHOLE_MIX_MAX_SECONDS * 44100:
             engine = whole_mix_engine(session.mono, session.whole_mix())
         else:
             engine = original_engine(session.mono)
