@@ -23,6 +23,7 @@ from app.memory import plan_restore, restore_needs_render
 from app.playback import MixEngine, snapshot_for, whole_mix_engine
 from app.session import Session
 from app.undo import Change
+from core import SAMPLE_RATE
 from core.limits import VARIETY_RANGE, check_range
 from core.placement import Placement
 
@@ -165,7 +166,7 @@ class SessionController(RecordingActions, OutputActions, QObject):
         stereo is heard at once; the sources' mix takes over with a crossfade when they are placed."""
         if session.renders:
             engine = session.mix_engine()
-        elif session.mono is not None and whole and len(session.mono) <= WHOLE_MIX_MAX_SECONDS * 44100:
+        elif session.mono is not None and whole and len(session.mono) <= WHOLE_MIX_MAX_SECONDS * SAMPLE_RATE:
             engine = whole_mix_engine(session.mono, session.whole_mix())
         else:
             engine = original_engine(session.mono)
