@@ -154,14 +154,26 @@ class EditBar(QWidget):
         self.suggest.setMenu(self.suggest_menu)
         self.ab = self._button("A/B", "Play the two checked sources alone, in turn (press again to switch)",
                                lambda: self.ed.compare())
-        lay.addStretch(1)
         self.ed.selection_changed.connect(self.sync)
         ctl.busy_changed.connect(lambda _b: self.sync())
         ctl.session_event.connect(lambda name: name in ("sources", "recording") and self.sync())
         self.sync()
 
+    def beside(self, title: QWidget) -> QHBoxLayout:
+        """The panel's title line with the bar at its right (no line of its own: rows stay visible)."""
+        for b in self.findChildren(QToolButton):      # no taller than the title: the list keeps its rows
+            b.setFixedHeight(title.sizeHint().height())
+        line = QHBoxLayout()
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(title)
+        line.addStretch(1)
+        line.addWidget(self)
+        return line
+
     def _button(self, text, tip, fn) -> QToolButton:
         b = QToolButton()
+        b.setStyleSheet("padding: 0px 5px; font-size: 8pt;")
+
         b.setText(text)
         b.setToolTip(tip)
         b.setObjectName(f"edit_{text.lower().replace('/', '')}")

@@ -188,9 +188,8 @@ class SourcesPanel(QFrame):
         outer.setContentsMargins(8, 8, 8, 8)
         title = QLabel("SOURCES")
         title.setObjectName("title")
-        outer.addWidget(title)
         self.edit_bar = EditBar(ctl)             # merge / split / suggested merges / A/B of the checked sources
-        outer.addWidget(self.edit_bar)
+        outer.addLayout(self.edit_bar.beside(title))
         ctl.editing.selection_changed.connect(self.sync)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
