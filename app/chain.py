@@ -65,6 +65,7 @@ class UpmixSettings:
     keep_loudness: bool = False           # output at the input's loudness (as played on both channels)
     placement: Optional[str] = None       # with a separator: "model" / "mean"; None = model when shipped
     variety: float = DEFAULT_VARIETY      # with a separator: 0 = as real mixes are .. 1 = boldest
+    reference: Optional[str] = None       # with a separator: a stereo file the proposals follow (app.reference)
 
     def resolved(self) -> "UpmixSettings":
         """``best`` replaced by the model it means, names checked; raises ParameterError."""
@@ -89,7 +90,10 @@ class UpmixSettings:
             backends = [b.name for b in separation.list_backends()]
             if sep not in backends:
                 raise ParameterError(f"unknown separator {sep!r}; choose one of: none, {', '.join(backends)}")
-        return replace(self, method=method, separator=sep, placement=placement)
+        if self.reference is not None and (sep is None or placement != "model"):
+            raise ParameterError("a reference needs a separator and the placement model")
+        ref = None if self.reference is None else str(Path(self.reference).absolute())   # workers may run elsewhere
+        return replace(self, method=method, separator=sep, placement=placement, reference=ref)
 
     @property
     def uses_session(self) -> bool:
@@ -166,6 +170,8 @@ def upmix_file(input, output, settings: UpmixSettings, *, project=None, overwrit
         from core import audio
         files, folders = session_outputs(output, s, project=project, dawproject=dawproject)
         audio.check_outputs(files, folders, inputs=[input], overwrite=overwrite)      # before any work
+        if s.reference is not None:
+            audio.check_input(s.reference)
         with audio.committing([p for _, p in files], [p for _, p in folders]):
             return _session_chain(input, output, s, user, project=project, overwrite=overwrite, progress=progress,
                                   cancel=cancel, dawproject=dawproject)
@@ -267,6 +273,9 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
             failed.set()                    # the prediction stops at its next check
             raise
         session.keep_params(first, job.result())
+    if s.reference is not None:             # analysed with the separator the recording used
+        from app.reference import follow_file
+        follow_file(session, s.reference, progress=Reporter(progress, "reference"), cancel=cancel)
     outputs = []
     for k in range(s.renditions):
         seed = s.seed + k

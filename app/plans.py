@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Optional
 from core.limits import DEFAULT_VARIETY
 from core.placement import Placement
 from core.ps import PSParams
+from core.reference import ReferenceScene
 from core.renderer import SourceRender
 from separation.base import Source
 
@@ -30,7 +31,8 @@ __all__ = ["Rendition", "Change", "SourcesPlan", "RenditionPlan", "ModePlan", "R
 @dataclass(frozen=True)
 class Rendition:
     """One proposal: the PS model's parameters (``model``, ``seed``, ``temperature``, ``guidance``)
-    and the sources' places (``placement`` method, the same ``seed``, ``variety``; see
+    and the sources' places (``placement`` method, the same ``seed``, ``variety``, the stereo
+    ``reference`` followed, a :class:`core.reference.ReferenceScene` saved by its id; see
     :func:`core.placement.propose`). Projects made before the placement model had no ``placement``
     and were placed by the "mean" projection, which ``from_dict`` keeps. ``detail``: the seed of the
     PS model's sample whose per-band, per-frame detail the auto sources keep around their places
@@ -43,20 +45,25 @@ class Rendition:
     placement: str = "model"
     variety: float = DEFAULT_VARIETY
     detail: Optional[int] = None
+    reference: Optional[ReferenceScene] = None
 
     def to_dict(self) -> dict:
         d = {"seed": self.seed, "model": self.model, "temperature": self.temperature, "guidance": self.guidance,
              "placement": self.placement, "variety": self.variety}
         if self.detail is not None:
             d["detail"] = self.detail
+        if self.reference is not None:
+            d["reference"] = self.reference.id
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Rendition":
+    def from_dict(cls, d: dict, references: Optional[dict] = None) -> "Rendition":
+        """``references``: the project's reference scenes by id (a rendition names its own)."""
         detail = d.get("detail")
         return cls(int(d["seed"]), str(d["model"]), d.get("temperature"), d.get("guidance"),
                    str(d.get("placement", "mean")), float(d.get("variety", DEFAULT_VARIETY)),
-                   None if detail is None or int(detail) == int(d["seed"]) else int(detail))
+                   None if detail is None or int(detail) == int(d["seed"]) else int(detail),
+                   (references or {}).get(d["reference"]) if d.get("reference") else None)
 
     @property
     def ps_seed(self) -> int:

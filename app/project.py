@@ -59,6 +59,8 @@ class ProjectData:
     mono_compatible: bool = False                       # (L + R) / 2 = the recording (docs/archivist.md)
     edits: list = field(default_factory=list)           # app.edits: the sources' edits, in order (issue 26)
     loop: Optional[list] = None                         # the marked loop region [start, end] in seconds
+    references: dict = field(default_factory=dict)      # stereo references: scene id -> ReferenceScene.to_dict()
+    reference: Optional[str] = None                     # the one new renditions follow (app.reference)
 
     def to_dict(self) -> dict:
         return {
@@ -77,6 +79,7 @@ class ProjectData:
             "export": self.export,
             **({"edits": self.edits} if self.edits else {}),      # a project without edits is as before
             **({"loop": list(self.loop)} if self.loop else {}),
+            **({"references": self.references, "reference": self.reference} if self.references else {}),
         }
 
     @classmethod
@@ -98,13 +101,22 @@ class ProjectData:
         if not -1 <= current < max(1, len(renditions)) or (current >= 0 and not renditions):
             raise ProjectError(f"{where}: current_rendition {current} does not name one of the "
                                f"{len(renditions)} renditions")
+        references = d.get("references") or {}
+        named = [("reference", d.get("reference"))] + [(f"renditions[{i}].reference", r.get("reference"))
+                                                        for i, r in enumerate(renditions)]
+        for at, ref in named:
+            if ref is not None and ref not in references:
+                raise ProjectError(f"{where}: {at} names no scene in 'references'")
+        for k, sc in references.items():
+            _check(sc.get("settings") or {}, _backend_schema(sc["separator"], where), where, f"references.{k}.settings")
         return cls(recording=d.get("recording"), recording_sha256=d.get("recording_sha256"),
                    backend=backend, backend_settings=settings,
                    model=d.get("model") or "decorr", renditions=renditions,
                    current=current, sources=d.get("sources") or [], export=d.get("export") or {},
                    app_version=d.get("app_version"), models=d.get("models") or {},
                    mono_compatible=d.get("mono_compatible", False), edits=d.get("edits") or [],
-                   loop=d.get("loop"))
+                   loop=d.get("loop"),
+                   references=references, reference=d.get("reference"))
 
     def recording_path(self, project_path) -> Path:
         """The recording, resolved against the project file's folder; ProjectError if missing."""
@@ -131,10 +143,18 @@ _HEX64 = r"[0-9a-f]{64}"
 _SEED = ("int", -(2 ** 63), 2 ** 63 - 1)
 _PLACEMENT = ("obj", {"pan": ("num", -1.0, 1.0), "width": ("num", 0.0, 1.0), "gain_db": ("num", *GAIN_DB_RANGE),
                       "mute": ("bool",), "solo": ("bool",), "pinned": ("bool",)}, ())
+_REF_ID = ("str", 12, r"[0-9a-f]{12}")
+_NUM = ("num", -1e6, 1e6)
+_SCENE = ("obj", {"version": ("int", 1, 1), "name": ("str", 4096, None), "sha256": ("str", 64, r"(?:[0-9a-f]{64})?"),
+                  "separator": ("str", 64, _NAME), "settings": ("map", r"[a-z_]{1,64}", None, 64),
+                  "side_db": _NUM, "feats": ("list", ("list", _NUM, 64), 32), "mix": ("list", _NUM, 64),
+                  "pan": ("list", ("num", -1.0, 1.0), 32), "width": ("list", ("num", 0.0, 1.0), 32),
+                  "share": ("list", ("num", 0.0, 1.0), 32), "band_pan": ("list", ("list", ("num", -1.0, 1.0), 64), 32)},
+          ("separator", "feats", "mix", "pan", "width", "share"))
 _RENDITION = ("obj", {"seed": _SEED, "model": ("str", 64, _NAME),
                       "temperature": ("opt", ("num", 0.0, 100.0)), "guidance": ("opt", ("num", -100.0, 100.0)),
                       "placement": ("enum", ("model", "mean")), "variety": ("num", *VARIETY_RANGE),
-                      "places": ("list", _PLACEMENT, 1024), "detail": ("opt", _SEED)},
+                      "places": ("list", _PLACEMENT, 1024), "detail": ("opt", _SEED), "reference": ("opt", _REF_ID)},
               ("seed", "model"))
 _SOURCE = ("obj", {"name": ("str", 200, None), "colour": ("str", 7, r"#[0-9A-Fa-f]{6}"),
                    "kind": ("str", 32, r"[a-z_]{1,32}"), "placement": _PLACEMENT}, ("placement",))
@@ -164,6 +184,8 @@ SCHEMA = ("obj", {
     "export": _EXPORT,
     "edits": ("list", _EDIT, 1024),
     "loop": ("opt", ("list", ("num", 0.0, 1e7), 2)),
+    "references": ("map", r"[0-9a-f]{12}", _SCENE, 64),      # stereo references' scenes (app.reference)
+    "reference": ("opt", _REF_ID),
 }, ("format", "version"))
 
 # The backend options a project may set: what changes the result. Folders, caches, devices and

@@ -42,6 +42,8 @@ def to_project(s: Session, *, base: Optional[Path] = None, export: Optional[dict
         export={**(s.export_settings if export is None else export), **s.output.to_dict()}, app_version=__version__,
         mono_compatible=bool(s.mono_compatible), edits=[e.to_dict() for e in edits_of(s)],
         loop=list(s.loop_region) if s.loop_region else None,
+        references={sc.id: sc.to_dict() for sc in [s.reference] + [r.reference for r in s.renditions] if sc is not None},
+        reference=s.reference.id if s.reference is not None else None,
         models=model_checksums([r.model for r in s.renditions]
                                + [PLACEMENT_MODEL for r in s.renditions if r.placement == "model"]
                                + ([GROUPING_MODEL] if s.backend == "formation" else []), s.settings.models_dir))
@@ -78,7 +80,9 @@ def load_project(path, *, settings: Optional[Settings] = None, pairs: bool = Tru
         raise ProjectError(f"{path}: the project has {len(data.sources)} sources but separation gave "
                            f"{len(s.sources)}")
     saved = [Placement.from_dict(d["placement"]) for d in data.sources]
-    s.renditions = [Rendition.from_dict(r) for r in data.renditions]
+    scenes = _scenes(path, data.references)         # the references' scenes: no reference file is needed
+    s.reference = scenes.get(data.reference) if data.reference else None
+    s.renditions = [Rendition.from_dict(r, scenes) for r in data.renditions]
     s.gallery = [[Placement.from_dict(p) for p in r["places"]] if len(r.get("places") or []) == len(saved) else None
                  for r in data.renditions]        # older projects: sampled again when recalled
     if s.renditions and 0 <= data.current < len(s.renditions):
@@ -97,3 +101,16 @@ def load_project(path, *, settings: Optional[Settings] = None, pairs: bool = Tru
     s.project_notes = exactness_notes(data, folder=s.settings.models_dir, app_version=__version__)
     s.undo.clear()
     return s
+
+
+def _scenes(path: Path, saved: dict) -> dict:
+    """The project's reference scenes (``ReferenceScene`` by id); ProjectError for a bad one."""
+    from core.errors import ParameterError
+    from core.reference import ReferenceScene
+    out = {}
+    for k, d in saved.items():
+        try:
+            out[k] = ReferenceScene.from_dict(d)
+        except ParameterError as exc:
+            raise ProjectError(f"{path}: references.{k}: {exc}") from None
+    return out

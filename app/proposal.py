@@ -78,13 +78,14 @@ def _cache_key(r: Rendition, mono, models_dir, cache_dir, audio_sha256) -> Optio
 
 def propose(r: Rendition, renders: list[SourceRender], params: PSParams, previous: list[Placement],
             sources: list[Source], *, models_dir=None) -> list[Placement]:
-    """Rendition ``r``'s places (every one not pinned in ``previous``)."""
+    """Rendition ``r``'s places (every one not pinned in ``previous``; with ``r.reference``, a
+    :class:`core.reference.ReferenceScene`, the placement model follows that stereo reference)."""
     if not renders:
         return []
     energies = np.stack([sr.energy for sr in renders])
     return propose_places(energies, method=r.placement, params=params, seed=r.seed, variety=r.variety,
                           previous=previous or None, residual=[src.kind == "residual" for src in sources],
-                          folder=models_dir)
+                          folder=models_dir, reference=r.reference if r.placement == "model" else None)
 
 
 def render_around(r: Rendition, renders: list[SourceRender], params: PSParams, placements: list[Placement], *,

@@ -185,7 +185,8 @@ class RenditionSteps:
             variety = check_range("variety", variety, VARIETY_RANGE)
             seed = int(self._next_seed() if seed is None else seed)
             r = Rendition(seed, model or self.model, temperature, guidance, placement, variety,
-                          None if detail is None or int(detail) == seed else int(detail))
+                          None if detail is None or int(detail) == seed else int(detail),
+                          self.reference if placement == "model" else None)
         params = self.predict(r, progress=Reporter(progress, "predict", 0.0, 0.9), cancel=cancel)
         check_cancel(cancel)
         base_s, base_r, base_p = ((sources.sources, sources.renders, sources.placements) if sources is not None

@@ -62,6 +62,7 @@ class Session(RenditionSteps):
         self.model: str = "decorr"
         self.placement: str = default_method(self.settings.models_dir)   # how renditions place sources
         self.variety: float = DEFAULT_VARIETY     # of new renditions, 0 (as real mixes are) .. 1
+        self.reference = None                     # a ReferenceScene new renditions follow (app.reference)
         self.sources: list[Source] = []
         self.edits: list = []                    # the person's edits on top of the separation (app.editing)
         self.renders: list[SourceRender] = []

@@ -132,12 +132,14 @@ def default_method(folder=None) -> str:
 
 
 def propose(energies: np.ndarray, *, method: str = "model", params: Optional[PSParams] = None, seed: int = 0,
-            variety: float = DEFAULT_VARIETY, previous=None, residual=None, folder=None) -> list[Placement]:
+            variety: float = DEFAULT_VARIETY, previous=None, residual=None, folder=None,
+            reference=None) -> list[Placement]:
     """One proposed placement per source from the sources' band energies [shape=(sources, 34, frames)].
 
     ``method`` "model": sampled by the placement model (seed ``seed``, ``variety`` in [0, 1]; pinned
     placements in ``previous`` are its context); ``residual``: a flag per source (the residual of a
-    separation). "mean": :func:`seed_placements` of the PS parameters ``params``. Pinned placements
+    separation); ``reference``: a :class:`core.reference.ReferenceScene` the proposal follows
+    (:func:`core.reference.propose_with_reference`). "mean": :func:`seed_placements` of the PS parameters ``params``. Pinned placements
     in ``previous`` are kept as they are; gain, mute and solo are carried over."""
     energies = np.asarray(energies)
     if energies.ndim != 3 or energies.shape[1] != N_BANDS:
@@ -153,8 +155,13 @@ def propose(energies: np.ndarray, *, method: str = "model", params: Optional[PSP
     model = load_placement_model(folder)
     known = {i: (p.pan, p.width) for i, p in enumerate(previous or []) if p.pinned and i < len(energies)}
     e = np.maximum(energies.astype(np.float64), 0.0)
-    y = model.sample(source_features(e, residual), mix_features(e), e.sum(axis=(1, 2)), seed=seed,
-                     variety=variety, known=known)
+    if reference is not None:
+        from .reference import propose_with_reference
+        y = propose_with_reference(e, reference, seed=seed, variety=variety, known=known, residual=residual,
+                                   folder=folder)
+    else:
+        y = model.sample(source_features(e, residual), mix_features(e), e.sum(axis=(1, 2)), seed=seed,
+                         variety=variety, known=known)
     out = []
     for i in range(len(energies)):
         prev = previous[i] if previous is not None and i < len(previous) else None

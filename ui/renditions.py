@@ -10,6 +10,7 @@ from PyQt6.QtWidgets import (QDoubleSpinBox, QFormLayout, QFrame, QLabel, QListW
 from core.limits import VARIETY_RANGE
 
 from . import theme
+from .reference_control import ReferenceRow, reference_label
 
 __all__ = ["RenditionsPanel"]
 
@@ -51,6 +52,8 @@ class RenditionsPanel(QFrame):
         form.addRow("Seed", self.seed)
         form.addRow("Temperature", self.temperature)
         form.addRow("Variety", self.variety)
+        self.reference = ReferenceRow(ctl)
+        form.addRow("Reference", self.reference)
         lay.addLayout(form)
         self.new = QPushButton("✦  New rendition")
         self.new.setObjectName("primary")
@@ -97,10 +100,13 @@ class RenditionsPanel(QFrame):
                 extra += f" · variety {r.variety:g}"
             elif r.placement != "model":
                 extra += f" · {r.placement} placement"
+            ref = reference_label(r.reference)
+            extra += f" · ref {ref}" if ref else ""
             item = QListWidgetItem(f"{k + 1}   seed {r.seed} · {r.model}{extra}")
             item.setToolTip(f"Rendition {k + 1}: model {r.model}, seed {r.seed}"
                             + (f", temperature {r.temperature:g}" if r.temperature is not None else "")
                             + f", placement {r.placement} (variety {r.variety:g})"
+                            + (f", following the reference {ref}" if ref else "")
                             + (f"\nKey {k + 1} switches to it" if k < 9 else ""))
             if k == s.current:
                 f = QFont(item.font())
@@ -113,4 +119,5 @@ class RenditionsPanel(QFrame):
             self.gallery.setCurrentRow(s.current)
         self.gallery.blockSignals(False)
         self.model_label.setText(f"Model: {s.model}" if s.renders else "")
+        self.reference.refresh()
         self._busy(self.ctl.busy)

@@ -38,6 +38,9 @@ def add_arguments(p) -> None:
                    "whole chain's rendered stereo beside the PS model on the whole mix")
     p.add_argument("--no-chain", action="store_true", help="with --sources: skip the rendered whole-output rows")
     p.add_argument("--ps-model", default="ps-mtm", help="with --sources: the PS model (default ps-mtm)")
+    p.add_argument("--reference", default=None, metavar="same-track|same-album|none",
+                   help="with --sources: placement given a stereo reference (issue 27), one row per condition "
+                   "(comma-separated, or all): excerpt B of the same track, a track of the same package, none")
     p.add_argument("--cache", default=None, help="with --sources: keep the PS model's predictions in this folder "
                    "(re-evaluating another placement model then skips them)")
 
@@ -57,6 +60,10 @@ def run(args) -> int:
     models = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     if args.json and Path(args.json).is_dir():
         raise UserError(f"{args.json} is a directory")
+    if args.reference is not None and not args.sources:
+        raise UserError("--reference needs --sources")
+    if args.sources and args.reference is not None:
+        return _run_reference(args)
     if args.sources:
         return _run_sources(args)
     bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
@@ -90,6 +97,34 @@ def _run_sources(args) -> int:
     finally:
         bar.close()
     print(format_source_tables(res))
+    print(f"({res.wall_seconds:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res.to_dict(), indent=2))
+    return 0
+
+
+def _run_reference(args) -> int:
+    """``--sources --reference``: :func:`training.evaluation_reference.evaluate_reference`."""
+    import separation
+    from app.cli import UserError
+    from training.evaluation_reference import CONDITIONS, evaluate_reference, format_reference_table, \
+        reference_excerpts
+
+    conds = list(CONDITIONS) if args.reference == "all" else [c.strip() for c in args.reference.split(",") if c.strip()]
+    bad = [c for c in conds if c not in CONDITIONS]
+    if bad or not conds:
+        raise UserError(f"--reference: unknown condition {bad[0] if bad else args.reference!r}; "
+                        f"choose from {', '.join(CONDITIONS)} or all")
+    bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
+    try:
+        exs, from_train = reference_excerpts(args.data, args.split, limit=args.limit, progress=bar)
+        res = evaluate_reference(exs, separation.get("formation").separate, k=args.k, conditions=conds,
+                                 ps_model=args.ps_model, chain=not args.no_chain, split=args.split,
+                                 album_from_train=from_train, cache=Path(args.cache) if args.cache else None,
+                                 progress=bar)
+    finally:
+        bar.close()
+    print(format_reference_table(res))
     print(f"({res.wall_seconds:.0f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps(res.to_dict(), indent=2))

@@ -80,6 +80,8 @@ def add_settings_arguments(p, *, separator_default) -> None:
                    "proposals may go, 0 (as real mixes are, default) to 1 (boldest)")
     p.add_argument("--placement", choices=["model", "mean"], default=None, help="with a separator: place the "
                    "sources by the placement model (default when shipped) or by the PS model's mean projection")
+    p.add_argument("--reference", default=None, metavar="REF", help="with a separator: a stereo file to place the "
+                   "sources like (its own sources, found by the same separator, and where each sits in it)")
 
 
 def settings_from_args(args) -> UpmixSettings:
@@ -91,12 +93,13 @@ def settings_from_args(args) -> UpmixSettings:
                          format=args.format, separator=args.separator, sources=args.sources,
                          demucs_model=args.demucs_model, stems=args.stems, models_dir=args.models_dir,
                          mono_compatible=args.mono_compatible, ceiling_db=args.ceiling,
-                         keep_loudness=args.keep_loudness, placement=args.placement, **given)
+                         keep_loudness=args.keep_loudness, placement=args.placement, reference=args.reference,
+                         **given)
 
 
 # options that only a run with sources uses, and the separator each needs (None: any)
 _NEEDS_SEPARATOR = (("renditions", "--renditions", None), ("variety", "--variety", None),
-                    ("placement", "--placement", None), ("stems", "--stems", None), ("project", "--project", None),
+                    ("placement", "--placement", None), ("reference", "--reference", None), ("stems", "--stems", None), ("project", "--project", None),
                     ("dawproject", "--dawproject", None), ("sources", "--sources", "formation"),
                     ("demucs_model", "--demucs-model", "demucs"), ("demucs_models", "--demucs-models", "demucs"))
 

@@ -1,0 +1,102 @@
+"""A stereo reference for the session's proposals ("place it like this record").
+
+:func:`analyse_file` reads a stereo file (anything soundfile reads), separates its downmix with the
+session's separator and settings (the user's caches and folders apply) and returns its
+:class:`core.reference.ReferenceScene`, with the file's name and SHA-256. A mono or near-mono file
+raises :class:`core.reference.MonoReference` (one line); callers say it and go on without a
+reference.
+
+A rendition carries the scene it followed (:attr:`app.plans.Rendition.reference`) and the session
+the one new renditions follow (``Session.reference``); projects save the scenes themselves (by
+:attr:`ReferenceScene.id`), so a project re-makes its proposals without the reference file.
+:class:`ReferencePlan` is the worker's result for the app (analysed in a worker, adopted on the UI
+thread).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from core.progress import ProgressFn, Reporter
+from core.reference import MonoReference, ReferenceScene, analyse_reference
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["analyse_file", "ReferencePlan", "plan_reference", "use_reference", "follow_file", "MonoReference",
+           "notice"]
+
+log = logging.getLogger("core.audio")       # the CLI prints this logger's INFO records as notes
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def analyse_file(path, backend: str, settings: Optional[dict] = None, *, user=None,
+                 progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> ReferenceScene:
+    """The scene of stereo file ``path``, its downmix separated with ``backend`` and ``settings``
+    (``user``: :class:`app.settings.Settings` for the separator's folders and caches). Raises
+    AudioError (the file), MonoReference (no stereo image), ParameterError."""
+    import separation
+    from core import audio
+    path = Path(audio.check_input(path))
+    stereo = audio.load_stereo(path)
+    settings = dict(settings or {})
+    options = {**settings, **(user.backend_options(backend) if user is not None else {})}
+    backend_obj = separation.get(backend, **options)
+
+    def separate(mono):
+        return backend_obj.separate(mono, progress=Reporter(progress, "reference", 0.0, 0.9), cancel=cancel)
+    return analyse_reference(stereo, separate, name=path.name, sha256=_sha256(path), separator=backend,
+                             settings=settings)
+
+
+def notice(exc: MonoReference) -> str:
+    """The one line said for a mono reference."""
+    return f"reference not used: {exc}"
+
+
+@dataclass
+class ReferencePlan:
+    """A reference analysed in a worker (``scene``), or None to stop using one."""
+    scene: Optional[ReferenceScene]
+
+    def adopt(self, session: "Session"):
+        use_reference(session, self.scene)
+        from .undo import Change
+        return Change.NOTHING
+
+
+def plan_reference(session: "Session", path, *, progress: Optional[ProgressFn] = None,
+                   cancel: Optional[threading.Event] = None) -> ReferencePlan:
+    """Worker side: the scene of ``path`` with the session's separator (MonoReference for a mono file)."""
+    return ReferencePlan(analyse_file(path, session.backend, session.backend_settings, user=session.settings,
+                                      progress=progress, cancel=cancel))
+
+
+def use_reference(session: "Session", scene: Optional[ReferenceScene]) -> None:
+    """New renditions of ``session`` follow ``scene`` (None: no reference)."""
+    session.reference = scene
+    session._emit("renditions")
+
+
+def follow_file(session: "Session", path, *, progress: Optional[ProgressFn] = None,
+                cancel: Optional[threading.Event] = None) -> Optional[ReferenceScene]:
+    """New renditions of ``session`` follow stereo file ``path`` (the headless chain's step); a
+    mono reference is said in one line (a warning of the notes logger) and not used."""
+    try:
+        plan = plan_reference(session, path, progress=progress, cancel=cancel)
+    except MonoReference as exc:
+        log.warning("%s", notice(exc))
+        return None
+    plan.adopt(session)
+    return plan.scene

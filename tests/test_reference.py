@@ -1,0 +1,120 @@
+"""A stereo reference guides the proposal (issue 27): the scene, the matcher, the product with the
+placement model, mirroring, pins, a mono reference, projects without the reference file."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import pan_mono
+from core.errors import ParameterError
+from core.models.placement import placement_model_path
+from core.models.reference_match import matcher_path
+from core.placement import Placement, propose
+from core.ps import band_energy
+from core.reference import MonoReference, ReferenceScene, analyse_reference, propose_with_reference
+from core.stft import stft
+from separation.base import Source
+from test_session import _session_with, _three_sources
+
+pytestmark = pytest.mark.skipif(not (placement_model_path().exists() and matcher_path().exists()),
+                                reason="no shipped placement model or reference matcher")
+
+BASS_LEFT, LEAD_RIGHT = 12.0, -12.0      # IID (dB, L over R) of the reference's bass and lead
+
+
+def _reference(rng, swap=False, seconds=6.0):
+    """A reference: a bass-like source left, a bright lead right, hats in the middle; its stems."""
+    stems = _three_sources(rng, seconds)
+    stereo = pan_mono(stems[0], BASS_LEFT) + pan_mono(stems[1], LEAD_RIGHT) + pan_mono(stems[2], 0.0)
+    return (stereo[:, ::-1].copy() if swap else stereo), stems
+
+
+def _given(stems):
+    return lambda mono: [Source(f"s{i}", s, "#808080") for i, s in enumerate(stems)]
+
+
+@pytest.fixture(scope="module")
+def scene():
+    stereo, stems = _reference(np.random.default_rng(5))
+    return analyse_reference(stereo, _given(stems), name="ref.wav", separator="custom")
+
+
+@pytest.fixture(scope="module")
+def recording():
+    """Other notes and other hats of the same three kinds of source: their band energies."""
+    stems = _three_sources(np.random.default_rng(9), 4.0)
+    return np.stack([band_energy(stft(s)) for s in stems])
+
+
+def test_scene_measures_the_reference(scene):
+    assert scene.n == 3
+    assert scene.pan[0] < -0.5 and scene.pan[1] > 0.5 and abs(scene.pan[2]) < 0.05
+    assert max(scene.width) < 0.05                             # amplitude panning: coherent
+    assert abs(sum(scene.share) - 1) < 1e-6
+    back = ReferenceScene.from_dict(json.loads(json.dumps(scene.to_dict())))
+    assert back == scene and back.id == scene.id               # JSON keeps it exactly
+
+
+def test_bass_goes_left_and_lead_right_like_the_reference(scene, recording):
+    for seed in range(4):
+        y = propose_with_reference(recording, scene, seed=seed)
+        assert y[0, 0] < -0.3, (seed, y)                       # the bass-like source: left
+        assert y[1, 0] > 0.3, (seed, y)                        # the bright lead: right
+        assert y[0, 0] < y[2, 0] < y[1, 0] or abs(y[2, 0]) < 0.35
+
+
+def test_without_reference_the_sides_are_not_those(recording):
+    """The placement model alone cannot know sides: over seeds the bass is not always left."""
+    sides = {np.sign(propose(recording, seed=s)[0].pan) for s in range(8)}
+    assert len(sides) == 2
+
+
+def test_swapped_channels_mirror_the_proposal(recording):
+    stereo, stems = _reference(np.random.default_rng(5))
+    a = analyse_reference(stereo, _given(stems))
+    b = analyse_reference(stereo[:, ::-1].copy(), _given(stems))
+    assert np.allclose(b.pan, -np.asarray(a.pan), atol=1e-6) and np.allclose(b.width, a.width, atol=1e-6)
+    for seed in range(3):
+        ya = propose_with_reference(recording, a, seed=seed)
+        yb = propose_with_reference(recording, b, seed=seed)
+        assert np.allclose(yb[:, 0], -ya[:, 0], atol=1e-4) and np.allclose(yb[:, 1], ya[:, 1], atol=1e-4)
+        ym = propose_with_reference(recording, a.mirrored(), seed=seed)
+        assert np.array_equal(ym[:, 0], -ya[:, 0]) and np.array_equal(ym[:, 1], ya[:, 1])   # exactly
+
+
+def test_pinned_sources_win(scene, recording):
+    pinned = Placement(0.9, 0.4, pinned=True)                  # the bass pinned right, against the reference
+    out = propose(recording, seed=1, previous=[pinned, Placement(), Placement()], reference=scene)
+    assert out[0] == pinned
+    assert out[1].pan > 0.3 and not out[1].pinned               # the lead still follows the reference
+    free = propose(recording, seed=1, reference=scene)
+    assert free[0].pan < -0.3
+
+
+def test_variety_widens_around_the_reference(scene, recording):
+    calm = np.array([propose_with_reference(recording, scene, seed=s)[:, 0] for s in range(6)])
+    bold = np.array([propose_with_reference(recording, scene, seed=s, variety=1.0)[:, 0] for s in range(6)])
+    assert bold.std(axis=0).mean() > calm.std(axis=0).mean()
+
+
+def test_mono_reference_is_said_in_one_line():
+    stems = _three_sources(np.random.default_rng(5), 2.0)
+    mono = np.sum(stems, axis=0)
+    with pytest.raises(MonoReference) as e:
+        analyse_reference(np.stack([mono, mono], axis=1), _given(stems), name="mono.wav")
+    assert "\n" not in str(e.value) and "mono.wav is mono" in str(e.value)
+    near = np.stack([mono, mono * 0.999], axis=1)               # side 66 dB under mid
+    with pytest.raises(MonoReference, match="near-mono"):
+        analyse_reference(near, _given(stems), name="near.wav")
+
+
+def test_scene_refuses_bad_values(scene):
+    d = scene.to_dict()
+    d["pan"][0] = 2.0
+    with pytest.raises(ParameterError):
+        ReferenceScene.from_dict(d)
+    d = scene.to_dict()
+    d["feats"] = d["feats"][:2]
+    with pytest.raises(ParameterError):
+        ReferenceScene.from_dict(d)

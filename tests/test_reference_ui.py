@@ -1,0 +1,54 @@
+"""The "Reference…" control beside Variety: a stereo file is analysed in a job, new renditions
+follow it and the gallery says which did; a mono file is a notice, not a reference. Real widgets,
+offscreen."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("PyQt6")
+pytest.importorskip("pytestqt")
+
+from conftest import pan_mono  # noqa: E402
+from core.models.reference_match import matcher_path  # noqa: E402
+from test_session import _three_sources  # noqa: E402
+from test_ui_main import _wait_idle, settings, win  # noqa: E402,F401
+from ui.reference_control import choose_reference  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not matcher_path().exists(), reason="no shipped reference matcher")
+
+
+def test_reference_control_reaches_renditions_and_gallery(win, qtbot, tmp_path):
+    stems = _three_sources(np.random.default_rng(5), 4.0)
+    ref = tmp_path / "record.wav"
+    sf.write(str(ref), pan_mono(stems[0], 12.0) + pan_mono(stems[1], -12.0) + pan_mono(stems[2], 0.0), 44100)
+    panel = win.renditions
+    assert panel.reference.button.text() == "Reference…" and not panel.reference.clear.isEnabled()
+    choose_reference(win.ctl, ref)
+    _wait_idle(qtbot, win)
+    s = win.ctl.session
+    assert s.reference is not None and s.reference.name == "record.wav"
+    qtbot.waitUntil(lambda: panel.reference.button.text() == "Ref: record.wav")
+    n = len(s.renditions)
+    panel.new.click()
+    _wait_idle(qtbot, win)
+    qtbot.waitUntil(lambda: len(s.renditions) == n + 1)
+    assert s.renditions[-1].reference == s.reference
+    g = panel.gallery
+    qtbot.waitUntil(lambda: g.count() > n and "ref record.wav" in g.item(n).text())
+    assert all("ref " not in g.item(k).text() for k in range(n))       # earlier ones did not follow it
+    panel.reference.clear.click()
+    assert s.reference is None
+    qtbot.waitUntil(lambda: panel.reference.button.text() == "Reference…")
+
+
+def test_mono_reference_is_a_notice(win, qtbot, tmp_path):
+    mono = tmp_path / "mono.wav"
+    sf.write(str(mono), np.sum(_three_sources(np.random.default_rng(5), 2.0), axis=0), 44100)
+    said = []
+    win.ctl.notice.connect(lambda title, text: said.append((title, text)))
+    choose_reference(win.ctl, mono)
+    _wait_idle(qtbot, win)
+    assert win.ctl.session.reference is None
+    assert len(said) == 1 and "mono.wav is mono" in said[0][1] and "\n" not in said[0][1]
