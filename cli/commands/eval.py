@@ -106,7 +106,7 @@ def _run_sources(args) -> int:
 def _run_reference(args) -> int:
     """``--sources --reference``: :func:`training.evaluation_reference.evaluate_reference`."""
     import separation
-    from app.cli import UserError
+    from cli.main import UserError
     from training.evaluation_reference import CONDITIONS, evaluate_reference, format_reference_table, \
         reference_excerpts
 

@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 
 from app import proposal
-from app.cli import main
+from cli.main import main
 from app.project_io import load_project, save_project
 from app.reference import follow_file
 from app.session import Session

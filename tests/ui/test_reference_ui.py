@@ -12,11 +12,23 @@ pytest.importorskip("pytestqt")
 
 from conftest import pan_mono  # noqa: E402
 from core.models.reference_match import matcher_path  # noqa: E402
-from test_session import _three_sources  # noqa: E402
 from test_ui_main import _wait_idle, settings, win  # noqa: E402,F401
 from ui.reference_control import choose_reference  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not matcher_path().exists(), reason="no shipped reference matcher")
+
+
+def _three_sources(rng, seconds):
+    """A bass-like note, a bright lead and noise hats (as tests/app/test_session.py makes them)."""
+    from conftest import harmonic_note, noise
+    n = int(seconds * 44100)
+    bass = np.concatenate([harmonic_note(82.4, 1.0, decay=1.0) for _ in range(int(seconds))])[:n]
+    lead = np.zeros(n, np.float32)
+    for k in range(int(seconds * 2)):
+        seg = harmonic_note((659.3, 784.0, 880.0, 987.8)[k % 4], 0.5, n_harm=5, decay=2.0)
+        lead[k * 22050: k * 22050 + len(seg)] += seg[: n - k * 22050]
+    hats = np.diff(noise(rng, seconds, amp=0.05), prepend=0.0).astype(np.float32)
+    return [bass, lead, hats]
 
 
 def test_reference_control_reaches_renditions_and_gallery(win, qtbot, tmp_path):
