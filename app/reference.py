@@ -44,7 +44,7 @@ def _sha256(path: Path) -> str:
 def analyse_file(path, backend: str, settings: Optional[dict] = None, *, user=None,
                  progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> ReferenceScene:
     """The scene of stereo file ``path``, its downmix separated with ``backend`` and ``settings``
-    (``user``: :class:`app.settings.Settings` for the separator's folders and caches). Raises
+    (``user``: :class:`core.settings.Settings` for the separator's folders and caches). Raises
     AudioError (the file), MonoReference (no stereo image), ParameterError."""
     import separation
     from core import audio

@@ -16,6 +16,7 @@ Pairs (:func:`pairs`):
   10 s), each way round;
 * ``same-album``: excerpt 0 of one track and excerpt 0 of another track of the same package.
 
+    SOUNDSTAGE_REFERENCE_CACHE=~/.cache/soundstage-train-reference \
     python -m training.reference_data --split train --minutes 40 --link ~/.cache/soundstage-train/placement/scenes
 """
 from __future__ import annotations
@@ -42,8 +43,9 @@ PER_TRACK = 3
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("SOUNDSTAGE_REFERENCE_CACHE",
-                               Path.home() / ".cache" / "soundstage-train-reference" / "scenes"))
+    """``$SOUNDSTAGE_REFERENCE_CACHE/scenes`` (default ``~/.cache/soundstage-reference/scenes``)."""
+    from core.settings import training_cache_dir
+    return training_cache_dir("reference") / "scenes"
 
 
 def _save(path: Path, sc: Optional[Scene]) -> None:
