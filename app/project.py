@@ -32,10 +32,12 @@ VERSION = 1
 MAX_BYTES = 16 * 1024 * 1024
 
 __all__ = ["ProjectData", "ProjectError", "write_project", "read_project", "model_checksums",
-           "exactness_notes", "FORMAT", "VERSION", "SCHEMA", "BACKEND_SCHEMAS", "PLACEMENT_MODEL", "GROUPING_MODEL"]
+           "exactness_notes", "FORMAT", "VERSION", "SCHEMA", "BACKEND_SCHEMAS", "PLACEMENT_MODEL", "GROUPING_MODEL",
+           "REFERENCE_MODEL"]
 
 PLACEMENT_MODEL = "placement"   # the source-level placement model's entry in ``models``
 GROUPING_MODEL = "grouping"     # the formation's grouping model's entry (projects separated with formation)
+REFERENCE_MODEL = "reference-match"   # the reference matcher's entry (renditions that followed a reference)
 
 
 class ProjectError(ParameterError):
@@ -344,6 +346,8 @@ def exactness_notes(data: ProjectData, *, folder, app_version: str) -> list[str]
     names = {r.get("model") for r in data.renditions if isinstance(r, dict) and r.get("model")}
     if any(isinstance(r, dict) and r.get("placement") == "model" for r in data.renditions):
         names.add(PLACEMENT_MODEL)
+    if any(isinstance(r, dict) and r.get("reference") for r in data.renditions):
+        names.add(REFERENCE_MODEL)
     if data.backend == "formation" and GROUPING_MODEL in data.models:
         names.add(GROUPING_MODEL)
     if data.models:

@@ -20,7 +20,7 @@ from .editing import apply_saved, edits_of
 from .edits import EditError, edit_from_dict
 from .output import OutputSettings
 from .plans import Rendition
-from .project import GROUPING_MODEL, PLACEMENT_MODEL, ProjectData, ProjectError, exactness_notes, model_checksums, read_project, \
+from .project import GROUPING_MODEL, PLACEMENT_MODEL, REFERENCE_MODEL, ProjectData, ProjectError, exactness_notes, model_checksums, read_project, \
     relative_recording, write_project
 from .session import Session
 from core.settings import Settings
@@ -46,6 +46,7 @@ def to_project(s: Session, *, base: Optional[Path] = None, export: Optional[dict
         reference=s.reference.id if s.reference is not None else None,
         models=model_checksums([r.model for r in s.renditions]
                                + [PLACEMENT_MODEL for r in s.renditions if r.placement == "model"]
+                               + [REFERENCE_MODEL for r in s.renditions if r.reference is not None]
                                + ([GROUPING_MODEL] if s.backend == "formation" else []), s.settings.models_dir))
 
 

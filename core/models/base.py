@@ -58,7 +58,7 @@ class ModelInfo:
     loader: Callable[[Path], PSModel]          # folder -> model
     available: Callable[[Path], tuple[bool, str]]  # folder -> (ok, reason when not)
     files: tuple[str, ...] = ()                # the file names it loads from its folder
-    kind: str = "ps"                           # "ps", "placement" or "grouping"
+    kind: str = "ps"                           # "ps", "placement", "grouping" or "reference"
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -66,7 +66,7 @@ _CACHE: dict[tuple[str, str], PSModel] = {}
 _LOCK = threading.Lock()
 _LOADS = [0]   # PS model files loaded by this process (batch workers report it: once per worker)
 _BUILTIN = ("core.models.baselines", "core.models.psnn", "core.models.mtm", "core.models.reg", "core.models.ar",
-            "core.models.placement")
+            "core.models.placement", "core.models.reference_match")
 
 
 def register_model(name: str, *, label: str, description: str, loader: Callable[[Path], PSModel],

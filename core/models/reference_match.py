@@ -33,6 +33,7 @@ import numpy as np
 
 from ..bands import N_BANDS
 from ..errors import ParameterError
+from .base import load_model, register_model
 from .placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
 
 __all__ = ["MatchConfig", "ReferenceMatcher", "load_reference_matcher", "matcher_path", "MODEL_FILE"]
@@ -195,17 +196,16 @@ class ReferenceMatcher:
         return mu[0].double().numpy(), ls[0].double().exp().numpy() + _MIN_SIGMA
 
 
-_CACHE: dict[str, ReferenceMatcher] = {}
-_CACHE_LOCK = threading.Lock()
+def _available(folder) -> tuple[bool, str]:
+    p = Path(folder) / MODEL_FILE
+    return (True, "") if p.exists() else (False, f"{p} not found (train it: python -m training.train_reference)")
+
+
+register_model("reference-match", label="Reference matcher", kind="reference", files=(MODEL_FILE,),
+               available=_available, description="matches a recording's sources to a stereo reference's",
+               loader=lambda folder: ReferenceMatcher.load(Path(folder) / MODEL_FILE))
 
 
 def load_reference_matcher(folder: Optional[Path] = None) -> ReferenceMatcher:
-    """The shipped (or ``folder``'s) matcher, loaded once per process."""
-    path = matcher_path(folder)
-    with _CACHE_LOCK:
-        if str(path) not in _CACHE:
-            if not path.exists():
-                raise ParameterError(f"reference matcher {path} not found (train it: "
-                                     f"python -m training.train_reference)")
-            _CACHE[str(path)] = ReferenceMatcher.load(path)
-        return _CACHE[str(path)]
+    """The shipped (or ``folder``'s) matcher, loaded once per process (the registry's cache)."""
+    return load_model("reference-match", folder)

@@ -10,7 +10,7 @@ from separation import grouping
 
 def test_every_shipped_model_file_has_a_card_and_is_registered():
     infos = list_models(kind=None)
-    assert {m.kind for m in infos} == {"ps", "placement", "grouping"}
+    assert {m.kind for m in infos} == {"ps", "placement", "grouping", "reference"}
     assert [m.name for m in list_models()] == [m.name for m in infos if m.kind == "ps"]
     registered = set()
     for m in infos:

@@ -89,3 +89,21 @@ def test_cli_reference_needs_a_separator(tmp_path, capsys):
     rec, ref = _files(tmp_path)
     assert main(["upmix", str(rec), "-o", str(tmp_path / "o.wav"), "--reference", str(ref)]) == 2
     assert "--reference needs sources" in capsys.readouterr().err
+
+
+def test_projects_record_the_matcher_file(tmp_path):
+    from app.project import REFERENCE_MODEL, exactness_notes, read_project
+    from core.models.base import models_dir
+    rec, ref = _files(tmp_path)
+    s = Session()
+    s.open(rec)
+    s.model = "decorr"
+    s.separate("formation", {"n_sources": 3})
+    follow_file(s, ref)
+    s.new_rendition(0)
+    data = read_project(save_project(s, tmp_path / "p.soundstage.json"))
+    assert set(data.models[REFERENCE_MODEL]) == {"reference-match.pt"}
+    assert exactness_notes(data, folder=models_dir(), app_version=data.app_version) == []
+    data.models[REFERENCE_MODEL] = {"reference-match.pt": "0" * 64}
+    notes = exactness_notes(data, folder=models_dir(), app_version=data.app_version)
+    assert len(notes) == 1 and "reference-match" in notes[0]
