@@ -52,17 +52,19 @@ def choose_reference(ctl, path: Optional[Path]):
 
 
 class ReferenceRow(QWidget):
-    """"Reference…" (choose a file) and "×" (none); the button shows the reference followed."""
+    """"Ref…" (choose a reference file) and "×" (none, shown while one is followed); the button shows
+    the reference's name, its tooltip the whole of it."""
 
     def __init__(self, ctl, parent=None):
         super().__init__(parent)
         self.ctl = ctl
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        self.button = QPushButton("Reference…")
+        self.button = QPushButton("Ref…")
         self.button.setObjectName("reference")
-        self.button.setToolTip("A stereo record to place the sources like: its own sources (found by the same "
-                               "separator) and where each sits; new renditions follow it, pinned sources still win")
+        self._tip = ("Reference…: a stereo record to place the sources like: its own sources (found by the same separator) "
+                     "and where each sits; new renditions follow it, pinned sources still win")
+        self.button.setToolTip(self._tip)
         self.button.clicked.connect(self._choose)
         self.clear = QPushButton("×")
         self.clear.setObjectName("reference-clear")
@@ -73,6 +75,17 @@ class ReferenceRow(QWidget):
         lay.addWidget(self.clear)
         self.refresh()
 
+    @staticmethod
+    def beside(field: QWidget, row: "ReferenceRow") -> QWidget:
+        """``field`` and ``row`` side by side in one widget (a form row of its own height)."""
+        box = QWidget()
+        lay = QHBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
+        lay.addWidget(field)
+        lay.addWidget(row, 1)
+        return box
+
     def _choose(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Reference record (stereo)", "", _FILTER)
         if path:
@@ -80,5 +93,8 @@ class ReferenceRow(QWidget):
 
     def refresh(self) -> None:
         name = reference_label(self.ctl.session.reference)
-        self.button.setText(f"Ref: {name}" if name else "Reference…")
-        self.clear.setEnabled(bool(name))
+        short = name if len(name) <= 10 else name[:9] + "…"      # the panel is narrow; the tooltip has it whole
+        self.button.setText(short if name else "Ref…")
+        self.button.setToolTip(f"Reference: {name} (new renditions are placed like it; click for another)"
+                               if name else self._tip)
+        self.clear.setVisible(bool(name))           # no reference: the row is as narrow as it can be

@@ -51,9 +51,8 @@ class RenditionsPanel(QFrame):
         self.variety.valueChanged.connect(self._set_variety)
         form.addRow("Seed", self.seed)
         form.addRow("Temperature", self.temperature)
-        form.addRow("Variety", self.variety)
-        self.reference = ReferenceRow(ctl)
-        form.addRow("Reference", self.reference)
+        self.reference = ReferenceRow(ctl)       # beside Variety: the same row, no extra height
+        form.addRow("Variety", ReferenceRow.beside(self.variety, self.reference))
         lay.addLayout(form)
         self.new = QPushButton("✦  New rendition")
         self.new.setObjectName("primary")

@@ -36,12 +36,12 @@ def test_reference_control_reaches_renditions_and_gallery(win, qtbot, tmp_path):
     ref = tmp_path / "record.wav"
     sf.write(str(ref), pan_mono(stems[0], 12.0) + pan_mono(stems[1], -12.0) + pan_mono(stems[2], 0.0), 44100)
     panel = win.renditions
-    assert panel.reference.button.text() == "Reference…" and not panel.reference.clear.isEnabled()
+    assert panel.reference.button.text() == "Ref…" and panel.reference.clear.isHidden()
     choose_reference(win.ctl, ref)
     _wait_idle(qtbot, win)
     s = win.ctl.session
     assert s.reference is not None and s.reference.name == "record.wav"
-    qtbot.waitUntil(lambda: panel.reference.button.text() == "Ref: record.wav")
+    qtbot.waitUntil(lambda: panel.reference.button.text() == "record.wav" and not panel.reference.clear.isHidden())
     n = len(s.renditions)
     panel.new.click()
     _wait_idle(qtbot, win)
@@ -52,7 +52,7 @@ def test_reference_control_reaches_renditions_and_gallery(win, qtbot, tmp_path):
     assert all("ref " not in g.item(k).text() for k in range(n))       # earlier ones did not follow it
     panel.reference.clear.click()
     assert s.reference is None
-    qtbot.waitUntil(lambda: panel.reference.button.text() == "Reference…")
+    qtbot.waitUntil(lambda: panel.reference.button.text() == "Ref…")
 
 
 def test_mono_reference_is_a_notice(win, qtbot, tmp_path):
