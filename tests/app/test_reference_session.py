@@ -107,3 +107,13 @@ def test_projects_record_the_matcher_file(tmp_path):
     data.models[REFERENCE_MODEL] = {"reference-match.pt": "0" * 64}
     notes = exactness_notes(data, folder=models_dir(), app_version=data.app_version)
     assert len(notes) == 1 and "reference-match" in notes[0]
+
+
+def test_batch_takes_the_reference_with_a_separator_only(tmp_path, capsys):
+    from cli.commands.upmix import settings_from_args
+    from cli.main import build_parser
+    rec, ref = _files(tmp_path)
+    args = build_parser().parse_args(["batch", str(tmp_path), str(tmp_path / "out"), "--reference", str(ref)])
+    assert settings_from_args(args).resolved().reference == str(ref.absolute())
+    assert main(["batch", str(tmp_path), str(tmp_path / "out2"), "--separator", "none", "--reference", str(ref)]) == 2
+    assert "--reference needs sources" in capsys.readouterr().err
