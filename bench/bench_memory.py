@@ -60,15 +60,40 @@ def make_8ch(path: Path, seconds: float, sr: int = 192000) -> None:
             f.write(zeros[: min(BLOCK, n - a)])
 
 
-def run_case(inp: Path, out: Path, method: str) -> dict:
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_case(inp: Path, out: Path, method: str, *, separator: Optional[str] = None, cap_mb: float = 6144) -> dict:
+    """One ``soundstage upmix`` in a fresh process: its peak RSS, wall time, exit status (a run
+    whose resident memory passes ``cap_mb`` is stopped there, and the error says when)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", CLI, "-q", "upmix", str(inp), "-o", str(out), "--method", method, "--force"]
+    if separator:
+        cmd += ["--separator", separator]
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(p.pid, 0)
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stopped = None
+    while True:
+        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if stopped is None and _rss_mb(p.pid) > cap_mb:
+            stopped = time.perf_counter() - t0
+            p.kill()
+        time.sleep(0.5)
     wall = time.perf_counter() - t0
     err = p.stderr.read().decode(errors="replace").strip().splitlines()
-    p.stdout.close(), p.stderr.close()
+    p.stderr.close()
+    if stopped is not None:
+        err = [f"stopped at {cap_mb:.0f} MB after {stopped:.0f} s"]
     return {"rc": os.waitstatus_to_exitcode(status), "rss_mb": usage.ru_maxrss / 1024, "wall_s": wall,
             "error": err[-1] if err else ""}
 
