@@ -31,7 +31,7 @@ from core.placement import propose  # noqa: E402
 from core.ps import analyze  # noqa: E402
 from training.evaluation import load_excerpts  # noqa: E402
 from training.evaluation_sources import _cached, _cached_decode, _cached_sources  # noqa: E402
-from training.image_metrics import OutputPool, broadband_correlation, side_to_mid_db  # noqa: E402
+from training.image_metrics import OutputPool, broadband_correlation, paired_se, side_to_mid_db  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -40,6 +40,7 @@ def main(argv=None) -> int:
     ap.add_argument("--split", default="train")
     ap.add_argument("--every", type=int, default=6, help="every N-th track of the split")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--per-track", type=int, default=1, help="excerpts per track (as soundstage eval)")
     ap.add_argument("-K", type=int, default=2)
     ap.add_argument("--variety", type=float, default=0.0)
     ap.add_argument("--gains", default="1", help="comma-separated width gains (core.placement.WIDTH_GAIN) to try")
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "soundstage-train" / "eval-cache"))
     a = ap.parse_args(argv)
     if a.split == "valid":
-        print("note: calibrate on train; valid is for the evaluation", file=sys.stderr)
+        print("note: calibrate on train; on valid this only measures (e.g. before/after, paired)", file=sys.stderr)
     separate = None
 
     def sep(mono):
@@ -62,14 +63,13 @@ def main(argv=None) -> int:
         return separate(mono)
 
     t0 = time.monotonic()
-    exs = load_excerpts(a.data, a.split, 10.0, a.limit, every=a.every, keep_stereo=True)
+    exs = load_excerpts(a.data, a.split, 10.0, a.limit, per_track=a.per_track, every=a.every, keep_stereo=True)
     cache = Path(a.cache) / a.split
     ps = load_model("ps-mtm")
     gains = [g for g in a.gains.split(",") if g]
-    variants = [(f"chain v{a.variety:g}, width gain {g}", float(g), True, 2.0, False) for g in gains]
-    if a.no_downmix_gain:
-        variants += [(f"chain v{a.variety:g}, width gain {g}, no downmix gain", float(g), False, 2.0, False)
-                     for g in gains]
+    variants = [(f"chain v{a.variety:g}, width gain {g}, no downmix gain", float(g), False, 2.0, False)
+                for g in gains] if a.no_downmix_gain else []      # the rendering before issue 24 first
+    variants += [(f"chain v{a.variety:g}, width gain {g}", float(g), True, 2.0, False) for g in gains]
     for v in filter(None, a.variants.split(",")):
         g, mr, ks = v.split(":")
         variants.append((f"chain v{a.variety:g}, width gain {g}, max ratio {mr}{', sign kept' if int(ks) else ''}",
@@ -133,11 +133,14 @@ def main(argv=None) -> int:
     labels = {"real": "real stereo (the reference)", "next": "real stereo, next 10 s", "decorr": "decorr on the whole mix",
               "ps": "ps-mtm on the whole mix", "roundtrip": "PS roundtrip (real parameters decoded)",
               "roundtrip-power": "PS roundtrip at real stereo's power"}
-    for k, pool in pools.items():
-        f = pool.figures()
+    figs = {k: pool.figures() for k, pool in pools.items()}
+    base = figs[variants[0][0]] if variants else None
+    for k, f in figs.items():
         se = f"{f.e_min_se:6.3f}" if f.e_min_se is not None else " " * 6
         dse = f"{f.d_f_se:6.2f}" if f.d_f_se is not None else " " * 6
-        print(f"{labels.get(k, k):<46s} {f.e_min:6.3f} {se} {f.d_f:6.2f} {dse} {f.corr:6.3f} {f.side_mid_db:7.2f}")
+        pse = paired_se(f, base) if base is not None else None
+        vs = f"  D_F vs the first chain row {f.d_f - base.d_f:+.2f} +- {pse:.2f}" if pse is not None else ""
+        print(f"{labels.get(k, k):<46s} {f.e_min:6.3f} {se} {f.d_f:6.2f} {dse} {f.corr:6.3f} {f.side_mid_db:7.2f}{vs}")
     print(f"({time.monotonic() - t0:.0f} s)")
     return 0
 
