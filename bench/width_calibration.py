@@ -47,6 +47,8 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default="", help="more variants, comma-separated GAIN:MAX_RATIO:KEEP_SIGN "
                     "(e.g. 1.3:2:1); MAX_RATIO 1 keeps PS-MTM's tile widths as they are")
     ap.add_argument("--no-downmix-gain", action="store_true", help="also the rendering without the downmix power gain")
+    ap.add_argument("--only-no-downmix-gain", action="store_true", help="with --no-downmix-gain: not the --gains "
+                    "rows with the gain")
     ap.add_argument("--roundtrip", action="store_true", help="also the real parameters decoded onto the mono, with the "
                     "decoder's power law and at the power real stereo has (core.placement.downmix_gain)")
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "soundstage-train" / "eval-cache"))
@@ -69,7 +71,8 @@ def main(argv=None) -> int:
     gains = [g for g in a.gains.split(",") if g]
     variants = [(f"chain v{a.variety:g}, width gain {g}, no downmix gain", float(g), False, 2.0, False)
                 for g in gains] if a.no_downmix_gain else []      # the rendering before issue 24 first
-    variants += [(f"chain v{a.variety:g}, width gain {g}", float(g), True, 2.0, False) for g in gains]
+    if not a.only_no_downmix_gain:
+        variants += [(f"chain v{a.variety:g}, width gain {g}", float(g), True, 2.0, False) for g in gains]
     for v in filter(None, a.variants.split(",")):
         g, mr, ks = v.split(":")
         variants.append((f"chain v{a.variety:g}, width gain {g}, max ratio {mr}{', sign kept' if int(ks) else ''}",
@@ -117,9 +120,9 @@ def main(argv=None) -> int:
                     for i, r in enumerate(renders):
                         r.tiles, r.auto = (iid[i], ic[i]), None
                         r.auto = R.render_auto(r, iid[i], ic[i])
+                    y = R.mix(renders, pl)          # (the mix may re-make auto pairs from their tiles)
                 finally:
                     R.downmix_gain = saved
-                y = R.mix(renders, pl)
                 outs[name][0].append(analyze(y))
                 outs[name][1].append((broadband_correlation(y), side_to_mid_db(y)))
         for k, (ps_, ms_) in outs.items():
