@@ -32,7 +32,7 @@ if TYPE_CHECKING:                 # (core.ps pulls scipy; the registry stays lig
     from ..ps import PSParams
 
 __all__ = ["PSModel", "ModelInfo", "register_model", "list_models", "load_model", "models_dir", "load_count",
-           "model_files", "load_weights"]
+           "model_files", "load_weights", "TorchModel", "register_file_model"]
 
 
 def models_dir() -> Path:
@@ -144,6 +144,74 @@ def load_weights(path, *, keys: tuple[str, ...] = ()) -> dict:
         raise ParameterError(f"{path}: not a Soundstage model file or checkpoint"
                              + (f" (expected {', '.join(keys)})" if keys else ""))
     return blob
+
+
+class TorchModel:
+    """A small trained torch network with its config dataclass, in one model file: fp16 weights
+    (standardisation buffers ``*_mean`` / ``*_std`` kept in fp32), the config and an ``info`` dict
+    (JSON), read weights-only (:func:`load_weights`). Subclasses set ``config`` (the dataclass,
+    with ``from_dict``) and ``build`` (config -> ``nn.Module``); the placement model and the
+    reference matcher are such models."""
+
+    name = ""
+    config: type = None
+
+    def __init__(self, net, cfg, info: Optional[dict] = None, path: Optional[Path] = None):
+        self.net, self.cfg, self.info, self.path = net.eval(), cfg, dict(info or {}), path
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def build(cfg):
+        raise NotImplementedError
+
+    @classmethod
+    def new(cls, cfg=None, seed: int = 0):
+        """An untrained model of ``cfg`` (default config), its weights drawn with ``seed``."""
+        import torch
+        cfg = cfg or cls.config()
+        torch.manual_seed(seed)
+        return cls(cls.build(cfg), cfg)
+
+    @classmethod
+    def load(cls, path: Path):
+        """The model in file ``path`` (:class:`ParameterError` with one line when it is not one)."""
+        import json
+        ck = load_weights(path, keys=("config", "state"))
+        cfg = cls.config.from_dict(ck["config"])
+        net = cls.build(cfg)
+        net.load_state_dict({k: v.float() for k, v in ck["state"].items()})
+        return cls(net, cfg, json.loads(ck.get("info", "{}")), Path(path))
+
+    def save(self, path: Path, info: Optional[dict] = None) -> None:
+        """Write the model file (fp16 weights, config and ``info`` as JSON), atomically."""
+        import json
+        from dataclasses import asdict
+
+        import torch
+
+        from ..audio import replacing
+        state = {k: (v.half() if v.is_floating_point() and not k.endswith(("_mean", "_std")) else v)
+                 for k, v in self.net.state_dict().items()}
+        with replacing(Path(path)) as tmp:
+            torch.save({"config": asdict(self.cfg), "state": state,
+                        "info": json.dumps(info if info is not None else self.info)}, tmp)
+
+    @property
+    def sha256(self) -> Optional[str]:
+        from ..hashing import sha256_file
+        return sha256_file(self.path) if self.path is not None else None
+
+
+def register_file_model(name: str, cls, file: str, *, label: str, kind: str, description: str,
+                        train: str) -> None:
+    """Register ``cls`` (a :class:`TorchModel`) kept in one ``file`` of the models folder; ``train``:
+    the command that makes it, said when the file is missing."""
+    def available(folder) -> tuple[bool, str]:
+        path = Path(folder) / file
+        return (True, "") if path.exists() else (False, f"{label.lower()} {path} not found (train it: {train})")
+
+    register_model(name, label=label, kind=kind, files=(file,), available=available, description=description,
+                   loader=lambda folder: cls.load(Path(folder) / file))
 
 
 _THREADS: list[Optional[int]] = [None]

@@ -29,7 +29,6 @@ So v = 0 samples the learned density exactly; higher v widens it and pushes sour
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -39,7 +38,7 @@ import numpy as np
 from ..errors import ParameterError
 from ..hashing import sha256_file
 from ..limits import VARIETY_RANGE, check_range
-from .base import load_model, register_model
+from .base import TorchModel, load_model, register_file_model
 from .placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
 
 __all__ = ["PlacementConfig", "PlacementModel", "load_placement_model", "placement_model_path", "MODEL_FILE",
@@ -130,46 +129,12 @@ def placement_model_path(folder: Optional[Path] = None) -> Path:
 file_sha256 = sha256_file      # (core.hashing)
 
 
-class PlacementModel:
+class PlacementModel(TorchModel):
     """A trained placement network with its sampler."""
 
     name = "placement"
-
-    def __init__(self, net, cfg: PlacementConfig, info: Optional[dict] = None, path: Optional[Path] = None):
-        self.net, self.cfg, self.info, self.path = net.eval(), cfg, dict(info or {}), path
-        self._lock = threading.Lock()
-
-    @classmethod
-    def new(cls, cfg: Optional[PlacementConfig] = None, seed: int = 0) -> "PlacementModel":
-        import torch
-        cfg = cfg or PlacementConfig()
-        torch.manual_seed(seed)
-        return cls(_net(cfg), cfg)
-
-    @classmethod
-    def load(cls, path: Path) -> "PlacementModel":
-        from .base import load_weights
-        ck = load_weights(path, keys=("config", "state"))
-        cfg = PlacementConfig.from_dict(ck["config"])
-        net = _net(cfg)
-        net.load_state_dict({k: v.float() for k, v in ck["state"].items()})
-        import json
-        return cls(net, cfg, json.loads(ck.get("info", "{}")), Path(path))
-
-    def save(self, path: Path, info: Optional[dict] = None) -> None:
-        """Write the model file (fp16 weights, config and ``info`` as JSON), atomically."""
-        import json
-        import torch
-        from ..audio import replacing
-        state = {k: (v.half() if v.is_floating_point() and not k.endswith(("_mean", "_std")) else v)
-                 for k, v in self.net.state_dict().items()}
-        with replacing(Path(path)) as tmp:
-            torch.save({"config": asdict(self.cfg), "state": state,
-                        "info": json.dumps(info if info is not None else self.info)}, tmp)
-
-    @property
-    def sha256(self) -> Optional[str]:
-        return file_sha256(self.path) if self.path is not None else None
+    config = PlacementConfig
+    build = staticmethod(_net)
 
     # --- inference ------------------------------------------------------------------------------
     def density(self, feats: np.ndarray, mix: np.ndarray, y: np.ndarray, known: np.ndarray):
@@ -235,15 +200,9 @@ class PlacementModel:
         return y
 
 
-def _available(folder: Path) -> tuple[bool, str]:
-    path = Path(folder) / MODEL_FILE
-    return (True, "") if path.exists() else \
-        (False, f"placement model {path} not found (train it: soundstage train --method placement)")
-
-
-register_model("placement", label="Placement", kind="placement", files=(MODEL_FILE,), available=_available,
-               description="the source-level placement model: one coherent scene of places per seed",
-               loader=lambda folder: PlacementModel.load(Path(folder) / MODEL_FILE))
+register_file_model("placement", PlacementModel, MODEL_FILE, label="Placement model", kind="placement",
+                    description="the source-level placement model: one coherent scene of places per seed",
+                    train="soundstage train --method placement")
 
 
 def load_placement_model(folder: Optional[Path] = None) -> PlacementModel:

@@ -24,7 +24,6 @@ placement model's density for each source; where ``sigma`` is small the referenc
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -33,7 +32,7 @@ import numpy as np
 
 from ..bands import N_BANDS
 from ..errors import ParameterError
-from .base import load_model, register_model
+from .base import TorchModel, load_model, register_file_model
 from .placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
 
 __all__ = ["MatchConfig", "ReferenceMatcher", "load_reference_matcher", "matcher_path", "MODEL_FILE"]
@@ -131,45 +130,12 @@ def matcher_path(folder: Optional[Path] = None) -> Path:
     return Path(folder if folder is not None else models_dir()) / MODEL_FILE
 
 
-class ReferenceMatcher:
+class ReferenceMatcher(TorchModel):
     """A trained matcher network."""
 
     name = "reference-match"
-
-    def __init__(self, net, cfg: MatchConfig, info: Optional[dict] = None, path: Optional[Path] = None):
-        self.net, self.cfg, self.info, self.path = net.eval(), cfg, dict(info or {}), path
-        self._lock = threading.Lock()
-
-    @classmethod
-    def new(cls, cfg: Optional[MatchConfig] = None, seed: int = 0) -> "ReferenceMatcher":
-        import torch
-        cfg = cfg or MatchConfig()
-        torch.manual_seed(seed)
-        return cls(_net(cfg), cfg)
-
-    @classmethod
-    def load(cls, path: Path) -> "ReferenceMatcher":
-        import json
-
-        from .base import load_weights
-        ck = load_weights(path, keys=("config", "state"))
-        cfg = MatchConfig.from_dict(ck["config"])
-        net = _net(cfg)
-        net.load_state_dict({k: v.float() for k, v in ck["state"].items()})
-        return cls(net, cfg, json.loads(ck.get("info", "{}")), Path(path))
-
-    def save(self, path: Path, info: Optional[dict] = None) -> None:
-        """Write the model file (fp16 weights, config and ``info`` as JSON), atomically."""
-        import json
-
-        import torch
-
-        from ..audio import replacing
-        state = {k: (v.half() if v.is_floating_point() and not k.endswith(("_mean", "_std")) else v)
-                 for k, v in self.net.state_dict().items()}
-        with replacing(Path(path)) as tmp:
-            torch.save({"config": asdict(self.cfg), "state": state,
-                        "info": json.dumps(info if info is not None else self.info)}, tmp)
+    config = MatchConfig
+    build = staticmethod(_net)
 
     def predict(self, feats: np.ndarray, mix: np.ndarray, ref_feats: np.ndarray, ref_mix: np.ndarray,
                 ref_places: np.ndarray, ref_share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -196,14 +162,9 @@ class ReferenceMatcher:
         return mu[0].double().numpy(), ls[0].double().exp().numpy() + _MIN_SIGMA
 
 
-def _available(folder) -> tuple[bool, str]:
-    p = Path(folder) / MODEL_FILE
-    return (True, "") if p.exists() else (False, f"{p} not found (train it: python -m training.train_reference)")
-
-
-register_model("reference-match", label="Reference matcher", kind="reference", files=(MODEL_FILE,),
-               available=_available, description="matches a recording's sources to a stereo reference's",
-               loader=lambda folder: ReferenceMatcher.load(Path(folder) / MODEL_FILE))
+register_file_model("reference-match", ReferenceMatcher, MODEL_FILE, label="Reference matcher", kind="reference",
+                    description="matches a recording's sources to a stereo reference's",
+                    train="python -m training.train_reference")
 
 
 def load_reference_matcher(folder: Optional[Path] = None) -> ReferenceMatcher:
