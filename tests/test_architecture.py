@@ -195,3 +195,36 @@ def test_only_the_settings_module_reads_the_environment():
                         and getattr(node.value, "id", "") == "os":
                     bad.append(f"{f.relative_to(root)}:{node.lineno}")
     assert not bad, bad
+
+
+# The modules of ui/ that may read the session: the controller and its parts, which own it and set
+# the view models from it. Every other module (widgets, dialogs, the app's script) binds to view
+# models (ui/viewmodels/) and writes through the controller's methods.
+SESSION_OWNERS = {
+    "controller.py": "the session's one owner: adopts jobs' results, makes the cheap edits, syncs the view models",
+    "output_actions.py": "a part of the controller (export, projects, the output stage)",
+    "recording_actions.py": "a part of the controller (open, separate, the reference)",
+    "edit_actions.py": "the controller's part for source edits (runs them as jobs, A/B, a region's shares)",
+}
+
+
+def _session_reads(text: str) -> list[str]:
+    """``line: .name`` for each ``.session`` or ``.session_event`` attribute in Python ``text``."""
+    import ast
+    return [f"{node.lineno}: .{node.attr}" for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.Attribute) and node.attr in ("session", "session_event")]
+
+
+def test_widgets_read_view_models_not_the_session():
+    """No module of ui/ outside the controller and its parts reads ``.session`` or listens to the
+    session's events (``session_event``): widgets read their view model and act through the
+    controller; view models take the session only as the controller hands it to ``sync``."""
+    from pathlib import Path
+    ui = Path(__file__).resolve().parents[1] / "ui"
+    bad = [f"{f.relative_to(ui.parent)}:{hit}" for f in sorted(ui.rglob("*.py"))
+           if not (f.parent == ui and f.name in SESSION_OWNERS) for hit in _session_reads(f.read_text())]
+    assert not bad, bad
+    assert all((ui / name).exists() for name in SESSION_OWNERS), "an allowed module is gone: drop it from the list"
+    # the check itself: a read through the controller, a subscription, and a model's own field (allowed)
+    assert _session_reads("p = self.ctl.session.placements[0]\nctl.session_event.connect(f)\nself._session = s\n") \
+        == ["1: .session", "2: .session_event"]

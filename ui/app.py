@@ -34,12 +34,12 @@ def create_window(file: Optional[str] = None, *, settings=None):
 def arrange(ctl) -> None:
     """Place the sources across the stage by hand, as a user would (for the README picture):
     found sources are pinned left to right with varied widths; the residual stays on auto."""
-    s = ctl.session
-    movable = [i for i, src in enumerate(s.sources) if src.kind != "residual"]
+    nodes = ctl.vms.sources.nodes
+    movable = [i for i, node in enumerate(nodes) if node.kind != "residual"]
     spots = [(-0.55, 0.25), (0.5, 0.35), (-0.15, 0.7), (0.42, 0.1), (0.75, 0.6), (-0.8, 0.5), (0.0, 0.9), (0.4, 0.8)]
     for k, i in enumerate(movable):
         pan, width = spots[k % len(spots)]
-        ctl.set_placement(i, s.placements[i].moved(pan, width), label="arrange")
+        ctl.set_placement(i, nodes[i].placement.moved(pan, width), label="arrange")
 
 
 def show_demucs_banner(win) -> None:
@@ -67,10 +67,10 @@ def _screenshot_when_ready(app, win, out: Path, *, at: float = 12.0, play: float
     def check():
         ctl = win.ctl
         if state["phase"] == "wait" and not ctl.busy and ctl.engine is not None:
-            if len(ctl.session.renditions) < state["renditions"]:    # fill the gallery a little
+            if len(ctl.vms.renditions.entries) < state["renditions"]:    # fill the gallery a little
                 ctl.new_rendition()
                 return
-            if not ctl.session.output_plan_current():
+            if not ctl.output_vm.gain_current:
                 return                   # the output gain is being measured: the meters show it
             state["phase"] = "play"
             if arranged:

@@ -33,7 +33,7 @@ from .output_actions import OutputActions
 from .playback_control import Playback
 from .preferences import Preferences
 from .recording_actions import RecordingActions
-from .viewmodels import OutputViewModel
+from .viewmodels import ViewModels
 from .views import Views, compute_views, session_views
 
 __all__ = ["SessionController", "Views", "EVENT_ORDER"]
@@ -56,6 +56,7 @@ class SessionController(RecordingActions, OutputActions, QObject):
     ab_changed = pyqtSignal(bool)
     output_changed = pyqtSignal()              # a new output gain was measured (preview and export share it)
     modified_changed = pyqtSignal(bool)        # the session differs from its project file (or the opened recording)
+    views_changed = pyqtSignal()               # new display data (loudness, trajectories, the coloured spectrogram)
 
     def __init__(self, parent=None, *, settings: Optional[QSettings] = None):
         super().__init__(parent)
@@ -68,10 +69,17 @@ class SessionController(RecordingActions, OutputActions, QObject):
         self.user = self.prefs.resolve()
         self.session = Session(self.user)
         self._attach(self.session)
+        # the widgets' view models, set from the session before any widget hears of a change
+        self.vms = ViewModels(self)
+        self.output_vm = self.vms.output
+        self.session_event.connect(lambda name: self.vms.sync(self.session, name))
+        for signal in (self.engine_changed, self.ab_changed):
+            signal.connect(self._sync_view_models)
+        self.vms.sync(self.session)
         self.jobs = JobRunner(install=self._install, ended=self._flush_events, resync=self._resync, parent=self)
         self.playback = Playback(self.settings, parent=self)
         self.editing = EditActions(self)         # merge, split, move a region (issue 26)
-        self.views = Views()
+        self._views = Views()
         self._pending: list[str] = []
         self._drag_id = 0
         self._measure_again = False
@@ -86,7 +94,6 @@ class SessionController(RecordingActions, OutputActions, QObject):
         for name in ("busy_changed", "job_progress", "status", "error", "run_job", "cancel"):
             setattr(self, name, getattr(self.jobs, name if name != "run_job" else "run"))
         self.playback.status.connect(self.jobs.status)
-        self.output_vm = OutputViewModel(self)     # what the OUTPUT panel binds to
         for signal in (self.output_changed, self.session_event, self.jobs.busy_changed):
             signal.connect(self._sync_output_vm)
         for name in ("tick", "play_state", "toggle_play", "stop", "seek", "set_loop", "meters", "reopen_player"):
@@ -105,6 +112,21 @@ class SessionController(RecordingActions, OutputActions, QObject):
     playing = property(lambda self: self.playback.playing)
     playback_note = property(lambda self: self.playback.playback_note)
     playback_detail = property(lambda self: self.playback.playback_detail)
+
+    @property
+    def views(self) -> Views:
+        """What the views draw (computed with the renders in the job that made them)."""
+        return self._views
+
+    @views.setter
+    def views(self, views: Views) -> None:
+        self._views = views
+        self.views_changed.emit()
+
+    def _sync_view_models(self, *_) -> None:
+        """The view models from the session as it is now (after a change no session event announces)."""
+        self.vms.sync(self.session)
+        self._sync_output_vm()
 
     # --- session events -------------------------------------------------------------------------
     def _attach(self, s: Session) -> None:
@@ -310,15 +332,18 @@ class SessionController(RecordingActions, OutputActions, QObject):
         if span != self.session.loop_region:
             self.session.loop_region = span
             self._generation += 1
+            self.vms.timeline.sync(self.session)
             self._check_modified()
 
     def set_variety(self, value: float) -> None:
         """How far new renditions go from real mixes (0 .. 1); the session checks the range."""
         self.session.variety = check_range("variety", value, VARIETY_RANGE)
+        self.vms.renditions.sync(self.session)
 
     def set_model(self, name: str) -> None:
         """The PS model new renditions sample."""
         self.session.model = name
+        self.vms.renditions.sync(self.session)
 
     def reset_placement(self, i: int):
         """Back to the model's proposal: the source's auto render is made in a job."""

@@ -72,24 +72,13 @@ def _path_row(edit: QLineEdit, button_text: str, on_click) -> QWidget:
     return w
 
 
-def output_text(session) -> str:
-    """What the output stage does to the mix now: the gain and why, input and output loudness."""
-    plan = session.stage.plan
-    if plan is None or not session.output_plan_current():
-        return "Measuring the mix's loudness and true peak…"
-    text = plan.describe()
-    text = text[0].upper() + text[1:] + "."
-    inp = session.stage.input_loudness(session.mono)
-    out = f"{plan.out_lufs:.1f} LUFS, " if plan.out_lufs is not None else ""
-    return f"{text}\nInput: {inp.line()}.\nOutput: {out}{plan.out_peak_db:.1f} {plan.unit}."
-
-
 class ExportDialog(QDialog):
     """Where to, which format and bit depth, whether to write each source's stem too, and the
     output stage (true-peak ceiling, keep the original's loudness) with the gain it applies.
 
-    The output settings are the session's (``ctl``): changing them here changes the preview too,
-    and the label shows the gain measured for them (the one the export applies)."""
+    The output settings are the session's (``ctl``, read from its output view model): changing them
+    here changes the preview too, and the label shows the gain measured for them (the one the export
+    applies)."""
 
     def __init__(self, parent=None, *, suggested: Path = Path("stereo.wav"), ctl=None):
         super().__init__(parent)
@@ -107,7 +96,7 @@ class ExportDialog(QDialog):
         self.stems = QCheckBox("Also write each source's stereo stem (in a folder beside the file)")
         form.addRow("", self.stems)
         self.ctl = ctl
-        out = ctl.session.output if ctl is not None else OutputSettings()
+        out = ctl.output_vm.settings if ctl is not None else OutputSettings()
         self.ceiling = QDoubleSpinBox()
         self.ceiling.setRange(*CEILING_DB_RANGE)
         self.ceiling.setSingleStep(0.1)
@@ -141,7 +130,7 @@ class ExportDialog(QDialog):
         self.keep_loudness.toggled.connect(self._output_changed)
         if ctl is not None:
             ctl.output_changed.connect(self.refresh_output)
-            if ctl.session.output != self.output_settings():
+            if ctl.output_vm.settings != self.output_settings():
                 self._output_changed()
             else:
                 ctl.remeasure()
@@ -162,10 +151,7 @@ class ExportDialog(QDialog):
         self.refresh_output()
 
     def refresh_output(self) -> None:
-        if self.ctl is None or not self.ctl.session.renders:
-            self.output_info.setText("")
-            return
-        self.output_info.setText(output_text(self.ctl.session))
+        self.output_info.setText("" if self.ctl is None else self.ctl.output_details())
 
     def _container_changed(self, name: str) -> None:
         self.depth.clear()

@@ -1,7 +1,8 @@
 """The main window: composes the panels, menus, shortcuts, drag and drop and the status bar.
 
 Everything the window does goes through :class:`ui.controller.SessionController`; this module
-only wires widgets to it and shows what happens (progress, messages, errors)."""
+only wires widgets to it and shows what happens (progress, messages, errors). What it shows of the
+session (the title, which actions are enabled) comes from the document's view model."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,6 +38,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings or QSettings("Soundstage", "Soundstage")
         self.ctl = controller or SessionController(self, settings=self.settings)
+        self.doc = self.ctl.vms.document           # the recording, the mix, undo and redo (the controller sets it)
         self.setWindowTitle("Soundstage")
         self.setAcceptDrops(True)
         avail = self.screen().availableGeometry() if self.screen() is not None else None
@@ -54,7 +56,10 @@ class MainWindow(QMainWindow):
         ctl.notice.connect(lambda title, message: self.banner.show_message(title, message, level="warning"))
         ctl.busy_changed.connect(self._busy)
         ctl.job_progress.connect(self._progress)
-        ctl.session_event.connect(self._on_event)
+        self.doc.recording_changed.connect(self._recording_changed)
+        for signal in (self.doc.recording_changed, ctl.vms.sources.sources_changed, ctl.vms.renditions.gallery_changed,
+                       ctl.vms.renditions.state_changed):
+            signal.connect(self._minimum_may_grow)
         ctl.modified_changed.connect(self.setWindowModified)
         self.unsaved_prompt: Optional[QMessageBox] = None
         self._closing = False
@@ -216,7 +221,8 @@ class MainWindow(QMainWindow):
             self.rendition_actions.append(a)
         h = mb.addMenu("&Help")
         self._act(h, "&About Soundstage", lambda: show_about(self))
-        ctl.session_event.connect(self._update_actions)
+        self.doc.actions_changed.connect(self._update_actions)
+        self.doc.recording_changed.connect(self._update_actions)
         ctl.busy_changed.connect(lambda _b: self._update_actions())
         self._update_actions()
 
@@ -260,31 +266,30 @@ class MainWindow(QMainWindow):
         self.progress.setFormat(f"{label}  %p%")
         self.time_left.setText(left)
 
-    def _on_event(self, name: str) -> None:
-        QTimer.singleShot(0, self._follow_minimum)
-        s = self.ctl.session
-        if name == "recording":
-            self._update_title()
-            if s.recording is not None:
-                self.banner.hide()
+    def _minimum_may_grow(self) -> None:
+        QTimer.singleShot(0, self._follow_minimum)    # once the panels have taken the change
+
+    def _recording_changed(self) -> None:
+        self._update_title()
+        if self.doc.recording is not None:
+            self.banner.hide()
 
     def _update_title(self) -> None:
         """``NAME[*] — Soundstage``: the project's name once saved, else the recording's; Qt shows
         the ``*`` while the session has unsaved changes."""
         ctl = self.ctl
-        name = ctl.project_path.name if ctl.project_path else (ctl.session.recording.name if ctl.session.recording
-                                                                 else "")
+        name = ctl.project_path.name if ctl.project_path else self.doc.recording_name
         self.setWindowTitle(f"{name}[*] — Soundstage" if name else "Soundstage[*]")
         self.setWindowModified(ctl.modified)
 
     def _update_actions(self, *_):
-        s, busy = self.ctl.session, self.ctl.busy
-        self.act_undo.setEnabled(s.undo.can_undo and not busy)
-        self.act_redo.setEnabled(s.undo.can_redo and not busy)
-        self.act_export.setEnabled(bool(s.renders) and not busy)
-        self.act_export_daw.setEnabled(bool(s.renders) and not busy)
-        self.act_save.setEnabled(s.recording is not None and not busy)
-        self.act_save_as.setEnabled(s.recording is not None and not busy)
+        d, busy = self.doc, self.ctl.busy
+        self.act_undo.setEnabled(d.can_undo and not busy)
+        self.act_redo.setEnabled(d.can_redo and not busy)
+        self.act_export.setEnabled(d.has_renders and not busy)
+        self.act_export_daw.setEnabled(d.has_renders and not busy)
+        self.act_save.setEnabled(d.recording is not None and not busy)
+        self.act_save_as.setEnabled(d.recording is not None and not busy)
 
     def show_error(self, title: str, message: str) -> None:
         from separation.demucs_weights import ModelUnavailable
@@ -345,8 +350,7 @@ class MainWindow(QMainWindow):
         return self._save_to(self.ctl.project_path)
 
     def save_as(self) -> bool:
-        s = self.ctl.session
-        if s.recording is None:
+        if self.doc.recording is None:
             return False
         default = self.ctl.project_path or self._proposed(".soundstage.json")
         path, _ = QFileDialog.getSaveFileName(self, "Save project as", str(default), PROJECT_FILTER)
@@ -374,8 +378,7 @@ class MainWindow(QMainWindow):
         if self.unsaved_prompt is not None and self.unsaved_prompt.isVisible():
             self.unsaved_prompt.raise_()
             return
-        name = self.ctl.project_path.name if self.ctl.project_path else (
-            self.ctl.session.recording.name if self.ctl.session.recording else "this session")
+        name = self.ctl.project_path.name if self.ctl.project_path else (self.doc.recording_name or "this session")
         box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",
                           f"Save the changes to {name} before {doing}?", QMessageBox.StandardButton.Save
                           | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel, self)
@@ -399,12 +402,11 @@ class MainWindow(QMainWindow):
     def _proposed(self, suffix: str) -> Path:
         """A file named after the recording (``suffix`` after its stem) in the folder to propose:
         the recording's, or the last one written to when that is the app's own (the demo)."""
-        rec = self.ctl.session.recording
+        rec = self.doc.recording
         return output_folder(rec, self.settings) / ((rec.stem if rec else "soundstage") + suffix)
 
     def export_dialog(self) -> Optional[ExportDialog]:
-        s = self.ctl.session
-        if not s.renders:
+        if not self.doc.has_renders:
             return None
         dlg = ExportDialog(self, suggested=self._proposed("-stereo.wav"), ctl=self.ctl)
         dlg.accepted.connect(lambda: self._export(dlg))
@@ -414,8 +416,7 @@ class MainWindow(QMainWindow):
 
     def export_dawproject_dialog(self) -> Optional[QFileDialog]:
         """Ask where to write the DAWproject file (a track per source, the mono original muted)."""
-        s = self.ctl.session
-        if not s.renders:
+        if not self.doc.has_renders:
             return None
         dlg = QFileDialog(self, "Export DAW project", str(self._proposed(".dawproject")), "DAWproject (*.dawproject)")
         dlg.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)

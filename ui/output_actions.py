@@ -26,8 +26,25 @@ class OutputActions:
         """The OUTPUT panel's view model from the session as it is now."""
         s = self.session
         plan = s.stage.plan if s.renders else None
-        self.output_vm.set_gain(None if plan is None else plan.gain_db, "" if plan is None else plan.describe())
+        self.output_vm.set_gain(None if plan is None else plan.gain_db, "" if plan is None else plan.describe(),
+                                plan is not None and s.output_plan_current())
         self.output_vm.set_mode(s.mono_compatible, bool(s.renders) and not self.busy)
+        self.output_vm.set_settings(s.output, bool(s.renders))
+
+    def output_details(self) -> str:
+        """What the output stage does to the mix now: the gain and why, input and output loudness
+        ("" with nothing to play; the input's loudness is measured once, when first asked for)."""
+        s = self.session
+        if not s.renders:
+            return ""
+        plan = s.stage.plan
+        if plan is None or not s.output_plan_current():
+            return "Measuring the mix's loudness and true peak…"
+        text = plan.describe()
+        text = text[0].upper() + text[1:] + "."
+        inp = s.stage.input_loudness(s.mono)
+        out = f"{plan.out_lufs:.1f} LUFS, " if plan.out_lufs is not None else ""
+        return f"{text}\nInput: {inp.line()}.\nOutput: {out}{plan.out_peak_db:.1f} {plan.unit}."
 
     def export(self, path, *, fmt: str, stems: bool, overwrite: bool = True, on_done: Optional[Callable] = None):
         s = self.session
@@ -138,6 +155,7 @@ class OutputActions:
     def set_output(self, settings) -> None:
         """New output-stage settings (ceiling, keep loudness): re-measured, then heard."""
         self.session.set_output(settings)
+        self._sync_output_vm()
         self._generation += 1                 # saved in the project, not in the undo history
         self._check_modified()
         self.remeasure()

@@ -11,6 +11,9 @@ else to the nearest free slot in a column under or over it (joined to its node b
 preferring places that cover no other node. Everything a source draws (node, glow, trail, label)
 stays inside the plot's frame, clear of the axis labels: pan and width map onto the frame less room
 for the largest node, so a node at pan 1.00 or width 0 is drawn whole.
+
+It draws the sources' view model (:class:`ui.viewmodels.SourcesViewModel`: one node per source)
+and acts through the controller's methods.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from PyQt6.QtWidgets import QInputDialog, QMenu, QSizePolicy, QWidget
 from app.display import frame_of_sample
 
 from . import theme
-from .edit_actions import add_edit_menu
+from .edit_widgets import add_edit_menu
 
 __all__ = ["PanCanvas"]
 
@@ -50,7 +53,10 @@ class PanCanvas(QWidget):
         self._hover: Optional[int] = None
         self.selected: Optional[int] = None
         self.paints = 0
-        ctl.session_event.connect(self._on_event)
+        self.vm = ctl.vms.sources                # the nodes it draws (the controller sets them)
+        self.vm.sources_changed.connect(self._sources_changed)
+        for signal in (self.vm.nodes_changed, self.vm.ab_changed, self.vm.state_changed, ctl.views_changed):
+            signal.connect(self.update)
         ctl.editing.selection_changed.connect(self.update)
         ctl.tick.connect(self._on_tick)
         ctl.busy_changed.connect(lambda _b: self.update())
@@ -85,19 +91,18 @@ class PanCanvas(QWidget):
 
     def node_radius(self, i: int) -> float:
         loud = self.ctl.views.loudness_db
-        s = self.ctl.session
+        node = self.vm.node(i)
         db = loud[i] if i < len(loud) else -12.0
-        if i < len(s.placements):
-            db += s.placements[i].gain_db
+        if node is not None:
+            db += node.gain_db
         t = float(np.clip((db + 36.0) / 36.0, 0.0, 1.0))      # -36 dB .. 0 dB -> small .. large
         return (RADIUS_MIN + (RADIUS_MAX - RADIUS_MIN) * t) * self._scale()
 
     def node_at(self, pt: QPointF) -> Optional[int]:
         """The node whose centre is nearest to ``pt``, if ``pt`` is on some node (or within 4 px);
         among nodes with the same centre, the smallest (drawn on top)."""
-        s = self.ctl.session
         hits = []
-        for i, p in enumerate(s.placements[:len(s.sources)]):
+        for i, p in enumerate(self.vm.nodes):
             c = self.to_screen(p.pan, p.width)
             d = math.hypot(c.x() - pt.x(), c.y() - pt.y())
             hits.append((d, self.node_radius(i), i, d <= self.node_radius(i) + 4))
@@ -112,14 +117,13 @@ class PanCanvas(QWidget):
         return f
 
     def label_text(self, i: int) -> str:
-        s = self.ctl.session
-        return s.sources[i].name + ("  (muted)" if s.placements[i].mute else "")
+        node = self.vm.nodes[i]
+        return node.name + ("  (muted)" if node.mute else "")
 
     def label_rects(self) -> list[QRectF]:
         """Where each node's label goes [one QRectF per source]: inside the plot's frame (clear of
         the axis labels), no two overlapping where the frame has room for them all."""
-        s = self.ctl.session
-        n = min(len(s.sources), len(s.placements))
+        n = len(self.vm.nodes)
         fm = QFontMetricsF(self._label_font(True))
         bounds = self.plot_rect().adjusted(2, 2, -2, -2)
         placed: list[QRectF] = []
@@ -164,13 +168,12 @@ class PanCanvas(QWidget):
         return QRectF(x, y, r.width(), r.height())
 
     def node_center(self, i: int) -> QPointF:
-        p = self.ctl.session.placements[i]
+        p = self.vm.nodes[i]
         return self.to_screen(p.pan, p.width)
 
     # --- events ---------------------------------------------------------------------------------
-    def _on_event(self, name: str) -> None:
-        if name in ("sources", "recording"):
-            self.selected = None
+    def _sources_changed(self) -> None:
+        self.selected = None                     # other sources (or renamed): nothing selected
         self.update()
 
     def _on_tick(self) -> None:
@@ -205,9 +208,8 @@ class PanCanvas(QWidget):
                 self._hover = i
                 self.setCursor(Qt.CursorShape.OpenHandCursor if i is not None else Qt.CursorShape.ArrowCursor)
                 if i is not None:
-                    s = self.ctl.session
-                    p = s.placements[i]
-                    self.setToolTip(f"{s.sources[i].name}\npan {p.pan:+.2f}  width {p.width:.2f}  "
+                    p = self.vm.nodes[i]
+                    self.setToolTip(f"{p.name}\npan {p.pan:+.2f}  width {p.width:.2f}  "
                                     f"gain {p.gain_db:+.1f} dB\n{p.mode}")
                 else:
                     self.setToolTip("")
@@ -224,31 +226,31 @@ class PanCanvas(QWidget):
 
     def keyPressEvent(self, ev):
         i = self.selected
-        if i is not None and i < len(self.ctl.session.placements) and ev.key() in (
-                Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down):
-            p = self.ctl.session.placements[i]
+        node = self.vm.node(i) if i is not None else None
+        if node is not None and ev.key() in (Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down):
+            p = node.placement
             step = 0.1 if ev.modifiers() & Qt.KeyboardModifier.ShiftModifier else 0.02
             dp = {Qt.Key.Key_Left: -step, Qt.Key.Key_Right: step}.get(ev.key(), 0.0)
             dw = {Qt.Key.Key_Up: step, Qt.Key.Key_Down: -step}.get(ev.key(), 0.0)
-            self.ctl.set_placement(i, p.moved(p.pan + dp, p.width + dw), label=f"move {self.ctl.session.sources[i].name}",
+            self.ctl.set_placement(i, p.moved(p.pan + dp, p.width + dw), label=f"move {node.name}",
                                    merge_key=("keys", i))
             return
         super().keyPressEvent(ev)
 
     def show_menu(self, i: int, global_pos) -> QMenu:
-        s, ctl = self.ctl.session, self.ctl
-        p = s.placements[i]
+        ctl, vm = self.ctl, self.vm
+        p = vm.nodes[i]
         menu = QMenu(self)
-        menu.setTitle(s.sources[i].name)
-        head = menu.addAction(s.sources[i].name)
+        menu.setTitle(p.name)
+        head = menu.addAction(p.name)
         head.setEnabled(False)
         menu.addSeparator()
 
         def toggle(text, attr, label):
             act = QAction(text, menu, checkable=True)
             act.setChecked(getattr(p, attr))
-            act.triggered.connect(lambda on: ctl.set_placement(i, replace(s.placements[i], **{attr: bool(on)}),
-                                                               label=f"{label} {s.sources[i].name}"))
+            act.triggered.connect(lambda on: ctl.set_placement(i, replace(vm.nodes[i].placement, **{attr: bool(on)}),
+                                                               label=f"{label} {vm.nodes[i].name}"))
             menu.addAction(act)
             return act
 
@@ -265,7 +267,7 @@ class PanCanvas(QWidget):
         return menu
 
     def _rename(self, i: int) -> None:
-        name, ok = QInputDialog.getText(self, "Rename source", "Name:", text=self.ctl.session.sources[i].name)
+        name, ok = QInputDialog.getText(self, "Rename source", "Name:", text=self.vm.nodes[i].name)
         if ok:
             self.ctl.rename(i, name)
 
@@ -276,12 +278,12 @@ class PanCanvas(QWidget):
         qp.setRenderHint(QPainter.RenderHint.Antialiasing)
         qp.fillRect(self.rect(), theme.qcolor(theme.PANEL))
         self._paint_grid(qp)
-        s = self.ctl.session
-        n = min(len(s.sources), len(s.placements))
+        nodes = self.vm.nodes
+        n = len(nodes)
         if n == 0:
             qp.setPen(theme.qcolor(theme.TEXT_DIM))
             msg = ("Working…" if self.ctl.busy else
-                   "Open a recording (File ▸ Open, or drop a file here)" if self.ctl.session.mono is None else
+                   "Open a recording (File ▸ Open, or drop a file here)" if not self.vm.has_recording else
                    "Separate the recording to place its sources (Separation panel ▸ Separate); Space plays it")
             qp.drawText(self.plot_rect(), Qt.AlignmentFlag.AlignCenter, msg)
             return
@@ -291,7 +293,7 @@ class PanCanvas(QWidget):
         qp.setClipPath(frame)                 # glows, trails, nodes and labels stay inside the frame
         self._paint_trails(qp, n)
         order = sorted(range(n), key=lambda k: -self.node_radius(k))   # big ones below small ones
-        solo = any(p.solo for p in s.placements)
+        solo = any(p.solo for p in nodes)
         for i in order:
             self._paint_node(qp, i, solo)
         self._paint_labels(qp, n, solo)
@@ -302,16 +304,16 @@ class PanCanvas(QWidget):
         qp.end()
 
     def _paint_labels(self, qp: QPainter, n: int, solo: bool) -> None:
-        s = self.ctl.session
+        nodes = self.vm.nodes
         for i, rect in enumerate(self.label_rects()):
-            p = s.placements[i]
+            p = nodes[i]
             silent = p.mute or (solo and not p.solo)
             alpha = 70 if silent else 235
             c, rad = self.node_center(i), self.node_radius(i)
             dx = max(rect.left() - c.x(), 0.0, c.x() - rect.right())
             dy = max(rect.top() - c.y(), 0.0, c.y() - rect.bottom())
             if math.hypot(dx, dy) > rad + 6:             # displaced from its node: a leader line
-                qp.setPen(QPen(theme.qcolor(s.sources[i].colour, 210), 1.3, Qt.PenStyle.DotLine))
+                qp.setPen(QPen(theme.qcolor(p.colour, 210), 1.3, Qt.PenStyle.DotLine))
                 qp.drawLine(c, QPointF(min(max(c.x(), rect.left()), rect.right()),
                                        rect.top() if rect.top() > c.y() else rect.bottom()))
             qp.setFont(self._label_font(i == self.selected))
@@ -351,22 +353,22 @@ class PanCanvas(QWidget):
         qp.restore()
         qp.drawText(QRectF(r.left(), 4, r.width(), 20), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                     "STEREO IMAGE")
-        if self.ctl.session.ab_original:
+        if self.vm.ab_original:
             qp.setPen(theme.qcolor(theme.ACCENT))
             qp.drawText(QRectF(r.left(), 4, r.width(), 20), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                         "B · listening to the mono original")
 
     def _paint_trails(self, qp: QPainter, n: int) -> None:
-        v, s, eng = self.ctl.views, self.ctl.session, self.ctl.engine
+        v, nodes, eng = self.ctl.views, self.vm.nodes, self.ctl.engine
         if v.traj_pan is None or eng is None or v.traj_pan.shape[0] != n:
             return
         f = min(frame_of_sample(eng.position), v.traj_pan.shape[1] - 1)
         lo = max(0, f - TRAIL_FRAMES)
         for i in range(n):
-            p = s.placements[i]
+            p = nodes[i]
             if p.pinned or p.mute:
                 continue
-            col = QColor(s.sources[i].colour)
+            col = QColor(p.colour)
             pans, widths = v.traj_pan[i, lo:f + 1], v.traj_width[i, lo:f + 1]
             ok = ~(np.isnan(pans) | np.isnan(widths))
             if not ok.any():
@@ -381,7 +383,7 @@ class PanCanvas(QWidget):
                 c = pts[-1]
                 rad = self.node_radius(i) * 1.6
                 g = QRadialGradient(c, rad)
-                inner = QColor(s.sources[i].colour)
+                inner = QColor(p.colour)
                 inner.setAlpha(110)
                 outer = QColor(inner)
                 outer.setAlpha(0)
@@ -392,8 +394,7 @@ class PanCanvas(QWidget):
                 qp.drawEllipse(c, rad, rad)
 
     def _paint_node(self, qp: QPainter, i: int, solo: bool) -> None:
-        s = self.ctl.session
-        p, src = s.placements[i], s.sources[i]
+        p = src = self.vm.nodes[i]
         c = self.to_screen(p.pan, p.width)
         rad = self.node_radius(i)
         silent = p.mute or (solo and not p.solo)

@@ -1,4 +1,5 @@
-"""The controller's recording actions: opening a recording and separating it into sources.
+"""The controller's recording actions: opening a recording, separating it into sources, and the
+stereo reference new renditions follow.
 
 :class:`RecordingActions` is a part of :class:`ui.controller.SessionController` (a mixin working on
 its session and jobs, see there), in a module of its own like :mod:`ui.output_actions`.
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from app.plans import Rendition, SeparationPlan
+from app.reference import MonoReference, ReferencePlan, notice, plan_reference
 from app.session import Session
 from core.progress import Reporter, check_cancel
 
@@ -18,7 +20,7 @@ __all__ = ["RecordingActions"]
 
 
 class RecordingActions:
-    """Open and separate, for a :class:`SessionController`."""
+    """Open, separate and follow a reference, for a :class:`SessionController`."""
 
     def open_file(self, path, *, separate: bool = True, backend: Optional[str] = None,
                   settings: Optional[dict] = None):
@@ -80,3 +82,32 @@ class RecordingActions:
                 s.prefetch(s.next_seed())
 
         return self.run_job("Separate", fn, on_done=done)
+
+    def follow_reference(self, path: Optional[Path]):
+        """New renditions follow stereo file ``path`` (analysed in a job: its downmix separated with
+        the session's separator, each of its sources measured in its own L/R, adopted on the UI
+        thread), or none (``path`` None, at once). A mono or near-mono file is said in one line (a
+        notice) and not used."""
+        s = self.session
+        if path is None:
+            ReferencePlan(None).adopt(s)
+            self.status.emit("New renditions follow no reference")
+            return None
+        if s.mono is None or not s.sources:
+            self.status.emit("Separate the recording first: the reference is separated the same way")
+            return None
+
+        def fn(progress, cancel):
+            try:
+                return plan_reference(s, path, progress=progress, cancel=cancel)
+            except MonoReference as exc:
+                return notice(exc)
+
+        def done(result):
+            if isinstance(result, str):
+                self.notice.emit("Reference not used", result)
+                return
+            result.adopt(self.session)
+            self.status.emit(f"New renditions follow {result.scene.name} ({result.scene.n} sources)")
+
+        return self.run_job(f"Reference {Path(path).name}", fn, on_done=done)

@@ -1,10 +1,9 @@
 """The "Reference…" control beside Variety: choose a stereo record for new renditions to follow.
 
-:func:`choose_reference` runs on the controller's public API (``run_job``, ``status``, ``notice``).
-The reference is analysed in a job (:func:`app.reference.plan_reference`: its downmix separated with
-the session's separator, each of its sources measured in its own L/R) and adopted on the UI thread;
+The controller analyses it in a job and adopts it (:meth:`ui.recording_actions.RecordingActions.follow_reference`);
 a mono or near-mono file is said in one line (a notice) and not used. "×" stops following it; the
-renditions made with it keep it (the gallery marks them).
+renditions made with it keep it (the gallery marks them). The row shows the reference's name from
+the renditions' view model.
 """
 from __future__ import annotations
 
@@ -13,42 +12,16 @@ from typing import Optional
 
 from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QWidget
 
+from .viewmodels import reference_label
+
 __all__ = ["ReferenceRow", "choose_reference", "reference_label"]
 
 _FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
 
 
-def reference_label(scene) -> str:
-    """The name of reference scene ``scene`` as the gallery shows it ("" for none)."""
-    return (scene.name or scene.id) if scene is not None else ""
-
-
 def choose_reference(ctl, path: Optional[Path]):
     """Follow stereo file ``path`` in new renditions (a job), or none (``path`` None, at once)."""
-    from app.reference import MonoReference, ReferencePlan, notice, plan_reference
-    s = ctl.session
-    if path is None:
-        ReferencePlan(None).adopt(s)
-        ctl.status.emit("New renditions follow no reference")
-        return None
-    if s.mono is None or not s.sources:
-        ctl.status.emit("Separate the recording first: the reference is separated the same way")
-        return None
-
-    def fn(progress, cancel):
-        try:
-            return plan_reference(s, path, progress=progress, cancel=cancel)
-        except MonoReference as exc:
-            return notice(exc)
-
-    def done(result):
-        if isinstance(result, str):
-            ctl.notice.emit("Reference not used", result)
-            return
-        result.adopt(ctl.session)
-        ctl.status.emit(f"New renditions follow {result.scene.name} ({result.scene.n} sources)")
-
-    return ctl.run_job(f"Reference {Path(path).name}", fn, on_done=done)
+    return ctl.follow_reference(path)
 
 
 class ReferenceRow(QWidget):
@@ -58,6 +31,7 @@ class ReferenceRow(QWidget):
     def __init__(self, ctl, parent=None):
         super().__init__(parent)
         self.ctl = ctl
+        self.vm = ctl.vms.renditions             # the reference's name (the controller sets it)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.button = QPushButton("Ref…")
@@ -92,7 +66,7 @@ class ReferenceRow(QWidget):
             choose_reference(self.ctl, Path(path))
 
     def refresh(self) -> None:
-        name = reference_label(self.ctl.session.reference)
+        name = self.vm.reference
         short = name if len(name) <= 10 else name[:9] + "…"      # the panel is narrow; the tooltip has it whole
         self.button.setText(short if name else "Ref…")
         self.button.setToolTip(f"Reference: {name} (new renditions are placed like it; click for another)"

@@ -1,5 +1,7 @@
 """Renditions: ask the models for a new proposal (seed, temperature, variety) and keep a gallery of them.
-Number keys switch between kept renditions while playing; the current one is highlighted."""
+Number keys switch between kept renditions while playing; the current one is highlighted. The panel
+shows the renditions' view model (:class:`ui.viewmodels.RenditionsViewModel`) and acts through the
+controller."""
 from __future__ import annotations
 
 from PyQt6.QtCore import Qt, QTimer
@@ -10,7 +12,7 @@ from PyQt6.QtWidgets import (QDoubleSpinBox, QFormLayout, QFrame, QLabel, QListW
 from core.limits import VARIETY_RANGE
 
 from . import theme
-from .reference_control import ReferenceRow, reference_label
+from .reference_control import ReferenceRow
 
 __all__ = ["RenditionsPanel"]
 
@@ -19,6 +21,7 @@ class RenditionsPanel(QFrame):
     def __init__(self, ctl, parent=None):
         super().__init__(parent)
         self.ctl = ctl
+        self.vm = ctl.vms.renditions             # the gallery it shows (the controller sets it)
         self.setObjectName("panel")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
@@ -43,7 +46,7 @@ class RenditionsPanel(QFrame):
         self.variety.setRange(*VARIETY_RANGE)
         self.variety.setSingleStep(0.1)
         self.variety.setDecimals(2)
-        self.variety.setValue(ctl.session.variety)
+        self.variety.setValue(self.vm.variety)
         self.variety.setToolTip("How far the placement model's proposals may go: 0 places sources as real "
                                 "mixes do, 1 proposes the boldest alternatives (saved with each rendition)")
         for box in (self.seed, self.temperature, self.variety):
@@ -67,7 +70,8 @@ class RenditionsPanel(QFrame):
         self.model_label.setStyleSheet(f"color: {theme.TEXT_DIM};")
         lay.addWidget(self.model_label)
         self._pending = False
-        ctl.session_event.connect(self._on_event)
+        for signal in (self.vm.gallery_changed, self.vm.state_changed, self.vm.reference_changed):
+            signal.connect(self._schedule)
         ctl.busy_changed.connect(self._busy)
         self.rebuild()
 
@@ -80,26 +84,26 @@ class RenditionsPanel(QFrame):
         self.ctl.set_variety(value)
 
     def _busy(self, busy: bool) -> None:
-        self.new.setEnabled(not busy and bool(self.ctl.session.renders))
+        self.new.setEnabled(not busy and self.vm.has_renders)
         self.gallery.setEnabled(not busy)
 
-    def _on_event(self, name: str) -> None:
-        if name in ("renditions", "recording", "sources", "params") and not self._pending:
-            self._pending = True               # several events in a row: one rebuild
+    def _schedule(self) -> None:
+        if not self._pending:
+            self._pending = True               # several changes in a row: one rebuild
             QTimer.singleShot(0, self.rebuild)
 
     def rebuild(self) -> None:
         self._pending = False
-        s = self.ctl.session
+        vm = self.vm
         self.gallery.blockSignals(True)
         self.gallery.clear()
-        for k, r in enumerate(s.renditions):
+        for k, r in enumerate(vm.entries):
             extra = "" if r.temperature is None else f" · T {r.temperature:g}"
             if r.placement == "model" and r.variety > 0:
                 extra += f" · variety {r.variety:g}"
             elif r.placement != "model":
                 extra += f" · {r.placement} placement"
-            ref = reference_label(r.reference)
+            ref = r.reference
             extra += f" · ref {ref}" if ref else ""
             item = QListWidgetItem(f"{k + 1}   seed {r.seed} · {r.model}{extra}")
             item.setToolTip(f"Rendition {k + 1}: model {r.model}, seed {r.seed}"
@@ -107,16 +111,16 @@ class RenditionsPanel(QFrame):
                             + f", placement {r.placement} (variety {r.variety:g})"
                             + (f", following the reference {ref}" if ref else "")
                             + (f"\nKey {k + 1} switches to it" if k < 9 else ""))
-            if k == s.current:
+            if k == vm.current:
                 f = QFont(item.font())
                 f.setBold(True)
                 item.setFont(f)
                 item.setText("● " + item.text())
                 item.setForeground(QBrush(theme.qcolor("#ffffff")))
             self.gallery.addItem(item)
-        if 0 <= s.current < self.gallery.count():
-            self.gallery.setCurrentRow(s.current)
+        if 0 <= vm.current < self.gallery.count():
+            self.gallery.setCurrentRow(vm.current)
         self.gallery.blockSignals(False)
-        self.model_label.setText(f"Model: {s.model}" if s.renders else "")
+        self.model_label.setText(f"Model: {vm.model}" if vm.has_renders else "")
         self.reference.refresh()
         self._busy(self.ctl.busy)

@@ -4,7 +4,10 @@ slider), mute, solo and pin, so that five sources fit in the panel at 1280 x 720
 
 The names and numbers stay editable while a job runs (a click always puts focus in the field, so
 what is typed goes there and never to the window's keys); a value committed meanwhile is applied
-as soon as the job ends. The buttons and the gain slider, which apply at once, wait for it."""
+as soon as the job ends. The buttons and the gain slider, which apply at once, wait for it.
+
+The rows show the sources' view model (:class:`ui.viewmodels.SourcesViewModel`) and write through
+the controller's methods."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -15,7 +18,7 @@ from PyQt6.QtWidgets import (QAbstractSpinBox, QCheckBox, QDoubleSpinBox, QFrame
                              QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget)
 
 from . import theme
-from .edit_actions import EditBar
+from .edit_widgets import EditBar
 
 __all__ = ["SourcesPanel", "SourceRow"]
 
@@ -41,7 +44,7 @@ class SourceRow:
     def __init__(self, panel: "SourcesPanel", i: int, grid: QGridLayout, row: int):
         self.panel, self.i = panel, i
         ctl = panel.ctl
-        src = ctl.session.sources[i]
+        src = panel.vm.nodes[i]
         self.swatch = QLabel()
         self.swatch.setFixedSize(8, 22)
         self.swatch.setStyleSheet(f"background: {src.colour}; border-radius: 3px;")
@@ -97,7 +100,7 @@ class SourceRow:
     def _name_typed(self) -> None:
         name = self.name.text().strip()
         if not name:                         # a name cannot be empty: show the one it has
-            self.name.setText(self.panel.ctl.session.sources[self.i].name)
+            self.name.setText(self.panel.vm.nodes[self.i].name)
             self.name.setCursorPosition(0)
             return
         self.panel.ctl.rename(self.i, name)
@@ -107,9 +110,9 @@ class SourceRow:
             return
         db = round(self.gain_value.value() * 2) / 2
 
-        def apply(ctl, p):
-            if db != p.gain_db:
-                ctl.set_placement(self.i, replace(p, gain_db=db), label=f"gain {ctl.session.sources[self.i].name}")
+        def apply(ctl, node):
+            if db != node.gain_db:
+                ctl.set_placement(self.i, replace(node.placement, gain_db=db), label=f"gain {node.name}")
         self.panel.when_idle(self.i, "gain", apply)
 
     def _place_typed(self, *, pan=None, width=None) -> None:
@@ -119,10 +122,10 @@ class SourceRow:
         pan = None if pan is None else round(pan, 2)
         width = None if width is None else round(width, 2)
 
-        def apply(ctl, p):
-            new = (pan if pan is not None else p.pan, width if width is not None else p.width)
-            if (round(new[0], 2), round(new[1], 2)) != (round(p.pan, 2), round(p.width, 2)):
-                ctl.set_placement(self.i, p.moved(*new), label=f"move {ctl.session.sources[self.i].name}")
+        def apply(ctl, node):
+            new = (pan if pan is not None else node.pan, width if width is not None else node.width)
+            if (round(new[0], 2), round(new[1], 2)) != (round(node.pan, 2), round(node.width, 2)):
+                ctl.set_placement(self.i, node.placement.moved(*new), label=f"move {node.name}")
         self.panel.when_idle(self.i, "pan" if pan is not None else "width", apply)
 
     def _toggle(self, text: str, tip: str, attr: str) -> QToolButton:
@@ -133,10 +136,10 @@ class SourceRow:
         b.setFixedSize(22, 22)
         b.setStyleSheet("padding: 0px; font-weight: bold;")
         b.setObjectName(f"{attr}_{self.i}")
-        ctl = self.panel.ctl
+        ctl, vm = self.panel.ctl, self.panel.vm
         b.toggled.connect(lambda on: self.panel.syncing or ctl.set_placement(
-            self.i, replace(ctl.session.placements[self.i], **{attr: bool(on)}),
-            label=f"{attr} {ctl.session.sources[self.i].name}"))
+            self.i, replace(vm.nodes[self.i].placement, **{attr: bool(on)}),
+            label=f"{attr} {vm.nodes[self.i].name}"))
         return b
 
     def _gain_changed(self, v: int) -> None:
@@ -145,20 +148,18 @@ class SourceRow:
             self.gain_value.setValue(db)
         if self.panel.syncing:
             return
-        ctl = self.panel.ctl
-        p = ctl.session.placements[self.i]
-        ctl.set_placement(self.i, replace(p, gain_db=db), label=f"gain {ctl.session.sources[self.i].name}",
-                          merge_key=("gain", self.i))
+        node = self.panel.vm.nodes[self.i]
+        self.panel.ctl.set_placement(self.i, replace(node.placement, gain_db=db), label=f"gain {node.name}",
+                                     merge_key=("gain", self.i))
 
     def set_busy(self, busy: bool) -> None:
         for w in (self.gain, self.mute, self.solo, self.pin):
             w.setEnabled(not busy)
 
     def sync(self) -> None:
-        s = self.panel.ctl.session
-        if self.i >= len(s.placements):
+        p = src = self.panel.vm.node(self.i)
+        if p is None:
             return
-        p, src = s.placements[self.i], s.sources[self.i]
         if not self.name.hasFocus() and self.name.text() != src.name:
             self.name.setText(src.name)
             self.name.setCursorPosition(0)
@@ -180,6 +181,7 @@ class SourcesPanel(QFrame):
     def __init__(self, ctl, parent=None):
         super().__init__(parent)
         self.ctl = ctl
+        self.vm = ctl.vms.sources                # the rows it shows (the controller sets them)
         self.setObjectName("panel")
         self.rows: list[SourceRow] = []
         self.syncing = False
@@ -201,7 +203,8 @@ class SourcesPanel(QFrame):
         outer.addWidget(self.empty)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.setMinimumWidth(self._min_width())
-        ctl.session_event.connect(self._on_event)
+        self.vm.sources_changed.connect(self._sources_changed)
+        self.vm.nodes_changed.connect(self._nodes_changed)
         self._deferred: dict = {}
         ctl.busy_changed.connect(self._busy)
         self.rebuild()
@@ -218,13 +221,14 @@ class SourcesPanel(QFrame):
         return sum(widths) + 5 * (len(widths) - 1) + 2 + bar + 2 * 8 + 2
 
     def when_idle(self, i: int, what: str, apply: Callable) -> None:
-        """Run ``apply(ctl, placement)`` for source ``i`` now, or when the running job has ended
-        (the last value typed for each of its fields), if the source is still there."""
-        s = self.ctl.session
+        """Run ``apply(ctl, node)`` for source ``i`` (its :class:`ui.viewmodels.SourceNode`) now, or
+        when the running job has ended (the last value typed for each of its fields), if the source
+        is still there."""
+        node = self.vm.nodes[i]
         if not self.ctl.busy:
-            apply(self.ctl, s.placements[i])
+            apply(self.ctl, node)
             return
-        self._deferred[(i, what)] = (s.sources[i], apply)
+        self._deferred[(i, what)] = (node.key, apply)
         self.ctl.status.emit("Applied when the running task ends")
 
     def _busy(self, busy: bool) -> None:
@@ -237,22 +241,22 @@ class SourcesPanel(QFrame):
         if self.ctl.busy:
             return                               # another job began: when it ends
         pending, self._deferred = self._deferred, {}
-        s = self.ctl.session
-        for (i, _what), (src, apply) in pending.items():
-            if i < min(len(s.sources), len(s.placements)) and s.sources[i] is src:
-                apply(self.ctl, s.placements[i])
+        for (i, _what), (key, apply) in pending.items():
+            node = self.vm.node(i)
+            if node is not None and node.key == key:
+                apply(self.ctl, node)
 
-    def _on_event(self, name: str) -> None:
-        if name in ("sources", "recording"):
-            if not self._rebuild_pending:          # several events in a row: one rebuild
-                self._rebuild_pending = True
-                QTimer.singleShot(0, self.rebuild)
-        elif name in ("placements", "renditions", "params") and not self._rebuild_pending:
+    def _sources_changed(self) -> None:
+        if not self._rebuild_pending:          # several changes in a row: one rebuild
+            self._rebuild_pending = True
+            QTimer.singleShot(0, self.rebuild)
+
+    def _nodes_changed(self) -> None:
+        if not self._rebuild_pending:
             self.sync()
 
     def rebuild(self) -> None:
         self._rebuild_pending = False
-        s = self.ctl.session
         body = QWidget()
         grid = QGridLayout(body)
         grid.setContentsMargins(0, 0, 2, 0)
@@ -264,7 +268,7 @@ class SourcesPanel(QFrame):
             head.setAlignment(Qt.AlignmentFlag.AlignLeft if col == 1 else Qt.AlignmentFlag.AlignHCenter)
             grid.addWidget(head, 0, col, 1, 2 if col == 4 else 1)
         self.syncing = True
-        self.rows = [SourceRow(self, i, grid, 1 + i) for i in range(min(len(s.sources), len(s.placements)))]
+        self.rows = [SourceRow(self, i, grid, 1 + i) for i in range(len(self.vm.nodes))]
         for r in self.rows:
             r.set_busy(self.ctl.busy)
         self.syncing = False
@@ -275,7 +279,7 @@ class SourcesPanel(QFrame):
         self.scroll.setVisible(bool(self.rows))
 
     def sync(self) -> None:
-        if len(self.rows) != min(len(self.ctl.session.sources), len(self.ctl.session.placements)):
+        if len(self.rows) != len(self.vm.nodes):
             self.rebuild()
             return
         self.syncing = True

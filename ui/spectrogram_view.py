@@ -1,6 +1,7 @@
 """The spectrogram coloured by source: each band-and-frame tile takes the colour of the source
 that dominates it, its brightness the tile's level. Click to seek; Shift + drag a rectangle to
-move a region of one source to another (:class:`ui.edit_actions.RegionTool`)."""
+move a region of one source to another (:class:`ui.edit_widgets.RegionTool`). It reads the
+timeline's and the sources' view models (length, colours) and the controller's views (levels)."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ from PyQt6.QtGui import QColor
 from core.bands import N_BANDS, band_centres_hz
 
 from . import theme
-from .edit_actions import RegionTool
+from .edit_widgets import RegionTool
 
 __all__ = ["SpectrogramView", "AXIS_WIDTH"]
 
@@ -41,8 +42,10 @@ class SpectrogramView(pg.PlotWidget):
         self.scene().sigMouseClicked.connect(self._clicked)
         self.rgb: np.ndarray | None = None
         self._pending = False
-        ctl.session_event.connect(self._on_event)
-        ctl.engine_changed.connect(self._schedule)
+        self.timeline, self.sources = ctl.vms.timeline, ctl.vms.sources
+        for signal in (self.timeline.recording_changed, self.sources.sources_changed, ctl.views_changed,
+                       ctl.engine_changed):
+            signal.connect(self._schedule)
         ctl.tick.connect(self._on_tick)
         self.region_tool = RegionTool(self, ctl)  # Shift + drag: move a region between sources (issue 26)
 
@@ -62,10 +65,6 @@ class SpectrogramView(pg.PlotWidget):
         if "_ticks" in self.__dict__:       # (pyqtgraph resizes the view while it is being built)
             self._set_ticks()
 
-    def _on_event(self, name: str) -> None:
-        if name in ("sources", "recording"):
-            self._schedule()
-
     def _schedule(self) -> None:
         if not self._pending:          # several events in a row: one reload
             self._pending = True
@@ -73,20 +72,20 @@ class SpectrogramView(pg.PlotWidget):
 
     def reload(self) -> None:
         self._pending = False
-        v, s = self.ctl.views, self.ctl.session
-        if v.dominant is None or not s.sources or s.mono is None:
+        v, nodes, seconds = self.ctl.views, self.sources.nodes, self.timeline.seconds
+        if v.dominant is None or not nodes or not self.timeline.has_recording:
             self.image.clear()
             self.rgb = None
             return
-        lut = np.array([QColor(src.colour).getRgb()[:3] for src in s.sources], np.float32)
+        lut = np.array([QColor(src.colour).getRgb()[:3] for src in nodes], np.float32)
         idx = np.clip(v.dominant, 0, len(lut) - 1)
         bright = (0.08 + 0.92 * v.level ** 1.6)[..., None]
         rgb = lut[idx] * bright + np.float32(18) * (1 - bright)
         self.rgb = np.clip(rgb, 0, 255).astype(np.uint8)       # [bands, frames, 3]
         self.image.setImage(self.rgb, levels=(0, 255))
-        self.image.setRect(QRectF(0, 0, s.seconds, N_BANDS))
-        self.setXRange(0, s.seconds, padding=0)
-        self.setLimits(xMin=0, xMax=s.seconds)
+        self.image.setRect(QRectF(0, 0, seconds, N_BANDS))
+        self.setXRange(0, seconds, padding=0)
+        self.setLimits(xMin=0, xMax=seconds)
 
     def _on_tick(self) -> None:
         e = self.ctl.engine
@@ -94,7 +93,7 @@ class SpectrogramView(pg.PlotWidget):
             self.playhead.setValue(e.position / e.sample_rate)
 
     def _clicked(self, ev) -> None:
-        if ev.button() != Qt.MouseButton.LeftButton or self.ctl.session.mono is None:
+        if ev.button() != Qt.MouseButton.LeftButton or not self.timeline.has_recording:
             return
         x = self.getPlotItem().vb.mapSceneToView(ev.scenePos()).x()
-        self.ctl.seek(float(np.clip(x, 0, self.ctl.session.seconds)))
+        self.ctl.seek(self.timeline.clip(x))

@@ -2,7 +2,8 @@
 
 Click to seek; drag to mark a loop region (drag its edges to adjust it, double-click to clear it).
 The loop (transport button, key L) plays the marked region, or the whole recording when none is
-marked."""
+marked. It reads the timeline's view model (:class:`ui.viewmodels.TimelineViewModel`) and keeps
+the marked region in the session through the controller."""
 from __future__ import annotations
 
 from typing import Optional
@@ -77,34 +78,33 @@ class WaveformView(pg.PlotWidget):
         self.setYRange(-1, 1, padding=0.05)
         self.scene().sigMouseClicked.connect(self._clicked)
         self.box.spanDragged.connect(self._span_dragged)
-        ctl.session_event.connect(self._on_event)
+        self.vm = ctl.vms.timeline                # the recording and its region (the controller sets them)
+        self.vm.recording_changed.connect(self._recording_changed)
         ctl.tick.connect(self._on_tick)
         ctl.engine_changed.connect(self._apply)     # a new engine (new sources) loops the same span
 
-    def _on_event(self, name: str) -> None:
-        if name == "recording":
-            self.loop.hide()                          # (not cleared in the session: a project's comes back)
-        if name in ("recording", "sources"):
-            self.reload()
-            span = self.ctl.session.loop_region           # a project's marked region comes back
-            if span is not None and span != self.region():
-                self.set_region(*span)
+    def _recording_changed(self) -> None:
+        self.loop.hide()                          # (not cleared in the session: a project's comes back)
+        self.reload()
+        span = self.vm.loop_region                # a project's marked region comes back
+        if span is not None and span != self.region():
+            self.set_region(*span)
 
     def reload(self) -> None:
-        s = self.ctl.session
-        if s.mono is None:
+        mono, seconds = self.vm.mono, self.vm.seconds
+        if mono is None:
             self.hi.setData([], [])
             self.lo.setData([], [])
             return
         cols = 2400
-        lo, hi = waveform_envelope(s.mono, cols)
-        t = np.linspace(0, s.seconds, len(lo))
+        lo, hi = waveform_envelope(mono, cols)
+        t = np.linspace(0, seconds, len(lo))
         peak = max(float(np.max(np.abs(hi))), float(np.max(np.abs(lo))), 1e-6)
         self.hi.setData(t, hi / peak)
         self.lo.setData(t, lo / peak)
-        self.setXRange(0, s.seconds, padding=0)
-        self.setLimits(xMin=0, xMax=s.seconds)
-        self.loop.setBounds((0, s.seconds))
+        self.setXRange(0, seconds, padding=0)
+        self.setLimits(xMin=0, xMax=seconds)
+        self.loop.setBounds((0, seconds))
 
     def _on_tick(self) -> None:
         e = self.ctl.engine
@@ -112,13 +112,13 @@ class WaveformView(pg.PlotWidget):
             self.playhead.setValue(e.position / e.sample_rate)
 
     def _clicked(self, ev) -> None:
-        if ev.button() != Qt.MouseButton.LeftButton or self.ctl.session.mono is None:
+        if ev.button() != Qt.MouseButton.LeftButton or not self.vm.has_recording:
             return
         if ev.double():
             self.clear_region()
             return
         x = self.box.mapSceneToView(ev.scenePos()).x()
-        x = float(np.clip(x, 0, self.ctl.session.seconds))
+        x = self.vm.clip(x)
         self.ctl.seek(x)
         self.seekRequested.emit(x)
 
@@ -132,8 +132,7 @@ class WaveformView(pg.PlotWidget):
 
     def set_region(self, start: float, end: float) -> None:
         """Mark ``start``..``end`` seconds (clipped to the recording; shorter than MIN_REGION_S clears)."""
-        total = self.ctl.session.seconds
-        a, b = sorted((float(np.clip(start, 0, total)), float(np.clip(end, 0, total))))
+        a, b = sorted((self.vm.clip(start), self.vm.clip(end)))
         if b - a < MIN_REGION_S:
             self.clear_region()
             return
@@ -150,9 +149,9 @@ class WaveformView(pg.PlotWidget):
 
     def loop_span(self) -> Optional[tuple[float, float]]:
         """What the loop plays: the marked region, or the whole recording; None without one."""
-        if self.ctl.session.mono is None:
+        if not self.vm.has_recording:
             return None
-        return self.region() or (0.0, self.ctl.session.seconds)
+        return self.region() or (0.0, self.vm.seconds)
 
     def set_loop_enabled(self, on: bool) -> None:
         self.loop_enabled = bool(on)
@@ -164,10 +163,9 @@ class WaveformView(pg.PlotWidget):
             self.ctl.status.emit(f"Loop on: {what}")
 
     def _span_dragged(self, a: float, b: float, finished: bool) -> None:
-        if self.ctl.session.mono is None:
+        if not self.vm.has_recording:
             return
-        total = self.ctl.session.seconds
-        a, b = sorted((float(np.clip(a, 0, total)), float(np.clip(b, 0, total))))
+        a, b = sorted((self.vm.clip(a), self.vm.clip(b)))
         if b - a < MIN_REGION_S:
             if finished:
                 self.clear_region()

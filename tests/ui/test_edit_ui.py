@@ -76,7 +76,7 @@ def test_merge_split_move_undo_save_reopen(win, qtbot, tmp_path, monkeypatch):
     qtbot.waitUntil(lambda: len(win.sources.rows) == 6, timeout=5000)
     assert ctl.editing.selected == set()
     # 2. split the merged source at 300 Hz from the canvas menu
-    monkeypatch.setattr("ui.edit_actions.QInputDialog.getDouble", lambda *a, **k: (300.0, True))
+    monkeypatch.setattr("ui.edit_widgets.QInputDialog.getDouble", lambda *a, **k: (300.0, True))
     _menu_action(win.canvas.show_menu(2, None), "Split", "At a frequency").trigger()
     _wait_idle(qtbot, win)
     assert len(s.sources) == 7 and s.sources[2].name.endswith("below 300 Hz")

@@ -15,10 +15,11 @@ from test_ui_main import _wait_idle, settings, win  # noqa: E402,F401
 
 
 def _stack_all(win, pan=0.02, width=0.1):
-    """Every source on (almost) one spot, as a collapsed proposal would put them."""
-    s = win.ctl.session
-    s.placements = [replace(p, pan=min(1.0, pan + 0.001 * i), width=width) for i, p in enumerate(s.placements)]
-    win.canvas.update()
+    """Every source on (almost) one spot, as a collapsed proposal would put them (through the
+    controller: the canvas draws its view model)."""
+    ctl = win.ctl
+    for i, p in enumerate(list(ctl.session.placements)):
+        ctl.set_placement(i, replace(p, pan=min(1.0, pan + 0.001 * i), width=width), label="stack")
 
 
 def test_labels_never_overprint(win, qtbot):
@@ -36,7 +37,8 @@ def test_labels_never_overprint(win, qtbot):
 
 def test_click_takes_the_nearest_node(win, qtbot):
     s = win.ctl.session
-    s.placements = [replace(p, pan=0.0 + 0.04 * i, width=0.5, pinned=True) for i, p in enumerate(s.placements)]
+    for i, p in enumerate(list(s.placements)):
+        win.ctl.set_placement(i, replace(p, pan=0.0 + 0.04 * i, width=0.5, pinned=True), label="stack")
     c = win.canvas
     for i in range(len(s.placements)):
         centre = c.node_center(i)
