@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     theme.apply(app)
     tmp = Path(tempfile.mkdtemp(prefix="soundstage-bench-"))
     win = MainWindow(settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
-    win.ctl.session.model = "decorr"
+    win.ctl.set_model("decorr")
     win.resize(1480, 920)
     win.show()
     path = Path(args.file) if args.file else _recording(tmp / "voices.wav", args.seconds)

@@ -272,7 +272,7 @@ def test_corrupt_file_shows_message_and_keeps_session(qtbot, win, tmp_path):
 def test_cancel_separation_keeps_window_usable(qtbot, tmp_path, settings):
     from ui.main_window import MainWindow
     w = MainWindow(settings=settings)
-    w.ctl.session.model = "decorr"
+    w.ctl.set_model("decorr")
     qtbot.addWidget(w)
     w.show()
     w.open_path(_recording(tmp_path / "long.wav", seconds=24.0))
@@ -343,7 +343,7 @@ def test_demo_opens_ready_to_play(qtbot, settings):
     from ui.app import DEMO
     from ui.main_window import MainWindow
     w = MainWindow(settings=settings)
-    w.ctl.session.model = best_method()
+    w.ctl.set_model(best_method())
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)

@@ -124,3 +124,20 @@ def test_a_node_keeps_its_key_while_it_is_the_same_source(qtbot):
     state = Count(vm.state_changed)
     vm.sync(_fake_session([a, c], list(s.placements), mono=[0.0], renders=[1]))
     assert vm.has_recording and vm.has_renders and state.n == 1
+
+
+def test_every_view_model_property_is_read_only_and_announced(qtbot):
+    """The pattern itself: each view model's Qt properties carry a notify signal and cannot be set
+    from outside (a widget writes through the controller, never into its model)."""
+    from ui.viewmodels import ViewModels
+    vms = ViewModels()
+    seen = 0
+    for name in ("sources", "timeline", "renditions", "document", "output"):
+        mo = getattr(vms, name).metaObject()
+        for k in range(mo.propertyOffset(), mo.propertyCount()):
+            prop = mo.property(k)
+            assert prop.hasNotifySignal() and not prop.isWritable(), (name, prop.name())
+            with pytest.raises(AttributeError):
+                setattr(getattr(vms, name), prop.name(), None)
+            seen += 1
+    assert seen == 4 + 3 + 6 + 4 + 6

@@ -14,7 +14,7 @@ def main_window(qtbot, settings: QSettings, *, model: str = "decorr", size=(1400
     from ui.main_window import MainWindow
     theme.apply(QApplication.instance())
     w = MainWindow(settings=settings)
-    w.ctl.session.model = model
+    w.ctl.set_model(model)
     w.resize(*size)
     qtbot.addWidget(w)
     w.show()
