@@ -82,10 +82,6 @@ def main(argv=None) -> int:
              **{v[0]: OutputPool() for v in variants}}
     ones = lambda iid, ic: np.ones(np.shape(iid), np.float32)  # noqa: E731
 
-    def at_real_power(iid, ic):
-        g = R.downmix_gain(iid, ic)
-        return tuple(v * g for v in mixing(iid, ic))
-    mixing = D.mixing_coefficients
     for j, ex in enumerate(exs):
         digest = hashlib.sha1(ex.mono.tobytes()).hexdigest()[:16]
         renders, residual = _cached_sources(cache, digest, ex.mono, sep, None)
@@ -95,12 +91,12 @@ def main(argv=None) -> int:
         p, m = _cached_decode(cache, f"decorr-{digest}", ex.mono, dec.predict(ex.mono), None)
         pools["decorr"].add(ex.track, ex.real, [p], weight=float(a.K), measures=[m])
         if a.roundtrip:
-            for name, law in (("roundtrip", D.mixing_coefficients), ("roundtrip-power", at_real_power)):
-                saved, D.mixing_coefficients = D.mixing_coefficients, law
+            for name, law in (("roundtrip", ones), ("roundtrip-power", D.downmix_gain)):
+                saved, D.downmix_gain = D.downmix_gain, law     # the decoder's law before issue 24, and its own
                 try:
                     y = D.decode(ex.mono, ex.real)
                 finally:
-                    D.mixing_coefficients = saved
+                    D.downmix_gain = saved
                 pools.setdefault(name, OutputPool()).add(ex.track, ex.real, [analyze(y)], [y])
         outs = {k: ([], []) for k in pools if k not in ("real", "next", "decorr", "roundtrip", "roundtrip-power")}
         for seed in range(a.K):

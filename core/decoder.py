@@ -10,7 +10,10 @@ orthogonal to S) are mixed by
     beta = arctan( (c2 - c1) / (c2 + c1) * tan(alpha) )
 
 so that P_L / P_R = c^2, Re<L, R> / sqrt(P_L P_R) = IC and P_L + P_R = 2 P_S (the decorrelated
-part cancels in L + R). D is made exactly orthogonal to S and of equal power in every band and
+part cancels in L + R). :func:`decode` then scales every tile by :func:`downmix_gain`, to the power
+real stereo with that IID and IC has when its downmix (L + R) / 2 is the mono: the mid keeps the
+mono's power and (L + R) / 2 is the input to float rounding wherever IC >= -0.5 (the gain's limit),
+the law the chain renders every source with (:mod:`core.renderer`). D is made exactly orthogonal to S and of equal power in every band and
 frame (a complex projection and a gain on the all-pass cascade's spectrum), so the targets hold
 per tile and not only on average. Mixing happens per STFT frame; the 75 %-overlap Hann
 overlap-add crossfades consecutive frames, which interpolates the parameters over time (no zipper
@@ -45,9 +48,10 @@ from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams
 from .stft import OverlapAdd, n_frames, stft_frames
 
-__all__ = ["mixing_coefficients", "side_coefficients", "monocompat_coefficients", "coefficients", "decode", "Decorrelated", "prepare", "CHUNK_FRAMES"]
+__all__ = ["mixing_coefficients", "downmix_gain", "DOWNMIX_MAX_GAIN", "side_coefficients", "monocompat_coefficients", "coefficients", "decode", "Decorrelated", "prepare", "CHUNK_FRAMES"]
 
 CHUNK_FRAMES = 1024  # ~24 s of audio per chunk
+DOWNMIX_MAX_GAIN = 2.0  # +6 dB: real tiles down to IC -0.5 (centred) get their power back
 
 
 def mixing_coefficients(iid: np.ndarray, ic: np.ndarray):
@@ -64,6 +68,26 @@ def mixing_coefficients(iid: np.ndarray, ic: np.ndarray):
     c = c2 * np.cos(beta - alpha)
     d = c2 * np.sin(beta - alpha)
     return (a.astype(np.float32), b.astype(np.float32), c.astype(np.float32), d.astype(np.float32))
+
+
+def downmix_gain(iid, ic, *, max_gain: float = DOWNMIX_MAX_GAIN) -> np.ndarray:
+    """Amplitude gain per tile [shape of the inputs] that gives a decoded tile the power of real
+    stereo with this IID (dB) and IC whose downmix ``(L + R) / 2`` is the mono.
+
+    The mixing law alone (:func:`mixing_coefficients`) keeps ``P_L + P_R = 2 P_S`` whatever the IC.
+    Real stereo has
+    ``|(L + R) / 2|^2 = (P_L + P_R) (1 + k) / 4`` with ``k = IC sqrt(1 - t^2)`` and
+    ``t = tanh(IID ln(10) / 20)``: for the mono ``S = (L + R) / 2`` its power is
+    ``P_L + P_R = 4 P_S / (1 + k)``. A wide tile (IC 0) is thus 3 dB louder than the decoder makes
+    it, and since broadband correlation and side-to-mid level weigh tiles by their power, decoded
+    output reads narrower than the real stereo it came from, even with every tile's IID and IC
+    right. Gain ``sqrt(2 / (1 + k))``, at most ``max_gain`` (negative IC would need a side louder
+    than the mid without bound); with it the output's mid keeps the mono's power in every tile.
+    1 for coherent centred tiles; tiles made coherent at transients (no decorrelated part) get
+    exactly the coherent power ``2 P_S`` back."""
+    t = np.tanh(np.asarray(iid, dtype=np.float64) * (np.log(10.0) / 20.0))
+    k = np.asarray(ic, dtype=np.float64) * np.sqrt(np.maximum(1.0 - t * t, 0.0))
+    return np.sqrt(np.minimum(2.0 / np.maximum(1.0 + k, 1e-12), max_gain * max_gain)).astype(np.float32)
 
 
 def side_coefficients(iid: np.ndarray, ic: np.ndarray):
@@ -194,6 +218,8 @@ def decode(mono, params: PSParams, *, transients: bool = True, chunk: int = CHUN
             out.add(a[bob] * S + b[bob] * D, f0)
         else:
             a, b, c, d = mixing_coefficients(params.iid[:, f0:f1], ic)
+            g = downmix_gain(params.iid[:, f0:f1], ic)
+            a, b, c, d = a * g, b * g, c * g, d * g
             out.add(a[bob] * S + b[bob] * D, f0, channel=0)
             out.add(c[bob] * S + d[bob] * D, f0, channel=1)
         report(progress, "decode", f1, dec.n_frames)

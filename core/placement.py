@@ -29,6 +29,7 @@ from typing import Optional
 import numpy as np
 
 from .bands import N_BANDS
+from .decoder import DOWNMIX_MAX_GAIN, downmix_gain  # noqa: F401  (re-exported: the chain's tiles use it)
 from .errors import ParameterError
 from .limits import DEFAULT_VARIETY, GAIN_DB_RANGE  # noqa: F401  (re-exported)
 from .pan import ic_to_width, iid_to_pan, pan_to_iid, source_weights, width_to_ic
@@ -43,7 +44,6 @@ PLACEMENT_METHODS = ("model", "mean")
 # that the chain's output at variety 0 reads as wide as the real stereo (bench/width_calibration.py, docs/evaluation.md)
 WIDTH_GAIN = 1.8
 KEEP_SIGN = True
-DOWNMIX_MAX_GAIN = 2.0           # +6 dB: real tiles down to IC -0.5 (centred) get their power back
 
 
 
@@ -79,25 +79,6 @@ class Placement:
     @classmethod
     def from_dict(cls, d: dict) -> "Placement":
         return cls(**{k: d[k] for k in ("pan", "width", "gain_db", "mute", "solo", "pinned") if k in d})
-
-
-def downmix_gain(iid, ic, *, max_gain: float = DOWNMIX_MAX_GAIN) -> np.ndarray:
-    """Amplitude gain per tile [shape of the inputs] that gives a decoded tile the power of real
-    stereo with this IID (dB) and IC whose downmix ``(L + R) / 2`` is the mono.
-
-    The decoder's mixing law keeps ``P_L + P_R = 2 P_S`` whatever the IC. Real stereo has
-    ``|(L + R) / 2|^2 = (P_L + P_R) (1 + k) / 4`` with ``k = IC sqrt(1 - t^2)`` and
-    ``t = tanh(IID ln(10) / 20)``: for the mono ``S = (L + R) / 2`` its power is
-    ``P_L + P_R = 4 P_S / (1 + k)``. A wide tile (IC 0) is thus 3 dB louder than the decoder makes
-    it, and since broadband correlation and side-to-mid level weigh tiles by their power, decoded
-    output reads narrower than the real stereo it came from, even with every tile's IID and IC
-    right. Gain ``sqrt(2 / (1 + k))``, at most ``max_gain`` (negative IC would need a side louder
-    than the mid without bound); with it the output's mid keeps the mono's power in every tile.
-    1 for coherent centred tiles; tiles made coherent at transients (no decorrelated part) get
-    exactly the coherent power ``2 P_S`` back."""
-    t = np.tanh(np.asarray(iid, dtype=np.float64) * (np.log(10.0) / 20.0))
-    k = np.asarray(ic, dtype=np.float64) * np.sqrt(np.maximum(1.0 - t * t, 0.0))
-    return np.sqrt(np.minimum(2.0 / np.maximum(1.0 + k, 1e-12), max_gain * max_gain)).astype(np.float32)
 
 
 def seed_placements(params: PSParams, energies: np.ndarray, previous=None) -> list[Placement]:

@@ -25,7 +25,7 @@ from scipy.signal import lfilter
 
 from . import SAMPLE_RATE
 from .bands import N_BANDS, band_of_bin, band_sum
-from .decoder import CHUNK_FRAMES, _band_rows, _orthonormal_d, mixing_coefficients, side_coefficients
+from .decoder import CHUNK_FRAMES, _band_rows, _orthonormal_d, downmix_gain, mixing_coefficients, side_coefficients
 from .decorrelator import DELAYS_MS, GAIN, transient_strength
 from .errors import ParameterError
 from .progress import ProgressFn, check_cancel, report
@@ -162,6 +162,8 @@ def decode_stream(mono: np.ndarray, params: PSParams, *, transients: bool = True
             specs = ((0, a[bob] * S + b[bob] * D),)
         else:
             a, b, c, d = mixing_coefficients(params.iid[:, f0:f1], ic)
+            g = downmix_gain(params.iid[:, f0:f1], ic)
+            a, b, c, d = a * g, b * g, c * g, d * g
             specs = ((0, a[bob] * S + b[bob] * D), (1, c[bob] * S + d[bob] * D))
         base = f0 * HOP
         end = base + (k - 1) * HOP + (f1 - f0) * HOP

@@ -164,20 +164,23 @@ def _cached(folder: Optional[Path], name: str, make: Callable[[], PSParams]) -> 
     return p
 
 
+DECODE_LAW = 2   # the decoder's law the cached analyses were made with (2: at real stereo's power, issue 24)
+
+
 def _cached_decode(folder: Optional[Path], name: str, mono: np.ndarray, params: PSParams, cancel):
     """The PS parameters and broadband measures of ``params`` decoded onto ``mono`` (cached as
     :func:`_cached`)."""
     path = None if folder is None else Path(folder) / (name + ".npz")
     if path is not None and path.exists():
         with np.load(path) as z:
-            if "corr" in z.files:
+            if "law" in z.files and int(z["law"]) == DECODE_LAW:   # older entries: decoded at another law
                 return PSParams(z["iid"], z["ic"]), (float(z["corr"]), float(z["side"]))
     out = decode(mono, params, cancel=cancel)
     a, m = analyze(out), (broadband_correlation(out), side_to_mid_db(out))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with replacing(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, iid=a.iid, ic=a.ic, corr=m[0], side=m[1])
+            np.savez(f, iid=a.iid, ic=a.ic, corr=m[0], side=m[1], law=DECODE_LAW)
     return a, m
 
 

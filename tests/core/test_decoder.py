@@ -21,9 +21,25 @@ def test_decoder_reproduces_targets_on_noise(rng, signals, iid, ic):
     inner = slice(3, -3)  # skip the edge frames of the file
     assert abs(np.median(q.iid[2:, inner]) - iid) < 0.3
     assert abs(np.median(q.ic[2:, inner]) - ic) < 0.05
-    # output power per band = 2x the mono's
+    # output power per band: that of real stereo whose downmix (L + R) / 2 is the mono,
+    # P_L + P_R = 4 P_S / (1 + k), k = IC sqrt(1 - t^2), t = tanh(IID ln 10 / 20) (at most 2 x 2 P_S)
     ratio = (band_energy(stft(y[:, 0])) + band_energy(stft(y[:, 1]))) / band_energy(stft(x))
-    assert abs(10 * np.log10(np.median(ratio[:, inner]) / 2.0)) < 0.25
+    t = np.tanh(iid * np.log(10) / 20)
+    want = min(4.0 / (1.0 + ic * np.sqrt(1 - t * t)), 8.0)
+    assert abs(10 * np.log10(np.median(ratio[:, inner]) / want)) < 0.25
+
+
+@pytest.mark.parametrize("transients", [True, False])
+def test_decode_folds_down_to_the_mono_exactly(rng, signals, transients):
+    """The whole-mix decoder renders at the chain's law (core.decoder.downmix_gain): (L + R) / 2 is the input to
+    float rounding for any IID and any IC down to -0.5, per tile, with or without transients."""
+    x = np.concatenate([signals.noise(rng, 2.0, amp=0.1), signals.clicks(2.0, every=0.5)])
+    t = n_frames(len(x))
+    p = PSParams(rng.uniform(-30, 30, (N_BANDS, t)).astype(np.float32),
+                 rng.uniform(-0.5, 1.0, (N_BANDS, t)).astype(np.float32))
+    y = decode(x, p, transients=transients, chunk=50)
+    assert np.max(np.abs((y[:, 0] + y[:, 1]) / 2 - x)) < 1e-5
+    assert np.max(np.abs(y[:, 0] - y[:, 1])) > 0.05     # and it is stereo
 
 
 def test_mixing_matrix_identities():
