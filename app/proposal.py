@@ -12,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 
+from core.detail import load_detail
 from core.models import load_model
 from core.placement import Placement
 from core.placement import propose as propose_places
@@ -89,17 +90,20 @@ def propose(r: Rendition, renders: list[SourceRender], params: PSParams, previou
 
 
 def render_around(r: Rendition, renders: list[SourceRender], params: PSParams, placements: list[Placement], *,
-                  mono_compatible: bool, spill=None, only=None, pairs: bool = True,
+                  mono_compatible: bool, spill=None, only=None, pairs: bool = True, models_dir=None,
                   progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
     """Auto renders of ``renders`` (fresh copies) from ``params``: band by band around each place
     with the placement model, the broadband projection with "mean" (heavy: in a worker).
     ``only``: the indices to render (default all). ``pairs=False``: the tile parameters only
-    (what export mixes from, :func:`core.renderer.mix_stream`), no stereo pair for the engine."""
+    (what export mixes from, :func:`core.renderer.mix_stream`), no stereo pair for the engine. Around places, the
+    PS model's detail goes through its calibration when it has one (:func:`core.detail.load_detail`, from
+    ``models_dir``)."""
     centres = None
     if r.placement != "mean" and placements:
         centres = np.array([(p.pan, p.width) for p in placements])
     auto_renders(renders, params, centres, mono_compatible=mono_compatible, only=only, spill=spill, pairs=pairs,
-                 progress=progress, cancel=cancel)
+                 detail=load_detail(r.model, models_dir) if centres is not None else None, progress=progress,
+                 cancel=cancel)
 
 
 def prepare(sources: list[Source], n: int, *, progress: Optional[ProgressFn] = None,

@@ -268,7 +268,8 @@ class RenditionSteps:
     def _render(self, r: Rendition, renders: list[SourceRender], params: PSParams, placements: list[Placement],
                 pairs: bool = True, **kw) -> None:
         proposal.render_around(r, renders, params, placements, mono_compatible=self.mono_compatible,
-                               spill=self.spill_dir, pairs=self.pairs and pairs, **kw)
+                               spill=self.spill_dir, pairs=self.pairs and pairs, models_dir=self.settings.models_dir,
+                               **kw)
 
     def _seed(self, r: Rendition, renders: list[SourceRender], params: PSParams, previous: list[Placement],
               sources: list[Source], *, pairs: bool = True, progress: Optional[ProgressFn] = None,

@@ -109,17 +109,21 @@ def pinned_coefficients(p: Placement, *, mono_compatible: bool = False) -> np.nd
 
 
 def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *, mono_compatible: bool = False,
-                 only=None, spill: Optional[Path] = None, pairs: bool = True, progress: Optional[ProgressFn] = None,
-                 cancel: Optional[threading.Event] = None) -> None:
+                 only=None, spill: Optional[Path] = None, pairs: bool = True, detail=None,
+                 progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
     """Set each render's tile parameters, display trajectory and band-by-band stereo pair for model
     parameters ``params``, around each source's proposed (pan, width) ``centres``
     [shape=(sources, 2)] when given (:func:`core.placement.tile_parameters`; without, the "mean"
     baseline's broadband projection). ``only``: the indices of the renders to set (the others are
     left as they are; every source's energy still weighs in). Heavy (two STFTs and an inverse per
     source): run it in a worker, on copies of the session's renders. ``pairs=False``: the tile
-    parameters only (cheap): :func:`mix_stream` mixes from them, no pair is needed to export."""
+    parameters only (cheap): :func:`mix_stream` mixes from them, no pair is needed to export. ``detail``: the
+    PS model's :class:`core.detail.DetailCalibration` (:func:`core.detail.load_detail`), applied to ``params``
+    first when given."""
     if not renders:
         return
+    if detail is not None:
+        params = detail.apply(params)
     energies = np.stack([r.energy for r in renders])
     iid, ic = tile_parameters(params, energies, centres=centres)
     iid_t, ic_t = trajectories(params, energies, centres=centres)

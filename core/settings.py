@@ -175,8 +175,9 @@ def torch_hub_dir() -> Path:
 
 def training_cache_dir(kind: str) -> Path:
     """Where training keeps its caches: ``train`` (PS training examples, ``$SOUNDSTAGE_TRAIN_CACHE``)
-    , ``placement`` (the placement model's scenes, ``$SOUNDSTAGE_PLACEMENT_CACHE``) or ``reference``
-    (the reference matcher's pairs, ``$SOUNDSTAGE_REFERENCE_CACHE``); default ``~/.cache/soundstage-KIND``."""
+    , ``placement`` (the placement model's scenes, ``$SOUNDSTAGE_PLACEMENT_CACHE``), ``reference``
+    (the reference matcher's pairs, ``$SOUNDSTAGE_REFERENCE_CACHE``) or ``detail`` (the detail calibration's
+    sources and predictions, ``$SOUNDSTAGE_DETAIL_CACHE``); default ``~/.cache/soundstage-KIND``."""
     var = {"train": "SOUNDSTAGE_TRAIN_CACHE", "placement": "SOUNDSTAGE_PLACEMENT_CACHE",
-           "reference": "SOUNDSTAGE_REFERENCE_CACHE"}[kind]
+           "reference": "SOUNDSTAGE_REFERENCE_CACHE", "detail": "SOUNDSTAGE_DETAIL_CACHE"}[kind]
     return Path(os.environ.get(var) or Path.home() / ".cache" / f"soundstage-{kind}").expanduser()

@@ -42,6 +42,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from core.audio import replacing
+from core.detail import load_detail
 from core.errors import ParameterError
 from core.progress import ProgressFn, check_cancel, report
 from core.ps import PSParams, analyze
@@ -292,7 +293,7 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
                     y = propose_with_reference(energies, scenes[c], seed=seed, residual=residual)
                 per[c].append(y)
                 if chain:
-                    auto_renders(renders, params, y, cancel=cancel)
+                    auto_renders(renders, params, y, detail=load_detail(ps_model), cancel=cancel)
                     out = mix(renders, [Placement(float(p), float(w)) for p, w in y])
                     a = analyze(out).fit_frames(real.n_frames)
                     errs[c].append(rendition_error(real, a))

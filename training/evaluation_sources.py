@@ -42,6 +42,7 @@ import numpy as np
 
 from core.audio import replacing
 from core.decoder import decode
+from core.detail import load_detail
 from core.errors import ParameterError
 from core.placement import Placement, propose
 from core.progress import ProgressFn, check_cancel, report
@@ -207,17 +208,20 @@ def _cached_sources(folder: Optional[Path], key: str, mono: np.ndarray, separate
 
 CHAIN_ROWS = (("stereo", "real stereo (the reference itself)"), ("next", "real stereo, next 10 s"),
               ("decorr", "decorr on the whole mix"), ("ps", "{ps} on the whole mix (no separator)"),
+              ("chain-raw", "chain, variety 0, detail uncalibrated"), ("chain-raw-v1", "chain, variety 1, uncalibrated"),
               ("chain-model", "chain, variety 0"), ("chain-model-v1", "chain, variety 1"))
 
 
 def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str = "ps-mtm", chain: bool = True,
                      methods: Sequence[str] = METHODS, split: str = "valid", seconds: float = 10.0,
-                     cache: Optional[Path] = None, progress: Optional[ProgressFn] = None,
+                     cache: Optional[Path] = None, raw_rows: bool = True, progress: Optional[ProgressFn] = None,
                      cancel: Optional[threading.Event] = None) -> SourceEvalResult:
     """Source-level rows (and with ``chain`` the whole-output rows) on ``excerpts``
     (:class:`training.evaluation.Excerpt` list; each needs ``stereo``) with sources from ``separate(mono)``.
     ``cache``: a folder keeping each excerpt's sources (stems and decorrelated copies) and the PS
-    model's predictions and their decoded analysis per excerpt and seed."""
+    model's predictions and their decoded analysis per excerpt and seed. The chain renders the PS model's detail
+    through its calibration (:mod:`core.detail`) when it has one; ``raw_rows`` then adds the chain's rows without it
+    (paired: the same excerpts, seeds and places)."""
     from core.models.base import load_model
     from core.models.placement_features import true_placement
     from core.renderer import auto_renders, mix
@@ -225,6 +229,10 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
         raise ParameterError(f"K must be at least 1, got {k}")
     t0 = time.monotonic()
     ps, dec = load_model(ps_model), load_model("decorr")
+    detail = load_detail(ps_model)        # the chain renders the PS model's detail through its calibration
+    variants = [("chain-model", 0.0, detail), ("chain-model-v1", 1.0, detail)]
+    if detail is not None and raw_rows:   # and, for the paired comparison, as the model samples it
+        variants = [("chain-raw", 0.0, None), ("chain-raw-v1", 1.0, None)] + variants
     truth, props = [], {m: [] for m in methods}
     pools = {n: OutputPool() for n, _ in CHAIN_ROWS}
     n_src = 0
@@ -252,9 +260,9 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
                 a, meas = _cached_decode(cache, key + "-decoded", ex.mono, params, cancel)
                 outs["ps"][0].append(a)
                 outs["ps"][1].append(meas)
-                for name, variety in (("chain-model", 0.0), ("chain-model-v1", 1.0)):
+                for name, variety, cal in variants:
                     pl = propose(energies, method="model", seed=seed, variety=variety, residual=residual)
-                    auto_renders(renders, params, np.array([(p.pan, p.width) for p in pl]), cancel=cancel)
+                    auto_renders(renders, params, np.array([(p.pan, p.width) for p in pl]), detail=cal, cancel=cancel)
                     y = mix(renders, pl)
                     outs[name][0].append(analyze(y))
                     outs[name][1].append((broadband_correlation(y), side_to_mid_db(y)))
@@ -267,7 +275,7 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
             pools["stereo"].add(track, ex.real, [ex.real], [ex.stereo])
             if ex.other is not None and ex.other_stereo is not None:
                 pools["next"].add(track, ex.real, [ex.other], [ex.other_stereo])
-            for name in ("ps", "chain-model", "chain-model-v1"):
+            for name in ("ps", *(v[0] for v in variants)):
                 pools[name].add(track, ex.real, outs[name][0], measures=outs[name][1])
     res = SourceEvalResult(split, seconds, k, len(truth), n_src)
     pans = np.concatenate([t[0] for t in truth])

@@ -12,9 +12,10 @@ import argparse
 import time
 from pathlib import Path
 
-TRAINABLE = ("ps-mtm", "ps-reg", "ps-ar", "ps-nn", "placement")
+TRAINABLE = ("ps-mtm", "ps-reg", "ps-ar", "ps-nn", "placement", "detail")
 NAME = "train"
-HELP = "train a PS model (ps-mtm, ps-reg, ps-ar; ps-nn builds its table) on a folder of stereo music"
+HELP = ("train a PS model (ps-mtm, ps-reg, ps-ar; ps-nn builds its table; detail: PS-MTM's detail calibration) "
+        "on a folder of stereo music")
 
 
 def add_arguments(p) -> None:
@@ -40,6 +41,36 @@ def add_arguments(p) -> None:
     p.add_argument("--build-minutes", type=float, default=0.0, help="placement: stop building training scenes "
                    "after so many minutes and train on what there is (the build resumes next time)")
     p.add_argument("--no-build", action="store_true", help="placement: train on the scenes built so far")
+    p.add_argument("--every", type=int, default=4, help="detail: one excerpt from every N-th train track (default 4)")
+    p.add_argument("--iterations", type=int, default=3, help="detail: rendering passes after the first (default 3)")
+    p.add_argument("--renditions", type=int, default=1, help="detail: PS-MTM seeds per excerpt (default 1)")
+
+
+def _fit_detail(args) -> int:
+    """PS-MTM's detail calibration (``training.fit_detail``) on the train split; ``--export`` writes the JSON file
+    (``resources/models/ps-mtm-detail.json``)."""
+    from cli.main import UserError
+    from core.errors import ParameterError
+    from core.settings import training_cache_dir
+    from training.fit_detail import fit_detail
+
+    log = print if not getattr(args, "quiet", False) else (lambda s: None)
+    cache = Path(args.out) if args.out else training_cache_dir("detail") / "train"
+    try:
+        res = fit_detail(args.data, every=args.every, k=args.renditions, iterations=args.iterations, cache=cache)
+    except ParameterError as exc:
+        raise UserError(str(exc)) from None
+    log(f"{res.excerpts} excerpts of {res.tracks} train tracks, K = {args.renditions}: D_F of the chain per pass "
+        + ", ".join(f"{d:.3f}" for d in res.d_f) + f"; kept pass {res.best} ({res.seconds / 60:.1f} min)")
+    if args.export:
+        from dataclasses import replace
+        info = {"data": "train split", "excerpts": res.excerpts, "tracks": res.tracks, "every": args.every,
+                "renditions": args.renditions, "iterations": args.iterations, "kept": res.best,
+                "train_d_f": [round(d, 4) for d in res.d_f], "train_e": [round(e, 4) for e in res.e_mean],
+                "minutes": round(res.seconds / 60, 1)}
+        replace(res.calibration, info=info).save(args.export)
+        log(f"exported {args.export}")
+    return 0
 
 
 def _train_placement(args) -> int:
@@ -93,6 +124,8 @@ def _train_placement(args) -> int:
 def run(args) -> int:
     if getattr(args, "method", None) == "placement":
         return _train_placement(args)
+    if getattr(args, "method", None) == "detail":
+        return _fit_detail(args)
     from cli.main import UserError
     from core.errors import ParameterError
     from training import train_ps as T

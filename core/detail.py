@@ -1,0 +1,135 @@
+"""Per-band calibration of a PS model's detail as the chain renders it (issue 24).
+
+The chain renders every "auto" source band by band with the PS model's tile parameters moved to the
+source's place (:func:`core.placement.tile_parameters`). Summed over sources and analysed again, the
+output's per-band distributions of IID and IC are not the real stereo's, and the Fréchet distance D_F
+between the two (:mod:`training.ps_metrics`) is mostly in those per-band marginals. A
+:class:`DetailCalibration` maps, band by band, the model's sampled values before they go to the tiles:
+
+* IID: ``sign(IID) * M_b(|IID|)`` (symmetric: which side a tile leans to stays the model's sampled
+  choice; only how far);
+* IC: ``N_b(IC)``;
+
+with ``M_b`` and ``N_b`` monotone piecewise-linear maps given by knots (the model's value at a set of
+quantile levels, and what it becomes). It is fitted on the ``train`` split so that the chain's output
+has the real stereo's per-band quantiles (``training/fit_detail.py``); the file sits beside the PS
+model it calibrates (``<model>-detail.json``, one of that model's registered files, with a card).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .bands import N_BANDS
+from .errors import ParameterError
+from .models.base import models_dir
+from .ps import IID_MAX_DB, PSParams
+
+__all__ = ["DetailCalibration", "detail_file", "load_detail", "FORMAT"]
+
+FORMAT = "soundstage-detail-calibration/1"
+
+
+def _check_knots(x: np.ndarray, y: np.ndarray, what: str) -> None:
+    if x.ndim != 2 or x.shape[0] != N_BANDS or x.shape != y.shape or x.shape[1] < 2:
+        raise ParameterError(f"{what} knots must be ({N_BANDS}, k >= 2) pairs, got {x.shape} and {y.shape}")
+    if not (np.all(np.diff(x, axis=1) > 0) and np.all(np.diff(y, axis=1) >= 0)):
+        raise ParameterError(f"{what} knots must increase along each band")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ParameterError(f"{what} knots must be finite")
+
+
+def _interp_rows(v: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``np.interp`` of every row of ``v`` [shape=(34, frames)] with that band's knots (flat beyond the ends)."""
+    out = np.empty(v.shape, np.float64)
+    for b in range(N_BANDS):
+        out[b] = np.interp(v[b], x[b], y[b])
+    return out
+
+
+@dataclass(frozen=True)
+class DetailCalibration:
+    """Per-band monotone maps of |IID| (dB) and of IC, each as knots [shape=(34, k)] (``*_from`` strictly
+    increasing along a band, ``*_to`` non-decreasing)."""
+    iid_from: np.ndarray
+    iid_to: np.ndarray
+    ic_from: np.ndarray
+    ic_to: np.ndarray
+    info: Optional[dict] = None
+
+    def __post_init__(self):
+        for name in ("iid_from", "iid_to", "ic_from", "ic_to"):
+            object.__setattr__(self, name, np.asarray(getattr(self, name), np.float64))
+        _check_knots(self.iid_from, self.iid_to, "IID")
+        _check_knots(self.ic_from, self.ic_to, "IC")
+        if np.any(self.iid_from[:, 0] < 0) or np.any(self.iid_to < 0):
+            raise ParameterError("IID knots are level differences |IID| >= 0")
+
+    @classmethod
+    def identity(cls) -> "DetailCalibration":
+        iid = np.tile(np.array([0.0, IID_MAX_DB]), (N_BANDS, 1))
+        ic = np.tile(np.array([-1.0, 1.0]), (N_BANDS, 1))
+        return cls(iid, iid.copy(), ic, ic.copy())
+
+    def apply(self, params: PSParams) -> PSParams:
+        """``params`` with every band's IID and IC mapped (same shape, float32)."""
+        iid = np.asarray(params.iid, np.float64)
+        if iid.shape[0] != N_BANDS:
+            raise ParameterError(f"expected PS parameters with {N_BANDS} bands, got {iid.shape}")
+        mag = _interp_rows(np.abs(iid), self.iid_from, self.iid_to)
+        ic = _interp_rows(np.asarray(params.ic, np.float64), self.ic_from, self.ic_to)
+        return PSParams(np.clip(np.sign(iid) * mag, -IID_MAX_DB, IID_MAX_DB).astype(np.float32),
+                        np.clip(ic, -1.0, 1.0).astype(np.float32))
+
+    def to_dict(self) -> dict:
+        r = lambda a: np.round(a, 5).tolist()  # noqa: E731
+        return {"format": FORMAT, "iid_from": r(self.iid_from), "iid_to": r(self.iid_to), "ic_from": r(self.ic_from),
+                "ic_to": r(self.ic_to), "info": self.info or {}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DetailCalibration":
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ParameterError(f"not a detail calibration (format {FORMAT!r})")
+        try:
+            return cls(np.array(d["iid_from"]), np.array(d["iid_to"]), np.array(d["ic_from"]), np.array(d["ic_to"]),
+                       d.get("info") or {})
+        except (KeyError, TypeError, ValueError) as e:
+            raise ParameterError(f"detail calibration: {e}") from None
+
+    def save(self, path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=None, separators=(",", ":")) + "\n")
+
+    @classmethod
+    def load(cls, path) -> "DetailCalibration":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def detail_file(model: str, folder=None) -> Path:
+    """Where PS model ``model``'s detail calibration lives (``<model>-detail.json`` in ``folder``, default the
+    shipped models)."""
+    return (Path(folder) if folder is not None else models_dir()) / f"{model}-detail.json"
+
+
+_CACHE: dict = {}
+
+
+def load_detail(model: Optional[str], folder=None) -> Optional[DetailCalibration]:
+    """PS model ``model``'s detail calibration, or None when it has none (the detail is rendered as the model
+    samples it). Cached per file and modification time."""
+    if not model:
+        return None
+    path = detail_file(model, folder)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    key = str(path)
+    hit = _CACHE.get(key)
+    if hit is None or hit[0] != stamp:
+        hit = (stamp, DetailCalibration.load(path))
+        _CACHE[key] = hit
+    return hit[1]
