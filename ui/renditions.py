@@ -72,6 +72,7 @@ class RenditionsPanel(QFrame):
         self._pending = False
         for signal in (self.vm.gallery_changed, self.vm.state_changed, self.vm.reference_changed):
             signal.connect(self._schedule)
+        self.vm.variety_changed.connect(self._show_variety)
         ctl.busy_changed.connect(self._busy)
         self.rebuild()
 
@@ -82,6 +83,13 @@ class RenditionsPanel(QFrame):
 
     def _set_variety(self, value: float) -> None:
         self.ctl.set_variety(value)
+
+    def _show_variety(self) -> None:
+        """The session's variety (another recording starts from the default), unless being typed."""
+        if not self.variety.hasFocus() and self.variety.value() != self.vm.variety:
+            self.variety.blockSignals(True)
+            self.variety.setValue(self.vm.variety)
+            self.variety.blockSignals(False)
 
     def _busy(self, busy: bool) -> None:
         self.new.setEnabled(not busy and self.vm.has_renders)

@@ -11,7 +11,8 @@ pytest.importorskip("PyQt6")
 pytest.importorskip("pytestqt")
 
 from core.placement import Placement  # noqa: E402
-from test_ui_main import _wait_idle, settings, win  # noqa: E402,F401
+from core.limits import DEFAULT_VARIETY  # noqa: E402
+from test_ui_main import _recording, _wait_idle, settings, win  # noqa: E402,F401
 
 
 class Count:
@@ -92,6 +93,26 @@ def test_the_timeline_and_renditions_models_follow_the_session(win, qtbot):
     assert gallery.n == 1
     qtbot.waitUntil(lambda: win.renditions.gallery.count() == 2, timeout=10000)
     assert "seed 11" in win.renditions.gallery.item(1).text()
+
+
+def test_another_recording_reaches_every_model(win, qtbot, tmp_path):
+    """Opening another recording (a new session): each model announces it once, with the new
+    session's values, and the widgets show them (the variety box too: the new session starts from
+    the default, which new renditions use)."""
+    ctl, vms = win.ctl, win.ctl.vms
+    win.renditions.variety.setValue(0.7)
+    assert ctl.session.variety == 0.7
+    counts = {name: Count(sig) for name, sig in (
+        ("sources", vms.sources.sources_changed), ("recording", vms.timeline.recording_changed),
+        ("document", vms.document.recording_changed), ("variety", vms.renditions.variety_changed))}
+    ctl.open_file(_recording(tmp_path / "short.wav", seconds=2.0), separate=False)
+    _wait_idle(qtbot, win)
+    assert {name: c.n for name, c in counts.items()} == {"sources": 1, "recording": 1, "document": 1, "variety": 1}
+    assert vms.sources.nodes == () and vms.timeline.seconds == pytest.approx(2.0) and vms.timeline.loop_region is None
+    assert vms.document.recording_name == "short.wav" and win.windowTitle().startswith("short.wav")
+    assert ctl.session.variety == DEFAULT_VARIETY == vms.renditions.variety == win.renditions.variety.value()
+    assert not vms.renditions.entries
+    qtbot.waitUntil(lambda: win.renditions.gallery.count() == 0 and not win.sources.rows, timeout=10000)
 
 
 def _fake_session(sources, places, **kw):
