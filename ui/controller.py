@@ -98,6 +98,8 @@ class SessionController(RecordingActions, OutputActions, QObject):
             signal.connect(self._sync_output_vm)
         for name in ("tick", "play_state", "toggle_play", "stop", "seek", "set_loop", "meters", "reopen_player"):
             setattr(self, name, getattr(self.playback, name))
+        for signal in (self.tick, self.play_state, self.engine_changed, self.jobs.busy_changed):   # the transport's model
+            signal.connect(lambda *_: self.vms.transport.sync(self.engine, self.playback_note, self.playback_detail))
 
     # the parts' state, read by the widgets
     busy = property(lambda self: self.jobs.busy)

@@ -58,6 +58,7 @@ class PanCanvas(QWidget):
         for signal in (self.vm.nodes_changed, self.vm.ab_changed, self.vm.state_changed, ctl.views_changed):
             signal.connect(self.update)
         ctl.editing.selection_changed.connect(self.update)
+        self.transport = ctl.vms.transport       # the playhead the trails follow
         ctl.tick.connect(self._on_tick)
         ctl.busy_changed.connect(lambda _b: self.update())
 
@@ -177,7 +178,7 @@ class PanCanvas(QWidget):
         self.update()
 
     def _on_tick(self) -> None:
-        if self.ctl.playing:
+        if self.transport.playing:
             self.update()
 
     def mousePressEvent(self, ev):
@@ -359,10 +360,10 @@ class PanCanvas(QWidget):
                         "B · listening to the mono original")
 
     def _paint_trails(self, qp: QPainter, n: int) -> None:
-        v, nodes, eng = self.ctl.views, self.vm.nodes, self.ctl.engine
-        if v.traj_pan is None or eng is None or v.traj_pan.shape[0] != n:
+        v, nodes = self.ctl.views, self.vm.nodes
+        if v.traj_pan is None or not self.transport.available or v.traj_pan.shape[0] != n:
             return
-        f = min(frame_of_sample(eng.position), v.traj_pan.shape[1] - 1)
+        f = min(frame_of_sample(self.transport.position_samples), v.traj_pan.shape[1] - 1)
         lo = max(0, f - TRAIL_FRAMES)
         for i in range(n):
             p = nodes[i]

@@ -46,7 +46,8 @@ class SpectrogramView(pg.PlotWidget):
         for signal in (self.timeline.recording_changed, self.sources.sources_changed, ctl.views_changed,
                        ctl.engine_changed):
             signal.connect(self._schedule)
-        ctl.tick.connect(self._on_tick)
+        self.transport = ctl.vms.transport        # the playhead
+        self.transport.position_changed.connect(self._on_tick)
         self.region_tool = RegionTool(self, ctl)  # Shift + drag: move a region between sources (issue 26)
 
     def _set_ticks(self) -> None:
@@ -88,9 +89,8 @@ class SpectrogramView(pg.PlotWidget):
         self.setLimits(xMin=0, xMax=seconds)
 
     def _on_tick(self) -> None:
-        e = self.ctl.engine
-        if e is not None:
-            self.playhead.setValue(e.position / e.sample_rate)
+        if self.transport.available:
+            self.playhead.setValue(self.transport.position)
 
     def _clicked(self, ev) -> None:
         if ev.button() != Qt.MouseButton.LeftButton or not self.timeline.has_recording:

@@ -1,4 +1,6 @@
-"""The transport bar: play/pause, stop, loop, A/B against the mono original, position and length."""
+"""The transport bar: play/pause, stop, loop, A/B against the mono original, position and length.
+It shows the transport's view model (:class:`ui.viewmodels.TransportViewModel`) and acts through the
+controller."""
 from __future__ import annotations
 
 from PyQt6.QtCore import Qt, pyqtSignal
@@ -21,6 +23,7 @@ class TransportBar(QFrame):
     def __init__(self, ctl, parent=None):
         super().__init__(parent)
         self.ctl = ctl
+        self.vm = ctl.vms.transport              # what it shows (the controller sets it)
         self.setObjectName("panel")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(8, 6, 8, 6)
@@ -57,11 +60,9 @@ class TransportBar(QFrame):
         lay.addWidget(self.length)
         lay.addStretch(1)
         lay.addWidget(self.device, 2)
-        ctl.tick.connect(self.refresh)
-        ctl.play_state.connect(lambda _p: self.refresh())
-        ctl.engine_changed.connect(self.refresh)
+        for signal in (self.vm.state_changed, self.vm.position_changed, self.vm.device_changed):
+            signal.connect(self.refresh)
         ctl.ab_changed.connect(self._ab_changed)
-        ctl.busy_changed.connect(lambda _b: self.refresh())
         self.refresh()
 
     def _ab_changed(self, original: bool) -> None:
@@ -71,20 +72,20 @@ class TransportBar(QFrame):
         self.ab.setText("A/B  Original" if original else "A/B  Stereo")
 
     def refresh(self) -> None:
-        e = self.ctl.engine
-        have = e is not None
+        vm = self.vm
+        have = vm.available
         for w in (self.play, self.stop, self.loop, self.ab):
             w.setEnabled(have)
         if not have:
             self.time.setText("0:00.0")
             self.length.setText("/ 0:00.0")
-            self.device.setText(self.ctl.playback_note)
+            self.device.setText(vm.note)
             return
-        self.play.setText("❚❚  Pause" if e.playing else "▶  Play")
-        self.time.setText(clock(e.position / e.sample_rate))
-        self.length.setText(f"/ {clock(e.length / e.sample_rate)}")
-        note = self.ctl.playback_note
+        self.play.setText("❚❚  Pause" if vm.playing else "▶  Play")
+        self.time.setText(clock(vm.position))
+        self.length.setText(f"/ {clock(vm.length)}")
+        note = vm.note
         self.device.setText(note)
-        self.device.setToolTip(self.ctl.playback_detail or note)
-        if self.ctl.playback_detail:
+        self.device.setToolTip(vm.detail or note)
+        if vm.detail:
             self.device.setStyleSheet(f"color: {theme.WARN};")

@@ -80,7 +80,8 @@ class WaveformView(pg.PlotWidget):
         self.box.spanDragged.connect(self._span_dragged)
         self.vm = ctl.vms.timeline                # the recording and its region (the controller sets them)
         self.vm.recording_changed.connect(self._recording_changed)
-        ctl.tick.connect(self._on_tick)
+        self.transport = ctl.vms.transport        # the playhead
+        self.transport.position_changed.connect(self._on_tick)
         ctl.engine_changed.connect(self._apply)     # a new engine (new sources) loops the same span
 
     def _recording_changed(self) -> None:
@@ -107,9 +108,8 @@ class WaveformView(pg.PlotWidget):
         self.loop.setBounds((0, seconds))
 
     def _on_tick(self) -> None:
-        e = self.ctl.engine
-        if e is not None:
-            self.playhead.setValue(e.position / e.sample_rate)
+        if self.transport.available:
+            self.playhead.setValue(self.transport.position)
 
     def _clicked(self, ev) -> None:
         if ev.button() != Qt.MouseButton.LeftButton or not self.vm.has_recording:

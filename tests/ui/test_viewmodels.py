@@ -115,6 +115,20 @@ def test_another_recording_reaches_every_model(win, qtbot, tmp_path):
     qtbot.waitUntil(lambda: win.renditions.gallery.count() == 0 and not win.sources.rows, timeout=10000)
 
 
+def test_the_transport_model_follows_the_engine(win, qtbot):
+    ctl, tv = win.ctl, win.ctl.vms.transport
+    assert tv.available and not tv.playing and tv.length == pytest.approx(4.0, abs=0.05)
+    moved, state = Count(tv.position_changed), Count(tv.state_changed)
+    ctl.seek(1.5)
+    assert (tv.position, tv.position_samples, moved.n) == (1.5, 66150, 1)
+    assert win.transport.time.text() == "0:01.5" and win.waveform.playhead.value() == 1.5
+    ctl.toggle_play()
+    assert tv.playing and state.n == 1 and win.transport.play.text() == "❚❚  Pause"
+    qtbot.waitUntil(lambda: tv.position > 1.5, timeout=10000)     # the playhead moves on the ticks
+    ctl.toggle_play()
+    assert not tv.playing and state.n == 2 and win.transport.play.text() == "▶  Play"
+
+
 def _fake_session(sources, places, **kw):
     base = dict(sources=sources, placements=places, ab_original=False, mono=None, renders=[])
     base.update(kw)
@@ -153,7 +167,7 @@ def test_every_view_model_property_is_read_only_and_announced(qtbot):
     from ui.viewmodels import ViewModels
     vms = ViewModels()
     seen = 0
-    for name in ("sources", "timeline", "renditions", "document", "output"):
+    for name in ("sources", "timeline", "renditions", "document", "output", "transport"):
         mo = getattr(vms, name).metaObject()
         for k in range(mo.propertyOffset(), mo.propertyCount()):
             prop = mo.property(k)
@@ -161,4 +175,4 @@ def test_every_view_model_property_is_read_only_and_announced(qtbot):
             with pytest.raises(AttributeError):
                 setattr(getattr(vms, name), prop.name(), None)
             seen += 1
-    assert seen == 4 + 3 + 6 + 4 + 6
+    assert seen == 4 + 3 + 6 + 4 + 6 + 7

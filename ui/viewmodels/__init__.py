@@ -11,6 +11,7 @@ view model         what it holds                                          bound 
 ``renditions``     the gallery, the one playing, model, variety, reference renditions panel
 ``document``       the recording open, whether there is a mix, undo/redo  main window
 ``output``         the output gain, mono-compatible mode, output settings OUTPUT panel, export dialog
+``transport``      can it play, is it playing, the playhead, the device   transport bar, playheads
 =================  =====================================================  ==========================
 """
 from __future__ import annotations
@@ -22,9 +23,10 @@ from .output import OutputViewModel
 from .renditions import RenditionEntry, RenditionsViewModel, reference_label
 from .sources import SourceNode, SourcesViewModel
 from .timeline import TimelineViewModel
+from .transport import TransportViewModel
 
 __all__ = ["ViewModels", "SourcesViewModel", "SourceNode", "TimelineViewModel", "RenditionsViewModel",
-           "RenditionEntry", "DocumentViewModel", "OutputViewModel", "reference_label"]
+           "RenditionEntry", "DocumentViewModel", "OutputViewModel", "TransportViewModel", "reference_label"]
 
 # which view models a session event can change (any other event, or "all": every one)
 _EVENT_MODELS = {"placements": ("sources", "document"), "undo": ("document",)}
@@ -40,9 +42,11 @@ class ViewModels(QObject):
         self.renditions = RenditionsViewModel(self)
         self.document = DocumentViewModel(self)
         self.output = OutputViewModel(self)
+        self.transport = TransportViewModel(self)
 
     def sync(self, session, event: str = "all") -> None:
         """Take what ``event`` (a session event's name) can have changed from ``session`` (the
-        output model is the controller's own: it follows the output stage's measurements)."""
+        output and transport models follow the output stage and the playback engine: the controller
+        sets them)."""
         for name in _EVENT_MODELS.get(event, ("sources", "timeline", "renditions", "document")):
             getattr(self, name).sync(session)
