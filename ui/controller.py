@@ -8,7 +8,8 @@ engine, device, transport, tick) and the preferences (:mod:`ui.preferences`). He
 jobs that return a typed :class:`ui.jobs.Prepared` (a new session, or a plan from :mod:`app.plans`
 for the live one); it is adopted here, on the UI thread, when the job ends. Session events raised
 while a job runs are replayed then, so widgets only ever see a consistent session. Cheap edits
-(placements, A/B, transport) run on the UI thread and reach the engine by a snapshot swap.
+(placements, A/B, transport) run on the UI thread and reach the engine by a snapshot swap. Widgets
+read the view models it owns (``vms``, :mod:`ui.viewmodels`), which it sets from the session.
 """
 from __future__ import annotations
 
