@@ -34,6 +34,21 @@ from app.chain import UpmixSettings
 from .batch_manifest import Manifest
 from .batch_plan import (AUDIO_EXTENSIONS, LOCK, MANIFEST, BatchError, Plan, Task, _stat, file_sha256, find_audio,
                          output_claims, plan_batch)
+import logging
+from core.errors import AudioError, ParameterError
+from app.chain import upmix_file
+from core.models.base import load_count
+from core import lazy
+fcntl = lazy.module("fcntl")        # POSIX only: loaded when a batch locks its folder (the GUI runs on Windows too)
+addressing = lazy.module("distributed.comm.addressing")
+asyncio = lazy.module("asyncio")
+audio = lazy.module("core.audio")
+dask = lazy.module("dask")
+distributed = lazy.module("distributed")
+distributed_comm = lazy.module("distributed.comm")
+distributed_security = lazy.module("distributed.security")
+resource = lazy.module("resource")  # POSIX only
+utils = lazy.module("dask.utils")
 
 __all__ = ["AUDIO_EXTENSIONS", "MANIFEST", "Task", "Plan", "Summary", "BatchError", "find_audio", "plan_batch",
            "Manifest", "process_file", "run_batch", "file_sha256", "clock", "output_claims", "probe_scheduler",
@@ -42,7 +57,6 @@ __all__ = ["AUDIO_EXTENSIONS", "MANIFEST", "Task", "Plan", "Summary", "BatchErro
 # --- the worker side -------------------------------------------------------------------------------
 def _describe(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
-    from core.errors import AudioError, ParameterError
     if isinstance(exc, (AudioError, ParameterError)):
         return text
     return f"{type(exc).__name__}: {text}"
@@ -51,8 +65,6 @@ def _describe(exc: BaseException) -> str:
 def process_file(job: dict) -> dict:
     """Upmix one file (runs on a Dask worker). Never raises for a bad file: the result says
     ``done`` with the outputs' sizes and checksums, or ``failed`` with one line of reason."""
-    from app.chain import upmix_file
-    from core.models.base import load_count
     t0 = time.perf_counter()
     inp, out, out_dir = Path(job["input"]), Path(job["output"]), Path(job["out_dir"])
     res = {"rel": job["rel"], "worker_pid": os.getpid()}
@@ -68,12 +80,10 @@ def process_file(job: dict) -> dict:
                                 "sha256": file_sha256(p)})
         res.update(state="done", seconds=round(result.seconds, 3), outputs=outputs, method=result.method)
     except Exception as exc:
-        from core.errors import AudioError
         res.update(state="failed", error=_describe(exc).removeprefix(f"{inp}: "),
                    input_error=isinstance(exc, AudioError) and exc.path == str(inp))
     res["wall_s"] = round(time.perf_counter() - t0, 3)
     res["model_loads"] = load_count()
-    import resource          # POSIX only: imported where it is used (the GUI must start on Windows)
     res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)   # the worker's so far
     return res
 
@@ -138,7 +148,6 @@ class _Lock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.f = open(self.path, "w")
         try:
-            import fcntl
             fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.f.close()
@@ -148,7 +157,6 @@ class _Lock:
         return self
 
     def __exit__(self, *exc):
-        import fcntl
         fcntl.flock(self.f, fcntl.LOCK_UN)
         self.f.close()
         try:
@@ -176,29 +184,25 @@ def _local_cluster(workers: Optional[int], memory_limit, dashboard: bool):
     credentials (a fresh CA and certificate, kept in memory and handed to the worker processes
     through their start-up pipe), and every connection must present that certificate. Another
     local user can connect to the port but cannot talk to the scheduler or the workers."""
-    import logging
 
-    import dask
-    from distributed import LocalCluster
-    from distributed.security import Security
     n = workers or os.cpu_count() or 1
     try:
-        security = Security.temporary()
+        security = distributed_security.Security.temporary()
     except ImportError:
         raise BatchError("the local Dask cluster needs the 'cryptography' package for its TLS credentials "
                          "(pip install cryptography)") from None
     # a file that kills its worker (out of memory) is tried on one more worker, then reported
     dask.config.set({"distributed.scheduler.allowed-failures": 1})
-    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", protocol="tls://",
+    return distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                    protocol="tls://",
                         security=security, memory_limit=memory_limit or "auto", silence_logs=logging.ERROR,
                         dashboard_address="127.0.0.1:0" if dashboard else None)
 
 
 def check_scheduler_address(address: str) -> None:
     """A Dask scheduler address (``tcp://HOST:PORT``, ``tls://...``), else :class:`BatchError`."""
-    from distributed.comm.addressing import parse_address
     try:
-        parse_address(address, strict=True)
+        addressing.parse_address(address, strict=True)
         ok = ":" in address.split("://", 1)[1]
     except (ValueError, TypeError) as exc:
         ok, why = False, str(exc)
@@ -212,14 +216,12 @@ def probe_scheduler(address: str, *, timeout: float = 10.0) -> dict:
     """Ask the scheduler at ``address`` who it is; :class:`BatchError` (one line) when it cannot be
     reached or does not answer within ``timeout`` seconds (a peer that accepts the connection and
     stays silent would otherwise hang ``distributed.Client`` past its own timeout)."""
-    import asyncio
 
-    from distributed.comm import connect
-    from distributed.security import Security
     check_scheduler_address(address)
 
     async def ask():
-        comm = await connect(address, timeout=timeout, **Security().get_connection_args("client"))
+        comm = await distributed_comm.connect(address, timeout=timeout,
+                                              **distributed_security.Security().get_connection_args("client"))
         try:
             await comm.write({"op": "identity", "reply": True})
             return await comm.read()
@@ -254,9 +256,8 @@ def memory_limit_bytes(value) -> Optional[int]:
     anything else is a :class:`BatchError` before any work."""
     if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
         return None
-    from dask.utils import parse_bytes
     try:
-        n = parse_bytes(value)
+        n = utils.parse_bytes(value)
     except (ValueError, TypeError):
         n = None
     if n is None or n <= 0:
@@ -295,8 +296,7 @@ def run_batch(in_dir, out_dir, settings: UpmixSettings, *, scheduler: Optional[s
     settings = settings.resolved()
     t0 = time.perf_counter()
     summary = Summary()
-    from core.audio import missing_folders
-    made = missing_folders(out_dir)
+    made = audio.missing_folders(out_dir)
     started = False
     try:
         with _Lock(out_dir):
@@ -343,13 +343,12 @@ def _connect(scheduler: Optional[str], workers: Optional[int], memory_limit: Opt
              connect_timeout: float):
     """(client, local cluster or None): the ``scheduler``'s cluster with at least one worker, or
     a new local one; :class:`BatchError` when the scheduler cannot be reached or has no workers."""
-    from distributed import Client
     if not scheduler:
         cluster = _local_cluster(workers, memory_limit, _has_bokeh())
-        return Client(cluster, security=cluster.security), cluster
+        return distributed.Client(cluster, security=cluster.security), cluster
     probe_scheduler(scheduler, timeout=connect_timeout)
     try:
-        client = Client(scheduler, timeout=f"{connect_timeout}s")
+        client = distributed.Client(scheduler, timeout=f"{connect_timeout}s")
     except (OSError, TimeoutError) as exc:
         raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     try:
@@ -362,7 +361,6 @@ def _connect(scheduler: Optional[str], workers: Optional[int], memory_limit: Opt
 
 def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Manifest, summary: Summary, client, *,
                user=None, progress, on_start) -> None:
-    from distributed import as_completed
     workers_info = client.scheduler_info(n_workers=-1)["workers"].values()
     n_workers = len(workers_info)
     mem = [w.get("memory_limit") or 0 for w in workers_info]
@@ -383,7 +381,7 @@ def _run_tasks(plan: Plan, settings: UpmixSettings, out_dir: Path, manifest: Man
     t_start = time.perf_counter()
     done_s, n_done = 0.0, 0
     try:
-        for fut in as_completed(futures):
+        for fut in distributed.as_completed(futures):
             task = futures[fut]
             try:
                 res = fut.result()

@@ -10,6 +10,8 @@ from typing import Optional
 from app.chain import UpmixSettings
 
 from .batch_plan import MANIFEST, MANIFEST_VERSION, BatchError, _stat, file_sha256
+from core import lazy
+audio = lazy.module("core.audio")
 
 __all__ = ["Manifest"]
 
@@ -57,8 +59,7 @@ class Manifest:
     def open(self) -> None:
         """Start appending: the file is rewritten compactly (header + the current entries)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        from core.audio import replacing
-        with replacing(self.path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        with audio.replacing(self.path) as tmp, open(tmp, "w", encoding="utf-8") as f:
             f.write(json.dumps({"kind": "header", "version": MANIFEST_VERSION, "settings": self.settings}) + "\n")
             for rec in self.entries.values():
                 f.write(json.dumps(rec) + "\n")

@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING, Optional
 
 from app.chain import UpmixSettings
 from core.hashing import sha256_file
+import stat
+from app.chain import rendition_path
+from core import lazy
+soundfile = lazy.module("soundfile")
 
 if TYPE_CHECKING:
     from .batch_manifest import Manifest
@@ -65,7 +69,6 @@ def find_audio(in_dir: Path, *, exclude: Optional[Path] = None,
 
 def _not_regular(path: Path) -> Optional[str]:
     """None for a regular file (links followed), else why it is skipped."""
-    import stat
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -110,9 +113,8 @@ def _output_for(rel: Path, ext: str, clash: bool) -> Path:
 
 
 def _audio_seconds(path: Path) -> float:
-    import soundfile as sf
     try:
-        info = sf.info(str(path))
+        info = soundfile.info(str(path))
         return float(info.frames) / float(info.samplerate) if info.samplerate > 0 else 0.0
     except Exception:  # the worker reports why the file is bad
         return 0.0
@@ -121,7 +123,6 @@ def _audio_seconds(path: Path) -> float:
 def output_claims(out_rel: Path, settings: UpmixSettings) -> list[str]:
     """Every path (relative to OUT_DIR, POSIX) a task writing ``out_rel`` may write: each
     rendition's audio, with a separator its project file, with ``stems`` its stems folder."""
-    from app.chain import rendition_path
     claims = []
     for k in range(settings.renditions):
         p = rendition_path(out_rel, settings.seed + k, k)

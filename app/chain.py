@@ -25,6 +25,26 @@ from core.errors import ParameterError
 from core.formats import OUTPUT_FORMATS
 from core.limits import CEILING_DB_RANGE, DEFAULT_CEILING_DB, DEFAULT_VARIETY, VARIETY_RANGE, check_range
 from core.progress import ProgressFn, Reporter
+import math
+import numpy as np
+import threading
+import separation
+from core.models import list_models, load_model
+from core.models.base import models_dir as shipped
+from core.settings import Settings
+from core.loudness import measure_stream, GainPlan, LoudnessStream, TruePeakStream
+from concurrent.futures import ThreadPoolExecutor
+from app.reference import follow_file
+from core import lazy
+app_dawproject = lazy.module("app.dawproject")
+app_session = lazy.module("app.session")
+audio = lazy.module("core.audio")
+core_placement = lazy.module("core.placement")
+export = lazy.module("app.export")
+output = lazy.module("app.output")
+plans = lazy.module("app.plans")
+project_io = lazy.module("app.project_io")
+streaming = lazy.module("core.streaming")
 
 __all__ = ["UpmixSettings", "UpmixResult", "Output", "upmix_file", "best_method", "rendition_path", "FORMATS",
            "NO_SEPARATOR", "write_decoded", "session_outputs"]
@@ -36,8 +56,6 @@ NO_SEPARATOR = "none"
 def best_method(models_dir=None) -> str:
     """The best method available in ``models_dir`` (default: the shipped models): PS-MTM, then
     PS-NN, then Decorr (which needs no model file)."""
-    from core.models import list_models
-    from core.models.base import models_dir as shipped
     folder = Path(models_dir) if models_dir is not None else shipped()
     avail = {m.name for m in list_models() if m.available(folder)[0]}
     for name in ("ps-mtm", "ps-nn", "decorr"):
@@ -69,7 +87,6 @@ class UpmixSettings:
 
     def resolved(self) -> "UpmixSettings":
         """``best`` replaced by the model it means, names checked; raises ParameterError."""
-        from core.models import list_models
         method = best_method(self.models_dir) if self.method == "best" else self.method
         names = [m.name for m in list_models()]
         if method not in names:
@@ -80,13 +97,12 @@ class UpmixSettings:
             raise ParameterError(f"renditions must be at least 1 (got {self.renditions})")
         check_range("the true-peak ceiling", self.ceiling_db, CEILING_DB_RANGE, " dBTP")
         check_range("variety", self.variety, VARIETY_RANGE)
-        from core.placement import PLACEMENT_METHODS, default_method
-        placement = self.placement or default_method(self.models_dir)
-        if placement not in PLACEMENT_METHODS:
-            raise ParameterError(f"unknown placement {placement!r}; choose one of {', '.join(PLACEMENT_METHODS)}")
+        placement = self.placement or core_placement.default_method(self.models_dir)
+        if placement not in core_placement.PLACEMENT_METHODS:
+            raise ParameterError(f"unknown placement {placement!r}; "
+                                 f"choose one of {', '.join(core_placement.PLACEMENT_METHODS)}")
         sep = None if self.separator in (None, "", NO_SEPARATOR) else self.separator
         if sep is not None:
-            import separation
             backends = [b.name for b in separation.list_backends()]
             if sep not in backends:
                 raise ParameterError(f"unknown separator {sep!r}; choose one of: none, {', '.join(backends)}")
@@ -108,8 +124,7 @@ class UpmixSettings:
         return settings
 
     def output_settings(self):
-        from app.output import OutputSettings
-        return OutputSettings(self.ceiling_db, True, self.keep_loudness)
+        return output.OutputSettings(self.ceiling_db, True, self.keep_loudness)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -158,7 +173,6 @@ def upmix_file(input, output, settings: UpmixSettings, *, project=None, overwrit
     rendition as a DAWproject file there. Errors: AudioError (the input or an output),
     ParameterError (settings, models), Cancelled.
     """
-    from core.settings import Settings
     user = user if user is not None else Settings.resolve()
     if settings.models_dir is None:
         settings = replace(settings, models_dir=str(user.models_dir))
@@ -167,7 +181,6 @@ def upmix_file(input, output, settings: UpmixSettings, *, project=None, overwrit
     s = settings.resolved()
     output = Path(output)
     if s.uses_session:
-        from core import audio
         files, folders = session_outputs(output, s, project=project, dawproject=dawproject)
         audio.check_outputs(files, folders, inputs=[input], overwrite=overwrite)      # before any work
         if s.reference is not None:
@@ -177,9 +190,6 @@ def upmix_file(input, output, settings: UpmixSettings, *, project=None, overwrit
                                   cancel=cancel, dawproject=dawproject)
     if dawproject is not None:
         raise ParameterError("a DAWproject file needs sources: choose a separator")
-    from core import audio
-    from core.models import load_model
-    from core.loudness import measure_stream
     fmt = s.format or audio.format_for_path(output)
     audio.check_extension(output, fmt)
     mono = audio.load_mono(input)                  # decoded, downmixed, resampled in blocks
@@ -205,18 +215,12 @@ def write_decoded(output, mono, params, *, fmt: str, ceiling_db: float = -1.0, m
     measure (true peak and loudness, block by block), then to scale and write as it comes (the PS
     decoder costs far less than prediction). The file equals decoding, planning and writing the
     whole signal at once, byte for byte."""
-    import math
 
-    import numpy as np
 
-    from core import audio
-    from core.loudness import GainPlan
-    from core.loudness import LoudnessStream, TruePeakStream
-    from core.streaming import decode_stream
     n = len(mono)
     tp = TruePeakStream(n, 2)
     ls = LoudnessStream(n, 2) if n >= 0.4 * SAMPLE_RATE else None
-    for start, block in decode_stream(mono, params, mono_compatible=mono_compatible,
+    for start, block in streaming.decode_stream(mono, params, mono_compatible=mono_compatible,
                                       progress=Reporter(progress, "measure", 0.0, 0.5), cancel=cancel):
         tp.push(block)
         if ls is not None:
@@ -229,7 +233,7 @@ def write_decoded(output, mono, params, *, fmt: str, ceiling_db: float = -1.0, m
     plan = GainPlan(float(min(want, room)), float(peak), float(ceiling_db), True, lufs, target_lufs)
     g = np.float32(10 ** (plan.gain_db / 20))
     with audio.AtomicWriters([output], fmt=fmt, channels=2, overwrite=overwrite, inputs=inputs) as (w,):
-        for _start, block in decode_stream(mono, params, mono_compatible=mono_compatible,
+        for _start, block in streaming.decode_stream(mono, params, mono_compatible=mono_compatible,
                                            progress=Reporter(progress, "write", 0.5, 0.5), cancel=cancel):
             block *= g
             w.write(block)
@@ -248,21 +252,15 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
     parameters (:func:`core.renderer.mix_stream`), no per-source stereo pair is made unless stems
     or a DAWproject are asked for, and the file equals ``soundstage render`` of its project bit
     for bit."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
 
-    from app.export import export
-    from app.plans import Rendition
-    from app.project_io import save_project
-    from app.session import Session
-    session = Session(user)
+    session = app_session.Session(user)
     session.memory.keep_bytes = 0           # nothing is undone here: only the current renders in memory
     session.pairs = False                   # nothing plays here
     session.open(input)
     session.model = s.method
     session.set_mono_compatible(s.mono_compatible, record=False)
     session.set_output(s.output_settings())
-    first = Rendition(s.seed, s.method, s.temperature, s.guidance, s.placement, s.variety)
+    first = plans.Rendition(s.seed, s.method, s.temperature, s.guidance, s.placement, s.variety)
     failed = threading.Event()
     with ThreadPoolExecutor(1, thread_name_prefix="predict") as pool:
         job = pool.submit(session.predict, first, cancel=_Either(cancel, failed))
@@ -274,7 +272,6 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
             raise
         session.keep_params(first, job.result())
     if s.reference is not None:             # analysed with the separator the recording used
-        from app.reference import follow_file
         follow_file(session, s.reference, progress=Reporter(progress, "reference"), cancel=cancel)
     outputs = []
     for k in range(s.renditions):
@@ -283,17 +280,16 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
                               placement=s.placement, variety=s.variety, detail=s.seed,
                               progress=Reporter(progress, f"rendition {k + 1}"), cancel=cancel)
         dest = rendition_path(output, seed, k)
-        res = export(session, dest, fmt=s.format, stems=s.stems, overwrite=overwrite,
+        res = export.export(session, dest, fmt=s.format, stems=s.stems, overwrite=overwrite,
                      project=project is None or k > 0)
         if project is not None and k == 0:
             session.export_settings = {"path": str(dest), "format": s.format}
-            res.project = save_project(session, project)
+            res.project = project_io.save_project(session, project)
         placed = [{"name": src.name, "pan": p.pan, "width": p.width} for src, p in zip(session.sources, session.placements)]
         outputs.append(Output(res.path, seed, res.gain_db, res.project, list(res.stems), plan=res.plan, sources=placed))
         if dawproject is not None and k == 0:
-            from app.dawproject import write_dawproject
             session.make_pairs()            # a track per source: its stereo pair
-            dawproject = write_dawproject(session, dawproject, overwrite=overwrite)
+            dawproject = app_dawproject.write_dawproject(session, dawproject, overwrite=overwrite)
     names = [f"{src.name} pan {p.pan:+.2f} width {p.width:.2f}" for src, p in zip(session.sources, session.placements)]
     return UpmixResult(s.method, session.seconds, outputs, names, input_loudness=session.stage.input_loudness(session.mono),
                        dawproject=dawproject)

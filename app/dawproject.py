@@ -29,6 +29,10 @@ from core.audio import replacing, same_file
 from core.errors import ParameterError
 from core.progress import ProgressFn, report
 from core.renderer import mix_chunks
+from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
+from core import lazy
+soundfile = lazy.module("soundfile")
 
 __all__ = ["write_dawproject", "DAWPROJECT_VERSION", "stem_placements"]
 
@@ -38,7 +42,6 @@ ORIGINAL_COLOUR = "#808080"
 
 def stem_placements(placements):
     """The placements the stems are rendered with: mute and solo lifted (they become track mutes)."""
-    from dataclasses import replace
     return [replace(p, mute=False, solo=False) for p in placements]
 
 
@@ -48,9 +51,8 @@ def _muted(placements) -> list[bool]:
 
 
 def _wav_bytes(audio: np.ndarray) -> bytes:
-    import soundfile as sf
     buf = io.BytesIO()
-    sf.write(buf, audio, SAMPLE_RATE, format="WAV", subtype="FLOAT")
+    soundfile.write(buf, audio, SAMPLE_RATE, format="WAV", subtype="FLOAT")
     return buf.getvalue()
 
 
@@ -136,7 +138,6 @@ def write_dawproject(session, path, *, overwrite: bool = False, plan=None,
 
     The stems carry the output gain the export applies: ``plan`` (a :class:`core.loudness.GainPlan`
     measured for the session as it is), by default measured and kept (:meth:`Session.plan_output`)."""
-    from importlib.metadata import PackageNotFoundError, version
     path = Path(path)
     if not session.renders:
         raise ParameterError("nothing to hand off: separate the recording first")

@@ -25,6 +25,9 @@ from core.errors import ParameterError
 from core.progress import ProgressFn
 from core.stft import HOP, N_FFT, istft, n_frames, stft
 from separation.base import PALETTE, Source
+import separation
+from core import lazy
+bands = lazy.module("core.bands")
 
 __all__ = ["band_to_hz", "suggested_merges", "Merge", "Split", "MoveRegion", "Edit", "EditError", "apply_edit", "apply_edits", "edit_from_dict",
            "SPLIT_PARTS", "NYQUIST", "describe"]
@@ -112,9 +115,8 @@ def describe(edit: Edit, sources: list[Source]) -> str:
 
 def band_to_hz(y: float) -> float:
     """A spectrogram's band coordinate (0 at the bottom of band 0, 34 at the top) in Hz."""
-    from core.bands import N_BANDS, band_edges
-    hz = band_edges() * (SAMPLE_RATE / N_FFT)
-    return float(np.interp(y, np.arange(N_BANDS + 1), hz))
+    hz = bands.band_edges() * (SAMPLE_RATE / N_FFT)
+    return float(np.interp(y, np.arange(bands.N_BANDS + 1), hz))
 
 
 def suggested_merges(sources: list[Source], *, least: float = 0.3) -> list[tuple[int, int, float]]:
@@ -198,7 +200,6 @@ def _split_at(src: Source, hz: float) -> list[np.ndarray]:
 
 
 def _split_formation(src: Source, parts: int, progress, cancel) -> list[np.ndarray]:
-    import separation
     lo, hi = SPLIT_PARTS
     if not lo <= parts <= hi:
         raise EditError(f"a source splits into {lo} to {hi} parts, not {parts}")

@@ -26,6 +26,9 @@ from core.errors import ParameterError
 from core.formats import SUBTYPES
 from core.hashing import sha256_file
 from core.limits import CEILING_DB_RANGE, GAIN_DB_RANGE, VARIETY_RANGE
+import math
+import re
+from core.models.base import list_models, model_files
 
 FORMAT = "soundstage-project"
 VERSION = 1
@@ -210,8 +213,6 @@ def _backend_schema(backend: str, where: str) -> tuple:
 
 def _check(value, spec, where: str, at: str):
     """``value`` checked against ``spec`` (see above); returns it (lists and dicts copied)."""
-    import math
-    import re
     kind = spec[0]
     name = at or "the project"
 
@@ -328,7 +329,6 @@ def model_checksums(names, folder) -> dict:
     (:func:`core.models.base.model_files`): PS and placement models from ``folder``, the grouping
     model from the shipped models (an empty dict for a model without files, such as Decorr)."""
     import separation.grouping  # noqa: F401  (registers the grouping model)
-    from core.models.base import list_models, model_files
     kinds = {m.name: m.kind for m in list_models(kind=None)}
     out = {}
     for name in sorted(set(names)):

@@ -24,6 +24,8 @@ from .project import GROUPING_MODEL, PLACEMENT_MODEL, REFERENCE_MODEL, ProjectDa
     relative_recording, write_project
 from .session import Session
 from core.settings import Settings
+from core.errors import ParameterError
+from core.reference import ReferenceScene
 
 __all__ = ["to_project", "save_project", "load_project"]
 
@@ -106,8 +108,6 @@ def load_project(path, *, settings: Optional[Settings] = None, pairs: bool = Tru
 
 def _scenes(path: Path, saved: dict) -> dict:
     """The project's reference scenes (``ReferenceScene`` by id); ProjectError for a bad one."""
-    from core.errors import ParameterError
-    from core.reference import ReferenceScene
     out = {}
     for k, d in saved.items():
         try:

@@ -23,6 +23,9 @@ from separation.base import Source
 from core.hashing import sha256_array
 
 from .plans import Rendition
+from core import lazy
+prediction_cache = lazy.module("app.prediction_cache")
+project = lazy.module("app.project")
 
 __all__ = ["prepare", "predict", "predicted", "propose", "render_around"]
 
@@ -42,8 +45,7 @@ def predict(r: Rendition, mono: np.ndarray, *, models_dir=None, cache_dir=None, 
     key = _cache_key(r, mono, models_dir, cache_dir, audio_sha256)
     if key is None:
         return make()
-    from .prediction_cache import PredictionCache
-    return PredictionCache(cache_dir).get(key, make)
+    return prediction_cache.PredictionCache(cache_dir).get(key, make)
 
 
 def predicted(r: Rendition, mono: np.ndarray, *, models_dir=None, cache_dir=None,
@@ -55,25 +57,22 @@ def predicted(r: Rendition, mono: np.ndarray, *, models_dir=None, cache_dir=None
     key = _cache_key(r, mono, models_dir, cache_dir, audio_sha256)
     if key is None:
         return not model_has_files(r.model, models_dir)
-    from .prediction_cache import PredictionCache
-    return PredictionCache(cache_dir).contains(key)
+    return prediction_cache.PredictionCache(cache_dir).contains(key)
 
 
 def model_has_files(name: str, models_dir=None) -> bool:
-    from .project import model_checksums
-    return bool(model_checksums([name], models_dir).get(name, {}))
+    return bool(project.model_checksums([name], models_dir).get(name, {}))
 
 
 def _cache_key(r: Rendition, mono, models_dir, cache_dir, audio_sha256) -> Optional[str]:
     """The prediction cache's key for ``r`` (None: nothing to keep)."""
     if cache_dir is None:
         return None
-    from .prediction_cache import PredictionCache
-    from .project import model_checksums
-    files = model_checksums([r.model], models_dir).get(r.model, {})
+    files = project.model_checksums([r.model], models_dir).get(r.model, {})
     if not files:                                    # a model without files (Decorr) costs nothing
         return None
-    return PredictionCache.key(audio_sha256 or sha256_array(mono), r.model, files, r.ps_seed, r.temperature,
+    return prediction_cache.PredictionCache.key(audio_sha256 or sha256_array(mono), r.model, files, r.ps_seed,
+                                                r.temperature,
                                r.guidance)
 
 

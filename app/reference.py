@@ -23,6 +23,10 @@ from typing import TYPE_CHECKING, Optional
 
 from core.progress import ProgressFn, Reporter
 from core.reference import MonoReference, ReferenceScene, analyse_reference
+import separation
+from .undo import Change
+from core import lazy
+audio = lazy.module("core.audio")
 
 if TYPE_CHECKING:
     from .session import Session
@@ -46,8 +50,6 @@ def analyse_file(path, backend: str, settings: Optional[dict] = None, *, user=No
     """The scene of stereo file ``path``, its downmix separated with ``backend`` and ``settings``
     (``user``: :class:`core.settings.Settings` for the separator's folders and caches). Raises
     AudioError (the file), MonoReference (no stereo image), ParameterError."""
-    import separation
-    from core import audio
     path = Path(audio.check_input(path))
     stereo = audio.load_stereo(path)
     settings = dict(settings or {})
@@ -72,7 +74,6 @@ class ReferencePlan:
 
     def adopt(self, session: "Session"):
         use_reference(session, self.scene)
-        from .undo import Change
         return Change.NOTHING
 
 

@@ -21,6 +21,10 @@ from separation.base import Source
 
 from . import proposal
 from .plans import Rendition, RenditionPlan
+from core.models import load_model
+from core import lazy
+decoder = lazy.module("core.decoder")
+stft = lazy.module("core.stft")
 
 if TYPE_CHECKING:
     from .plans import SourcesPlan
@@ -60,11 +64,8 @@ class RenditionSteps:
         with the Decorr baseline's parameters (no model to sample: a few seconds for a song), what
         the app plays while the sources are being found."""
         self._need_recording()
-        from core.decoder import decode
-        from core.models import load_model
-        from core.stft import n_frames
         params = load_model("decorr", self.settings.models_dir).predict(self.mono, cancel=cancel)
-        return decode(self.mono, params.fit_frames(n_frames(len(self.mono))), cancel=cancel)
+        return decoder.decode(self.mono, params.fit_frames(stft.n_frames(len(self.mono))), cancel=cancel)
 
     def keep_params(self, rendition: Rendition, params: PSParams) -> None:
         """PS parameters of ``rendition`` computed elsewhere (e.g. in a helper thread while the

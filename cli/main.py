@@ -11,6 +11,13 @@ import importlib
 import sys
 
 from core.errors import AudioError, Cancelled, ParameterError
+import signal
+from pathlib import Path
+from core.settings import Settings
+from app import __version__
+from core import lazy
+audio = lazy.module("core.audio")
+base = lazy.module("core.models.base")
 
 COMMANDS = ("upmix", "analyze", "roundtrip", "separate", "cache", "eval", "render", "edit", "batch", "train", "gui")
 
@@ -21,8 +28,6 @@ class UserError(Exception):
 
 def check_output(out, *, inputs=(), force: bool = False):
     """Refuse an output path that is an input, or that exists without ``--force``."""
-    from pathlib import Path
-    from core import audio
     out = Path(out)
     for src in inputs:
         if src is not None and audio.same_file(src, out):
@@ -39,11 +44,9 @@ _SETTING_OPTIONS = {"models_dir": "models_dir", "demucs_models": "demucs_models"
 def user_settings(args):
     """The user's settings (core.settings.Settings): the command line, then the environment, then
     the defaults (the desktop app adds its stored preferences)."""
-    from core.settings import Settings
     cli = {field: getattr(args, opt, None) for opt, field in _SETTING_OPTIONS.items()}
     user = Settings.resolve(cli)
-    from core.models.base import set_default_threads
-    set_default_threads(user.torch_threads)
+    base.set_default_threads(user.torch_threads)
     return user
 
 
@@ -54,7 +57,6 @@ def _load(name):
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command. Command modules import only light modules at the top (their
     heavy imports happen in ``run``), so ``--help`` and ``--version`` answer at once."""
-    from app import __version__
     parser = argparse.ArgumentParser(prog="soundstage",
                                      description="Turn mono music recordings into stereo.")
     parser.add_argument("--version", action="version", version=f"soundstage {__version__}")
@@ -97,7 +99,6 @@ def main(argv=None) -> int:
         return 130
     finally:
         if previous is not None:
-            import signal
             signal.signal(signal.SIGTERM, previous)
 
 
@@ -105,7 +106,6 @@ def _terminate_as_cancel():
     """SIGTERM (``kill``) stops a command the way Ctrl+C does: the exception unwinds through the
     atomic writers, which remove their temporary files. Returns the previous handler (None when
     no handler can be set here, e.g. outside the main thread)."""
-    import signal
 
     def handler(signum, frame):
         raise Cancelled("terminated")

@@ -22,6 +22,8 @@ from typing import Iterable
 import soundfile as sf
 
 from .errors import AudioError, OutputError
+import shutil
+import glob
 
 __all__ = ["replacing", "committing", "check_outputs", "output_error", "remove_stale_parts", "temp_beside",
            "missing_folders", "same_file", "OutputError"]
@@ -62,7 +64,6 @@ def output_error(dest, exc: BaseException) -> OutputError:
 
 
 def _space_left(folder: Path) -> int:
-    import shutil
     try:
         return shutil.disk_usage(folder).free
     except OSError:
@@ -142,7 +143,6 @@ def _lock(fd: int) -> bool:
 def remove_stale_parts(dest) -> int:
     """Remove the temporary files (``.NAME.*.part``) that a killed or crashed writer of ``dest``
     left; a file another live process is writing is kept. Returns how many were removed."""
-    import glob
     dest = Path(dest)
     n = 0
     for p in dest.parent.glob(glob.escape(_temp_prefix(dest)) + "*.part"):

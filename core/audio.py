@@ -21,6 +21,7 @@ from .errors import AudioError, OutputError, ParameterError
 from .atomic import (check_outputs, committing, missing_folders, output_error, remove_stale_parts,  # noqa: F401
                      replacing, same_file, temp_beside)
 from .writing import SUBTYPES, AtomicWriters, check_extension, format_for_path, write  # noqa: F401
+import stat
 
 __all__ = ["load", "load_mono", "load_stereo", "resample", "to_mono", "write", "SUBTYPES", "same_file", "temp_beside",
            "replacing", "output_error", "remove_stale_parts", "check_extension", "OutputError", "check_outputs",
@@ -73,7 +74,6 @@ def _read(path, *, min_samples: int) -> tuple[np.ndarray, int]:
 def _check_input_file(p: Path) -> None:
     """Refuse before opening: missing, a folder, not a regular file (a FIFO would block the
     reader), empty, or a WAV cut short in its audio data."""
-    import stat
     try:
         st = os.stat(p)
     except FileNotFoundError:

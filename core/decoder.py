@@ -47,6 +47,8 @@ from .errors import ParameterError
 from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams
 from .stft import OverlapAdd, n_frames, stft_frames
+from core import lazy
+bands = lazy.module("core.bands")
 
 __all__ = ["mixing_coefficients", "downmix_gain", "DOWNMIX_MAX_GAIN", "side_coefficients", "monocompat_coefficients", "coefficients", "decode", "Decorrelated", "prepare", "CHUNK_FRAMES"]
 
@@ -132,8 +134,7 @@ def _band_rows(x: np.ndarray) -> np.ndarray:
 def _band_layout():
     global _LAYOUT
     if _LAYOUT is None:
-        from .bands import band_edges
-        e = np.asarray(band_edges())
+        e = np.asarray(bands.band_edges())
         e0, widths = e[:-1], np.diff(e)
         if np.any(np.diff(widths) < 0):               # the row-by-row sum needs widths non-decreasing
             raise AssertionError("band widths must not decrease with frequency")

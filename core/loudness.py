@@ -25,6 +25,10 @@ import numpy as np
 
 from . import SAMPLE_RATE
 from .errors import ParameterError
+import warnings
+from core import lazy
+pyloudnorm = lazy.module("pyloudnorm")
+signal = lazy.module("scipy.signal")
 
 __all__ = ["integrated_lufs", "dual_mono_lufs", "true_peak_db", "sample_peak_db", "Loudness", "measure",
            "GainPlan", "plan_gain", "DUAL_MONO_LU", "OVERSAMPLE",
@@ -42,9 +46,8 @@ def oversample_phases(oversample: int) -> np.ndarray:
     output sample ``oversample * n + p`` is the convolution of x with phase p."""
     h = _PHASES.get(oversample)
     if h is None:
-        from scipy.signal import firwin
         taps = (_TAPS - 1) * oversample // 4 + 1
-        fir = firwin(taps, 1.0 / oversample, window=("kaiser", 10.0)) * oversample
+        fir = signal.firwin(taps, 1.0 / oversample, window=("kaiser", 10.0)) * oversample
         fir = np.concatenate([fir, np.zeros(-len(fir) % oversample)])
         h = np.stack([fir[p::oversample] for p in range(oversample)]).astype(np.float32)
         _PHASES[oversample] = h
@@ -63,9 +66,7 @@ def _as_2d(x) -> np.ndarray:
 def integrated_lufs(x, *, sr: int = SAMPLE_RATE) -> float:
     """Integrated loudness of ``x`` in LUFS (BS.1770-4); -inf for silence (everything gated out).
     Needs at least one 400 ms block."""
-    import warnings
 
-    import pyloudnorm
     x = _as_2d(x)
     if len(x) < int(0.4 * sr):
         raise ParameterError(f"loudness needs at least 0.4 s of audio, got {len(x) / sr:.3f} s")
@@ -98,7 +99,6 @@ def true_peak_db(x, *, oversample: int = OVERSAMPLE) -> float:
     """True peak of ``x`` in dBTP: the largest absolute value of any channel after ``oversample``-x
     oversampling (each polyphase branch an FFT convolution, in chunks so memory stays bounded;
     the signal is taken as zero outside the file). -inf for silence."""
-    from scipy.signal import oaconvolve
     x = _as_2d(x)
     h = oversample_phases(oversample)
     m = h.shape[1] - 1                    # context each output needs
@@ -113,7 +113,7 @@ def true_peak_db(x, *, oversample: int = OVERSAMPLE) -> float:
         if hi - lo <= m:
             break
         for ph in h:
-            y = oaconvolve(seg, ph[:, None], mode="valid", axes=0)
+            y = signal.oaconvolve(seg, ph[:, None], mode="valid", axes=0)
             peak = max(peak, float(np.max(np.abs(y), initial=0.0)))
     return 20 * math.log10(peak) if peak > 0 else -math.inf
 
@@ -246,7 +246,6 @@ class TruePeakStream:
         self._run(final=False)
 
     def _run(self, *, final: bool) -> None:
-        from scipy.signal import oaconvolve
         n, m = self.n, self.m
         while not self.done and self.a < n + m:
             lo, hi = self.a, min(self.a + self.chunk + m, n + 2 * m)
@@ -261,7 +260,7 @@ class TruePeakStream:
             if s1 > s0:
                 seg[s0 - lo: s1 - lo] = self.buf[s0 - self.buf_start: s1 - self.buf_start]
             for ph in self.h:
-                y = oaconvolve(seg, ph[:, None], mode="valid", axes=0)
+                y = signal.oaconvolve(seg, ph[:, None], mode="valid", axes=0)
                 self.peak = max(self.peak, float(np.max(np.abs(y), initial=0.0)))
             self.a += self.chunk
             keep = self.a - self.buf_start                     # the next chunk starts at self.a
@@ -270,7 +269,6 @@ class TruePeakStream:
         self.done = True
 
     def result(self) -> float:
-        import math
         self._run(final=True)
         return 20 * math.log10(self.peak) if self.peak > 0 else -math.inf
 
@@ -281,7 +279,6 @@ class LoudnessStream:
     400 ms blocks are summed as the meter sums them and gated the same way."""
 
     def __init__(self, n: int, channels: int, *, sr: int = SAMPLE_RATE):
-        import pyloudnorm
         meter = pyloudnorm.Meter(sr, filter_class="DeMan")
         self.stages = [(f.b, f.a, f.passband_gain) for f in meter._filters.values()]
         self.zi = [[np.zeros(max(len(b), len(a)) - 1) for b, a, _ in self.stages] for _ in range(channels)]
@@ -299,13 +296,12 @@ class LoudnessStream:
         return int(T_g * (j * step) * rate), int(T_g * (j * step + 1) * rate)
 
     def push(self, block: np.ndarray, *, final: bool = False) -> None:
-        from scipy.signal import lfilter
         block = np.asarray(block, np.float32).reshape(len(block), self.ch)
         out = np.empty_like(block)
         for c in range(self.ch):
             col = block[:, c]
             for k, (b, a, gain) in enumerate(self.stages):
-                y, self.zi[c][k] = lfilter(b, a, col, zi=self.zi[c][k])
+                y, self.zi[c][k] = signal.lfilter(b, a, col, zi=self.zi[c][k])
                 col = (gain * y).astype(np.float32)           # pyloudnorm stores each stage in float32
             out[:, c] = col
         self.buf = np.concatenate([self.buf, out])
@@ -325,7 +321,6 @@ class LoudnessStream:
 
     def result(self) -> float:
         """The integrated loudness in LUFS (as pyloudnorm computes it from the block powers)."""
-        import warnings
         z, G, Gamma_a = self.z, [1.0, 1.0, 1.0, 1.41, 1.41], -70.0
         j_range = np.arange(0, self.n_blocks)
         ch = range(self.ch)
@@ -355,5 +350,4 @@ def measure_stream(x: np.ndarray, *, block: int = 1 << 18):
         peak = max(peak, float(np.max(np.abs(x2[a:b]), initial=0.0)))
         tp.push(x2[a:b])
         ls.push(x2[a:b], final=b == n)
-    import math
     return Loudness(ls.result(), tp.result(), 20 * math.log10(peak) if peak > 0 else -math.inf, ch)

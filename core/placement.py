@@ -34,6 +34,11 @@ from .errors import ParameterError
 from .limits import DEFAULT_VARIETY, GAIN_DB_RANGE  # noqa: F401  (re-exported)
 from .pan import ic_to_width, iid_to_pan, pan_to_iid, source_weights, width_to_ic
 from .ps import IID_MAX_DB, PSParams
+from .reference import propose_with_reference
+from core import lazy
+placement = lazy.module("core.models.placement")
+placement_features = lazy.module("core.models.placement_features")
+signal = lazy.module("scipy.signal")
 
 __all__ = ["Placement", "pan_to_iid", "iid_to_pan", "width_to_ic", "ic_to_width", "seed_placements",
            "source_weights", "trajectories", "tile_parameters", "propose", "default_method", "downmix_gain",
@@ -108,8 +113,7 @@ def seed_placements(params: PSParams, energies: np.ndarray, previous=None) -> li
 
 def default_method(folder=None) -> str:
     """"model" when the placement model's file is there (shipped, or in ``folder``), else "mean"."""
-    from .models.placement import placement_model_path
-    return "model" if placement_model_path(folder).exists() else "mean"
+    return "model" if placement.placement_model_path(folder).exists() else "mean"
 
 
 def propose(energies: np.ndarray, *, method: str = "model", params: Optional[PSParams] = None, seed: int = 0,
@@ -131,18 +135,15 @@ def propose(energies: np.ndarray, *, method: str = "model", params: Optional[PSP
         return seed_placements(params, energies, previous)
     if method != "model":
         raise ParameterError(f"unknown placement method {method!r}; choose one of {', '.join(PLACEMENT_METHODS)}")
-    from .models.placement import load_placement_model
-    from .models.placement_features import mix_features, source_features
-    model = load_placement_model(folder)
+    model = placement.load_placement_model(folder)
     known = {i: (p.pan, p.width) for i, p in enumerate(previous or []) if p.pinned and i < len(energies)}
     e = np.maximum(energies.astype(np.float64), 0.0)
     if reference is not None:
-        from .reference import propose_with_reference
         y = propose_with_reference(e, reference, seed=seed, variety=variety, known=known, residual=residual,
                                    folder=folder)
     else:
-        y = model.sample(source_features(e, residual), mix_features(e), e.sum(axis=(1, 2)), seed=seed,
-                         variety=variety, known=known)
+        y = model.sample(placement_features.source_features(e, residual), placement_features.mix_features(e),
+                         e.sum(axis=(1, 2)), seed=seed, variety=variety, known=known)
     out = []
     for i in range(len(energies)):
         prev = previous[i] if previous is not None and i < len(previous) else None
@@ -242,7 +243,6 @@ def trajectories(params: PSParams, energies: np.ndarray, *, centres=None, smooth
     place. A forward-backward exponential smoothing (``smooth`` per frame, zero phase) removes
     frame-to-frame wobble.
     """
-    from scipy.signal import filtfilt
     w = source_weights(energies)                       # [S, B, T]
     tot = w.sum(axis=1)                                 # [S, T]
     if centres is None:
@@ -276,6 +276,6 @@ def trajectories(params: PSParams, energies: np.ndarray, *, centres=None, smooth
     iid = np.where(quiet | ~np.isfinite(iid), g_iid, iid)
     ic = np.where(quiet | ~np.isfinite(ic), np.where(np.isfinite(g_ic), g_ic, 1.0), ic)
     if iid.shape[1] > 12 and smooth > 0:
-        iid = filtfilt([1 - smooth], [1, -smooth], iid, axis=1)
-        ic = filtfilt([1 - smooth], [1, -smooth], ic, axis=1)
+        iid = signal.filtfilt([1 - smooth], [1, -smooth], iid, axis=1)
+        ic = signal.filtfilt([1 - smooth], [1, -smooth], ic, axis=1)
     return np.clip(iid, -IID_MAX_DB, IID_MAX_DB).astype(np.float32), np.clip(ic, -1, 1).astype(np.float32)

@@ -32,6 +32,15 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .errors import ParameterError
+from dataclasses import replace
+from core import lazy
+bands = lazy.module("core.bands")
+pan = lazy.module("core.pan")
+placement = lazy.module("core.models.placement")
+placement_features = lazy.module("core.models.placement_features")
+ps = lazy.module("core.ps")
+reference_match = lazy.module("core.models.reference_match")
+stft = lazy.module("core.stft")
 
 __all__ = ["ReferenceScene", "MonoReference", "analyse_reference", "propose_with_reference", "side_to_mid_db",
            "MONO_SIDE_DB", "SCENE_VERSION"]
@@ -93,8 +102,8 @@ class ReferenceScene:
             raise ParameterError(f"a reference scene has 1 to {MAX_REFERENCE_SOURCES} sources, got {n}")
         if len(self.feats) != n or len(self.width) != n or len(self.share) != n:
             raise ParameterError("a reference scene needs features, pan, width and share for every source")
-        from .models.placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
-        if any(len(f) != N_SOURCE_FEATURES for f in self.feats) or len(self.mix) != N_MIX_FEATURES:
+        if (any(len(f) != placement_features.N_SOURCE_FEATURES for f in self.feats)
+                or len(self.mix) != placement_features.N_MIX_FEATURES):
             raise ParameterError("a reference scene's features have the wrong length")
         vals = np.array([*self.pan, *self.width, *self.share, *self.mix, *np.ravel(self.feats)], np.float64)
         if not np.all(np.isfinite(vals)):
@@ -118,7 +127,6 @@ class ReferenceScene:
 
     def mirrored(self) -> "ReferenceScene":
         """The same scene with left and right swapped (every pan negated)."""
-        from dataclasses import replace
         return replace(self, pan=tuple(-p for p in self.pan),
                        band_pan=tuple(tuple(-v for v in r) for r in self.band_pan))
 
@@ -150,9 +158,6 @@ def analyse_reference(stereo: np.ndarray, separate: Callable[[np.ndarray], Seque
     """The :class:`ReferenceScene` of ``stereo`` [shape=(n, 2)] at 44.1 kHz, its downmix's sources
     from ``separate(mono)`` (objects with ``audio`` and ``kind``). Raises :class:`MonoReference`
     when the reference has no stereo image (side under mid by :data:`MONO_SIDE_DB` or more)."""
-    from .models.placement_features import mix_features, source_features, true_placement
-    from .ps import band_energy
-    from .stft import stft
     x = np.asarray(stereo, np.float32)
     if x.ndim != 2 or x.shape[1] != 2:
         raise ParameterError(f"a reference must be stereo [shape=(n, 2)], got {x.shape}")
@@ -166,14 +171,15 @@ def analyse_reference(stereo: np.ndarray, separate: Callable[[np.ndarray], Seque
     if not sources:
         raise ParameterError(f"{label}: the separator found no sources")
     sources = sources[:MAX_REFERENCE_SOURCES]
-    specs = np.stack([stft(np.ascontiguousarray(np.asarray(s.audio, np.float32)[:len(mono)])) for s in sources])
-    energies = np.stack([band_energy(sp) for sp in specs])
-    L, R = stft(x[:, 0]), stft(x[:, 1])
-    truth = true_placement(specs, L, R)
-    feats = source_features(energies, [getattr(s, "kind", "") == "residual" for s in sources])
+    specs = np.stack([stft.stft(np.ascontiguousarray(np.asarray(s.audio, np.float32)[:len(mono)])) for s in sources])
+    energies = np.stack([ps.band_energy(sp) for sp in specs])
+    L, R = stft.stft(x[:, 0]), stft.stft(x[:, 1])
+    truth = placement_features.true_placement(specs, L, R)
+    feats = placement_features.source_features(energies, [getattr(s, "kind", "") == "residual" for s in sources])
     share = truth["energy"].astype(np.float64) / max(float(truth["energy"].sum()), 1e-30)
     return ReferenceScene(name=name, sha256=sha256, separator=separator, feats=_rows(feats),
-                          mix=_floats(mix_features(energies)), pan=_floats(np.clip(truth["pan"], -1, 1)),
+                          mix=_floats(placement_features.mix_features(energies)), pan=_floats(np.clip(truth["pan"],
+                                                                                                      -1, 1)),
                           width=_floats(np.clip(truth["width"], 0, 1)), share=_floats(share),
                           band_pan=_rows(_band_pans(specs, L, R)), side_db=float(round(side, 3)),
                           settings=dict(settings or {}))
@@ -181,17 +187,15 @@ def analyse_reference(stereo: np.ndarray, separate: Callable[[np.ndarray], Seque
 
 def _band_pans(specs: np.ndarray, L: np.ndarray, R: np.ndarray) -> np.ndarray:
     """Each source's pan per band [shape=(S, 34)], its tiles weighted as in ``true_placement``."""
-    from .bands import band_sum
-    from .pan import iid_to_pan, source_weights
     p = (specs.real ** 2 + specs.imag ** 2).astype(np.float64)
     m2 = (p / np.maximum(p.sum(axis=0, keepdims=True), 1e-20)) ** 2
     ll = (L.real ** 2 + L.imag ** 2).astype(np.float64)
     rr = (R.real ** 2 + R.imag ** 2).astype(np.float64)
-    pll = np.stack([band_sum(m * ll) for m in m2])
-    prr = np.stack([band_sum(m * rr) for m in m2])
+    pll = np.stack([bands.band_sum(m * ll) for m in m2])
+    prr = np.stack([bands.band_sum(m * rr) for m in m2])
     floor = 1e-10 * max(float(pll.max(initial=0.0)), float(prr.max(initial=0.0)), 1e-20)
-    pan_t = iid_to_pan(10.0 * np.log10((pll + floor) / (prr + floor)))
-    w = source_weights(0.5 * (pll + prr))
+    pan_t = pan.iid_to_pan(10.0 * np.log10((pll + floor) / (prr + floor)))
+    w = pan.source_weights(0.5 * (pll + prr))
     return (w * pan_t).sum(axis=2) / np.maximum(w.sum(axis=2), 1e-30)
 
 
@@ -214,15 +218,13 @@ def propose_with_reference(energies: np.ndarray, scene: ReferenceScene, *, seed:
     """One place per source [shape=(S, 2)] (pan, width) given the reference ``scene``; sources in
     ``known`` (index -> (pan, width), the pinned ones) are context and returned unchanged. See the
     module docstring. ``energies``: the sources' band energies [shape=(sources, 34, frames)]."""
-    from .models.placement import MAX_SOURCES, load_placement_model
-    from .models.placement_features import mix_features, source_features
-    from .models.reference_match import load_reference_matcher
     e = np.maximum(np.asarray(energies, np.float64), 0.0)
-    if e.ndim != 3 or not 1 <= len(e) <= MAX_SOURCES:
-        raise ParameterError(f"the placement model takes 1 to {MAX_SOURCES} sources, got {e.shape}")
-    return place_features(source_features(e, residual), mix_features(e), e.sum(axis=(1, 2)), scene, seed=seed,
-                          variety=variety, known=known, model=load_placement_model(folder),
-                          matcher=load_reference_matcher(folder))
+    if e.ndim != 3 or not 1 <= len(e) <= placement.MAX_SOURCES:
+        raise ParameterError(f"the placement model takes 1 to {placement.MAX_SOURCES} sources, got {e.shape}")
+    return place_features(placement_features.source_features(e, residual), placement_features.mix_features(e),
+                          e.sum(axis=(1, 2)), scene, seed=seed,
+                          variety=variety, known=known, model=placement.load_placement_model(folder),
+                          matcher=reference_match.load_reference_matcher(folder))
 
 
 def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene: ReferenceScene, *, model,

@@ -43,6 +43,7 @@ from .placement import Placement, downmix_gain, pan_to_iid, tile_parameters, tra
 from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams
 from .stft import HOP, OverlapAdd, OverlapAddStream, first_sample, n_frames, stft_frames
+import mmap
 
 __all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_renders", "render_auto", "render_missing",
            "missing", "pair_buffer", "mapped_on_file", "active_gains", "mix", "mix_chunks", "mix_stream", "PairFiller",
@@ -269,7 +270,6 @@ def pair_buffer(n: int, spill: Optional[Path] = None, *, zeros: bool = False) ->
 
 def mapped_on_file(a) -> bool:
     """Whether array ``a`` lives on a file mapping (a :func:`pair_buffer` with a spill folder)."""
-    import mmap
     while a is not None:
         if isinstance(a, mmap.mmap):
             return True

@@ -23,6 +23,10 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from .errors import ParameterError
+import sys
+from resources import models_folder
+from core import lazy
+platformdirs = lazy.module("platformdirs")
 
 __all__ = ["Settings", "ENV", "STORED", "has_display", "torch_hub_dir", "training_cache_dir"]
 
@@ -46,12 +50,10 @@ STORED = {
 
 
 def _shipped_models() -> Path:
-    from resources import models_folder      # (as core.models.base.models_dir)
     return models_folder()
 
 
 def _user_cache() -> Path:
-    import platformdirs
     return Path(platformdirs.user_cache_dir("soundstage"))
 
 
@@ -157,7 +159,6 @@ def _parse(name: str, raw, where: str):
 
 def has_display(environ: Optional[Mapping[str, str]] = None) -> bool:
     """Whether a desktop window can open (a display, or an offscreen Qt platform)."""
-    import sys
     env = os.environ if environ is None else environ
     if env.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal", "vnc", "eglfs", "linuxfb"):
         return True

@@ -20,6 +20,7 @@ import numpy as np
 
 from core.errors import ParameterError
 from core.progress import ProgressFn
+import importlib
 
 __all__ = ["Source", "Backend", "register", "list_backends", "get", "PALETTE", "colour_for", "BackendInfo"]
 
@@ -88,7 +89,6 @@ def get(name: str, **settings) -> Backend:
 
 def _load_builtin() -> None:
     # Import backends lazily so that `import separation` stays light; each module registers itself.
-    import importlib
     for mod in ("separation.formation", "separation.demucs_backend"):
         try:
             importlib.import_module(mod)

@@ -37,6 +37,10 @@ from . import demucs_weights as weights
 from .base import Source, colour_for, register
 from .demucs_weights import MODELS, ModelUnavailable
 from .stem_cache import StemCache
+import importlib.util
+from core import lazy
+apply = lazy.module("demucs.apply")
+torch = lazy.module("torch")
 
 __all__ = ["DemucsBackend", "ModelUnavailable", "MODELS", "SAMPLE_RATE"]
 
@@ -131,7 +135,6 @@ class DemucsBackend:
         return model
 
     def _torch_device(self):
-        import torch
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -183,13 +186,11 @@ class DemucsBackend:
                   cancel: Optional[threading.Event] = None) -> np.ndarray:
         """demucs ``apply_model`` on mono ``x`` duplicated to stereo, normalized as
         ``demucs.api.Separator`` does; returns mono stems [shape=(sources, n), float32]."""
-        import torch
-        from demucs.apply import BagOfModels, apply_model
 
         device = self._torch_device()
-        subs = list(model.models) if isinstance(model, BagOfModels) else [model]
+        subs = list(model.models) if isinstance(model, apply.BagOfModels) else [model]
         model_segment = min(float(m.segment) for m in subs)
-        if isinstance(model, BagOfModels):
+        if isinstance(model, apply.BagOfModels):
             model_segment = min(model_segment, model.max_allowed_segment)
         if self.segment is not None and self.segment > model_segment + 1e-9:
             raise ParameterError(f"segment {self.segment:g} s is longer than the model allows ({model_segment:g} s)")
@@ -232,7 +233,7 @@ class DemucsBackend:
                 torch.set_num_threads(self.threads)
             random.seed(self.seed)   # apply_model draws its shifts from `random`
             with torch.no_grad():
-                out = apply_model(model, mix, shifts=self.shifts, split=True, overlap=self.overlap,
+                out = apply.apply_model(model, mix, shifts=self.shifts, split=True, overlap=self.overlap,
                                   progress=False, device=device, num_workers=self.jobs if device.type == "cpu" else 0,
                                   segment=self.segment, callback=callback)
                 del mix
@@ -267,7 +268,6 @@ class DemucsBackend:
 
 
 def _available() -> tuple[bool, str]:
-    import importlib.util
     if importlib.util.find_spec("demucs") is None or importlib.util.find_spec("torch") is None:
         return False, "the demucs package is not installed (pip install demucs)"
     return True, ""

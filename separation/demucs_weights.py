@@ -36,10 +36,22 @@ from pathlib import Path
 from typing import Optional
 
 from core.audio import replacing
-from core.errors import ParameterError
+from core.errors import Cancelled, ParameterError
 from core.progress import ProgressFn, check_cancel, report
 from core.hashing import sha256_file
 from core.settings import Settings, torch_hub_dir
+import importlib.util
+import sys
+import pickle
+from fractions import Fraction
+from core import lazy
+apply = lazy.module("demucs.apply")
+auto = lazy.module("tqdm.auto")
+hf = lazy.module("demucs.hf")
+safetensors = lazy.module("safetensors")
+states = lazy.module("demucs.states")
+torch = lazy.module("torch")
+yaml = lazy.module("yaml")
 
 __all__ = ["ModelUnavailable", "ModelSource", "locate", "load", "official_files", "probe", "download",
            "save_to_folder", "probe_urls", "MODELS", "ENV_MODELS_DIR", "read_package", "load_safetensors",
@@ -85,7 +97,6 @@ HF_NAMESPACE = "adefossez"                               # demucs.hf.DEFAULT_NAM
 
 def _remote_root() -> Path:
     """demucs' ``pretrained.REMOTE_ROOT`` (the package's ``remote/`` folder), found without importing it."""
-    import importlib.util
     spec = importlib.util.find_spec("demucs")
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailable("the demucs package is not installed (pip install demucs)")
@@ -131,7 +142,6 @@ def _scan_folder(folder: Path) -> dict:
 def _read_bag(path: Path) -> dict:
     """A demucs bag file (``NAME.yaml``) read as plain data: a tag that would build a Python
     object (``!!python/...``) or broken YAML is refused in one line (:class:`ModelUnavailable`)."""
-    import yaml
     try:
         with open(path) as f:
             bag = yaml.safe_load(f) or {}
@@ -215,9 +225,7 @@ def _hf_repo_id(name: str) -> str:
 
 def _hub_checkpoints() -> Path:
     """torch hub's checkpoint folder (``torch.hub.get_dir()/checkpoints``)."""
-    import sys
     if "torch" in sys.modules:      # respects torch.hub.set_dir()
-        import torch.hub
         return Path(torch.hub.get_dir()) / "checkpoints"
     return _hub_dir_from_env() / "checkpoints"
 
@@ -363,9 +371,8 @@ def download(url: str, dest: Path, *, progress: Optional[ProgressFn] = None, can
 
 def _tqdm_adapter(progress: Optional[ProgressFn], label: str):
     """A tqdm class for ``hf_hub_download(tqdm_class=...)`` that forwards to ``progress``."""
-    from tqdm.auto import tqdm
 
-    class _Forward(tqdm):
+    class _Forward(auto.tqdm):
         def __init__(self, *args, **kwargs):
             kwargs["file"] = open(os.devnull, "w")
             kwargs["disable"] = False
@@ -405,7 +412,6 @@ MODEL_CLASSES = ("demucs.htdemucs.HTDemucs", "demucs.hdemucs.HDemucs", "demucs.d
 
 def _model_classes() -> dict:
     """{qualified name: class} of the model classes a demucs package may name."""
-    import importlib
     out = {}
     for qual in MODEL_CLASSES:
         module, name = qual.rsplit(".", 1)
@@ -432,10 +438,7 @@ def read_package(path) -> dict:
     a pickle that names anything beyond tensors, plain containers, demucs' model classes and
     ``Fraction``, and a package whose class is not one of :data:`MODEL_CLASSES`. Nothing in the
     file is executed."""
-    import pickle
-    from fractions import Fraction
 
-    import torch
     path = Path(path)
     verify_name_checksum(path)
     classes = _model_classes()
@@ -458,8 +461,7 @@ def read_package(path) -> dict:
 
 
 def _model_from_package(package: dict):
-    from demucs.states import load_model
-    return load_model(package)            # a dict: demucs builds the class and sets the state
+    return states.load_model(package)            # a dict: demucs builds the class and sets the state
 
 
 def _load_th_files(bag_file: Optional[Path], files):
@@ -467,9 +469,8 @@ def _load_th_files(bag_file: Optional[Path], files):
     models = [_model_from_package(read_package(f)) for f in files]
     if bag_file is None:
         return models[0]
-    from demucs.apply import BagOfModels
     bag = _read_bag(Path(bag_file))
-    return BagOfModels(models, bag.get("weights"), bag.get("segment"))
+    return apply.BagOfModels(models, bag.get("weights"), bag.get("segment"))
 
 
 def _metadata_json(path, metadata: dict, key: str):
@@ -536,9 +537,7 @@ def load_safetensors(path):
     """One demucs model from a safetensors file (as ``demucs.hf.load_safetensors_model``), with
     the model class named in its metadata limited to :data:`MODEL_CLASSES` and its state
     structure read as data only (:func:`_unflatten_state`)."""
-    from demucs.hf import _decode_json
-    from safetensors import safe_open
-    with safe_open(str(path), framework="pt") as file:
+    with safetensors.safe_open(str(path), framework="pt") as file:
         metadata = file.metadata() or {}
         tensors = {key: file.get_tensor(key) for key in file.keys()}
     klass = _model_classes().get(metadata.get("klass"))
@@ -546,8 +545,8 @@ def load_safetensors(path):
         raise ModelUnavailable(f"{path}: model class {metadata.get('klass')!r} is not a demucs model class")
     state = _unflatten_state(path, tensors, _metadata_json(path, metadata, "structure")) \
         if "structure" in metadata else tensors
-    return _model_from_package({"klass": klass, "args": _decode_json(_metadata_json(path, metadata, "args")),
-                                "kwargs": _decode_json(_metadata_json(path, metadata, "kwargs")), "state": state})
+    return _model_from_package({"klass": klass, "args": hf._decode_json(_metadata_json(path, metadata, "args")),
+                                "kwargs": hf._decode_json(_metadata_json(path, metadata, "kwargs")), "state": state})
 
 
 def load(source: ModelSource, *, progress: Optional[ProgressFn] = None, cancel=None):
@@ -564,7 +563,6 @@ def load(source: ModelSource, *, progress: Optional[ProgressFn] = None, cancel=N
     except ModelUnavailable:
         raise
     except Exception as exc:
-        from core.errors import Cancelled
         if isinstance(exc, Cancelled):
             raise
         raise ModelUnavailable(f"cannot load {source.describe()}: {type(exc).__name__}: {exc}") from exc
@@ -574,10 +572,9 @@ def load(source: ModelSource, *, progress: Optional[ProgressFn] = None, cancel=N
 
 def _load_hf_files(bag_file: Path, files):
     # Same steps as demucs.hf.get_hf_model, from files already on disk.
-    from demucs.apply import BagOfModels
     bag = _read_bag(Path(bag_file))
     models = [load_safetensors(f) for f in files]
-    return BagOfModels(models, bag.get("weights"), bag.get("segment"))
+    return apply.BagOfModels(models, bag.get("weights"), bag.get("segment"))
 
 
 def _download_and_load(source: ModelSource, progress, cancel):
@@ -602,7 +599,6 @@ def _download_and_load(source: ModelSource, progress, cancel):
                 files.append(hf_hub_download(repo, f"{s}.safetensors", tqdm_class=tq))
             return _load_hf_files(Path(bag_path), files)
         except Exception as exc:
-            from core.errors import Cancelled
             if isinstance(exc, Cancelled):
                 raise
             errors.append(f"HuggingFace: {type(exc).__name__}: {exc}")
@@ -615,7 +611,6 @@ def _download_and_load(source: ModelSource, progress, cancel):
                              label=f"{source.name} weights {i + 1}/{len(official.files)}")
             return _load_th_files(official.bag_file, [hub / f for f in official.files])
         except Exception as exc:
-            from core.errors import Cancelled
             if isinstance(exc, Cancelled):
                 raise
             errors.append(f"{type(exc).__name__}: {exc}")
@@ -627,16 +622,14 @@ def save_to_folder(model, folder, *, name: str, sig: Optional[str] = None, half:
     ``{klass, args, kwargs, state, training_args}`` (as ``demucs.states.serialize_model`` makes,
     half-precision state) written by ``demucs.states.save_with_checksum`` as ``SIG-CHECKSUM.th``,
     plus a bag file ``NAME.yaml`` listing it. Returns the ``.th`` path."""
-    import yaml
-    from demucs.states import get_state, save_with_checksum
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     sig = sig or hashlib.sha256(name.encode()).hexdigest()[:8]
     args, kwargs = model._init_args_kwargs
     package = {"klass": model.__class__, "args": args, "kwargs": kwargs,
-               "state": get_state(model, None, half=half), "training_args": {}}
+               "state": states.get_state(model, None, half=half), "training_args": {}}
     for old in folder.glob(f"{sig}-*.th"):
         old.unlink()
-    save_with_checksum(package, folder / f"{sig}.th")
+    states.save_with_checksum(package, folder / f"{sig}.th")
     (folder / f"{name}.yaml").write_text(yaml.safe_dump({"models": [sig]}))
     return next(folder.glob(f"{sig}-*.th"))

@@ -56,6 +56,9 @@ from .ncut import normalized_cut, similarity, single_threaded_blas
 from .peaks import Peaks, harmonic_pitches, pick_peaks
 from .grouping import group_tracks, tracks_from_clusters
 from .timbre import FEATURES, cluster_features, continuation, describe, link_tracks, percussive_fraction
+from core import lazy
+grouping = lazy.module("separation.grouping")
+stem_cache = lazy.module("separation.stem_cache")
 
 __all__ = ["SourceFormation", "N_SOURCES_RANGE", "VERSION"]
 
@@ -174,8 +177,7 @@ class SourceFormation:
         self.seed = int(seed)
         self.cache = None
         if cache and cache_dir is not None:
-            from .stem_cache import StemCache
-            self.cache = StemCache(cache_dir, max_bytes=cache_max_bytes)
+            self.cache = stem_cache.StemCache(cache_dir, max_bytes=cache_max_bytes)
         self.last_from_cache = False
 
     def settings(self) -> dict:
@@ -186,8 +188,7 @@ class SourceFormation:
     @staticmethod
     def signature() -> str:
         """The formation's version and its grouping model's file (its SHA-256)."""
-        from .grouping import MODEL_PATH
-        return f"v{VERSION}-{sha256_file(MODEL_PATH)[:16]}"
+        return f"v{VERSION}-{sha256_file(grouping.MODEL_PATH)[:16]}"
 
     # -- pipeline -------------------------------------------------------------------------
     def separate(self, audio: np.ndarray, *, progress: Optional[ProgressFn] = None,
@@ -204,8 +205,8 @@ class SourceFormation:
         self.last_from_cache = False
         key = None
         if self.cache is not None:
-            from .stem_cache import StemCache
-            key = self.cache.key(StemCache.content_hash(x, SAMPLE_RATE), self.name, self.signature(), self.settings())
+            key = self.cache.key(stem_cache.StemCache.content_hash(x, SAMPLE_RATE), self.name, self.signature(),
+                                 self.settings())
             hit = self.cache.load(key)
             if hit is not None and all(len(src.audio) == len(x) for src in hit):
                 self.last_from_cache = True

@@ -38,6 +38,8 @@ from core.models.base import load_model as _load_registered
 from core.models.base import models_dir, register_model
 
 from .timbre import FEATURES
+from core import lazy
+timbre = lazy.module("separation.timbre")
 
 __all__ = ["Tracks", "tracks_from_clusters", "with_context", "pair_features", "PAIR_FEATURES", "PairModel",
            "load_model", "same_probability", "group_tracks", "core_probabilities", "assign_rest", "cluster"]
@@ -110,8 +112,7 @@ def with_context(tr: Tracks, ref: np.ndarray, *, block: int = 256) -> Tracks:
 def tracks_from_clusters(feats: np.ndarray, track: np.ndarray, *, window_s: float) -> Tracks:
     """:class:`Tracks` from the clusters' features [shape=(C, len(FEATURES))] and their track ids
     [shape=(C,)] (see :func:`separation.timbre.track_table`)."""
-    from .timbre import track_table
-    table, weight = track_table(feats, track, window_s=window_s)
+    table, weight = timbre.track_table(feats, track, window_s=window_s)
     t = len(weight)
     win = feats[:, _F["window"]]
     first = np.full(t, np.inf)

@@ -20,6 +20,7 @@ import soundfile as sf
 from core import SAMPLE_RATE
 from core.audio import resample
 from core.errors import ParameterError
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ class Track:
 
 
 def default_data_dir() -> Path:
-    from core.settings import Settings
     return Settings.resolve().data_dir
 
 

@@ -45,6 +45,7 @@ from core.stft import n_frames
 from .datahash import copies_of
 from .dataset import default_data_dir, load_excerpt, tracks
 from .ps_metrics import GaussianStats, d_f, rendition_error
+from core.models.base import list_models, load_model, models_dir
 
 __all__ = ["Row", "EvalResult", "Excerpt", "load_excerpts", "evaluate", "format_table", "MODEL_ORDER",
            "SLOW_MODELS"]
@@ -187,7 +188,6 @@ def evaluate(data=None, split: str = "valid", *, k: int = 8, seconds: float = 10
              excerpts: Optional[list[Excerpt]] = None, progress: Optional[ProgressFn] = None,
              cancel: Optional[threading.Event] = None) -> EvalResult:
     """Table 1 of the paper for every registered (or each named) model; see the module docstring."""
-    from core.models.base import list_models, load_model, models_dir
 
     if k < 1:
         raise ParameterError(f"K must be at least 1, got {k}")

@@ -52,6 +52,14 @@ from core.stft import stft
 from .dataset import Track, load_excerpt, tracks
 from .evaluation_sources import _cached, source_metrics
 from .ps_metrics import GaussianStats, frechet_distance, rendition_error
+from types import SimpleNamespace
+from core.models.base import load_model
+from core.reference import propose_with_reference
+from core import lazy
+datahash = lazy.module("training.datahash")
+placement = lazy.module("core.placement")
+placement_features = lazy.module("core.models.placement_features")
+renderer = lazy.module("core.renderer")
 
 __all__ = ["CONDITIONS", "RefRow", "ReferenceEvalResult", "evaluate_reference", "format_reference_table",
            "reference_excerpts", "RefExcerpt"]
@@ -113,9 +121,8 @@ class ReferenceEvalResult:
 
 
 def _clean_tracks(data, split: str) -> list[Track]:
-    from .datahash import copies_of
     ts = [t for t in tracks(data, split) if t.seconds >= SECONDS]
-    leaked = set(copies_of(ts, [t for t in tracks(data) if t.split != split]))
+    leaked = set(datahash.copies_of(ts, [t for t in tracks(data) if t.split != split]))
     return [t for t in ts if t not in leaked]
 
 
@@ -171,14 +178,13 @@ def _digest(x: np.ndarray) -> str:
 def _cached_sources(folder: Optional[Path], mono: np.ndarray, separate: Callable, cancel):
     """(renders, residual flags) of ``mono``'s sources, kept in ``folder`` when given (the file
     layout of :mod:`training.evaluation_sources`' cache, so one cache serves both)."""
-    from core.renderer import SourceRender, prepare_source
     path = None if folder is None else Path(folder) / f"sources-{_digest(mono)}.npz"
     if path is not None and path.exists():
         with np.load(path) as z:
-            return ([SourceRender(z["s"][i], z["d"][i], z["energy"][i]) for i in range(len(z["s"]))],
+            return ([renderer.SourceRender(z["s"][i], z["d"][i], z["energy"][i]) for i in range(len(z["s"]))],
                     [bool(v) for v in z["residual"]])
     sources = separate(mono)
-    renders = [prepare_source(np.ascontiguousarray(src.audio[:len(mono)], dtype=np.float32), cancel=cancel)
+    renders = [renderer.prepare_source(np.ascontiguousarray(src.audio[:len(mono)], dtype=np.float32), cancel=cancel)
                for src in sources]
     residual = [src.kind == "residual" for src in sources]
     if path is not None:
@@ -207,7 +213,6 @@ def _cached_scene(folder: Optional[Path], stereo: np.ndarray, separate: Callable
 
 
 def _scene_of(stereo: np.ndarray, renders, residual) -> Optional[ReferenceScene]:
-    from types import SimpleNamespace
     given = [SimpleNamespace(audio=r.s, kind="residual" if res else "") for r, res in zip(renders, residual)]
     try:
         return analyse_reference(stereo, lambda mono: given, separator="formation")
@@ -240,11 +245,6 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
                        progress: Optional[ProgressFn] = None,
                        cancel: Optional[threading.Event] = None) -> ReferenceEvalResult:
     """The rows of the module docstring, one per condition."""
-    from core.models.base import load_model
-    from core.models.placement_features import true_placement
-    from core.placement import Placement, propose
-    from core.reference import propose_with_reference
-    from core.renderer import auto_renders, mix
     bad = [c for c in conditions if c not in CONDITIONS]
     if bad or not conditions:
         raise ParameterError(f"unknown reference condition {bad[0] if bad else ''!r}; choose from {', '.join(CONDITIONS)}")
@@ -262,7 +262,8 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
         mono = ex.mono
         renders, residual = _cached_sources(cache, mono, separate, cancel)
         energies = np.stack([r.energy for r in renders])
-        t = true_placement(np.stack([stft(r.s) for r in renders]), stft(ex.stereo[:, 0]), stft(ex.stereo[:, 1]))
+        t = placement_features.true_placement(np.stack([stft(r.s) for r in renders]), stft(ex.stereo[:, 0]),
+                                              stft(ex.stereo[:, 1]))
         truth.append((t["pan"], t["width"], t["energy"]))
         n_src += len(renders)
         refs = {"same-track": ex.same_track, "same-album": ex.same_album, "same-track-far": ex.same_track_far}
@@ -287,14 +288,14 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
                                  lambda: ps.predict(mono, seed=seed, cancel=cancel))
             for c in conditions:
                 if c == "none" or scenes[c] is None:     # a mono reference: not used (the app says so)
-                    pl = propose(energies, method="model", seed=seed, residual=residual)
+                    pl = placement.propose(energies, method="model", seed=seed, residual=residual)
                     y = np.array([(p.pan, p.width) for p in pl])
                 else:
                     y = propose_with_reference(energies, scenes[c], seed=seed, residual=residual)
                 per[c].append(y)
                 if chain:
-                    auto_renders(renders, params, y, detail=load_detail(ps_model), cancel=cancel)
-                    out = mix(renders, [Placement(float(p), float(w)) for p, w in y])
+                    renderer.auto_renders(renders, params, y, detail=load_detail(ps_model), cancel=cancel)
+                    out = renderer.mix(renders, [placement.Placement(float(p), float(w)) for p, w in y])
                     a = analyze(out).fit_frames(real.n_frames)
                     errs[c].append(rendition_error(real, a))
                     gs[c].add_params(a)

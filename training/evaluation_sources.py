@@ -51,6 +51,10 @@ from core.stft import stft
 
 from .image_metrics import OutputPool, broadband_correlation, paired_se, side_to_mid_db
 from .ps_metrics import GaussianStats, frechet_distance
+from core.models.base import load_model
+from core import lazy
+placement_features = lazy.module("core.models.placement_features")
+renderer = lazy.module("core.renderer")
 
 __all__ = ["SourceRow", "ChainRow", "SourceEvalResult", "evaluate_sources", "format_source_tables",
            "source_metrics", "METHODS"]
@@ -188,14 +192,13 @@ def _cached_decode(folder: Optional[Path], name: str, mono: np.ndarray, params: 
 def _cached_sources(folder: Optional[Path], key: str, mono: np.ndarray, separate: Callable, cancel):
     """The sources of ``mono`` as renders (stem, decorrelated copy, band energies) and their residual
     flags, kept in ``folder`` when given (separation and decorrelation are the slow part)."""
-    from core.renderer import SourceRender, prepare_source
     path = None if folder is None else Path(folder) / f"sources-{key}.npz"
     if path is not None and path.exists():
         with np.load(path) as z:
-            return ([SourceRender(z["s"][i], z["d"][i], z["energy"][i]) for i in range(len(z["s"]))],
+            return ([renderer.SourceRender(z["s"][i], z["d"][i], z["energy"][i]) for i in range(len(z["s"]))],
                     [bool(v) for v in z["residual"]])
     sources = separate(mono)
-    renders = [prepare_source(np.ascontiguousarray(src.audio[:len(mono)], dtype=np.float32), cancel=cancel)
+    renders = [renderer.prepare_source(np.ascontiguousarray(src.audio[:len(mono)], dtype=np.float32), cancel=cancel)
                for src in sources]
     residual = [src.kind == "residual" for src in sources]
     if path is not None:
@@ -222,9 +225,6 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
     model's predictions and their decoded analysis per excerpt and seed. The chain renders the PS model's detail
     through its calibration (:mod:`core.detail`) when it has one; ``raw_rows`` then adds the chain's rows without it
     (paired: the same excerpts, seeds and places)."""
-    from core.models.base import load_model
-    from core.models.placement_features import true_placement
-    from core.renderer import auto_renders, mix
     if k < 1:
         raise ParameterError(f"K must be at least 1, got {k}")
     t0 = time.monotonic()
@@ -242,7 +242,7 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
         renders, residual = _cached_sources(cache, digest, ex.mono, separate, cancel)
         energies = np.stack([r.energy for r in renders])
         specs = np.stack([stft(r.s) for r in renders])
-        t = true_placement(specs, stft(ex.stereo[:, 0]), stft(ex.stereo[:, 1]))
+        t = placement_features.true_placement(specs, stft(ex.stereo[:, 0]), stft(ex.stereo[:, 1]))
         del specs
         truth.append((t["pan"], t["width"], t["energy"]))
         n_src += len(renders)
@@ -262,8 +262,9 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
                 outs["ps"][1].append(meas)
                 for name, variety, cal in variants:
                     pl = propose(energies, method="model", seed=seed, variety=variety, residual=residual)
-                    auto_renders(renders, params, np.array([(p.pan, p.width) for p in pl]), detail=cal, cancel=cancel)
-                    y = mix(renders, pl)
+                    renderer.auto_renders(renders, params, np.array([(p.pan, p.width) for p in pl]), detail=cal,
+                                          cancel=cancel)
+                    y = renderer.mix(renders, pl)
                     outs[name][0].append(analyze(y))
                     outs[name][1].append((broadband_correlation(y), side_to_mid_db(y)))
             report(progress, "sources", j * k + seed + 1, len(excerpts) * k, ex.name)

@@ -34,6 +34,7 @@ from core.renderer import auto_renders, mix
 from .evaluation import load_excerpts
 from .evaluation_sources import _cached, _cached_sources
 from .ps_metrics import EPS_DB, GaussianStats, frechet_distance, rendition_error
+import separation
 
 __all__ = ["FitResult", "fit_detail", "knots_from", "LEVELS"]
 
@@ -90,7 +91,6 @@ def fit_detail(data=None, *, every: int = 4, limit: Optional[int] = None, k: int
     if cache is None:
         raise ParameterError("fitting the detail calibration needs a cache folder (each pass re-reads the sources)")
     if separate is None:
-        import separation
         separate = separation.get("formation").separate
     exs = load_excerpts(data, "train", 10.0, limit, every=every, keep_stereo=False, cancel=cancel)
     ps = load_model(ps_model)

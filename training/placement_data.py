@@ -34,6 +34,8 @@ from core.stft import stft
 
 from .datahash import copies_of, distinct, file_digest
 from .dataset import Track, load_excerpt, tracks
+import separation
+from core.settings import training_cache_dir
 
 __all__ = ["Scene", "cache_root", "excerpt_scene", "build", "load_scenes", "split_tracks", "holdout"]
 
@@ -57,13 +59,11 @@ class Scene:
 
 
 def cache_root() -> Path:
-    from core.settings import training_cache_dir
     return training_cache_dir("placement")
 
 
 def excerpt_scene(stereo: np.ndarray, *, n_sources: Optional[int] = None, name: str = "") -> Scene:
     """Separate the downmix of ``stereo`` [shape=(n, 2)] with source formation and measure each source."""
-    import separation
     mono = stereo.mean(axis=1, dtype=np.float64).astype(np.float32)
     settings = {} if n_sources is None else {"n_sources": int(n_sources)}
     sources = separation.get("formation", **settings).separate(mono)

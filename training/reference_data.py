@@ -35,6 +35,7 @@ from core.audio import replacing
 from .datahash import file_digest
 from .dataset import load_excerpt
 from .placement_data import Scene, excerpt_scene, split_tracks
+from core.settings import training_cache_dir
 
 __all__ = ["cache_root", "build", "load_pairs", "pairs"]
 
@@ -44,7 +45,6 @@ PER_TRACK = 3
 
 def cache_root() -> Path:
     """``$SOUNDSTAGE_REFERENCE_CACHE/scenes`` (default ``~/.cache/soundstage-reference/scenes``)."""
-    from core.settings import training_cache_dir
     return training_cache_dir("reference") / "scenes"
 
 

@@ -17,6 +17,8 @@ from core.models.base import load_weights
 from core.models.placement import MAX_SOURCES, PlacementConfig, PlacementModel, _net, _nll
 from core.models.placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
 from core.progress import check_cancel
+from core import lazy
+torch = lazy.module("torch")
 
 __all__ = ["TrainPlacementConfig", "train_placement", "scenes_nll", "marginal_nll", "batch_loss"]
 
@@ -38,7 +40,6 @@ class TrainPlacementConfig:
 
 def _collate(scenes: Sequence, rng: Optional[np.random.Generator], augment: bool):
     """Pad scenes to one batch; choose known subsets and mirror (when ``rng`` is given)."""
-    import torch
     b = len(scenes)
     s = min(MAX_SOURCES, max(sc.n for sc in scenes))
     feats = np.zeros((b, s, N_SOURCE_FEATURES), np.float32)
@@ -77,7 +78,6 @@ def _valid_batches(scenes, seed: int = 1234, size: int = 64):
 
 
 def _valid_loss(net, batches) -> float:
-    import torch
     net.eval()
     with torch.inference_mode():
         tot = [(float(batch_loss(net, b)), float((b["wt"] * ~b["known"] * ~b["pad"]).sum())) for b in batches]
@@ -118,7 +118,6 @@ def train_placement(cfg: TrainPlacementConfig, train: Sequence, valid: Sequence,
                     log: Callable[[str], None] = print, cancel=None) -> dict:
     """Train (or resume from ``out/ckpt.pt``); keep the best validation checkpoint in
     ``out/best.pt``. Returns {"step", "elapsed", "history", "best"}."""
-    import torch
     if not train:
         raise ParameterError("no training scenes")
     torch.set_num_threads(max(1, cfg.threads))

@@ -39,6 +39,9 @@ from core.models.features import N_FEAT, build_cache, cache_dir
 from core.models.net import IC_MASK, IID_MASK, NetConfig, PSNet
 from core.progress import check_cancel, report
 from core.ps import N_IC, N_IID, N_TOKENS
+import os
+from core import lazy
+dataset = lazy.module("training.dataset")
 
 __all__ = ["TrainConfig", "Batcher", "weights_eq3", "mtm_loss", "ar_loss", "reg_loss", "train", "evaluate",
            "prior_ce", "OBJECTIVES"]
@@ -395,10 +398,8 @@ def load_examples(data, split: Optional[str], *, exclude: Optional[set] = None,
     Manifest entries that resolve to the same file (links) are used once, and files whose real
     path is in ``exclude`` (e.g. :func:`split_files` of ``train`` when loading ``valid``) are left
     out, so that validation never sees a training file."""
-    import os
-    from .dataset import tracks
     seen, paths = set(exclude or ()), []
-    for t in tracks(data, split):
+    for t in dataset.tracks(data, split):
         real = os.path.realpath(t.path)
         if real not in seen:
             seen.add(real)
@@ -415,9 +416,7 @@ def load_examples(data, split: Optional[str], *, exclude: Optional[set] = None,
 
 def split_files(data, split: Optional[str]) -> set:
     """Real paths of the files of ``split`` (to exclude them from another split)."""
-    import os
-    from .dataset import tracks
-    return {os.path.realpath(t.path) for t in tracks(data, split)}
+    return {os.path.realpath(t.path) for t in dataset.tracks(data, split)}
 
 
 def default_out(name: str) -> Path:

@@ -26,6 +26,10 @@ from core.models.placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
 from core.models.reference_match import MatchConfig, ReferenceMatcher, _net, band_projection, match_nll
 
 from .reference_data import load_pairs, pairs
+from core.reference import ReferenceScene, place_features
+from core import lazy
+placement = lazy.module("core.models.placement")
+torch = lazy.module("torch")
 
 __all__ = ["TrainMatchConfig", "train_matcher", "pairs_nll", "split_pairs"]
 
@@ -57,7 +61,6 @@ def split_pairs(scenes: dict, packages: dict, *, every: int = 5, seed: int = 0):
 
 
 def _collate(batch: Sequence, rng: Optional[np.random.Generator]):
-    import torch
     b = len(batch)
     s = max(p[0].n for p in batch)
     r = max(p[1].n for p in batch)
@@ -98,7 +101,6 @@ def _loss(net, batch):
 
 def pairs_nll(matcher: ReferenceMatcher, prs: Sequence, size: int = 64) -> float:
     """Mean per-pair loss (weighted NLL) of ``prs``, no mirroring."""
-    import torch
     net = matcher.net.eval()
     tot, n = 0.0, 0
     with torch.inference_mode():
@@ -118,7 +120,6 @@ def _norm_stats(prs) -> tuple:
 def train_matcher(cfg: TrainMatchConfig, fit: Sequence, select: Sequence, out: Path, *,
                   log: Callable[[str], None] = print) -> Path:
     """Train (resuming from ``out/ckpt.pt``); the best held-out weights go to ``out/best.pt``."""
-    import torch
     torch.set_num_threads(1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -218,9 +219,7 @@ def heldout_emin(matcher: ReferenceMatcher, prs: Sequence, *, k: int = 8, powers
     """Source E_min (per pair the minimum over K seeds of the energy-weighted mean |pan error|,
     averaged) of the proposal with the reference for each placement-model ``power``, and of the
     placement model alone ("none"), per pair kind: {(kind, power): value}."""
-    from core.models.placement import load_placement_model
-    from core.reference import ReferenceScene, place_features
-    model = model or load_placement_model()
+    model = model or placement.load_placement_model()
     out: dict = {}
     for rec, ref, kind in prs:
         share = ref.energy / max(float(ref.energy.sum()), 1e-30)

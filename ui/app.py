@@ -13,6 +13,14 @@ from pathlib import Path
 from typing import Optional
 
 from resources import demo_recording  # noqa: E402
+from app.chain import best_method
+from core import lazy
+QtCore = lazy.module("PyQt6.QtCore")
+QtWidgets = lazy.module("PyQt6.QtWidgets")
+banner = lazy.module("ui.banner")
+demucs_weights = lazy.module("separation.demucs_weights")
+main_window = lazy.module("ui.main_window")
+theme = lazy.module("ui.theme")
 
 DEMO = demo_recording()
 
@@ -21,9 +29,7 @@ __all__ = ["run_gui", "create_window", "DEMO"]
 
 def create_window(file: Optional[str] = None, *, settings=None):
     """The main window (a QApplication must exist), opening ``file`` or the demo."""
-    from app.chain import best_method
-    from .main_window import MainWindow
-    win = MainWindow(settings=settings)
+    win = main_window.MainWindow(settings=settings)
     win.ctl.set_model(best_method())
     path = Path(file) if file else DEMO
     win.show()
@@ -46,22 +52,19 @@ def show_demucs_banner(win) -> None:
     """Show the window as after a failed Demucs separation: Demucs chosen in the Separation panel
     and the banner it shows when Demucs has no weights (its real message, for a model folder that
     does not exist)."""
-    from separation.demucs_weights import ModelUnavailable, locate
-    from .banner import demucs_advice
     panel = win.separation
     panel.backend.setCurrentIndex(panel.backend.findData("demucs"))
     try:
-        locate("htdemucs", models_dir=Path("/nonexistent/demucs-models"))
+        demucs_weights.locate("htdemucs", models_dir=Path("/nonexistent/demucs-models"))
         message = "demucs model 'htdemucs' is not available"
-    except ModelUnavailable as exc:
+    except demucs_weights.ModelUnavailable as exc:
         message = str(exc)
-    win.banner.show_message("Separate failed", demucs_advice(message),
+    win.banner.show_message("Separate failed", banner.demucs_advice(message),
                             action=("Preferences…", win._demucs_preferences))
 
 
 def _screenshot_when_ready(app, win, out: Path, *, at: float = 12.0, play: float = 2.0, timeout: float = 240.0,
                            arranged: bool = False, banner: bool = False):
-    from PyQt6.QtCore import QTimer
     state = {"phase": "wait", "renditions": 3 if arranged else 1}
 
     def check():
@@ -80,7 +83,7 @@ def _screenshot_when_ready(app, win, out: Path, *, at: float = 12.0, play: float
             ctl.seek(at)
             ctl.toggle_play()
             win.canvas.selected = 0
-            QTimer.singleShot(int(play * 1000), shoot)
+            QtCore.QTimer.singleShot(int(play * 1000), shoot)
         elif state["phase"] == "wait" and not ctl.busy and ctl.last_error:
             print(f"screenshot: the app reported an error: {ctl.last_error}", file=sys.stderr)
             app.exit(1)
@@ -93,18 +96,17 @@ def _screenshot_when_ready(app, win, out: Path, *, at: float = 12.0, play: float
               else f"screenshot: could not write {out}")
         app.exit(0 if ok else 1)
 
-    timer = QTimer(win)
+    timer = QtCore.QTimer(win)
     timer.timeout.connect(check)
     timer.start(200)
-    QTimer.singleShot(int(timeout * 1000), lambda: (print("screenshot: timed out", file=sys.stderr), app.exit(1)))
+    QtCore.QTimer.singleShot(int(timeout * 1000), lambda: (print("screenshot: timed out", file=sys.stderr),
+                                                           app.exit(1)))
     return timer
 
 
 def run_gui(file: Optional[str] = None, *, screenshot: Optional[str] = None, arranged: bool = False,
             banner: bool = False, size=(1480, 920)) -> int:
-    from PyQt6.QtWidgets import QApplication
-    from . import theme
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("Soundstage")
     app.setOrganizationName("Soundstage")
     theme.apply(app)

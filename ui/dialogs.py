@@ -16,6 +16,8 @@ from core.formats import FORMATS
 from core.limits import CEILING_DB_RANGE
 
 from . import theme
+from importlib.resources import files
+from app import __version__
 
 __all__ = ["ExportDialog", "PreferencesDialog", "about_text", "show_about", "EXPORT_FORMATS", "output_folder",
            "remember_output_folder"]
@@ -26,7 +28,6 @@ EXPORT_FORMATS = {c: {label: name for name, (cc, _, label) in FORMATS.items() if
 
 def _app_folder() -> Path:
     """The app's own shipped files (the demo recording, the models)."""
-    from importlib.resources import files
     return Path(str(files("resources"))).resolve()
 
 
@@ -227,7 +228,6 @@ class PreferencesDialog(QDialog):
 
 
 def about_text() -> str:
-    from app import __version__
     return f"""
 <h2 style="color:{theme.ACCENT}">Soundstage {__version__}</h2>
 <p>Mono recordings to stereo: find the sources, place them in the stereo image (by hand or as a

@@ -26,6 +26,8 @@ from .sources_panel import SourcesPanel
 from .spectrogram_view import SpectrogramView
 from .transport import TransportBar
 from .waveform_view import WaveformView
+from core import lazy
+demucs_weights = lazy.module("separation.demucs_weights")
 
 __all__ = ["MainWindow", "AUDIO_FILTER"]
 
@@ -292,8 +294,7 @@ class MainWindow(QMainWindow):
         self.act_save_as.setEnabled(d.recording is not None and not busy)
 
     def show_error(self, title: str, message: str) -> None:
-        from separation.demucs_weights import ModelUnavailable
-        if isinstance(self.ctl.last_exception, ModelUnavailable) and message == self.ctl.last_error:
+        if isinstance(self.ctl.last_exception, demucs_weights.ModelUnavailable) and message == self.ctl.last_error:
             self.banner.show_message(title, demucs_advice(message),
                                      action=("Preferences…", self._demucs_preferences))
             self.ctl.last_exception = None

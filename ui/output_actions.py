@@ -15,6 +15,8 @@ from app.output import measure_session
 from app.project_io import load_project, save_project
 
 from .jobs import Prepared
+from core import lazy
+dawproject = lazy.module("app.dawproject")
 
 __all__ = ["OutputActions"]
 
@@ -76,9 +78,8 @@ class OutputActions:
             return None
 
         def fn(progress, cancel):
-            from app.dawproject import write_dawproject
             plan, key = measure_session(s, cancel=cancel)        # measured here, adopted when done
-            return write_dawproject(s, path, overwrite=True, plan=plan, progress=progress), plan, key
+            return dawproject.write_dawproject(s, path, overwrite=True, plan=plan, progress=progress), plan, key
 
         def done(result):
             res, plan, key = result

@@ -7,6 +7,8 @@ rendition; source colours come from the separation backend's palette.
 from __future__ import annotations
 
 from PyQt6.QtGui import QColor, QFont, QPalette
+from core import lazy
+pyqtgraph = lazy.module("pyqtgraph")
 
 BG = "#16181d"          # window background
 PANEL = "#1e2128"       # panels, canvases
@@ -74,7 +76,6 @@ QToolTip {{ background: {PANEL_HI}; color: {TEXT}; border: 1px solid {GRID}; }}
 
 def apply(app) -> None:
     """Install the dark palette, the style sheet and pyqtgraph's matching defaults."""
-    import pyqtgraph as pg
     app.setStyle("Fusion")
     pal = QPalette()
     for role, col in ((QPalette.ColorRole.Window, BG), (QPalette.ColorRole.WindowText, TEXT),
@@ -89,4 +90,4 @@ def apply(app) -> None:
     font.setPointSizeF(9.5)
     app.setFont(font)
     app.setStyleSheet(STYLE_SHEET)
-    pg.setConfigOptions(background=PANEL, foreground=TEXT_DIM, antialias=True)
+    pyqtgraph.setConfigOptions(background=PANEL, foreground=TEXT_DIM, antialias=True)

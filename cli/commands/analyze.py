@@ -7,6 +7,12 @@ the figure to compare an upmix with (see :mod:`core.loudness`).
 from __future__ import annotations
 
 import json
+from core import lazy
+audio = lazy.module("core.audio")
+bands = lazy.module("core.bands")
+loudness = lazy.module("core.loudness")
+metrics = lazy.module("core.metrics")
+soundfile = lazy.module("soundfile")
 
 NAME = "analyze"
 HELP = "print loudness (LUFS, dBTP) and stereo statistics of a file (median |IID|, mean IC, width, levels)"
@@ -19,16 +25,11 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import soundfile as sf
 
-    from core import audio
-    from core.bands import band_centres_hz
-    from core.loudness import measure
-    from core.metrics import stereo_stats
     stereo = audio.load_stereo(args.input)
-    mono = sf.info(str(args.input)).channels == 1
-    loud = measure(stereo[:, 0] if mono else stereo)
-    st = stereo_stats(stereo)
+    mono = soundfile.info(str(args.input)).channels == 1
+    loud = loudness.measure(stereo[:, 0] if mono else stereo)
+    st = metrics.stereo_stats(stereo)
     if args.json:
         print(json.dumps({**st.as_dict(), "loudness": loud.as_dict()}, indent=1))
         return 0
@@ -43,6 +44,6 @@ def run(args) -> int:
     print(f"mean IC            {st.mean_ic:6.3f}")
     if args.bands:
         print("\n band   centre Hz   median IID dB   median IC")
-        for b, (f, i, c) in enumerate(zip(band_centres_hz(), st.band_iid_db, st.band_ic)):
+        for b, (f, i, c) in enumerate(zip(bands.band_centres_hz(), st.band_iid_db, st.band_ic)):
             print(f" {b:4d}   {f:9.0f}   {i:13.2f}   {c:9.3f}")
     return 0

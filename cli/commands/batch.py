@@ -12,6 +12,8 @@ import sys
 
 from app.batch import MANIFEST, BatchError, clock as _clock, run_batch
 from cli.commands.upmix import add_settings_arguments, settings_from_args
+from cli.main import UserError
+from cli.progress_bar import StatusLine
 
 NAME = "batch"
 HELP = "upmix every audio file of a folder tree (Dask; resumable)"
@@ -46,7 +48,6 @@ class _BatchProgress:
     per finished file on a pipe or in a log."""
 
     def __init__(self, enabled: bool, stream=None):
-        from cli.progress_bar import StatusLine
         self.enabled = enabled
         self.line = StatusLine(stream)
 
@@ -65,7 +66,6 @@ class _BatchProgress:
 
 
 def run(args) -> int:
-    from cli.main import UserError
     settings = settings_from_args(args)
     bar = _BatchProgress(enabled=not args.quiet)
 

@@ -1,5 +1,7 @@
 """``soundstage cache info|clear``: show or empty the stem cache (separated stems kept on disk)."""
 from __future__ import annotations
+from core import lazy
+stem_cache = lazy.module("separation.stem_cache")
 
 NAME = "cache"
 HELP = "show (info) or empty (clear) the stem cache"
@@ -19,10 +21,9 @@ def _size(n: int) -> str:
 
 
 def run(args) -> int:
-    from separation.stem_cache import ENV_CACHE_MAX_MB, StemCache
 
     s = args.user
-    cache = StemCache(args.dir or s.stem_cache_dir, max_bytes=s.cache_max_bytes)
+    cache = stem_cache.StemCache(args.dir or s.stem_cache_dir, max_bytes=s.cache_max_bytes)
     if args.action == "clear":
         n, size = cache.clear()
         print(f"removed {n} cached separation{'s' if n != 1 else ''} ({_size(size)}) from {cache.directory}")
@@ -31,7 +32,7 @@ def run(args) -> int:
     print(f"directory: {info.directory}")
     print(f"entries:   {info.entries}")
     print(f"size:      {_size(info.total_bytes)} of {_size(info.max_bytes)} "
-          f"(limit: ${ENV_CACHE_MAX_MB}; least recently used entries go first)")
+          f"(limit: ${stem_cache.ENV_CACHE_MAX_MB}; least recently used entries go first)")
     for e in reversed(cache.entries()):
         meta = (cache.read_meta(e.key) or {}).get("meta", {})
         what = " ".join(str(meta[k]) for k in ("backend", "model") if k in meta)

@@ -14,6 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from cli.main import UserError, check_output
+from cli.progress_bar import TerminalProgress
+from core import lazy
+app_edits = lazy.module("app.edits")
+editing = lazy.module("app.editing")
+progress = lazy.module("core.progress")
+project_io = lazy.module("app.project_io")
 
 NAME = "edit"
 HELP = "merge, split or move a region between a project's sources; write the edited project"
@@ -62,25 +69,23 @@ def _number(text: str, what: str) -> float:
 
 
 def _bad(msg: str):
-    from cli.main import UserError
     return UserError(msg)
 
 
 def parse_edit(kind: str, text: str, *, names: tuple = ()):
     """One edit from its command-line form (:class:`cli.main.UserError` when it does not parse)."""
-    from app.edits import Merge, MoveRegion, Split
     what = f"--{kind} {text}"
     if kind == "merge":
-        return Merge(tuple(_index(t, what) for t in text.split(",")))
+        return app_edits.Merge(tuple(_index(t, what) for t in text.split(",")))
     if kind == "split":
         if "@" in text:
             i, hz = text.split("@", 1)
-            return Split(_index(i, what), at_hz=_number(hz.lower().removesuffix("hz"), what))
+            return app_edits.Split(_index(i, what), at_hz=_number(hz.lower().removesuffix("hz"), what))
         if ":" not in text:
             raise _bad(f"{what}: write I:N (parts) or I@HZ (a frequency)")
         i, n = text.split(":", 1)
         try:
-            return Split(_index(i, what), parts=int(n))
+            return app_edits.Split(_index(i, what), parts=int(n))
         except ValueError:
             raise _bad(f"{what}: {n!r} is not a number of parts") from None
     parts = text.split(":")
@@ -90,16 +95,10 @@ def parse_edit(kind: str, text: str, *, names: tuple = ()):
     dst = None if parts[1].strip().lower() == "new" else _index(parts[1], what)
     t0, t1 = (_number(v, what) for v in parts[2].split("-", 1))
     f0, f1 = (_number(v, what) for v in parts[3].split("-", 1))
-    return MoveRegion(src, dst, t0, t1, f0, f1)
+    return app_edits.MoveRegion(src, dst, t0, t1, f0, f1)
 
 
 def run(args) -> int:
-    from cli.main import check_output
-    from app.editing import adopt_edit, plan_edit
-    from app.edits import EditError
-    from cli.progress_bar import TerminalProgress
-    from app.project_io import load_project, save_project
-    from core.progress import Reporter
     edits = [parse_edit(kind, text) for kind, text in args.edits]
     names = []
     for item in args.name:
@@ -114,14 +113,16 @@ def run(args) -> int:
     out = check_output(args.output, inputs=[args.project], force=args.force)
     bar = TerminalProgress(enabled=not args.quiet)
     try:
-        session = load_project(args.project, settings=args.user, progress=Reporter(bar, "load project"),
+        session = project_io.load_project(args.project, settings=args.user, progress=progress.Reporter(bar,
+                                                                                                       "load project"),
                                cancel=threading.Event())
         for k, e in enumerate(edits):
             try:
-                plan = plan_edit(session, e, progress=Reporter(bar, f"edit {k + 1}"), cancel=threading.Event())
-            except EditError as exc:
+                plan = editing.plan_edit(session, e, progress=progress.Reporter(bar, f"edit {k + 1}"),
+                                         cancel=threading.Event())
+            except app_edits.EditError as exc:
                 raise _bad(f"--{args.edits[k][0]} {args.edits[k][1]}: {exc}") from None
-            adopt_edit(session, plan)
+            editing.adopt_edit(session, plan)
     finally:
         bar.close()
     for note in session.project_notes:
@@ -130,7 +131,7 @@ def run(args) -> int:
         if i >= len(session.sources):
             raise _bad(f"--name {i + 1}={name}: there is no source {i + 1} (there are {len(session.sources)})")
         session.sources[i].name = name
-    save_project(session, out)
+    project_io.save_project(session, out)
     print(f"wrote {out}: {len(session.sources)} sources after {len(edits)} edit{'s' if len(edits) != 1 else ''}")
     for i, (src, p) in enumerate(zip(session.sources, session.placements)):
         print(f"  {i + 1}. {src.name} ({src.kind}): pan {p.pan:+.2f}, width {p.width:.2f}"

@@ -6,6 +6,12 @@ import json
 from pathlib import Path
 
 from cli.progress_bar import TerminalProgress
+from cli.main import UserError
+from core import lazy
+evaluation = lazy.module("training.evaluation")
+evaluation_reference = lazy.module("training.evaluation_reference")
+evaluation_sources = lazy.module("training.evaluation_sources")
+separation = lazy.module("separation")
 
 NAME = "eval"
 HELP = ("Evaluate every PS model against real stereo: E_min and D_F (Serrà et al. 2023, Table 1) "
@@ -46,8 +52,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from cli.main import UserError
-    from training.evaluation import evaluate, format_table
 
     if args.k < 1:
         raise UserError(f"-K must be at least 1, got {args.k}")
@@ -68,13 +72,13 @@ def run(args) -> int:
         return _run_sources(args)
     bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
     try:
-        res = evaluate(args.data, args.split, k=args.k, seconds=args.seconds, limit=args.limit,
+        res = evaluation.evaluate(args.data, args.split, k=args.k, seconds=args.seconds, limit=args.limit,
                        per_track=args.per_track,
                        models=models, ar_excerpts=args.ar_excerpts, models_folder=args.models_dir,
                        roundtrip=not args.no_roundtrip, include_copies=args.include_copies, progress=bar)
     finally:
         bar.close()
-    print(format_table(res))
+    print(evaluation.format_table(res))
     print(f"({res.wall_seconds:.0f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps(res.to_dict(), indent=2))
@@ -83,20 +87,18 @@ def run(args) -> int:
 
 def _run_sources(args) -> int:
     """``--sources``: :func:`training.evaluation_sources.evaluate_sources` on the split's clean excerpts."""
-    import separation
-    from training.evaluation import load_excerpts
-    from training.evaluation_sources import evaluate_sources, format_source_tables
 
     bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
     try:
-        exs = load_excerpts(args.data, args.split, args.seconds, args.limit, per_track=args.per_track,
+        exs = evaluation.load_excerpts(args.data, args.split, args.seconds, args.limit, per_track=args.per_track,
                             include_copies=args.include_copies, keep_stereo=True, progress=bar)
-        res = evaluate_sources(exs, separation.get("formation").separate, k=args.k, ps_model=args.ps_model,
+        res = evaluation_sources.evaluate_sources(exs, separation.get("formation").separate, k=args.k,
+                                                  ps_model=args.ps_model,
                                chain=not args.no_chain, split=args.split, seconds=args.seconds,
                                cache=Path(args.cache) if args.cache else None, progress=bar)
     finally:
         bar.close()
-    print(format_source_tables(res))
+    print(evaluation_sources.format_source_tables(res))
     print(f"({res.wall_seconds:.0f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps(res.to_dict(), indent=2))
@@ -105,26 +107,23 @@ def _run_sources(args) -> int:
 
 def _run_reference(args) -> int:
     """``--sources --reference``: :func:`training.evaluation_reference.evaluate_reference`."""
-    import separation
-    from cli.main import UserError
-    from training.evaluation_reference import CONDITIONS, evaluate_reference, format_reference_table, \
-        reference_excerpts
-
-    conds = list(CONDITIONS) if args.reference == "all" else [c.strip() for c in args.reference.split(",") if c.strip()]
-    bad = [c for c in conds if c not in CONDITIONS]
+    conds = (list(evaluation_reference.CONDITIONS) if args.reference == "all"
+             else [c.strip() for c in args.reference.split(",") if c.strip()])
+    bad = [c for c in conds if c not in evaluation_reference.CONDITIONS]
     if bad or not conds:
         raise UserError(f"--reference: unknown condition {bad[0] if bad else args.reference!r}; "
-                        f"choose from {', '.join(CONDITIONS)} or all")
+                        f"choose from {', '.join(evaluation_reference.CONDITIONS)} or all")
     bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
     try:
-        exs, from_train = reference_excerpts(args.data, args.split, limit=args.limit, progress=bar)
-        res = evaluate_reference(exs, separation.get("formation").separate, k=args.k, conditions=conds,
+        exs, from_train = evaluation_reference.reference_excerpts(args.data, args.split, limit=args.limit, progress=bar)
+        res = evaluation_reference.evaluate_reference(exs, separation.get("formation").separate, k=args.k,
+                                                      conditions=conds,
                                  ps_model=args.ps_model, chain=not args.no_chain, split=args.split,
                                  album_from_train=from_train, cache=Path(args.cache) if args.cache else None,
                                  progress=bar)
     finally:
         bar.close()
-    print(format_reference_table(res))
+    print(evaluation_reference.format_reference_table(res))
     print(f"({res.wall_seconds:.0f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps(res.to_dict(), indent=2))

@@ -11,6 +11,15 @@ import sys
 import threading
 
 from cli.commands import FORMATS
+from dataclasses import replace
+from cli.main import check_output
+from cli.progress_bar import TerminalProgress
+from cli.commands.upmix import loudness_lines
+from core import lazy
+export = lazy.module("app.export")
+output = lazy.module("app.output")
+progress = lazy.module("core.progress")
+project_io = lazy.module("app.project_io")
 
 NAME = "render"
 HELP = "re-make the stereo export of a project file"
@@ -44,32 +53,25 @@ def output_changes(args) -> dict:
 
 
 def run(args) -> int:
-    from dataclasses import replace
 
-    from cli.main import check_output
-    from cli.progress_bar import TerminalProgress
-    from app.export import export
-    from app.output import OutputSettings
-    from app.project_io import load_project
-    from core.progress import Reporter
     changes = output_changes(args)
-    replace(OutputSettings(), **changes)          # a ceiling out of range is refused before any work
+    replace(output.OutputSettings(), **changes)          # a ceiling out of range is refused before any work
     out = check_output(args.output, force=args.force)
     bar = TerminalProgress(enabled=not args.quiet)
     try:
-        session = load_project(args.project, settings=args.user, pairs=False, progress=Reporter(bar, "load project"),
+        session = project_io.load_project(args.project, settings=args.user, pairs=False,
+                                          progress=progress.Reporter(bar, "load project"),
                                cancel=threading.Event())
     finally:
         bar.close()
     for note in session.project_notes:
         print(f"soundstage: note: {note}", file=sys.stderr)
-    from cli.commands.upmix import loudness_lines
     if args.mono_compatible:
         session.set_mono_compatible(True, record=False)
     if changes:
         session.set_output(replace(session.output, **changes))
     fmt = args.format or session.export_settings.get("format") or None
-    res = export(session, out, fmt=fmt, stems=args.stems, overwrite=args.force, project=False)
+    res = export.export(session, out, fmt=fmt, stems=args.stems, overwrite=args.force, project=False)
     print(f"wrote {res.path}{', mono-compatible' if session.mono_compatible else ''}")
     print(loudness_lines(res.input, res.plan))
     return 0

@@ -5,6 +5,17 @@ from __future__ import annotations
 import threading
 
 from cli.commands import FORMATS
+import numpy as np
+from cli.progress_bar import TerminalProgress
+from cli.main import check_output
+from core import lazy
+audio = lazy.module("core.audio")
+decoder = lazy.module("core.decoder")
+loudness = lazy.module("core.loudness")
+metrics = lazy.module("core.metrics")
+progress = lazy.module("core.progress")
+ps = lazy.module("core.ps")
+stft = lazy.module("core.stft")
 
 NAME = "roundtrip"
 HELP = "PS-encode a stereo file and decode it from its mono downmix"
@@ -19,29 +30,20 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import numpy as np
 
-    from cli.progress_bar import TerminalProgress
-    from core import audio
-    from core.decoder import decode
-    from core.loudness import plan_gain
-    from core.metrics import roundtrip_errors
-    from core.progress import Reporter
-    from core.ps import analyze, analyze_spectra, band_energy
-    from core.stft import stft
-    from cli.main import check_output
     out = check_output(args.output, inputs=[args.input], force=args.force)
     stereo = audio.load_stereo(args.input)
-    params = analyze(stereo)
+    params = ps.analyze(stereo)
     mono = stereo.mean(axis=1).astype(np.float32)
     bar = TerminalProgress(enabled=not args.quiet)
     try:
-        dec = decode(mono, params, progress=Reporter(bar, "decode"), cancel=threading.Event())
+        dec = decoder.decode(mono, params, progress=progress.Reporter(bar, "decode"), cancel=threading.Event())
     finally:
         bar.close()
-    SL, SR = stft(dec[:, 0]), stft(dec[:, 1])
-    err = roundtrip_errors(params, analyze_spectra(SL, SR), band_energy(stft(stereo[:, 0])) + band_energy(stft(stereo[:, 1])))
-    plan = plan_gain(dec)              # the output stage of upmix / export: at most -1 dBTP, never louder
+    SL, SR = stft.stft(dec[:, 0]), stft.stft(dec[:, 1])
+    energy = ps.band_energy(stft.stft(stereo[:, 0])) + ps.band_energy(stft.stft(stereo[:, 1]))
+    err = metrics.roundtrip_errors(params, ps.analyze_spectra(SL, SR), energy)
+    plan = loudness.plan_gain(dec)              # the output stage of upmix / export: at most -1 dBTP, never louder
     gain = min(plan.gain_db, 0.0)
     if gain < 0:
         dec = dec * np.float32(10 ** (gain / 20))

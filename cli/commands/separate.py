@@ -14,6 +14,15 @@ import threading
 from pathlib import Path
 
 from core.formats import OUTPUT_FORMATS, extension
+import math
+import sys
+import numpy as np
+from cli.main import UserError
+from cli.progress_bar import TerminalProgress
+from core import lazy
+base = lazy.module("separation.base")
+core_audio = lazy.module("core.audio")
+separation = lazy.module("separation")
 
 NAME = "separate"
 HELP = "separate a recording into sources (stems) and write one audio file per source"
@@ -69,7 +78,6 @@ def _parse_value(text: str):
 
 
 def _settings(args, accepts, accepts_cache: bool) -> dict:
-    from cli.main import UserError
     settings, spelled = {}, {}
     for dest, (key, option) in _SETTINGS.items():
         value = getattr(args, dest, None)
@@ -98,18 +106,10 @@ def _file_names(names, ext) -> list[str]:
 
 
 def run(args) -> int:
-    import separation
-    from cli.main import UserError
-    from cli.progress_bar import TerminalProgress
-    import math
-    import sys
 
-    import numpy as np
 
-    from core.audio import SUBTYPES, AtomicWriters, load_mono, same_file
-    from separation.base import list_backends
 
-    infos = {b.name: b for b in list_backends()}
+    infos = {b.name: b for b in base.list_backends()}
     if args.separator not in infos:
         raise UserError(f"unknown separator {args.separator!r}; available: {', '.join(infos) or 'none'}")
     info = infos[args.separator]
@@ -138,7 +138,7 @@ def run(args) -> int:
     bar = TerminalProgress(enabled=not args.quiet)
     cancel = threading.Event()
     try:
-        audio = load_mono(args.input)       # (a downmix or resampling is noted on stderr)
+        audio = core_audio.load_mono(args.input)       # (a downmix or resampling is noted on stderr)
         sources = backend.separate(audio, progress=bar, cancel=cancel)   # missing weights: ParameterError
     finally:
         bar.close()
@@ -148,7 +148,7 @@ def run(args) -> int:
     if peak > 1.0:
         # PCM would clip the stems and they would no longer sum to the input: float keeps them exact.
         in_peak = float(np.max(np.abs(audio), initial=0.0))
-        if not SUBTYPES[fmt][1] == "FLOAT":
+        if not core_audio.SUBTYPES[fmt][1] == "FLOAT":
             raise UserError(f"the stems peak at {20 * math.log10(peak):+.1f} dBFS (the input at "
                             f"{20 * math.log10(in_peak):+.1f} dBFS): --format {fmt} would clip them; "
                             f"use --format wav32f (or leave --format out)")
@@ -158,13 +158,13 @@ def run(args) -> int:
     targets = [out_dir / f for f in _file_names([s.name for s in sources], ext)]
     # Check every destination before writing any, so a refusal leaves no half-written set.
     for t in targets:
-        if same_file(args.input, t):
+        if core_audio.same_file(args.input, t):
             raise UserError(f"{t}: refusing to write over the input recording")
         if t.exists() and not args.force:
             raise UserError(f"{t}: already exists (use --force to overwrite)")
     # All stems or none: each goes to a temporary file renamed only when every one is complete;
     # a failure (no space, no permission) removes them all and a stems folder made for them.
-    with AtomicWriters(targets, fmt=fmt, channels=1, overwrite=args.force, inputs=[args.input]) as writers:
+    with core_audio.AtomicWriters(targets, fmt=fmt, channels=1, overwrite=args.force, inputs=[args.input]) as writers:
         step = 1 << 18
         for s, w in zip(sources, writers):
             for start in range(0, len(s.audio), step):

@@ -11,6 +11,21 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from cli.main import UserError
+from core.errors import ParameterError
+from core.settings import training_cache_dir
+from dataclasses import replace
+from cli.progress_bar import TerminalProgress
+from core import lazy
+features = lazy.module("core.models.features")
+dataset = lazy.module("training.dataset")
+fit_detail = lazy.module("training.fit_detail")
+placement = lazy.module("core.models.placement")
+placement_data = lazy.module("training.placement_data")
+psnn = lazy.module("core.models.psnn")
+psnn_build = lazy.module("training.psnn_build")
+train_placement = lazy.module("training.train_placement")
+train_ps = lazy.module("training.train_ps")
 
 TRAINABLE = ("ps-mtm", "ps-reg", "ps-ar", "ps-nn", "placement", "detail")
 NAME = "train"
@@ -49,21 +64,17 @@ def add_arguments(p) -> None:
 def _fit_detail(args) -> int:
     """PS-MTM's detail calibration (``training.fit_detail``) on the train split; ``--export`` writes the JSON file
     (``resources/models/ps-mtm-detail.json``)."""
-    from cli.main import UserError
-    from core.errors import ParameterError
-    from core.settings import training_cache_dir
-    from training.fit_detail import fit_detail
 
     log = print if not getattr(args, "quiet", False) else (lambda s: None)
     cache = Path(args.out) if args.out else training_cache_dir("detail") / "train"
     try:
-        res = fit_detail(args.data, every=args.every, k=args.renditions, iterations=args.iterations, cache=cache)
+        res = fit_detail.fit_detail(args.data, every=args.every, k=args.renditions, iterations=args.iterations,
+                                    cache=cache)
     except ParameterError as exc:
         raise UserError(str(exc)) from None
     log(f"{res.excerpts} excerpts of {res.tracks} train tracks, K = {args.renditions}: D_F of the chain per pass "
         + ", ".join(f"{d:.3f}" for d in res.d_f) + f"; kept pass {res.best} ({res.seconds / 60:.1f} min)")
     if args.export:
-        from dataclasses import replace
         info = {"data": "train split", "excerpts": res.excerpts, "tracks": res.tracks, "every": args.every,
                 "renditions": args.renditions, "iterations": args.iterations, "kept": res.best,
                 "train_d_f": [round(d, 4) for d in res.d_f], "train_e": [round(e, 4) for e in res.e_mean],
@@ -76,26 +87,21 @@ def _fit_detail(args) -> int:
 def _train_placement(args) -> int:
     """Scenes of the train and valid splits (resumable, ``training.placement_data``), then the
     placement model (``training.train_placement``); the best validation checkpoint is exported."""
-    from cli.main import UserError
-    from core.errors import ParameterError
-    from core.models import placement as P
-    from training import placement_data as D
-    from training import train_placement as TP
 
     log = print if not getattr(args, "quiet", False) else (lambda s: None)
     try:
         if not args.no_build:
-            D.build(args.data, "valid", seconds=10.0, per_track=1, log=log)
-            D.build(args.data, "train", seconds=20.0, per_track=3, minutes=args.build_minutes, log=log)
+            placement_data.build(args.data, "valid", seconds=10.0, per_track=1, log=log)
+            placement_data.build(args.data, "train", seconds=20.0, per_track=3, minutes=args.build_minutes, log=log)
     except ParameterError as exc:
         raise UserError(str(exc)) from None
-    train, valid = D.load_scenes("train"), D.load_scenes("valid")
+    train, valid = placement_data.load_scenes("train"), placement_data.load_scenes("valid")
     if not train:
         raise UserError("no training scenes were built")
-    fit, select = D.holdout(train)
+    fit, select = placement_data.holdout(train)
     log(f"{len(fit)} training scenes ({sum(s.n for s in fit)} sources), {len(select)} held out to select the "
         f"checkpoint, {len(valid)} validation scenes (evaluation only)")
-    cfg = TP.TrainPlacementConfig(steps=args.steps or 3000, minutes=args.minutes, threads=args.threads,
+    cfg = train_placement.TrainPlacementConfig(steps=args.steps or 3000, minutes=args.minutes, threads=args.threads,
                                  batch=args.batch if args.batch != 16 else 64)
     if args.lr:
         cfg.lr = args.lr
@@ -103,15 +109,17 @@ def _train_placement(args) -> int:
         cfg.net["d"] = args.d
     if args.layers:
         cfg.net["layers"] = args.layers
-    out = Path(args.out) if args.out else D.cache_root() / "model"
+    out = Path(args.out) if args.out else placement_data.cache_root() / "model"
     t0 = time.monotonic()
-    res = TP.train_placement(cfg, fit, select, out, log=lambda s: log(f"[{(time.monotonic() - t0) / 60:6.1f} min] {s}"))
+    res = train_placement.train_placement(cfg, fit, select, out,
+                                          log=lambda s: log(f"[{(time.monotonic() - t0) / 60:6.1f} min] {s}"))
     log(f"checkpoint: {out / 'ckpt.pt'} (step {res['step']}, {res['elapsed'] / 60:.1f} min); "
         f"best valid NLL {res['best']['loss']:.3f} at step {res['best']['step']}")
-    model = P.PlacementModel.load(out / "best.pt")
-    valid_nll = TP.scenes_nll(model, valid) if valid else None
+    model = placement.PlacementModel.load(out / "best.pt")
+    valid_nll = train_placement.scenes_nll(model, valid) if valid else None
     if valid_nll is not None:
-        log(f"valid NLL {valid_nll:.3f} (marginal baseline, no features: {TP.marginal_nll(fit, valid):.3f})")
+        marginal = train_placement.marginal_nll(fit, valid)
+        log(f"valid NLL {valid_nll:.3f} (marginal baseline, no features: {marginal:.3f})")
     if args.export:
         model.save(Path(args.export), {**model.info, "train_scenes": len(fit),
                                        "train_sources": int(sum(s.n for s in fit)), "select_scenes": len(select),
@@ -126,26 +134,22 @@ def run(args) -> int:
         return _train_placement(args)
     if getattr(args, "method", None) == "detail":
         return _fit_detail(args)
-    from cli.main import UserError
-    from core.errors import ParameterError
-    from training import train_ps as T
-    from training.dataset import tracks
 
     if args.method is None:
         raise UserError(f"train: --method is required ({', '.join(TRAINABLE)})")
     if args.method == "ps-nn":
         return _build_psnn(args)
-    objective = T.OBJECTIVES[args.method]
+    objective = train_ps.OBJECTIVES[args.method]
     log = print if not getattr(args, "quiet", False) else (lambda s: None)
     try:
         has_manifest = args.data is None or (Path(args.data) / "manifest.tsv").exists()
         if has_manifest:
-            train_ex = T.load_examples(args.data, "train", log=log)
-            valid_ex = T.load_examples(args.data, "valid", exclude=T.split_files(args.data, "train"), log=log)
+            train_ex = train_ps.load_examples(args.data, "train", log=log)
+            valid_ex = train_ps.load_examples(args.data, "valid", exclude=train_ps.split_files(args.data, "train"),
+                                              log=log)
         else:
-            ts = tracks(args.data)
-            from core.models.features import build_cache
-            ex = build_cache([t.path for t in ts])
+            ts = dataset.tracks(args.data)
+            ex = features.build_cache([t.path for t in ts])
             valid_ex = ex[::10] if len(ex) >= 2 else []
             train_ex = [e for i, e in enumerate(ex) if i % 10 or len(ex) < 2]
     except ParameterError as exc:
@@ -153,21 +157,22 @@ def run(args) -> int:
     if not train_ex:
         raise UserError(f"no stereo training files found in {args.data or 'the default data folder'}")
     net = {k: v for k, v in (("d", args.d), ("layers", args.layers)) if v is not None}
-    cfg = T.TrainConfig(objective=objective, batch=args.batch, minutes=args.minutes, threads=args.threads, net=net,
+    cfg = train_ps.TrainConfig(objective=objective, batch=args.batch, minutes=args.minutes, threads=args.threads,
+                               net=net,
                         steps=args.steps or (3000 if objective == "reg" else 20000))
     if args.lr:
         cfg.lr = args.lr
     cfg.prev_drop = args.prev_drop
-    out = Path(args.out) if args.out else T.default_out(args.method)
+    out = Path(args.out) if args.out else train_ps.default_out(args.method)
     t0 = time.monotonic()
 
     def tlog(s):
         log(f"[{(time.monotonic() - t0) / 60:6.1f} min] {s}", flush=True) if log is print else None
 
-    res = T.train(cfg, train_ex, valid_ex, out, init=Path(args.init) if args.init else None, log=tlog)
+    res = train_ps.train(cfg, train_ex, valid_ex, out, init=Path(args.init) if args.init else None, log=tlog)
     log(f"checkpoint: {out / 'ckpt.pt'}  (step {res['step']}, {res['elapsed'] / 60:.1f} min of training)")
     if args.export:
-        T.export_checkpoint(out / "ckpt.pt", Path(args.export), {"model": args.method})
+        train_ps.export_checkpoint(out / "ckpt.pt", Path(args.export), {"model": args.method})
         log(f"exported {args.export}")
     return 0
 
@@ -175,13 +180,10 @@ def run(args) -> int:
 def _build_psnn(args) -> int:
     """PS-NN has no training loop: sample key/value pairs from the train split and save the table
     (to ``--export``, default the user's model folder)."""
-    from cli.progress_bar import TerminalProgress
-    from core.models import psnn
-    from training.psnn_build import build_index
     out = Path(args.export) if args.export else Path(args.user.models_dir) / psnn.FILE_NAME
     bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
     try:
-        table = build_index(args.data, "train", psnn.N_PAIRS, 0, progress=bar)
+        table = psnn_build.build_index(args.data, "train", psnn.N_PAIRS, 0, progress=bar)
     finally:
         bar.close()
     path = table.save(out)

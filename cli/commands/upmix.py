@@ -22,6 +22,11 @@ import threading
 
 from app.chain import FORMATS, UpmixSettings, best_method, upmix_file
 from core.limits import DEFAULT_CEILING_DB
+from cli.main import UserError, check_output
+from cli.progress_bar import TerminalProgress
+from core import lazy
+audio = lazy.module("core.audio")
+chain = lazy.module("app.chain")
 
 NAME = "upmix"
 HELP = "upmix a mono recording to stereo"
@@ -107,9 +112,7 @@ _NEEDS_SEPARATOR = (("renditions", "--renditions", None), ("variety", "--variety
 def check_separator_options(args) -> None:
     """Refuse (one line) options the run would ignore: those that need sources when no separator
     is chosen, ``--sources`` without formation, the Demucs model options without demucs."""
-    from cli.main import UserError
-    from app.chain import NO_SEPARATOR
-    sep = None if args.separator in (None, "", NO_SEPARATOR) else args.separator
+    sep = None if args.separator in (None, "", chain.NO_SEPARATOR) else args.separator
     given = [(opt, need) for attr, opt, need in _NEEDS_SEPARATOR
              if getattr(args, attr, None) not in (None, False)]
     names = [opt for opt, need in given if need is None]
@@ -124,9 +127,6 @@ def check_separator_options(args) -> None:
 
 
 def run(args) -> int:
-    from cli.main import check_output
-    from cli.progress_bar import TerminalProgress
-    from core import audio
     audio.check_input(args.input)                 # a missing input is reported before models load
     settings = settings_from_args(args).resolved()
     out = check_output(args.output, inputs=[args.input], force=args.force)
@@ -148,7 +148,6 @@ def run(args) -> int:
 
 def summary_dict(res, settings: UpmixSettings) -> dict:
     """The ``--json`` summary: the run, then every rendition's files, output gain and places."""
-    from core import audio
     outs = []
     for k, o in enumerate(res.outputs):
         outs.append({"rendition": k + 1, "output": str(o.path), "seed": o.seed,

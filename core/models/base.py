@@ -28,6 +28,17 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..progress import ProgressFn
+import importlib
+import pickle
+import re
+import json
+from resources import models_folder
+from ..settings import Settings
+from dataclasses import asdict
+from ..hashing import sha256_file
+from core import lazy
+audio = lazy.module("core.audio")
+torch = lazy.module("torch")
 if TYPE_CHECKING:                 # (core.ps pulls scipy; the registry stays light for the CLI)
     from ..ps import PSParams
 
@@ -37,7 +48,6 @@ __all__ = ["PSModel", "ModelInfo", "register_model", "list_models", "load_model"
 
 def models_dir() -> Path:
     """The folder of shipped model files (``resources/models``, package data of any install)."""
-    from resources import models_folder
     return models_folder()
 
 
@@ -85,7 +95,6 @@ def model_files(name: str, folder: Optional[Path] = None) -> list[Path]:
 
 
 def _load_builtin() -> None:
-    import importlib
     for mod in _BUILTIN:
         try:
             importlib.import_module(mod)
@@ -124,10 +133,7 @@ def load_weights(path, *, keys: tuple[str, ...] = ()) -> dict:
     containers, nothing that runs code. A pickle naming any function or class, a file torch
     cannot read, or one without ``keys`` raises :class:`ParameterError` with one line saying why
     (the user put the wrong file there; nothing in it ran)."""
-    import pickle
-    import re
 
-    import torch
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -167,7 +173,6 @@ class TorchModel:
     @classmethod
     def new(cls, cfg=None, seed: int = 0):
         """An untrained model of ``cfg`` (default config), its weights drawn with ``seed``."""
-        import torch
         cfg = cfg or cls.config()
         torch.manual_seed(seed)
         return cls(cls.build(cfg), cfg)
@@ -175,7 +180,6 @@ class TorchModel:
     @classmethod
     def load(cls, path: Path):
         """The model in file ``path`` (:class:`ParameterError` with one line when it is not one)."""
-        import json
         ck = load_weights(path, keys=("config", "state"))
         cfg = cls.config.from_dict(ck["config"])
         net = cls.build(cfg)
@@ -184,21 +188,16 @@ class TorchModel:
 
     def save(self, path: Path, info: Optional[dict] = None) -> None:
         """Write the model file (fp16 weights, config and ``info`` as JSON), atomically."""
-        import json
-        from dataclasses import asdict
 
-        import torch
 
-        from ..audio import replacing
         state = {k: (v.half() if v.is_floating_point() and not k.endswith(("_mean", "_std")) else v)
                  for k, v in self.net.state_dict().items()}
-        with replacing(Path(path)) as tmp:
+        with audio.replacing(Path(path)) as tmp:
             torch.save({"config": asdict(self.cfg), "state": state,
                         "info": json.dumps(info if info is not None else self.info)}, tmp)
 
     @property
     def sha256(self) -> Optional[str]:
-        from ..hashing import sha256_file
         return sha256_file(self.path) if self.path is not None else None
 
 
@@ -226,7 +225,6 @@ def set_default_threads(n: Optional[int]) -> None:
 def default_threads() -> int:
     if _THREADS[0]:
         return _THREADS[0]
-    from ..settings import Settings
     return Settings.resolve().torch_threads
 
 

@@ -24,6 +24,10 @@ from .. import SAMPLE_RATE
 from ..errors import ParameterError
 from ..ps import analyze_spectra, to_tokens
 from ..stft import N_BINS, N_FFT, n_frames, stft_frames
+from ..settings import training_cache_dir
+from core import lazy
+audio = lazy.module("core.audio")
+soundfile = lazy.module("soundfile")
 
 __all__ = ["N_FEAT", "feat_edges", "pool_features", "mono_features", "stereo_example", "cache_dir",
            "cached_example", "build_cache"]
@@ -33,7 +37,6 @@ _FLOOR = 1e-10
 
 
 def cache_dir() -> Path:
-    from ..settings import training_cache_dir
     return training_cache_dir("train")
 
 
@@ -110,7 +113,6 @@ def _key(path: Path) -> str:
 
 def cached_example(path, *, folder: Optional[Path] = None) -> dict:
     """:func:`stereo_example` of a stereo file, computed once and kept in the training cache."""
-    from .. import audio
     path = Path(path)
     folder = Path(folder) if folder is not None else cache_dir() / "feats"
     folder.mkdir(parents=True, exist_ok=True)
@@ -118,8 +120,7 @@ def cached_example(path, *, folder: Optional[Path] = None) -> dict:
     if f.exists():
         with np.load(f) as z:
             return {k: z[k] for k in z.files}
-    import soundfile as sf
-    x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    x, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
     if x.shape[1] == 1:
         x = np.repeat(x, 2, axis=1)
     x = audio.resample(x[:, :2], sr, SAMPLE_RATE)

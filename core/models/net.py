@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from ..bands import N_BANDS
 from ..ps import N_IC, N_IID
 from .features import N_FEAT
+from pathlib import Path
+from .base import load_weights, default_threads
 
 __all__ = ["NetConfig", "PSNet", "IID_MASK", "IC_MASK", "sinusoid"]
 
@@ -173,7 +175,6 @@ class PSNet(nn.Module):
 
     @classmethod
     def load(cls, path) -> tuple["PSNet", dict]:
-        from .base import load_weights
         blob = load_weights(path, keys=("config", "state_dict"))
         net = cls(NetConfig.from_dict(blob["config"]))
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
@@ -188,7 +189,6 @@ class torch_threads:
     core counts, and on a shared 2-core machine it is the fastest setting for these small models."""
 
     def __init__(self, n: Optional[int] = None):
-        from .base import default_threads
         self.n = int(n or default_threads())
 
     def __enter__(self):
@@ -202,7 +202,6 @@ class torch_threads:
 
 
 def model_available(folder, filename: str) -> tuple[bool, str]:
-    from pathlib import Path
     p = Path(folder) / filename
     return (True, "") if p.is_file() else (False, f"model file {p} is missing (train it with "
                                                   f"`soundstage train` and export it there)")

@@ -40,6 +40,11 @@ from ..hashing import sha256_file
 from ..limits import VARIETY_RANGE, check_range
 from .base import TorchModel, load_model, register_file_model
 from .placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
+from .base import models_dir
+from core import lazy
+net = lazy.module("core.models.net")
+nn = lazy.module("torch.nn")
+torch = lazy.module("torch")
 
 __all__ = ["PlacementConfig", "PlacementModel", "load_placement_model", "placement_model_path", "MODEL_FILE",
            "file_sha256"]
@@ -64,8 +69,6 @@ class PlacementConfig:
 
 
 def _net(cfg: PlacementConfig):
-    import torch
-    from torch import nn
 
     class PlacementNet(nn.Module):
         """[B, S, F] source features, [B, M] mix features, [B, S, 2] known places, [B, S] known
@@ -114,7 +117,6 @@ def _net(cfg: PlacementConfig):
 
 def _nll(logits, mu, log_sigma, y):
     """-log p(y) under the mixture, per token [B, S]."""
-    import torch
     sig = log_sigma.exp() + _MIN_SIGMA
     z = (y.unsqueeze(2) - mu) / sig
     comp = -0.5 * (z ** 2).sum(-1) - torch.log(sig).sum(-1) - math.log(2 * math.pi)
@@ -122,7 +124,6 @@ def _nll(logits, mu, log_sigma, y):
 
 
 def placement_model_path(folder: Optional[Path] = None) -> Path:
-    from .base import models_dir
     return Path(folder if folder is not None else models_dir()) / MODEL_FILE
 
 
@@ -140,9 +141,7 @@ class PlacementModel(TorchModel):
     def density(self, feats: np.ndarray, mix: np.ndarray, y: np.ndarray, known: np.ndarray):
         """Mixture parameters for every source of one scene: weights [S, K], means [S, K, 2],
         standard deviations [S, K, 2] (float64), given the known places ``y`` [S, 2] where ``known``."""
-        import torch
-        from .net import torch_threads
-        with self._lock, torch_threads(), torch.inference_mode():
+        with self._lock, net.torch_threads(), torch.inference_mode():
             lg, mu, ls = self.net(torch.from_numpy(np.asarray(feats, np.float32))[None],
                                   torch.from_numpy(np.asarray(mix, np.float32))[None],
                                   torch.from_numpy(np.asarray(y, np.float32))[None],

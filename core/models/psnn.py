@@ -44,6 +44,9 @@ from ..progress import ProgressFn, check_cancel, report
 from ..ps import IC_TABLE, IID_TABLE, N_IC, N_TOKENS, PSParams
 from ..stft import n_frames, stft_frames
 from .base import models_dir, register_model
+from core import lazy
+audio = lazy.module("core.audio")
+faiss = lazy.module("faiss")
 
 __all__ = ["KEY_FRAMES", "SMOOTHING", "FILE_NAME", "KEY_KINDS", "PSNNTable", "PSNNModel",
            "causal_mean", "keys_from_power", "postprocess", "PostState",
@@ -177,7 +180,6 @@ class PSNNTable:
     def clustered(self, nlist: int, seed: int = 0, niter: int = 20) -> "PSNNTable":
         """The same pairs partitioned by k-means into ``nlist`` inverted lists (for an IVF index:
         a query scans only the lists of its ``nprobe`` nearest centroids)."""
-        import faiss
         km = faiss.Kmeans(N_BANDS, int(nlist), niter=niter, seed=int(seed), verbose=False)
         km.train(self.keys)
         _, assign = km.index.search(self.keys, 1)
@@ -191,7 +193,6 @@ class PSNNTable:
     def index(self, nprobe: int = 16):
         """A faiss index over the keys whose ids are row numbers: ``IndexFlatL2`` (exact) or,
         for a clustered table, an ``IndexIVFFlat`` filled list by list (no re-assignment)."""
-        import faiss
         if self.centroids is None:
             idx = faiss.IndexFlatL2(N_BANDS)
             idx.add(self.keys)
@@ -227,8 +228,7 @@ class PSNNTable:
             arrays.update(centroids=self.centroids.astype(np.float32), list_sizes=self.list_sizes.astype(np.int32))
         meta = dict(self.meta, key_kind=self.key_kind, format=FORMAT_VERSION,
                     key_frames=KEY_FRAMES, smoothing=SMOOTHING)
-        from ..audio import replacing
-        with replacing(path) as tmp, open(tmp, "wb") as f:
+        with audio.replacing(path) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, meta=np.array(json.dumps(meta)), **arrays)
         return path
 

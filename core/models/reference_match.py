@@ -34,6 +34,11 @@ from ..bands import N_BANDS
 from ..errors import ParameterError
 from .base import TorchModel, load_model, register_file_model
 from .placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
+from .base import models_dir
+from core import lazy
+net = lazy.module("core.models.net")
+nn = lazy.module("torch.nn")
+torch = lazy.module("torch")
 
 __all__ = ["MatchConfig", "ReferenceMatcher", "load_reference_matcher", "matcher_path", "MODEL_FILE"]
 
@@ -54,8 +59,6 @@ class MatchConfig:
 
 
 def _net(cfg: MatchConfig):
-    import torch
-    from torch import nn
 
     class MatchNet(nn.Module):
         """[B, S, F] recording sources, [B, R, F] reference sources, [B, R, 2] their places,
@@ -118,7 +121,6 @@ def band_projection(feats: np.ndarray, ref_feats: np.ndarray, ref_share: np.ndar
 
 def match_nll(mu, log_sigma, y):
     """Per source [B, S]: -log p(y) under Laplace (pan) x Normal (width)."""
-    import torch
     s = log_sigma.exp() + _MIN_SIGMA
     pan = (y[..., 0] - mu[..., 0]).abs() / s[..., 0] + torch.log(2 * s[..., 0])
     wid = 0.5 * ((y[..., 1] - mu[..., 1]) / s[..., 1]) ** 2 + torch.log(s[..., 1]) + 0.5 * math.log(2 * math.pi)
@@ -126,7 +128,6 @@ def match_nll(mu, log_sigma, y):
 
 
 def matcher_path(folder: Optional[Path] = None) -> Path:
-    from .base import models_dir
     return Path(folder if folder is not None else models_dir()) / MODEL_FILE
 
 
@@ -143,9 +144,7 @@ class ReferenceMatcher(TorchModel):
         counterparts in the reference suggest it, and how sure that is. ``feats`` [S, F], ``mix``
         [M] of the recording; ``ref_feats`` [R, F], ``ref_mix`` [M], ``ref_places`` [R, 2] (pan,
         width) and ``ref_share`` [R] (energy shares) of the reference."""
-        import torch
 
-        from .net import torch_threads
         feats, ref_feats = np.asarray(feats, np.float32), np.asarray(ref_feats, np.float32)
         if feats.ndim != 2 or ref_feats.ndim != 2 or len(ref_feats) < 1 or len(feats) < 1:
             raise ParameterError("the matcher needs at least one source on each side")
@@ -153,7 +152,7 @@ class ReferenceMatcher(TorchModel):
         lshare = np.log(share / share.sum()).astype(np.float32)
         band = band_projection(feats, ref_feats, share / share.sum(), np.asarray(ref_places)[:, 0]).astype(np.float32)
         t = torch.from_numpy
-        with self._lock, torch_threads(), torch.inference_mode():
+        with self._lock, net.torch_threads(), torch.inference_mode():
             mu, ls = self.net(t(feats)[None], t(ref_feats)[None], t(np.asarray(ref_places, np.float32))[None],
                               t(lshare)[None], t(np.asarray(mix, np.float32))[None],
                               t(np.asarray(ref_mix, np.float32))[None],
