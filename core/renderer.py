@@ -363,8 +363,10 @@ def mix_stream(renders: list[SourceRender], placements: list[Placement], *, star
     mono-compatible mode); the pinned ones are added in the time domain (``a s + b d``). The
     result equals rendering every auto source on its own (:func:`render_auto`) and mixing the
     pairs (:func:`mix_chunks`) to float rounding; no pair is needed. Work runs ``chunk`` frames
-    at a time (``first_chunk`` for the first: a smaller one is heard sooner); the same ``start``
-    and chunks always give the same bits. Memory: a few chunks of spectra."""
+    at a time (``first_chunk`` for the first: a smaller one is heard sooner); every sample comes
+    out bit for bit the same whatever ``start`` and the chunks (:class:`core.stft.OverlapAddStream`
+    sums the frames in one order): a mix started at the playhead is the export's. Memory: a few
+    chunks of spectra."""
     n = len(renders[0].s) if renders else 0
     stop = n if stop is None else min(int(stop), n)
     start = max(0, int(start))

@@ -164,9 +164,12 @@ class OverlapAddStream:
     (consecutive ranges, the first starting at ``first``) and returns ``(start, block)``
     [block shape=(m, channels), float32]: the output samples no later frame reaches, from
     :func:`first_sample` (first) on, normalized as the whole signal's inverse is. The last range
-    (ending at the recording's last frame) finishes every sample. Memory: one chunk. Added in the
-    order :class:`OverlapAdd` adds, the samples equal its result bit for bit when the chunks are
-    the same."""
+    (ending at the recording's last frame) finishes every sample. Memory: one chunk.
+
+    Every output sample is the sum of the frames that reach it added in one order, the earliest
+    frame first, whatever the chunks and the first frame: a sample comes out bit for bit the same
+    from any stream that makes it (a mix started at the playhead equals the whole export), and
+    equals :class:`OverlapAdd`'s result to float rounding."""
 
     def __init__(self, length: int, channels: int = 1, *, first: int = 0, n_fft: int = N_FFT, hop: int = HOP):
         self.length, self.channels, self.n_fft, self.hop = int(length), int(channels), n_fft, hop
@@ -175,8 +178,10 @@ class OverlapAddStream:
             raise ParameterError(f"first frame {first} outside 0..{self.t_total - 1}")
         self.next_frame = int(first)
         self.emitted = min(first_sample(first, n_fft=n_fft, hop=hop), self.length)  # next output sample
-        self.b0 = first * hop                       # buffer position of buf[0]
-        self.buf = np.zeros((0, self.channels), np.float32)
+        k = n_fft // hop
+        # the windowed frames first - k + 1 .. first - 1 (zeros: the samples they reach are not handed out,
+        # or, before frame 0, none exist)
+        self._tail = np.zeros((self.channels, k - 1, k, hop), np.float32)
 
     @property
     def done(self) -> bool:
@@ -191,28 +196,31 @@ class OverlapAddStream:
         w = window(n_fft)
         t = specs[0].shape[0 if frames_major else 1]
         f1 = f0 + t
-        base = f0 * hop
-        end = base + (k - 1) * hop + t * hop
-        if self.b0 + len(self.buf) < end:
-            self.buf = np.concatenate([self.buf, np.zeros((end - self.b0 - len(self.buf), self.channels),
-                                                          np.float32)])
+        last = f1 >= self.t_total
+        # hop blocks b = f0 .. f1 - 1 are finished (every frame b - k + 1 .. b is in); at the end the
+        # k - 1 blocks after them too (frames past the last one are none)
+        nb = t + (k - 1 if last else 0)
+        acc = np.zeros((nb, hop, self.channels), np.float32)
         for ch, spec in enumerate(specs):
             spec = np.ascontiguousarray(spec if frames_major else spec.T, dtype=np.complex64)
             frames = sfft.irfft(spec, n=n_fft, axis=1, workers=-1)
             frames *= w
-            blocks = frames.reshape(t, k, hop)
-            for j in range(k):
-                lo = base + j * hop - self.b0
-                self.buf[lo: lo + t * hop, ch] += blocks[:, j, :].reshape(-1)
+            allf = np.concatenate([self._tail[ch], frames.reshape(t, k, hop)])      # frames f0 - k + 1 .. f1 - 1
+            if last:
+                allf = np.concatenate([allf, np.zeros((k - 1, k, hop), np.float32)])
+            # block b = f0 + i gets frame b - j's part j, j = k - 1 .. 0: the earliest frame first
+            out = acc[:, :, ch]
+            for j in range(k - 1, -1, -1):
+                out += allf[k - 1 - j: k - 1 - j + nb, j]
+            self._tail[ch] = allf[t: t + k - 1]
         self.next_frame = f1
-        ready = self.length if f1 >= self.t_total else min(self.length, max(0, f1 * hop - half))
+        ready = self.length if last else min(self.length, max(0, f1 * hop - half))
         start = self.emitted
         if ready <= start:
             return start, np.zeros((0, self.channels), np.float32)
-        s0, s1 = start + half, ready + half
+        s0, s1 = start + half, ready + half                      # buffer positions; block f0 starts at f0 * hop
         norm = np.maximum(window_sum(s0, s1, self.t_total, n_fft=n_fft, hop=hop), 1e-3)
-        block = self.buf[s0 - self.b0: s1 - self.b0] / norm[:, None]
+        flat = acc.reshape(nb * hop, self.channels)
+        block = flat[s0 - f0 * hop: s1 - f0 * hop] / norm[:, None]
         self.emitted = ready
-        keep = s1 - self.b0
-        self.buf, self.b0 = self.buf[keep:].copy(), self.b0 + keep
         return start, block
