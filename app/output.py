@@ -20,6 +20,8 @@ from core.loudness import GainPlan, Loudness, measure, plan_gain
 from core.progress import check_cancel
 from core.renderer import mix
 
+from .mixes import StateMix
+
 if TYPE_CHECKING:
     from .session import Session
 
@@ -103,11 +105,16 @@ def measure_session(session: "Session", *, cancel: Optional[threading.Event] = N
     if not renders:
         raise ParameterError("nothing to measure: separate the recording first")
     check_cancel(cancel)
+    kept = session.mixes.find(renders, placements, session.mono_compatible)
+    if kept is not None and kept.run():            # the state's mix (made behind the playhead): the same bits
+        return session.stage.plan_for(kept.buf, key, session.mono), key
     try:
-        full = mix(renders, placements, mono_compatible=session.mono_compatible)
+        full = mix(renders, placements, mono_compatible=session.mono_compatible, cancel=cancel)
     except ParameterError:
         if [id(r) for r in session.renders] != [id(r) for r in renders]:   # undone meanwhile, renders released
             raise Cancelled("the session moved on while measuring") from None
         raise
     check_cancel(cancel)
+    if session.pairs:                              # the preview plays it from now on (app.mixes)
+        session.mixes.keep(StateMix(renders, placements, session.mono_compatible, buf=full))
     return session.stage.plan_for(full, key, session.mono), key

@@ -97,7 +97,7 @@ class RenditionPlan:
     params: PSParams
     renders: list[SourceRender]
     placements: list[Placement]
-    filler: Optional[object] = None     # core.renderer.PairFiller: pairs made from the playhead, to finish
+    mix: Optional[object] = None        # app.mixes.StateMix: its mix made from the playhead, to finish
 
     def adopt(self, session: "Session", *, record: bool = True) -> Change:
         session.adopt_rendition(self, record=record)
@@ -133,21 +133,18 @@ class RestorePlan:
     redo: bool
     command: object
     pairs: list[tuple]        # (render, pair [shape=(n, 2)], mono_compatible)
-    filler: Optional[object] = None   # core.renderer.PairFiller: pairs made from the playhead, to finish
+    mix: Optional[object] = None      # app.mixes.StateMix: the state's mix made from the playhead, to finish
 
     def adopt(self, session: "Session"):
-        """Install the pairs and run the step; the :class:`app.undo.Command` run (its ``change``
-        says what changed), None when the history moved on meanwhile."""
+        """Install the pairs (or keep the mix) and run the step; the :class:`app.undo.Command` run
+        (its ``change`` says what changed), None when the history moved on meanwhile."""
         if session.undo.peek(redo=self.redo) is not self.command:
             return None
         for r, pair, mode in self.pairs:
             r.auto, r.mono_compatible = pair, mode
-        if self.filler is not None:
-            self.filler.install()
-        cmd = session.undo.redo() if self.redo else session.undo.undo()
-        if self.filler is not None:
-            session.fill(self.filler)
-        return cmd
+        if self.mix is not None:
+            session.mixes.keep(self.mix)           # the step plays it (and makes the rest behind it)
+        return session.undo.redo() if self.redo else session.undo.undo()
 
 
 @dataclass

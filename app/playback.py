@@ -11,7 +11,10 @@ block (no zipper noise), so a change is heard in the very next block, and when a
 replaced (another rendition, mono-compatible mode) the old pair fades out while the new one fades
 in over that block. Switching a source between pinned and auto is the same one-block crossfade.
 A/B to the mono original is a snapshot too (every row a = c = 1, b = d = 0, no pair: the stems sum
-to the recording). The session's output gain (one gain for the whole mix, the one export applies:
+to the recording). While the places are those of a state whose whole mix is made (the state's
+:class:`app.mixes.StateMix`, the export's samples bit for bit), the snapshot plays that one stereo
+bus instead of the rows (no row plays): what is heard is the export times the output gain, sample
+for sample, and a switch to another state is one buffer swapped (with the same one-block crossfade). The session's output gain (one gain for the whole mix, the one export applies:
 :meth:`app.session.Session.plan_output`) is folded into every row's coefficients, so preview and
 export play the same levels. The callback allocates no buffers, takes no locks, logs nothing and
 emits no signals: everything is preallocated.
@@ -49,19 +52,26 @@ class MixSnapshot:
     coefs: np.ndarray  # [rows, 4] float32, pinned part: L = a s + b d, R = c s + d d
     auto: np.ndarray   # [rows] float32: gain on the row's auto pair
     pairs: tuple = ()  # per row: its auto pair [shape=(n, 2)] or None (rows beyond: None)
+    bus: Optional[np.ndarray] = None   # a state's whole mix [shape=(n, 2)], played instead of the rows
+    bus_gain: float = 0.0              # its gain (the output gain), float32
 
 
 def snapshot_for(placements: list[Placement], *, has_auto: list[bool], pairs: Optional[Sequence] = None,
                  ab_original: bool = False, original_gain: float = 1.0, mono_compatible: bool = False,
-                 output_gain: float = 1.0) -> MixSnapshot:
+                 output_gain: float = 1.0, bus: Optional[np.ndarray] = None) -> MixSnapshot:
     """The snapshot for ``placements``; with ``ab_original`` the mono original (sum of the stems).
     ``has_auto``: per source, whether it has a rendition's auto render; ``pairs``: those renders
     [shape=(n, 2)] (needed for every source in auto mode). ``output_gain`` (linear) scales
-    everything: the output stage shared with export."""
+    everything: the output stage shared with export. ``bus``: the whole mix of the sources at
+    exactly these ``placements`` (:class:`app.mixes.StateMix`): played alone, no pair is needed."""
     n = len(placements)
     coefs = np.zeros((n, 4), np.float32)
     auto = np.zeros(n, np.float32)
     rows = [None] * n
+    if bus is not None and not ab_original:
+        coefs.setflags(write=False)
+        auto.setflags(write=False)
+        return MixSnapshot(coefs, auto, tuple(rows), bus, float(np.float32(output_gain)))
     if ab_original:
         coefs[:, 0] = coefs[:, 2] = original_gain * output_gain
     else:
@@ -104,6 +114,8 @@ class MixEngine:
         self._dc = np.zeros((self.rows, 4), np.float32)
         self._gcur = np.zeros(self.rows, np.float32)     # auto gain on the pair played last block
         self._played: list = [None] * self.rows          # the pair each row played last block
+        self._bus = None                                  # the bus played last block, and its gain
+        self._gbus = np.float32(0.0)
         self._k = np.zeros((8, self.rows), np.float32)
         self._ramp_base = np.arange(1, MAX_BLOCK + 1, dtype=np.float32)
         self._ramp = np.zeros(MAX_BLOCK, np.float32)
@@ -164,6 +176,7 @@ class MixEngine:
         np.copyto(self._gcur, snap.auto)
         for j in range(self.rows):
             self._played[j] = snap.pairs[j] if j < len(snap.pairs) else None
+        self._bus, self._gbus = snap.bus, np.float32(snap.bus_gain)
 
     # --- the callback ---------------------------------------------------------------------------
     def callback(self, outdata, frames, time_info=None, status=None) -> None:
@@ -202,6 +215,7 @@ class MixEngine:
         np.copyto(self._gcur, snap.auto)
         for j in range(self.rows):
             self._played[j] = snap.pairs[j] if j < len(snap.pairs) else None
+        self._bus, self._gbus = snap.bus, np.float32(snap.bus_gain)
         old = self._from
         if old is not None:                 # taking over: fade the old engine out over this block
             self._from = None
@@ -256,6 +270,18 @@ class MixEngine:
             if new is not None and gnew[j]:
                 for ch in (0, 1):
                     self._add(acc[ch], new[pos:pos + n, ch], 0.0, gnew[j], ramp, t1)
+        bus, old, g0, g1 = snap.bus, self._bus, self._gbus, np.float32(snap.bus_gain)
+        if bus is old:                           # the bus alone (no row plays): its gain times its samples
+            if bus is not None and (g0 or g1):
+                for ch in (0, 1):
+                    self._add(acc[ch], bus[pos:pos + n, ch], g0, g1, ramp, t1)
+        else:
+            if old is not None and g0:
+                for ch in (0, 1):
+                    self._add(acc[ch], old[pos:pos + n, ch], g0, np.float32(0.0), ramp, t1)
+            if bus is not None and g1:
+                for ch in (0, 1):
+                    self._add(acc[ch], bus[pos:pos + n, ch], np.float32(0.0), g1, ramp, t1)
         np.copyto(outdata[o:o + n, 0], acc[0])
         np.copyto(outdata[o:o + n, 1], acc[1])
 

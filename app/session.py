@@ -36,7 +36,7 @@ from core.renderer import SourceRender, mix, render_missing
 from separation.base import Source
 
 from . import proposal
-from .memory import RenderMemory
+from .memory import MixCache, RenderMemory
 from .output import OutputSettings, OutputStage, measure_session
 from .playback import MixEngine, MixSnapshot, snapshot_for
 from .plans import ModePlan, Rendition, ResetPlan, SourcesPlan
@@ -80,13 +80,18 @@ class Session(RenditionSteps):
         self.stage = OutputStage()               # the output gain, preview and export (app.output)
         self._version = 0                        # bumped whenever what the mix plays changes (not placements)
         self.memory = RenderMemory()             # which states keep their auto renders (app.memory)
+        self.mixes = MixCache()                  # the whole mixes of the states auditioned last (app.memory)
         # where auto pairs are mapped on (unlinked) files instead of held in RAM (None: in RAM)
         self.spill_dir: Optional[Path] = self.settings.render_spill_dir
         # each auto source's stereo pair for the playback engine; False where nothing plays (the
         # headless chain, ``render``): export mixes from the tile parameters, the pairs are made
         # only if an engine or stereo stems are asked for
         self.pairs = True
-        self._fillers: list = []                 # (PairFiller, thread) finishing pairs made from the playhead
+        self._fillers: list = []                 # (filler, thread) finishing mixes and pairs made from the playhead
+        self._pair_lock = threading.Lock()       # one PairFiller at a time starts on the current renders
+        self._prefetch_stop = threading.Event()  # stops the thread that plans the next rendition ahead
+        self._ahead_ready = threading.Event()    # set when the rendition wanted next is planned
+        self._ready = None                       # that plan (app.renditions.RenditionSteps.prefetch)
         self._kept: dict = {}                    # rendition index -> (renders, places, mode) last adopted
 
     # --- events -------------------------------------------------------------------------------
@@ -109,6 +114,7 @@ class Session(RenditionSteps):
         self.renditions, self.gallery, self.current, self._params = [], [], -1, {}
         self._kept = {}
         self.memory.clear()
+        self.mixes.clear()
         self._engine = None
         self.stage.reset()
         self._changed()
@@ -162,6 +168,7 @@ class Session(RenditionSteps):
         made for them, if any); the undo history restarts."""
         self.backend, self.backend_settings = plan.backend, plan.settings
         self._stop_fillers()                       # the old sources' pairs are not needed any more
+        self.mixes.clear()
         self._kept = {}
         if self.pairs:
             render_missing(plan.renders, mono_compatible=self.mono_compatible, spill=self.spill_dir)  # planned in this mode
@@ -188,10 +195,13 @@ class Session(RenditionSteps):
 
     def _restore(self, index: int, renders: list[SourceRender], placements: list[Placement],
                  mono_compatible: bool) -> None:
-        """Make a recorded state current. Cheap when its auto renders are in memory (they were made
-        when planned; recent states keep them within ``keep_bytes``); a released one is rendered again
-        here from its tile parameters (the UI does that in a job first: :meth:`plan_restore`)."""
-        if self.pairs:
+        """Make a recorded state current. Cheap when its mix is kept (:class:`app.memory.MixCache`:
+        it plays at once, its pairs are made behind it) or its auto renders are in memory (they were
+        made when planned; recent states keep them within ``keep_bytes``); else the released ones
+        are rendered again here from their tile parameters (the UI makes the state's mix from the
+        playhead in a job first: :func:`app.memory.plan_restore`)."""
+        kept_mix = self.mixes.find(renders, placements, mono_compatible) if self.pairs else None
+        if self.pairs and kept_mix is None:
             render_missing(renders, mono_compatible=mono_compatible, spill=self.spill_dir)
         self.current = index
         if index >= 0:
@@ -200,6 +210,9 @@ class Session(RenditionSteps):
         self.renders = list(renders)
         self.placements = list(placements)
         self.memory.keep(self.renders)
+        if kept_mix is not None:
+            self.mixes.keep(kept_mix)
+            self._make_behind(kept_mix)             # the rest of its mix, then its pairs
         self._changed()
         if self._engine is not None:
             self._engine.set_snapshot(self.snapshot())
@@ -339,9 +352,8 @@ class Session(RenditionSteps):
         if not self.pairs:
             self.make_pairs()
         if self._engine is None:
-            self._engine = self.make_engine(self.renders, self.placements, ab_original=self.ab_original,
-                                            mono_compatible=self.mono_compatible,
-                                            output_gain=10 ** (self.stage.gain_db / 20))
+            snap = self.snapshot()
+            self._engine = MixEngine([r.s for r in self.renders], [r.d for r in self.renders], snap)
         return self._engine
 
     def make_pairs(self, *, progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
@@ -352,18 +364,27 @@ class Session(RenditionSteps):
 
     @staticmethod
     def make_engine(renders: list[SourceRender], placements: list[Placement], *,
-                    ab_original: bool = False, mono_compatible: bool = False, output_gain: float = 1.0) -> MixEngine:
-        """A playback engine over ``renders`` (their signals are read in place, never copied)."""
+                    ab_original: bool = False, mono_compatible: bool = False, output_gain: float = 1.0,
+                    bus=None) -> MixEngine:
+        """A playback engine over ``renders`` (their signals are read in place, never copied);
+        ``bus``: their whole mix at ``placements`` (:class:`app.mixes.StateMix`'s buffer), played
+        instead of their pairs."""
         snap = snapshot_for(placements, has_auto=[r.has_auto for r in renders], pairs=[r.auto for r in renders],
-                            ab_original=ab_original, mono_compatible=mono_compatible, output_gain=output_gain)
+                            ab_original=ab_original, mono_compatible=mono_compatible, output_gain=output_gain,
+                            bus=bus)
         return MixEngine([r.s for r in renders], [r.d for r in renders], snap)
 
     def snapshot(self, placements: Optional[list[Placement]] = None) -> MixSnapshot:
-        """The playback snapshot for ``placements`` (default the session's), with the output gain."""
-        return snapshot_for(self.placements if placements is None else placements,
-                            has_auto=[r.has_auto for r in self.renders], pairs=[r.auto for r in self.renders],
+        """The playback snapshot for ``placements`` (default the session's), with the output gain:
+        the state's kept mix when the places are its own (the export's samples), else every source
+        on its own row (their pairs are made from the playhead first where missing)."""
+        placements = self.placements if placements is None else placements
+        kept = None if self.ab_original else self.mixes.find(self.renders, placements, self.mono_compatible)
+        if kept is None and self.pairs and not self.ab_original:
+            self.ensure_pairs()
+        return snapshot_for(placements, has_auto=[r.has_auto for r in self.renders], pairs=[r.auto for r in self.renders],
                             ab_original=self.ab_original, mono_compatible=self.mono_compatible,
-                            output_gain=10 ** (self.stage.gain_db / 20))
+                            output_gain=10 ** (self.stage.gain_db / 20), bus=None if kept is None else kept.buf)
 
     def _need_recording(self) -> None:
         if self.mono is None:

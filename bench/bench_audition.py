@@ -12,9 +12,14 @@ as the app drives them; 8 formation sources, PS-MTM; medians of 5 where repeated
 * ``open_to_first_sound_s``: opening the file until the engine plays its first stereo block (the
   whole mix upmixed, as the app plays it while separating);
 * ``open_to_placed_s``: until every source is placed and the sources' mix plays (taking over);
-* ``new_rendition_s``: pressing "new rendition" until the first audible block of it;
-* ``switch_rendition_s``: switching to a kept rendition until it plays;
+* ``new_rendition_s``: pressing "new rendition" until the first audible block of it (after the user
+  listened a while: the next rendition is planned in the background, ``Session.prefetch``);
+* ``switch_rendition_s``: switching to a kept rendition until it plays (its kept mix swapped in, or
+  its mix made from the playhead);
 * ``undo_s``: undoing a rendition until the state before plays.
+
+As the app does (ui/controller.py), the session steps run with a 1-ms thread switch interval, and
+the background threads (the rest of each mix, the pairs, the next rendition) run beside them.
 
 Whole commands (fresh processes, wall time and peak RSS of each):
 
@@ -24,7 +29,8 @@ Whole commands (fresh processes, wall time and peak RSS of each):
 * ``upmix_decorr_s``: ``soundstage upmix FILE --method decorr`` (no separator);
 * ``peak_rss_mb``: the highest peak RSS of those processes.
 
-With ``--json`` the last line is one JSON object with those keys (seconds; MB).
+With ``--json`` the last line is one JSON object with those keys (seconds; MB), and the load
+average (1 minute) before and after the run (``load_before``, ``load_after``).
 """
 from __future__ import annotations
 
@@ -48,6 +54,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 KEYS = ("open_to_first_sound_s", "open_to_placed_s", "new_rendition_s", "switch_rendition_s", "undo_s",
         "render_project_cached_s", "upmix_chain_s", "upmix_chain_4_renditions_s", "upmix_decorr_s", "peak_rss_mb")
+LOAD_KEYS = ("load_before", "load_after")
 
 
 def _first_block(engine) -> float:
@@ -67,6 +74,8 @@ def session_steps(path: Path, sources: int, repeat: int) -> dict:
     from app.playback import whole_mix_engine
     from app.session import Session
     out = {}
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch_interval, 0.001))      # as the app's controller does
     s = Session()
     s.model = "ps-mtm"
     t0 = time.perf_counter()
@@ -78,7 +87,8 @@ def session_steps(path: Path, sources: int, repeat: int) -> dict:
     plan = s.plan_sources("formation", {"n_sources": sources})
     ahead.join()
     rplan = s.plan_rendition(0, sources=plan, playhead=0)
-    engine = Session.make_engine(rplan.renders, rplan.placements, mono_compatible=s.mono_compatible)
+    engine = Session.make_engine(rplan.renders, rplan.placements, mono_compatible=s.mono_compatible,
+                                 bus=rplan.mix.buf if getattr(rplan, "mix", None) is not None else None)
     SeparationPlan(plan, rplan, engine).adopt(s)
     eng = s.mix_engine()
     eng.take_over(first)                                      # the sources' mix takes over (crossfade)
@@ -88,15 +98,23 @@ def session_steps(path: Path, sources: int, repeat: int) -> dict:
     eng.seek(len(s.mono) // 3)
     _first_block(eng)
     news, switches, undos = [], [], []
+    ahead = hasattr(s, "prefetch") and hasattr(s, "wait_ahead")
     for k in range(repeat):
+        if ahead:                                             # the user listens: the next one is planned
+            s.prefetch(s.next_seed())
+            s.wait_ahead()
         t0 = time.perf_counter()
-        s.adopt_rendition(s.plan_rendition(detail=s.shared_detail(), playhead=eng.position))
+        seed = s.next_seed()                                  # the press (ui/controller.py new_rendition)
+        detail = s.detail_for(seed) if ahead else s.shared_detail()
+        s.adopt_rendition(s.plan_rendition(seed, detail=detail, playhead=eng.position))
         _first_block(eng)
         news.append(time.perf_counter() - t0)
         s.wait_filled()
     for k in range(repeat):
         t0 = time.perf_counter()
-        s.adopt_rendition(s.plan_rendition(index=k % max(1, len(s.renditions) - 1), playhead=eng.position))
+        index = k % max(1, len(s.renditions) - 1)
+        plan = s.switch_at_once(index) if hasattr(s, "switch_at_once") else None   # (ui/controller.py recall)
+        s.adopt_rendition(plan if plan is not None else s.plan_rendition(index=index, playhead=eng.position))
         _first_block(eng)
         switches.append(time.perf_counter() - t0)
         s.wait_filled()
@@ -108,6 +126,10 @@ def session_steps(path: Path, sources: int, repeat: int) -> dict:
             s.undo.undo()
         _first_block(eng)
         undos.append(time.perf_counter() - t0)
+    s.wait_filled()
+    if ahead:
+        s._stop_fillers()                                     # (the next rendition's prediction, if running)
+    sys.setswitchinterval(switch_interval)
     out["new_rendition_s"] = statistics.median(news)
     out["switch_rendition_s"] = statistics.median(switches)
     out["undo_s"] = statistics.median(undos)
@@ -195,7 +217,9 @@ def main() -> int:
     import shutil
     shutil.rmtree(tmp, ignore_errors=True)
     if a.json:
-        print(json.dumps({k: (round(res[k], 3) if k in res else None) for k in KEYS}))
+        out = {k: (round(res[k], 3) if k in res else None) for k in KEYS}
+        out.update(load_before=round(load[0], 2), load_after=round(load2[0], 2))
+        print(json.dumps(out))
     return 0
 
 

@@ -82,6 +82,7 @@ class SessionController(RecordingActions, OutputActions, QObject):
         self.editing = EditActions(self)         # merge, split, move a region (issue 26)
         self._views = Views()
         self._pending: list[str] = []
+        self._deferring = False                    # session events wait in _pending (see recall)
         self._drag_id = 0
         self._measure_again = False
         self._failed_state = None
@@ -137,7 +138,7 @@ class SessionController(RecordingActions, OutputActions, QObject):
         s.undo.on_change = lambda: self._on_session_event("undo")
 
     def _on_session_event(self, name: str) -> None:
-        if threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is threading.main_thread() and not self._deferring:
             self.session_event.emit(name)
             self._check_modified()
         else:                       # a worker: replay on the UI thread when the job ends
@@ -253,11 +254,31 @@ class SessionController(RecordingActions, OutputActions, QObject):
         return self._rendition_job("New rendition", seed=seed, temperature=temperature, detail=detail,
                                    on_done=lambda _r: s.prefetch(s.next_seed(), temperature=temperature))
 
+    def _plan_ahead(self) -> None:
+        """The next rendition planned in the background for the state now current (the press of
+        N then only makes its first block)."""
+        s = self.session
+        if s.renders and s.renditions:
+            s.prefetch(s.next_seed())
+
     def recall(self, index: int):
         s = self.session
         if index == s.current or not 0 <= index < len(s.renditions):
             return None
-        return self._rendition_job(f"Rendition {index + 1}", index=index)
+        plan = None if self.busy else s.switch_at_once(index)
+        if plan is not None:             # its mix (or its pairs) kept: the switch is heard from the next block
+            self._deferring = True       # the widgets hear of it once the views follow
+            try:
+                self._install(Prepared(plan=plan))
+            finally:
+                self._deferring = False
+            self.views = session_views(s)
+            self._flush_events()
+            self.engine_changed.emit()
+            self._plan_ahead()
+            self.status.emit(f"Rendition {index + 1}")
+            return None
+        return self._rendition_job(f"Rendition {index + 1}", index=index, on_done=lambda _r: self._plan_ahead())
 
     # --- undo -----------------------------------------------------------------------------------
     def _undo_or_redo(self, redo: bool) -> None:
@@ -286,6 +307,8 @@ class SessionController(RecordingActions, OutputActions, QObject):
             self.engine_changed.emit()
         self._push_snapshot()
         self.remeasure()
+        if cmd.change is not Change.PLACES:
+            self._plan_ahead()
         self.status.emit(f"{'Redo' if redo else 'Undo'}: {cmd.label}")
 
     def undo(self) -> None:

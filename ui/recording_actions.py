@@ -71,7 +71,8 @@ class RecordingActions:
                                          progress=Reporter(progress, "place", 0.85, 0.15), cancel=cancel)
             renders = rplan.renders if rplan is not None else plan.renders
             placements = rplan.placements if rplan is not None else plan.placements
-            engine = Session.make_engine(renders, placements, mono_compatible=s.mono_compatible)
+            engine = Session.make_engine(renders, placements, mono_compatible=s.mono_compatible,
+                                         bus=rplan.mix.buf if rplan is not None and rplan.mix is not None else None)
             return self._adopting(SeparationPlan(plan, rplan, engine), renders, engine=engine)
 
         def done(_):

@@ -131,10 +131,32 @@ def _session(tmp_path):
     return s
 
 
+def _play(eng, blocks, n=512):
+    out = np.zeros((blocks * n, 2), np.float32)
+    buf = np.zeros((n, 2), np.float32)
+    for k in range(blocks):
+        eng.callback(buf, n)
+        out[k * n:(k + 1) * n] = buf
+    return out
+
+
+def _exported(s, tmp_path, name):
+    """The export of the session's state (32-bit float WAV, the output gain applied), read back."""
+    import soundfile as sf
+
+    from app.export import export
+    path = tmp_path / f"{name}.wav"
+    export(s, path, fmt="wav32f", project=False, overwrite=True)
+    y, _ = sf.read(str(path), dtype="float32")
+    return y
+
+
 def test_new_rendition_from_the_playhead_plays_at_once_and_equals_the_export(tmp_path):
     from core.renderer import render_auto
     s = _session(tmp_path)
     s.new_rendition(0)
+    s.plan_output()                                                  # an output gain other than 0 dB
+    assert abs(s.stage.gain_db) > 0.01
     eng = s.mix_engine()
     head = 44100 * 2 + 77
     eng.seek(head)
@@ -144,20 +166,73 @@ def test_new_rendition_from_the_playhead_plays_at_once_and_equals_the_export(tmp
     assert detail == 0
     plan = s.plan_rendition(seed=5, detail=detail, playhead=head)
     assert plan.rendition.detail == 0 and plan.rendition.ps_key == s.renditions[0].ps_key
-    assert all(r.pending for r in plan.renders)                     # the first block only, so far
-    filled = [r.auto[head:head + 512].copy() for r in plan.renders]
+    assert not plan.mix.filled.is_set() and all(r.auto is None for r in plan.renders)   # the first block only
+    first = plan.mix.buf[head:head + 2048].copy()
     s.adopt_rendition(plan)
-    buf = np.zeros((512, 2), np.float32)
-    eng.callback(buf, 512)                                          # the switch: crossfaded
+    assert eng.snapshot.bus is plan.mix.buf and not eng.snapshot.auto.any()            # one buffer swapped in
+    _play(eng, 1)                                                    # the switch: crossfaded
     s.wait_filled()
-    assert not any(r.pending for r in s.renders)
-    for r, first in zip(s.renders, filled):
-        ref = render_auto(r, *r.tiles)
-        assert np.abs(r.auto - ref).max() < 1e-5                     # the filled pair is the reference
-        assert np.abs(first - ref[head:head + 512]).max() < 1e-5     # and so was its first block
-    eng.callback(buf, 512)                                          # the new rendition, as exported
-    ref = s.render()[head + 512:head + 1024]
-    assert np.abs(buf - ref).max() < 1e-5
+    fresh = s.render()                                               # a fresh render of that state
+    assert plan.mix.filled.is_set() and np.array_equal(plan.mix.buf, fresh)
+    assert np.array_equal(first, fresh[head:head + 2048])            # its first block too
+    for r in s.renders:                                              # the pairs, made behind it, for edits
+        assert not r.pending and np.abs(r.auto - render_auto(r, *r.tiles)).max() < 1e-5
+    s.plan_output()                                                  # its output gain (from its kept mix)
+    eng.set_snapshot(s.snapshot())
+    assert eng.snapshot.bus is plan.mix.buf
+    _play(eng, 1)
+    heard = _play(eng, 4)                                            # what is heard is the export, bit for bit
+    y = _exported(s, tmp_path, "new")
+    assert np.array_equal(heard, y[head + 1024:head + 1024 + len(heard)])
+
+
+def test_switching_back_and_undo_swap_the_kept_mix_and_play_the_export(tmp_path):
+    from app.memory import restore_needs_render
+    s = _session(tmp_path)
+    s.new_rendition(0)
+    eng = s.mix_engine()
+    eng.seek(30000)
+    eng.settle()
+    eng.playing = True
+    s.adopt_rendition(s.plan_rendition(seed=1, detail=0, playhead=eng.position))
+    s.wait_filled()
+    a = s.mixes.find(s.renders, s.placements, False)
+    s.adopt_rendition(s.plan_rendition(seed=2, detail=0, playhead=eng.position))
+    s.wait_filled()
+    b = s.mixes.find(s.renders, s.placements, False)
+    assert a is not None and b is not None and a is not b and len(s.mixes) >= 2
+    plan = s.plan_rendition(index=1, playhead=eng.position)          # back to rendition 2: nothing to make
+    assert plan.mix is None
+    s.adopt_rendition(plan)
+    assert s.current == 1 and eng.snapshot.bus is a.buf
+    s.plan_output()
+    eng.set_snapshot(s.snapshot())
+    _play(eng, 1)
+    at = eng.position
+    heard = _play(eng, 3)
+    assert np.array_equal(heard, _exported(s, tmp_path, "back")[at:at + len(heard)])
+    assert not restore_needs_render(s)                                # the state before: its mix is kept
+    s.undo.undo()
+    assert s.current == 2 and eng.snapshot.bus is b.buf
+    s.plan_output()
+    eng.set_snapshot(s.snapshot())
+    _play(eng, 1)
+    at = eng.position
+    heard = _play(eng, 3)
+    assert np.array_equal(heard, _exported(s, tmp_path, "undo")[at:at + len(heard)])
+    # an edit plays the sources one by one (their pairs), within float rounding of the export
+    s.set_placement(0, s.placements[0].moved(-0.7, 0.2))
+    snap = s.snapshot()
+    eng.set_snapshot(snap)
+    assert snap.bus is None and all(p is not None for p, pl in zip(snap.pairs, s.placements) if not pl.pinned)
+    s.wait_filled()
+    y = _exported(s, tmp_path, "edit")
+    eng.set_snapshot(s.snapshot())                                   # with the gain the export measured
+    assert eng.snapshot.bus is None
+    _play(eng, 1)
+    at = eng.position
+    heard = _play(eng, 3)
+    assert np.abs(heard - y[at:at + len(heard)]).max() < 1e-5
 
 
 def test_switching_to_a_kept_rendition_reuses_its_renders(tmp_path):
@@ -176,16 +251,18 @@ def test_undo_to_released_renders_from_the_playhead(tmp_path):
     from core.renderer import render_auto
     s = _session(tmp_path)
     s.memory.keep_bytes = 0                                          # only the current state's pairs
+    s.mixes.keep_bytes = 0                                           # and mix
     s.new_rendition(0)
     before = list(s.renders)
     s.new_rendition(1, detail=0)
     assert all(r.auto is None for r in before) and restore_needs_render(s)
     plan = plan_restore(s, playhead=44100)
-    assert all(r.auto is None for r in before)                       # nothing changed before adopting
+    assert all(r.auto is None for r in before) and not plan.mix.filled.is_set()   # nothing changed yet
     plan.adopt(s)
     assert s.current == 0 and all(a is b for a, b in zip(s.renders, before))
     s.mix_engine()
     s.wait_filled()
+    assert np.array_equal(plan.mix.buf, s.render())
     for r in s.renders:
         assert not r.pending and np.abs(r.auto - render_auto(r, *r.tiles)).max() < 1e-5
 
@@ -201,18 +278,48 @@ def test_the_next_renditions_own_detail_is_predicted_in_the_background(tmp_path)
     assert s.renditions[-1].detail is None and s.renditions[-1].ps_seed == 1
 
 
+def test_a_rendition_planned_ahead_equals_one_made_at_the_press(tmp_path):
+    s = _session(tmp_path)
+    s.new_rendition(0)
+    s.set_placement(1, s.placements[1].moved(0.5, 0.4))             # a pinned source stays where it is
+    s.prefetch(1)
+    assert s.wait_ahead(120)
+    ready = s._ready
+    assert ready is not None and ready[0].seed == 1
+    plan = s.plan_rendition(seed=1, detail=ready[0].detail, playhead=1000)
+    assert plan.renders is ready[4] and s._ready is None            # the prepared one, taken once
+    fresh = s.plan_rendition(seed=1, detail=ready[0].detail, playhead=1000)
+    assert fresh.renders is not ready[4]
+    assert plan.rendition == fresh.rendition and plan.placements == fresh.placements
+    assert plan.placements[1] == s.placements[1]
+    for a, b in zip(plan.renders, fresh.renders):
+        assert np.array_equal(a.tiles[0], b.tiles[0]) and np.array_equal(a.tiles[1], b.tiles[1])
+    s.adopt_rendition(plan)
+    s.wait_filled()
+    assert np.array_equal(plan.mix.buf, s.render())
+    s._prefetching.join()
+    # a plan for another state (another current rendition) is not taken
+    s.prefetch(2)
+    assert s.wait_ahead(120)
+    s.recall(0)
+    assert s.plan_rendition(seed=2, detail=s._ready[0].detail).renders is not s._ready[4]
+    s._prefetching.join()
+
+
 def test_switching_to_a_rendition_whose_pairs_were_released_reuses_its_tiles(tmp_path):
     from core.renderer import render_auto
     s = _session(tmp_path)
     s.memory.keep_bytes = 0                                          # only the current state's pairs
+    s.mixes.keep_bytes = 0                                           # and mix
     s.new_rendition(0)
     first = list(s.renders)
     s.new_rendition(1, detail=0)
     assert all(r.auto is None for r in first)
     plan = s.plan_rendition(index=0, playhead=44100)
-    assert all(a is b for a, b in zip(plan.renders, first)) and plan.filler is not None
+    assert all(a is b for a, b in zip(plan.renders, first)) and plan.mix is not None
     assert all(r.auto is None for r in first)                        # nothing installed before adopting
     s.adopt_rendition(plan)
     s.wait_filled()
+    assert np.array_equal(plan.mix.buf, s.render())
     for r in s.renders:
         assert np.abs(r.auto - render_auto(r, *r.tiles)).max() < 1e-5
