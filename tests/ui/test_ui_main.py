@@ -22,6 +22,7 @@ from PyQt6.QtCore import QPoint, Qt  # noqa: E402
 from core.settings import has_display  # noqa: E402
 from core.placement import Placement  # noqa: E402
 from core.renderer import pinned_coefficients  # noqa: E402
+from app.playback import snapshot_for  # noqa: E402
 from conftest import harmonic_note  # noqa: E402
 from uikit import ini_settings, main_window, wait_idle as _wait_idle  # noqa: E402
 from app.memory import restore_needs_render
@@ -112,12 +113,18 @@ def test_drag_node_moves_placement_and_engine_gains(qtbot, win):
     p = s.placements[0]
     assert p.pinned and abs(p.pan - pan) < 1e-9 and abs(p.width - width) < 1e-9
     assert abs(p.pan - 0.6) < 0.02 and abs(p.width - 0.4) < 0.02
-    # the live engine plays the new coefficients (a pinned source: L = a s + b d, R = c s + d d)
-    # times the output gain, once the mix's gain is measured (preview and export share it)
+    # while dragging, the source plays on its own row with its new coefficients (a pinned source:
+    # L = a s + b d, R = c s + d d) times the output gain; once the mix's gain is measured
+    # (preview and export share it), the engine plays the state's whole mix that the measurement
+    # made: the export's samples, times that gain
     qtbot.waitUntil(lambda: s.output_plan_current() and not ctl.measuring, timeout=20000)
     g = 10 ** (s.stage.gain_db / 20)
-    assert np.allclose(ctl.engine.snapshot.coefs[0], pinned_coefficients(p) * g, atol=1e-6)
-    assert ctl.engine.snapshot.auto[0] == 0.0
+    rows = snapshot_for(s.placements, has_auto=[r.has_auto for r in s.renders], pairs=[r.auto for r in s.renders],
+                        output_gain=g)
+    assert np.allclose(rows.coefs[0], pinned_coefficients(p) * g, atol=1e-6) and rows.auto[0] == 0.0
+    snap = ctl.engine.snapshot
+    assert snap.bus is not None and snap.bus_gain == np.float32(g) and not snap.coefs.any()
+    assert np.array_equal(snap.bus, s.render())
     qtbot.waitUntil(lambda: canvas.paints > paints, timeout=2000)
     # one drag = one undo step
     ctl.undo()
@@ -206,21 +213,23 @@ def test_undo_to_released_renders_runs_a_job_and_plays_the_export(qtbot, win):
     ctl, s = win.ctl, win.ctl.session
     first = s.render()
     s.memory.keep_bytes = sum(r.auto_bytes for r in s.renders)      # only the current state's renders kept
+    s.mixes.keep_bytes = 0                                          # and its mix
     ctl.new_rendition(5)
     _wait_idle(qtbot, win)
     assert s.current == 1 and restore_needs_render(s)
-    ctl.undo()                                        # the first rendition's renders are made again
+    ctl.undo()                                        # the first rendition's mix is made again, from the playhead
     assert ctl.busy
     _wait_idle(qtbot, win)
     assert s.current == 0 and np.array_equal(s.render(), first)
-    # the preview plays what export writes (the engine's rows read the restored renders)
+    s.wait_filled()
+    qtbot.waitUntil(lambda: s.output_plan_current() and not ctl.measuring, timeout=20000)
+    # the preview plays what export writes: the state's mix, made again, times the output gain
     eng = ctl.engine
     eng.seek(0)
     eng.settle()
     snap = eng.snapshot                   # no events are processed below: it stays the one played
-    assert all(p is r.auto for p, r in zip(snap.pairs, s.renders))
-    g = snap.auto[0]                      # every source auto at 0 dB: its gain is the output gain
-    assert np.all(snap.auto == g) and not snap.coefs.any()
+    assert snap.bus is not None and np.array_equal(snap.bus, first) and not snap.coefs.any()
+    g = np.float32(snap.bus_gain)
     eng.playing = True
     buf = np.zeros((512, 2), np.float32)
     played = []
@@ -228,7 +237,7 @@ def test_undo_to_released_renders_runs_a_job_and_plays_the_export(qtbot, win):
         eng.callback(buf, 512)
         played.append(buf.copy())
     eng.playing = False
-    assert np.max(np.abs(np.concatenate(played) - g * first[:20 * 512])) < 1e-6
+    assert np.array_equal(np.concatenate(played), g * first[:20 * 512])
 
 
 def test_export_through_dialog(qtbot, win, tmp_path):
