@@ -4,7 +4,7 @@ an approach's, taken apart.
 Collects, per excerpt (``soundstage eval --sources`` excerpts and cache), the 68-dim D_F frames
 (``training.ps_metrics.embed``) of the real stereo, of its next 10 s, of PS-MTM decoded on the whole mix
 and of the chain at variety 0 (formation sources, the placement model, every auto source rendered band
-by band), keeps them in ``--frames FILE`` (npz), and prints for each approach against the real stereo:
+by band; without and, when PS-MTM has one, with its detail calibration), keeps them in ``--frames FILE`` (npz), and prints for each approach against the real stereo:
 
 * ``D_F`` and its two terms: the means' ``|mu_r - mu_g|^2`` (split IID / IC) and the covariances' trace
   term;
@@ -34,7 +34,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.bands import N_BANDS  # noqa: E402
-from training.ps_metrics import frechet_distance  # noqa: E402
+from core.detail import load_detail  # noqa: E402
+from core.models.base import load_model  # noqa: E402
+from core.placement import propose  # noqa: E402
+from core.ps import analyze  # noqa: E402
+from core.renderer import auto_renders, mix  # noqa: E402
+from training.evaluation import load_excerpts  # noqa: E402
+from training.evaluation_sources import _cached, _cached_decode, _cached_sources  # noqa: E402
+from training.ps_metrics import embed, frechet_distance  # noqa: E402
 
 
 def _gauss(x: np.ndarray):
@@ -91,13 +98,6 @@ def report(name: str, a: dict, top: int = 6) -> str:
 
 
 def collect(a) -> dict:
-    from core.models.base import load_model
-    from core.placement import propose
-    from core.ps import analyze
-    from core.renderer import auto_renders, mix
-    from training.evaluation import load_excerpts
-    from training.evaluation_sources import _cached, _cached_decode, _cached_sources
-    from training.ps_metrics import embed
     separate = None
 
     def sep(mono):
@@ -109,6 +109,7 @@ def collect(a) -> dict:
     exs = load_excerpts(a.data, a.split, 10.0, a.limit, per_track=a.per_track, every=a.every, keep_stereo=True)
     cache = Path(a.cache) / a.split
     ps = load_model("ps-mtm")
+    detail = load_detail("ps-mtm")          # the shipped calibration of PS-MTM's detail, when there is one
     got = {"real": [], "next": [], "ps": [], "chain": [], "track": []}
     for j, ex in enumerate(exs):
         digest = hashlib.sha1(ex.mono.tobytes()).hexdigest()[:16]
@@ -118,7 +119,7 @@ def collect(a) -> dict:
         got["real"].append(embed(ex.real).astype(np.float32))
         got["next"].append(embed(ex.other.fit_frames(t)).astype(np.float32))
         got["track"].append(ex.track)
-        ps_k, ch_k = [], []
+        ps_k, ch_k, cal_k = [], [], []
         for seed in range(a.K):
             key = f"ps-mtm-{digest}-{seed}"
             params = _cached(cache, key, lambda: ps.predict(ex.mono, seed=seed))
@@ -127,8 +128,13 @@ def collect(a) -> dict:
             pl = propose(energies, method="model", seed=seed, variety=0.0, residual=residual)
             auto_renders(renders, params, np.array([(q.pan, q.width) for q in pl]))
             ch_k.append(embed(analyze(mix(renders, pl)).fit_frames(t)).astype(np.float32))
+            if detail is not None:
+                auto_renders(renders, params, np.array([(q.pan, q.width) for q in pl]), detail=detail)
+                cal_k.append(embed(analyze(mix(renders, pl)).fit_frames(t)).astype(np.float32))
         got["ps"].append(np.stack(ps_k))
         got["chain"].append(np.stack(ch_k))
+        if detail is not None:
+            got.setdefault("chain_cal", []).append(np.stack(cal_k))
         print(f"\r{j + 1}/{len(exs)} excerpts", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     return {k: np.array(v) if k == "track" else np.stack(v) for k, v in got.items()}
@@ -139,7 +145,7 @@ def analyse(z) -> str:
     e, t, _ = real.shape
     rex = np.repeat(np.arange(e), t)
     lines = [f"{e} excerpts x {t} frames"]
-    for name in ("next", "ps", "chain", *[k for k in z.files if k.startswith("variant")]):
+    for name in ("next", "ps", "chain", "chain_cal"):
         if name not in z.files:
             continue
         g = z[name]

@@ -11,7 +11,9 @@ between the two (:mod:`training.ps_metrics`) is mostly in those per-band margina
 * IC: ``N_b(IC)``;
 
 with ``M_b`` and ``N_b`` monotone piecewise-linear maps given by knots (the model's value at a set of
-quantile levels, and what it becomes). It is fitted on the ``train`` split so that the chain's output
+quantile levels, and what it becomes), and the width gain the tiles are then rendered with
+(:data:`core.placement.WIDTH_GAIN` when the file gives none: the calibrated detail may need another gain for the
+output to keep the real stereo's broadband width). It is fitted on the ``train`` split so that the chain's output
 has the real stereo's per-band quantiles (``training/fit_detail.py``); the file sits beside the PS
 model it calibrates (``<model>-detail.json``, one of that model's registered files, with a card).
 """
@@ -60,6 +62,7 @@ class DetailCalibration:
     ic_from: np.ndarray
     ic_to: np.ndarray
     info: Optional[dict] = None
+    width_gain: Optional[float] = None   # the tiles' width gain to render with (None: core.placement.WIDTH_GAIN)
 
     def __post_init__(self):
         for name in ("iid_from", "iid_to", "ic_from", "ic_to"):
@@ -68,6 +71,8 @@ class DetailCalibration:
         _check_knots(self.ic_from, self.ic_to, "IC")
         if np.any(self.iid_from[:, 0] < 0) or np.any(self.iid_to < 0):
             raise ParameterError("IID knots are level differences |IID| >= 0")
+        if self.width_gain is not None and not 0.0 < float(self.width_gain) <= 4.0:
+            raise ParameterError(f"width gain must be in (0, 4], got {self.width_gain}")
 
     @classmethod
     def identity(cls) -> "DetailCalibration":
@@ -86,17 +91,18 @@ class DetailCalibration:
                         np.clip(ic, -1.0, 1.0).astype(np.float32))
 
     def to_dict(self) -> dict:
-        r = lambda a: np.round(a, 5).tolist()  # noqa: E731
+        r = lambda a: np.round(a, 6).tolist()  # noqa: E731
         return {"format": FORMAT, "iid_from": r(self.iid_from), "iid_to": r(self.iid_to), "ic_from": r(self.ic_from),
-                "ic_to": r(self.ic_to), "info": self.info or {}}
+                "ic_to": r(self.ic_to), "width_gain": self.width_gain, "info": self.info or {}}
 
     @classmethod
     def from_dict(cls, d: dict) -> "DetailCalibration":
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ParameterError(f"not a detail calibration (format {FORMAT!r})")
         try:
+            gain = d.get("width_gain")
             return cls(np.array(d["iid_from"]), np.array(d["iid_to"]), np.array(d["ic_from"]), np.array(d["ic_to"]),
-                       d.get("info") or {})
+                       d.get("info") or {}, None if gain is None else float(gain))
         except (KeyError, TypeError, ValueError) as e:
             raise ParameterError(f"detail calibration: {e}") from None
 

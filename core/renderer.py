@@ -120,13 +120,13 @@ def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *,
     source): run it in a worker, on copies of the session's renders. ``pairs=False``: the tile
     parameters only (cheap): :func:`mix_stream` mixes from them, no pair is needed to export. ``detail``: the
     PS model's :class:`core.detail.DetailCalibration` (:func:`core.detail.load_detail`), applied to ``params``
-    first when given."""
+    first when given (with the width gain it gives)."""
     if not renders:
         return
     if detail is not None:
         params = detail.apply(params)
     energies = np.stack([r.energy for r in renders])
-    iid, ic = tile_parameters(params, energies, centres=centres)
+    iid, ic = tile_parameters(params, energies, centres=centres, width_gain=None if detail is None else detail.width_gain)
     iid_t, ic_t = trajectories(params, energies, centres=centres)
     idx = sorted(set(range(len(renders)) if only is None else only))
     for i in idx:

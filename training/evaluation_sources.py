@@ -217,7 +217,7 @@ CHAIN_ROWS = (("stereo", "real stereo (the reference itself)"), ("next", "real s
 
 def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str = "ps-mtm", chain: bool = True,
                      methods: Sequence[str] = METHODS, split: str = "valid", seconds: float = 10.0,
-                     cache: Optional[Path] = None, raw_rows: bool = True, progress: Optional[ProgressFn] = None,
+                     cache: Optional[Path] = None, raw_rows: bool = False, progress: Optional[ProgressFn] = None,
                      cancel: Optional[threading.Event] = None) -> SourceEvalResult:
     """Source-level rows (and with ``chain`` the whole-output rows) on ``excerpts``
     (:class:`training.evaluation.Excerpt` list; each needs ``stereo``) with sources from ``separate(mono)``.

@@ -72,7 +72,7 @@ def _pad(rows: list) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = np.empty((len(rows), k)), np.empty((len(rows), k))
     for i, (x, y) in enumerate(rows):
         extra = k - len(x)
-        xs[i] = np.concatenate([x, x[-1] + 1e-6 * np.arange(1, extra + 1)])
+        xs[i] = np.concatenate([x, x[-1] + 1e-3 * np.arange(1, extra + 1)])   # beyond the values: flat
         ys[i] = np.concatenate([y, np.full(extra, y[-1])])
     return xs, ys
 

@@ -43,6 +43,8 @@ def add_arguments(p) -> None:
                    "sources of each excerpt, all-centre / uniform / mean projection / placement model, and the "
                    "whole chain's rendered stereo beside the PS model on the whole mix")
     p.add_argument("--no-chain", action="store_true", help="with --sources: skip the rendered whole-output rows")
+    p.add_argument("--uncalibrated", action="store_true", help="with --sources: also the chain's rows with the PS "
+                   "model's detail as it samples it (when the model has a detail calibration; paired with the rows)")
     p.add_argument("--ps-model", default="ps-mtm", help="with --sources: the PS model (default ps-mtm)")
     p.add_argument("--reference", default=None, metavar="same-track|same-album|none",
                    help="with --sources: placement given a stereo reference (issue 27), one row per condition "
@@ -95,6 +97,7 @@ def _run_sources(args) -> int:
         res = evaluation_sources.evaluate_sources(exs, separation.get("formation").separate, k=args.k,
                                                   ps_model=args.ps_model,
                                chain=not args.no_chain, split=args.split, seconds=args.seconds,
+                               raw_rows=args.uncalibrated,
                                cache=Path(args.cache) if args.cache else None, progress=bar)
     finally:
         bar.close()

@@ -1,11 +1,14 @@
 """The PS model's detail calibration (core.detail): per-band monotone maps of |IID| and IC, known answers, the
 file format, the registry's file, and the chain rendering through it."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from core.bands import N_BANDS
 from core.detail import DetailCalibration, detail_file, load_detail
 from core.errors import ParameterError
+from core.placement import tile_parameters
 from core.ps import PSParams
 from core.renderer import auto_renders, prepare_source
 from core.stft import n_frames
@@ -69,3 +72,18 @@ def test_the_chain_renders_the_calibrated_detail(rng, signals):
     auto_renders([b], _doubling().apply(p), centres)
     assert np.array_equal(a.tiles[0], b.tiles[0]) and np.array_equal(a.tiles[1], b.tiles[1])
     assert np.array_equal(a.auto, b.auto)
+
+
+def test_the_calibration_carries_the_width_gain_the_tiles_are_rendered_with(rng, signals):
+    x = signals.noise(rng, 1.0, amp=0.1).astype(np.float32)
+    p = _params(rng, n_frames(len(x)))
+    centres = np.array([[0.0, 0.3]])
+    a = prepare_source(x)
+    cal = replace(_doubling(), width_gain=2.4)
+    auto_renders([a], p, centres, detail=cal, pairs=False)
+    iid, ic = tile_parameters(cal.apply(p), a.energy[None], centres=centres, width_gain=2.4)
+    assert np.array_equal(a.tiles[1], ic[0]) and np.array_equal(a.tiles[0], iid[0])
+    wider = tile_parameters(cal.apply(p), a.energy[None], centres=centres)[1]       # the default gain, 1.8
+    assert not np.array_equal(wider[0], ic[0])
+    with pytest.raises(ParameterError):
+        replace(cal, width_gain=-1.0)
