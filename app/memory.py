@@ -150,7 +150,8 @@ def plan_restore(session: "Session", *, redo: bool = False, playhead: Optional[i
     if state is not None and playhead is not None and session.pairs:
         mix = session.mixes.find(state[1], state[2], state[3])
         if mix is None:
-            mix = StateMix(state[1], state[2], state[3], spill=session.spill_dir).start(playhead, cancel=cancel)
+            mix = StateMix(state[1], state[2], state[3], spill=session.spill_dir).start(
+                playhead, cancel=cancel).run_behind()
         return RestorePlan(redo, cmd, [], mix=mix)
     if state is not None:
         todo = [r for r in state[1] if r.has_auto and (r.auto is None or r.mono_compatible != state[3])]

@@ -76,6 +76,12 @@ class StateMix:
         self.buf[a:a + len(block)] = block
         return self
 
+    def run_behind(self) -> "StateMix":
+        """:meth:`run` in a thread of its own, started now: the mix runs ahead of the playhead
+        while the plan that holds it is handed over and adopted."""
+        threading.Thread(target=self.run, name="mix behind", daemon=True).start()
+        return self
+
     def run(self) -> bool:
         """The rest (a background thread): from the first block to the end, then from the
         beginning to the playhead; :meth:`cancel` stops it between chunks. Whether it is whole.

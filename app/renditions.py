@@ -219,7 +219,7 @@ class RenditionSteps:
                             and self.mixes.find(renders, places, self.mono_compatible) is None
                             and missing(renders, mono_compatible=self.mono_compatible)):
                         mix = StateMix(renders, places, self.mono_compatible, spill=self.spill_dir).start(
-                            playhead, cancel=cancel)
+                            playhead, cancel=cancel).run_behind()
                     return RenditionPlan(r, self._params[r.ps_key], renders, list(places), mix)
         else:
             seed = int(self._next_seed() if seed is None else seed)
@@ -274,7 +274,8 @@ class RenditionSteps:
         """The state's mix from ``playhead`` (its first block made), or None without a playhead."""
         if playhead is None or not self.pairs:
             return None
-        return StateMix(renders, placements, self.mono_compatible, spill=self.spill_dir).start(playhead, cancel=cancel)
+        return StateMix(renders, placements, self.mono_compatible, spill=self.spill_dir).start(
+            playhead, cancel=cancel).run_behind()
 
     def _new_rendition_record(self, seed: int, model, temperature, guidance, placement, variety,
                               detail) -> Rendition:

@@ -66,8 +66,9 @@ class RecordingActions:
             if ahead is not None:
                 ahead.join()
             rplan = None
-            if first:
-                rplan = s.plan_rendition(0, sources=plan, playhead=0,
+            if first:                       # its mix from where the whole mix plays now (the take-over)
+                playhead = self.engine.position if self.engine is not None else 0
+                rplan = s.plan_rendition(0, sources=plan, playhead=playhead,
                                          progress=Reporter(progress, "place", 0.85, 0.15), cancel=cancel)
             renders = rplan.renders if rplan is not None else plan.renders
             placements = rplan.placements if rplan is not None else plan.placements

@@ -166,7 +166,7 @@ def test_new_rendition_from_the_playhead_plays_at_once_and_equals_the_export(tmp
     assert detail == 0
     plan = s.plan_rendition(seed=5, detail=detail, playhead=head)
     assert plan.rendition.detail == 0 and plan.rendition.ps_key == s.renditions[0].ps_key
-    assert not plan.mix.filled.is_set() and all(r.auto is None for r in plan.renders)   # the first block only
+    assert all(r.auto is None for r in plan.renders)                # its mix (running ahead), no pair
     first = plan.mix.buf[head:head + 2048].copy()
     s.adopt_rendition(plan)
     assert eng.snapshot.bus is plan.mix.buf and not eng.snapshot.auto.any()            # one buffer swapped in
@@ -257,7 +257,7 @@ def test_undo_to_released_renders_from_the_playhead(tmp_path):
     s.new_rendition(1, detail=0)
     assert all(r.auto is None for r in before) and restore_needs_render(s)
     plan = plan_restore(s, playhead=44100)
-    assert all(r.auto is None for r in before) and not plan.mix.filled.is_set()   # nothing changed yet
+    assert all(r.auto is None for r in before) and plan.mix is not None   # nothing changed yet
     plan.adopt(s)
     assert s.current == 0 and all(a is b for a, b in zip(s.renders, before))
     s.mix_engine()
@@ -284,9 +284,10 @@ def test_a_rendition_planned_ahead_equals_one_made_at_the_press(tmp_path):
     s.set_placement(1, s.placements[1].moved(0.5, 0.4))             # a pinned source stays where it is
     s.prefetch(1)
     assert s.wait_ahead(120)
+    s._prefetching.join()                                            # (then its own detail, planned again)
     ready = s._ready
-    assert ready is not None and ready[0].seed == 1
-    plan = s.plan_rendition(seed=1, detail=ready[0].detail, playhead=1000)
+    assert ready is not None and ready[0].seed == 1 and ready[0].detail is None
+    plan = s.plan_rendition(seed=1, detail=s.detail_for(1), playhead=1000)
     assert plan.renders is ready[4] and s._ready is None            # the prepared one, taken once
     fresh = s.plan_rendition(seed=1, detail=ready[0].detail, playhead=1000)
     assert fresh.renders is not ready[4]
@@ -297,10 +298,10 @@ def test_a_rendition_planned_ahead_equals_one_made_at_the_press(tmp_path):
     s.adopt_rendition(plan)
     s.wait_filled()
     assert np.array_equal(plan.mix.buf, s.render())
-    s._prefetching.join()
     # a plan for another state (another current rendition) is not taken
     s.prefetch(2)
     assert s.wait_ahead(120)
+    s._prefetching.join()
     s.recall(0)
     assert s.plan_rendition(seed=2, detail=s._ready[0].detail).renders is not s._ready[4]
     s._prefetching.join()
