@@ -13,9 +13,10 @@ the engine reads and does no work.
 """
 from __future__ import annotations
 
+import atexit
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -24,9 +25,33 @@ from core.placement import Placement
 from core.progress import check_cancel
 from core.renderer import SourceRender, mix_stream, pair_buffer
 
-__all__ = ["StateMix", "FIRST_FRAMES"]
+__all__ = ["StateMix", "FIRST_FRAMES", "background"]
 
 FIRST_FRAMES = 12       # STFT frames of the first block made from the playhead (about 0.2 s of sound)
+
+_RUNNING: list[tuple[Callable[[], None], threading.Thread]] = []
+_RUNNING_LOCK = threading.Lock()
+
+
+def background(target: Callable[[], None], cancel: Callable[[], None], name: str) -> threading.Thread:
+    """Start ``target`` in a daemon thread that the process stops (``cancel``, then a short wait)
+    before it exits: a thread killed inside a multi-threaded transform at exit aborts the process."""
+    t = threading.Thread(target=target, name=name, daemon=True)
+    with _RUNNING_LOCK:
+        _RUNNING[:] = [(c, th) for c, th in _RUNNING if th.is_alive()]
+        _RUNNING.append((cancel, t))
+    t.start()
+    return t
+
+
+@atexit.register
+def _stop_background() -> None:
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for cancel, _t in running:
+        cancel()
+    for _c, t in running:
+        t.join(5.0)
 
 
 class StateMix:
@@ -79,7 +104,7 @@ class StateMix:
     def run_behind(self) -> "StateMix":
         """:meth:`run` in a thread of its own, started now: the mix runs ahead of the playhead
         while the plan that holds it is handed over and adopted."""
-        threading.Thread(target=self.run, name="mix behind", daemon=True).start()
+        background(self.run, self.cancel, "mix behind")
         return self
 
     def run(self) -> bool:

@@ -115,6 +115,7 @@ def measure_session(session: "Session", *, cancel: Optional[threading.Event] = N
             raise Cancelled("the session moved on while measuring") from None
         raise
     check_cancel(cancel)
-    if session.pairs:                              # the preview plays it from now on (app.mixes)
+    if (session.pairs and list(session.placements) == placements and len(session.renders) == len(renders)
+            and all(a is b for a, b in zip(session.renders, renders))):   # still the state: the preview plays it
         session.mixes.keep(StateMix(renders, placements, session.mono_compatible, buf=full))
     return session.stage.plan_for(full, key, session.mono), key

@@ -20,7 +20,7 @@ from core.renderer import PairFiller, SourceRender, missing
 from separation.base import Source
 
 from . import proposal
-from .mixes import StateMix
+from .mixes import StateMix, background
 from .plans import Rendition, RenditionPlan
 from core.models import load_model
 from core import lazy
@@ -116,9 +116,8 @@ class RenditionSteps:
         t = getattr(self, "_prefetching", None)
         if t is not None and t.is_alive():
             return
-        self._prefetching = threading.Thread(target=self._ahead, args=(self._prefetch_stop,), name="rendition ahead",
-                                             daemon=True)
-        self._prefetching.start()
+        stop = self._prefetch_stop
+        self._prefetching = background(lambda: self._ahead(stop), stop.set, "rendition ahead")
 
     def wait_ahead(self, timeout: Optional[float] = None) -> bool:
         """Until the rendition asked for last by :meth:`prefetch` is planned (benches, tests)."""
@@ -316,9 +315,7 @@ class RenditionSteps:
         """Finish ``filler`` (a :class:`core.renderer.PairFiller`, or anything with ``run`` and
         ``cancel``) in a background thread."""
         self._fillers = [(f, t) for f, t in self._fillers if t.is_alive()]
-        t = threading.Thread(target=filler.run, name="fill behind", daemon=True)
-        self._fillers.append((filler, t))
-        t.start()
+        self._fillers.append((filler, background(filler.run, filler.cancel, "fill behind")))
 
     def wait_filled(self, timeout: Optional[float] = None) -> None:
         """Until every mix and pair being made behind the playhead is whole (tests, benches)."""
