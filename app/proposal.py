@@ -19,6 +19,7 @@ from core.placement import Placement
 from core.placement import propose as propose_places
 from core.progress import ProgressFn, check_cancel, report
 from core.ps import PSParams
+from core.reference import band_image
 from core.renderer import SourceRender, auto_renders, prepare_source
 from separation.base import Source
 from core.hashing import sha256_array
@@ -95,17 +96,20 @@ def render_around(r: Rendition, renders: list[SourceRender], params: PSParams, p
                   mono_compatible: bool, spill=None, only=None, pairs: bool = True, models_dir=None,
                   progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
     """Auto renders of ``renders`` (fresh copies) from ``params``: band by band around each place
-    with the placement model, the broadband projection with "mean" (heavy: in a worker).
+    with the placement model (following the per-band image of ``r.reference`` when there is one),
+    the broadband projection with "mean" (heavy: in a worker).
     ``only``: the indices to render (default all). ``pairs=False``: the tile parameters only
     (what export mixes from, :func:`core.renderer.mix_stream`), no stereo pair for the engine. Around places, the
     PS model's detail goes through its calibration when it has one (:func:`core.detail.load_detail`, from
     ``models_dir``)."""
-    centres = None
+    centres = band = None
     if r.placement != "mean" and placements:
         centres = np.array([(p.pan, p.width) for p in placements])
+        if r.reference is not None:          # the per-band detail follows the reference's image
+            band = band_image(np.stack([sr.energy for sr in renders]), r.reference, folder=models_dir)
     auto_renders(renders, params, centres, mono_compatible=mono_compatible, only=only, spill=spill, pairs=pairs,
-                 detail=load_detail(r.model, models_dir) if centres is not None else None, progress=progress,
-                 cancel=cancel)
+                 detail=load_detail(r.model, models_dir) if centres is not None else None, band_image=band,
+                 progress=progress, cancel=cancel)
 
 
 def prepare(sources: list[Source], n: int, *, progress: Optional[ProgressFn] = None,

@@ -43,12 +43,13 @@ reference_match = lazy.module("core.models.reference_match")
 stft = lazy.module("core.stft")
 
 __all__ = ["ReferenceScene", "MonoReference", "analyse_reference", "propose_with_reference", "side_to_mid_db",
-           "MONO_SIDE_DB", "SCENE_VERSION"]
+           "band_image", "follow_band_image", "MONO_SIDE_DB", "SCENE_VERSION"]
 
 MONO_SIDE_DB = -30.0      # side this far under mid: a mono or near-mono reference
 MODEL_POWER = 1.0         # the placement model's density, tempered, times the matcher's
 SCENE_VERSION = 1
 MAX_REFERENCE_SOURCES = 32
+UNSURE_PAN = 0.1          # a band's pans wandering this much over frames: the PS model half sure
 
 
 class MonoReference(ParameterError):
@@ -253,7 +254,12 @@ def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene
             raise ParameterError(f"pinned source {i} out of range 0..{s - 1}")
         y[i] = (float(p), float(w))
         is_known[i] = True
-    mu, sig = matcher.predict(feats, mix, np.array(scene.feats), np.array(scene.mix), ref, np.array(scene.share))
+    sign = -1.0 if flip else 1.0
+    m = matcher.match(feats, mix, np.array(scene.feats), np.array(scene.mix), np.array(scene.share), ref[:, 0],
+                      ref[:, 1], sign * np.array(scene.band_pan) if scene.band_pan else None)
+    if not m.followed:          # a reference unlike the recording: the placement model's proposal alone
+        return model.sample(feats, mix, energy, seed=seed, variety=variety, known=known_in)
+    mu, sig = m.mu, m.sigma
     tau = 1.0 + 2.0 * variety
     widen = np.array([tau, 1.0 + variety])
     n_cand = 1 + int(round(7 * variety))
@@ -282,3 +288,44 @@ def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene
     for i, (p, w) in (known_in or {}).items():
         y[int(i)] = (float(p), float(w))
     return y
+
+
+def band_image(energies: np.ndarray, scene: ReferenceScene, *, folder=None) -> tuple[np.ndarray, np.ndarray]:
+    """What the reference says of each source's per-band image: (offsets [shape=(S, 34)], the pan
+    per band its counterparts hold minus their place, and the match's confidence [shape=(S,)]),
+    for :func:`follow_band_image`. ``energies``: the sources' band energies [shape=(S, 34, frames)]."""
+    e = np.maximum(np.asarray(energies, np.float64), 0.0)
+    m = reference_match.load_reference_matcher(folder).match(
+        placement_features.source_features(e), placement_features.mix_features(e), np.array(scene.feats),
+        np.array(scene.mix), np.array(scene.share), np.array(scene.pan), np.array(scene.width),
+        np.array(scene.band_pan) if scene.band_pan else None)
+    return m.band - m.mu[:, :1], m.confidence
+
+
+def follow_band_image(iid: np.ndarray, energies: np.ndarray, offsets: np.ndarray, confidence: np.ndarray, *,
+                      unsure: float = UNSURE_PAN) -> np.ndarray:
+    """Tile IIDs [shape=(S, 34, frames)] (each source's, around its place:
+    :func:`core.placement.tile_parameters`) whose per-band detail follows a reference's image.
+
+    Per source and band, the model's band offset (its tiles' mean pan in the band, weighted as
+    :func:`core.pan.source_weights` weighs them, minus the source's mean) moves toward the
+    reference's ``offsets`` [shape=(S, 34)] by ``confidence * u^2 / (u^2 + unsure^2)``, where ``u``
+    is how much the model's pans in that band wander from frame to frame (where the PS model is
+    unsure of a band its samples do not hold still); every tile of the band moves alike (the
+    model's frame-to-frame detail stays), then the source is moved back onto its place (its
+    weighted mean pan unchanged, up to the tiles clipped at the stage's edges). ``confidence``
+    [shape=(S,)] in [0, 1]: 0 leaves ``iid`` as it is."""
+    iid = np.asarray(iid)
+    w = pan.source_weights(np.maximum(np.asarray(energies, np.float64), 0.0))
+    if w.shape != iid.shape:
+        raise ParameterError(f"tile IIDs {iid.shape} and energies {w.shape} differ")
+    tiles = pan.iid_to_pan(iid.astype(np.float64))
+    wb = np.maximum(w.sum(axis=2), 1e-30)                                   # [S, B]
+    wt = np.maximum(w.sum(axis=(1, 2)), 1e-30)                              # [S]
+    mean_b = (w * tiles).sum(axis=2) / wb
+    place = (w * tiles).sum(axis=(1, 2)) / wt
+    u2 = (w * (tiles - mean_b[..., None]) ** 2).sum(axis=2) / wb
+    alpha = np.clip(np.asarray(confidence, np.float64), 0.0, 1.0)[:, None] * u2 / (u2 + unsure ** 2)
+    moved = tiles + (alpha * (np.asarray(offsets, np.float64) - (mean_b - place[:, None])))[..., None]
+    moved += (place - (w * moved).sum(axis=(1, 2)) / wt)[:, None, None]
+    return pan.pan_to_iid(np.clip(moved, -1.0, 1.0)).astype(iid.dtype)

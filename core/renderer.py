@@ -44,6 +44,7 @@ from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams
 from .stft import HOP, OverlapAdd, OverlapAddStream, first_sample, n_frames, stft_frames
 import mmap
+from . import reference
 
 __all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_renders", "render_auto", "render_missing",
            "missing", "pair_buffer", "mapped_on_file", "active_gains", "mix", "mix_chunks", "mix_stream", "PairFiller",
@@ -110,7 +111,7 @@ def pinned_coefficients(p: Placement, *, mono_compatible: bool = False) -> np.nd
 
 
 def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *, mono_compatible: bool = False,
-                 only=None, spill: Optional[Path] = None, pairs: bool = True, detail=None,
+                 only=None, spill: Optional[Path] = None, pairs: bool = True, detail=None, band_image=None,
                  progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
     """Set each render's tile parameters, display trajectory and band-by-band stereo pair for model
     parameters ``params``, around each source's proposed (pan, width) ``centres``
@@ -120,13 +121,17 @@ def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *,
     source): run it in a worker, on copies of the session's renders. ``pairs=False``: the tile
     parameters only (cheap): :func:`mix_stream` mixes from them, no pair is needed to export. ``detail``: the
     PS model's :class:`core.detail.DetailCalibration` (:func:`core.detail.load_detail`), applied to ``params``
-    first when given (with the width gain it gives)."""
+    first when given (with the width gain it gives). ``band_image``: (per-band pan offsets [shape=(sources, 34)],
+    confidence [shape=(sources,)]) of a stereo reference the per-band detail follows around the places
+    (:func:`core.reference.follow_band_image`)."""
     if not renders:
         return
     if detail is not None:
         params = detail.apply(params)
     energies = np.stack([r.energy for r in renders])
     iid, ic = tile_parameters(params, energies, centres=centres, width_gain=None if detail is None else detail.width_gain)
+    if band_image is not None and centres is not None:
+        iid = reference.follow_band_image(iid, energies, *band_image)
     iid_t, ic_t = trajectories(params, energies, centres=centres)
     idx = sorted(set(range(len(renders)) if only is None else only))
     for i in idx:

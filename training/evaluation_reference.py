@@ -11,6 +11,8 @@ proposals come from one of the *conditions*:
   the real-stereo floor;
 * ``same-track-far``: with another part of the same track: 10 s centred at a quarter of the track
   (a track under 30 s: as ``same-track``);
+* ``same-track-places`` (asked for by name, not in "all"): as ``same-track`` for the places, the
+  per-band detail the PS model's alone (what following the reference's per-band image adds);
 * ``itself``: with A's own stereo (the archivist's stereo issue of the very recording): the
   ceiling of the method, where the reference's sources are the recording's;
 * ``same-album``: with excerpt A of another track of the same package (the next clean track of
@@ -54,17 +56,18 @@ from .evaluation_sources import _cached, source_metrics
 from .ps_metrics import GaussianStats, frechet_distance, rendition_error
 from types import SimpleNamespace
 from core.models.base import load_model
-from core.reference import propose_with_reference
+from core.reference import band_image, propose_with_reference
 from core import lazy
 datahash = lazy.module("training.datahash")
 placement = lazy.module("core.placement")
 placement_features = lazy.module("core.models.placement_features")
 renderer = lazy.module("core.renderer")
 
-__all__ = ["CONDITIONS", "RefRow", "ReferenceEvalResult", "evaluate_reference", "format_reference_table",
+__all__ = ["CONDITIONS", "ALL_CONDITIONS", "RefRow", "ReferenceEvalResult", "evaluate_reference", "format_reference_table",
            "reference_excerpts", "RefExcerpt"]
 
 CONDITIONS = ("none", "same-track", "same-album", "same-track-far", "itself")
+ALL_CONDITIONS = CONDITIONS + ("same-track-places",)
 SECONDS = 10.0
 BOOTSTRAP = 200
 
@@ -245,9 +248,10 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
                        progress: Optional[ProgressFn] = None,
                        cancel: Optional[threading.Event] = None) -> ReferenceEvalResult:
     """The rows of the module docstring, one per condition."""
-    bad = [c for c in conditions if c not in CONDITIONS]
+    bad = [c for c in conditions if c not in ALL_CONDITIONS]
     if bad or not conditions:
-        raise ParameterError(f"unknown reference condition {bad[0] if bad else ''!r}; choose from {', '.join(CONDITIONS)}")
+        raise ParameterError(f"unknown reference condition {bad[0] if bad else ''!r}; "
+                             f"choose from {', '.join(ALL_CONDITIONS)}")
     if k < 1:
         raise ParameterError(f"K must be at least 1, got {k}")
     t0 = time.monotonic()
@@ -266,7 +270,8 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
                                               stft(ex.stereo[:, 1]))
         truth.append((t["pan"], t["width"], t["energy"]))
         n_src += len(renders)
-        refs = {"same-track": ex.same_track, "same-album": ex.same_album, "same-track-far": ex.same_track_far}
+        refs = {"same-track": ex.same_track, "same-album": ex.same_album, "same-track-far": ex.same_track_far,
+                "same-track-places": ex.same_track}
         scenes = {c: _cached_scene(cache, refs[c], separate) for c in conditions if c not in ("none", "itself")}
         if "itself" in conditions:        # the same downmix: the separator gives the recording's sources
             scenes["itself"] = _scene_of(ex.stereo, renders, residual)
@@ -287,14 +292,18 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
                 params = _cached(cache, f"{ps_model}-{_digest(mono)}-{seed}",
                                  lambda: ps.predict(mono, seed=seed, cancel=cancel))
             for c in conditions:
+                band = None
                 if c == "none" or scenes[c] is None:     # a mono reference: not used (the app says so)
                     pl = placement.propose(energies, method="model", seed=seed, residual=residual)
                     y = np.array([(p.pan, p.width) for p in pl])
                 else:
                     y = propose_with_reference(energies, scenes[c], seed=seed, residual=residual)
+                    if c != "same-track-places":
+                        band = band_image(energies, scenes[c])
                 per[c].append(y)
                 if chain:
-                    renderer.auto_renders(renders, params, y, detail=load_detail(ps_model), cancel=cancel)
+                    renderer.auto_renders(renders, params, y, detail=load_detail(ps_model), band_image=band,
+                                          cancel=cancel)
                     out = renderer.mix(renders, [placement.Placement(float(p), float(w)) for p, w in y])
                     a = analyze(out).fit_frames(real.n_frames)
                     errs[c].append(rendition_error(real, a))

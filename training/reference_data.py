@@ -1,115 +1,127 @@
-"""Training pairs for the reference matcher (:mod:`core.models.reference_match`): two excerpts of
-real stereo music, one as the recording and one as the reference.
+"""Pairs of real stereo excerpts for the reference matcher (:mod:`core.models.reference_match`):
+one excerpt as the recording, another as the reference, as the evaluation pairs them
+(:mod:`training.evaluation_reference`), on the ``train`` split.
 
-Scenes are :class:`training.placement_data.Scene` files (sources found by source formation in the
-mono downmix of a 10-s excerpt, each with its features and its true place in the real stereo),
-one ``.npz`` per excerpt under ``<cache>/<split>/<track digest>-<j>.npz``, as the placement data
-builder writes them. Excerpt ``j`` of a track is centred at ``(j + 1/2) / 3`` of its length; the
-builder here writes excerpt 1 (the middle) and excerpt "2", the 10 s right after excerpt 0, of every
-track that has excerpt 0 (which the placement data build makes; ``--link FOLDER`` hard-links those
-in), with the automatic number of sources, as the app separates a reference. ``packages.tsv`` beside the scenes maps each track's digest to its
-package (its album or game).
+For every track of the split of at least 20 s, excerpt A (the middle 10 s) and excerpt B (the 10 s
+after A, before it near the end) are each analysed as the app analyses a reference
+(:func:`core.reference.analyse_reference`: the downmix separated with source formation, each
+source's features, place, width and per-band pan measured in the excerpt's own L/R): one JSON per
+excerpt under ``<cache>/analysed/<split>/<track digest>-A.json`` (``$SOUNDSTAGE_REFERENCE_CACHE``,
+default ``~/.cache/soundstage-reference``), with ``packages-<split>.tsv`` beside (each track's
+package: its album or game), and a ``.bins.npz`` of bin- and frame-level images beside each (kept
+for studies of finer transports: per-bin pans, per-frame band powers, the sources' energies).
 
-Pairs (:func:`pairs`):
+Pairs (:func:`analysed_pairs`): *same-track*: A as the recording, B as the reference; *same-album*:
+A of a track with A of the next track of its package (cyclically).
 
-* ``same-track``: excerpt 0 with excerpt 1 (another part of the track) and with excerpt 2 (the next
-  10 s), each way round;
-* ``same-album``: excerpt 0 of one track and excerpt 0 of another track of the same package.
-
-    SOUNDSTAGE_REFERENCE_CACHE=~/.cache/soundstage-train-reference \
-    python -m training.reference_data --split train --minutes 40 --link ~/.cache/soundstage-train/placement/scenes
+    python -m training.reference_data --split train --shard 0/2
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import os
+import json
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
+import separation
 from core.audio import replacing
+from core.bands import band_sum
+from core.pan import iid_to_pan
+from core.reference import MonoReference, ReferenceScene, analyse_reference
+from core.settings import training_cache_dir
+from core.stft import stft
 
 from .datahash import file_digest
 from .dataset import load_excerpt
-from .placement_data import Scene, excerpt_scene, split_tracks
-from core.settings import training_cache_dir
+from .evaluation_reference import _b_start, _middle
+from .placement_data import split_tracks
 
-__all__ = ["cache_root", "build", "load_pairs", "pairs"]
+__all__ = ["cache_root", "build_analysed", "load_analysed", "analysed_pairs"]
 
 SECONDS = 10.0
-PER_TRACK = 3
 
 
 def cache_root() -> Path:
-    """``$SOUNDSTAGE_REFERENCE_CACHE/scenes`` (default ``~/.cache/soundstage-reference/scenes``)."""
-    return training_cache_dir("reference") / "scenes"
+    """``$SOUNDSTAGE_REFERENCE_CACHE`` (default ``~/.cache/soundstage-reference``)."""
+    return training_cache_dir("reference")
 
 
-def _save(path: Path, sc: Optional[Scene]) -> None:
-    arrays = {"empty": np.array(1)} if sc is None else dict(
-        feats=sc.feats, mix=sc.mix, pan=sc.pan, width=sc.width, energy=sc.energy,
-        pan_spread=sc.pan_spread, name=np.array(sc.name))
-    with replacing(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-
-
-def build(data=None, split: str = "train", *, out: Optional[Path] = None, link: Optional[Path] = None,
-          minutes: float = 0.0, shard: tuple[int, int] = (0, 1), which: int = 1,
-          log: Callable[[str], None] = print) -> int:
-    """Write excerpt ``which`` (1 or 2) of every track of ``split`` that has excerpt 0 (resumable);
-    returns how many tracks have it."""
-    folder = (Path(out) if out else cache_root()) / split
+def build_analysed(data=None, split: str = "train", *, out: Optional[Path] = None, minutes: float = 0.0,
+                   shard: tuple[int, int] = (0, 1), log: Callable[[str], None] = print) -> int:
+    """Excerpts A (the middle 10 s) and B (the 10 s after A) of every track of ``split``, each
+    analysed as the app analyses a reference (:func:`core.reference.analyse_reference`, formation):
+    the protocol of :mod:`training.evaluation_reference`, on training tracks. One JSON per excerpt
+    under ``<root>/analysed/<split>/<digest>-A.json`` (``{"mono": true}`` for a near-mono one),
+    ``packages-<split>.tsv`` beside; resumable. Returns how many tracks have both."""
+    folder = (Path(out) if out else cache_root() / "analysed") / split
     folder.mkdir(parents=True, exist_ok=True)
     ts = [t for t in split_tracks(data, split) if t.seconds >= 2 * SECONDS]
     with open(folder.parent / f"packages-{split}.tsv", "w", newline="") as f:
         w = csv.writer(f, delimiter="\t")
         for t in ts:
             w.writerow([file_digest(t.path), t.package, t.path.name])
-    if link is not None:
-        for p in (Path(link) / split).glob("*-0.npz"):
-            q = folder / p.name
-            if not q.exists():
-                os.link(p, q)
-    t0 = time.monotonic()
-    made = 0
+    sep = separation.get("formation")
+    t0, made = time.monotonic(), 0
     for t in ts[shard[0]::shard[1]]:
         dig = file_digest(t.path)
-        if not (folder / f"{dig}-0.npz").exists() or (folder / f"{dig}-{which}.npz").exists():
-            continue
-        if minutes > 0 and time.monotonic() - t0 > minutes * 60:
-            log(f"stopped after {minutes:g} min; run again to continue")
-            break
-        start0 = max(0.0, t.seconds * 0.5 / PER_TRACK - SECONDS / 2)
-        start = max(0.0, t.seconds * 1.5 / PER_TRACK - SECONDS / 2) if which == 1 else start0 + SECONDS
-        if start + SECONDS > t.seconds:
-            continue
-        stereo = load_excerpt(t.path, start, SECONDS)
-        try:
-            sc = excerpt_scene(stereo, name=f"{t.path.stem}@{start:.0f}s")
-        except Exception as exc:  # a silent excerpt, a formation failure: an empty scene
-            log(f"skipped {t.path.name}: {exc}")
-            sc = None
-        _save(folder / f"{dig}-{which}.npz", sc)
-        made += 1
-        if made % 10 == 0:
-            log(f"{split}: {made} new scenes, {time.monotonic() - t0:.0f} s")
-    return len(list(folder.glob(f"*-{which}.npz")))
+        for tag, start in (("A", _middle(t)), ("B", _b_start(t))):
+            path = folder / f"{dig}-{tag}.json"
+            bins = folder / f"{dig}-{tag}.bins.npz"
+            if path.exists() and (not bins.exists() or "f_e" in np.load(bins).files):
+                continue
+            if minutes > 0 and time.monotonic() - t0 > minutes * 60:
+                log(f"stopped after {minutes:g} min; run again to continue")
+                return len(list(folder.glob("*-B.json")))
+            stereo = load_excerpt(t.path, start, SECONDS)
+            try:
+                sources = list(sep.separate(stereo.mean(axis=1, dtype=np.float64).astype(np.float32)))
+                d = analyse_reference(stereo, lambda mono: sources, name=f"{t.path.stem}@{start:.0f}s",
+                                      separator="formation").to_dict()
+                with replacing(folder / f"{dig}-{tag}.bins.npz") as tmp, open(tmp, "wb") as f:
+                    np.savez(f, **_bins(stereo, sources))
+            except MonoReference:
+                d = {"mono": True}
+            except Exception as exc:  # a silent excerpt, a formation failure
+                log(f"skipped {t.path.name}: {exc}")
+                d = {"mono": True, "error": str(exc)}
+            with replacing(path) as tmp:
+                Path(tmp).write_text(json.dumps(d))
+            made += 1
+            if made % 20 == 0:
+                log(f"{split}: {made} new excerpts, {time.monotonic() - t0:.0f} s")
+    return len(list(folder.glob("*-B.json")))
 
 
-def _load(path: Path) -> Optional[Scene]:
-    with np.load(path) as z:
-        if "empty" in z.files or len(z["pan"]) < 1:
-            return None
-        return Scene(z["feats"], z["mix"], z["pan"], z["width"], z["energy"], z["pan_spread"],
-                     str(z["name"]), path.stem.rsplit("-", 1)[0])
+def _bins(stereo: np.ndarray, sources) -> dict:
+    """Bin-level images of an excerpt: per STFT bin the time sums of |L|^2, |R|^2, Re(L R*) and
+    per source its energy per bin and its energy times its share of each tile, summed over time."""
+    L, R = stft(stereo[:, 0]), stft(stereo[:, 1])
+    specs = np.stack([stft(np.ascontiguousarray(np.asarray(s.audio, np.float32)[:len(stereo)])) for s in sources])
+    p = (specs.real ** 2 + specs.imag ** 2).astype(np.float64)
+    share = p / np.maximum(p.sum(axis=0, keepdims=True), 1e-20)
+    ll, rr, lr = np.abs(L) ** 2, np.abs(R) ** 2, L.real * R.real + L.imag * R.imag
+    return dict(ll=ll.sum(1), rr=rr.sum(1), lr=lr.sum(1), pan_t=_bin_pan(L, R), e=p.sum(2).astype(np.float32),
+                dom=(p * share).sum(2).astype(np.float32), f_ll=band_sum(ll).astype(np.float32),
+                f_rr=band_sum(rr).astype(np.float32), f_lr=band_sum(lr).astype(np.float32),
+                f_e=np.stack([band_sum(q) for q in p]).astype(np.float32))
 
 
-def load_pairs(split: str = "train", *, out: Optional[Path] = None) -> tuple[dict, dict]:
-    """(scenes, packages): ``scenes[digest][j]`` = Scene of excerpt j, ``packages[digest]`` = package."""
-    folder = (Path(out) if out else cache_root()) / split
+def _bin_pan(L, R) -> np.ndarray:
+    """Energy-weighted mean over frames of each bin's tile pan [shape=(bins,)]."""
+    ll, rr = np.abs(L) ** 2, np.abs(R) ** 2
+    e = ll + rr
+    fl = 1e-10 * max(float(e.max()), 1e-20)
+    pan = iid_to_pan(10 * np.log10((ll + fl) / (rr + fl)))
+    return ((e * pan).sum(1) / np.maximum(e.sum(1), 1e-30)).astype(np.float32)
+
+
+def load_analysed(split: str = "train", *, out: Optional[Path] = None) -> tuple[dict, dict]:
+    """(scenes, packages): ``scenes[digest][tag]`` = the ReferenceScene of excerpt ``tag`` ("A"/"B")."""
+    folder = (Path(out) if out else cache_root() / "analysed") / split
     pk = {}
     tsv = folder.parent / f"packages-{split}.tsv"
     if tsv.exists():
@@ -117,38 +129,28 @@ def load_pairs(split: str = "train", *, out: Optional[Path] = None) -> tuple[dic
             for row in csv.reader(f, delimiter="\t"):
                 pk[row[0]] = row[1]
     scenes: dict = {}
-    for p in sorted(folder.glob("*.npz")):
-        dig, j = p.stem.rsplit("-", 1)
-        sc = _load(p)
-        if sc is not None and float(sc.energy.sum()) > 0:
-            scenes.setdefault(dig, {})[int(j)] = sc
+    for p in sorted(folder.glob("*.json")):
+        dig, tag = p.stem.rsplit("-", 1)
+        d = json.loads(p.read_text())
+        if not d.get("mono"):
+            scenes.setdefault(dig, {})[tag] = ReferenceScene.from_dict(d)
     return scenes, pk
 
 
-def pairs(scenes: dict, packages: dict, *, kinds=("same-track", "same-album"), album_per_track: int = 2,
-          seed: int = 0) -> list[tuple[Scene, Scene, str]]:
-    """(recording, reference, kind) pairs (see the module docstring); ``album_per_track`` other
-    tracks of the package per track, drawn with ``seed``."""
-    rng = np.random.default_rng(seed)
+def analysed_pairs(scenes: dict, packages: dict) -> list[tuple]:
+    """(recording, reference, kind) of analysed excerpts: same-track (A with B as the reference),
+    same-album (A with A of the next track of the package, cyclically), as the evaluation pairs them."""
     out = []
-    digs = sorted(scenes)
-    if "same-track" in kinds:
-        for d in digs:
-            for j in (1, 2):
-                if 0 in scenes[d] and j in scenes[d]:
-                    out.append((scenes[d][0], scenes[d][j], "same-track"))
-                    out.append((scenes[d][j], scenes[d][0], "same-track"))
-    if "same-album" in kinds:
-        by_pk: dict = {}
-        for d in digs:
-            if 0 in scenes[d] and d in packages:
-                by_pk.setdefault(packages[d], []).append(d)
-        for d in digs:
-            others = [o for o in by_pk.get(packages.get(d), []) if o != d]
-            if 0 not in scenes[d] or not others:
-                continue
-            for o in rng.choice(others, size=min(album_per_track, len(others)), replace=False):
-                out.append((scenes[d][0], scenes[str(o)][0], "same-album"))
+    digs = sorted(d for d in scenes if "A" in scenes[d])
+    by_pk: dict = {}
+    for d in digs:
+        by_pk.setdefault(packages.get(d, ""), []).append(d)
+    for d in digs:
+        if "B" in scenes[d]:
+            out.append((scenes[d]["A"], scenes[d]["B"], "same-track"))
+        same = by_pk[packages.get(d, "")]
+        if len(same) > 1:
+            out.append((scenes[d]["A"], scenes[same[(same.index(d) + 1) % len(same)]]["A"], "same-album"))
     return out
 
 
@@ -158,14 +160,12 @@ def _main() -> None:
     ap.add_argument("--split", default="train")
     ap.add_argument("--minutes", type=float, default=0.0)
     ap.add_argument("--out", default=None)
-    ap.add_argument("--link", default=None, help="a placement-data scene folder whose excerpt-0 scenes to hard-link")
     ap.add_argument("--shard", default="0/1", help="I/N: every N-th track from the I-th")
-    ap.add_argument("--which", type=int, default=1, choices=(1, 2), help="excerpt 1 (the middle) or 2 (after 0)")
     a = ap.parse_args()
     i, n = (int(v) for v in a.shard.split("/"))
-    n = build(a.data, a.split, out=Path(a.out) if a.out else None, link=Path(a.link) if a.link else None,
-              minutes=a.minutes, shard=(i, n), which=a.which, log=lambda s: print(s, flush=True))
-    print(f"{n} tracks with two excerpts in {(Path(a.out) if a.out else cache_root()) / a.split}")
+    n = build_analysed(a.data, a.split, out=Path(a.out) if a.out else None, minutes=a.minutes, shard=(i, n),
+                       log=lambda s: print(s, flush=True))
+    print(f"{n} tracks with excerpts A and B analysed")
 
 
 if __name__ == "__main__":

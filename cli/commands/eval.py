@@ -48,7 +48,8 @@ def add_arguments(p) -> None:
     p.add_argument("--ps-model", default="ps-mtm", help="with --sources: the PS model (default ps-mtm)")
     p.add_argument("--reference", default=None, metavar="same-track|same-album|none",
                    help="with --sources: placement given a stereo reference (issue 27), one row per condition "
-                   "(comma-separated, or all): excerpt B of the same track, a track of the same package, none")
+                   "(comma-separated, or all): excerpt B of the same track, a track of the same package, none; "
+                   "same-track-places: B's places only, the per-band detail the PS model's alone")
     p.add_argument("--cache", default=None, help="with --sources: keep the PS model's predictions in this folder "
                    "(re-evaluating another placement model then skips them)")
 
@@ -112,10 +113,10 @@ def _run_reference(args) -> int:
     """``--sources --reference``: :func:`training.evaluation_reference.evaluate_reference`."""
     conds = (list(evaluation_reference.CONDITIONS) if args.reference == "all"
              else [c.strip() for c in args.reference.split(",") if c.strip()])
-    bad = [c for c in conds if c not in evaluation_reference.CONDITIONS]
+    bad = [c for c in conds if c not in evaluation_reference.ALL_CONDITIONS]
     if bad or not conds:
         raise UserError(f"--reference: unknown condition {bad[0] if bad else args.reference!r}; "
-                        f"choose from {', '.join(evaluation_reference.CONDITIONS)} or all")
+                        f"choose from {', '.join(evaluation_reference.ALL_CONDITIONS)} or all")
     bar = TerminalProgress(enabled=not getattr(args, "quiet", False))
     try:
         exs, from_train = evaluation_reference.reference_excerpts(args.data, args.split, limit=args.limit, progress=bar)

@@ -1,30 +1,36 @@
 """The reference matcher: where each source of a recording sits, given a stereo reference's sources
-and their measured places, learned from pairs of real stereo excerpts.
+and their measured places: a similarity-weighted transport of the reference's measured image onto
+the recording's sources, with a confidence; its few parameters tuned on pairs of real stereo
+excerpts of the ``train`` split (``python -m training.train_reference``, card
+``resources/models/reference-match.md``).
 
-Model. Each source (of the recording and of the reference alike) is embedded from its features
-(:func:`core.models.placement_features.source_features`, standardised) by one shared MLP. Source
-``i`` of the recording attends over the reference's sources ``j``: score = <q_i, k_j> / sqrt(d) +
-beta * log(share_j) (a loud reference source is a likelier counterpart), weights ``a_ij`` =
-softmax over ``j``. The predicted place is ``mu_i = sum_j a_ij y_j`` (pan, width of the reference's
-sources) and its uncertainty ``sigma_i`` (pan, width) comes from a head that sees the source's
-share of its recording, how sharply it matched (the largest weight, the entropy of the weights, the weighted
-spread of the matched places, its distance from the band projection below) and how alike the two
-recordings are (the difference of their mixture features). A second opinion needs no matching: the
-reference's *band image* (its pan per band, from its sources' band profiles, shares and pans) read
-through the source's band profile (:func:`band_projection`); a learned gate from the same inputs
-mixes the two pans: a source with no clear counterpart, or a reference of other music, gets a wide
-``sigma``. Loss: per source the negative log-likelihood of its true place under Laplace(mu, sigma)
-in pan and Normal(mu, sigma) in width, weighted by the square root of its energy share. Trained on
-pairs of excerpts (same track, same album) of the ``train`` split, each pair also mirrored (all pans
-of both negated).
+Transport (:meth:`ReferenceMatcher.match`). Source ``i`` of the recording has a band profile
+``p_i`` (its share of its energy in each of the 34 bands, from its features), source ``j`` of the
+reference ``q_j``, its share of the reference's energy ``s_j``, its measured pan per band
+``bp_j[b]`` and its measured width ``w_j``. Their distance is the Hellinger distance of the
+profiles, ``d_ij``; the weights ``a_ij`` are softmax over ``j`` of ``-d_ij / temperature +
+share_power * log s_j`` (a loud reference source is a likelier counterpart). Per band, the image
+the counterparts hold there::
 
-Use (:mod:`core.reference`): ``mu`` and ``sigma`` are a second opinion that multiplies the
-placement model's density for each source; where ``sigma`` is small the reference decides.
+    band_i[b] = sum_j a_ij s_j q_j[b] bp_j[b] / sum_j a_ij s_j q_j[b]
+
+and the source's place: pan ``mu_i = sum_b p_i[b] band_i[b]`` (its energy decides which bands
+count), width ``sum_j a_ij w_j``.
+
+Confidence. A reference of the same music sounds like the recording; another piece mostly does
+not. ``gate`` = the Hellinger distance between the two mixtures' band profiles (their first
+:data:`~core.bands.N_BANDS` mixture features). Up to ``gate_max`` the reference is followed: the
+pan's standard deviation is ``sigma``, the width's ``width_sigma``, ``confidence`` 1 (the per-band
+detail follows ``band``, :func:`core.reference.follow_band_image`); beyond it the reference is not
+followed (``followed`` False, ``confidence`` 0): the proposal is the placement model's alone.
+
+Use (:mod:`core.reference`): ``mu`` and ``sigma`` multiply the placement model's density for each
+source (the product is the proposal); ``band`` and ``confidence`` guide the per-band detail.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
@@ -32,138 +38,127 @@ import numpy as np
 
 from ..bands import N_BANDS
 from ..errors import ParameterError
-from .base import TorchModel, load_model, register_file_model
-from .placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
-from .base import models_dir
+from .base import load_model, models_dir, register_model
 from core import lazy
-net = lazy.module("core.models.net")
-nn = lazy.module("torch.nn")
-torch = lazy.module("torch")
+audio = lazy.module("core.audio")
 
-__all__ = ["MatchConfig", "ReferenceMatcher", "load_reference_matcher", "matcher_path", "MODEL_FILE"]
+__all__ = ["ReferenceMatcher", "Match", "load_reference_matcher", "matcher_path", "MODEL_FILE"]
 
-MODEL_FILE = "reference-match.pt"
-_MIN_SIGMA = 0.02
+MODEL_FILE = "reference-match.json"
+FORMAT = "soundstage-reference-match"
+_MAX_SIGMA = 1.0
 
 
-@dataclass
-class MatchConfig:
-    d: int = 16
-    hidden: int = 32
-    dropout: float = 0.2
-    feat_noise: float = 0.5
+@dataclass(frozen=True)
+class Match:
+    """What the reference says of each recording source: ``mu`` and ``sigma`` [shape=(S, 2)] (pan,
+    width), ``band`` [shape=(S, 34)] the reference's pan per band where the source's counterparts
+    sit, ``confidence`` [shape=(S,)] in [0, 1], ``gate`` the distance between the two mixtures'
+    band profiles, ``followed`` whether the reference is followed at all."""
+    mu: np.ndarray
+    sigma: np.ndarray
+    band: np.ndarray
+    confidence: np.ndarray
+    gate: float
+    followed: bool = True
+
+
+def _profiles(feats: np.ndarray) -> np.ndarray:
+    p = np.power(10.0, np.asarray(feats, np.float64)[:, :N_BANDS])
+    return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-30)
+
+
+@dataclass(frozen=True)
+class ReferenceMatcher:
+    """The transport's parameters (see the module docstring) and the file's ``info``."""
+    temperature: float = 0.1
+    share_power: float = 1.0
+    sigma: float = 0.03
+    width_sigma: float = 0.2
+    gate_max: float = 0.25
+    info: dict = field(default_factory=dict, compare=False)
+    path: Optional[Path] = field(default=None, compare=False)
+
+    name = "reference-match"
+
+    def __post_init__(self):
+        for f in ("temperature", "sigma", "width_sigma"):
+            if not getattr(self, f) > 0:
+                raise ParameterError(f"reference matcher: {f} must be positive, got {getattr(self, f)}")
+
+    def params(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("info", "path")}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "MatchConfig":
-        return cls(**{k: d[k] for k in asdict(cls()) if k in d})
+    def load(cls, path: Path) -> "ReferenceMatcher":
+        """The matcher in ``path`` (one line saying why when it is not one)."""
+        try:
+            d = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ParameterError(f"{path}: no such file") from None
+        except (OSError, ValueError) as exc:
+            raise ParameterError(f"{path}: not a reference matcher file ({exc})") from None
+        if not isinstance(d, dict) or d.get("format") != FORMAT or not isinstance(d.get("params"), dict):
+            raise ParameterError(f"{path}: not a reference matcher file")
+        names = {f.name for f in fields(cls)} - {"info", "path"}
+        try:
+            params = {k: float(v) for k, v in d["params"].items() if k in names}
+        except (TypeError, ValueError):
+            raise ParameterError(f"{path}: a reference matcher parameter is not a number") from None
+        return cls(**params, info=dict(d.get("info") or {}), path=Path(path))
 
+    def save(self, path: Path, info: Optional[dict] = None) -> None:
+        """Write the matcher file (its parameters and ``info``) atomically."""
+        with audio.replacing(Path(path)) as tmp:
+            Path(tmp).write_text(json.dumps({"format": FORMAT, "params": self.params(),
+                                             "info": info if info is not None else self.info}, indent=1) + "\n")
 
-def _net(cfg: MatchConfig):
-
-    class MatchNet(nn.Module):
-        """[B, S, F] recording sources, [B, R, F] reference sources, [B, R, 2] their places,
-        [B, R] their log shares, [B, M] x2 mixture features, [B, S] / [B, R] padding, [B, S] the
-        band projection (:func:`band_projection`) -> mu [B, S, 2], log sigma [B, S, 2]."""
-
-        def __init__(self):
-            super().__init__()
-            h, d = cfg.hidden, cfg.d
-            self.emb = nn.Sequential(nn.Linear(N_SOURCE_FEATURES, h), nn.GELU(), nn.Dropout(cfg.dropout),
-                                     nn.Linear(h, h), nn.GELU())
-            self.q = nn.Linear(h, d)
-            self.k = nn.Linear(h, d)
-            self.beta = nn.Parameter(torch.tensor(0.5))
-            self.mixd = nn.Linear(N_MIX_FEATURES, 16)
-            self.sig = nn.Sequential(nn.Linear(16 + 7, h), nn.GELU(), nn.Linear(h, 2))
-            self.gate = nn.Sequential(nn.Linear(16 + 7, h), nn.GELU(), nn.Linear(h, 1))
-            with torch.no_grad():
-                self.sig[-1].bias.fill_(math.log(0.15))
-                self.sig[-1].weight.mul_(0.1)
-            self.register_buffer("f_mean", torch.zeros(N_SOURCE_FEATURES))
-            self.register_buffer("f_std", torch.ones(N_SOURCE_FEATURES))
-            self.register_buffer("m_std", torch.ones(N_MIX_FEATURES))
-
-        def forward(self, f, g, y, lshare, mf, mg, fpad, gpad, band):
-            f = (f - self.f_mean) / self.f_std
-            g = (g - self.f_mean) / self.f_std
-            if self.training and cfg.feat_noise > 0:
-                f = f + cfg.feat_noise * torch.randn_like(f)
-                g = g + cfg.feat_noise * torch.randn_like(g)
-            hf, hg = self.emb(f), self.emb(g)
-            score = torch.einsum("bsd,brd->bsr", self.q(hf), self.k(hg)) / math.sqrt(cfg.d)
-            score = score + self.beta * lshare.unsqueeze(1)
-            score = score.masked_fill(gpad.unsqueeze(1), -1e9)
-            a = torch.softmax(score, dim=-1)                               # [B, S, R]
-            mu = torch.einsum("bsr,brc->bsc", a, y)
-            spread = torch.einsum("bsr,bsrc->bsc", a, (y.unsqueeze(1) - mu.unsqueeze(2)) ** 2)
-            ent = -(a * torch.log(a + 1e-9)).sum(-1, keepdim=True)
-            amax = a.max(-1, keepdim=True).values
-            md = self.mixd((mf - mg).abs() / self.m_std).unsqueeze(1).expand(-1, f.shape[1], -1)
-            share = f[..., N_BANDS:N_BANDS + 1]     # the source's own share of its recording (standardised)
-            z = torch.cat([md, share, amax, ent, torch.log(spread + 1e-4), torch.log1p(lshare.new_full(amax.shape,
-                           float(g.shape[1]))), (band.unsqueeze(-1) - mu[..., :1]).abs()], dim=-1)
-            gate = torch.sigmoid(self.gate(z))      # matched counterparts (1) or the band image (0)
-            mu = torch.cat([gate * mu[..., :1] + (1 - gate) * band.unsqueeze(-1), mu[..., 1:]], dim=-1)
-            return mu, self.sig(z).clamp(-4.5, 1.0)
-
-    return MatchNet()
-
-
-def band_projection(feats: np.ndarray, ref_feats: np.ndarray, ref_share: np.ndarray, ref_pan: np.ndarray) -> np.ndarray:
-    """Each recording source's pan [shape=(S,)] read off the reference's band image: the reference's
-    pan per band (its sources' pans weighted by their energy in the band, from their band profiles
-    and shares) averaged over the source's band profile."""
-    eb = np.power(10.0, np.asarray(ref_feats, np.float64)[:, :N_BANDS]) * np.asarray(ref_share, np.float64)[:, None]
-    bp = (eb * np.asarray(ref_pan, np.float64)[:, None]).sum(0) / np.maximum(eb.sum(0), 1e-12)
-    prof = np.power(10.0, np.asarray(feats, np.float64)[:, :N_BANDS])
-    return (prof / prof.sum(axis=1, keepdims=True)) @ bp
-
-
-def match_nll(mu, log_sigma, y):
-    """Per source [B, S]: -log p(y) under Laplace (pan) x Normal (width)."""
-    s = log_sigma.exp() + _MIN_SIGMA
-    pan = (y[..., 0] - mu[..., 0]).abs() / s[..., 0] + torch.log(2 * s[..., 0])
-    wid = 0.5 * ((y[..., 1] - mu[..., 1]) / s[..., 1]) ** 2 + torch.log(s[..., 1]) + 0.5 * math.log(2 * math.pi)
-    return pan + wid
+    def match(self, feats: np.ndarray, mix: np.ndarray, ref_feats: np.ndarray, ref_mix: np.ndarray,
+              ref_share: np.ndarray, ref_pan: np.ndarray, ref_width: np.ndarray,
+              ref_band_pan: Optional[np.ndarray] = None) -> Match:
+        """The :class:`Match` of the recording's sources (features [S, F], mixture features [M]) to
+        the reference's (features [R, F], mixture features [M], energy shares [R], pans [R], widths
+        [R], pans per band [R, 34]; without these, every band holds the source's pan)."""
+        feats, ref_feats = np.asarray(feats, np.float64), np.asarray(ref_feats, np.float64)
+        if feats.ndim != 2 or ref_feats.ndim != 2 or len(feats) < 1 or len(ref_feats) < 1:
+            raise ParameterError("the matcher needs at least one source on each side")
+        pan = np.asarray(ref_pan, np.float64)
+        bp = (np.repeat(pan[:, None], N_BANDS, axis=1) if ref_band_pan is None or len(ref_band_pan) == 0
+              else np.asarray(ref_band_pan, np.float64))
+        share = np.maximum(np.asarray(ref_share, np.float64), 1e-6)
+        share = share / share.sum()
+        p, q = _profiles(feats), _profiles(ref_feats)
+        d = np.sqrt(np.maximum(0.5 * ((np.sqrt(p)[:, None] - np.sqrt(q)[None]) ** 2).sum(-1), 0.0))   # [S, R]
+        lg = -d / self.temperature + self.share_power * np.log(share)[None]
+        a = np.exp(lg - lg.max(axis=1, keepdims=True))
+        a /= a.sum(axis=1, keepdims=True)
+        eb = q * share[:, None]                                                       # [R, B]
+        den = a @ eb
+        band = (a @ (eb * bp)) / np.maximum(den, 1e-30)
+        band = np.where(den > 1e-30, band, (a @ pan)[:, None])
+        mu_pan = (p * band).sum(axis=1)
+        mu_w = a @ np.asarray(ref_width, np.float64)
+        pm, qm = _profiles(np.asarray(mix, np.float64)[None]), _profiles(np.asarray(ref_mix, np.float64)[None])
+        gate = float(np.sqrt(max(0.5 * float(((np.sqrt(pm) - np.sqrt(qm)) ** 2).sum()), 0.0)))
+        followed = gate <= self.gate_max
+        n = len(feats)
+        return Match(np.column_stack([np.clip(mu_pan, -1, 1), np.clip(mu_w, 0, 1)]),
+                     np.tile([self.sigma, self.width_sigma] if followed else [_MAX_SIGMA, _MAX_SIGMA], (n, 1)),
+                     np.clip(band, -1, 1), np.full(n, 1.0 if followed else 0.0), gate, followed)
 
 
 def matcher_path(folder: Optional[Path] = None) -> Path:
     return Path(folder if folder is not None else models_dir()) / MODEL_FILE
 
 
-class ReferenceMatcher(TorchModel):
-    """A trained matcher network."""
-
-    name = "reference-match"
-    config = MatchConfig
-    build = staticmethod(_net)
-
-    def predict(self, feats: np.ndarray, mix: np.ndarray, ref_feats: np.ndarray, ref_mix: np.ndarray,
-                ref_places: np.ndarray, ref_share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mu, sigma) [shape=(S, 2)] each (float64): each recording source's place as its
-        counterparts in the reference suggest it, and how sure that is. ``feats`` [S, F], ``mix``
-        [M] of the recording; ``ref_feats`` [R, F], ``ref_mix`` [M], ``ref_places`` [R, 2] (pan,
-        width) and ``ref_share`` [R] (energy shares) of the reference."""
-
-        feats, ref_feats = np.asarray(feats, np.float32), np.asarray(ref_feats, np.float32)
-        if feats.ndim != 2 or ref_feats.ndim != 2 or len(ref_feats) < 1 or len(feats) < 1:
-            raise ParameterError("the matcher needs at least one source on each side")
-        share = np.maximum(np.asarray(ref_share, np.float64), 1e-6)
-        lshare = np.log(share / share.sum()).astype(np.float32)
-        band = band_projection(feats, ref_feats, share / share.sum(), np.asarray(ref_places)[:, 0]).astype(np.float32)
-        t = torch.from_numpy
-        with self._lock, net.torch_threads(), torch.inference_mode():
-            mu, ls = self.net(t(feats)[None], t(ref_feats)[None], t(np.asarray(ref_places, np.float32))[None],
-                              t(lshare)[None], t(np.asarray(mix, np.float32))[None],
-                              t(np.asarray(ref_mix, np.float32))[None],
-                              torch.zeros(1, len(feats), dtype=torch.bool),
-                              torch.zeros(1, len(ref_feats), dtype=torch.bool), t(band)[None])
-        return mu[0].double().numpy(), ls[0].double().exp().numpy() + _MIN_SIGMA
+def _available(folder) -> tuple[bool, str]:
+    p = Path(folder) / MODEL_FILE
+    return (True, "") if p.exists() else (False, f"{p} not found (tune it: python -m training.train_reference)")
 
 
-register_file_model("reference-match", ReferenceMatcher, MODEL_FILE, label="Reference matcher", kind="reference",
-                    description="matches a recording's sources to a stereo reference's",
-                    train="python -m training.train_reference")
+register_model("reference-match", label="Reference matcher", kind="reference", files=(MODEL_FILE,),
+               available=_available, description="matches a recording's sources to a stereo reference's",
+               loader=lambda folder: ReferenceMatcher.load(Path(folder) / MODEL_FILE))
 
 
 def load_reference_matcher(folder: Optional[Path] = None) -> ReferenceMatcher:

@@ -102,9 +102,9 @@ def test_projects_record_the_matcher_file(tmp_path):
     follow_file(s, ref)
     s.new_rendition(0)
     data = read_project(save_project(s, tmp_path / "p.soundstage.json"))
-    assert set(data.models[REFERENCE_MODEL]) == {"reference-match.pt"}
+    assert set(data.models[REFERENCE_MODEL]) == {"reference-match.json"}
     assert exactness_notes(data, folder=models_dir(), app_version=data.app_version) == []
-    data.models[REFERENCE_MODEL] = {"reference-match.pt": "0" * 64}
+    data.models[REFERENCE_MODEL] = {"reference-match.json": "0" * 64}
     notes = exactness_notes(data, folder=models_dir(), app_version=data.app_version)
     assert len(notes) == 1 and "reference-match" in notes[0]
 
