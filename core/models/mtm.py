@@ -162,4 +162,4 @@ register_model("ps-mtm", label="PS-MTM",
                description="Masked token modelling transformer (MaskGIT sampling with classifier-free "
                            "guidance): a new plausible stereo image for every seed.",
                loader=MTMModel.load, available=lambda d: model_available(d, FILENAME),
-               files=(FILENAME,))
+               files=(FILENAME, "ps-mtm-detail.json"))   # with its detail calibration (core.detail), when shipped
