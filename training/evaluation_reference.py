@@ -114,6 +114,7 @@ class ReferenceEvalResult:
     real_side_mid_db: float = float("nan")
     album_from_train: int = 0
     mono_references: dict = field(default_factory=dict)   # condition -> excerpts whose reference was mono
+    unfollowed: dict = field(default_factory=dict)        # condition -> references the matcher's gate left out
     wall_seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -261,6 +262,7 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
     emin, meas, real_meas = {c: [] for c in conditions}, {c: [] for c in conditions}, []
     n_src = 0
     mono_refs: dict = {}
+    unfollowed: dict = {}
     for j, ex in enumerate(excerpts):
         check_cancel(cancel)
         mono = ex.mono
@@ -277,6 +279,8 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
             scenes["itself"] = _scene_of(ex.stereo, renders, residual)
         for c, sc in scenes.items():
             mono_refs[c] = mono_refs.get(c, 0) + (sc is None)
+            if sc is not None:         # a reference unlike the recording: the placement model alone
+                unfollowed[c] = unfollowed.get(c, 0) + (not band_image(energies, sc)[1].any())
         real = analyze(ex.stereo)
         rs = GaussianStats()
         rs.add_params(real)
@@ -316,7 +320,8 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
                 emin[c].append(min(errs[c]))
                 gen_s[c].append(gs[c])
     res = ReferenceEvalResult(split, k, len(truth), n_src, album_from_train=album_from_train,
-                              mono_references={c: v for c, v in mono_refs.items() if v})
+                              mono_references={c: v for c, v in mono_refs.items() if v},
+                              unfollowed={c: v for c, v in unfollowed.items() if v})
     if real_meas:
         res.real_corr = float(np.median([m[0] for m in real_meas]))
         res.real_side_mid_db = float(np.median([m[1] for m in real_meas]))
@@ -344,7 +349,9 @@ def format_reference_table(res: ReferenceEvalResult) -> str:
     lines = [f"placement given a reference, split {res.split!r}: {res.excerpts} excerpts of {SECONDS:g} s "
              f"(A: the recording), {res.sources} sources, K = {res.k}"
              + (f"; {res.album_from_train} same-album references from train tracks" if res.album_from_train else "")
-             + "".join(f"; {v} {c} reference(s) near-mono, not used" for c, v in res.mono_references.items())]
+             + "".join(f"; {v} {c} reference(s) near-mono, not used" for c, v in res.mono_references.items())
+             + "".join(f"; {v} {c} reference(s) unlike the recording, not followed"
+                       for c, v in res.unfollowed.items())]
     head = (f"{'Reference':<11s} {'src E_min (±se)':>16s} {'D_F(pan,w)':>10s} {'diversity':>9s} {'mean|pan|':>9s}"
             f" | {'out E_min (±se)':>16s} {'out D_F (±se)':>15s} {'corr':>6s} {'S/M dB':>7s}")
     lines += [head, "-" * len(head)]
