@@ -16,6 +16,7 @@ so a long-lived worker loads each model once.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Optional
@@ -24,7 +25,7 @@ from core import SAMPLE_RATE
 from core.errors import ParameterError
 from core.formats import OUTPUT_FORMATS
 from core.limits import CEILING_DB_RANGE, DEFAULT_CEILING_DB, DEFAULT_VARIETY, VARIETY_RANGE, check_range
-from core.progress import ProgressFn, Reporter
+from core.progress import ProgressFn, Reporter, check_cancel, report
 import math
 import numpy as np
 import threading
@@ -32,7 +33,7 @@ import separation
 from core.models import list_models, load_model
 from core.models.base import models_dir as shipped
 from core.settings import Settings
-from core.loudness import measure_stream, GainPlan, LoudnessStream, TruePeakStream
+from core.loudness import measure_stream, GainMeter, GainPlan, LoudnessStream, TruePeakStream
 from concurrent.futures import ThreadPoolExecutor
 from app.reference import follow_file
 from core import lazy
@@ -40,6 +41,7 @@ app_dawproject = lazy.module("app.dawproject")
 app_session = lazy.module("app.session")
 audio = lazy.module("core.audio")
 core_placement = lazy.module("core.placement")
+mixdown = lazy.module("core.mixdown")
 export = lazy.module("app.export")
 output = lazy.module("app.output")
 plans = lazy.module("app.plans")
@@ -245,17 +247,19 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
     """Separate, predict, place, render and export every rendition with its project.
 
     The PS model's parameters depend on the recording alone, so they are sampled in a second
-    thread while the recording is separated (both are single-threaded: on two cores they overlap).
+    thread while the recording is separated (both are single-threaded: on two cores they overlap),
+    and the input's loudness measured after them; the sources are decorrelated on two threads.
     Every rendition keeps that sample's per-band detail (:attr:`app.plans.Rendition.detail`) and
     samples its own places: another rendition costs a placement and a mix, not a prediction. The
     session is headless (``pairs`` False): each rendition is mixed in the STFT domain from its tile
-    parameters (:func:`core.renderer.mix_stream`), no per-source stereo pair is made unless stems
-    or a DAWproject are asked for, and the file equals ``soundstage render`` of its project bit
-    for bit."""
+    parameters, all renditions in one pass (:func:`_export_together`), no per-source stereo pair
+    is made unless stems or a DAWproject are asked for, and each file equals ``soundstage render``
+    of its project bit for bit."""
 
     session = app_session.Session(user)
     session.memory.keep_bytes = 0           # nothing is undone here: only the current renders in memory
     session.pairs = False                   # nothing plays here
+    session.prepare_workers = 2             # the sources decorrelated on both cores
     session.open(input)
     session.model = s.method
     session.set_mono_compatible(s.mono_compatible, record=False)
@@ -264,6 +268,7 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
     failed = threading.Event()
     with ThreadPoolExecutor(1, thread_name_prefix="predict") as pool:
         job = pool.submit(session.predict, first, cancel=_Either(cancel, failed))
+        pool.submit(session.stage.input_loudness, session.mono)     # then the input's loudness (kept)
         try:
             session.separate(s.separator, s.separator_settings(),
                              progress=Reporter(progress, f"separate {s.separator}"), cancel=cancel)
@@ -273,26 +278,98 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
         session.keep_params(first, job.result())
     if s.reference is not None:             # analysed with the separator the recording used
         follow_file(session, s.reference, progress=Reporter(progress, "reference"), cancel=cancel)
-    outputs = []
-    for k in range(s.renditions):
-        seed = s.seed + k
-        session.new_rendition(seed, model=s.method, temperature=s.temperature, guidance=s.guidance,
-                              placement=s.placement, variety=s.variety, detail=s.seed,
-                              progress=Reporter(progress, f"rendition {k + 1}"), cancel=cancel)
-        dest = rendition_path(output, seed, k)
-        res = export.export(session, dest, fmt=s.format, stems=s.stems, overwrite=overwrite,
-                     project=project is None or k > 0)
-        if project is not None and k == 0:
-            session.export_settings = {"path": str(dest), "format": s.format}
-            res.project = project_io.save_project(session, project)
-        placed = [{"name": src.name, "pan": p.pan, "width": p.width} for src, p in zip(session.sources, session.placements)]
-        outputs.append(Output(res.path, seed, res.gain_db, res.project, list(res.stems), plan=res.plan, sources=placed))
-        if dawproject is not None and k == 0:
-            session.make_pairs()            # a track per source: its stereo pair
-            dawproject = app_dawproject.write_dawproject(session, dawproject, overwrite=overwrite)
+    if s.stems or dawproject is not None:
+        outputs, dawproject = _export_each(session, output, s, project=project, overwrite=overwrite,
+                                           progress=progress, cancel=cancel, dawproject=dawproject)
+    else:
+        outputs = _export_together(session, output, s, project=project, overwrite=overwrite, progress=progress,
+                                   cancel=cancel)
     names = [f"{src.name} pan {p.pan:+.2f} width {p.width:.2f}" for src, p in zip(session.sources, session.placements)]
     return UpmixResult(s.method, session.seconds, outputs, names, input_loudness=session.stage.input_loudness(session.mono),
                        dawproject=dawproject)
+
+
+def _new_rendition(session, s: UpmixSettings, k: int, progress, cancel) -> int:
+    return session.new_rendition(s.seed + k, model=s.method, temperature=s.temperature, guidance=s.guidance,
+                                 placement=s.placement, variety=s.variety, detail=s.seed,
+                                 progress=Reporter(progress, f"rendition {k + 1}"), cancel=cancel)
+
+
+def _output(session, res, seed: int) -> Output:
+    placed = [{"name": src.name, "pan": p.pan, "width": p.width} for src, p in zip(session.sources, session.placements)]
+    return Output(res.path, seed, res.gain_db, res.project, list(res.stems), plan=res.plan, sources=placed)
+
+
+def _export_each(session, output: Path, s: UpmixSettings, *, project, overwrite, progress, cancel, dawproject):
+    """Every rendition planned and exported in turn (with stems or a DAWproject: each needs the
+    sources' stereo pairs)."""
+    outputs = []
+    for k in range(s.renditions):
+        seed = s.seed + k
+        _new_rendition(session, s, k, progress, cancel)
+        dest = rendition_path(output, seed, k)
+        res = export.export(session, dest, fmt=s.format, stems=s.stems, overwrite=overwrite,
+                            project=project is None or k > 0)
+        if project is not None and k == 0:
+            session.export_settings = {"path": str(dest), "format": s.format}
+            res.project = project_io.save_project(session, project)
+        outputs.append(_output(session, res, seed))
+        if dawproject is not None and k == 0:
+            session.make_pairs()            # a track per source: its stereo pair
+            dawproject = app_dawproject.write_dawproject(session, dawproject, overwrite=overwrite)
+    return outputs, dawproject
+
+
+def _export_together(session, output: Path, s: UpmixSettings, *, project, overwrite, progress, cancel):
+    """Every rendition planned (places and tile parameters: cheap), then mixed in one pass
+    (:func:`core.mixdown.mix_streams`: each source transformed once per chunk for all of them),
+    each measured as it comes and kept in a temporary file; then each one's gain, file and project
+    (:func:`app.export.write_mix`). Every file equals :func:`app.export.export` of its rendition,
+    and so ``soundstage render`` of its project, bit for bit."""
+    planned = []
+    for k in range(s.renditions):
+        index = _new_rendition(session, s, k, progress, cancel)
+        planned.append((index, list(session.renders), list(session.placements)))
+    n = len(session.mono)
+    meters = [GainMeter(n, 2) for _ in planned]
+    spools = [export.MixSpool(session.settings.render_spill_dir) for _ in planned]
+    outputs = []
+    with contextlib.ExitStack() as stack:
+        for sp in spools:
+            stack.enter_context(sp)
+        rep = Reporter(progress, "mix", 0.0, 0.8)
+
+        def keep(blocks) -> None:
+            for meter, spool, block in zip(meters, spools, blocks):
+                meter.push(block)
+                spool.write(block)
+
+        # the measuring (true peak, loudness: FFTs and filters, which release the GIL) runs on the
+        # other core, one chunk behind the mixing, in order
+        with ThreadPoolExecutor(1, thread_name_prefix="measure") as pool:
+            pending = []
+            for a, blocks in mixdown.mix_streams([p[1] for p in planned], [p[2] for p in planned],
+                                                 mono_compatible=session.mono_compatible, cancel=cancel):
+                pending.append(pool.submit(keep, blocks))
+                while len(pending) > 2:
+                    pending.pop(0).result()
+                report(rep, "mix", a + len(blocks[0]), n)
+            for job in pending:
+                job.result()
+        for k, ((index, _renders, _places), meter, spool) in enumerate(zip(planned, meters, spools)):
+            check_cancel(cancel)
+            seed = s.seed + k
+            session.recall(index, record=False)           # its renders and places as planned: no work
+            key = session.output_state()
+            plan = session.stage.plan_meter(meter, session.mono)
+            dest = rendition_path(output, seed, k)
+            res = export.write_mix(session, dest, spool, plan, key, meter.true_peak_db(), fmt=s.format,
+                                   overwrite=overwrite, project=project is None or k > 0)
+            if project is not None and k == 0:
+                session.export_settings = {"path": str(dest), "format": s.format}
+                res.project = project_io.save_project(session, project)
+            outputs.append(_output(session, res, seed))
+    return outputs
 
 
 class _Either:

@@ -16,7 +16,7 @@ import numpy as np
 
 from core.errors import Cancelled, ParameterError
 from core.limits import CEILING_DB_RANGE, DEFAULT_CEILING_DB, check_range
-from core.loudness import GainPlan, Loudness, measure, plan_gain
+from core.loudness import GainMeter, GainPlan, Loudness, measure, plan_gain
 from core.progress import check_cancel
 from core.renderer import mix
 
@@ -92,6 +92,13 @@ class OutputStage:
         target = self.input_loudness(mono).lufs_played if o.keep_loudness else None
         return plan_gain(full, ceiling_db=o.ceiling_db, true_peak=o.true_peak, target_lufs=target,
                          measure_lufs=True)
+
+    def plan_meter(self, meter: GainMeter, mono: np.ndarray) -> GainPlan:
+        """:meth:`plan_for` of a mix measured block by block (:class:`core.loudness.GainMeter`):
+        the same plan, measured again whatever the cache holds."""
+        o = self.settings
+        target = self.input_loudness(mono).lufs_played if o.keep_loudness else None
+        return meter.plan(ceiling_db=o.ceiling_db, true_peak=o.true_peak, target_lufs=target)
 
 
 def measure_session(session: "Session", *, cancel: Optional[threading.Event] = None) -> tuple[GainPlan, tuple]:

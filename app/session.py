@@ -87,6 +87,7 @@ class Session(RenditionSteps):
         # headless chain, ``render``): export mixes from the tile parameters, the pairs are made
         # only if an engine or stereo stems are asked for
         self.pairs = True
+        self.prepare_workers = proposal.PREPARE_WORKERS   # stems decorrelated at a time (the chain: 1, memory)
         self._fillers: list = []                 # (filler, thread) finishing mixes and pairs made from the playhead
         self._pair_lock = threading.Lock()       # one PairFiller at a time starts on the current renders
         self._prefetch_stop = threading.Event()  # stops the thread that plans the next rendition ahead
@@ -156,7 +157,8 @@ class Session(RenditionSteps):
                       progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> "SourcesPlan":
         """Prepare every stem (:func:`app.proposal.prepare`); when a rendition is current, the new
         sources are seeded with its parameters."""
-        renders = proposal.prepare(sources, len(self.mono), progress=progress, cancel=cancel)
+        renders = proposal.prepare(sources, len(self.mono), workers=self.prepare_workers, progress=progress,
+                                   cancel=cancel)
         placements = [Placement() for _ in sources]
         if self.renditions and self.current >= 0:  # re-seed with the current rendition's parameters
             r = self.renditions[self.current]

@@ -138,7 +138,9 @@ def session_steps(path: Path, sources: int, repeat: int) -> dict:
 
 
 def run_cmd(args: list[str], env: dict) -> tuple[float, float, int, str]:
-    """Wall seconds, peak RSS (MB), exit status and last stderr line of ``soundstage ARGS``."""
+    """Wall seconds, peak RSS (MB), exit status and last stderr line of ``soundstage ARGS`` (its
+    CPU seconds, user + system, in ``CPU[key]`` by :func:`main`: on a busy machine the wall time
+    says more about the others' work than about this one's)."""
     cmd = [sys.executable, "-m", CLI, "-q", *args]
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -146,7 +148,11 @@ def run_cmd(args: list[str], env: dict) -> tuple[float, float, int, str]:
     wall = time.perf_counter() - t0
     err = p.stderr.read().decode(errors="replace").strip().splitlines()
     p.stdout.close(), p.stderr.close()
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
     return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), (err[-1] if err else "")
+
+
+LAST_CPU = [0.0]
 
 
 def main() -> int:
@@ -172,7 +178,7 @@ def main() -> int:
         sf.write(str(path), x, 44100, subtype="FLOAT")
         seconds = len(x) / 44100
     load = os.getloadavg()
-    res, rss, notes = {}, {}, []
+    res, rss, cpu, notes = {}, {}, {}, []
     if not a.skip_commands:
         out = tmp / "chain.wav"
         for key, args in [("upmix_chain_s", ["upmix", str(path), "-o", str(out), "--separator", "formation",
@@ -186,7 +192,7 @@ def main() -> int:
                                               "--force"])]:
             print(f"running {key} ...", file=sys.stderr, flush=True)
             wall, peak, rc, err = run_cmd(args, env)
-            res[key], rss[key] = wall, peak
+            res[key], rss[key], cpu[key] = wall, peak, LAST_CPU[0]
             if rc:
                 notes.append(f"{key}: exit {rc}: {err}")
         if (tmp / "render.wav").exists():
@@ -204,11 +210,11 @@ def main() -> int:
     load2 = os.getloadavg()
     print(f"input: {what}, {seconds:.0f} s; load average {load[0]:.1f} before, {load2[0]:.1f} after "
           f"({os.cpu_count()} CPUs)")
-    print(f"{'step':<30}{'seconds':>10}{'RTF':>9}{'peak RSS MB':>13}")
+    print(f"{'step':<30}{'seconds':>10}{'RTF':>9}{'peak RSS MB':>13}{'CPU s':>9}")
     for k in KEYS:
         if k not in res or k == "peak_rss_mb":
             continue
-        extra = f"{rss[k]:13.0f}" if k in rss else ""
+        extra = f"{rss[k]:13.0f}{cpu[k]:9.1f}" if k in rss else ""
         print(f"{k:<30}{res[k]:10.2f}{res[k] / seconds:9.3f}{extra}")
     if "peak_rss_mb" in res:
         print(f"{'peak_rss_mb':<30}{res['peak_rss_mb']:10.0f}")

@@ -1,12 +1,14 @@
 """Peak memory of `soundstage upmix` on hour-long inputs (issue 17, case 7): prints a table.
 
     .venv/bin/python bench/bench_memory.py [--minutes 60] [--cases decorr,ps-mtm,8ch-192k,formation] [--keep]
-        [--cap-mb 6144]
+        [--cap-mb 6144] [--valid]
 
 Generates its inputs in a temporary folder (deleted afterwards unless --keep; an hour of mono
 16-bit WAV is 318 MB):
 
-* ``mono``: an hour of 44.1 kHz mono music-like signal (decaying harmonic notes over noise);
+* ``mono``: an hour of 44.1 kHz mono music-like signal (decaying harmonic notes over noise), or
+  with ``--valid`` real music: the ``valid`` split's files downmixed and concatenated (repeated
+  when they are shorter);
 * ``8ch-192k``: an hour of 8-channel 192 kHz silence as FLAC (a small file that decodes to 22 GB
   of float samples when read whole).
 
@@ -50,6 +52,21 @@ def make_mono(path: Path, seconds: float) -> None:
             x = 0.3 * env * (np.sin(2 * np.pi * f0 * t) + 0.3 * np.sin(4 * np.pi * f0 * t))
             x += 0.02 * rng.standard_normal(len(t))
             f.write(x.astype(np.float32))
+
+
+def make_valid(path: Path, seconds: float) -> None:
+    """``seconds`` of the valid split's music, downmixed to mono and concatenated (16-bit WAV)."""
+    sys.path.insert(0, str(ROOT))
+    from training.dataset import load_excerpt, tracks
+    need, done = int(seconds * SR), 0
+    with sf.SoundFile(str(path), "w", SR, 1, "PCM_16", format="WAV") as f:
+        while done < need:
+            for t in tracks(split="valid"):
+                x = load_excerpt(t.path, 0.0, t.seconds).mean(axis=1).astype(np.float32)[: need - done]
+                f.write(x)
+                done += len(x)
+                if done >= need:
+                    break
 
 
 def make_8ch(path: Path, seconds: float, sr: int = 192000) -> None:
@@ -106,6 +123,7 @@ def main() -> int:
     ap.add_argument("--cap-mb", type=float, default=6144, help="stop a case whose resident memory passes this")
     ap.add_argument("--dir", default=None, help="where to put the inputs (default: a new temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--valid", action="store_true", help="the mono input from the valid split's music")
     args = ap.parse_args()
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     seconds = args.minutes * 60
@@ -116,7 +134,7 @@ def main() -> int:
         mono = work / "mono-44k.wav"
         if any(c in ("decorr", "ps-mtm", "formation") for c in cases) and not mono.exists():
             print(f"making {mono} ({args.minutes:g} min) ...", file=sys.stderr, flush=True)
-            make_mono(mono, seconds)
+            (make_valid if args.valid else make_mono)(mono, seconds)
         multi = work / "8ch-192k.flac"
         if "8ch-192k" in cases and not multi.exists():
             print(f"making {multi} ({args.minutes:g} min) ...", file=sys.stderr, flush=True)
@@ -139,7 +157,8 @@ def main() -> int:
     print(f"| input | method | file | peak RSS | wall | RTF | exit |")
     print(f"|---|---|---|---|---|---|---|")
     for case, method, size, r in rows:
-        what = "mono 44.1 kHz 16-bit WAV" if case != "8ch-192k" else "8 ch 192 kHz FLAC (silence)"
+        what = ("8 ch 192 kHz FLAC (silence)" if case == "8ch-192k" else
+                "valid split, mono 16-bit WAV" if args.valid else "mono 44.1 kHz 16-bit WAV")
         if case == "formation":
             method = "formation + ps-mtm"
         print(f"| {what} | {method} | {size} | {r['rss_mb']:.0f} MB | {r['wall_s']:.0f} s | "

@@ -32,7 +32,7 @@ signal = lazy.module("scipy.signal")
 
 __all__ = ["integrated_lufs", "dual_mono_lufs", "true_peak_db", "sample_peak_db", "Loudness", "measure",
            "GainPlan", "plan_gain", "DUAL_MONO_LU", "OVERSAMPLE",
-           "TruePeakStream", "LoudnessStream", "measure_stream", "oversample_phases", "TRUE_PEAK_CHUNK"]
+           "TruePeakStream", "LoudnessStream", "GainMeter", "measure_stream", "oversample_phases", "TRUE_PEAK_CHUNK"]
 
 DUAL_MONO_LU = 10 * math.log10(2.0)     # 3.01 LU: one channel played on two loudspeakers
 OVERSAMPLE = 4
@@ -351,3 +351,39 @@ def measure_stream(x: np.ndarray, *, block: int = 1 << 18):
         tp.push(x2[a:b])
         ls.push(x2[a:b], final=b == n)
     return Loudness(ls.result(), tp.result(), 20 * math.log10(peak) if peak > 0 else -math.inf, ch)
+
+
+class GainMeter:
+    """:func:`plan_gain` (with ``measure_lufs``) of a stereo signal of ``n`` samples given block by
+    block (:class:`TruePeakStream`, :class:`LoudnessStream`, the sample peak): the same plan as
+    the whole signal's, and its true peak, without holding the signal."""
+
+    def __init__(self, n: int, channels: int = 2, *, sr: int = SAMPLE_RATE):
+        self.n, self.sr = int(n), sr
+        self.tp = TruePeakStream(n, channels)
+        self.ls = LoudnessStream(n, channels, sr=sr) if n >= 0.4 * sr else None
+        self.sample_peak = 0.0
+        self.fed = 0
+
+    def push(self, block: np.ndarray) -> None:
+        self.sample_peak = max(self.sample_peak, float(np.max(np.abs(block), initial=0.0)))
+        self.tp.push(block)
+        self.fed += len(block)
+        if self.ls is not None:
+            self.ls.push(block, final=self.fed >= self.n)
+
+    def true_peak_db(self) -> float:
+        return self.tp.result()
+
+    def plan(self, *, ceiling_db: float = -1.0, true_peak: bool = True,
+             target_lufs: Optional[float] = None) -> GainPlan:
+        if true_peak:
+            peak = self.tp.result()
+        else:
+            peak = 20 * math.log10(self.sample_peak) if self.sample_peak > 0 else -math.inf
+        lufs = float(self.ls.result()) if self.ls is not None else None
+        want = 0.0
+        if target_lufs is not None and lufs is not None and math.isfinite(lufs) and math.isfinite(target_lufs):
+            want = target_lufs - lufs
+        room = ceiling_db - peak if math.isfinite(peak) else math.inf
+        return GainPlan(float(min(want, room)), float(peak), float(ceiling_db), bool(true_peak), lufs, target_lufs)

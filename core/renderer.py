@@ -36,23 +36,23 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from .bands import N_BANDS, band_of_bin
-from .decoder import CHUNK_FRAMES, Decorrelated, coefficients, mixing_coefficients, side_coefficients
+from .bands import N_BANDS, band_edges, band_of_bin
+from .decoder import CHUNK_FRAMES, mixing_coefficients, side_coefficients
+from .decorrelator import allpass_cascade, transient_strength
 from .errors import ParameterError
-from .placement import Placement, downmix_gain, pan_to_iid, tile_parameters, trajectories, width_to_ic
+from .mixdown import CHUNK, MIX_FRAMES, active_gains, mix_stream, mix_streams, pinned_coefficients
+from .placement import Placement, downmix_gain, tile_parameters, trajectories
 from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams
-from .stft import HOP, OverlapAdd, OverlapAddStream, first_sample, n_frames, stft_frames
+from .stft import OverlapAdd, n_frames, stft_frames
 import mmap
 from . import reference
 
 __all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_renders", "render_auto", "render_missing",
-           "missing", "pair_buffer", "mapped_on_file", "active_gains", "mix", "mix_chunks", "mix_stream", "PairFiller",
-           "CHUNK"]
+           "missing", "pair_buffer", "mapped_on_file", "active_gains", "mix", "mix_chunks", "mix_stream", "mix_streams",
+           "PairFiller", "CHUNK"]
 
 log = logging.getLogger(__name__)
-
-CHUNK = 1 << 18  # samples per chunk when mixing long recordings (~6 s)
 
 
 @dataclass(eq=False)
@@ -85,29 +85,44 @@ class SourceRender:
 
 def prepare_source(s: np.ndarray, *, out: Optional[np.ndarray] = None,
                    cancel: Optional[threading.Event] = None) -> SourceRender:
-    """Decorrelate stem ``s``; ``out`` [shape=(n,)] receives ``d`` when given (no extra copy)."""
-    dec = Decorrelated(s)
-    ola = OverlapAdd(len(dec.x))
-    energies = []
+    """Decorrelate stem ``s`` [shape=(n,)]; ``out`` [shape=(n,)] receives ``d`` when given (no extra copy).
+
+    As :class:`core.decoder.Decorrelated` with the decoder's transient ducking: the all-pass
+    cascade's spectrum made orthogonal to ``S`` and of its power per band and frame, ducked at
+    onsets, transformed back. Spectra stay frames-major [frames, bins] throughout (no transposed
+    copies), and each chunk's band powers are summed once for the energies and the projection."""
+    x = np.asarray(s, dtype=np.float32)
+    if x.ndim != 1:
+        raise ParameterError(f"a source's stem must be mono, shape (n,), got {x.shape}")
+    xd = allpass_cascade(x)
+    n = len(x)
+    t = n_frames(n)
+    ola = OverlapAdd(n)
     bob = band_of_bin()
-    for f0, S, D, tr in dec.chunks():
+    edges = band_edges()[:-1]
+    energies, state = [], None
+    for f0 in range(0, t, MIX_FRAMES):
         check_cancel(cancel)
-        ola.add(D * np.sqrt(1.0 - tr)[bob], f0)
-        energies.append(dec.energy.astype(np.float32, copy=False))     # = band_energy(S)
+        f1 = min(f0 + MIX_FRAMES, t)
+        S = stft_frames(x, f0, f1, frames_major=True)                 # [frames, bins]
+        ps = np.add.reduceat(S.real ** 2 + S.imag ** 2, edges, axis=1)  # band powers [frames, 34]
+        D = stft_frames(xd, f0, f1, frames_major=True)
+        proj = np.add.reduceat(D * S.conj(), edges, axis=1) / np.maximum(ps, 1e-20)
+        D -= proj[:, bob] * S                                           # orthogonal to S ...
+        pd = np.add.reduceat(D.real ** 2 + D.imag ** 2, edges, axis=1)
+        g = np.sqrt(ps / np.maximum(pd, 1e-20))
+        g = np.where(ps > 1e-20, np.minimum(g, 8.0), 0.0).astype(np.float32)   # ... and of its power
+        energy = np.ascontiguousarray(ps.T, dtype=np.float32)
+        tr, state = transient_strength(energy, state=state)
+        g *= np.sqrt(1.0 - tr).T                                         # ducked at onsets
+        D *= g[:, bob]
+        ola.add(D, f0, frames_major=True)
+        energies.append(energy)
     d = ola.result()
     if out is not None:
         out[:] = d
         d = out
-    return SourceRender(dec.x, d.astype(np.float32, copy=False), np.concatenate(energies, axis=1))
-
-
-def pinned_coefficients(p: Placement, *, mono_compatible: bool = False) -> np.ndarray:
-    """(a, b, c, d) for a fixed pan/width: ``L = a s + b d``, ``R = c s + d d`` [shape=(4,)]; outside the
-    mono-compatible mode with the power real stereo of that place has (:func:`core.placement.downmix_gain`)."""
-    iid, ic = np.array([pan_to_iid(p.pan)]), np.array([width_to_ic(p.width)])
-    a, b, c, d = coefficients(iid, ic, mono_compatible=mono_compatible)
-    g = np.float32(1.0) if mono_compatible else downmix_gain(iid, ic)[0]
-    return np.array([a[0], b[0], c[0], d[0]], dtype=np.float32) * g
+    return SourceRender(x, d.astype(np.float32, copy=False), np.concatenate(energies, axis=1))
 
 
 def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *, mono_compatible: bool = False,
@@ -321,124 +336,6 @@ def render_auto(r: SourceRender, iid: np.ndarray, ic: np.ndarray, *, mono_compat
     else:
         ola.result_into(out)
     return out
-
-
-def active_gains(placements: list[Placement]) -> np.ndarray:
-    """Linear gain per source after mute and solo [shape=(sources,)]."""
-    solo = any(p.solo for p in placements)
-    return np.array([0.0 if (p.mute or (solo and not p.solo)) else 10 ** (p.gain_db / 20) for p in placements],
-                    dtype=np.float32)
-
-
-def _split(renders: list[SourceRender], placements: list[Placement], mono_compatible: bool):
-    """Per source: its constant coefficients times its gain (pinned, or without a rendition's
-    parameters: played from ``s`` and ``d`` as they are) or None (auto: mixed band by band from
-    its tile parameters); and the gains [shape=(sources,)]."""
-    gains = active_gains(placements)
-    consts = []
-    for i, (r, p) in enumerate(zip(renders, placements)):
-        if p.pinned or not r.has_auto:
-            consts.append(pinned_coefficients(p, mono_compatible=mono_compatible) * gains[i])
-        else:
-            consts.append(None)
-    return consts, gains
-
-
-def _add_pinned(out: np.ndarray, renders: list[SourceRender], consts: list, lo: int, hi: int) -> None:
-    """``out`` [shape=(hi-lo, 2)] += each constant-law source's ``a s + b d``, ``c s + d d``."""
-    for i, c in enumerate(consts):
-        if c is None or not c.any():
-            continue
-        ca, cb, cc, cd = c
-        s_, d_ = renders[i].s[lo:hi], renders[i].d[lo:hi]
-        out[:, 0] += ca * s_ + cb * d_
-        out[:, 1] += cc * s_ + cd * d_
-
-
-def mix_stream(renders: list[SourceRender], placements: list[Placement], *, start: int = 0,
-               stop: Optional[int] = None, mono_compatible: bool = False, chunk: int = CHUNK_FRAMES,
-               first_chunk: Optional[int] = None, cancel: Optional[threading.Event] = None
-               ) -> Iterator[tuple[int, np.ndarray]]:
-    """The stereo mix of samples ``start:stop`` as consecutive blocks ``(start, block)``
-    [block shape=(m, 2), float32], the first one starting at ``start`` (any sample: the playhead).
-
-    The auto sources are mixed in the STFT domain: per tile the mixing law of each source's tile
-    parameters (:attr:`SourceRender.tiles`) times its gain is applied to the source's ``S`` and
-    ``D`` and summed over the sources, then one inverse STFT per channel (one, the side, in
-    mono-compatible mode); the pinned ones are added in the time domain (``a s + b d``). The
-    result equals rendering every auto source on its own (:func:`render_auto`) and mixing the
-    pairs (:func:`mix_chunks`) to float rounding; no pair is needed. Work runs ``chunk`` frames
-    at a time (``first_chunk`` for the first: a smaller one is heard sooner); every sample comes
-    out bit for bit the same whatever ``start`` and the chunks (:class:`core.stft.OverlapAddStream`
-    sums the frames in one order): a mix started at the playhead is the export's. Memory: a few
-    chunks of spectra."""
-    n = len(renders[0].s) if renders else 0
-    stop = n if stop is None else min(int(stop), n)
-    start = max(0, int(start))
-    if start >= stop:
-        return
-    consts, gains = _split(renders, placements, mono_compatible)
-    auto = [i for i, c in enumerate(consts) if c is None and gains[i] != 0.0]
-    if not auto:                            # nothing to transform: the time-domain law alone
-        for a0 in range(start, stop, CHUNK):
-            check_cancel(cancel)
-            hi = min(stop, a0 + CHUNK)
-            out = np.zeros((hi - a0, 2), np.float32)
-            _add_pinned(out, renders, consts, a0, hi)
-            yield a0, out
-        return
-    t_total = n_frames(n)
-    bob = band_of_bin()
-    n_bins = len(bob)
-    f = 0 if start == 0 else max(0, start // HOP - 1)    # first_sample(f) <= start
-    ola = OverlapAddStream(n, 1 if mono_compatible else 2, first=f)
-    step = first_chunk or chunk
-    while f < t_total:
-        check_cancel(cancel)
-        f1 = min(t_total, f + step)
-        step = chunk
-        t = f1 - f
-        specs = [np.zeros((t, n_bins), np.complex64) for _ in range(1 if mono_compatible else 2)]
-        tmp = np.empty((t, n_bins), np.complex64)
-        for i in auto:                      # frames-major [t, bins]: no transposed copies
-            r = renders[i]
-            S = stft_frames(r.s, f, f1, frames_major=True)
-            D = stft_frames(r.d, f, f1, frames_major=True)
-            iid, ic = r.tiles[0][:, f:f1], r.tiles[1][:, f:f1]
-            g = gains[i]
-            if mono_compatible:
-                a, b = side_coefficients(iid, ic)
-                laws = ((a, b),)
-            else:
-                a, b, c, d = mixing_coefficients(iid, ic)
-                dg = downmix_gain(iid, ic)
-                laws = ((a * dg, b * dg), (c * dg, d * dg))
-            for acc, (ca, cb) in zip(specs, laws):
-                np.multiply((ca * g).T[:, bob], S, out=tmp)
-                acc += tmp
-                np.multiply((cb * g).T[:, bob], D, out=tmp)
-                acc += tmp
-        a0, block = ola.add(specs, f, frames_major=True)
-        f = f1
-        lo, hi = max(a0, start), min(a0 + len(block), stop)
-        if hi <= lo:
-            if a0 >= stop:
-                break
-            continue
-        out = np.empty((hi - lo, 2), np.float32)
-        side = block[lo - a0: hi - a0]
-        if mono_compatible:
-            mid = np.zeros(hi - lo, np.float32)
-            for i in auto:
-                mid += gains[i] * renders[i].s[lo:hi]
-            out[:, 0] = mid + side[:, 0]
-            out[:, 1] = mid - side[:, 0]
-        else:
-            out[:] = side
-        _add_pinned(out, renders, consts, lo, hi)
-        yield lo, out
-        if hi >= stop:
-            break
 
 
 def mix_chunks(renders: list[SourceRender], placements: list[Placement], *, start: int = 0,

@@ -105,10 +105,12 @@ class OverlapAdd:
         total = (n_frames(length, hop) - 1) * hop + n_fft + hop
         self.buf = np.zeros((total, channels), dtype=np.float32)
 
-    def add(self, spec: np.ndarray, start: int, channel: int = 0) -> None:
+    def add(self, spec: np.ndarray, start: int, channel: int = 0, *, frames_major: bool = False) -> None:
+        """``spec`` [shape=(bins, t)] (``frames_major``: [shape=(t, bins)]) for frames ``start:start+t``."""
         n_fft, hop = self.n_fft, self.hop
         w = window(n_fft)
-        frames = sfft.irfft(np.ascontiguousarray(spec.T, dtype=np.complex64), n=n_fft, axis=1, workers=-1) * w
+        spec = np.ascontiguousarray(spec if frames_major else spec.T, dtype=np.complex64)
+        frames = sfft.irfft(spec, n=n_fft, axis=1, workers=-1) * w
         t, k = frames.shape[0], n_fft // hop
         blocks = frames.reshape(t, k, hop)
         base = start * hop

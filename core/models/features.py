@@ -62,7 +62,7 @@ def pool_features(power: np.ndarray) -> np.ndarray:
     return np.log10(pooled.T + _FLOOR).astype(np.float32)
 
 
-FEATURE_CHUNK = 2048     # frames per spectrogram chunk (about 47 s)
+FEATURE_CHUNK = 512      # frames per spectrogram chunk (about 12 s; 8 MB of spectrum, the same features)
 
 
 def mono_features(mono: np.ndarray, start: int = 0, stop: Optional[int] = None) -> np.ndarray:

@@ -29,7 +29,7 @@ import torch
 from ..bands import N_BANDS
 from ..errors import ParameterError
 from ..progress import ProgressFn, check_cancel, report
-from ..ps import N_IC, PSParams, from_tokens
+from ..ps import N_IC, N_IID, PSParams, from_tokens
 from ..stft import n_frames
 from .base import register_model
 from .features import mono_features
@@ -68,14 +68,24 @@ class MTMModel:
         net, meta = PSNet.load(Path(folder) / FILENAME)
         return cls(net, meta)
 
-    @torch.no_grad()
-    def _logp(self, feats: torch.Tensor, qi: torch.Tensor, qc: torch.Tensor, g: float):
-        """Guided log-probabilities (IID [T, 34, 31], IC [T, 34, 8]) for one patch."""
+    def _logp(self, feats: torch.Tensor, qi: torch.Tensor, qc: torch.Tensor, g: float,
+              rows: Optional[torch.Tensor] = None):
+        """Guided log-probabilities (IID [R, 34, 31], IC [R, 34, 8]) for one patch, of the frames
+        ``rows`` (indices [R]; default all): the trunk sees every frame, the output head only
+        those (the sampler needs no logits of frames whose tokens are all fixed)."""
+        net = self.net
         if g == 0.0:
-            li, lc = self.net(feats[None], qi[None], qc[None])
+            h = net.embed(feats[None], qi[None], qc[None])
+        else:
+            drop = torch.tensor([False, True])
+            h = net.embed(feats.expand(2, -1, -1), qi.expand(2, -1, -1), qc.expand(2, -1, -1), drop_cond=drop)
+        for blk in net.blocks:
+            h, _ = blk(h, causal=net.cfg.causal)
+        if rows is not None:
+            h = h[:, rows]
+        li, lc = net.head(h)
+        if g == 0.0:
             return li[0].log_softmax(-1), lc[0].log_softmax(-1)
-        drop = torch.tensor([False, True])
-        li, lc = self.net(feats.expand(2, -1, -1), qi.expand(2, -1, -1), qc.expand(2, -1, -1), drop_cond=drop)
         li, lc = li.log_softmax(-1), lc.log_softmax(-1)
         li = (1 + g) * li[0] - g * li[1]
         lc = (1 + g) * lc[0] - g * lc[1]
@@ -93,28 +103,40 @@ class MTMModel:
         masked = ~known
         total = int(masked.sum())
         qi[masked], qc[masked] = IID_MASK, IC_MASK
-        for s in range(steps):
-            check_cancel(cancel)
-            n_masked = int(masked.sum())
-            if n_masked == 0:
-                break
-            li, lc = self._logp(feats, qi, qc, g)
-            if tau > 0 or tau_i > 0:
-                li = li + tau_i * torch.randn(li.shape, generator=gen)
-                lc = lc + tau * torch.randn(lc.shape, generator=gen)
-            si, ci = li.max(-1)
-            sc, cc = lc.max(-1)
-            conf = torch.where(masked, si + sc, torch.tensor(-math.inf))
-            keep_masked = 0 if s == steps - 1 else int(math.floor(total * math.cos(0.5 * math.pi * (s + 1) / steps)))
-            n_fix = max(1, n_masked - keep_masked)
-            idx = conf.view(-1).topk(n_fix).indices
-            fix = torch.zeros(masked.numel(), dtype=torch.bool)
-            fix[idx] = True
-            fix = fix.view_as(masked) & masked
-            qi[fix], qc[fix] = ci[fix], cc[fix]
-            masked &= ~fix
-            if tick is not None:
-                tick()
+        shape_i = (*masked.shape, N_IID)               # the noise is drawn for every token, used or not,
+        shape_c = (*masked.shape, N_IC)                # so the generator moves as it always did
+        with torch.inference_mode():
+            for s in range(steps):
+                check_cancel(cancel)
+                n_masked = int(masked.sum())
+                if n_masked == 0:
+                    break
+                rows = masked.any(-1).nonzero().view(-1)       # frames with a token still to choose
+                li, lc = self._logp(feats, qi, qc, g, None if len(rows) == len(masked) else rows)
+                if tau > 0 or tau_i > 0:
+                    ni = torch.randn(shape_i, generator=gen)
+                    nc = torch.randn(shape_c, generator=gen)
+                    if len(rows) != len(masked):
+                        ni, nc = ni[rows], nc[rows]
+                    li = li + tau_i * ni
+                    lc = lc + tau * nc
+                si, ci_r = li.max(-1)
+                sc, cc_r = lc.max(-1)
+                conf = torch.full(masked.shape, -math.inf)
+                conf[rows] = torch.where(masked[rows], si + sc, torch.tensor(-math.inf))
+                ci = torch.zeros(masked.shape, dtype=torch.long)
+                cc = torch.zeros(masked.shape, dtype=torch.long)
+                ci[rows], cc[rows] = ci_r, cc_r
+                keep_masked = 0 if s == steps - 1 else int(math.floor(total * math.cos(0.5 * math.pi * (s + 1) / steps)))
+                n_fix = max(1, n_masked - keep_masked)
+                idx = conf.view(-1).topk(n_fix).indices
+                fix = torch.zeros(masked.numel(), dtype=torch.bool)
+                fix[idx] = True
+                fix = fix.view_as(masked) & masked
+                qi[fix], qc[fix] = ci[fix], cc[fix]
+                masked &= ~fix
+                if tick is not None:
+                    tick()
         return qi, qc
 
     def predict(self, mono: np.ndarray, *, seed: int = 0, temperature: Optional[float] = None,

@@ -324,3 +324,32 @@ def test_switching_to_a_rendition_whose_pairs_were_released_reuses_its_tiles(tmp
     assert np.array_equal(plan.mix.buf, s.render())
     for r in s.renders:
         assert np.abs(r.auto - render_auto(r, *r.tiles)).max() < 1e-5
+
+
+@pytest.mark.parametrize("mono_compatible", [False, True])
+def test_renditions_mixed_together_equal_each_alone(scene, mono_compatible):
+    """mix_streams (several renditions of the same sources, each source transformed once per
+    chunk) gives every rendition the bits mix_stream gives it alone; a rendition with every source
+    pinned rides along on the same grid."""
+    from core.renderer import mix_stream, mix_streams
+    from dataclasses import replace
+    renders, params, _ = scene
+    sets, places = [], []
+    for centres in ([(0.3, 0.2), (-0.4, 0.5), (0.0, 0.1), (0.6, 0.4)], [(-0.2, 0.7), (0.5, 0.1), (0.1, 0.3), (0.0, 0.9)]):
+        rs = [replace(r) for r in renders]
+        auto_renders(rs, params, np.array(centres), mono_compatible=mono_compatible, pairs=False)
+        sets.append(rs)
+        places.append([Placement(p, w) for p, w in centres])
+    places[1][2] = Placement(-0.3, 0.2, pinned=True, gain_db=-3.0)        # pinned among auto ones
+    sets.append([replace(r) for r in renders])
+    places.append([Placement(0.2 * i, 0.3, pinned=True) for i in range(len(renders))])
+    n = len(renders[0].s)
+    together = [np.zeros((n, 2), np.float32) for _ in sets]
+    for lo, blocks in mix_streams(sets, places, mono_compatible=mono_compatible, chunk=200):
+        for acc, b in zip(together, blocks):
+            acc[lo:lo + len(b)] = b
+    for rs, ps, got in zip(sets, places, together):
+        alone = np.zeros((n, 2), np.float32)
+        for lo, b in mix_stream(rs, ps, mono_compatible=mono_compatible, chunk=200):
+            alone[lo:lo + len(b)] = b
+        assert np.array_equal(got, alone)
