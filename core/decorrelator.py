@@ -28,9 +28,13 @@ GAIN = 0.6
 def _allpass(x: np.ndarray, m: int, g: float) -> np.ndarray:
     n = len(x)
     blocks = -(-n // m)
-    xp = np.zeros((blocks + 1) * m, np.float32)
-    xp[m:m + n] = x                      # xp[k] = x[k - m]
-    v = xp[:-m] - np.float32(g) * xp[m:]  # v[n] = -g x[n] + x[n - m]
+    v = np.empty(blocks * m, np.float32)   # v[k] = -g x[k] + x[k - m] (x is 0 outside 0..n-1)
+    np.multiply(x, np.float32(-g), out=v[:n])
+    v[n:] = 0.0
+    lo = max(n, m)
+    v[lo:] = x[lo - m:blocks * m - m]
+    if n > m:
+        v[m:n] += x[:n - m]
     # y[n] = v[n] + g y[n - m]; float32 coefficients keep lfilter in float32 (half the memory)
     y = lfilter(np.array([1.0], np.float32), np.array([1.0, -g], np.float32), v.reshape(blocks, m), axis=0)
     return y.reshape(-1)[:n].astype(np.float32, copy=False)

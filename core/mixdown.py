@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["active_gains", "pinned_coefficients", "mix_stream", "mix_streams", "CHUNK"]
 
 CHUNK = 1 << 18  # samples per chunk when mixing long recordings (~6 s)
-MIX_FRAMES = 512  # frames per chunk of the STFT-domain mix (~12 s): a chunk's spectra are 8 MB a channel
+MIX_FRAMES = 256  # frames per chunk of the STFT-domain mix (~6 s): a chunk's spectra are 4 MB a channel
 
 
 def pinned_coefficients(p: Placement, *, mono_compatible: bool = False) -> np.ndarray:

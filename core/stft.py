@@ -129,15 +129,20 @@ class OverlapAdd:
         return np.maximum(wss[s:s + self.length], 1e-3)
 
     def result(self) -> np.ndarray:
-        s = self.n_fft // 2
-        out = self.buf[s:s + self.length] / self._norm()[:, None]
+        out = np.empty((self.length, self.buf.shape[1]), np.float32)
+        self.result_into(out)
         return out[:, 0] if out.shape[1] == 1 else out
 
-    def result_into(self, out: np.ndarray) -> None:
+    def result_into(self, out: np.ndarray, *, block: int = 1 << 18) -> None:
         """The result written into ``out`` [shape=(length, channels)] (any float32 array or view,
-        e.g. a file-mapped one), without another full-length copy."""
+        e.g. a file-mapped one), without another full-length copy: normalized ``block`` samples at
+        a time (:func:`window_sum`, the same sums as :meth:`_norm`: the same bits)."""
         s = self.n_fft // 2
-        np.divide(self.buf[s:s + self.length], self._norm()[:, None], out=out)
+        t = n_frames(self.length, self.hop)
+        for a in range(0, self.length, block):
+            b = min(self.length, a + block)
+            norm = np.maximum(window_sum(s + a, s + b, t, n_fft=self.n_fft, hop=self.hop), 1e-3)
+            np.divide(self.buf[s + a:s + b], norm[:, None], out=out[a:b])
 
 
 def window_sum(s0: int, s1: int, t_total: int, *, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:

@@ -81,21 +81,25 @@ _F = {name: i for i, name in enumerate(FEATURES)}
 
 
 class _Ticker:
-    """Checks ``cancel`` on every call; reports a monotone overall fraction at most every 0.1 s,
-    and always when the stage changes (so every stage is seen, however short)."""
+    """Checks ``cancel`` on every call; reports a monotone overall fraction at most every 0.1 s
+    unless a tenth of the work was done since the last report, and always when the stage changes
+    (so every stage is seen, however short, and no report misses a sixth of the work however fast
+    the machine)."""
 
     def __init__(self, progress: Optional[ProgressFn], cancel: Optional[threading.Event]):
         self.progress, self.cancel = progress, cancel
         self.last_t = -1.0
         self.last_stage = None
+        self.last_done = 0.0
         self.done = 0.0
 
     def __call__(self, stage: str, fraction: float, *, force: bool = False) -> None:
         check_cancel(self.cancel)
         self.done = max(self.done, min(1.0, fraction))
         now = time.monotonic()
-        if self.progress is not None and (force or stage != self.last_stage or now - self.last_t >= 0.1):
-            self.last_t, self.last_stage = now, stage
+        if self.progress is not None and (force or stage != self.last_stage or now - self.last_t >= 0.1
+                                          or self.done - self.last_done >= 0.1):
+            self.last_t, self.last_stage, self.last_done = now, stage, self.done
             report(self.progress, stage, self.done, 1.0)
 
 
@@ -338,12 +342,13 @@ class SourceFormation:
         return remap[group][track], [info[g] for g in rank]
 
     def _resynthesize(self, x: np.ndarray, peaks: Peaks, src: np.ndarray, n_src: int,
-                      tick: _Ticker) -> np.ndarray:
-        """Masked stems [shape=(n_src + 2, n)]: the sources, the unexplained percussive part (taken
+                      tick: _Ticker) -> list:
+        """Masked stems (``n_src + 2`` arrays [shape=(n,)]): the sources, the unexplained percussive part (taken
         by the most percussive source if one is, else a stem of its own) and the residual."""
         n = len(x)
         total = n_frames(n)
-        out = np.zeros((n_src + 2, n), dtype=np.float32)
+        out = [np.zeros(n, dtype=np.float32) for _ in range(n_src + 2)]   # one array each: a stem that
+        # joins another (the transients, faint sources) is freed once it has been added
         n_bins = N_FFT // 2 + 1
         offsets = np.arange(-2, 3)
         for t0 in range(0, total, _CHUNK):
@@ -376,7 +381,7 @@ class SourceFormation:
                 m = masks[s] if s < n_src else (
                     unexplained * pf / den if s == n_src else harmonic_rest * (1.0 - share.sum(axis=0)) / den)
                 y = istft(spec * m, length=seg_len)
-                out[s, a:b] = y[_CTX * HOP:_CTX * HOP + (b - a)]
+                out[s][a:b] = y[_CTX * HOP:_CTX * HOP + (b - a)]
             tick("resynthesis", 0.82 + 0.18 * t1 / total)
         return out
 
