@@ -261,8 +261,8 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
     session = app_session.Session(user)
     session.memory.keep_bytes = 0           # nothing is undone here: only the current renders in memory
     session.pairs = False                   # nothing plays here
-    # (the sources are decorrelated one at a time: on two threads the peak memory rises by two
-    # sources' worth of filter buffers, ~470 MB against ~270 MB for 3 minutes, for about 2 s)
+    session.prepare_workers = 1             # the sources decorrelated one at a time: on two threads
+    # the peak memory rises by two sources' filter buffers (~470 MB against ~270 MB for 3 minutes)
     session.open(input)
     session.model = s.method
     session.set_mono_compatible(s.mono_compatible, record=False)
