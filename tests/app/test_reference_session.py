@@ -117,3 +117,9 @@ def test_batch_takes_the_reference_with_a_separator_only(tmp_path, capsys):
     assert settings_from_args(args).resolved().reference == str(ref.absolute())
     assert main(["batch", str(tmp_path), str(tmp_path / "out2"), "--separator", "none", "--reference", str(ref)]) == 2
     assert "--reference needs sources" in capsys.readouterr().err
+
+
+def test_eval_reference_names_its_conditions_in_one_line(capsys):
+    assert main(["eval", "--sources", "--reference", "same-track,bogus"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "'bogus'" in err and "same-track-places" in err
