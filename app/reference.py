@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from core.progress import ProgressFn, Reporter
-from core.reference import MonoReference, ReferenceScene, analyse_reference
+from core.reference import MonoReference, ReferenceScene, analyse_reference, followed
+import numpy as np
+
 import separation
 from .undo import Change
 from core import lazy
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from .session import Session
 
 __all__ = ["analyse_file", "ReferencePlan", "plan_reference", "use_reference", "follow_file", "MonoReference",
-           "notice"]
+           "notice", "unlike_notice"]
 
 log = logging.getLogger("core.audio")       # the CLI prints this logger's INFO records as notes
 
@@ -65,6 +67,20 @@ def analyse_file(path, backend: str, settings: Optional[dict] = None, *, user=No
 def notice(exc: MonoReference) -> str:
     """The one line said for a mono reference."""
     return f"reference not used: {exc}"
+
+
+def unlike_notice(session: "Session", scene: Optional[ReferenceScene]) -> Optional[str]:
+    """The one line said when ``scene`` sounds too unlike the session's recording for its proposals
+    to follow it (the matcher's gate, :func:`core.reference.followed`); None when it is followed or
+    there are no sources yet."""
+    if scene is None or not session.renders:
+        return None
+    ok, gate, limit = followed(np.stack([r.energy for r in session.renders]), scene,
+                               folder=session.settings.models_dir)
+    if ok:
+        return None
+    return (f"reference not followed: {scene.name or 'the reference'} sounds unlike the recording (band profiles "
+            f"{gate:.2f} apart, followed up to {limit:.2f}); proposals are the placement model's alone")
 
 
 @dataclass
@@ -100,4 +116,7 @@ def follow_file(session: "Session", path, *, progress: Optional[ProgressFn] = No
         log.warning("%s", notice(exc))
         return None
     plan.adopt(session)
+    unlike = unlike_notice(session, plan.scene)
+    if unlike:
+        log.warning("%s", unlike)
     return plan.scene

@@ -43,7 +43,7 @@ reference_match = lazy.module("core.models.reference_match")
 stft = lazy.module("core.stft")
 
 __all__ = ["ReferenceScene", "MonoReference", "analyse_reference", "propose_with_reference", "side_to_mid_db",
-           "band_image", "follow_band_image", "MONO_SIDE_DB", "SCENE_VERSION"]
+           "band_image", "follow_band_image", "followed", "MONO_SIDE_DB", "SCENE_VERSION"]
 
 MONO_SIDE_DB = -30.0      # side this far under mid: a mono or near-mono reference
 MODEL_POWER = 1.0         # the placement model's density, tempered, times the matcher's
@@ -290,6 +290,18 @@ def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene
     return y
 
 
+def followed(energies: np.ndarray, scene: ReferenceScene, *, folder=None) -> tuple[bool, float, float]:
+    """Whether proposals for sources of band energies ``energies`` [shape=(S, 34, frames)] follow
+    ``scene`` at all (the matcher's gate: the two mixtures' band profiles alike enough), the gate's
+    distance and its limit."""
+    e = np.maximum(np.asarray(energies, np.float64), 0.0)
+    matcher = reference_match.load_reference_matcher(folder)
+    m = matcher.match(placement_features.source_features(e), placement_features.mix_features(e),
+                      np.array(scene.feats), np.array(scene.mix), np.array(scene.share), np.array(scene.pan),
+                      np.array(scene.width))
+    return m.followed, m.gate, matcher.gate_max
+
+
 def band_image(energies: np.ndarray, scene: ReferenceScene, *, folder=None) -> tuple[np.ndarray, np.ndarray]:
     """What the reference says of each source's per-band image: (offsets [shape=(S, 34)], the pan
     per band its counterparts hold minus their place, and the match's confidence [shape=(S,)]),
@@ -316,6 +328,8 @@ def follow_band_image(iid: np.ndarray, energies: np.ndarray, offsets: np.ndarray
     weighted mean pan unchanged, up to the tiles clipped at the stage's edges). ``confidence``
     [shape=(S,)] in [0, 1]: 0 leaves ``iid`` as it is."""
     iid = np.asarray(iid)
+    if not np.any(confidence):               # a reference not followed: the tiles exactly as they are
+        return iid
     w = pan.source_weights(np.maximum(np.asarray(energies, np.float64), 0.0))
     if w.shape != iid.shape:
         raise ParameterError(f"tile IIDs {iid.shape} and energies {w.shape} differ")

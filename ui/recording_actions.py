@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from app.plans import Rendition, SeparationPlan
-from app.reference import MonoReference, ReferencePlan, notice, plan_reference
+from app.reference import MonoReference, ReferencePlan, notice, plan_reference, unlike_notice
 from app.session import Session
 from core.progress import Reporter, check_cancel
 
@@ -89,7 +89,8 @@ class RecordingActions:
         """New renditions follow stereo file ``path`` (analysed in a job: its downmix separated with
         the session's separator, each of its sources measured in its own L/R, adopted on the UI
         thread), or none (``path`` None, at once). A mono or near-mono file is said in one line (a
-        notice) and not used."""
+        notice) and not used; one that sounds unlike the recording is said in one line too (its
+        proposals are the placement model's alone)."""
         s = self.session
         if path is None:
             ReferencePlan(None).adopt(s)
@@ -110,6 +111,10 @@ class RecordingActions:
                 self.notice.emit("Reference not used", result)
                 return
             result.adopt(self.session)
+            unlike = unlike_notice(self.session, result.scene)
+            if unlike:                 # kept (the gallery says it), but its places are not followed
+                self.notice.emit("Reference not followed", unlike)
+                return
             self.status.emit(f"New renditions follow {result.scene.name} ({result.scene.n} sources)")
 
         return self.run_job(f"Reference {Path(path).name}", fn, on_done=done)

@@ -123,3 +123,19 @@ def test_eval_reference_names_its_conditions_in_one_line(capsys):
     assert main(["eval", "--sources", "--reference", "same-track,bogus"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "'bogus'" in err and "same-track-places" in err
+
+
+def test_cli_unlike_reference_is_one_line_and_not_followed(tmp_path, capsys):
+    """A reference that sounds nothing like the recording (wide noise) is said in one line and the
+    proposals are the placement model's alone: the same output as without it."""
+    rec, _ = _files(tmp_path)
+    rng = np.random.default_rng(3)
+    noise = tmp_path / "noise.wav"
+    sf.write(str(noise), (0.1 * rng.standard_normal((44100 * 3, 2))).astype(np.float32), 44100, subtype="FLOAT")
+    args = ["--method", "decorr", "--separator", "formation", "--sources", "3"]
+    assert main(["upmix", str(rec), "-o", str(tmp_path / "plain.wav"), *args]) == 0
+    capsys.readouterr()
+    assert main(["upmix", str(rec), "-o", str(tmp_path / "with-ref.wav"), *args, "--reference", str(noise)]) == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "noise.wav" in ln]
+    assert len(lines) == 1 and "not followed" in lines[0] and "unlike the recording" in lines[0]
+    assert (tmp_path / "with-ref.wav").read_bytes() == (tmp_path / "plain.wav").read_bytes()
