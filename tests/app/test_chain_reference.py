@@ -57,3 +57,32 @@ def test_renditions_mixed_together_equal_render_of_their_projects(tmp_path, mono
         w, _ = sf.read(str(one.path), dtype="float32")
         assert np.array_equal(y, z) and np.array_equal(y, w)
         assert again.gain_db == out.gain_db == one.gain_db
+
+
+@pytest.mark.parametrize("where", ["separate", "mix"])
+def test_chain_cancel_stops_within_a_chunk_and_leaves_nothing(tmp_path, where):
+    """A cancel during the separation or during the renditions' one mixing pass stops the chain at
+    its next chunk (at most the chunks already handed to the measuring thread follow) and leaves
+    no output, project or temporary file behind."""
+    import threading
+
+    from core.errors import Cancelled
+    inp = tmp_path / "in" / "band.wav"
+    inp.parent.mkdir()
+    sf.write(str(inp), np.tile(scenes()["band"], 3)[: 24 * 44100], 44100, subtype="FLOAT")
+    cancel = threading.Event()
+    after = []
+
+    def progress(p):
+        if cancel.is_set():
+            after.append(p.stage)
+        elif p.stage.startswith(where) and p.fraction > 0.0:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        upmix_file(inp, tmp_path / "out" / "x.wav", UpmixSettings(method="ps-mtm", separator="formation", seed=2,
+                                                                  renditions=2),
+                   progress=progress, cancel=cancel)
+    assert cancel.is_set()
+    assert sum(s.startswith(where) for s in after) <= 3, after
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
