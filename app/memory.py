@@ -22,7 +22,7 @@ from core.placement import Placement
 from core.progress import ProgressFn, check_cancel, report
 from core.renderer import SourceRender, missing, render_auto
 
-from .mixes import StateMix
+from .mixes import StateMix, background
 from .plans import RestorePlan
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class RenderMemory:
                     r.auto = None
         del self._resident[keep:]
         if released:            # freeing hundreds of MB takes a while: not on the caller's (the UI's) thread
-            threading.Thread(target=released.clear, name="release pairs", daemon=True).start()
+            background(released.clear, lambda: None, "release pairs")
 
 
 class MixCache:

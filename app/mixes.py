@@ -25,7 +25,7 @@ from core.placement import Placement
 from core.progress import check_cancel
 from core.renderer import SourceRender, mix_stream, pair_buffer
 
-__all__ = ["StateMix", "FIRST_FRAMES", "background"]
+__all__ = ["StateMix", "FIRST_FRAMES", "background", "wait_background"]
 
 FIRST_FRAMES = 12       # STFT frames of the first block made from the playhead (about 0.2 s of sound)
 
@@ -42,6 +42,14 @@ def background(target: Callable[[], None], cancel: Callable[[], None], name: str
         _RUNNING.append((cancel, t))
     t.start()
     return t
+
+
+def wait_background(timeout: Optional[float] = None) -> None:
+    """Until every thread :func:`background` started has ended (tests that measure the process)."""
+    with _RUNNING_LOCK:
+        running = [t for _c, t in _RUNNING]
+    for t in running:
+        t.join(timeout)
 
 
 @atexit.register

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from app.mixes import wait_background
 from app.playback import MixEngine, PlaybackUnavailable, Player, snapshot_for
 from app.project import ProjectError
 from app.session import Session
@@ -140,6 +141,7 @@ def test_callback_allocates_nothing(rng, tmp_path):
     buf = np.zeros((512, 2), np.float32)
     snaps = [s.snapshot(), snapshot_for([p.moved(0.5, 0.5) for p in s.placements], has_auto=[True] * 3)]
     eng.callback(buf, 512)
+    wait_background()                       # (other threads' allocations would count too)
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     tracemalloc.reset_peak()
