@@ -212,7 +212,7 @@ def test_new_rendition_and_switch(qtbot, win):
 def test_undo_to_released_renders_runs_a_job_and_plays_the_export(qtbot, win):
     ctl, s = win.ctl, win.ctl.session
     first = s.render()
-    s.memory.keep_bytes = sum(r.auto_bytes for r in s.renders)      # only the current state's renders kept
+    s.memory.keep_bytes = 0          # only the current state's renders kept (whether or not their pairs are filled yet)
     s.mixes.keep_bytes = 0                                          # and its mix
     ctl.new_rendition(5)
     _wait_idle(qtbot, win)
