@@ -219,6 +219,7 @@ SESSION_OWNERS = {
     "controller.py": "the session's one owner: adopts jobs' results, makes the cheap edits, syncs the view models",
     "output_actions.py": "a part of the controller (export, projects, the output stage)",
     "recording_actions.py": "a part of the controller (open, separate, the reference)",
+    "rendition_actions.py": "a part of the controller (new rendition, the gallery's recall, undo and redo)",
     "edit_actions.py": "the controller's part for source edits (runs them as jobs, A/B, a region's shares)",
 }
 
