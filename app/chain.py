@@ -219,8 +219,6 @@ def write_decoded(output, mono, params, *, fmt: str, ceiling_db: float = -1.0, m
     measure (true peak and loudness, block by block), then to scale and write as it comes (the PS
     decoder costs far less than prediction). The file equals decoding, planning and writing the
     whole signal at once, byte for byte."""
-
-
     n = len(mono)
     tp = TruePeakStream(n, 2)
     ls = LoudnessStream(n, 2) if n >= 0.4 * SAMPLE_RATE else None

@@ -367,7 +367,6 @@ class RenditionSteps:
             t.join()
         self._fillers = []
 
-
     def recall(self, index: int, *, record: bool = True, places: Optional[list[Placement]] = None,
                progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> None:
         """Switch to kept rendition ``index``, re-made exactly as it was auditioned (see

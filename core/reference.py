@@ -247,13 +247,7 @@ def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene
     if flip:
         known = {i: (-p, w) for i, (p, w) in known.items()}
     rng = np.random.default_rng(int(seed))
-    y = np.zeros((s, 2))
-    is_known = np.zeros(s, bool)
-    for i, (p, w) in known.items():
-        if not 0 <= i < s:
-            raise ParameterError(f"pinned source {i} out of range 0..{s - 1}")
-        y[i] = (float(p), float(w))
-        is_known[i] = True
+    y, is_known = placement.pinned_rows(known, s)
     sign = -1.0 if flip else 1.0
     m = matcher.match(feats, mix, np.array(scene.feats), np.array(scene.mix), np.array(scene.share), ref[:, 0],
                       ref[:, 1], sign * np.array(scene.band_pan) if scene.band_pan else None)

@@ -47,11 +47,12 @@ from core.audio import replacing
 from core.detail import load_detail
 from core.errors import ParameterError
 from core.progress import ProgressFn, check_cancel, report
-from core.ps import PSParams, analyze
+from core.ps import analyze
 from core.reference import MonoReference, ReferenceScene, analyse_reference, side_to_mid_db
 from core.stft import stft
 
 from .dataset import Track, load_excerpt, tracks
+from . import evaluation_sources
 from .evaluation_sources import _cached, source_metrics
 from .ps_metrics import GaussianStats, frechet_distance, rendition_error
 from types import SimpleNamespace
@@ -180,23 +181,9 @@ def _digest(x: np.ndarray) -> str:
 
 
 def _cached_sources(folder: Optional[Path], mono: np.ndarray, separate: Callable, cancel):
-    """(renders, residual flags) of ``mono``'s sources, kept in ``folder`` when given (the file
-    layout of :mod:`training.evaluation_sources`' cache, so one cache serves both)."""
-    path = None if folder is None else Path(folder) / f"sources-{_digest(mono)}.npz"
-    if path is not None and path.exists():
-        with np.load(path) as z:
-            return ([renderer.SourceRender(z["s"][i], z["d"][i], z["energy"][i]) for i in range(len(z["s"]))],
-                    [bool(v) for v in z["residual"]])
-    sources = separate(mono)
-    renders = [renderer.prepare_source(np.ascontiguousarray(src.audio[:len(mono)], dtype=np.float32), cancel=cancel)
-               for src in sources]
-    residual = [src.kind == "residual" for src in sources]
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with replacing(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, s=np.stack([r.s for r in renders]), d=np.stack([r.d for r in renders]),
-                     energy=np.stack([r.energy for r in renders]), residual=np.array(residual))
-    return renders, residual
+    """(renders, residual flags) of ``mono``'s sources, kept in ``folder`` when given: the cache of
+    :mod:`training.evaluation_sources` (one cache serves both), keyed by the excerpt's digest."""
+    return evaluation_sources._cached_sources(folder, _digest(mono), mono, separate, cancel)
 
 
 def _cached_scene(folder: Optional[Path], stereo: np.ndarray, separate: Callable) -> Optional[ReferenceScene]:

@@ -106,9 +106,6 @@ def _file_names(names, ext) -> list[str]:
 
 
 def run(args) -> int:
-
-
-
     infos = {b.name: b for b in base.list_backends()}
     if args.separator not in infos:
         raise UserError(f"unknown separator {args.separator!r}; available: {', '.join(infos) or 'none'}")

@@ -168,7 +168,8 @@ class TorchModel:
 
     @staticmethod
     def build(cfg):
-        raise NotImplementedError
+        """The network of ``cfg`` (an ``nn.Module``): each subclass sets its own (abstract here)."""
+        raise NotImplementedError("a TorchModel subclass sets build: config -> nn.Module")
 
     @classmethod
     def new(cls, cfg=None, seed: int = 0):
@@ -188,8 +189,6 @@ class TorchModel:
 
     def save(self, path: Path, info: Optional[dict] = None) -> None:
         """Write the model file (fp16 weights, config and ``info`` as JSON), atomically."""
-
-
         state = {k: (v.half() if v.is_floating_point() and not k.endswith(("_mean", "_std")) else v)
                  for k, v in self.net.state_dict().items()}
         with audio.replacing(Path(path)) as tmp:

@@ -46,7 +46,7 @@ net = lazy.module("core.models.net")
 nn = lazy.module("torch.nn")
 torch = lazy.module("torch")
 
-__all__ = ["PlacementConfig", "PlacementModel", "load_placement_model", "placement_model_path", "MODEL_FILE",
+__all__ = ["PlacementConfig", "PlacementModel", "pinned_rows", "load_placement_model", "placement_model_path", "MODEL_FILE",
            "file_sha256"]
 
 MODEL_FILE = "placement.pt"
@@ -130,6 +130,19 @@ def placement_model_path(folder: Optional[Path] = None) -> Path:
 file_sha256 = sha256_file      # (core.hashing)
 
 
+def pinned_rows(known: dict, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """The scene's rows [S, 2] (pan, width) with the pinned sources ``known`` (index -> (pan, width))
+    filled in, and which rows they are [S] (:class:`ParameterError` for an index out of range)."""
+    y = np.zeros((s, 2))
+    is_known = np.zeros(s, bool)
+    for i, (p, w) in known.items():
+        if not 0 <= i < s:
+            raise ParameterError(f"pinned source {i} out of range 0..{s - 1}")
+        y[i] = (float(p), float(w))
+        is_known[i] = True
+    return y, is_known
+
+
 class PlacementModel(TorchModel):
     """A trained placement network with its sampler."""
 
@@ -164,13 +177,7 @@ class PlacementModel(TorchModel):
         variety = check_range("variety", variety, VARIETY_RANGE)
         known = dict(known or {})
         rng = np.random.default_rng(int(seed))
-        y = np.zeros((s, 2))
-        is_known = np.zeros(s, bool)
-        for i, (p, w) in known.items():
-            if not 0 <= i < s:
-                raise ParameterError(f"pinned source {i} out of range 0..{s - 1}")
-            y[i] = (float(p), float(w))
-            is_known[i] = True
+        y, is_known = pinned_rows(known, s)
         tau = 1.0 + 2.0 * variety
         n_cand = 1 + int(round(7 * variety))
         flip = not known and rng.random() < 0.5
