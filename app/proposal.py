@@ -40,10 +40,8 @@ def predict(r: Rendition, mono: np.ndarray, *, models_dir=None, cache_dir=None, 
     seed, :attr:`Rendition.ps_seed`). ``cache_dir``: keep them there
     (:class:`app.prediction_cache.PredictionCache`; ``audio_sha256``: the recording's checksum when
     known)."""
-    model = load_model(r.model, models_dir)
-
-    def make():
-        return model.predict(mono, seed=r.ps_seed, temperature=r.temperature, guidance=r.guidance,
+    def make():                 # the model is loaded only when its prediction is not kept
+        return load_model(r.model, models_dir).predict(mono, seed=r.ps_seed, temperature=r.temperature, guidance=r.guidance,
                              progress=progress, cancel=cancel)
 
     key = _cache_key(r, mono, models_dir, cache_dir, audio_sha256)

@@ -31,14 +31,12 @@ from ..errors import ParameterError
 from ..progress import ProgressFn, check_cancel, report
 from ..ps import IC_TABLE, IID_TABLE, N_IC, N_IID, PSParams, from_tokens
 from ..stft import HOP, N_FFT, n_frames
-from .base import register_model
+from .files import AR_FILE as FILENAME, AR_MAX_SECONDS as MAX_SECONDS
 from .features import mono_features
-from .net import IC_MASK, IID_MASK, PSNet, model_available, sinusoid, torch_threads
+from .net import IC_MASK, IID_MASK, PSNet, sinusoid, torch_threads
 
 __all__ = ["ARModel", "FILENAME", "MAX_SECONDS", "silent_frames"]
 
-FILENAME = "ps-ar.pt"
-MAX_SECONDS = 30.0
 WINDOW = 257  # cached past frames (training patches are 258 frames long)
 SILENCE = 1e-4  # -80 dBFS: a frame whose window never exceeds it is silent
 CENTRE_IID = int(np.argmin(np.abs(IID_TABLE)))  # 0 dB
@@ -156,10 +154,3 @@ class ARModel:
             return int(logits.argmax())
         p = torch.softmax(logits / tau, dim=-1)
         return int(torch.multinomial(p, 1, generator=gen))
-
-
-register_model("ps-ar", label="PS-AR",
-               description=f"Autoregressive transformer, band by band and frame by frame: slow, for "
-                           f"excerpts of at most {MAX_SECONDS:.0f} s.",
-               loader=ARModel.load, available=lambda d: model_available(d, FILENAME),
-               files=(FILENAME,))

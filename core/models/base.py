@@ -43,7 +43,7 @@ if TYPE_CHECKING:                 # (core.ps pulls scipy; the registry stays lig
     from ..ps import PSParams
 
 __all__ = ["PSModel", "ModelInfo", "register_model", "list_models", "load_model", "models_dir", "load_count",
-           "model_files", "load_weights", "TorchModel", "register_file_model"]
+           "model_files", "file_available", "load_weights", "TorchModel", "register_file_model"]
 
 
 def models_dir() -> Path:
@@ -75,14 +75,21 @@ _REGISTRY: dict[str, ModelInfo] = {}
 _CACHE: dict[tuple[str, str], PSModel] = {}
 _LOCK = threading.Lock()
 _LOADS = [0]   # PS model files loaded by this process (batch workers report it: once per worker)
-_BUILTIN = ("core.models.baselines", "core.models.psnn", "core.models.mtm", "core.models.reg", "core.models.ar",
-            "core.models.placement", "core.models.reference_match")
+_BUILTIN = ("core.models.baselines", "core.models.psnn", "core.models.catalog", "core.models.placement",
+            "core.models.reference_match")     # none imports torch: the torch models are declared in the catalog
 
 
 def register_model(name: str, *, label: str, description: str, loader: Callable[[Path], PSModel],
                    available: Callable[[Path], tuple[bool, str]] = lambda d: (True, ""),
                    files: tuple[str, ...] = (), kind: str = "ps") -> None:
     _REGISTRY[name] = ModelInfo(name, label, description, loader, available, tuple(files), kind)
+
+
+def file_available(folder, filename: str) -> tuple[bool, str]:
+    """Whether a model's file ``filename`` is in ``folder``, with the reason when not."""
+    p = Path(folder) / filename
+    return (True, "") if p.is_file() else (False, f"model file {p} is missing (train it with "
+                                                  f"`soundstage train` and export it there)")
 
 
 def model_files(name: str, folder: Optional[Path] = None) -> list[Path]:

@@ -31,13 +31,12 @@ from ..errors import ParameterError
 from ..progress import ProgressFn, check_cancel, report
 from ..ps import N_IC, N_IID, PSParams, from_tokens
 from ..stft import n_frames
-from .base import register_model
+from .files import MTM_FILE as FILENAME
 from .features import mono_features
-from .net import IC_MASK, IID_MASK, PSNet, model_available, torch_threads
+from .net import IC_MASK, IID_MASK, PSNet, torch_threads
 
 __all__ = ["MTMModel", "patch_starts", "FILENAME"]
 
-FILENAME = "ps-mtm.pt"
 PATCH = 258
 
 
@@ -178,10 +177,3 @@ class MTMModel:
                 done[0] = (starts.index(a) + 1) * steps
         tokens = (qi * N_IC + qc).numpy().T  # [34, T]
         return from_tokens(tokens)
-
-
-register_model("ps-mtm", label="PS-MTM",
-               description="Masked token modelling transformer (MaskGIT sampling with classifier-free "
-                           "guidance): a new plausible stereo image for every seed.",
-               loader=MTMModel.load, available=lambda d: model_available(d, FILENAME),
-               files=(FILENAME, "ps-mtm-detail.json"))   # with its detail calibration (core.detail), when shipped

@@ -31,7 +31,6 @@ import torch.nn.functional as F
 from ..bands import N_BANDS
 from ..ps import N_IC, N_IID
 from .features import N_FEAT
-from pathlib import Path
 from .base import load_weights, default_threads
 
 __all__ = ["NetConfig", "PSNet", "IID_MASK", "IC_MASK", "sinusoid"]
@@ -199,9 +198,3 @@ class torch_threads:
     def __exit__(self, *exc):
         torch.set_num_threads(self.old)
         return False
-
-
-def model_available(folder, filename: str) -> tuple[bool, str]:
-    p = Path(folder) / filename
-    return (True, "") if p.is_file() else (False, f"model file {p} is missing (train it with "
-                                                  f"`soundstage train` and export it there)")

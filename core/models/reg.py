@@ -22,14 +22,13 @@ from ..errors import ParameterError
 from ..progress import ProgressFn, check_cancel, report
 from ..ps import PSParams
 from ..stft import n_frames
-from .base import register_model
+from .files import REG_FILE as FILENAME
 from .features import mono_features
 from .mtm import PATCH, patch_starts
-from .net import PSNet, model_available, torch_threads
+from .net import PSNet, torch_threads
 
 __all__ = ["RegModel", "FILENAME"]
 
-FILENAME = "ps-reg.pt"
 
 
 class RegModel:
@@ -74,10 +73,3 @@ class RegModel:
         iid = np.clip(20.0 * y[:, 0, :].T, -50.0, 50.0)
         ic = np.clip(y[:, 1, :].T, -1.0, 1.0)
         return PSParams(iid, ic)
-
-
-register_model("ps-reg", label="PS-Reg",
-               description="Regression baseline (same network, mean-squared error): deterministic; "
-                           "predicts width well but keeps panning near the centre.",
-               loader=RegModel.load, available=lambda d: model_available(d, FILENAME),
-               files=(FILENAME,))

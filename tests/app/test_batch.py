@@ -90,13 +90,14 @@ def test_batch_on_two_workers_matches_upmix_and_resumes(in_dir, cluster, tmp_pat
         assert (out / out_rel).with_suffix(".soundstage.json").is_file()
     assert not any(p.name.endswith(".part") for p in out.rglob("*"))
 
-    # both workers took part; each loaded the model once, however many files it did
+    # both workers took part; none loaded the model more than once, however many files it did (a worker
+    # whose predictions were all kept in the prediction cache loads it not at all)
     by_worker = {}
     for r in summary.results:
         by_worker.setdefault(r["worker_pid"], []).append(r["model_loads"])
     assert len(by_worker) == 2
     done_pids = {r["worker_pid"] for r in summary.results if r["state"] == "done"}
-    assert all(max(by_worker[p]) == 1 for p in done_pids)
+    assert all(max(by_worker[p]) <= 1 for p in done_pids)
 
     # the manifest: done with checksums, failed with reasons
     m = Manifest(out, settings.resolved()).load()
