@@ -69,6 +69,22 @@ def pan_mono(x, iid_db):
     return np.stack([gl * x, gr * x], axis=1).astype(np.float32)
 
 
+def play_blocks(eng, blocks, n=512):
+    """What ``eng`` (an :class:`app.playback.MixEngine`) plays in ``blocks`` callbacks of ``n`` frames."""
+    out = np.zeros((blocks * n, 2), np.float32)
+    buf = np.zeros((n, 2), np.float32)
+    for k in range(blocks):
+        eng.callback(buf, n)
+        out[k * n:(k + 1) * n] = buf
+    return out
+
+
+@pytest.fixture
+def play():
+    """:func:`play_blocks`: the blocks an engine plays, as the audio device would ask for them."""
+    return play_blocks
+
+
 @pytest.fixture
 def signals():
     """Namespace of the generators above, for tests in any module."""

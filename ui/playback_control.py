@@ -8,10 +8,12 @@ first engine (:meth:`Playback.make_player`); without one, a clock advances the p
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Callable, Optional
 
 from PyQt6.QtCore import QObject, QSettings, QTimer, pyqtSignal
 
+from app import mixes
 from app.display import ClockPlayer, OutputTap, TappedPlayer, meter_values
 from app.playback import MixEngine, PlaybackUnavailable
 
@@ -37,6 +39,12 @@ class Playback(QObject):
         self._clock.timeout.connect(self._on_tick)
         self._last_tick = time.monotonic()
         self._clock.start()
+        me = weakref.ref(self)
+
+        def playhead() -> Optional[int]:
+            p = me()
+            return p.engine.position if p is not None and p.engine is not None else None
+        mixes.follow(playhead)          # a mix being made goes on from where the person seeks (app.mixes)
 
     # --- the engine and the device --------------------------------------------------------------
     def fits(self, snap) -> bool:

@@ -11,23 +11,14 @@ from core.placement import Placement
 SR = 44100
 
 
-def _play(eng, blocks, n=512):
-    out = np.zeros((blocks * n, 2), np.float32)
-    buf = np.zeros((n, 2), np.float32)
-    for k in range(blocks):
-        eng.callback(buf, n)
-        out[k * n:(k + 1) * n] = buf
-    return out
-
-
-def test_the_sources_engine_takes_over_from_the_whole_mix_with_a_crossfade(rng):
+def test_the_sources_engine_takes_over_from_the_whole_mix_with_a_crossfade(rng, play):
     n = SR
     mono = (0.3 * rng.standard_normal(n)).astype(np.float32)
     stereo = np.stack([mono * 0.9, mono * 0.4], axis=1).astype(np.float32)
     first = whole_mix_engine(mono, stereo)
     first.seek(1000)
     first.playing = True
-    head = _play(first, 2)
+    head = play(first, 2)
     assert np.array_equal(head, stereo[1000:1000 + 1024])            # the whole mix, as upmixed
     srcs = [mono * 0.5, mono * 0.5]
     new = MixEngine(srcs, srcs, snapshot_for([Placement(pan=-0.5, pinned=True), Placement(pan=0.5, pinned=True)],
@@ -35,7 +26,7 @@ def test_the_sources_engine_takes_over_from_the_whole_mix_with_a_crossfade(rng):
     ref_new = MixEngine(srcs, srcs, new.snapshot)
     ref_new.seek(first.position)
     ref_new.playing = True
-    want_new = _play(ref_new, 2)
+    want_new = play(ref_new, 2)
     warm = MixEngine(srcs, srcs, new.snapshot)                        # a first take-over warms numpy up
     warm.take_over(whole_mix_engine(mono, stereo))
     warm.callback(np.zeros((512, 2), np.float32), 512)
@@ -54,7 +45,7 @@ def test_the_sources_engine_takes_over_from_the_whole_mix_with_a_crossfade(rng):
     assert np.abs(buf - (old * (1 - ramp) + want_new[:512] * ramp)).max() < 1e-6
     assert np.abs(buf[0] - old[0]).max() < 0.01                      # no jump at the seam
     assert not first.playing                                         # the old engine stopped
-    rest = _play(new, 1)
+    rest = play(new, 1)
     assert np.abs(rest - want_new[512:]).max() < 1e-6                # then the sources' mix alone
 
 

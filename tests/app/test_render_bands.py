@@ -122,16 +122,7 @@ def _session(rng, signals, tmp_path):
     return s
 
 
-def _play(eng, blocks, n=512):
-    out = np.zeros((blocks * n, 2), np.float32)
-    buf = np.zeros((n, 2), np.float32)
-    for k in range(blocks):
-        eng.callback(buf, n)
-        out[k * n:(k + 1) * n] = buf
-    return out
-
-
-def test_preview_plays_the_export_and_crossfades_between_renditions(rng, signals, tmp_path):
+def test_preview_plays_the_export_and_crossfades_between_renditions(rng, signals, tmp_path, play):
     s = _session(rng, signals, tmp_path)
     s.new_rendition(0)
     s.placements[1] = s.placements[1].moved(-0.6, 0.3)   # one pinned source among auto ones
@@ -140,14 +131,14 @@ def test_preview_plays_the_export_and_crossfades_between_renditions(rng, signals
     eng.set_snapshot(s.snapshot())
     eng.settle()
     eng.playing = True
-    played = _play(eng, 40)
+    played = play(eng, 40)
     ref = s.render()[:len(played)]
     assert np.max(np.abs(played - ref)) < 1e-6
     # another rendition: the block of the switch crossfades, the next one is the new mix exactly
     old = s.render()
     s.new_rendition(1)
     start = eng.position
-    nxt = _play(eng, 2)
+    nxt = play(eng, 2)
     new = s.render()[start:start + 1024]
     assert np.max(np.abs(nxt[512:] - new[512:])) < 1e-6
     ramp = np.arange(1, 513, dtype=np.float32)[:, None] / 512
@@ -157,11 +148,11 @@ def test_preview_plays_the_export_and_crossfades_between_renditions(rng, signals
     s.set_placement(1, replace(s.placements[1], pinned=False))
     eng.set_snapshot(s.snapshot())
     start = eng.position
-    nxt = _play(eng, 2)
+    nxt = play(eng, 2)
     assert np.max(np.abs(nxt[512:] - s.render()[start + 512:start + 1024])) < 1e-6
 
 
-def test_mono_compatible_session_engine_folds_down_and_undo_switches_back(rng, signals, tmp_path):
+def test_mono_compatible_session_engine_folds_down_and_undo_switches_back(rng, signals, tmp_path, play):
     s = _session(rng, signals, tmp_path)
     s.new_rendition(0)
     normal = s.render()
@@ -171,7 +162,7 @@ def test_mono_compatible_session_engine_folds_down_and_undo_switches_back(rng, s
     eng.set_snapshot(s.snapshot())
     eng.settle()
     eng.playing = True
-    played = _play(eng, 30)
+    played = play(eng, 30)
     assert np.max(np.abs((played[:, 0] + played[:, 1]) / 2 - s.mono[:len(played)])) < 1e-5
     assert np.max(np.abs(played - s.render()[:len(played)])) < 1e-6
     s.undo.undo()

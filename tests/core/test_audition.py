@@ -131,15 +131,6 @@ def _session(tmp_path):
     return s
 
 
-def _play(eng, blocks, n=512):
-    out = np.zeros((blocks * n, 2), np.float32)
-    buf = np.zeros((n, 2), np.float32)
-    for k in range(blocks):
-        eng.callback(buf, n)
-        out[k * n:(k + 1) * n] = buf
-    return out
-
-
 def _exported(s, tmp_path, name):
     """The export of the session's state (32-bit float WAV, the output gain applied), read back."""
     import soundfile as sf
@@ -151,7 +142,7 @@ def _exported(s, tmp_path, name):
     return y
 
 
-def test_new_rendition_from_the_playhead_plays_at_once_and_equals_the_export(tmp_path):
+def test_new_rendition_from_the_playhead_plays_at_once_and_equals_the_export(tmp_path, play):
     from core.renderer import render_auto
     s = _session(tmp_path)
     s.new_rendition(0)
@@ -170,7 +161,7 @@ def test_new_rendition_from_the_playhead_plays_at_once_and_equals_the_export(tmp
     first = plan.mix.buf[head:head + 2048].copy()
     s.adopt_rendition(plan)
     assert eng.snapshot.bus is plan.mix.buf and not eng.snapshot.auto.any()            # one buffer swapped in
-    _play(eng, 1)                                                    # the switch: crossfaded
+    play(eng, 1)                                                    # the switch: crossfaded
     s.wait_filled()
     fresh = s.render()                                               # a fresh render of that state
     assert plan.mix.filled.is_set() and np.array_equal(plan.mix.buf, fresh)
@@ -180,13 +171,13 @@ def test_new_rendition_from_the_playhead_plays_at_once_and_equals_the_export(tmp
     s.plan_output()                                                  # its output gain (from its kept mix)
     eng.set_snapshot(s.snapshot())
     assert eng.snapshot.bus is plan.mix.buf
-    _play(eng, 1)
-    heard = _play(eng, 4)                                            # what is heard is the export, bit for bit
+    play(eng, 1)
+    heard = play(eng, 4)                                            # what is heard is the export, bit for bit
     y = _exported(s, tmp_path, "new")
     assert np.array_equal(heard, y[head + 1024:head + 1024 + len(heard)])
 
 
-def test_switching_back_and_undo_swap_the_kept_mix_and_play_the_export(tmp_path):
+def test_switching_back_and_undo_swap_the_kept_mix_and_play_the_export(tmp_path, play):
     from app.memory import restore_needs_render
     s = _session(tmp_path)
     s.new_rendition(0)
@@ -207,18 +198,18 @@ def test_switching_back_and_undo_swap_the_kept_mix_and_play_the_export(tmp_path)
     assert s.current == 1 and eng.snapshot.bus is a.buf
     s.plan_output()
     eng.set_snapshot(s.snapshot())
-    _play(eng, 1)
+    play(eng, 1)
     at = eng.position
-    heard = _play(eng, 3)
+    heard = play(eng, 3)
     assert np.array_equal(heard, _exported(s, tmp_path, "back")[at:at + len(heard)])
     assert not restore_needs_render(s)                                # the state before: its mix is kept
     s.undo.undo()
     assert s.current == 2 and eng.snapshot.bus is b.buf
     s.plan_output()
     eng.set_snapshot(s.snapshot())
-    _play(eng, 1)
+    play(eng, 1)
     at = eng.position
-    heard = _play(eng, 3)
+    heard = play(eng, 3)
     assert np.array_equal(heard, _exported(s, tmp_path, "undo")[at:at + len(heard)])
     # an edit plays the sources one by one (their pairs), within float rounding of the export
     s.set_placement(0, s.placements[0].moved(-0.7, 0.2))
@@ -229,9 +220,9 @@ def test_switching_back_and_undo_swap_the_kept_mix_and_play_the_export(tmp_path)
     y = _exported(s, tmp_path, "edit")
     eng.set_snapshot(s.snapshot())                                   # with the gain the export measured
     assert eng.snapshot.bus is None
-    _play(eng, 1)
+    play(eng, 1)
     at = eng.position
-    heard = _play(eng, 3)
+    heard = play(eng, 3)
     assert np.abs(heard - y[at:at + len(heard)]).max() < 1e-5
 
 
@@ -353,3 +344,56 @@ def test_renditions_mixed_together_equal_each_alone(scene, mono_compatible):
         for lo, b in mix_stream(rs, ps, mono_compatible=mono_compatible, chunk=200):
             alone[lo:lo + len(b)] = b
         assert np.array_equal(got, alone)
+
+
+def test_a_mix_being_made_goes_on_from_where_the_person_seeks(scene, monkeypatch):
+    """A seek into a part of a state's mix not made yet: the fill jumps there (instead of playing
+    silence there until it comes round), then makes the parts it skipped; the whole is the export's
+    bits."""
+    from app import mixes
+    from app.mixes import StateMix
+    renders, params, centres = scene
+    auto_renders(renders, params, centres)
+    pl = PLACES[1]
+    fast = mix(renders, pl)
+    n = len(fast)
+    head = [None]
+    order = []
+    real_mark = StateMix._mark
+
+    def mark(self, a, b):
+        order.append(a)
+        if a == 0 and b < n // 2:                # after the first block: the person seeks ahead
+            head[0] = n - 30000
+        real_mark(self, a, b)
+
+    monkeypatch.setattr(StateMix, "_mark", mark)
+    monkeypatch.setattr(mixes, "MIX_CHUNK", 16)                    # (3 s: blocks of 0.4 s)
+    mixes.follow(lambda: head[0])
+    try:
+        m = StateMix(renders, pl, False).start(0, first_frames=4)
+        assert m.run()
+    finally:
+        mixes.follow(None)
+    assert order[0] == 0 and order.index(n - 30000) == 2          # the sought part after the chunk in hand
+    assert order[-1] < n - 30000 and sorted(order) != order       # then the skipped middle
+    assert np.array_equal(m.buf, fast)
+
+
+def test_a_mix_being_made_without_a_listener_or_with_the_playhead_just_ahead_goes_in_order(scene, monkeypatch):
+    from app import mixes
+    from app.mixes import FOLLOW_AHEAD, StateMix
+    monkeypatch.setattr(mixes, "MIX_CHUNK", 16)
+    renders, params, centres = scene
+    auto_renders(renders, params, centres)
+    pl = PLACES[0]
+    fast = mix(renders, pl)
+    for head in (None, 5000):
+        m = StateMix(renders, pl, False).start(3000, first_frames=4)
+        mixes.follow(lambda: head)
+        try:
+            assert m.run()
+        finally:
+            mixes.follow(None)
+        assert m._made == [[0, len(fast)]] and np.array_equal(m.buf, fast)
+    assert 5000 - 3000 < FOLLOW_AHEAD
