@@ -60,7 +60,8 @@ def _follow(s: "Session", sources, origin, changed, *, progress=None, cancel=Non
     made around the current rendition's parameters."""
     fresh = sorted(changed)
     prepared = dict(zip(fresh, proposal.prepare([sources[i] for i in fresh], len(s.mono),
-                                                 progress=Reporter(progress, "prepare", 0.0, 0.6), cancel=cancel)))
+                                                 progress=Reporter(progress, "prepare", 0.0, 0.6), cancel=cancel,
+                                                 cache=s.copies_cache())))
     renders = [prepared[i] if i in prepared else s.renders[o] for i, o in enumerate(origin)]
     placements = []
     for i, o in enumerate(origin):

@@ -20,10 +20,11 @@ from core.placement import propose as propose_places
 from core.progress import ProgressFn, check_cancel, report
 from core.ps import PSParams
 from core.reference import band_image
-from core.renderer import SourceRender, auto_renders, prepare_source
+from core.renderer import SourceRender, auto_renders
 from separation.base import Source
 from core.hashing import sha256_array
 
+from .decorrelated_cache import DecorrelatedCache
 from .plans import Rendition
 from core import lazy
 prediction_cache = lazy.module("app.prediction_cache")
@@ -111,11 +112,14 @@ def render_around(r: Rendition, renders: list[SourceRender], params: PSParams, p
 
 
 def prepare(sources: list[Source], n: int, *, progress: Optional[ProgressFn] = None,
-            cancel: Optional[threading.Event] = None, workers: int = PREPARE_WORKERS) -> list[SourceRender]:
+            cancel: Optional[threading.Event] = None, workers: int = PREPARE_WORKERS,
+            cache=None) -> list[SourceRender]:
     """Each stem cut or padded to ``n`` samples (in place: the playback engine reads the stems and
     their decorrelated copies directly, no second copy of any signal) and decorrelated, ``workers``
     stems at a time (the decorrelator's filters and transforms run outside the GIL: on two cores a
-    song's sources are ready in about half the time; each result is the same as one at a time)."""
+    song's sources are ready in about half the time; each result is the same as one at a time).
+    ``cache``: a stem cache (:class:`separation.stem_cache.StemCache`) that keeps the decorrelated
+    copies (:class:`app.decorrelated_cache.DecorrelatedCache`: a copy kept there is read, not made)."""
     audios = []
     for src in sources:
         audio_i = np.ascontiguousarray(src.audio[:n], dtype=np.float32)
@@ -126,11 +130,12 @@ def prepare(sources: list[Source], n: int, *, progress: Optional[ProgressFn] = N
     if not audios:
         return []
     stop = threading.Event()                 # a failed or cancelled stem stops the others between chunks
+    copies = DecorrelatedCache(cache, len(audios))
 
     def one(audio_i):
         check_cancel(cancel)
         check_cancel(stop)
-        return prepare_source(audio_i, cancel=_either(cancel, stop))
+        return copies.prepare(audio_i, cancel=_either(cancel, stop))
 
     with ThreadPoolExecutor(max_workers=max(1, min(int(workers), len(audios))),
                             thread_name_prefix="prepare") as pool:

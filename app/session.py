@@ -34,6 +34,7 @@ from core.progress import ProgressFn, Reporter
 from core.ps import PSParams
 from core.renderer import SourceRender, mix, render_missing
 from separation.base import Source
+from separation.stem_cache import StemCache
 
 from . import proposal
 from .memory import MixCache, RenderMemory
@@ -158,12 +159,16 @@ class Session(RenditionSteps):
         """Prepare every stem (:func:`app.proposal.prepare`); when a rendition is current, the new
         sources are seeded with its parameters."""
         renders = proposal.prepare(sources, len(self.mono), workers=self.prepare_workers, progress=progress,
-                                   cancel=cancel)
+                                   cancel=cancel, cache=self.copies_cache())
         placements = [Placement() for _ in sources]
         if self.renditions and self.current >= 0:  # re-seed with the current rendition's parameters
             r = self.renditions[self.current]
             placements = self._seed(r, renders, self._params[r.ps_key], placements, sources)
         return SourcesPlan(sources, renders, placements, backend, settings)
+
+    def copies_cache(self) -> StemCache:
+        """Where the sources' decorrelated copies are kept (:mod:`app.decorrelated_cache`): the stem cache."""
+        return StemCache(self.settings.stem_cache_dir, max_bytes=self.settings.cache_max_bytes)
 
     def adopt_sources(self, plan: "SourcesPlan", *, engine: Optional[MixEngine] = None) -> None:
         """UI side of :meth:`separate` (cheap): install planned sources (and the playback ``engine``

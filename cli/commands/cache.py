@@ -1,10 +1,11 @@
-"""``soundstage cache info|clear``: show or empty the stem cache (separated stems kept on disk)."""
+"""``soundstage cache info|clear``: show or empty the stem cache (separated stems kept on disk, and the
+sources' decorrelated copies: :mod:`app.decorrelated_cache`)."""
 from __future__ import annotations
 from core import lazy
 stem_cache = lazy.module("separation.stem_cache")
 
 NAME = "cache"
-HELP = "show (info) or empty (clear) the stem cache"
+HELP = "show (info) or empty (clear) the stem cache (separations and decorrelated copies)"
 
 
 def add_arguments(p) -> None:
@@ -26,7 +27,8 @@ def run(args) -> int:
     cache = stem_cache.StemCache(args.dir or s.stem_cache_dir, max_bytes=s.cache_max_bytes)
     if args.action == "clear":
         n, size = cache.clear()
-        print(f"removed {n} cached separation{'s' if n != 1 else ''} ({_size(size)}) from {cache.directory}")
+        print(f"removed {n} cached entr{'ies' if n != 1 else 'y'} (separations and decorrelated copies, "
+              f"{_size(size)}) from {cache.directory}")
         return 0
     info = cache.info()
     print(f"directory: {info.directory}")

@@ -126,7 +126,7 @@ def test_cache_info_and_clear(models, recording, tmp_path, capsys):
     out = capsys.readouterr().out
     assert str(tmp_path / "cache" / "stems") in out and "entries:   1" in out and "demucs htdemucs 2.0 s" in out
     assert run("cache", "clear") == 0
-    assert "removed 1 cached separation " in capsys.readouterr().out
+    assert "removed 1 cached entry " in capsys.readouterr().out
     assert run("cache", "info") == 0
     assert "entries:   0" in capsys.readouterr().out
 

@@ -35,7 +35,7 @@ def test_clear_removes_only_the_cache_entries(tmp_path, capsys):
         cache.store(cache.key(f"{i:064x}", "demucs", "sig"), _sources())
     assert len(cache.entries()) == 5        # named like entries; their content decides at removal
     assert main(["cache", "clear", "--dir", str(d)]) == 0
-    assert "removed 3 cached separations" in capsys.readouterr().out
+    assert "removed 3 cached entries" in capsys.readouterr().out
     assert sorted(p.name for p in d.iterdir()) == foreign
     assert np.array_equal(np.load(d / "measurements.npz")["x"], np.arange(10))
 
