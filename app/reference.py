@@ -71,15 +71,20 @@ def notice(exc: MonoReference) -> str:
 
 def unlike_notice(session: "Session", scene: Optional[ReferenceScene]) -> Optional[str]:
     """The one line said when ``scene`` sounds too unlike the session's recording for its proposals
-    to follow it (the matcher's gate, :func:`core.reference.followed`); None when it is followed or
-    there are no sources yet."""
+    to follow it closely (the matcher's gate, :func:`core.reference.followed`: not followed, or
+    followed loosely); None when it is followed closely or there are no sources yet."""
     if scene is None or not session.renders:
         return None
-    ok, gate, limit = followed(np.stack([r.energy for r in session.renders]), scene,
-                               folder=session.settings.models_dir)
-    if ok:
+    tier, gate, limit = followed(np.stack([r.energy for r in session.renders]), scene,
+                                 folder=session.settings.models_dir)
+    name = scene.name or "the reference"
+    if tier == "loose":
+        return (f"reference followed loosely: {name} sounds only partly like the recording (band profiles "
+                f"{gate:.2f} apart, followed closely up to {limit:.2f}); its places guide the proposals widely, "
+                f"its sides either way round")
+    if tier:
         return None
-    return (f"reference not followed: {scene.name or 'the reference'} sounds unlike the recording (band profiles "
+    return (f"reference not followed: {name} sounds unlike the recording (band profiles "
             f"{gate:.2f} apart, followed up to {limit:.2f}); proposals are the placement model's alone")
 
 

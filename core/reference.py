@@ -253,6 +253,8 @@ def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene
                       ref[:, 1], sign * np.array(scene.band_pan) if scene.band_pan else None)
     if not m.followed:          # a reference unlike the recording: the placement model's proposal alone
         return model.sample(feats, mix, energy, seed=seed, variety=variety, known=known_in)
+    if m.tier == "loose" and getattr(matcher, "loose_mirror", 0) and not known_in and rng.random() < 0.5:
+        m = replace(m, mu=m.mu * [-1.0, 1.0], band=-m.band)     # a loose reference's sides are not trusted
     mu, sig = m.mu, m.sigma
     tau = 1.0 + 2.0 * variety
     widen = np.array([tau, 1.0 + variety])
@@ -284,16 +286,17 @@ def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene
     return y
 
 
-def followed(energies: np.ndarray, scene: ReferenceScene, *, folder=None) -> tuple[bool, float, float]:
+def followed(energies: np.ndarray, scene: ReferenceScene, *, folder=None) -> tuple[str, float, float]:
     """Whether proposals for sources of band energies ``energies`` [shape=(S, 34, frames)] follow
-    ``scene`` at all (the matcher's gate: the two mixtures' band profiles alike enough), the gate's
-    distance and its limit."""
+    ``scene`` (the matcher's gate: the two mixtures' band profiles alike enough): "close", "loose"
+    (followed with a wide deviation, its sides not trusted) or "" (not at all); the gate's distance
+    and the limit of close following."""
     e = np.maximum(np.asarray(energies, np.float64), 0.0)
     matcher = reference_match.load_reference_matcher(folder)
     m = matcher.match(placement_features.source_features(e), placement_features.mix_features(e),
                       np.array(scene.feats), np.array(scene.mix), np.array(scene.share), np.array(scene.pan),
                       np.array(scene.width))
-    return m.followed, m.gate, matcher.gate_max
+    return m.tier, m.gate, matcher.gate_max
 
 
 def band_image(energies: np.ndarray, scene: ReferenceScene, *, folder=None) -> tuple[np.ndarray, np.ndarray]:

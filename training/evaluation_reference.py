@@ -57,7 +57,7 @@ from .evaluation_sources import _cached, source_metrics
 from .ps_metrics import GaussianStats, frechet_distance, rendition_error
 from types import SimpleNamespace
 from core.models.base import load_model
-from core.reference import band_image, propose_with_reference
+from core.reference import band_image, followed, propose_with_reference
 from core import lazy
 datahash = lazy.module("training.datahash")
 placement = lazy.module("core.placement")
@@ -116,6 +116,7 @@ class ReferenceEvalResult:
     album_from_train: int = 0
     mono_references: dict = field(default_factory=dict)   # condition -> excerpts whose reference was mono
     unfollowed: dict = field(default_factory=dict)        # condition -> references the matcher's gate left out
+    loose: dict = field(default_factory=dict)             # condition -> references followed loosely
     wall_seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -250,6 +251,7 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
     n_src = 0
     mono_refs: dict = {}
     unfollowed: dict = {}
+    loose: dict = {}
     for j, ex in enumerate(excerpts):
         check_cancel(cancel)
         mono = ex.mono
@@ -267,7 +269,9 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
         for c, sc in scenes.items():
             mono_refs[c] = mono_refs.get(c, 0) + (sc is None)
             if sc is not None:         # a reference unlike the recording: the placement model alone
-                unfollowed[c] = unfollowed.get(c, 0) + (not band_image(energies, sc)[1].any())
+                tier = followed(energies, sc)[0]
+                unfollowed[c] = unfollowed.get(c, 0) + (not tier)
+                loose[c] = loose.get(c, 0) + (tier == "loose")
         real = analyze(ex.stereo)
         rs = GaussianStats()
         rs.add_params(real)
@@ -308,7 +312,8 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
                 gen_s[c].append(gs[c])
     res = ReferenceEvalResult(split, k, len(truth), n_src, album_from_train=album_from_train,
                               mono_references={c: v for c, v in mono_refs.items() if v},
-                              unfollowed={c: v for c, v in unfollowed.items() if v})
+                              unfollowed={c: v for c, v in unfollowed.items() if v},
+                              loose={c: v for c, v in loose.items() if v})
     if real_meas:
         res.real_corr = float(np.median([m[0] for m in real_meas]))
         res.real_side_mid_db = float(np.median([m[1] for m in real_meas]))
@@ -338,7 +343,8 @@ def format_reference_table(res: ReferenceEvalResult) -> str:
              + (f"; {res.album_from_train} same-album references from train tracks" if res.album_from_train else "")
              + "".join(f"; {v} {c} reference(s) near-mono, not used" for c, v in res.mono_references.items())
              + "".join(f"; {v} {c} reference(s) unlike the recording, not followed"
-                       for c, v in res.unfollowed.items())]
+                       for c, v in res.unfollowed.items())
+             + "".join(f"; {v} {c} reference(s) followed loosely" for c, v in res.loose.items())]
     head = (f"{'Reference':<11s} {'src E_min (±se)':>16s} {'D_F(pan,w)':>10s} {'diversity':>9s} {'mean|pan|':>9s}"
             f" | {'out E_min (±se)':>16s} {'out D_F (±se)':>15s} {'corr':>6s} {'S/M dB':>7s}")
     lines += [head, "-" * len(head)]

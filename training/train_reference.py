@@ -5,14 +5,22 @@ the reference, each analysed as the app analyses a reference).
 
 The objective is the evaluation's (``soundstage eval --sources --reference``): source E_min over K
 proposals (seeds 0..K-1, variety 0), the energy-weighted mean |pan error| of the best one, averaged
-over pairs, for same-track and same-album pairs, each as a ratio to the placement model alone (their mean is
-minimised). Stages (each on
-the fitting pairs; every fifth track by content digest is held out and only reported):
+over pairs, for same-track and same-album pairs, each as a ratio to the placement model alone.
+Stages (each on the fitting pairs; every fifth track by content digest is held out and only
+reported):
 
 1. the transport's ``temperature`` and ``share_power`` at a fixed narrow ``sigma``, same-track pairs;
-2. per pair, E_min for a ladder of pan deviations (from sure to the placement model alone);
-3. ``sigma`` (a rung of the ladder) and ``gate_max`` (a pair whose gate is beyond it gets the
-   placement model's proposals alone): the setting whose mean of the two ratios is lowest.
+2. per pair, E_min for a ladder of pan deviations, followed closely (the reference's sides) and
+   loosely (the reference's sides or their mirror image, by seed);
+3. ``sigma`` and ``gate_max`` (the close tier), ``loose_sigma`` and ``loose_gate`` (the loose tier,
+   gates between the two; none: ``loose_gate`` 0): among the settings whose same-album ratio is at
+   most 1 (no worse than the placement model alone), the lowest same-track ratio (to 3 decimals;
+   ties: the lower mean of the two); the first of the best few whose same-album source D_F of
+   (pan, width) is no worse than the placement model's either (else the best close tier alone);
+4. ``width_sigma``: the source-level D_F of (pan, width) on the same-track pairs.
+
+Every pair's E_min is kept in ``--memo`` (keyed by the pair, the matcher's parameters and the
+placement model's checksum), so a run resumes and a rerun on more tracks computes only what is new.
 
     python -m training.train_reference --export resources/models/reference-match.json
 """
@@ -24,13 +32,17 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from core.models.placement import load_placement_model
+from core.audio import replacing
+from core.hashing import sha256_file as file_sha256
+from core.models.placement import load_placement_model, placement_model_path
 from core.models.reference_match import ReferenceMatcher
 from core.reference import place_features
+
+from .evaluation_sources import source_metrics
 
 from .reference_data import analysed_pairs, load_analysed
 
@@ -38,9 +50,14 @@ __all__ = ["split_pairs", "pair_emin", "tune"]
 
 K = 8
 TEMPERATURES = (0.05, 0.1, 0.2)
-SHARE_POWERS = (1.0,)
-LADDER = (0.015, 0.02, 0.03, 0.05, 0.08, 0.15, 0.3, 1.0)
-GATE_MAX = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35)
+SHARE_POWERS = (0.5, 1.0, 2.0)
+LADDER = (0.015, 0.03, 0.06, 0.1, 0.2)
+LOOSE_LADDER = (0.1, 0.2, 0.3)
+GATE_MAX = (0.15, 0.2, 0.25, 0.3, 0.35)
+LOOSE_GATE = (0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8)     # beyond 0.8 a reference is never followed
+WIDTH_SIGMAS = (0.1, 0.2, 0.4)
+KINDS = ("same-track", "same-album")
+CANDIDATES = 4
 
 
 def split_pairs(prs: Sequence, *, every: int = 5) -> tuple[list, list]:
@@ -55,72 +72,168 @@ def _arrays(rec):
             np.asarray(rec.pan, np.float64))
 
 
+def pair_proposals(rec, ref, matcher, model, *, k: int = K) -> np.ndarray:
+    """The K proposals [shape=(K, S, 2)] for recording ``rec`` with ``ref`` as the reference
+    (``matcher=None``: the placement model alone)."""
+    f, mix, energy, _, _ = _arrays(rec)
+    if matcher is None:
+        return np.array([model.sample(f, mix, energy, seed=s) for s in range(k)])
+    return np.array([place_features(f, mix, energy, ref, model=model, matcher=matcher, seed=s) for s in range(k)])
+
+
 def pair_emin(rec, ref, matcher, model, *, k: int = K) -> float:
     """Source E_min of the proposals with ``ref`` as the reference (``matcher=None``: the placement
     model alone)."""
-    f, mix, energy, w, truth = _arrays(rec)
-    if matcher is None:
-        ys = [model.sample(f, mix, energy, seed=s) for s in range(k)]
-    else:
-        ys = [place_features(f, mix, energy, ref, model=model, matcher=matcher, seed=s) for s in range(k)]
-    return min(float((np.abs(y[:, 0] - truth) * w).sum()) for y in ys)
+    _, _, _, w, truth = _arrays(rec)
+    ys = pair_proposals(rec, ref, matcher, model, k=k)
+    return float(np.min((np.abs(ys[:, :, 0] - truth[None]) * w[None]).sum(axis=1)))
 
 
 class _Fixed(ReferenceMatcher):
-    """A matcher that follows every reference with its pan deviation one rung of the ladder."""
+    """A matcher that follows every reference closely with its pan deviation one rung of the ladder."""
 
     def match(self, *a, **kw):
         m = super().match(*a, **kw)
         sig = m.sigma.copy()
         sig[:, 0] = self.sigma
-        return replace(m, sigma=sig, confidence=np.ones(len(sig)), followed=True)
+        return replace(m, sigma=sig, confidence=np.ones(len(sig)), followed=True, tier="close")
 
 
-def tune(prs: Sequence, *, table=None, log: Callable[[str], None] = print) -> tuple[ReferenceMatcher, dict]:
+def _loose(t: ReferenceMatcher, s: float, mirror: float) -> ReferenceMatcher:
+    """A matcher that follows every reference loosely, pan deviation ``s``."""
+    return ReferenceMatcher(temperature=t.temperature, share_power=t.share_power, gate_max=-1.0, loose_gate=2.0,
+                            loose_sigma=s, loose_mirror=mirror)
+
+
+class _Memo:
+    """Per-pair proposals' measures, kept in a JSON file (``--memo``) keyed by the pair (its recording and
+    its reference), the matcher's class and parameters and the placement model's checksum, so that a tuning run resumes."""
+
+    def __init__(self, model, path: Optional[Path] = None):
+        self.model, self.path = model, (Path(path) if path else None)
+        self.tag = file_sha256(placement_model_path())[:12]
+        self.d = json.loads(self.path.read_text()) if self.path and self.path.exists() else {}
+        self.new = 0
+
+    def key(self, p, matcher) -> str:
+        what = "none" if matcher is None else type(matcher).__name__ + json.dumps(matcher.params(), sort_keys=True)
+        return f"{self.tag}|{p[3]}/{p[2]}/{p[1].id}|{what}"
+
+    def emin(self, p, matcher) -> float:
+        k = self.key(p, matcher)
+        if k not in self.d:
+            self.d[k] = pair_emin(p[0], p[1], matcher, self.model)
+            self.new += 1
+            if self.new % 100 == 0:
+                self.save()
+        return self.d[k]
+
+    def save(self) -> None:
+        if self.path is not None:
+            with replacing(self.path) as tmp:
+                Path(tmp).write_text(json.dumps(self.d))
+
+
+def _choose(fit, gates, ladder, none, log) -> list[dict]:
+    """Stage 3: the tiers' parameters (see the module docstring) from the per-pair ladders: the best
+    few candidates, best first, and last the best close tier alone."""
+    mean = {kind: float(np.mean([none[id(p)] for p in fit if p[2] == kind])) for kind in KINDS}
+    opts = [(s, g, 0.0, 0.0, 0.0) for s in LADDER for g in GATE_MAX]
+    opts += [(s, g, ls, lg, mr) for s in LADDER for g in GATE_MAX for ls in LOOSE_LADDER for lg in LOOSE_GATE
+             for mr in (1.0,) if lg > g]
+    rows = []
+    for s, g, ls, lg, mr in opts:
+        def e(p):
+            gp = gates[id(p)]
+            return (ladder[(id(p), "close", s)] if gp <= g else ladder[(id(p), "loose", ls, mr)] if gp <= lg
+                    else none[id(p)])
+        r = {kind: float(np.mean([e(p) for p in fit if p[2] == kind])) / mean[kind] for kind in KINDS}
+        rows.append((r["same-track"], r["same-album"], dict(sigma=s, gate_max=g, loose_sigma=ls or 0.15,
+                                                              loose_gate=lg, loose_mirror=mr)))
+    ok = sorted([r for r in rows if r[1] <= 1.0] or rows, key=lambda r: (round(r[0], 3), r[0] + r[1]))
+    close = min((r for r in rows if r[2]["loose_gate"] == 0.0 and r[1] <= 1.0), key=lambda r: r[0], default=ok[0])
+    log(f"stage 3: {len(rows)} settings; best {ok[0][2]}: same-track {ok[0][0]:.3f}, same-album {ok[0][1]:.3f} "
+        f"of the placement model alone; the best close tier alone {close[2]}: {close[0]:.3f}, {close[1]:.3f}")
+    seen, out = set(), []
+    for r in ok:                    # the candidates in order, one per tier layout, then the close tier alone
+        k = json.dumps(r[2], sort_keys=True)
+        if k not in seen:
+            seen.add(k)
+            out.append(r[2])
+    return out[:CANDIDATES] + [close[2]]
+
+
+def _measures(prs, matcher, model) -> dict:
+    """Source E_min and D_F of (pan, width) (:func:`training.evaluation_sources.source_metrics`) of
+    the proposals for the pairs ``prs``."""
+    truth = [(np.asarray(p[0].pan), np.asarray(p[0].width), np.asarray(p[0].share)) for p in prs]
+    r = source_metrics(truth, [pair_proposals(p[0], p[1], matcher, model) for p in prs])
+    return {"e_min": r["e_min"], "frechet": r["frechet"], "mean_abs_pan": r["mean_abs_pan"]}
+
+
+def tune(prs: Sequence, *, table=None, memo=None,
+         log: Callable[[str], None] = print) -> tuple[ReferenceMatcher, dict]:
     """The matcher tuned on ``prs`` ((recording, reference, kind, digest) tuples) and its figures."""
     model = load_placement_model()
+    mm = _Memo(model, memo)
     fit, held = split_pairs(prs)
-    kinds = ("same-track", "same-album")
-    none = {id(p): pair_emin(p[0], p[1], None, model) for p in prs}
+    none = {id(p): mm.emin(p, None) for p in prs}
     st = [p for p in fit if p[2] == "same-track"]
     best, best_e = None, np.inf
-    for t, b in itertools.product(TEMPERATURES, SHARE_POWERS):            # stage 1
+    grid = [(t, 1.0) for t in TEMPERATURES]
+    for t, b in grid + [(None, b) for b in SHARE_POWERS if b != 1.0]:            # stage 1
+        t = best.temperature if t is None else t
         m = _Fixed(temperature=t, share_power=b, sigma=0.03)
-        e = float(np.mean([pair_emin(p[0], p[1], m, model) for p in st]))
+        e = float(np.mean([mm.emin(p, m) for p in st]))
         log(f"temperature {t}, share power {b}: same-track E_min {e:.4f}")
         if e < best_e:
             best, best_e = m, e
-    ladder = {}                                                              # stage 2
-    for s in LADDER:
-        m = _Fixed(temperature=best.temperature, share_power=best.share_power, sigma=s)
-        for p in prs:
-            ladder[(id(p), s)] = pair_emin(p[0], p[1], m, model) if s < 1.0 else none[id(p)]
     gates = {id(p): best.match(p[0].feats, p[0].mix, p[1].feats, p[1].mix, p[1].share, p[1].pan, p[1].width,
                                p[1].band_pan or None).gate for p in prs}
+    ladder = {}                                                              # stage 2 (a pair's rungs
+    for s in LADDER:                                                         # where some gate reaches it)
+        m = _Fixed(temperature=best.temperature, share_power=best.share_power, sigma=s)
+        for p in prs:
+            ladder[(id(p), "close", s)] = mm.emin(p, m) if gates[id(p)] <= max(GATE_MAX) else none[id(p)]
+    for s, mr in itertools.product(LOOSE_LADDER, (1.0,)):
+        m = _loose(best, s, mr)
+        for p in prs:
+            ladder[(id(p), "loose", s, mr)] = (mm.emin(p, m) if min(GATE_MAX) < gates[id(p)] <= max(LOOSE_GATE)
+                                               else none[id(p)])
+    mm.save()
+    log("stage 2: ladders done")
     if table is not None:
         Path(table).write_text(json.dumps({"gates": [gates[id(p)] for p in prs], "kinds": [p[2] for p in prs],
-                                           "none": [none[id(p)] for p in prs], "ladder": {str(s): [
-                                               ladder[(id(p), s)] for p in prs] for s in LADDER}}))
-    mean = {kind: float(np.mean([none[id(p)] for p in fit if p[2] == kind])) for kind in kinds}
-    best_score, tuned = np.inf, None
-    for sig, g in itertools.product(LADDER[:-1], GATE_MAX):                  # stage 3 (exact: beyond the
-        e = {kind: float(np.mean([ladder[(id(p), sig)] if gates[id(p)] <= g else none[id(p)]   # gate, the
-                                  for p in fit if p[2] == kind])) for kind in kinds}          # model alone)
-        score = 0.5 * sum(e[kind] / mean[kind] for kind in kinds)
-        log(f"sigma {sig}, gate max {g}: same-track {e['same-track']:.4f}, same-album {e['same-album']:.4f} "
-            f"(none {mean['same-track']:.4f}), score {score:.3f}")
-        if score < best_score:
-            best_score = score
-            tuned = ReferenceMatcher(temperature=best.temperature, share_power=best.share_power, sigma=sig,
-                                     gate_max=g)
+                                           "held": [p in held for p in prs], "none": [none[id(p)] for p in prs],
+                                           "ladder": {" ".join(map(str, k[1:])): [ladder[(id(p), *k[1:])]
+                                                                                  for p in prs]
+                                                      for k in ladder if k[0] == id(prs[0])}}))
+    base = dict(temperature=best.temperature, share_power=best.share_power)
+    album = [p for p in fit if p[2] == "same-album"]
+    album_none = _measures(album, None, model)["frechet"]
+    for chosen in _choose(fit, gates, ladder, none, log):      # no worse than none on D_F too
+        params = dict(**base, **chosen)
+        d_f = _measures(album, ReferenceMatcher(**params), model)["frechet"]
+        log(f"candidate {chosen}: same-album source D_F(pan, width) {d_f:.5f} (none {album_none:.5f})")
+        if d_f <= album_none:
+            break
+    widths = {}
+    for ws in WIDTH_SIGMAS:                                                      # stage 4
+        widths[ws] = _measures(st, ReferenceMatcher(**params, width_sigma=ws), model)["frechet"]
+        log(f"width sigma {ws}: same-track source D_F(pan, width) {widths[ws]:.5f}")
+    tuned = ReferenceMatcher(**params, width_sigma=min(widths, key=widths.get))
     figures = {}
     for name, group in (("fit", fit), ("held_out", held)):
-        exact = {kind: float(np.mean([pair_emin(p[0], p[1], tuned, model) for p in group if p[2] == kind]))
-                 for kind in kinds if any(p[2] == kind for p in group)}
-        figures[name] = {kind: {"pairs": sum(p[2] == kind for p in group), "none": float(np.mean(
-            [none[id(p)] for p in group if p[2] == kind])), "reference": exact[kind]} for kind in exact}
-        log(f"{name}: " + ", ".join(f"{kind} {v['reference']:.4f} (none {v['none']:.4f}, {v['pairs']} pairs)"
+        figures[name] = {}
+        for kind in KINDS:
+            g = [p for p in group if p[2] == kind]
+            if g:
+                figures[name][kind] = {"pairs": len(g), "none": _measures(g, None, model),
+                                       "reference": _measures(g, tuned, model)}
+        log(f"{name}: " + ", ".join(f"{kind} E_min {v['reference']['e_min']:.4f} D_F {v['reference']['frechet']:.4f}"
+                                    f" (none {v['none']['e_min']:.4f}, {v['none']['frechet']:.4f}; {v['pairs']} pairs)"
                                     for kind, v in figures[name].items()))
+    figures["width_frechet"] = {str(k): v for k, v in widths.items()}
     return tuned, figures
 
 
@@ -129,13 +242,14 @@ def _main() -> None:
     ap.add_argument("--scenes", default=None, help="analysed excerpts' folder (default: the reference cache)")
     ap.add_argument("--export", default=None, help="write the tuned matcher here")
     ap.add_argument("--table", default=None, help="write the per-pair E_min table (gates, ladder, none) here")
+    ap.add_argument("--memo", default=None, help="keep the per-pair E_min values in this JSON file (resumes)")
     a = ap.parse_args()
     t0 = time.monotonic()
     scenes, packages = load_analysed("train", out=Path(a.scenes) if a.scenes else None)
     digest = {id(sc): d for d, v in scenes.items() for sc in v.values()}
     prs = [(r, f, kind, digest[id(r)]) for r, f, kind in analysed_pairs(scenes, packages)]
     print(f"{len(scenes)} tracks, {len(prs)} pairs", flush=True)
-    m, figures = tune(prs, table=a.table, log=lambda s: print(s, flush=True))
+    m, figures = tune(prs, table=a.table, memo=a.memo, log=lambda s: print(s, flush=True))
     info = {"tracks": len(scenes), "k": K, "figures": figures, "minutes": round((time.monotonic() - t0) / 60, 1)}
     print(json.dumps({"params": m.params(), "info": info}))
     if a.export:

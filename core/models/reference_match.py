@@ -19,10 +19,17 @@ count), width ``sum_j a_ij w_j``.
 
 Confidence. A reference of the same music sounds like the recording; another piece mostly does
 not. ``gate`` = the Hellinger distance between the two mixtures' band profiles (their first
-:data:`~core.bands.N_BANDS` mixture features). Up to ``gate_max`` the reference is followed: the
-pan's standard deviation is ``sigma``, the width's ``width_sigma``, ``confidence`` 1 (the per-band
-detail follows ``band``, :func:`core.reference.follow_band_image`); beyond it the reference is not
-followed (``followed`` False, ``confidence`` 0): the proposal is the placement model's alone.
+:data:`~core.bands.N_BANDS` mixture features). Three tiers (:attr:`Match.tier`):
+
+* ``"close"``, up to ``gate_max``: the pan's standard deviation is ``sigma``, the width's
+  ``width_sigma``, ``confidence`` 1 (the per-band detail follows ``band``,
+  :func:`core.reference.follow_band_image`);
+* ``"loose"``, beyond ``gate_max`` and up to ``loose_gate`` (0: no such tier): the pan's deviation
+  is ``loose_sigma`` (wide), ``confidence`` 0 (no per-band detail); with ``loose_mirror`` (1) the
+  proposal takes the reference's sides or their mirror image by seed (a reference that sounds only
+  partly like the recording, another part of the track or another track of the album, says how the
+  sources spread more surely than which side each is on);
+* ``""``, beyond: not followed (``followed`` False): the proposal is the placement model's alone.
 
 Use (:mod:`core.reference`): ``mu`` and ``sigma`` multiply the placement model's density for each
 source (the product is the proposal); ``band`` and ``confidence`` guide the per-band detail.
@@ -54,13 +61,15 @@ class Match:
     """What the reference says of each recording source: ``mu`` and ``sigma`` [shape=(S, 2)] (pan,
     width), ``band`` [shape=(S, 34)] the reference's pan per band where the source's counterparts
     sit, ``confidence`` [shape=(S,)] in [0, 1], ``gate`` the distance between the two mixtures'
-    band profiles, ``followed`` whether the reference is followed at all."""
+    band profiles, ``followed`` whether the reference is followed at all, ``tier`` how ("close",
+    "loose" or "")."""
     mu: np.ndarray
     sigma: np.ndarray
     band: np.ndarray
     confidence: np.ndarray
     gate: float
     followed: bool = True
+    tier: str = "close"
 
 
 def _profiles(feats: np.ndarray) -> np.ndarray:
@@ -76,13 +85,16 @@ class ReferenceMatcher:
     sigma: float = 0.03
     width_sigma: float = 0.2
     gate_max: float = 0.25
+    loose_gate: float = 0.0
+    loose_sigma: float = 0.15
+    loose_mirror: float = 0.0
     info: dict = field(default_factory=dict, compare=False)
     path: Optional[Path] = field(default=None, compare=False)
 
     name = "reference-match"
 
     def __post_init__(self):
-        for f in ("temperature", "sigma", "width_sigma"):
+        for f in ("temperature", "sigma", "width_sigma", "loose_sigma"):
             if not getattr(self, f) > 0:
                 raise ParameterError(f"reference matcher: {f} must be positive, got {getattr(self, f)}")
 
@@ -140,11 +152,14 @@ class ReferenceMatcher:
         mu_w = a @ np.asarray(ref_width, np.float64)
         pm, qm = _profiles(np.asarray(mix, np.float64)[None]), _profiles(np.asarray(ref_mix, np.float64)[None])
         gate = float(np.sqrt(max(0.5 * float(((np.sqrt(pm) - np.sqrt(qm)) ** 2).sum()), 0.0)))
-        followed = gate <= self.gate_max
+        close = gate <= self.gate_max
+        loose = not close and gate <= self.loose_gate
         n = len(feats)
         return Match(np.column_stack([np.clip(mu_pan, -1, 1), np.clip(mu_w, 0, 1)]),
-                     np.tile([self.sigma, self.width_sigma] if followed else [_MAX_SIGMA, _MAX_SIGMA], (n, 1)),
-                     np.clip(band, -1, 1), np.full(n, 1.0 if followed else 0.0), gate, followed)
+                     np.tile([self.sigma if close else self.loose_sigma if loose else _MAX_SIGMA,
+                              self.width_sigma if close or loose else _MAX_SIGMA], (n, 1)),
+                     np.clip(band, -1, 1), np.full(n, 1.0 if close else 0.0), gate, close or loose,
+                     "close" if close else "loose" if loose else "")
 
 
 def matcher_path(folder: Optional[Path] = None) -> Path:

@@ -8,11 +8,12 @@ import soundfile as sf
 
 from conftest import pan_mono
 from core.errors import ParameterError
-from core.models.placement import placement_model_path
-from core.models.reference_match import matcher_path
+from core.models.placement import load_placement_model, placement_model_path
+from core.models.placement_features import mix_features, source_features
+from core.models.reference_match import ReferenceMatcher, matcher_path
 from core.placement import Placement, propose
 from core.ps import band_energy
-from core.reference import MonoReference, ReferenceScene, analyse_reference, propose_with_reference
+from core.reference import MonoReference, ReferenceScene, analyse_reference, place_features, propose_with_reference
 from core.stft import stft
 from separation.base import Source
 from test_session import _session_with, _three_sources
@@ -118,3 +119,27 @@ def test_scene_refuses_bad_values(scene):
     d["feats"] = d["feats"][:2]
     with pytest.raises(ParameterError):
         ReferenceScene.from_dict(d)
+
+
+def test_a_loose_reference_gives_its_layout_either_way_round(scene, recording):
+    """Followed loosely with mirroring (a reference only partly like the recording): every proposal
+    keeps the reference's layout (bass and lead on opposite sides, away from the centre), on its
+    sides or mirrored by seed; without mirroring, always on its sides."""
+    feats, mix = source_features(recording), mix_features(recording)
+    energy = recording.sum(axis=(1, 2))
+    model = load_placement_model()
+
+    def proposals(mirror):
+        m = ReferenceMatcher(temperature=0.05, gate_max=-1.0, loose_gate=2.0, loose_sigma=0.05, loose_mirror=mirror)
+        assert m.match(feats, mix, np.array(scene.feats), np.array(scene.mix), np.array(scene.share),
+                       np.array(scene.pan), np.array(scene.width)).tier == "loose"
+        return np.array([place_features(feats, mix, energy, scene, model=model, matcher=m, seed=s)
+                         for s in range(12)])
+
+    ys = proposals(1.0)
+    bass, lead = ys[:, 0, 0], ys[:, 1, 0]
+    assert np.all(np.abs(bass) > 0.3) and np.all(np.abs(lead) > 0.3)
+    assert np.all(np.sign(bass) == -np.sign(lead))
+    assert 0 < (bass < 0).sum() < len(bass)                    # both ways round over the seeds
+    kept = proposals(0.0)
+    assert np.all(kept[:, 0, 0] < -0.3) and np.all(kept[:, 1, 0] > 0.3)

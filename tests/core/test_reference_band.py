@@ -84,3 +84,32 @@ def test_transport_takes_the_counterparts_place_and_band_image():
     low[:N_BANDS] = prof[0]                                             # the reference: low only
     far = m.match(other, mix, feats[:1], low, [1.0], [-0.6], [0.1], band_pan[:1])
     assert far.gate > 0.3 and not far.followed and far.confidence[0] == 0.0
+
+
+def test_tiers_close_loose_and_not_followed():
+    """Past ``gate_max`` and up to ``loose_gate`` the reference is followed loosely: its places with
+    the wide deviation, no per-band detail (confidence 0); beyond, not at all."""
+    prof = np.full((1, N_BANDS), -6.0)
+    prof[0, :10] = np.log10(1 / 10)
+    feats = np.zeros((1, 43))
+    feats[:, :N_BANDS] = prof
+    flat = np.zeros(36)
+    flat[:N_BANDS] = np.log10(np.full(N_BANDS, 1 / N_BANDS))
+    low = np.zeros(36)
+    low[:N_BANDS] = prof[0]
+    m = ReferenceMatcher(temperature=0.05, sigma=0.03, width_sigma=0.2, gate_max=0.3, loose_gate=0.8,
+                         loose_sigma=0.2)
+    args = (feats, low, [1.0], [-0.6], [0.1])       # the reference: one low source, left
+    close = m.match(feats, low, *args)
+    assert close.tier == "close" and close.followed and np.allclose(close.sigma, [[0.03, 0.2]])
+    assert close.confidence[0] == 1.0
+    # the flat mixture against a low one: Hellinger distance sqrt(1 - sum_b sqrt(p_b q_b)), about 0.67
+    q = 10.0 ** prof[0] / (10.0 ** prof[0]).sum()
+    gate = np.sqrt(1 - np.sqrt(q / N_BANDS).sum())
+    loose = m.match(feats, flat, *args)
+    assert loose.gate == pytest.approx(gate, abs=1e-3) and 0.3 < loose.gate < 0.8
+    assert loose.tier == "loose" and loose.followed and np.allclose(loose.sigma, [[0.2, 0.2]])
+    assert loose.confidence[0] == 0.0 and loose.mu[0, 0] == pytest.approx(-0.6, abs=1e-6)
+    off = ReferenceMatcher(temperature=0.05, gate_max=0.3, loose_gate=0.5).match(feats, flat, *args)
+    assert off.tier == "" and not off.followed and off.sigma[0, 0] >= 1.0
+    assert ReferenceMatcher(temperature=0.05, gate_max=0.3).match(feats, flat, *args).tier == ""   # no loose tier

@@ -1,0 +1,45 @@
+"""The reference matcher's tuning (training/train_reference.py): the choice of the tiers from
+per-pair ladders, on made-up ladders whose best setting is known."""
+from types import SimpleNamespace
+
+import pytest
+
+from training import train_reference as tr
+
+
+def _pair(kind, digest):
+    return (SimpleNamespace(), SimpleNamespace(id=digest), kind, digest)
+
+
+def test_choose_takes_a_loose_tier_only_where_the_album_pairs_lose_nothing(monkeypatch):
+    """Same-track pairs at gates 0.1 (helped by close following at sigma 0.03) and 0.5 (helped by
+    loose following at 0.2); same-album pairs at 0.5 (loose following at 0.2 costs them a little,
+    at 0.3 nothing) and 0.9. The best same-track ratio with the same-album ratio at most 1: close
+    up to a gate of 0.1..0.45 at 0.03, loose at 0.3 past 0.5, not the 0.2 that helps same-track most."""
+    monkeypatch.setattr(tr, "LADDER", (0.03, 0.1))
+    monkeypatch.setattr(tr, "LOOSE_LADDER", (0.2, 0.3))
+    monkeypatch.setattr(tr, "GATE_MAX", (0.2, 0.3))
+    monkeypatch.setattr(tr, "LOOSE_GATE", (0.6, 1.0))
+    fit = [_pair("same-track", "a"), _pair("same-track", "b"), _pair("same-album", "c"), _pair("same-album", "d")]
+    gates = dict(zip(map(id, fit), (0.1, 0.5, 0.5, 0.9)))
+    none = dict(zip(map(id, fit), (0.08, 0.08, 0.08, 0.08)))
+    ladder = {}
+    for p, close, loose in zip(fit, ({0.03: 0.02, 0.1: 0.05}, {0.03: 0.2, 0.1: 0.1}, {0.03: 0.3, 0.1: 0.2},
+                                     {0.03: 0.3, 0.1: 0.2}),
+                               ({0.2: 0.06, 0.3: 0.07}, {0.2: 0.03, 0.3: 0.05}, {0.2: 0.09, 0.3: 0.08},
+                                {0.2: 0.085, 0.3: 0.08})):
+        for s, v in close.items():
+            ladder[(id(p), "close", s)] = v
+        for s, v in loose.items():
+            ladder[(id(p), "loose", s, 1.0)] = v
+    out = tr._choose(fit, gates, ladder, none, log=lambda s: None)
+    assert out[0] == {"sigma": 0.03, "gate_max": 0.2, "loose_sigma": 0.3, "loose_gate": 0.6, "loose_mirror": 1.0}
+    # same-track (0.02 + 0.05) / 2 against 0.08, same-album exactly none's: the close tier alone does worse
+    assert out[-1] == {"sigma": 0.03, "gate_max": 0.2, "loose_sigma": 0.15, "loose_gate": 0.0, "loose_mirror": 0.0}
+    assert len(out) <= tr.CANDIDATES + 1
+
+
+def test_split_holds_out_every_fifth_digest():
+    prs = [_pair("same-track", f"{i:08x}") for i in range(20)]
+    fit, held = tr.split_pairs(prs)
+    assert [p[3] for p in held] == [f"{i:08x}" for i in (0, 5, 10, 15)] and len(fit) == 16
