@@ -21,6 +21,7 @@ from .decoder import coefficients, mixing_coefficients, side_coefficients
 from .errors import ParameterError
 from .placement import Placement, downmix_gain, pan_to_iid, width_to_ic
 from .progress import check_cancel
+from .spill import release
 from .stft import HOP, OverlapAddStream, n_frames, stft_frames
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ def add_pinned(out: np.ndarray, renders: list["SourceRender"], consts: list, lo:
         s_, d_ = renders[i].s[lo:hi], renders[i].d[lo:hi]
         out[:, 0] += ca * s_ + cb * d_
         out[:, 1] += cc * s_ + cd * d_
+        release(renders[i].s, renders[i].d)        # a file-mapped signal keeps a chunk resident (core.spill)
 
 
 def mix_stream(renders: list["SourceRender"], placements: list[Placement], *, start: int = 0,
@@ -150,6 +152,7 @@ def mix_streams(sets: list[list["SourceRender"]], placements: list[list[Placemen
                 if S is None:
                     S = stft_frames(r.s, f, f1, frames_major=True)
                     D = stft_frames(r.d, f, f1, frames_major=True)
+                    release(r.s, r.d)
                 iid, ic = r.tiles[0][:, f:f1], r.tiles[1][:, f:f1]
                 g = gains[i]
                 if mono_compatible:
@@ -184,6 +187,7 @@ def mix_streams(sets: list[list["SourceRender"]], placements: list[list[Placemen
                     mid = np.zeros(hi - lo, np.float32)
                     for i in auto:
                         mid += gains[i] * renders[i].s[lo:hi]
+                        release(renders[i].s)
                     out[:, 0] = mid + side[:, 0]
                     out[:, 1] = mid - side[:, 0]
                 else:

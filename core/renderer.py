@@ -26,9 +26,6 @@ down to its stem times its gain, and the mix of all sources at 0 dB folds down t
 """
 from __future__ import annotations
 
-import logging
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,22 +35,20 @@ import numpy as np
 
 from .bands import N_BANDS, band_edges, band_of_bin
 from .decoder import CHUNK_FRAMES, mixing_coefficients, side_coefficients
-from .decorrelator import allpass_cascade, transient_strength
+from .decorrelator import transient_strength
 from .errors import ParameterError
 from .mixdown import CHUNK, MIX_FRAMES, active_gains, mix_stream, mix_streams, pinned_coefficients
 from .placement import Placement, downmix_gain, tile_parameters, trajectories
 from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams
 from .stft import OverlapAdd, n_frames, stft_frames
-import mmap
+from .spill import mapped_buffer, mapped_on_file, release, signal_buffer
 from . import reference
+from . import streaming
 
 __all__ = ["SourceRender", "prepare_source", "pinned_coefficients", "auto_renders", "render_auto", "render_missing",
            "missing", "pair_buffer", "mapped_on_file", "active_gains", "mix", "mix_chunks", "mix_stream", "mix_streams",
            "PairFiller", "CHUNK"]
-
-log = logging.getLogger(__name__)
-
 
 @dataclass(eq=False)
 class SourceRender:
@@ -85,19 +80,25 @@ class SourceRender:
 
 def prepare_source(s: np.ndarray, *, out: Optional[np.ndarray] = None,
                    cancel: Optional[threading.Event] = None) -> SourceRender:
-    """Decorrelate stem ``s`` [shape=(n,)]; ``out`` [shape=(n,)] receives ``d`` when given (no extra copy).
+    """Decorrelate stem ``s`` [shape=(n,)]; ``out`` [shape=(n,)] receives ``d`` when given (no extra copy;
+    else a :func:`core.spill.signal_buffer`: on disk inside :func:`core.spill.spilling`).
 
     As :class:`core.decoder.Decorrelated` with the decoder's transient ducking: the all-pass
     cascade's spectrum made orthogonal to ``S`` and of its power per band and frame, ducked at
     onsets, transformed back. Spectra stay frames-major [frames, bins] throughout (no transposed
-    copies), and each chunk's band powers are summed once for the energies and the projection."""
+    copies), and each chunk's band powers are summed once for the energies and the projection.
+    Chunk by chunk from end to end: the cascade (:class:`core.streaming.AllpassWindow`) and the
+    inverse transform (:class:`core.streaming.OverlapAddRolling`) keep a chunk each, and ``d`` is
+    written as it is made (the same bits as the whole signal at once); a file-mapped ``s`` or
+    ``d`` (:mod:`core.spill`) holds a chunk of resident memory."""
     x = np.asarray(s, dtype=np.float32)
     if x.ndim != 1:
         raise ParameterError(f"a source's stem must be mono, shape (n,), got {x.shape}")
-    xd = allpass_cascade(x)
     n = len(x)
     t = n_frames(n)
-    ola = OverlapAdd(n)
+    d = signal_buffer(n) if out is None else out
+    xd = streaming.AllpassWindow(x)
+    ola = streaming.OverlapAddRolling(n)
     bob = band_of_bin()
     edges = band_edges()[:-1]
     energies, state = [], None
@@ -106,7 +107,7 @@ def prepare_source(s: np.ndarray, *, out: Optional[np.ndarray] = None,
         f1 = min(f0 + MIX_FRAMES, t)
         S = stft_frames(x, f0, f1, frames_major=True)                 # [frames, bins]
         ps = np.add.reduceat(S.real ** 2 + S.imag ** 2, edges, axis=1)  # band powers [frames, 34]
-        D = stft_frames(xd, f0, f1, frames_major=True)
+        D = xd.frames(f0, f1)
         proj = np.add.reduceat(D * S.conj(), edges, axis=1) / np.maximum(ps, 1e-20)
         D -= proj[:, bob] * S                                           # orthogonal to S ...
         pd = np.add.reduceat(D.real ** 2 + D.imag ** 2, edges, axis=1)
@@ -116,13 +117,11 @@ def prepare_source(s: np.ndarray, *, out: Optional[np.ndarray] = None,
         tr, state = transient_strength(energy, state=state)
         g *= np.sqrt(1.0 - tr).T                                         # ducked at onsets
         D *= g[:, bob]
-        ola.add(D, f0, frames_major=True)
+        a, block = ola.add(D, f0, frames_major=True)
+        d[a:a + len(block)] = block
+        release(x, d)
         energies.append(energy)
-    d = ola.result()
-    if out is not None:
-        out[:] = d
-        d = out
-    return SourceRender(x, d.astype(np.float32, copy=False), np.concatenate(energies, axis=1))
+    return SourceRender(x, d, np.concatenate(energies, axis=1))
 
 
 def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *, mono_compatible: bool = False,
@@ -149,9 +148,10 @@ def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *,
         iid = reference.follow_band_image(iid, energies, *band_image)
     iid_t, ic_t = trajectories(params, energies, centres=centres)
     idx = sorted(set(range(len(renders)) if only is None else only))
-    for i in idx:
+    whole = len(idx) == len(renders)        # every source's rows taken: views, no second copy (an hour's
+    for i in idx:                           # tile parameters are 40 MB a source)
         r = renders[i]
-        r.tiles = (iid[i].copy(), ic[i].copy())
+        r.tiles = (iid[i], ic[i]) if whole else (iid[i].copy(), ic[i].copy())
         r.iid_t, r.ic_t = iid_t[i].copy(), ic_t[i].copy()
         r.auto = None
     if not pairs:
@@ -261,40 +261,11 @@ class _Stop(Exception):
 
 def pair_buffer(n: int, spill: Optional[Path] = None, *, zeros: bool = False) -> np.ndarray:
     """A float32 buffer [shape=(n, 2)] for a source's auto pair: in RAM, or with ``spill`` (a
-    folder) mapped on a file there, so that the pairs of a long recording do not have to fit in RAM
-    beside its stems: the OS keeps the pages it has room for and writes the others out, as a DAW
-    streams from disk. The file is unlinked as soon as it is mapped (nothing is left behind, even
-    after a crash; the space is freed with the array); its space is reserved first, so a full disk
-    is an error here (then the pair is kept in RAM), never a fault while writing. ``zeros``: every
-    sample 0 (a reserved file reads as zeros; in RAM the pages are zeroed as they are first
-    touched), at no cost up front."""
-    alloc = np.zeros if zeros else np.empty
-    if spill is None or n <= 0 or not hasattr(os, "posix_fallocate"):
-        return alloc((max(n, 0), 2), np.float32)
-    try:
-        spill = Path(spill)
-        spill.mkdir(parents=True, exist_ok=True)
-        fd, path = tempfile.mkstemp(prefix="pair-", suffix=".f32", dir=spill)
-        try:
-            os.posix_fallocate(fd, 0, n * 8)
-            with open(fd, "r+b", closefd=False) as f:
-                buf = np.memmap(f, dtype=np.float32, mode="r+", shape=(n, 2))
-        finally:
-            os.close(fd)
-            os.unlink(path)
-        return buf.view(np.ndarray)       # a plain array (the map lives as its base)
-    except OSError as exc:
-        log.info("auto render kept in memory: cannot map it in %s (%s)", spill, exc)
-        return alloc((n, 2), np.float32)
-
-
-def mapped_on_file(a) -> bool:
-    """Whether array ``a`` lives on a file mapping (a :func:`pair_buffer` with a spill folder)."""
-    while a is not None:
-        if isinstance(a, mmap.mmap):
-            return True
-        a = getattr(a, "base", None)
-    return False
+    folder) mapped on a file there (:func:`core.spill.mapped_buffer`), so that the pairs of a long
+    recording do not have to fit in RAM beside its stems: the OS keeps the pages it has room for
+    and writes the others out, as a DAW streams from disk. ``zeros``: every sample 0, at no cost
+    up front."""
+    return mapped_buffer((max(n, 0), 2), spill if n > 0 else None, zeros=zeros)
 
 
 def render_auto(r: SourceRender, iid: np.ndarray, ic: np.ndarray, *, mono_compatible: bool = False,
@@ -319,6 +290,7 @@ def render_auto(r: SourceRender, iid: np.ndarray, ic: np.ndarray, *, mono_compat
         check_cancel(cancel)
         f1 = min(t, f0 + chunk)
         S, D = stft_frames(r.s, f0, f1), stft_frames(r.d, f0, f1)
+        release(r.s, r.d)
         if mono_compatible:
             a, b = side_coefficients(iid[:, f0:f1], ic[:, f0:f1])
             ola.add(a[bob] * S + b[bob] * D, f0)

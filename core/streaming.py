@@ -32,7 +32,7 @@ from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams
 from .stft import HOP, N_FFT, n_frames, window, window_sum
 
-__all__ = ["AllpassStream", "decode_stream"]
+__all__ = ["AllpassStream", "decode_stream", "AllpassWindow", "OverlapAddRolling"]
 
 
 class _Section:
@@ -99,6 +99,75 @@ class _Rolling:
         if k:
             self.data = self.data[k:].copy()
             self.start += k
+
+
+class AllpassWindow:
+    """The all-pass cascade of a signal ``x`` [shape=(n,)] made as far as it is asked for and
+    forgotten behind: :meth:`frames` gives :func:`core.stft.stft_frames` (frames-major) of
+    :func:`core.decorrelator.allpass_cascade` (x), bit for bit, for consecutive frame ranges,
+    keeping a chunk of the cascade's output (and the sections' state) instead of the whole signal.
+    ``x`` may be a file-mapped signal (:mod:`core.spill`): it is read a block at a time."""
+
+    def __init__(self, x: np.ndarray):
+        self.x, self.n = x, len(x)
+        self.ap, self.sig, self.fed = AllpassStream(), _Rolling(), 0
+
+    def frames(self, f0: int, f1: int) -> np.ndarray:
+        """Frames ``f0:f1`` [shape=(f1-f0, bins)]; ``f0`` never before the last call's."""
+        need = min(self.n, (f1 - 1) * HOP + N_FFT // 2)          # the last sample these frames read
+        self.sig.drop_before(max(0, f0 * HOP - N_FFT // 2))
+        while self.sig.end < need:
+            step = min(max(need - self.fed, 1 << 16), self.n - self.fed)
+            last = self.fed + step >= self.n
+            self.sig.extend(self.ap.push(np.array(self.x[self.fed:self.fed + step]), last=last))
+            self.fed += step
+        t = f1 - f0
+        lo = f0 * HOP - N_FFT // 2
+        seg = np.zeros((t - 1) * HOP + N_FFT, dtype=np.float32)           # as core.stft.stft_frames
+        a, b = max(lo, 0), min(lo + len(seg), self.n)
+        if b > a:
+            seg[a - lo: b - lo] = self.sig.data[a - self.sig.start: b - self.sig.start]
+        frames = np.lib.stride_tricks.as_strided(seg, shape=(t, N_FFT), strides=(HOP * 4, 4), writeable=False)
+        return sfft.rfft(frames * window(N_FFT), axis=1, workers=-1, overwrite_x=True)
+
+
+class OverlapAddRolling:
+    """:class:`core.stft.OverlapAdd` (one channel) whose finished samples are handed out as it goes
+    and forgotten: ``add(spec, f0, frames_major=True)`` for consecutive frame ranges returns
+    ``(start, samples)``, the output samples no later range reaches (all that is left after the
+    recording's last frame). The same adds in the same order, the same normalization: put end to
+    end they equal :meth:`core.stft.OverlapAdd.result` bit for bit, in a chunk of memory."""
+
+    def __init__(self, length: int):
+        self.length = int(length)
+        self.t_total = n_frames(self.length)
+        self.buf, self.buf_start, self.emitted = np.zeros(0, np.float32), 0, 0
+
+    def add(self, spec: np.ndarray, f0: int, *, frames_major: bool = False) -> tuple[int, np.ndarray]:
+        k, half = N_FFT // HOP, N_FFT // 2
+        spec = np.ascontiguousarray(spec if frames_major else spec.T, dtype=np.complex64)
+        frames = sfft.irfft(spec, n=N_FFT, axis=1, workers=-1) * window(N_FFT)
+        t = frames.shape[0]
+        blocks = frames.reshape(t, k, HOP)
+        base = f0 * HOP
+        end = base + (k - 1) * HOP + t * HOP
+        if self.buf_start + len(self.buf) < end:
+            self.buf = np.concatenate([self.buf, np.zeros(end - self.buf_start - len(self.buf), np.float32)])
+        for j in range(k):
+            lo = base + j * HOP - self.buf_start
+            self.buf[lo: lo + t * HOP] += blocks[:, j, :].reshape(-1)
+        f1 = f0 + t
+        ready = self.length if f1 >= self.t_total else min(self.length, max(0, f1 * HOP - half))
+        start = self.emitted
+        if ready <= start:
+            return start, np.zeros(0, np.float32)
+        s0, s1 = start + half, ready + half
+        norm = np.maximum(window_sum(s0, s1, self.t_total), 1e-3)
+        out = np.divide(self.buf[s0 - self.buf_start: s1 - self.buf_start], norm)
+        self.emitted = ready
+        keep = s1 - self.buf_start
+        self.buf, self.buf_start = self.buf[keep:].copy(), self.buf_start + keep
+        return start, out
 
 
 def _frames(sig: _Rolling, n_total: int, start: int, stop: int) -> np.ndarray:

@@ -48,6 +48,7 @@ from scipy.ndimage import uniform_filter1d
 from core import SAMPLE_RATE
 from core.errors import ParameterError
 from core.progress import ProgressFn, check_cancel, report
+from core.spill import release, signal_buffer
 from core.stft import HOP, N_FFT, istft, n_frames, stft
 from core.hashing import sha256_file
 
@@ -123,10 +124,23 @@ def _lobe(delta: np.ndarray) -> np.ndarray:
     return np.where(np.abs(delta) < 2.0, np.abs(val), 0.0)
 
 
-def _energy(x: np.ndarray, block: int = 1 << 20) -> float:
+_BLOCK = 1 << 20       # samples per block when walking a whole stem (a file-mapped one keeps a block resident)
+
+
+def _energy(x: np.ndarray, block: int = _BLOCK) -> float:
     """Sum of squares of ``x`` [shape=(n,)] in float64, without a float64 copy of it."""
-    return float(sum(np.dot(x[i:i + block].astype(np.float64), x[i:i + block].astype(np.float64))
-                     for i in range(0, len(x), block)))
+    total = 0
+    for i in range(0, len(x), block):
+        total += np.dot(x[i:i + block].astype(np.float64), x[i:i + block].astype(np.float64))
+        release(x)
+    return float(total)
+
+
+def _add_into(dst: np.ndarray, src: np.ndarray, block: int = _BLOCK) -> None:
+    """``dst += src`` [shape=(n,)] a block at a time (the same sums)."""
+    for i in range(0, len(dst), block):
+        dst[i:i + block] += src[i:i + block]
+        release(dst, src)
 
 
 def _impulsive(y: np.ndarray) -> bool:
@@ -135,7 +149,13 @@ def _impulsive(y: np.ndarray) -> bool:
     m = len(y) // HOP
     if m < 8:
         return False
-    p = np.einsum("ij,ij->i", y[:m * HOP].reshape(m, HOP), y[:m * HOP].reshape(m, HOP))
+    rows = _BLOCK // HOP
+    p = np.empty(m, np.result_type(y.dtype, np.float32))
+    for r in range(0, m, rows):          # a block of hops at a time (each hop's sum as over the whole)
+        q = min(m, r + rows)
+        seg = y[r * HOP:q * HOP].reshape(q - r, HOP)
+        p[r:q] = np.einsum("ij,ij->i", seg, seg)
+        release(y)
     return float(np.percentile(p, 95)) >= _IMPULSIVE * max(float(np.median(p)), 1e-20)
 
 
@@ -347,8 +367,8 @@ class SourceFormation:
         by the most percussive source if one is, else a stem of its own) and the residual."""
         n = len(x)
         total = n_frames(n)
-        out = [np.zeros(n, dtype=np.float32) for _ in range(n_src + 2)]   # one array each: a stem that
-        # joins another (the transients, faint sources) is freed once it has been added
+        out = [signal_buffer(n) for _ in range(n_src + 2)]   # one array each (on disk inside
+        # core.spill.spilling): a stem that joins another (the transients, faint sources) is freed once added
         n_bins = N_FFT // 2 + 1
         offsets = np.arange(-2, 3)
         for t0 in range(0, total, _CHUNK):
@@ -382,6 +402,7 @@ class SourceFormation:
                     unexplained * pf / den if s == n_src else harmonic_rest * (1.0 - share.sum(axis=0)) / den)
                 y = istft(spec * m, length=seg_len)
                 out[s][a:b] = y[_CTX * HOP:_CTX * HOP + (b - a)]
+            release(x, *out)
             tick("resynthesis", 0.82 + 0.18 * t1 / total)
         return out
 
@@ -395,17 +416,17 @@ class SourceFormation:
         residual = stems.pop()
         transients = stems.pop()
         if perc:
-            stems[perc[0]] += transients
+            _add_into(stems[perc[0]], transients)
         elif self.n_sources is None and _energy(transients) >= _FAINT * total and _impulsive(transients):
             stems.append(transients)
             info = info + [{"pitch_hz": 0.0, "percussive": 1.0, "decay_db_s": -60.0, "duration_s": 0.0,
                             "polyphony": 1.0, "energy": 0.0}]
         else:
-            residual += transients
+            _add_into(residual, transients)
         keep = []
         for s, y in enumerate(stems):
             if self.n_sources is None and _energy(y) < _FAINT * total:
-                residual += y
+                _add_into(residual, y)
             else:
                 keep.append(s)
         names = _unique_names([describe(info[s]["pitch_hz"], info[s]["percussive"], info[s]["decay_db_s"],

@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -37,6 +38,7 @@ import numpy as np
 
 from core.audio import replacing
 from core.errors import ParameterError
+from core.spill import release
 from core.settings import Settings
 
 from .base import Source
@@ -162,11 +164,12 @@ class StemCache:
         header = {"format": _FORMAT, "version": FORMAT_VERSION, "created": time.time(), "meta": meta or {},
                   "sources": [{"name": s.name, "colour": s.colour, "kind": s.kind,
                                "meta": _jsonable(s.meta)} for s in sources]}
-        arrays = {f"s{i}": np.asarray(s.audio, dtype=np.float32) for i, s in enumerate(sources)}
+        arrays = {"header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+        arrays.update({f"s{i}": np.asarray(s.audio, dtype=np.float32) for i, s in enumerate(sources)})
         self.directory.mkdir(parents=True, exist_ok=True)
         with replacing(path) as tmp:                      # (.NAME.*.part until complete)
             with open(tmp, "wb") as f:
-                np.savez(f, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
+                _savez(f, arrays)
         self.evict(keep=key)
         return path
 
@@ -260,6 +263,21 @@ class StemCache:
                     p.unlink()
             except OSError:
                 pass
+
+
+def _savez(f, arrays: dict, block: int = 1 << 20) -> None:
+    """``np.savez(f, **arrays)`` (the same uncompressed ``.npz``, read by ``np.load``), each array
+    written a block at a time: a stem mapped on a file (:mod:`core.spill`) keeps a block of
+    resident memory, not the whole signal."""
+    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, a in arrays.items():
+            a = np.ascontiguousarray(a)
+            with zf.open(name + ".npy", "w", force_zip64=True) as out:
+                np.lib.format.write_array_header_1_0(out, np.lib.format.header_data_from_array_1_0(a))
+                flat = a.reshape(-1)
+                for i in range(0, len(flat), block):
+                    out.write(flat[i:i + block].tobytes())
+                    release(a)
 
 
 def _unlink(path: Path) -> bool:
