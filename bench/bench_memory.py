@@ -1,7 +1,7 @@
 """Peak memory of `soundstage upmix` on hour-long inputs (issue 17, case 7): prints a table.
 
     .venv/bin/python bench/bench_memory.py [--minutes 60] [--cases decorr,ps-mtm,8ch-192k,formation] [--keep]
-        [--cap-mb 6144] [--valid]
+        [--cap-mb 6144] [--valid] [--renditions K]
 
 Generates its inputs in a temporary folder (deleted afterwards unless --keep; an hour of mono
 16-bit WAV is 318 MB):
@@ -17,16 +17,19 @@ process's peak resident memory (``wait4``'s ``ru_maxrss``), wall time and exit s
 at most 2 GB per case, and every case finishing. ``formation`` (issue 22) is the separator chain,
 ``upmix --separator formation --method ps-mtm`` (sources found, placed, rendered, a project
 written); a case whose resident memory passes ``--cap-mb`` is stopped there (so the bench never
-takes the machine down) and the table says when.
+takes the machine down) and the table says when. Below the table, each case's highest resident
+memory in each stage its progress lines named (sampled every 0.5 s): where the peak is.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -88,31 +91,56 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run_case(inp: Path, out: Path, method: str, *, separator: Optional[str] = None, cap_mb: float = 6144) -> dict:
+def _stage(line: str) -> Optional[str]:
+    """The stage of a progress line on a pipe (``separate formation  42.0%  ...``), else None."""
+    m = re.match(r"^(\S.*?)\s+\d+\.\d%", line)
+    return m.group(1) if m else None
+
+
+def run_case(inp: Path, out: Path, method: str, *, separator: Optional[str] = None, cap_mb: float = 6144,
+             renditions: int = 1) -> dict:
     """One ``soundstage upmix`` in a fresh process: its peak RSS, wall time, exit status (a run
-    whose resident memory passes ``cap_mb`` is stopped there, and the error says when)."""
+    whose resident memory passes ``cap_mb`` is stopped there, and the error says when), and the
+    highest RSS seen (sampled every 0.5 s) in each stage its progress lines named
+    (``stages``: {stage: MB}, in order)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", CLI, "-q", "upmix", str(inp), "-o", str(out), "--method", method, "--force"]
+    cmd = [sys.executable, "-m", CLI, "upmix", str(inp), "-o", str(out), "--method", method, "--force"]
     if separator:
         cmd += ["--separator", separator]
+    if renditions > 1:
+        cmd += ["--renditions", str(renditions)]
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    lines, stage = [], ["start"]
+
+    def read() -> None:                     # progress lines: the stage the process is in
+        for raw in p.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            lines.append(line)
+            stage[0] = _stage(line) or stage[0]
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     stopped = None
+    stages: dict = {}
     while True:
         pid, status, usage = os.wait4(p.pid, os.WNOHANG)
         if pid:
             break
-        if stopped is None and _rss_mb(p.pid) > cap_mb:
+        rss = _rss_mb(p.pid)
+        stages[stage[0]] = max(stages.get(stage[0], 0.0), rss)
+        if stopped is None and rss > cap_mb:
             stopped = time.perf_counter() - t0
             p.kill()
         time.sleep(0.5)
     wall = time.perf_counter() - t0
-    err = p.stderr.read().decode(errors="replace").strip().splitlines()
+    reader.join(timeout=5)
     p.stderr.close()
+    err = [ln for ln in lines if _stage(ln) is None and ln.strip()]
     if stopped is not None:
         err = [f"stopped at {cap_mb:.0f} MB after {stopped:.0f} s"]
     return {"rc": os.waitstatus_to_exitcode(status), "rss_mb": usage.ru_maxrss / 1024, "wall_s": wall,
-            "error": err[-1] if err else ""}
+            "error": err[-1] if err else "", "stages": stages}
 
 
 def main() -> int:
@@ -124,6 +152,7 @@ def main() -> int:
     ap.add_argument("--dir", default=None, help="where to put the inputs (default: a new temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--valid", action="store_true", help="the mono input from the valid split's music")
+    ap.add_argument("--renditions", type=int, default=1, help="renditions of the formation case (--renditions K)")
     args = ap.parse_args()
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     seconds = args.minutes * 60
@@ -143,13 +172,13 @@ def main() -> int:
             inp, method = (multi, "decorr") if case == "8ch-192k" else (mono, "ps-mtm" if case == "formation" else case)
             print(f"running {case} ...", file=sys.stderr, flush=True)
             r = run_case(inp, work / f"out-{case}.wav", method, separator="formation" if case == "formation" else None,
-                         cap_mb=args.cap_mb)
+                         cap_mb=args.cap_mb, renditions=args.renditions if case == "formation" else 1)
             size = inp.stat().st_size / 2 ** 20
             print(f"  {case}: peak RSS {r['rss_mb']:.0f} MB, {r['wall_s']:.0f} s, exit {r['rc']}", file=sys.stderr,
                   flush=True)
             rows.append((case, method, f"{size:.1f} MB", r))
-            (work / f"out-{case}.wav").unlink(missing_ok=True)
-            (work / f"out-{case}.soundstage.json").unlink(missing_ok=True)
+            for f in work.glob(f"out-{case}*"):           # the outputs and projects of every rendition
+                f.unlink(missing_ok=True)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -160,9 +189,12 @@ def main() -> int:
         what = ("8 ch 192 kHz FLAC (silence)" if case == "8ch-192k" else
                 "valid split, mono 16-bit WAV" if args.valid else "mono 44.1 kHz 16-bit WAV")
         if case == "formation":
-            method = "formation + ps-mtm"
+            method = "formation + ps-mtm" + (f", {args.renditions} renditions" if args.renditions > 1 else "")
         print(f"| {what} | {method} | {size} | {r['rss_mb']:.0f} MB | {r['wall_s']:.0f} s | "
               f"{r['wall_s'] / seconds:.3f} | {r['rc']}{' ' + r['error'] if r['rc'] else ''} |")
+    for case, _method, _size, r in rows:
+        print(f"\n{case}: highest RSS by stage (sampled every 0.5 s): "
+              + ", ".join(f"{k} {v:.0f} MB" for k, v in r["stages"].items()))
     return 0 if all(r["rc"] == 0 for *_, r in rows) else 1
 
 

@@ -137,13 +137,13 @@ def propose(energies: np.ndarray, *, method: str = "model", params: Optional[PSP
         raise ParameterError(f"unknown placement method {method!r}; choose one of {', '.join(PLACEMENT_METHODS)}")
     model = placement.load_placement_model(folder)
     known = {i: (p.pan, p.width) for i, p in enumerate(previous or []) if p.pinned and i < len(energies)}
-    e = np.maximum(energies.astype(np.float64), 0.0)
     if reference is not None:
-        y = propose_with_reference(e, reference, seed=seed, variety=variety, known=known, residual=residual,
-                                   folder=folder)
-    else:
-        y = model.sample(placement_features.source_features(e, residual), placement_features.mix_features(e),
-                         e.sum(axis=(1, 2)), seed=seed, variety=variety, known=known)
+        y = propose_with_reference(np.maximum(energies.astype(np.float64), 0.0), reference, seed=seed,
+                                   variety=variety, known=known, residual=residual, folder=folder)
+    else:                    # the features a source at a time (float64 copies of an hour's energies are large)
+        totals = np.array([np.maximum(energies[i].astype(np.float64), 0.0).sum() for i in range(len(energies))])
+        y = model.sample(placement_features.source_features(energies, residual),
+                         placement_features.mix_features(energies), totals, seed=seed, variety=variety, known=known)
     out = []
     for i in range(len(energies)):
         prev = previous[i] if previous is not None and i < len(previous) else None
@@ -156,17 +156,36 @@ def propose(energies: np.ndarray, *, method: str = "model", params: Optional[PSP
     return out
 
 
-def _recentred(params: PSParams, w: np.ndarray, c: np.ndarray):
-    """The model's tile pans and ICs [shape=(sources, bands, frames)] each, moved per source so that
-    their mean weighted by ``w`` [shape=(sources, bands, frames)] is the place ``c``
-    [shape=(sources, 2)] (pan, width)."""
-    wsum = np.maximum(w.sum(axis=(1, 2)), 1e-30)
-    tile_pan = iid_to_pan(params.iid)[None]          # [1, B, T]
-    mean_pan = (w * tile_pan).sum(axis=(1, 2)) / wsum
-    mean_ic = (w * params.ic[None]).sum(axis=(1, 2)) / wsum
-    pan = np.clip(tile_pan + (c[:, 0] - mean_pan)[:, None, None], -1.0, 1.0)
-    tic = np.clip(params.ic[None] + (width_to_ic(c[:, 1]) - mean_ic)[:, None, None], -1.0, 1.0)
-    return pan, tic
+def _weight_total(energies: np.ndarray) -> np.ndarray:
+    """The tiles' total energy over the sources [shape=(bands, frames)], float64, summed in source
+    order as :func:`core.pan.source_weights` sums it (the same bits), one source at a time."""
+    total = np.maximum(np.asarray(energies[0], dtype=np.float64), 0.0)
+    for i in range(1, len(energies)):
+        total += np.maximum(np.asarray(energies[i], dtype=np.float64), 0.0)
+    return total
+
+
+def _weights(energies: np.ndarray, total: np.ndarray, i: int) -> np.ndarray:
+    """Source ``i``'s row of :func:`core.pan.source_weights` [shape=(bands, frames)] (the same bits)."""
+    e = np.maximum(np.asarray(energies[i], dtype=np.float64), 0.0)
+    e *= e / np.maximum(total, 1e-30)
+    return e
+
+
+def _recentre_stats(params: PSParams, energies: np.ndarray, total: np.ndarray, tile_pan: np.ndarray,
+                    tile_w: Optional[np.ndarray] = None):
+    """Per source [shape=(sources,)] each: the weight sum (floored), the weighted mean tile pan,
+    the weighted mean tile IC and (with ``tile_w``) the weighted mean tile width, a source at a
+    time (each sum as over the whole [sources, bands, frames] array: the same bits)."""
+    n = len(energies)
+    wsum, mp, mic, mw = (np.empty(n) for _ in range(4))
+    for i in range(n):
+        w = _weights(energies, total, i)
+        wsum[i], mp[i], mic[i] = w.sum(), (w * tile_pan).sum(), (w * params.ic).sum()
+        if tile_w is not None:
+            mw[i] = (w * tile_w).sum()
+    wsum = np.maximum(wsum, 1e-30)
+    return wsum, mp / wsum, mic / wsum, mw / wsum
 
 
 def tile_parameters(params: PSParams, energies: np.ndarray, *, centres=None, max_ratio: float = 2.0,
@@ -207,19 +226,27 @@ def tile_parameters(params: PSParams, energies: np.ndarray, *, centres=None, max
         shape = (len(energies),) + params.iid.shape
         return (np.ascontiguousarray(np.broadcast_to(iid[:, None, :], shape)),
                 np.ascontiguousarray(np.broadcast_to(ic[:, None, :], shape)))
-    w = source_weights(energies)
-    c = np.asarray(centres, dtype=np.float64).reshape(len(w), 2)
-    wsum = np.maximum(w.sum(axis=(1, 2)), 1e-30)
-    pan, _ = _recentred(params, w, c)
+    # a source at a time (an hour's [sources, bands, frames] in float64 is 300 MB an array): each
+    # tile and each sum as over the whole array at once, the same bits
+    c = np.asarray(centres, dtype=np.float64).reshape(len(energies), 2)
+    total = _weight_total(energies)
+    tile_pan = iid_to_pan(params.iid)                                   # [B, T]
     tile_w = 1.0 - params.ic.astype(np.float64)                       # [B, T], in [0, 2]
-    mean_w = (w * tile_w[None]).sum(axis=(1, 2)) / wsum
+    _, mean_pan, _, mean_w = _recentre_stats(params, energies, total, tile_pan, tile_w)
+    del total
     g = WIDTH_GAIN if width_gain is None else float(width_gain)
     ratio = g * np.clip(c[:, 1] / np.maximum(mean_w, 1e-3), 1.0 / max_ratio, max_ratio)
-    ic = 1.0 - np.clip(tile_w[None] * ratio[:, None, None], 0.0, 2.0)
-    if (KEEP_SIGN if keep_sign is None else keep_sign):      # widening never turns a coherent tile anti-phase
-        ic = np.maximum(ic, np.minimum(params.ic.astype(np.float64), 0.0)[None])
-    return (np.clip(pan_to_iid(pan), -IID_MAX_DB, IID_MAX_DB).astype(np.float32),
-            np.clip(ic, -1.0, 1.0).astype(np.float32))
+    floor = np.minimum(params.ic.astype(np.float64), 0.0) if (KEEP_SIGN if keep_sign is None else keep_sign) else None
+    iid_out = np.empty(energies.shape, np.float32)
+    ic_out = np.empty(energies.shape, np.float32)
+    for i in range(len(energies)):
+        pan = np.clip(tile_pan + (c[i:i + 1, 0] - mean_pan[i:i + 1])[:, None], -1.0, 1.0)
+        iid_out[i] = np.clip(pan_to_iid(pan), -IID_MAX_DB, IID_MAX_DB)
+        ic = 1.0 - np.clip(tile_w * ratio[i:i + 1, None], 0.0, 2.0)
+        if floor is not None:                # widening never turns a coherent tile anti-phase
+            ic = np.maximum(ic, floor)
+        ic_out[i] = np.clip(ic, -1.0, 1.0)
+    return iid_out, ic_out
 
 
 def trajectories(params: PSParams, energies: np.ndarray, *, centres=None, smooth: float = 0.9,
@@ -243,20 +270,33 @@ def trajectories(params: PSParams, energies: np.ndarray, *, centres=None, smooth
     place. A forward-backward exponential smoothing (``smooth`` per frame, zero phase) removes
     frame-to-frame wobble.
     """
-    w = source_weights(energies)                       # [S, B, T]
-    tot = w.sum(axis=1)                                 # [S, T]
+    # a source at a time (as tile_parameters): every sum as over the whole array, the same bits
+    total = _weight_total(energies)
+    n_src, t = len(energies), energies.shape[2]
+    tot = np.empty((n_src, t))                                              # [S, T]
     if centres is None:
+        iid, ic = np.empty((n_src, t)), np.empty((n_src, t))
         with np.errstate(invalid="ignore", divide="ignore"):
-            iid = (w * params.iid[None]).sum(axis=1) / tot
-            ic = (w * params.ic[None]).sum(axis=1) / tot
+            for i in range(n_src):
+                w = _weights(energies, total, i)
+                tot[i] = w.sum(axis=0)
+                iid[i] = (w * params.iid).sum(axis=0) / tot[i]
+                ic[i] = (w * params.ic).sum(axis=0) / tot[i]
     else:
-        c = np.asarray(centres, dtype=np.float64).reshape(len(w), 2)
-        pan, tic = _recentred(params, w, c)
-        theta = (pan + 1.0) * np.pi / 4
-        gl, gr = np.cos(theta), np.sin(theta)
-        pll = (w * gl * gl).sum(axis=1)
-        prr = (w * gr * gr).sum(axis=1)
-        plr = (w * tic * gl * gr).sum(axis=1)
+        c = np.asarray(centres, dtype=np.float64).reshape(n_src, 2)
+        tile_pan = iid_to_pan(params.iid)
+        _, mean_pan, mean_ic, _ = _recentre_stats(params, energies, total, tile_pan)
+        pll, prr, plr = np.empty((n_src, t)), np.empty((n_src, t)), np.empty((n_src, t))
+        for i in range(n_src):
+            w = _weights(energies, total, i)
+            tot[i] = w.sum(axis=0)
+            pan = np.clip(tile_pan + (c[i:i + 1, 0] - mean_pan[i:i + 1])[:, None], -1.0, 1.0)
+            tic = np.clip(params.ic + (width_to_ic(c[i:i + 1, 1]) - mean_ic[i:i + 1])[:, None], -1.0, 1.0)
+            theta = (pan + 1.0) * np.pi / 4
+            gl, gr = np.cos(theta), np.sin(theta)
+            pll[i] = (w * gl * gl).sum(axis=0)
+            prr[i] = (w * gr * gr).sum(axis=0)
+            plr[i] = (w * tic * gl * gr).sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             fpan = iid_to_pan(10.0 * np.log10(pll / prr))      # [S, T]
             ic = plr / np.sqrt(pll * prr)

@@ -50,16 +50,34 @@ def _log_frames(e: np.ndarray) -> np.ndarray:
     return np.log10(e.sum(axis=-2) + _TINY)
 
 
+def _positive(energies: np.ndarray, i: int) -> np.ndarray:
+    """Source ``i``'s band energies in float64, negatives at 0 [shape=(34, frames)]."""
+    return np.maximum(np.asarray(energies[i], dtype=np.float64), 0.0)
+
+
 def source_features(energies: np.ndarray, residual=None) -> np.ndarray:
     """Features [shape=(sources, N_SOURCE_FEATURES), float32] of band energies
     [shape=(sources, 34, frames)]; ``residual``: one flag per source (default none is)."""
-    e = np.asarray(energies, dtype=np.float64)
-    if e.ndim != 3 or e.shape[1] != N_BANDS or e.shape[0] < 1:
-        raise ParameterError(f"energies must be (sources, {N_BANDS}, frames), got {e.shape}")
-    e = np.maximum(e, 0.0)
-    s = e.shape[0]
+    energies = np.asarray(energies)
+    if energies.ndim != 3 or energies.shape[1] != N_BANDS or energies.shape[0] < 1:
+        raise ParameterError(f"energies must be (sources, {N_BANDS}, frames), got {energies.shape}")
+    # a source at a time (an hour's [sources, bands, frames] in float64 is 300 MB an array), every
+    # sum as over the whole array at once: the same bits
+    s, t = energies.shape[0], energies.shape[2]
     res = np.zeros(s) if residual is None else np.asarray(residual, dtype=np.float64).reshape(s)
-    per_band = e.sum(axis=2)                                     # [S, B]
+    total = _positive(energies, 0)
+    for i in range(1, s):
+        total += _positive(energies, i)
+    per_band, dom, lf = np.empty((s, N_BANDS)), np.empty(s), np.empty((s, t))
+    bflux = np.empty((s, N_BANDS))
+    for i in range(s):
+        e = _positive(energies, i)
+        per_band[i] = e.sum(axis=1)                                  # [B]
+        dom[i] = (e * (e / np.maximum(total, _TINY))).sum()
+        lf[i] = _log_frames(e)
+        if t > 1:
+            bflux[i] = np.maximum(np.diff(np.log10(e + _TINY * 1e3), axis=1), 0.0).mean(axis=1)
+    del total
     tot = per_band.sum(axis=1)                                   # [S]
     profile = np.log10(np.maximum(per_band / np.maximum(tot[:, None], _TINY), 1e-6))
     share = np.log10(np.maximum(tot / max(tot.sum(), _TINY), 1e-6))
@@ -67,14 +85,10 @@ def source_features(energies: np.ndarray, residual=None) -> np.ndarray:
     pb = per_band / np.maximum(tot[:, None], _TINY)
     centroid = (pb * idx).sum(axis=1)
     spread = np.sqrt(np.maximum((pb * (idx - centroid[:, None]) ** 2).sum(axis=1), 0.0))
-    tile_share = e / np.maximum(e.sum(axis=0, keepdims=True), _TINY)
-    dominance = (e * tile_share).sum(axis=(1, 2)) / np.maximum(tot, _TINY)
-    lf = _log_frames(e)                                           # [S, T]
+    dominance = dom / np.maximum(tot, _TINY)
     active = lf > lf.max(axis=1, keepdims=True) - 3.0
-    if e.shape[2] > 1:
+    if t > 1:
         flux = np.maximum(np.diff(lf, axis=1), 0.0).mean(axis=1)
-        lb = np.log10(e + _TINY * 1e3)
-        bflux = np.maximum(np.diff(lb, axis=2), 0.0).mean(axis=2)  # [S, B]
         band_flux = (bflux * pb).sum(axis=1)
     else:
         flux = band_flux = np.zeros(s)
@@ -87,16 +101,18 @@ def source_features(energies: np.ndarray, residual=None) -> np.ndarray:
 def mix_features(energies: np.ndarray) -> np.ndarray:
     """Recording-level features [shape=(N_MIX_FEATURES,)] of the sources' band energies
     [shape=(sources, 34, frames)] (their sum stands for the mixture)."""
-    e = np.maximum(np.asarray(energies, dtype=np.float64), 0.0)
-    if e.ndim != 3 or e.shape[1] != N_BANDS:
-        raise ParameterError(f"energies must be (sources, {N_BANDS}, frames), got {e.shape}")
-    m = e.sum(axis=0)
+    energies = np.asarray(energies)
+    if energies.ndim != 3 or energies.shape[1] != N_BANDS:
+        raise ParameterError(f"energies must be (sources, {N_BANDS}, frames), got {energies.shape}")
+    m = _positive(energies, 0)                    # summed a source at a time, in order: the same bits
+    for i in range(1, len(energies)):
+        m += _positive(energies, i)
     pb = m.sum(axis=1)
     profile = np.log10(np.maximum(pb / max(pb.sum(), _TINY), 1e-6))
     lf = _log_frames(m)
     active = lf > lf.max() - 3.0
     stat = lf[active].std() if active.sum() > 1 else 0.0
-    return np.nan_to_num(np.concatenate([profile, [np.log10(e.shape[0]), stat]])).astype(np.float32)
+    return np.nan_to_num(np.concatenate([profile, [np.log10(energies.shape[0]), stat]])).astype(np.float32)
 
 
 def true_placement(stem_specs: np.ndarray, L: np.ndarray, R: np.ndarray) -> dict:
