@@ -91,7 +91,10 @@ def dual_mono_lufs(mono, *, sr: int = SAMPLE_RATE) -> float:
 
 def sample_peak_db(x) -> float:
     """Largest absolute sample value of any channel, dBFS (-inf for silence)."""
-    p = float(np.max(np.abs(np.asarray(x)), initial=0.0))
+    x = np.asarray(x)
+    # a block at a time: no full-length copy of |x| (an hour's mono signal is 635 MB); the same maximum
+    p = max((float(np.max(np.abs(x[a:a + TRUE_PEAK_CHUNK]), initial=0.0)) for a in range(0, len(x), TRUE_PEAK_CHUNK)),
+            default=0.0) if x.ndim else float(abs(x))
     return 20 * math.log10(p) if p > 0 else -math.inf
 
 

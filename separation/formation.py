@@ -224,7 +224,7 @@ class SourceFormation:
         if x.shape[0] == 0:
             raise ParameterError("formation got an empty signal")
         x = x.astype(np.float32, copy=False)
-        if not np.isfinite(x).all():
+        if not all(np.isfinite(x[i:i + _BLOCK]).all() for i in range(0, len(x), _BLOCK)):   # (no n-long mask)
             raise ParameterError("audio contains NaN or infinite samples")
         self.last_from_cache = False
         key = None
