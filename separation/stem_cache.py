@@ -56,6 +56,7 @@ _SUFFIX = ".npz"
 _PART = ".part"
 _FORMAT = "soundstage-stem-cache"
 _ENTRY_NAME = re.compile(r"[0-9a-f]{1,64}\.npz")
+_HASH_BLOCK = 1 << 20
 _PART_NAME = re.compile(r"\.[0-9a-f]{1,64}\..*\.part")
 
 
@@ -104,7 +105,10 @@ class StemCache:
         """SHA-256 of the samples (as contiguous float32), their shape and the sample rate."""
         a = np.ascontiguousarray(audio, dtype=np.float32)
         h = hashlib.sha256(f"{a.shape}|{sample_rate}|".encode())
-        h.update(memoryview(a).cast("B"))
+        flat = a.reshape(-1)
+        for i in range(0, max(len(flat), 1), _HASH_BLOCK):  # a block at a time: a file-mapped signal
+            h.update(memoryview(flat[i:i + _HASH_BLOCK]).cast("B"))   # (core.spill) keeps a block resident
+            release(a)
         return h.hexdigest()
 
     @staticmethod
