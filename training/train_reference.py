@@ -13,10 +13,10 @@ reported):
 2. per pair, E_min for a ladder of pan deviations, followed closely (the reference's sides) and
    loosely (the reference's sides or their mirror image, by seed);
 3. ``sigma`` and ``gate_max`` (the close tier), ``loose_sigma`` and ``loose_gate`` (the loose tier,
-   gates between the two; none: ``loose_gate`` 0): among the settings whose same-album ratio is at
-   most 1 (no worse than the placement model alone), the lowest same-track ratio (to 3 decimals;
-   ties: the lower mean of the two); the first of the best few whose same-album source D_F of
-   (pan, width) is no worse than the placement model's either (else the best close tier alone);
+   gates between the two; none: ``loose_gate`` 0): the lowest mean of the two ratios; the first of
+   the best few whose same-album source D_F of (pan, width) is not above the placement model's
+   (its difference's standard error, a paired bootstrap over pairs, is logged); else the best close
+   tier alone;
 4. ``width_sigma``: the source-level D_F of (pan, width) on the same-track pairs.
 
 Every pair's E_min is kept in ``--memo`` (keyed by the pair, the matcher's parameters and the
@@ -55,9 +55,10 @@ LADDER = (0.015, 0.03, 0.06, 0.1, 0.2)
 LOOSE_LADDER = (0.1, 0.2, 0.3)
 GATE_MAX = (0.15, 0.2, 0.25, 0.3, 0.35)
 LOOSE_GATE = (0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8)     # beyond 0.8 a reference is never followed
-WIDTH_SIGMAS = (0.1, 0.2, 0.4)
+WIDTH_SIGMAS = (0.1, 0.2, 0.4, 0.8)
 KINDS = ("same-track", "same-album")
 CANDIDATES = 4
+BOOTSTRAP = 200
 
 
 def split_pairs(prs: Sequence, *, every: int = 5) -> tuple[list, list]:
@@ -150,8 +151,8 @@ def _choose(fit, gates, ladder, none, log) -> list[dict]:
         r = {kind: float(np.mean([e(p) for p in fit if p[2] == kind])) / mean[kind] for kind in KINDS}
         rows.append((r["same-track"], r["same-album"], dict(sigma=s, gate_max=g, loose_sigma=ls or 0.15,
                                                               loose_gate=lg, loose_mirror=mr)))
-    ok = sorted([r for r in rows if r[1] <= 1.0] or rows, key=lambda r: (round(r[0], 3), r[0] + r[1]))
-    close = min((r for r in rows if r[2]["loose_gate"] == 0.0 and r[1] <= 1.0), key=lambda r: r[0], default=ok[0])
+    ok = sorted(rows, key=lambda r: (round(r[0] + r[1], 4), r[0]))
+    close = min((r for r in rows if r[2]["loose_gate"] == 0.0), key=lambda r: r[0] + r[1])
     log(f"stage 3: {len(rows)} settings; best {ok[0][2]}: same-track {ok[0][0]:.3f}, same-album {ok[0][1]:.3f} "
         f"of the placement model alone; the best close tier alone {close[2]}: {close[0]:.3f}, {close[1]:.3f}")
     seen, out = set(), []
@@ -161,6 +162,22 @@ def _choose(fit, gates, ladder, none, log) -> list[dict]:
             seen.add(k)
             out.append(r[2])
     return out[:CANDIDATES] + [close[2]]
+
+
+def _worse(prs, matcher, model, none_props) -> tuple[float, float]:
+    """How much higher the source D_F of (pan, width) of ``matcher``'s proposals for ``prs`` is than
+    the placement model's alone (``none_props``, its proposals for the same pairs), and that
+    difference's standard error (a paired bootstrap over pairs, :data:`BOOTSTRAP` resamples)."""
+    truth = [(np.asarray(p[0].pan), np.asarray(p[0].width), np.asarray(p[0].share)) for p in prs]
+    props = [pair_proposals(p[0], p[1], matcher, model) for p in prs]
+
+    def diff(idx):
+        t = [truth[i] for i in idx]
+        return (source_metrics(t, [props[i] for i in idx])["frechet"]
+                - source_metrics(t, [none_props[i] for i in idx])["frechet"])
+    rng = np.random.default_rng(0)
+    boot = [diff(rng.integers(0, len(prs), len(prs))) for _ in range(BOOTSTRAP)]
+    return diff(range(len(prs))), float(np.std(boot, ddof=1))
 
 
 def _measures(prs, matcher, model) -> dict:
@@ -210,12 +227,12 @@ def tune(prs: Sequence, *, table=None, memo=None,
                                                       for k in ladder if k[0] == id(prs[0])}}))
     base = dict(temperature=best.temperature, share_power=best.share_power)
     album = [p for p in fit if p[2] == "same-album"]
-    album_none = _measures(album, None, model)["frechet"]
+    album_none = [pair_proposals(p[0], p[1], None, model) for p in album]
     for chosen in _choose(fit, gates, ladder, none, log):      # no worse than none on D_F too
         params = dict(**base, **chosen)
-        d_f = _measures(album, ReferenceMatcher(**params), model)["frechet"]
-        log(f"candidate {chosen}: same-album source D_F(pan, width) {d_f:.5f} (none {album_none:.5f})")
-        if d_f <= album_none:
+        d, se = _worse(album, ReferenceMatcher(**params), model, album_none)
+        log(f"candidate {chosen}: same-album source D_F(pan, width) {d:+.5f} (±{se:.5f}) from none's")
+        if d <= 0.0 or not chosen["loose_gate"]:       # the close tier alone: the fallback in any case
             break
     widths = {}
     for ws in WIDTH_SIGMAS:                                                      # stage 4

@@ -11,11 +11,12 @@ def _pair(kind, digest):
     return (SimpleNamespace(), SimpleNamespace(id=digest), kind, digest)
 
 
-def test_choose_takes_a_loose_tier_only_where_the_album_pairs_lose_nothing(monkeypatch):
+def test_choose_ranks_the_tiers_by_the_mean_ratio_and_ends_with_the_close_tier(monkeypatch):
     """Same-track pairs at gates 0.1 (helped by close following at sigma 0.03) and 0.5 (helped by
     loose following at 0.2); same-album pairs at 0.5 (loose following at 0.2 costs them a little,
-    at 0.3 nothing) and 0.9. The best same-track ratio with the same-album ratio at most 1: close
-    up to a gate of 0.1..0.45 at 0.03, loose at 0.3 past 0.5, not the 0.2 that helps same-track most."""
+    at 0.3 nothing) and 0.9. Best mean of the two ratios: close at 0.03 up to 0.2, loose at 0.2 up
+    to 0.6 (same-track 0.025 / 0.08, same-album 0.085 / 0.08: 1.375); last, the close tier alone
+    (0.05 / 0.08 and 1). Whether the album pairs' D_F allows the loose tier is checked after."""
     monkeypatch.setattr(tr, "LADDER", (0.03, 0.1))
     monkeypatch.setattr(tr, "LOOSE_LADDER", (0.2, 0.3))
     monkeypatch.setattr(tr, "GATE_MAX", (0.2, 0.3))
@@ -33,8 +34,8 @@ def test_choose_takes_a_loose_tier_only_where_the_album_pairs_lose_nothing(monke
         for s, v in loose.items():
             ladder[(id(p), "loose", s, 1.0)] = v
     out = tr._choose(fit, gates, ladder, none, log=lambda s: None)
-    assert out[0] == {"sigma": 0.03, "gate_max": 0.2, "loose_sigma": 0.3, "loose_gate": 0.6, "loose_mirror": 1.0}
-    # same-track (0.02 + 0.05) / 2 against 0.08, same-album exactly none's: the close tier alone does worse
+    assert out[0] == {"sigma": 0.03, "gate_max": 0.2, "loose_sigma": 0.2, "loose_gate": 0.6, "loose_mirror": 1.0}
+    assert out[2] == {"sigma": 0.03, "gate_max": 0.2, "loose_sigma": 0.2, "loose_gate": 1.0, "loose_mirror": 1.0}
     assert out[-1] == {"sigma": 0.03, "gate_max": 0.2, "loose_sigma": 0.15, "loose_gate": 0.0, "loose_mirror": 0.0}
     assert len(out) <= tr.CANDIDATES + 1
 
