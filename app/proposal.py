@@ -100,14 +100,17 @@ def render_around(r: Rendition, renders: list[SourceRender], params: PSParams, p
     ``only``: the indices to render (default all). ``pairs=False``: the tile parameters only
     (what export mixes from, :func:`core.renderer.mix_stream`), no stereo pair for the engine. Around places, the
     PS model's detail goes through its calibration when it has one (:func:`core.detail.load_detail`, from
-    ``models_dir``)."""
+    ``models_dir``), as rendition ``r.seed`` draws it (:meth:`core.detail.DetailCalibration.for_rendition`;
+    not mirrored when it follows a reference)."""
     centres = band = None
     if r.placement != "mean" and placements:
         centres = np.array([(p.pan, p.width) for p in placements])
         if r.reference is not None:          # the per-band detail follows the reference's image
             band = band_image(np.stack([sr.energy for sr in renders]), r.reference, folder=models_dir)
+    detail = load_detail(r.model, models_dir) if centres is not None else None
     auto_renders(renders, params, centres, mono_compatible=mono_compatible, only=only, spill=spill, pairs=pairs,
-                 detail=load_detail(r.model, models_dir) if centres is not None else None, band_image=band,
+                 detail=None if detail is None else detail.for_rendition(r.seed, mirror=r.reference is None),
+                 band_image=band,
                  progress=progress, cancel=cancel)
 
 

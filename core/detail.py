@@ -16,12 +16,25 @@ quantile levels, and what it becomes), and the width gain the tiles are then ren
 output to keep the real stereo's broadband width). It is fitted on the ``train`` split so that the chain's output
 has the real stereo's per-band quantiles (``training/fit_detail.py``); the file sits beside the PS
 model it calibrates (``<model>-detail.json``, one of that model's registered files, with a card).
+
+How far the tiles lean is also the one thing about the detail that a rendition draws as a whole
+(``iid_spread``, sigma): the mono cannot tell how wide the real mix of a recording is, and on ``train`` the real
+stereo's per-excerpt spread of IID is the chain's times a factor whose logarithm has a standard deviation of
+about 0.4 (``bench/rendition_spread.py``). :meth:`DetailCalibration.for_rendition` scales the |IID| map of a
+rendition by ``exp(sigma z)``, z the standard normal quantile of ``frac(1/2 + seed * phi)`` (phi the golden
+ratio's conjugate, :func:`detail_level`): seed 0 is the median (the default rendition keeps the calibrated
+width), and any run of consecutive seeds covers the distribution evenly (quasi-random sampling). Nor can the
+mono tell which side a scene leans to: a rendition of an odd seed renders its detail mirrored (every IID negated,
+:func:`mirrored`), and the placement model mirrors its scene of places with it (:mod:`core.models.placement`), so
+that every two consecutive seeds lean to both sides (the model's own leanings cancel over renditions).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
+from statistics import NormalDist
 from typing import Optional
 
 import numpy as np
@@ -31,9 +44,25 @@ from .errors import ParameterError
 from .models.base import models_dir
 from .ps import IID_MAX_DB, PSParams
 
-__all__ = ["DetailCalibration", "detail_file", "load_detail", "FORMAT"]
+__all__ = ["DetailCalibration", "detail_file", "load_detail", "detail_level", "mirrored", "FORMAT", "MIRROR_ODD"]
 
 FORMAT = "soundstage-detail-calibration/1"
+_PHI = (math.sqrt(5.0) - 1.0) / 2.0     # the golden ratio's conjugate: the most even sequence frac(k phi)
+
+
+MIRROR_ODD = True      # renditions of odd seeds are mirror images (their detail's IIDs and their scene's pans negated)
+
+
+def mirrored(seed: int) -> bool:
+    """Whether rendition ``seed`` is a mirror image (:data:`MIRROR_ODD`: the odd seeds)."""
+    return bool(MIRROR_ODD) and int(seed) % 2 == 1
+
+
+def detail_level(seed: int) -> float:
+    """The standard normal quantile z of rendition ``seed``'s detail scale: ``Phi^-1(frac(1/2 + seed * phi))``
+    (seed 0: z = 0, the median; seeds 1, 2, 3: -1.19, 0.63, -0.37, ...)."""
+    u = (0.5 + int(seed) * _PHI) % 1.0
+    return float(NormalDist().inv_cdf(min(max(u, 1e-9), 1.0 - 1e-9)))
 
 
 def _check_knots(x: np.ndarray, y: np.ndarray, what: str) -> None:
@@ -63,6 +92,8 @@ class DetailCalibration:
     ic_to: np.ndarray
     info: Optional[dict] = None
     width_gain: Optional[float] = None   # the tiles' width gain to render with (None: core.placement.WIDTH_GAIN)
+    iid_spread: Optional[float] = None   # sigma of a rendition's log |IID| scale (:meth:`for_rendition`; None: 0)
+    mirror: bool = False                  # every IID negated after the maps (a mirrored rendition's)
 
     def __post_init__(self):
         for name in ("iid_from", "iid_to", "ic_from", "ic_to"):
@@ -73,6 +104,18 @@ class DetailCalibration:
             raise ParameterError("IID knots are level differences |IID| >= 0")
         if self.width_gain is not None and not 0.0 < float(self.width_gain) <= 4.0:
             raise ParameterError(f"width gain must be in (0, 4], got {self.width_gain}")
+        if self.iid_spread is not None and not 0.0 <= float(self.iid_spread) <= 2.0:
+            raise ParameterError(f"IID spread must be in [0, 2], got {self.iid_spread}")
+
+    def for_rendition(self, seed: int, *, mirror: bool = True) -> "DetailCalibration":
+        """The calibration rendition ``seed`` renders with: the |IID| map times ``exp(iid_spread * z)``,
+        z = :func:`detail_level` (``seed``), mirrored for a :func:`mirrored` seed unless ``mirror`` is False (a
+        rendition following a stereo reference: the reference decides the sides); itself when neither applies."""
+        mirror = (mirror and mirrored(seed)) != self.mirror
+        if not self.iid_spread and mirror == self.mirror:
+            return self
+        scale = math.exp(float(self.iid_spread or 0.0) * detail_level(seed))
+        return replace(self, iid_to=self.iid_to * scale, iid_spread=None, mirror=mirror)
 
     @classmethod
     def identity(cls) -> "DetailCalibration":
@@ -87,22 +130,25 @@ class DetailCalibration:
             raise ParameterError(f"expected PS parameters with {N_BANDS} bands, got {iid.shape}")
         mag = _interp_rows(np.abs(iid), self.iid_from, self.iid_to)
         ic = _interp_rows(np.asarray(params.ic, np.float64), self.ic_from, self.ic_to)
-        return PSParams(np.clip(np.sign(iid) * mag, -IID_MAX_DB, IID_MAX_DB).astype(np.float32),
+        side = -np.sign(iid) if self.mirror else np.sign(iid)
+        return PSParams(np.clip(side * mag, -IID_MAX_DB, IID_MAX_DB).astype(np.float32),
                         np.clip(ic, -1.0, 1.0).astype(np.float32))
 
     def to_dict(self) -> dict:
         r = lambda a: np.round(a, 6).tolist()  # noqa: E731
         return {"format": FORMAT, "iid_from": r(self.iid_from), "iid_to": r(self.iid_to), "ic_from": r(self.ic_from),
-                "ic_to": r(self.ic_to), "width_gain": self.width_gain, "info": self.info or {}}
+                "ic_to": r(self.ic_to), "width_gain": self.width_gain, "info": self.info or {},
+                **({} if self.iid_spread is None else {"iid_spread": float(self.iid_spread)})}
 
     @classmethod
     def from_dict(cls, d: dict) -> "DetailCalibration":
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ParameterError(f"not a detail calibration (format {FORMAT!r})")
         try:
-            gain = d.get("width_gain")
+            gain, spread = d.get("width_gain"), d.get("iid_spread")
             return cls(np.array(d["iid_from"]), np.array(d["iid_to"]), np.array(d["ic_from"]), np.array(d["ic_to"]),
-                       d.get("info") or {}, None if gain is None else float(gain))
+                       d.get("info") or {}, None if gain is None else float(gain),
+                       None if spread is None else float(spread))
         except (KeyError, TypeError, ValueError) as e:
             raise ParameterError(f"detail calibration: {e}") from None
 

@@ -262,7 +262,8 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
                 outs["ps"][1].append(meas)
                 for name, variety, cal in variants:
                     pl = propose(energies, method="model", seed=seed, variety=variety, residual=residual)
-                    renderer.auto_renders(renders, params, np.array([(p.pan, p.width) for p in pl]), detail=cal,
+                    renderer.auto_renders(renders, params, np.array([(p.pan, p.width) for p in pl]),
+                                          detail=None if cal is None else cal.for_rendition(seed),
                                           cancel=cancel)
                     y = renderer.mix(renders, pl)
                     outs[name][0].append(analyze(y))

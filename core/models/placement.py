@@ -13,18 +13,21 @@ from right.
 
 Sampling (:meth:`PlacementModel.sample`). Known (pinned) sources are context and stay as they are;
 the others are placed one at a time, loudest first, each drawn from the density given the sources
-placed before it, so a rendition is one coherent scene. With no pinned source the whole scene is
-mirrored with probability 1/2 (exact left/right symmetry). A ``numpy.random.Generator(seed)`` draws
+placed before it, so a rendition is one coherent scene. With no pinned source the whole scene of an odd
+seed is mirrored (:func:`core.detail.mirrored`: exact left/right symmetry, every two consecutive seeds lean to
+both sides; the chain mirrors the PS model's detail of those renditions with it). A ``numpy.random.Generator(seed)`` draws
 everything: the same seed and inputs give the same scene.
 
 ``variety`` v in [0, 1] (0 = as real mixes are, the default; 1 = boldest):
 
 * temperature tau = 1 + 2 v: mixture weights pi_k^(1/tau) renormalised, pan standard deviations
-  times tau, width standard deviations times (1 + v);
+  times tau + (:data:`PAN_SPREAD` - 1)(1 - v), width standard deviations times (1 + v);
 * ``1 + round(7 v)`` candidates are drawn per source and the one farthest in pan from the centre
   and from every source already placed is kept (v = 0: one candidate, a plain sample).
 
-So v = 0 samples the learned density exactly; higher v widens it and pushes sources apart.
+So v = 0 samples the learned density with its pan deviations times :data:`PAN_SPREAD` (a calibration: the
+trained density is narrower in pan than the real sources it was fitted to, see the constant); higher v widens
+it and pushes sources apart (v = 1 as before the calibration).
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ from ..hashing import sha256_file
 from ..limits import VARIETY_RANGE, check_range
 from .base import TorchModel, load_model, register_file_model
 from .placement_features import N_MIX_FEATURES, N_SOURCE_FEATURES
+from .. import detail
 from .base import models_dir
 from core import lazy
 net = lazy.module("core.models.net")
@@ -52,6 +56,10 @@ __all__ = ["PlacementConfig", "PlacementModel", "pinned_rows", "load_placement_m
 MODEL_FILE = "placement.pt"
 MAX_SOURCES = 16
 _MIN_SIGMA = 0.02     # about the precision of a measured real place
+# the mixture components' pan deviations times this at variety 0 (blending to the plain temperature at 1): on
+# `train` the samples' energy-weighted rms pan is 0.083 against the real sources' 0.106 (quiet sources: mean |pan|
+# 0.053 against 0.105); 1.5 gives 0.104 (bench/placement_spread.py, docs/evaluation.md)
+PAN_SPREAD = 1.5
 
 
 @dataclass
@@ -180,7 +188,8 @@ class PlacementModel(TorchModel):
         y, is_known = pinned_rows(known, s)
         tau = 1.0 + 2.0 * variety
         n_cand = 1 + int(round(7 * variety))
-        flip = not known and rng.random() < 0.5
+        rng.random()       # (the draw that mirrored a scene before: kept, so that every other draw stays as it was)
+        flip = not known and detail.mirrored(seed)
         order = [int(i) for i in np.argsort(-np.asarray(energy, np.float64), kind="stable") if not is_known[i]]
         for i in order:
             w, mu, sd = self.density(feats, mix, y, is_known)
@@ -188,7 +197,7 @@ class PlacementModel(TorchModel):
             pw /= pw.sum()
             comp = rng.choice(len(pw), size=n_cand, p=pw)
             z = rng.standard_normal((n_cand, 2))
-            cand = mu[i, comp] + z * sd[i, comp] * np.array([tau, 1.0 + variety])
+            cand = mu[i, comp] + z * sd[i, comp] * np.array([tau + (PAN_SPREAD - 1.0) * (1.0 - variety), 1.0 + variety])
             cand[:, 0] = np.clip(cand[:, 0], -1.0, 1.0)
             cand[:, 1] = np.clip(cand[:, 1], 0.0, 1.0)
             if n_cand > 1:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.bands import N_BANDS
-from core.detail import DetailCalibration, detail_file, load_detail
+from core.detail import DetailCalibration, detail_file, detail_level, load_detail, mirrored
 from core.errors import ParameterError
 from core.placement import tile_parameters
 from core.ps import PSParams
@@ -87,3 +87,43 @@ def test_the_calibration_carries_the_width_gain_the_tiles_are_rendered_with(rng,
     assert not np.array_equal(wider[0], ic[0])
     with pytest.raises(ParameterError):
         replace(cal, width_gain=-1.0)
+
+
+def test_a_renditions_detail_level_follows_the_golden_ratio_sequence():
+    # z = Phi^-1(frac(1/2 + seed * phi)): seed 0 the median, then -1.185, 0.631, -0.374, 1.913
+    assert detail_level(0) == 0.0
+    assert [round(detail_level(k), 3) for k in range(1, 5)] == [-1.185, 0.631, -0.374, 1.913]
+    zs = np.array([detail_level(k) for k in range(1000)])
+    assert abs(zs.mean()) < 0.01 and abs(zs.std() - 1.0) < 0.02       # standard normal quantiles, evenly spread
+
+
+def test_a_rendition_scales_the_iid_map_by_its_draw_and_odd_seeds_mirror_it(rng, tmp_path):
+    p = _params(rng)
+    cal = replace(_doubling(), iid_spread=0.4)
+    assert np.array_equal(cal.for_rendition(0).apply(p).iid, cal.apply(p).iid)       # seed 0: the median, scale 1
+    s = float(np.exp(0.4 * detail_level(1)))                     # seed 1: exp(0.4 * -1.185) = 0.623, mirrored
+    assert abs(s - 0.6226) < 1e-3 and mirrored(1) and not mirrored(0) and not mirrored(2)
+    q = cal.for_rendition(1).apply(p)
+    assert np.allclose(q.iid, -np.clip(s * cal.apply(p).iid, -50, 50), atol=1e-4)  # |IID| times s, the side negated
+    assert np.array_equal(q.ic, cal.apply(p).ic)                 # IC untouched
+    s2 = float(np.exp(0.4 * detail_level(2)))                    # seed 2: exp(0.4 * 0.631) = 1.287, not mirrored
+    assert np.allclose(cal.for_rendition(2).apply(p).iid, np.clip(s2 * cal.apply(p).iid, -50, 50), atol=1e-4)
+    plain = _doubling()                                          # no spread: only the odd seeds' mirror
+    assert plain.for_rendition(2) is plain
+    assert np.array_equal(plain.for_rendition(3).apply(p).iid, -plain.apply(p).iid)
+    path = tmp_path / "s-detail.json"
+    cal.save(path)
+    assert DetailCalibration.load(path).iid_spread == 0.4
+    _doubling().save(path)
+    assert "iid_spread" not in path.read_text() and DetailCalibration.load(path).iid_spread is None
+    with pytest.raises(ParameterError):
+        replace(cal, iid_spread=-0.1)
+
+
+def test_a_rendition_following_a_reference_is_not_mirrored(rng):
+    p = _params(rng)
+    cal = replace(_doubling(), iid_spread=0.4)
+    s = float(np.exp(0.4 * detail_level(1)))
+    assert np.allclose(cal.for_rendition(1, mirror=False).apply(p).iid, np.clip(s * cal.apply(p).iid, -50, 50),
+                       atol=1e-4)
+    assert _doubling().for_rendition(1, mirror=False).mirror is False

@@ -144,6 +144,28 @@ def test_variety_widens_the_spread_across_seeds(trained):
     assert spread(1.0) > spread(0.0) + 0.1
 
 
+def test_odd_seeds_mirror_the_scene_and_pan_spread_widens_variety_0_only(trained, monkeypatch):
+    import core.detail
+    import core.models.placement as pm
+    m, _, valid = trained
+    sc = valid[0]
+    ys = {s: m.sample(sc.feats, sc.mix, sc.energy, seed=s) for s in (1, 2)}
+    monkeypatch.setattr(core.detail, "MIRROR_ODD", False)
+    plain = {s: m.sample(sc.feats, sc.mix, sc.energy, seed=s) for s in (1, 2)}
+    assert np.array_equal(ys[1][:, 0], -plain[1][:, 0]) and np.array_equal(ys[1][:, 1], plain[1][:, 1])
+    assert np.array_equal(ys[2], plain[2])                       # an even seed is not mirrored
+    pinned = m.sample(sc.feats, sc.mix, sc.energy, seed=1, known={0: (0.3, 0.2)})
+    monkeypatch.setattr(core.detail, "MIRROR_ODD", True)
+    assert np.array_equal(m.sample(sc.feats, sc.mix, sc.energy, seed=1, known={0: (0.3, 0.2)}), pinned)  # context
+    base = np.array([m.sample(sc.feats, sc.mix, sc.energy, seed=s)[:, 0] for s in range(16)])
+    v1 = np.array([m.sample(sc.feats, sc.mix, sc.energy, seed=s, variety=1.0)[:, 0] for s in range(16)])
+    monkeypatch.setattr(pm, "PAN_SPREAD", 2.0)
+    wide = np.array([m.sample(sc.feats, sc.mix, sc.energy, seed=s)[:, 0] for s in range(16)])
+    assert np.abs(wide[:, 0]).mean() > 1.5 * np.abs(base[:, 0]).mean()     # the centred source strays further
+    assert np.array_equal(np.array([m.sample(sc.feats, sc.mix, sc.energy, seed=s, variety=1.0)[:, 0]
+                                    for s in range(16)]), v1)    # variety 1 as before
+
+
 def test_save_load_round_trip(tmp_path, rng):
     m = PlacementModel.new(PlacementConfig(**TINY), seed=2)
     m.save(tmp_path / "p.pt", {"note": "test"})
