@@ -188,8 +188,8 @@ class PlacementModel(TorchModel):
         y, is_known = pinned_rows(known, s)
         tau = 1.0 + 2.0 * variety
         n_cand = 1 + int(round(7 * variety))
-        rng.random()       # (the draw that mirrored a scene before: kept, so that every other draw stays as it was)
-        flip = not known and detail.mirrored(seed)
+        u = rng.random()     # the draw that mirrored a scene before (detail.MIRROR_ODD off); every other draw as it was
+        flip = not known and (detail.mirrored(seed) if detail.MIRROR_ODD else u < 0.5)
         order = [int(i) for i in np.argsort(-np.asarray(energy, np.float64), kind="stable") if not is_known[i]]
         for i in order:
             w, mu, sd = self.density(feats, mix, y, is_known)

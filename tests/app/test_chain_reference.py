@@ -20,9 +20,14 @@ from app.chain import UpmixSettings, upmix_file  # noqa: E402
                                           ("r2", {"renditions": 2})])
 def test_chain_outputs_as_before(tmp_path, monkeypatch, tag, settings):
     """(Without the PS model's detail calibration, which came after the reference: a shipped
-    calibration changes the output by design, core/detail.py.)"""
+    calibration changes the output by design, core/detail.py; nor the odd seeds' mirror and the placement's
+    calibrated pan spread at variety 0, which also came after it, issue 24.)"""
     import app.proposal
+    import core.detail
+    import core.models.placement
     monkeypatch.setattr(app.proposal, "load_detail", lambda *a, **k: None)
+    monkeypatch.setattr(core.detail, "MIRROR_ODD", False)
+    monkeypatch.setattr(core.models.placement, "PAN_SPREAD", 1.0)
     ref = reference()
     inp = tmp_path / "band.wav"
     sf.write(str(inp), np.tile(scenes()["band"], 2)[: 12 * 44100], 44100, subtype="FLOAT")

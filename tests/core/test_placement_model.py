@@ -149,14 +149,17 @@ def test_odd_seeds_mirror_the_scene_and_pan_spread_widens_variety_0_only(trained
     import core.models.placement as pm
     m, _, valid = trained
     sc = valid[0]
-    ys = {s: m.sample(sc.feats, sc.mix, sc.energy, seed=s) for s in (1, 2)}
-    monkeypatch.setattr(core.detail, "MIRROR_ODD", False)
-    plain = {s: m.sample(sc.feats, sc.mix, sc.energy, seed=s) for s in (1, 2)}
-    assert np.array_equal(ys[1][:, 0], -plain[1][:, 0]) and np.array_equal(ys[1][:, 1], plain[1][:, 1])
-    assert np.array_equal(ys[2], plain[2])                       # an even seed is not mirrored
+    ys = {s: m.sample(sc.feats, sc.mix, sc.energy, seed=s) for s in range(6)}
+    monkeypatch.setattr(core.detail, "MIRROR_ODD", False)       # before: mirrored when the seed's first draw < 1/2
+    before = {s: m.sample(sc.feats, sc.mix, sc.energy, seed=s) for s in range(6)}
+    for s in range(6):
+        unmirrored = before[s][:, 0] * (-1.0 if np.random.default_rng(s).random() < 0.5 else 1.0)
+        assert np.array_equal(ys[s][:, 0], -unmirrored if s % 2 else unmirrored)    # now: the odd seeds
+        assert np.array_equal(ys[s][:, 1], before[s][:, 1])
     pinned = m.sample(sc.feats, sc.mix, sc.energy, seed=1, known={0: (0.3, 0.2)})
     monkeypatch.setattr(core.detail, "MIRROR_ODD", True)
     assert np.array_equal(m.sample(sc.feats, sc.mix, sc.energy, seed=1, known={0: (0.3, 0.2)}), pinned)  # context
+    monkeypatch.setattr(pm, "PAN_SPREAD", 1.0)
     base = np.array([m.sample(sc.feats, sc.mix, sc.energy, seed=s)[:, 0] for s in range(16)])
     v1 = np.array([m.sample(sc.feats, sc.mix, sc.energy, seed=s, variety=1.0)[:, 0] for s in range(16)])
     monkeypatch.setattr(pm, "PAN_SPREAD", 2.0)
