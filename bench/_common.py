@@ -39,3 +39,15 @@ def timed(fn, *args, repeat: int = 3, **kw):
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+_FORMATION = []
+
+
+def formation_separate(mono: np.ndarray):
+    """The formation backend's sources of ``mono`` (the separator imported on the first call: benches that find
+    every excerpt's sources in their cache never load it)."""
+    if not _FORMATION:
+        import separation
+        _FORMATION.append(separation.get("formation").separate)
+    return _FORMATION[0](mono)

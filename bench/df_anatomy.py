@@ -33,6 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import formation_separate  # noqa: E402
+
 from core.bands import N_BANDS  # noqa: E402
 from core.detail import load_detail  # noqa: E402
 from core.models.base import load_model  # noqa: E402
@@ -98,14 +100,7 @@ def report(name: str, a: dict, top: int = 6) -> str:
 
 
 def collect(a) -> dict:
-    separate = None
-
-    def sep(mono):
-        nonlocal separate
-        if separate is None:
-            import separation
-            separate = separation.get("formation").separate
-        return separate(mono)
+    sep = formation_separate
     exs = load_excerpts(a.data, a.split, 10.0, a.limit, per_track=a.per_track, every=a.every, keep_stereo=True)
     cache = Path(a.cache) / a.split
     ps = load_model("ps-mtm")

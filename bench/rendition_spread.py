@@ -39,6 +39,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import formation_separate  # noqa: E402
+
 from core import detail as core_detail  # noqa: E402
 from core.detail import load_detail  # noqa: E402
 from core.models import placement as placement_model  # noqa: E402
@@ -93,14 +95,7 @@ def calibration(spec: str):
 def collect(a, exs, spec: str = "") -> list[tuple]:
     """Per excerpt (digest, the kept renditions' paths), rendering what is not kept yet (``spec``: the detail
     calibration's changes, :func:`calibration`)."""
-    separate = None
-
-    def sep(mono):
-        nonlocal separate
-        if separate is None:
-            import separation
-            separate = separation.get("formation").separate
-        return separate(mono)
+    sep = formation_separate
     cache = Path(a.cache) / "train"
     store = Path(a.store)
     store.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import formation_separate  # noqa: E402
+
 import core.decoder as D  # noqa: E402
 import core.renderer as R  # noqa: E402
 from core.models.base import load_model  # noqa: E402
@@ -55,14 +57,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.split == "valid":
         print("note: calibrate on train; on valid this only measures (e.g. before/after, paired)", file=sys.stderr)
-    separate = None
-
-    def sep(mono):
-        nonlocal separate
-        if separate is None:
-            import separation
-            separate = separation.get("formation").separate
-        return separate(mono)
+    sep = formation_separate
 
     t0 = time.monotonic()
     exs = load_excerpts(a.data, a.split, 10.0, a.limit, per_track=a.per_track, every=a.every, keep_stereo=True)

@@ -15,8 +15,8 @@ Sampling (:meth:`PlacementModel.sample`). Known (pinned) sources are context and
 the others are placed one at a time, loudest first, each drawn from the density given the sources
 placed before it, so a rendition is one coherent scene. With no pinned source the whole scene of an odd
 seed is mirrored (:func:`core.detail.mirrored`: exact left/right symmetry, every two consecutive seeds lean to
-both sides; the chain mirrors the PS model's detail of those renditions with it). A ``numpy.random.Generator(seed)`` draws
-everything: the same seed and inputs give the same scene.
+both sides; the chain mirrors the PS model's detail of those renditions with it). A
+``numpy.random.Generator(seed)`` draws everything: the same seed and inputs give the same scene.
 
 ``variety`` v in [0, 1] (0 = as real mixes are, the default; 1 = boldest):
 
