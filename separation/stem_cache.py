@@ -38,7 +38,7 @@ import numpy as np
 
 from core.audio import replacing
 from core.errors import ParameterError
-from core.spill import release
+from core.spill import release, signal_buffer, spill_folder
 from core.settings import Settings
 
 from .base import Source
@@ -136,7 +136,11 @@ class StemCache:
         try:
             with np.load(path, allow_pickle=False) as z:
                 header = json.loads(bytes(z["header"]).decode())
-                stems = [z[f"s{i}"] for i in range(len(header.get("sources", [])))]
+                count = len(header.get("sources", []))
+                if spill_folder() is None:
+                    stems = [z[f"s{i}"] for i in range(count)]
+                else:                           # the headless chain: read onto disk-mapped signals
+                    stems = [_read_signal(z.zip, f"s{i}.npy") for i in range(count)]
         except FileNotFoundError:
             return None
         except Exception as exc:  # truncated or foreign file: drop it, separate again
@@ -267,6 +271,28 @@ class StemCache:
                     p.unlink()
             except OSError:
                 pass
+
+
+def _read_signal(zf, name: str, block: int = 1 << 20) -> np.ndarray:
+    """Member ``name`` of an entry (a 1-D float32 ``.npy``) read a block at a time into a
+    :func:`core.spill.signal_buffer` (mapped on disk inside :func:`core.spill.spilling`), its pages
+    released as it goes: a cached stem costs a block of RSS, not its length."""
+    with zf.open(name) as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if len(shape) != 1 or np.dtype(dtype) != np.float32:
+            raise ValueError(f"{name}: a stem must be 1-D float32, found {dtype} {shape}")
+        out = signal_buffer(shape[0])
+        raw = memoryview(out).cast("B")
+        pos = 0
+        while pos < len(raw):
+            got = f.readinto(raw[pos:pos + block])
+            if not got:
+                raise ValueError(f"{name}: cut short")
+            pos += got
+            release(out)
+        return out
 
 
 def _savez(f, arrays: dict, block: int = 1 << 20) -> None:

@@ -75,3 +75,20 @@ def test_long_recordings_copies_are_not_kept(stems, made, tmp_path):
     copies.prepare(stems[0])
     assert made[0] == 2 and small.entries() == []
     assert not DecorrelatedCache(None, 1).keeps(n)
+
+
+def test_inside_the_chains_spilling_a_kept_copy_is_read_onto_disk(stems, made, tmp_path):
+    """The headless chain maps its signals on files (core.spill): a copy read from the cache is
+    too (a block of RSS, not its length), with the same bits; so is a cached stem."""
+    from core.spill import mapped_on_file, spilling
+    cache = StemCache(tmp_path / "stems")
+    copies = DecorrelatedCache(cache, 1)
+    fresh = copies.prepare(stems[0])
+    with spilling(tmp_path / "spill"):
+        (tmp_path / "spill").mkdir()
+        kept = copies.prepare(stems[0])
+        assert made[0] == 1 and mapped_on_file(kept.d) and np.array_equal(kept.d, fresh.d)
+        cache.store("ab12", [Source("a", stems[1])])
+        back = cache.load("ab12")[0].audio
+        assert mapped_on_file(back) and np.array_equal(back, stems[1])
+    assert not mapped_on_file(cache.load("ab12")[0].audio)          # outside: in RAM, as before

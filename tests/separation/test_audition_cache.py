@@ -60,6 +60,15 @@ def test_a_cache_entry_for_other_settings_or_audio_is_not_used(rng, tmp_path):
     assert not be.last_from_cache
 
 
+def _kinds(folder) -> dict:
+    """{backend: entries} of a stem cache: separations and the sources' decorrelated copies."""
+    cache, out = StemCache(folder), {}
+    for e in cache.entries():
+        backend = cache.read_meta(e.key)["meta"]["backend"]
+        out[backend] = out.get(backend, 0) + 1
+    return out
+
+
 def test_session_separation_uses_the_users_cache(rng, tmp_path, monkeypatch):
     from app.session import Session
     monkeypatch.setenv("SOUNDSTAGE_CACHE_DIR", str(tmp_path / "cache"))
@@ -67,7 +76,7 @@ def test_session_separation_uses_the_users_cache(rng, tmp_path, monkeypatch):
     s = Session()
     s.open(tmp_path / "rec.wav")
     s.separate("formation", {"n_sources": 3})
-    assert len(StemCache(tmp_path / "cache" / "stems").entries()) == 1
+    assert _kinds(tmp_path / "cache" / "stems") == {"formation": 1, "decorrelated": len(s.sources)}
     assert "cache_dir" not in s.backend_settings                         # the project keeps only the settings
 
 
@@ -86,7 +95,8 @@ def test_cached_project_render_is_bit_identical_to_a_fresh_one(rng, tmp_path):
 
     cli("upmix", str(tmp_path / "rec.wav"), "-o", str(tmp_path / "up.wav"), "--separator", "formation",
         "--sources", "3", "--method", "decorr", "--format", "wav24")
-    assert len(StemCache(tmp_path / "cache" / "stems").entries()) == 1
+    kinds = _kinds(tmp_path / "cache" / "stems")
+    assert kinds["formation"] == 1 and kinds["decorrelated"] >= 3      # the separation, each source's copy
     cli("render", str(tmp_path / "up.soundstage.json"), "-o", str(tmp_path / "cached.wav"))
     env["SOUNDSTAGE_CACHE_DIR"] = str(tmp_path / "empty")
     cli("render", str(tmp_path / "up.soundstage.json"), "-o", str(tmp_path / "fresh.wav"))
