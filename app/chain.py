@@ -31,6 +31,7 @@ from core.progress import ProgressFn, Reporter, check_cancel, report
 import math
 import numpy as np
 import threading
+import time
 import separation
 from core.models import list_models, load_model
 from core.models.base import models_dir as shipped
@@ -263,8 +264,9 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
     # the sources' stems and decorrelated copies on disk (core.spill), walked chunk by chunk: a
     # chunk of each resident, whatever the length (an hour is 635 MB a signal)
     with spill.spilling(session.settings.render_spill_dir):
-        return _chain_steps(session, input, output, s, project=project, overwrite=overwrite, progress=progress,
-                            cancel=cancel, dawproject=dawproject)
+        session.mono = spill.to_disk(session.mono)        # the input too (the same values), its pages
+        return _chain_steps(session, input, output, s, project=project, cancel=cancel,  # dropped as work goes on
+                            progress=_Releasing(progress, session.mono), overwrite=overwrite, dawproject=dawproject)
 
 
 def _chain_steps(session, input, output: Path, s: UpmixSettings, *, project, overwrite, progress, cancel,
@@ -284,6 +286,7 @@ def _chain_steps(session, input, output: Path, s: UpmixSettings, *, project, ove
             failed.set()                    # the prediction stops at its next check
             raise
         session.keep_params(first, job.result())
+    spill.release(session.mono)
     _trim_heap()                            # formation's and the sampler's temporaries, freed on their threads
     if s.reference is not None:             # analysed with the separator the recording used
         follow_file(session, s.reference, progress=Reporter(progress, "reference"), cancel=cancel)
@@ -397,6 +400,24 @@ def _trim_heap() -> None:
 
 
 _LIBC: list = [None]
+
+
+class _Releasing:
+    """The chain's progress callback (``progress``, or none) that also drops the pages of the
+    file-mapped ``arrays`` (:func:`core.spill.release`) at most every 0.2 s: the input, which the
+    separation, the prediction (another thread) and the loudness walk in chunks without releasing
+    it themselves, stays a few chunks resident."""
+
+    def __init__(self, progress: Optional[ProgressFn], *arrays):
+        self.progress, self.arrays, self.last = progress, arrays, 0.0
+
+    def __call__(self, p) -> None:
+        now = time.monotonic()
+        if now - self.last >= 0.2:
+            self.last = now
+            spill.release(*self.arrays)
+        if self.progress is not None:
+            self.progress(p)
 
 
 class _Either:

@@ -25,6 +25,7 @@ import numpy as np
 from core.mixdown import MIX_FRAMES
 from core.renderer import SourceRender, prepare_source
 from core.bands import band_edges
+from core.spill import release
 from core.stft import n_frames, stft_frames
 from separation.base import Source
 
@@ -59,6 +60,7 @@ def band_energies(x: np.ndarray) -> np.ndarray:
     out = []
     for f0 in range(0, t, MIX_FRAMES):
         S = stft_frames(x, f0, min(f0 + MIX_FRAMES, t), frames_major=True)
+        release(x)                       # a file-mapped stem (core.spill) keeps a chunk resident
         out.append(np.ascontiguousarray(np.add.reduceat(S.real ** 2 + S.imag ** 2, edges, axis=1).T,
                                         dtype=np.float32))
     return np.concatenate(out, axis=1)

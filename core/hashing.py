@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from .spill import release
+
 __all__ = ["sha256_file", "sha256_array"]
 
 _FILES: dict[tuple[str, int, int], str] = {}
@@ -28,5 +30,12 @@ def sha256_file(path: os.PathLike, *, chunk: int = 1 << 20) -> str:
 
 def sha256_array(a: np.ndarray) -> str:
     """SHA-256 (hex) of an array's values (C order, its own dtype)."""
-    # the array's own bytes, not a copy of them (an hour's mono signal is 635 MB)
-    return hashlib.sha256(memoryview(np.ascontiguousarray(a)).cast("B")).hexdigest()
+    # the array's own bytes, not a copy of them (an hour's mono signal is 635 MB), a block at a time
+    # (a file-mapped array, core.spill, keeps a block resident)
+    a = np.ascontiguousarray(a)
+    h = hashlib.sha256()
+    raw = memoryview(a).cast("B")
+    for i in range(0, len(raw), 1 << 22):
+        h.update(raw[i:i + (1 << 22)])
+        release(a)
+    return h.hexdigest()

@@ -25,7 +25,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-__all__ = ["spilling", "spill_folder", "signal_buffer", "mapped_buffer", "mapped_on_file", "release"]
+__all__ = ["spilling", "spill_folder", "signal_buffer", "to_disk", "mapped_buffer", "mapped_on_file", "release"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,20 @@ def mapped_buffer(shape, folder, *, zeros: bool = False) -> np.ndarray:
 def signal_buffer(n: int) -> np.ndarray:
     """A float32 signal of zeros [shape=(n,)]: on disk inside :func:`spilling`, else in RAM."""
     return mapped_buffer((max(int(n), 0),), spill_folder(), zeros=True)
+
+
+def to_disk(x: np.ndarray, *, block: int = 1 << 20) -> np.ndarray:
+    """``x`` [shape=(n,)] copied into a :func:`signal_buffer` a block at a time (the same values),
+    inside :func:`spilling`; outside, ``x`` itself."""
+    if spill_folder() is None or np.ndim(x) != 1 or mapped_on_file(x):
+        return x
+    out = signal_buffer(len(x))
+    if not mapped_on_file(out):                # (no room on disk: kept in RAM as it was)
+        return x
+    for i in range(0, len(x), block):
+        out[i:i + block] = x[i:i + block]
+        release(out)
+    return out
 
 
 def _map_of(a) -> Optional[mmap.mmap]:

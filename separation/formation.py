@@ -136,6 +136,16 @@ def _energy(x: np.ndarray, block: int = _BLOCK) -> float:
     return float(total)
 
 
+def _finite(x: np.ndarray, block: int = _BLOCK) -> bool:
+    """Whether every sample of ``x`` [shape=(n,)] is finite (a block at a time: no n-long mask)."""
+    for i in range(0, len(x), block):
+        ok = bool(np.isfinite(x[i:i + block]).all())
+        release(x)
+        if not ok:
+            return False
+    return True
+
+
 def _add_into(dst: np.ndarray, src: np.ndarray, block: int = _BLOCK) -> None:
     """``dst += src`` [shape=(n,)] a block at a time (the same sums)."""
     for i in range(0, len(dst), block):
@@ -224,7 +234,7 @@ class SourceFormation:
         if x.shape[0] == 0:
             raise ParameterError("formation got an empty signal")
         x = x.astype(np.float32, copy=False)
-        if not all(np.isfinite(x[i:i + _BLOCK]).all() for i in range(0, len(x), _BLOCK)):   # (no n-long mask)
+        if not _finite(x):
             raise ParameterError("audio contains NaN or infinite samples")
         self.last_from_cache = False
         key = None
@@ -277,6 +287,7 @@ class SourceFormation:
         for t0 in range(0, total, _CHUNK):
             t1 = min(t0 + _CHUNK, total)
             full = np.abs(_chunk_spectrum(x, t0, t1))
+            release(x)                                   # (a file-mapped input: a chunk resident)
             mag = full[:, _CTX:_CTX + t1 - t0]
             pk = pick_peaks(mag, sr=SAMPLE_RATE, n_fft=N_FFT, max_peaks=self.max_peaks,
                             prominence_db=18.0 - 12.0 * s, range_db=50.0 + 30.0 * s,

@@ -149,3 +149,12 @@ def test_mix_of_signals_on_disk_equals_the_mix_in_ram(tmp_path, rng, mono_compat
     ram = [b for _, (b,) in mix_streams([renders], [places], mono_compatible=mono_compatible)]
     mapped = [b for _, (b,) in mix_streams([disk], [places], mono_compatible=mono_compatible)]
     assert len(ram) == len(mapped) and all(np.array_equal(a, b) for a, b in zip(ram, mapped))
+
+
+def test_to_disk_copies_the_signal_onto_a_mapped_file_only_while_spilling(tmp_path, rng):
+    x = rng.standard_normal(3_000_001).astype(np.float32)
+    assert spill.to_disk(x) is x
+    with spill.spilling(tmp_path):
+        y = spill.to_disk(x)
+        assert spill.to_disk(y) is y
+    assert spill.mapped_on_file(y) and np.array_equal(x, y)

@@ -47,3 +47,15 @@ def test_cache_entry_is_an_npz_as_numpy_writes_it(tmp_path, rng):
     assert StemCache.made_here(path)
     got = cache.load("ab12")
     assert [s.name for s in got] == ["x", "r"] and got[0].meta == {"k": 1}
+
+
+def test_cache_hit_inside_spilling_reads_stems_onto_disk(tmp_path, rng):
+    from separation.base import Source
+    cache = StemCache(tmp_path / "stems")
+    x = rng.standard_normal(3_000_001).astype(np.float32)
+    cache.store("cd34", [Source("x", x), Source("y", x[::-1].copy())])
+    with spill.spilling(tmp_path / "spill"):
+        got = cache.load("cd34")
+    assert all(spill.mapped_on_file(s.audio) for s in got)
+    assert np.array_equal(got[0].audio, x) and np.array_equal(got[1].audio, x[::-1])
+    assert not spill.mapped_on_file(cache.load("cd34")[0].audio)       # outside: in RAM, as np.load reads it
