@@ -19,7 +19,7 @@ from core.placement import Placement
 from core.placement import propose as propose_places
 from core.progress import ProgressFn, check_cancel, report
 from core.ps import PSParams
-from core.reference import band_image
+from core.reference import band_image, decides_sides
 from core.renderer import SourceRender, auto_renders
 from separation.base import Source
 from core.hashing import sha256_array
@@ -101,15 +101,18 @@ def render_around(r: Rendition, renders: list[SourceRender], params: PSParams, p
     (what export mixes from, :func:`core.renderer.mix_stream`), no stereo pair for the engine. Around places, the
     PS model's detail goes through its calibration when it has one (:func:`core.detail.load_detail`, from
     ``models_dir``), as rendition ``r.seed`` draws it (:meth:`core.detail.DetailCalibration.for_rendition`;
-    not mirrored when it follows a reference)."""
+    not mirrored when a reference decides the sides, :func:`core.reference.decides_sides`)."""
     centres = band = None
+    energies = np.stack([sr.energy for sr in renders]) if r.reference is not None else None
     if r.placement != "mean" and placements:
         centres = np.array([(p.pan, p.width) for p in placements])
         if r.reference is not None:          # the per-band detail follows the reference's image
-            band = band_image(np.stack([sr.energy for sr in renders]), r.reference, folder=models_dir)
+            band = band_image(energies, r.reference, folder=models_dir)
     detail = load_detail(r.model, models_dir) if centres is not None else None
     auto_renders(renders, params, centres, mono_compatible=mono_compatible, only=only, spill=spill, pairs=pairs,
-                 detail=None if detail is None else detail.for_rendition(r.seed, mirror=r.reference is None),
+                 detail=None if detail is None else detail.for_rendition(r.seed, mirror=r.reference is None or not
+                                                                         decides_sides(energies, r.reference,
+                                                                                       folder=models_dir)),
                  band_image=band,
                  progress=progress, cancel=cancel)
 

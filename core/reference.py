@@ -35,6 +35,7 @@ from .errors import ParameterError
 from dataclasses import replace
 from core import lazy
 bands = lazy.module("core.bands")
+detail = lazy.module("core.detail")
 pan = lazy.module("core.pan")
 placement = lazy.module("core.models.placement")
 placement_features = lazy.module("core.models.placement_features")
@@ -43,7 +44,7 @@ reference_match = lazy.module("core.models.reference_match")
 stft = lazy.module("core.stft")
 
 __all__ = ["ReferenceScene", "MonoReference", "analyse_reference", "propose_with_reference", "side_to_mid_db",
-           "band_image", "follow_band_image", "followed", "MONO_SIDE_DB", "SCENE_VERSION"]
+           "band_image", "follow_band_image", "followed", "decides_sides", "MONO_SIDE_DB", "SCENE_VERSION"]
 
 MONO_SIDE_DB = -30.0      # side this far under mid: a mono or near-mono reference
 MODEL_POWER = 1.0         # the placement model's density, tempered, times the matcher's
@@ -253,7 +254,7 @@ def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene
                       ref[:, 1], sign * np.array(scene.band_pan) if scene.band_pan else None)
     if not m.followed:          # a reference unlike the recording: the placement model's proposal alone
         return model.sample(feats, mix, energy, seed=seed, variety=variety, known=known_in)
-    if m.tier == "loose" and getattr(matcher, "loose_mirror", 0) and not known_in and rng.random() < 0.5:
+    if m.tier == "loose" and getattr(matcher, "loose_mirror", 0) and not known_in and _mirrored(seed, rng):
         m = replace(m, mu=m.mu * [-1.0, 1.0], band=-m.band)     # a loose reference's sides are not trusted
     mu, sig = m.mu, m.sigma
     tau = 1.0 + 2.0 * variety
@@ -284,6 +285,26 @@ def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene
     for i, (p, w) in (known_in or {}).items():
         y[int(i)] = (float(p), float(w))
     return y
+
+
+def _mirrored(seed: int, rng) -> bool:
+    """Whether a rendition mirrors the scene it is given, as the placement model decides it
+    (:func:`core.detail.mirrored`; with that off, a draw)."""
+    u = rng.random()
+    return detail.mirrored(seed) if detail.MIRROR_ODD else u < 0.5
+
+
+def decides_sides(energies: np.ndarray, scene: ReferenceScene, *, folder=None) -> bool:
+    """Whether ``scene`` decides which side each source of a recording with band energies
+    ``energies`` [shape=(S, 34, frames)] is on: followed closely, or loosely without mirroring.
+    Otherwise renditions lean either way by seed, as without a reference (the chain mirrors the PS
+    model's detail with their places)."""
+    e = np.maximum(np.asarray(energies, np.float64), 0.0)
+    matcher = reference_match.load_reference_matcher(folder)
+    m = matcher.match(placement_features.source_features(e), placement_features.mix_features(e),
+                      np.array(scene.feats), np.array(scene.mix), np.array(scene.share), np.array(scene.pan),
+                      np.array(scene.width))
+    return m.tier == "close" or (m.tier == "loose" and not matcher.loose_mirror)
 
 
 def followed(energies: np.ndarray, scene: ReferenceScene, *, folder=None) -> tuple[str, float, float]:

@@ -57,7 +57,7 @@ from .evaluation_sources import _cached, source_metrics
 from .ps_metrics import GaussianStats, frechet_distance, rendition_error
 from types import SimpleNamespace
 from core.models.base import load_model
-from core.reference import band_image, followed, propose_with_reference
+from core.reference import band_image, decides_sides, followed, propose_with_reference
 from core import lazy
 datahash = lazy.module("training.datahash")
 placement = lazy.module("core.placement")
@@ -296,8 +296,11 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
                     if c != "same-track-places":
                         band = band_image(energies, scenes[c])
                 per[c].append(y)
-                if chain:
-                    renderer.auto_renders(renders, params, y, detail=load_detail(ps_model), band_image=band,
+                if chain:           # the detail of a rendition as the app draws it (mirrored with the
+                    cal = load_detail(ps_model)        # places unless the reference decides the sides)
+                    cal = cal and cal.for_rendition(seed, mirror=c == "none" or scenes[c] is None
+                                                    or not decides_sides(energies, scenes[c]))
+                    renderer.auto_renders(renders, params, y, detail=cal, band_image=band,
                                           cancel=cancel)
                     out = renderer.mix(renders, [placement.Placement(float(p), float(w)) for p, w in y])
                     a = analyze(out).fit_frames(real.n_frames)

@@ -143,3 +143,15 @@ def test_a_loose_reference_gives_its_layout_either_way_round(scene, recording):
     assert 0 < (bass < 0).sum() < len(bass)                    # both ways round over the seeds
     kept = proposals(0.0)
     assert np.all(kept[:, 0, 0] < -0.3) and np.all(kept[:, 1, 0] > 0.3)
+
+
+def test_the_reference_decides_the_sides_only_when_followed_closely(scene, recording):
+    """A followed reference fixes the sides (the chain does not mirror its renditions' detail); one
+    the gate leaves out does not (its renditions lean either way by seed, places and detail alike)."""
+    from dataclasses import replace
+    from core.reference import decides_sides, followed
+    assert followed(recording, scene)[0] == "close" and decides_sides(recording, scene)
+    bright = list(scene.mix)
+    bright[:34] = [-6.0] * 30 + [np.log10(0.25)] * 4          # a mixture all in the top four bands
+    far = replace(scene, mix=tuple(bright))
+    assert followed(recording, far)[0] == "" and not decides_sides(recording, far)
