@@ -20,7 +20,8 @@ reported):
 4. ``width_sigma``: the source-level D_F of (pan, width) on the same-track pairs.
 
 Every pair's E_min is kept in ``--memo`` (keyed by the pair, the matcher's parameters and the
-placement model's checksum), so a run resumes and a rerun on more tracks computes only what is new.
+placement model's checksum and sampling), so a run resumes and a rerun on more tracks computes
+only what is new.
 
     python -m training.train_reference --export resources/models/reference-match.json
 """
@@ -38,7 +39,8 @@ import numpy as np
 
 from core.audio import replacing
 from core.hashing import sha256_file as file_sha256
-from core.models.placement import load_placement_model, placement_model_path
+from core.detail import MIRROR_ODD
+from core.models.placement import PAN_SPREAD, load_placement_model, placement_model_path
 from core.models.reference_match import ReferenceMatcher
 from core.reference import place_features
 
@@ -107,12 +109,15 @@ def _loose(t: ReferenceMatcher, s: float, mirror: float) -> ReferenceMatcher:
 
 
 class _Memo:
-    """Per-pair proposals' measures, kept in a JSON file (``--memo``) keyed by the pair (its recording and
-    its reference), the matcher's class and parameters and the placement model's checksum, so that a tuning run resumes."""
+    """Per-pair proposals' measures, kept in a JSON file (``--memo``) keyed by the pair (its
+    recording and its reference), the matcher's class and parameters and the placement model's
+    checksum and sampling (:data:`core.models.placement.PAN_SPREAD`, :data:`core.detail.MIRROR_ODD`),
+    so that a tuning run resumes."""
 
     def __init__(self, model, path: Optional[Path] = None):
         self.model, self.path = model, (Path(path) if path else None)
-        self.tag = file_sha256(placement_model_path())[:12]
+        # the model's file and how it is sampled (a cached E_min of the model alone depends on both)
+        self.tag = f"{file_sha256(placement_model_path())[:12]}-{PAN_SPREAD:g}-{int(bool(MIRROR_ODD))}"
         self.d = json.loads(self.path.read_text()) if self.path and self.path.exists() else {}
         self.new = 0
 
