@@ -31,7 +31,6 @@ from core.progress import ProgressFn, Reporter, check_cancel, report
 import math
 import numpy as np
 import threading
-import time
 import separation
 from core.models import list_models, load_model
 from core.models.base import models_dir as shipped
@@ -266,7 +265,7 @@ def _session_chain(input, output: Path, s: UpmixSettings, user, *, project, over
     with spill.spilling(session.settings.render_spill_dir):
         session.mono = spill.to_disk(session.mono)        # the input too (the same values), its pages
         return _chain_steps(session, input, output, s, project=project, cancel=cancel,  # dropped as work goes on
-                            progress=_Releasing(progress, session.mono), overwrite=overwrite, dawproject=dawproject)
+                            progress=spill.Releasing(progress, session.mono), overwrite=overwrite, dawproject=dawproject)
 
 
 def _chain_steps(session, input, output: Path, s: UpmixSettings, *, project, overwrite, progress, cancel,
@@ -400,24 +399,6 @@ def _trim_heap() -> None:
 
 
 _LIBC: list = [None]
-
-
-class _Releasing:
-    """The chain's progress callback (``progress``, or none) that also drops the pages of the
-    file-mapped ``arrays`` (:func:`core.spill.release`) at most every 0.2 s: the input, which the
-    separation, the prediction (another thread) and the loudness walk in chunks without releasing
-    it themselves, stays a few chunks resident."""
-
-    def __init__(self, progress: Optional[ProgressFn], *arrays):
-        self.progress, self.arrays, self.last = progress, arrays, 0.0
-
-    def __call__(self, p) -> None:
-        now = time.monotonic()
-        if now - self.last >= 0.2:
-            self.last = now
-            spill.release(*self.arrays)
-        if self.progress is not None:
-            self.progress(p)
 
 
 class _Either:

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Optional
 
+from core import spill
 from core.placement import Placement
 from core.progress import ProgressFn, Reporter
 
@@ -62,13 +63,17 @@ def load_project(path, *, settings: Optional[Settings] = None, pairs: bool = Tru
                  progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> Session:
     """A session re-made from project file ``path``; its ``project_notes`` say why a re-render may
     not be exact (another app version, a model file that is not the one the project used).
-    ``pairs=False``: a headless session (:attr:`Session.pairs`), to export only."""
+    ``pairs=False``: a headless session (:attr:`Session.pairs`), to export only. Inside
+    :func:`core.spill.spilling` its signals (the input, stems, decorrelated copies) are mapped on disk
+    and walked chunk by chunk, as the headless chain's are."""
     path = Path(path)
     data = read_project(path)
     rec_path = data.recording_path(path)
     s = Session(settings)
     s.pairs = pairs
     s.open(rec_path)
+    s.mono = spill.to_disk(s.mono)      # inside core.spill.spilling (``render``): the input on disk too
+    progress = spill.Releasing(progress, s.mono)
     if data.recording_sha256 and data.recording_sha256 != s.audio_sha256():
         raise ProjectError(f"{path}: the recording {rec_path} has changed since the project was saved")
     s.model = data.model

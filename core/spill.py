@@ -20,12 +20,15 @@ import mmap
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Iterator, Optional
 
 import numpy as np
 
-__all__ = ["spilling", "spill_folder", "signal_buffer", "to_disk", "mapped_buffer", "mapped_on_file", "release"]
+from .progress import ProgressFn
+
+__all__ = ["Releasing", "spilling", "spill_folder", "signal_buffer", "to_disk", "mapped_buffer", "mapped_on_file", "release"]
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +124,21 @@ def release(*arrays) -> None:
                 m.madvise(mmap.MADV_DONTNEED)
             except (OSError, ValueError, AttributeError):      # (no madvise: the pages just stay)
                 pass
+
+
+class Releasing:
+    """A progress callback (``progress``, or none) that also drops the pages of the file-mapped
+    ``arrays`` (:func:`release`) at most every 0.2 s: the headless chain's and ``render``'s input,
+    which the separation, the prediction (another thread) and the loudness walk in chunks without
+    releasing it themselves, stays a few chunks resident."""
+
+    def __init__(self, progress: Optional[ProgressFn], *arrays):
+        self.progress, self.arrays, self.last = progress, arrays, 0.0
+
+    def __call__(self, p) -> None:
+        now = time.monotonic()
+        if now - self.last >= 0.2:
+            self.last = now
+            release(*self.arrays)
+        if self.progress is not None:
+            self.progress(p)

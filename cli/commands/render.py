@@ -19,6 +19,7 @@ from core import lazy
 export = lazy.module("app.export")
 output = lazy.module("app.output")
 progress = lazy.module("core.progress")
+spill = lazy.module("core.spill")
 project_io = lazy.module("app.project_io")
 
 NAME = "render"
@@ -58,10 +59,15 @@ def run(args) -> int:
     replace(output.OutputSettings(), **changes)          # a ceiling out of range is refused before any work
     out = check_output(args.output, force=args.force)
     bar = TerminalProgress(enabled=not args.quiet)
+    with spill.spilling(args.user.render_spill_dir):      # the signals on disk, as the chain's: an hour fits
+        return _render(args, out, bar, changes)
+
+
+def _render(args, out, bar, changes) -> int:
     try:
         session = project_io.load_project(args.project, settings=args.user, pairs=False,
                                           progress=progress.Reporter(bar, "load project"),
-                               cancel=threading.Event())
+                                          cancel=threading.Event())
     finally:
         bar.close()
     for note in session.project_notes:

@@ -234,8 +234,8 @@ def test_project_errors(tmp_path, rng):
         load_project(tmp_path / "q.json")
 
 
-@pytest.mark.slow
-def test_project_render_is_bit_identical_in_a_fresh_process(tmp_path, rng):
+def _exported_project(tmp_path, rng):
+    """A formation session with a rendition and one source moved, exported to a.wav with its project."""
     x = np.sum(_three_sources(rng, 3.0), axis=0).astype(np.float32)
     sf.write(str(tmp_path / "rec.flac"), x / np.abs(x).max() * 0.5, 44100)
     s = Session()
@@ -245,11 +245,33 @@ def test_project_render_is_bit_identical_in_a_fresh_process(tmp_path, rng):
     s.new_rendition(3)
     s.set_placement(1, s.placements[1].moved(-0.4, 0.6))
     res = export(s, tmp_path / "a.wav", fmt="wav24")
+    return s, res
+
+
+@pytest.mark.slow
+def test_project_render_is_bit_identical_in_a_fresh_process(tmp_path, rng):
+    s, res = _exported_project(tmp_path, rng)
     exe = Path(sys.executable).with_name("soundstage")
     r = subprocess.run([str(exe), "render", str(res.project), "-o", str(tmp_path / "b.wav")],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()  # PCM: no timestamped PEAK chunk
+
+
+def test_a_headless_project_load_inside_spilling_keeps_its_signals_on_disk(tmp_path, rng):
+    """``render`` loads the project inside core.spill.spilling: the input, the stems and their
+    decorrelated copies are mapped on (unlinked) files, walked a chunk at a time, and the export is
+    the same bytes as the session's that saved it."""
+    from core.spill import mapped_on_file, spilling
+    s, res = _exported_project(tmp_path, rng)
+    (tmp_path / "spill").mkdir()
+    with spilling(tmp_path / "spill"):
+        again = load_project(res.project, pairs=False)
+        assert mapped_on_file(again.mono) and np.array_equal(again.mono, s.mono)
+        assert all(mapped_on_file(r.s) and mapped_on_file(r.d) for r in again.renders)
+        export(again, tmp_path / "b.wav", fmt="wav24", project=False)
+    assert not mapped_on_file(load_project(res.project, pairs=False).mono)      # outside: in RAM
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
 
 
 def test_no_device_gives_clear_message(rng, tmp_path):
