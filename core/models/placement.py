@@ -13,9 +13,10 @@ from right.
 
 Sampling (:meth:`PlacementModel.sample`). Known (pinned) sources are context and stay as they are;
 the others are placed one at a time, loudest first, each drawn from the density given the sources
-placed before it, so a rendition is one coherent scene. With no pinned source the whole scene of an odd
-seed is mirrored (:func:`core.detail.mirrored`: exact left/right symmetry, every two consecutive seeds lean to
-both sides; the chain mirrors the PS model's detail of those renditions with it). A
+placed before it, so a rendition is one coherent scene. With no pinned source the scene is turned to lean
+right (its energy-weighted mean pan >= 0) and then mirrored for an odd seed (:func:`core.detail.mirrored`): every
+two consecutive seeds lean to opposite sides (exact left/right symmetry; the chain mirrors the PS model's detail
+of the odd seeds' renditions with it). A
 ``numpy.random.Generator(seed)`` draws everything: the same seed and inputs give the same scene.
 
 ``variety`` v in [0, 1] (0 = as real mixes are, the default; 1 = boldest):
@@ -189,7 +190,7 @@ class PlacementModel(TorchModel):
         tau = 1.0 + 2.0 * variety
         n_cand = 1 + int(round(7 * variety))
         u = rng.random()     # the draw that mirrored a scene before (detail.MIRROR_ODD off); every other draw as it was
-        flip = not known and (detail.mirrored(seed) if detail.MIRROR_ODD else u < 0.5)
+        flip = not known and u < 0.5
         order = [int(i) for i in np.argsort(-np.asarray(energy, np.float64), kind="stable") if not is_known[i]]
         for i in order:
             w, mu, sd = self.density(feats, mix, y, is_known)
@@ -208,6 +209,8 @@ class PlacementModel(TorchModel):
                 pick = cand[0]
             y[i] = pick
             is_known[i] = True
+        if not known and detail.MIRROR_ODD:     # the scene leaning right (by energy), then the odd seeds' mirror
+            flip = (float(np.dot(np.asarray(energy, np.float64), y[:, 0])) < 0.0) != detail.mirrored(seed)
         if flip:
             y[:, 0] = -y[:, 0]
         for i, (p, w) in known.items():
