@@ -21,25 +21,15 @@ from typing import Callable, Optional
 import numpy as np
 
 from core.errors import Cancelled
+from core.listening import FillOrder
 from core.placement import Placement
 from core.progress import check_cancel
 from core.renderer import SourceRender, mix_stream, pair_buffer
 
-__all__ = ["StateMix", "FIRST_FRAMES", "FOLLOW_AHEAD", "background", "wait_background", "follow"]
+__all__ = ["StateMix", "FIRST_FRAMES", "background", "wait_background"]
 
 FIRST_FRAMES = 12       # STFT frames of the first block made from the playhead (about 0.2 s of sound)
 MIX_CHUNK = 256         # STFT frames made at a time behind the first block (about 6 s)
-FOLLOW_AHEAD = 44100    # a playhead this far ahead of the part being made is reached without a jump
-
-_FOLLOW: list[Optional[Callable[[], Optional[int]]]] = [None]
-
-
-def follow(playhead: Optional[Callable[[], Optional[int]]]) -> None:
-    """Where the person listens (a function giving the playback position in samples, or None when
-    nothing plays): mixes being made go on from there when it falls in a part they have not made
-    (a seek ahead or back while a new rendition's mix is made), instead of playing silence there
-    until the fill comes round. The app's playback sets it; one listener per process."""
-    _FOLLOW[0] = playhead
 
 _RUNNING: list[tuple[Callable[[], None], threading.Thread]] = []
 _RUNNING_LOCK = threading.Lock()
@@ -88,7 +78,7 @@ class StateMix:
         self.cancelled = threading.Event()
         self.start_at = 0
         self._stream = None
-        self._made: list[list[int]] = []         # the parts made, [a, b) in samples, merged
+        self.order = FillOrder(self.n)           # the parts made; where to go on (the person's seeks)
         self._running = False
         self._run_lock = threading.Lock()
         if buf is not None:                      # made elsewhere (e.g. the output gain's measurement)
@@ -120,7 +110,7 @@ class StateMix:
                                   mono_compatible=self.mono_compatible, first_chunk=first_frames, chunk=MIX_CHUNK)
         a, block = next(self._stream)
         self.buf[a:a + len(block)] = block
-        self._mark(a, a + len(block))
+        self.order.mark(a, a + len(block))
         return self
 
     def run_behind(self) -> "StateMix":
@@ -132,7 +122,7 @@ class StateMix:
     def run(self) -> bool:
         """The rest (a background thread): from the first block to the end, then from the
         beginning to the playhead; :meth:`cancel` stops it between chunks. Where the person seeks to
-        a part not made yet (the playhead of :func:`follow`), it goes on from there, and makes the
+        a part not made yet (:class:`core.listening.FillOrder`), it goes on from there, and makes the
         part it skipped after. Whether it is whole. Another thread running it already: waits for that one."""
         with self._run_lock:
             running, self._running = self._running, True
@@ -148,9 +138,9 @@ class StateMix:
                 for a, block in stream:
                     self._check()
                     self.buf[a:a + len(block)] = block
-                    self._mark(a, a + len(block))
+                    self.order.mark(a, a + len(block))
                     pos = a + len(block)
-                    wanted = self._wanted(pos)
+                    wanted = self.order.wanted(pos)
                     if wanted is not None:
                         pos = wanted
                         break
@@ -162,58 +152,12 @@ class StateMix:
         self.filled.set()
         return True
 
-    def _mark(self, a: int, b: int) -> None:
-        """Samples ``a:b`` are made (the made parts, merged, in order)."""
-        made = self._made
-        if made and made[-1][1] == a:
-            made[-1][1] = b
-        else:
-            made.append([a, b])
-            made.sort()
-            merged = [made[0]]
-            for lo, hi in made[1:]:
-                if lo <= merged[-1][1]:
-                    merged[-1][1] = max(merged[-1][1], hi)
-                else:
-                    merged.append([lo, hi])
-            self._made[:] = merged
-
-    def _made_at(self, sample: int) -> bool:
-        return any(lo <= sample < hi for lo, hi in self._made)
-
-    def _gap_from(self, pos: int) -> Optional[tuple[int, int]]:
-        """The first part not made at or after ``pos`` (else from the beginning), or None."""
-        edges = [(lo, hi) for lo, hi in self._made]
-        for origin in (pos, 0):
-            a = origin
-            for lo, hi in edges:
-                if hi <= a:
-                    continue
-                if lo <= a:
-                    a = hi
-                    continue
-                return a, lo
-            if a < self.n:
-                return a, self.n
-        return None
-
     def _stream_from(self, pos: int):
-        gap = self._gap_from(pos)
+        gap = self.order.gap_from(pos)
         if gap is None:
             return None
         return mix_stream(self.renders, self.placements, start=gap[0], stop=gap[1],
                           mono_compatible=self.mono_compatible, chunk=MIX_CHUNK)
-
-    def _wanted(self, made_to: int) -> Optional[int]:
-        """Where to go on from when the playhead is in a part not made and not just ahead of
-        ``made_to`` (where the mix is made now), else None."""
-        fn = _FOLLOW[0]
-        head = fn() if fn is not None else None
-        if head is None or not 0 <= head < self.n or self._made_at(head):
-            return None
-        if made_to <= head < made_to + FOLLOW_AHEAD:
-            return None                  # reached in a moment anyway
-        return int(head)
 
     def _check(self) -> None:
         if self.cancelled.is_set():

@@ -36,7 +36,9 @@ import numpy as np
 from .bands import N_BANDS, band_edges, band_of_bin
 from .decoder import CHUNK_FRAMES, mixing_coefficients, side_coefficients
 from .decorrelator import transient_strength
+from . import HOP
 from .errors import ParameterError
+from .listening import FillOrder
 from .mixdown import CHUNK, MIX_FRAMES, active_gains, mix_stream, mix_streams, pinned_coefficients
 from .placement import Placement, downmix_gain, tile_parameters, trajectories
 from .progress import ProgressFn, check_cancel, report
@@ -186,10 +188,13 @@ class PairFiller:
     """The auto pairs of ``renders`` made from the playhead: :meth:`start` renders, for every
     source that needs one, a new pair's first ``first_frames`` frames from sample ``start`` on (in
     a few tens of milliseconds: the rendition is heard at once), :meth:`run` (in a background
-    thread) the rest, from the playhead to the end, then from the beginning (far faster than it
-    plays). A pair is :attr:`SourceRender.pending` until it is whole; a filler that stops before
-    (cancelled, or its pair released) leaves it missing (``auto`` None), so it is made again when
-    needed. Each pair equals :func:`render_auto`'s to float rounding (the chunks differ)."""
+    thread) the rest, ``chunk`` frames at a time for every source together, from the playhead to the
+    end, then from the beginning (far faster than it plays); where the person seeks to a part not
+    made yet, it goes on from there (:class:`core.listening.FillOrder`). A pair is
+    :attr:`SourceRender.pending` until it is whole; a filler that stops before (cancelled, or its
+    pair released) leaves it missing (``auto`` None), so it is made again when needed. Each pair
+    equals :func:`render_auto`'s to float rounding (the chunks differ), and whatever the order its
+    parts were made in, the same bits (:func:`mix_stream` from any sample)."""
 
     def __init__(self, renders: list[SourceRender], *, start: int = 0, mono_compatible: bool = False,
                  spill: Optional[Path] = None, first_frames: int = 24, chunk: int = 256):
@@ -199,6 +204,7 @@ class PairFiller:
         self.mono_compatible = bool(mono_compatible)
         self.spill, self.first_frames, self.chunk = spill, int(first_frames), int(chunk)
         self._streams = []
+        self._first = 0                     # samples of the first block (every pair's the same)
         self.cancelled = threading.Event()
 
     @property
@@ -215,8 +221,10 @@ class PairFiller:
             stream = mix_stream([r], one, start=self.start, mono_compatible=self.mono_compatible,
                                 chunk=self.chunk, first_chunk=self.first_frames)
             a, block = next(stream)
+            stream.close()                  # the rest: :meth:`run`, every pair a part at a time
             pair[a:a + len(block)] = block
-            self._streams.append((r, pair, stream))
+            self._first = len(block)
+            self._streams.append((r, pair, None))
         if install:
             self.install()
         return self
@@ -230,19 +238,28 @@ class PairFiller:
         """The rest of every pair (a background thread; :meth:`cancel` stops it between chunks,
         leaving the pairs pending)."""
         one = [Placement()]
+        order = FillOrder(self.n)
+        pos = self.start
+        if self._streams:
+            order.mark(self.start, self.start + self._first)
+            pos = self.start + self._first
+        span = self.chunk * HOP
         try:
-            for r, pair, stream in self._streams:          # playhead to the end, source by source
-                for a, block in stream:
-                    if self.cancelled.is_set() or r.auto is not pair:
-                        raise _Stop
-                    pair[a:a + len(block)] = block
-            for r, pair, _ in self._streams:               # then the beginning
-                if self.start > 0:
-                    for a, block in mix_stream([r], one, start=0, stop=self.start,
-                                               mono_compatible=self.mono_compatible, chunk=self.chunk):
+            while self._streams:
+                gap = order.gap_from(pos)
+                if gap is None:
+                    break
+                a, b = gap[0], min(gap[1], gap[0] + span)
+                for r, pair, _ in self._streams:           # this part of every pair
+                    for lo, block in mix_stream([r], one, start=a, stop=b, mono_compatible=self.mono_compatible,
+                                                chunk=self.chunk):
                         if self.cancelled.is_set() or r.auto is not pair:
                             raise _Stop
-                        pair[a:a + len(block)] = block
+                        pair[lo:lo + len(block)] = block
+                order.mark(a, b)
+                wanted = order.wanted(b)
+                pos = b if wanted is None else wanted
+            for r, pair, _ in self._streams:
                 if r.auto is pair:
                     r.pending = False
         except _Stop:

@@ -13,9 +13,9 @@ from typing import Callable, Optional
 
 from PyQt6.QtCore import QObject, QSettings, QTimer, pyqtSignal
 
-from app import mixes
 from app.display import ClockPlayer, OutputTap, TappedPlayer, meter_values
 from app.playback import MixEngine, PlaybackUnavailable
+from core import listening
 
 __all__ = ["Playback"]
 
@@ -44,7 +44,7 @@ class Playback(QObject):
         def playhead() -> Optional[int]:
             p = me()
             return p.engine.position if p is not None and p.engine is not None else None
-        mixes.follow(playhead)          # a mix being made goes on from where the person seeks (app.mixes)
+        listening.follow(playhead)      # mixes and pairs being made go on from where the person seeks
 
     # --- the engine and the device --------------------------------------------------------------
     def fits(self, snap) -> bool:

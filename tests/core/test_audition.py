@@ -352,6 +352,8 @@ def test_a_mix_being_made_goes_on_from_where_the_person_seeks(scene, monkeypatch
     bits."""
     from app import mixes
     from app.mixes import StateMix
+    from core import listening
+    from core.listening import FillOrder
     renders, params, centres = scene
     auto_renders(renders, params, centres)
     pl = PLACES[1]
@@ -359,7 +361,7 @@ def test_a_mix_being_made_goes_on_from_where_the_person_seeks(scene, monkeypatch
     n = len(fast)
     head = [None]
     order = []
-    real_mark = StateMix._mark
+    real_mark = FillOrder.mark
 
     def mark(self, a, b):
         order.append(a)
@@ -367,14 +369,14 @@ def test_a_mix_being_made_goes_on_from_where_the_person_seeks(scene, monkeypatch
             head[0] = n - 30000
         real_mark(self, a, b)
 
-    monkeypatch.setattr(StateMix, "_mark", mark)
+    monkeypatch.setattr(FillOrder, "mark", mark)
     monkeypatch.setattr(mixes, "MIX_CHUNK", 16)                    # (3 s: blocks of 0.4 s)
-    mixes.follow(lambda: head[0])
+    listening.follow(lambda: head[0])
     try:
         m = StateMix(renders, pl, False).start(0, first_frames=4)
         assert m.run()
     finally:
-        mixes.follow(None)
+        listening.follow(None)
     assert order[0] == 0 and order.index(n - 30000) == 2          # the sought part after the chunk in hand
     assert order[-1] < n - 30000 and sorted(order) != order       # then the skipped middle
     assert np.array_equal(m.buf, fast)
@@ -382,7 +384,9 @@ def test_a_mix_being_made_goes_on_from_where_the_person_seeks(scene, monkeypatch
 
 def test_a_mix_being_made_without_a_listener_or_with_the_playhead_just_ahead_goes_in_order(scene, monkeypatch):
     from app import mixes
-    from app.mixes import FOLLOW_AHEAD, StateMix
+    from app.mixes import StateMix
+    from core import listening
+    from core.listening import FOLLOW_AHEAD
     monkeypatch.setattr(mixes, "MIX_CHUNK", 16)
     renders, params, centres = scene
     auto_renders(renders, params, centres)
@@ -390,10 +394,45 @@ def test_a_mix_being_made_without_a_listener_or_with_the_playhead_just_ahead_goe
     fast = mix(renders, pl)
     for head in (None, 5000):
         m = StateMix(renders, pl, False).start(3000, first_frames=4)
-        mixes.follow(lambda: head)
+        listening.follow(lambda: head)
         try:
             assert m.run()
         finally:
-            mixes.follow(None)
-        assert m._made == [[0, len(fast)]] and np.array_equal(m.buf, fast)
+            listening.follow(None)
+        assert m.order.made == [[0, len(fast)]] and np.array_equal(m.buf, fast)
     assert 5000 - 3000 < FOLLOW_AHEAD
+
+
+def test_pairs_being_made_go_on_from_where_the_person_seeks(scene, monkeypatch):
+    """The sources' pairs (an edit's, made from the playhead) are made a part at a time for every
+    source together; a seek into a part not made yet is made next; each pair is render_auto's."""
+    from core import listening
+    from core.listening import FillOrder
+    from core.renderer import PairFiller, render_auto
+    renders, params, centres = scene
+    auto_renders(renders, params, centres, pairs=False)
+    for r in renders:
+        r.auto = None
+    n = len(renders[0].s)
+    head, order = [None], []
+    real_mark = FillOrder.mark
+
+    def mark(self, a, b):
+        order.append(a)
+        if len(order) == 2:                                       # after the first part: a seek back
+            head[0] = 5000
+        real_mark(self, a, b)
+
+    monkeypatch.setattr(FillOrder, "mark", mark)
+    listening.follow(lambda: head[0])
+    try:
+        filler = PairFiller(renders, start=n // 2, chunk=16, first_frames=4).start_pairs()
+        assert all(r.pending for r in renders)
+        filler.run()
+    finally:
+        listening.follow(None)
+    assert order[0] == n // 2 and order[2] == 5000                # the sought part right after the one in hand
+    assert all(not r.pending for r in renders)
+    for r in renders:
+        ref = render_auto(r, *r.tiles)
+        assert np.abs(r.auto - ref).max() < 1e-5 * max(1.0, np.abs(ref).max())
