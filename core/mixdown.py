@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 import numpy as np
 
+from concurrent.futures import ThreadPoolExecutor
+
 from .bands import band_of_bin
 from .decoder import coefficients, mixing_coefficients, side_coefficients
 from .errors import ParameterError
@@ -130,22 +132,51 @@ def mix_streams(sets: list[list["SourceRender"]], placements: list[list[Placemen
             yield a0, blocks
         return
     t_total = n_frames(n)
-    bob = band_of_bin()
-    n_bins = len(bob)
     n_ch = 1 if mono_compatible else 2
     f = 0 if start == 0 else max(0, start // HOP - 1)    # first_sample(f) <= start
     olas = [OverlapAddStream(n, n_ch, first=f) if auto else None for auto in autos]
-    step = first_chunk or chunk
+    # several renditions: each one's mixing law applied on a thread of its own (numpy works outside
+    # the GIL; each rendition's sums keep their order, so its bits are those of mix_stream alone)
+    pool = ThreadPoolExecutor(2, thread_name_prefix="mix") if sum(bool(a) for a in autos) > 1 else None
+    try:
+        yield from _mix_chunks(sets, splits, autos, olas, f, t_total, first_chunk or chunk, chunk, start, stop,
+                               mono_compatible, n_ch, pool, cancel)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def _add_law(S, D, r, g: float, f: int, f1: int, acc_k: list, tmp: np.ndarray, mono_compatible: bool) -> None:
+    """``acc_k`` (a rendition's channel spectra [t, bins]) += source ``r``'s law times ``g`` applied to its ``S``, ``D``."""
+    bob = band_of_bin()
+    iid, ic = r.tiles[0][:, f:f1], r.tiles[1][:, f:f1]
+    if mono_compatible:
+        a, b = side_coefficients(iid, ic)
+        laws = ((a, b),)
+    else:
+        a, b, c, d = mixing_coefficients(iid, ic)
+        dg = downmix_gain(iid, ic)
+        laws = ((a * dg, b * dg), (c * dg, d * dg))
+    for acc, (ca, cb) in zip(acc_k, laws):
+        np.multiply((ca * g).T[:, bob], S, out=tmp)
+        acc += tmp
+        np.multiply((cb * g).T[:, bob], D, out=tmp)
+        acc += tmp
+
+
+def _mix_chunks(sets, splits, autos, olas, f, t_total, step, chunk, start, stop, mono_compatible, n_ch, pool, cancel):
+    n_bins = len(band_of_bin())
     while f < t_total:
         check_cancel(cancel)
         f1 = min(t_total, f + step)
         step = chunk
         t = f1 - f
-        tmp = np.empty((t, n_bins), np.complex64)
+        tmps = [np.empty((t, n_bins), np.complex64) if auto else None for auto in autos]
         specs = [[np.zeros((t, n_bins), np.complex64) for _ in range(n_ch)] if auto else None for auto in autos]
         for i in sorted(set().union(*autos)):  # each source transformed once, frames-major [t, bins]
             S = D = None
-            for renders, (consts, gains), auto, acc_k in zip(sets, splits, autos, specs):
+            jobs = []
+            for renders, (consts, gains), auto, acc_k, tmp in zip(sets, splits, autos, specs, tmps):
                 if i not in auto:
                     continue
                 r = renders[i]
@@ -153,20 +184,13 @@ def mix_streams(sets: list[list["SourceRender"]], placements: list[list[Placemen
                     S = stft_frames(r.s, f, f1, frames_major=True)
                     D = stft_frames(r.d, f, f1, frames_major=True)
                     release(r.s, r.d)
-                iid, ic = r.tiles[0][:, f:f1], r.tiles[1][:, f:f1]
-                g = gains[i]
-                if mono_compatible:
-                    a, b = side_coefficients(iid, ic)
-                    laws = ((a, b),)
-                else:
-                    a, b, c, d = mixing_coefficients(iid, ic)
-                    dg = downmix_gain(iid, ic)
-                    laws = ((a * dg, b * dg), (c * dg, d * dg))
-                for acc, (ca, cb) in zip(acc_k, laws):
-                    np.multiply((ca * g).T[:, bob], S, out=tmp)
-                    acc += tmp
-                    np.multiply((cb * g).T[:, bob], D, out=tmp)
-                    acc += tmp
+                jobs.append((S, D, r, gains[i], f, f1, acc_k, tmp, mono_compatible))
+            if pool is not None and len(jobs) > 1:
+                for done in [pool.submit(_add_law, *job) for job in jobs]:
+                    done.result()
+            else:
+                for job in jobs:
+                    _add_law(*job)
         emitted = [None if ola is None else ola.add(acc_k, f, frames_major=True) for ola, acc_k in zip(olas, specs)]
         del specs
         f = f1
