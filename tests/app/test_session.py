@@ -80,23 +80,14 @@ def _engine_session(rng, tmp_path):
     return s
 
 
-def _play(engine, blocks, size):
-    out = np.zeros((blocks * size, 2), np.float32)
-    buf = np.zeros((size, 2), np.float32)
-    for b in range(blocks):
-        engine.callback(buf, size)
-        out[b * size:(b + 1) * size] = buf
-    return out
-
-
-def test_callback_equals_offline_mix_without_glitches(rng, tmp_path):
+def test_callback_equals_offline_mix_without_glitches(rng, tmp_path, play):
     s = _engine_session(rng, tmp_path)
     s.placements[1] = Placement(pan=-0.6, width=0.3, pinned=True)
     eng = s.mix_engine()
     eng.set_snapshot(s.snapshot())
     eng.settle()
     eng.playing = True
-    played = _play(eng, 60, 512)
+    played = play(eng, 60, 512)
     ref = s.render()[: len(played)]
     # auto sources: coefficients read per block vs interpolated per sample offline; tiny difference
     rel = np.sqrt(np.mean((played - ref) ** 2) / np.mean(ref ** 2))
@@ -108,24 +99,24 @@ def test_callback_equals_offline_mix_without_glitches(rng, tmp_path):
     eng.seek(0)
     eng.settle()
     eng.playing = True
-    played = _play(eng, 60, 512)
+    played = play(eng, 60, 512)
     assert np.max(np.abs(played - s.render()[: len(played)])) < 1e-5
 
 
-def test_next_block_carries_new_gains(rng, tmp_path):
+def test_next_block_carries_new_gains(rng, tmp_path, play):
     s = _engine_session(rng, tmp_path)
     s.placements = [replace(p, pinned=True) for p in s.placements]
     eng = s.mix_engine()
     eng.set_snapshot(s.snapshot())
     eng.settle()
     eng.playing = True
-    _play(eng, 3, 512)
+    play(eng, 3, 512)
     moved = list(s.placements)
     moved[0] = moved[0].moved(-1.0, 0.0)          # drag the bass hard left
     moved[2] = replace(moved[2], mute=True)
     eng.set_snapshot(snapshot_for(moved, has_auto=[True] * 3))
     start = eng.position
-    nxt = _play(eng, 2, 512)
+    nxt = play(eng, 2, 512)
     target = mix(s.renders, moved, start=start, stop=start + 1024)
     # the ramp ends on the new gains within the next block, the block after is exactly the new mix
     assert np.allclose(nxt[511], target[511], atol=1e-5)
@@ -155,7 +146,7 @@ def test_callback_allocates_nothing(rng, tmp_path):
     assert cur - base < 512
 
 
-def test_loop_and_seek(rng, tmp_path):
+def test_loop_and_seek(rng, tmp_path, play):
     s = _engine_session(rng, tmp_path)
     s.placements = [replace(p, pinned=True) for p in s.placements]
     eng = s.mix_engine()
@@ -164,20 +155,20 @@ def test_loop_and_seek(rng, tmp_path):
     eng.set_loop(1000, 1000 + 700)
     eng.seek(1000)
     eng.playing = True
-    played = _play(eng, 4, 512)
+    played = play(eng, 4, 512)
     ref = s.render()[1000:1700]
     assert np.allclose(played[:700], ref, atol=1e-5) and np.allclose(played[700:1400], ref, atol=1e-5)
 
 
-def test_ab_switch_to_original_is_gapless(rng, tmp_path):
+def test_ab_switch_to_original_is_gapless(rng, tmp_path, play):
     s = _engine_session(rng, tmp_path)
     eng = s.mix_engine()
     eng.playing = True
-    _play(eng, 2, 512)
+    play(eng, 2, 512)
     s.ab_original = True
     eng.set_snapshot(s.snapshot())
     pos = eng.position
-    out = _play(eng, 2, 512)
+    out = play(eng, 2, 512)
     orig = s.mono[pos + 512: pos + 1024]  # the stems sum to the recording
     assert np.allclose(out[512:, 0], orig, atol=1e-5) and np.allclose(out[512:, 1], orig, atol=1e-5)
     assert np.max(np.abs(np.diff(out[:, 0]))) < 0.5
