@@ -350,24 +350,9 @@ def _export_together(session, output: Path, s: UpmixSettings, *, project, overwr
         for sp in spools:
             stack.enter_context(sp)
         rep = Reporter(progress, "mix", 0.0, 0.8)
-
-        def keep(blocks) -> None:
-            for meter, spool, block in zip(meters, spools, blocks):
-                meter.push(block)
-                spool.write(block)
-
-        # the measuring (true peak, loudness: FFTs and filters, which release the GIL) runs on the
-        # other core, one chunk behind the mixing, in order
-        with ThreadPoolExecutor(1, thread_name_prefix="measure") as pool:
-            pending = []
-            for a, blocks in mixdown.mix_streams([p[1] for p in planned], [p[2] for p in planned],
-                                                 mono_compatible=session.mono_compatible, cancel=cancel):
-                pending.append(pool.submit(keep, blocks))
-                while len(pending) > 2:
-                    pending.pop(0).result()
-                report(rep, "mix", a + len(blocks[0]), n)
-            for job in pending:
-                job.result()
+        export.keep_measured(mixdown.mix_streams([p[1] for p in planned], [p[2] for p in planned],
+                                                 mono_compatible=session.mono_compatible, cancel=cancel),
+                             meters, spools, lambda done: report(rep, "mix", done, n))
         for k, ((index, _renders, _places), meter, spool) in enumerate(zip(planned, meters, spools)):
             check_cancel(cancel)
             seed = s.seed + k

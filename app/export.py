@@ -4,6 +4,7 @@ source's stereo stem)."""
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -21,7 +22,7 @@ from .project_io import save_project
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["ExportResult", "export", "write_mix", "MixSpool", "stem_paths"]
+__all__ = ["ExportResult", "export", "write_mix", "keep_measured", "MixSpool", "stem_paths"]
 
 
 @dataclass
@@ -78,14 +79,35 @@ def export(session: "Session", path, *, fmt: Optional[str] = None, stems: bool =
     meter = GainMeter(len(s.mono), 2)
     n = len(s.mono)
     with spool:
-        for a, block in mix_stream(s.renders, s.placements, mono_compatible=s.mono_compatible):
-            meter.push(block)
-            spool.write(block)
-            report(progress, "mix", 0.4 * (a + len(block)) / max(n, 1), 1.0)
+        keep_measured(((a, [block]) for a, block in mix_stream(s.renders, s.placements,
+                                                               mono_compatible=s.mono_compatible)),
+                      [meter], [spool], lambda done: report(progress, "mix", 0.4 * done / max(n, 1), 1.0))
         key = s.output_state()
         plan = s.stage.plan if s.stage.is_current(key) else s.stage.plan_meter(meter, s.mono)
         return write_mix(s, path, spool, plan, key, meter.true_peak_db(), fmt=fmt, stems=stems, project=project,
                          overwrite=overwrite, adopt=adopt, progress=progress)
+
+
+def keep_measured(mixed, meters: list[GainMeter], spools: list["MixSpool"], done=None) -> None:
+    """Each ``(start, [block of rendition k])`` of ``mixed`` measured by ``meters[k]`` and kept in
+    ``spools[k]``, in order, on a thread beside the mixing, one chunk behind (the true peak's and the
+    loudness's FFTs and filters release the GIL: they run on the other core while the next chunk is
+    mixed). ``done(samples)`` after each chunk is handed over."""
+    def keep(blocks) -> None:
+        for meter, spool, block in zip(meters, spools, blocks):
+            meter.push(block)
+            spool.write(block)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="measure") as pool:
+        pending = []
+        for a, blocks in mixed:
+            pending.append(pool.submit(keep, blocks))
+            while len(pending) > 2:
+                pending.pop(0).result()
+            if done is not None:
+                done(a + len(blocks[0]))
+        for job in pending:
+            job.result()
 
 
 def write_mix(session: "Session", path, spool: "MixSpool", plan: GainPlan, key, true_peak: float, *,

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["active_gains", "pinned_coefficients", "mix_stream", "mix_streams", "CHUNK"]
 
 CHUNK = 1 << 18  # samples per chunk when mixing long recordings (~6 s)
+LAW_WORKERS = 2   # threads applying the mixing laws (a channel of a rendition each at a time)
 MIX_FRAMES = 256  # frames per chunk of the STFT-domain mix (~6 s): a chunk's spectra are 4 MB a channel
 
 
@@ -135,33 +136,34 @@ def mix_streams(sets: list[list["SourceRender"]], placements: list[list[Placemen
     n_ch = 1 if mono_compatible else 2
     f = 0 if start == 0 else max(0, start // HOP - 1)    # first_sample(f) <= start
     olas = [OverlapAddStream(n, n_ch, first=f) if auto else None for auto in autos]
-    # several renditions: each one's mixing law applied on a thread of its own (numpy works outside
-    # the GIL; each rendition's sums keep their order, so its bits are those of mix_stream alone)
-    pool = ThreadPoolExecutor(2, thread_name_prefix="mix") if sum(bool(a) for a in autos) > 1 else None
+    # each channel of each rendition: its mixing law applied on a thread of its own (numpy works outside
+    # the GIL; each channel's sums keep their order, so its bits are those of one thread)
+    pool = ThreadPoolExecutor(LAW_WORKERS, thread_name_prefix="mix")
     try:
         yield from _mix_chunks(sets, splits, autos, olas, f, t_total, first_chunk or chunk, chunk, start, stop,
                                mono_compatible, n_ch, pool, cancel)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
+        pool.shutdown(wait=True)
 
 
-def _add_law(S, D, r, g: float, f: int, f1: int, acc_k: list, tmp: np.ndarray, mono_compatible: bool) -> None:
-    """``acc_k`` (a rendition's channel spectra [t, bins]) += source ``r``'s law times ``g`` applied to its ``S``, ``D``."""
-    bob = band_of_bin()
+def _laws(r, f: int, f1: int, mono_compatible: bool) -> tuple:
+    """Source ``r``'s mixing law over frames ``f:f1``: per output channel, the coefficients of its ``S`` and
+    ``D`` per band [shape=(34, t)] (left and right; the side alone in mono-compatible mode)."""
     iid, ic = r.tiles[0][:, f:f1], r.tiles[1][:, f:f1]
     if mono_compatible:
-        a, b = side_coefficients(iid, ic)
-        laws = ((a, b),)
-    else:
-        a, b, c, d = mixing_coefficients(iid, ic)
-        dg = downmix_gain(iid, ic)
-        laws = ((a * dg, b * dg), (c * dg, d * dg))
-    for acc, (ca, cb) in zip(acc_k, laws):
-        np.multiply((ca * g).T[:, bob], S, out=tmp)
-        acc += tmp
-        np.multiply((cb * g).T[:, bob], D, out=tmp)
-        acc += tmp
+        return (side_coefficients(iid, ic),)
+    a, b, c, d = mixing_coefficients(iid, ic)
+    dg = downmix_gain(iid, ic)
+    return (a * dg, b * dg), (c * dg, d * dg)
+
+
+def _add_law(S, D, ca, cb, g: float, acc: np.ndarray, tmp: np.ndarray) -> None:
+    """``acc`` (a channel's spectra [t, bins]) += ``g`` times the law ``ca``, ``cb`` (per band) applied to ``S``, ``D``."""
+    bob = band_of_bin()
+    np.multiply((ca * g).T[:, bob], S, out=tmp)
+    acc += tmp
+    np.multiply((cb * g).T[:, bob], D, out=tmp)
+    acc += tmp
 
 
 def _mix_chunks(sets, splits, autos, olas, f, t_total, step, chunk, start, stop, mono_compatible, n_ch, pool, cancel):
@@ -171,12 +173,12 @@ def _mix_chunks(sets, splits, autos, olas, f, t_total, step, chunk, start, stop,
         f1 = min(t_total, f + step)
         step = chunk
         t = f1 - f
-        tmps = [np.empty((t, n_bins), np.complex64) if auto else None for auto in autos]
+        tmps = [[np.empty((t, n_bins), np.complex64) for _ in range(n_ch)] if auto else None for auto in autos]
         specs = [[np.zeros((t, n_bins), np.complex64) for _ in range(n_ch)] if auto else None for auto in autos]
         for i in sorted(set().union(*autos)):  # each source transformed once, frames-major [t, bins]
             S = D = None
             jobs = []
-            for renders, (consts, gains), auto, acc_k, tmp in zip(sets, splits, autos, specs, tmps):
+            for renders, (consts, gains), auto, acc_k, tmp_k in zip(sets, splits, autos, specs, tmps):
                 if i not in auto:
                     continue
                 r = renders[i]
@@ -184,8 +186,11 @@ def _mix_chunks(sets, splits, autos, olas, f, t_total, step, chunk, start, stop,
                     S = stft_frames(r.s, f, f1, frames_major=True)
                     D = stft_frames(r.d, f, f1, frames_major=True)
                     release(r.s, r.d)
-                jobs.append((S, D, r, gains[i], f, f1, acc_k, tmp, mono_compatible))
-            if pool is not None and len(jobs) > 1:
+                for (ca, cb), acc, tmp in zip(_laws(r, f, f1, mono_compatible), acc_k, tmp_k):
+                    jobs.append((S, D, ca, cb, gains[i], acc, tmp))
+            # each channel of each rendition summed on a thread of its own, source after source:
+            # every sum keeps its order (the same bits as one thread)
+            if len(jobs) > 1:
                 for done in [pool.submit(_add_law, *job) for job in jobs]:
                     done.result()
             else:

@@ -153,8 +153,9 @@ def window_sum(s0: int, s1: int, t_total: int, *, n_fft: int = N_FFT, hop: int =
     out = np.zeros(s1 - s0, np.float32)
     for j in range(k):
         lo, hi = max(s0, j * hop), min(s1, j * hop + t_total * hop)
-        if hi > lo:
-            out[lo - s0: hi - s0] += w2[j][np.arange(lo, hi) % hop]
+        if hi > lo:                      # w2[j][sample % hop] for samples lo..hi-1: its period repeated
+            r = lo % hop
+            out[lo - s0: hi - s0] += np.tile(w2[j], -(-(r + hi - lo) // hop))[r: r + hi - lo]
     return out
 
 

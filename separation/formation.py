@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numpy as np
@@ -75,6 +76,7 @@ _MIN_SHARE = 0.03     # least share of the peak energy an automatic source must 
 _TINY = 0.01          # fixed count: groups under this share of the peak energy join their closest first
 _IMPULSIVE = 4.0      # unexplained transients form a source only when this impulsive (peak / median power)
 _FAINT = 0.005        # automatic sources under this share of the input energy join the residual
+RESYNTH_WORKERS = 2   # chunks of the stems made at a time (the same samples as one at a time)
 _SPREAD = 6           # bins either side of a source's peaks that its neighbourhood covers
 _RESIDUAL_WEIGHT = 1.0  # how strongly the residual competes for unexplained power near the sources
 _PERCUSSIVE = 0.4     # a source whose peaks are at least this percussive takes the unexplained transients
@@ -375,47 +377,75 @@ class SourceFormation:
     def _resynthesize(self, x: np.ndarray, peaks: Peaks, src: np.ndarray, n_src: int,
                       tick: _Ticker) -> list:
         """Masked stems (``n_src + 2`` arrays [shape=(n,)]): the sources, the unexplained percussive part (taken
-        by the most percussive source if one is, else a stem of its own) and the residual."""
+        by the most percussive source if one is, else a stem of its own) and the residual.
+
+        Each chunk of frames is made on its own (its spectrum with context, the masks, one inverse
+        transform a stem) and written to its own samples, ``RESYNTH_WORKERS`` chunks at a time: the
+        transforms and filters run outside the GIL, so the second core (free once the PS model's sample
+        beside the separation is done) shares the work; every sample is the same as one at a time."""
         n = len(x)
         total = n_frames(n)
         out = [signal_buffer(n) for _ in range(n_src + 2)]   # one array each (on disk inside
         # core.spill.spilling): a stem that joins another (the transients, faint sources) is freed once added
+        starts = range(0, total, _CHUNK)
+        stop, cancel = threading.Event(), tick.cancel
+
+        def chunk(t0: int) -> int:
+            if stop.is_set():                       # an earlier chunk failed or the work was cancelled
+                return t0
+            check_cancel(cancel)
+            return self._resynthesize_chunk(x, peaks, src, n_src, out, t0, total)
+
+        pool = ThreadPoolExecutor(max_workers=RESYNTH_WORKERS, thread_name_prefix="resynthesis")
+        try:
+            futures = [pool.submit(chunk, t0) for t0 in starts]
+            for f in futures:                       # in order: progress and cancel on this thread
+                t1 = f.result()
+                release(x, *out)
+                tick("resynthesis", 0.82 + 0.18 * t1 / total)
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+        return out
+
+    @staticmethod
+    def _resynthesize_chunk(x: np.ndarray, peaks: Peaks, src: np.ndarray, n_src: int, out: list,
+                            t0: int, total: int) -> int:
+        """Frames ``t0`` to ``t0 + _CHUNK`` of every stem written into ``out``; returns the chunk's end."""
+        n = len(x)
         n_bins = N_FFT // 2 + 1
         offsets = np.arange(-2, 3)
-        for t0 in range(0, total, _CHUNK):
-            t1 = min(t0 + _CHUNK, total)
-            spec = _chunk_spectrum(x, t0, t1)
-            n_fr = spec.shape[1]
-            sl = peaks.span(t0 - _CTX, t0 - _CTX + n_fr)
-            bins = np.rint(peaks.bin[sl]).astype(np.int64)[:, None] + offsets[None, :]
-            amp = peaks.mag[sl][:, None] * _lobe(bins - peaks.bin[sl][:, None])
-            ok = (bins >= 0) & (bins < n_bins)
-            j = (peaks.frame[sl] - (t0 - _CTX))[:, None]
-            idx = ((src[sl][:, None] * n_bins + bins) * n_fr + j)[ok]
-            model = np.bincount(idx, weights=amp[ok], minlength=n_src * n_bins * n_fr)
-            power = (model.reshape(n_src, n_bins, n_fr) ** 2).astype(np.float32)
-            mag = np.abs(spec)
-            mix = mag ** 2
-            explained = power.sum(axis=0)
-            unexplained = np.maximum(mix - explained, 0.0)
-            den = explained + unexplained + 1e-20
-            pf = percussive_fraction(mag)
-            # The unexplained harmonic power near a source's peaks (its partials' skirts, the
-            # noise of its attacks and bow or breath) goes to that source; the rest to the residual.
-            near = uniform_filter1d(uniform_filter1d(power, size=2 * _SPREAD + 1, axis=1), size=3, axis=2)
-            share = near / (near.sum(axis=0) + _RESIDUAL_WEIGHT * unexplained + 1e-20)
-            harmonic_rest = unexplained * (1.0 - pf)
-            masks = (power + harmonic_rest * share) / den
-            a, b = t0 * HOP, min(t1 * HOP, n)
-            seg_len = (t1 - t0 + 2 * _CTX) * HOP
-            for s in range(n_src + 2):
-                m = masks[s] if s < n_src else (
-                    unexplained * pf / den if s == n_src else harmonic_rest * (1.0 - share.sum(axis=0)) / den)
-                y = istft(spec * m, length=seg_len)
-                out[s][a:b] = y[_CTX * HOP:_CTX * HOP + (b - a)]
-            release(x, *out)
-            tick("resynthesis", 0.82 + 0.18 * t1 / total)
-        return out
+        t1 = min(t0 + _CHUNK, total)
+        spec = _chunk_spectrum(x, t0, t1)
+        n_fr = spec.shape[1]
+        sl = peaks.span(t0 - _CTX, t0 - _CTX + n_fr)
+        bins = np.rint(peaks.bin[sl]).astype(np.int64)[:, None] + offsets[None, :]
+        amp = peaks.mag[sl][:, None] * _lobe(bins - peaks.bin[sl][:, None])
+        ok = (bins >= 0) & (bins < n_bins)
+        j = (peaks.frame[sl] - (t0 - _CTX))[:, None]
+        idx = ((src[sl][:, None] * n_bins + bins) * n_fr + j)[ok]
+        model = np.bincount(idx, weights=amp[ok], minlength=n_src * n_bins * n_fr)
+        power = (model.reshape(n_src, n_bins, n_fr) ** 2).astype(np.float32)
+        mag = np.abs(spec)
+        mix = mag ** 2
+        explained = power.sum(axis=0)
+        unexplained = np.maximum(mix - explained, 0.0)
+        den = explained + unexplained + 1e-20
+        pf = percussive_fraction(mag)
+        # The unexplained harmonic power near a source's peaks (its partials' skirts, the
+        # noise of its attacks and bow or breath) goes to that source; the rest to the residual.
+        near = uniform_filter1d(uniform_filter1d(power, size=2 * _SPREAD + 1, axis=1), size=3, axis=2)
+        share = near / (near.sum(axis=0) + _RESIDUAL_WEIGHT * unexplained + 1e-20)
+        harmonic_rest = unexplained * (1.0 - pf)
+        masks = (power + harmonic_rest * share) / den
+        a, b = t0 * HOP, min(t1 * HOP, n)
+        seg_len = (t1 - t0 + 2 * _CTX) * HOP
+        for s in range(n_src + 2):
+            m = masks[s] if s < n_src else (
+                unexplained * pf / den if s == n_src else harmonic_rest * (1.0 - share.sum(axis=0)) / den)
+            y = istft(spec * m, length=seg_len)
+            out[s][a:b] = y[_CTX * HOP:_CTX * HOP + (b - a)]
+        return t1
 
     def _sources(self, x: np.ndarray, stems: np.ndarray, info: list[dict], src_of_peak: np.ndarray) -> list[Source]:
         """Sources from the stems of :meth:`_resynthesize`: the transients join the percussive source

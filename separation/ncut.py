@@ -94,18 +94,22 @@ def hwps(freq: np.ndarray, mag: np.ndarray, frame: np.ndarray, wraps: np.ndarray
     am[local, pos] = mag / np.maximum(np.bincount(local, weights=mag, minlength=n_fr), 1e-12)[local]
     pat_f = fq[local] - freq[:, None]                       # [N, K] shifted patterns
     pat_a = am[local]                                        # [N, K] their weights
-    rows = (np.arange(n) * n_bins)[:, None]
+    wraps = np.asarray(wraps, dtype=np.float64)
+    m = len(wraps)
+    # every wrapping frequency's histograms at once [M, N, n_bins] (each bin adds its terms in the
+    # same order as one wrap at a time), then the similarities wrap by wrap
+    rows = (np.arange(m * n) * n_bins).reshape(m, n, 1)
+    u = np.mod(pat_f[None] / wraps[:, None, None], 1.0) * n_bins
+    lo = np.floor(u)
+    frac = u - lo
+    lo = lo.astype(np.int64) % n_bins
+    hi = (lo + 1) % n_bins
+    hists = np.bincount((rows + lo).ravel(), weights=(pat_a * (1 - frac)).ravel(), minlength=m * n * n_bins)
+    hists += np.bincount((rows + hi).ravel(), weights=(pat_a * frac).ravel(), minlength=m * n * n_bins)
+    hists = hists.reshape(m, n, n_bins)
+    hists /= np.maximum(np.linalg.norm(hists, axis=2, keepdims=True), 1e-12)
     best = np.zeros((n, n))
-    for h in np.asarray(wraps, dtype=np.float64):
-        u = np.mod(pat_f / h, 1.0) * n_bins
-        lo = np.floor(u)
-        frac = u - lo
-        lo = lo.astype(np.int64) % n_bins
-        hi = (lo + 1) % n_bins
-        hist = np.bincount((rows + lo).ravel(), weights=(pat_a * (1 - frac)).ravel(), minlength=n * n_bins)
-        hist += np.bincount((rows + hi).ravel(), weights=(pat_a * frac).ravel(), minlength=n * n_bins)
-        hist = hist.reshape(n, n_bins)
-        hist /= np.maximum(np.linalg.norm(hist, axis=1, keepdims=True), 1e-12)
+    for hist in hists:
         np.maximum(best, hist @ hist.T, out=best)
     return np.clip(best, 0.0, 1.0)
 
@@ -138,6 +142,9 @@ def kmeans(x: np.ndarray, k: int, *, rng: np.random.Generator, weights: np.ndarr
     k = max(1, min(k, n))
     wts = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     best = (np.inf, np.zeros(n, dtype=np.int64), x[:k].copy())
+    dim = x.shape[1]
+    cols = np.arange(dim)[None, :]
+    wx = wts[:, None] * x                   # each point's weighted coordinates (as wts * x[:, j])
     for _ in range(n_init):
         centres = np.empty((k, x.shape[1]))
         centres[0] = x[rng.choice(n, p=wts / wts.sum())]
@@ -155,8 +162,9 @@ def kmeans(x: np.ndarray, k: int, *, rng: np.random.Generator, weights: np.ndarr
                 break
             labels = new
             mass = np.bincount(labels, weights=wts, minlength=k)
-            sums = np.stack([np.bincount(labels, weights=wts * x[:, j], minlength=k)
-                             for j in range(x.shape[1])], axis=1)
+            # every (cluster, dimension) sum in one bincount: each bin still adds its points in order
+            sums = np.bincount((labels[:, None] * dim + cols).ravel(), weights=wx.ravel(),
+                               minlength=k * dim).reshape(k, dim)
             filled = mass > 0
             centres[filled] = sums[filled] / mass[filled, None]
         dist = ((x[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.errors import ParameterError
-from core.stft import HOP, N_BINS, N_FFT, OverlapAdd, istft, n_frames, stft, stft_frames
+from core.stft import HOP, N_BINS, N_FFT, OverlapAdd, istft, n_frames, stft, stft_frames, window, window_sum
 
 
 @pytest.mark.parametrize("n", [N_FFT, 44100, 44100 * 3 + 17, 5 * HOP])
@@ -36,3 +36,22 @@ def test_bad_shapes():
         stft(np.zeros((100, 2), np.float32))
     with pytest.raises(ParameterError):
         istft(np.zeros((10, 4), np.complex64), length=100)
+
+
+def test_window_sum_is_the_frames_squared_windows_added_in_order(rng):
+    """window_sum over any range equals adding each frame's squared window sample by sample, frame
+    after frame (the order OverlapAdd normalizes with), bit for bit."""
+    w2 = window(N_FFT) ** 2
+    k = N_FFT // HOP
+    for _ in range(40):
+        t = int(rng.integers(1, 12))
+        total = (t - 1) * HOP + N_FFT + HOP
+        s0 = int(rng.integers(0, total))
+        s1 = int(rng.integers(s0, total + 1))
+        want = np.zeros(s1 - s0, np.float32)
+        for j in range(k):                      # part j of every frame, frames 0 .. t-1
+            for f in range(t):
+                lo, hi = max(s0, (f + j) * HOP), min(s1, (f + j + 1) * HOP)
+                if hi > lo:
+                    want[lo - s0: hi - s0] += w2[j * HOP + np.arange(lo, hi) - (f + j) * HOP]
+        assert np.array_equal(window_sum(s0, s1, t), want)

@@ -423,6 +423,20 @@ def test_same_settings_same_result():
     assert all(np.array_equal(p.audio, q.audio) for p, q in zip(a, b))
 
 
+def test_stems_made_on_two_threads_are_those_of_one(monkeypatch):
+    """The resynthesis makes its chunks two at a time: every sample equals the one-thread result."""
+    from separation import formation
+    rng = np.random.default_rng(11)
+    _refs, mix = three_instruments(rng, seconds=6.0)
+    mix = np.tile(mix, 3)                          # 18 s: several chunks
+    monkeypatch.setattr(formation, "RESYNTH_WORKERS", 1)
+    a = separation.get("formation").separate(mix)
+    monkeypatch.setattr(formation, "RESYNTH_WORKERS", 2)
+    b = separation.get("formation").separate(mix)
+    assert [s.name for s in a] == [s.name for s in b]
+    assert all(np.array_equal(p.audio, q.audio) for p, q in zip(a, b))
+
+
 # -- progress and cancel ------------------------------------------------------------------------
 def long_signal(seconds):
     rng = np.random.default_rng(11)
