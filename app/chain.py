@@ -276,7 +276,7 @@ def _chain_steps(session, input, output: Path, s: UpmixSettings, *, project, ove
     first = plans.Rendition(s.seed, s.method, s.temperature, s.guidance, s.placement, s.variety)
     failed = threading.Event()
     with ThreadPoolExecutor(1, thread_name_prefix="predict") as pool:
-        job = pool.submit(session.predict, first, cancel=_Either(cancel, failed))
+        job = pool.submit(session.predict, first, cancel=_Either(cancel, failed), elsewhere=True)
         pool.submit(session.stage.input_loudness, session.mono)     # then the input's loudness (kept)
         try:
             session.separate(s.separator, s.separator_settings(),

@@ -40,13 +40,15 @@ _LOCK = threading.Lock()
 
 def fingerprint() -> str:
     """The decorrelator's fingerprint: SHA-256 of its copy of a fixed probe (0.5 s of a chord in
-    noise, with an onset), made once per process."""
+    noise, with an onset, then 0.25 s of silence: the all-pass tails die away in it, the path
+    :mod:`core.denormals` guards), made once per process."""
     with _LOCK:
         if _FINGERPRINT[0] is None:
             t = np.arange(22050) / 44100
             rng = np.random.default_rng(20261206)
             probe = (0.2 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 1375 * t)
                      + 0.05 * rng.standard_normal(len(t)) * (t > 0.25)).astype(np.float32)
+            probe = np.concatenate([probe, np.zeros(11025, np.float32)])
             d = prepare_source(probe).d
             _FINGERPRINT[0] = hashlib.sha256(np.ascontiguousarray(d, np.float32).tobytes()).hexdigest()
         return _FINGERPRINT[0]

@@ -26,6 +26,7 @@ from core.hashing import sha256_array
 
 from .decorrelated_cache import DecorrelatedCache
 from .plans import Rendition
+from . import sample_process
 from core import lazy
 prediction_cache = lazy.module("app.prediction_cache")
 project = lazy.module("app.project")
@@ -36,12 +37,18 @@ PREPARE_WORKERS = 2     # stems decorrelated at a time (this project's machines 
 
 
 def predict(r: Rendition, mono: np.ndarray, *, models_dir=None, cache_dir=None, audio_sha256: Optional[str] = None,
-            progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None) -> PSParams:
+            progress: Optional[ProgressFn] = None, cancel: Optional[threading.Event] = None,
+            elsewhere=None) -> PSParams:
     """The PS parameters of rendition ``r`` for recording ``mono`` (deterministic for its detail
     seed, :attr:`Rendition.ps_seed`). ``cache_dir``: keep them there
     (:class:`app.prediction_cache.PredictionCache`; ``audio_sha256``: the recording's checksum when
-    known)."""
+    known). ``elsewhere``: a folder for a temporary file: the model samples in a process of its own
+    (:mod:`app.sample_process`: beside other work, e.g. the separation), the same values."""
     def make():                 # the model is loaded only when its prediction is not kept
+        if elsewhere is not None:
+            return sample_process.predict(r.model, mono, models_dir=models_dir, seed=r.ps_seed,
+                                          temperature=r.temperature, guidance=r.guidance, progress=progress,
+                                          cancel=cancel, folder=elsewhere)
         return load_model(r.model, models_dir).predict(mono, seed=r.ps_seed, temperature=r.temperature, guidance=r.guidance,
                              progress=progress, cancel=cancel)
 

@@ -37,15 +37,16 @@ class RenditionSteps:
     """Renditions of a :class:`app.session.Session` (mixed into it)."""
 
     def predict(self, rendition: Rendition, *, progress: Optional[ProgressFn] = None,
-                 cancel: Optional[threading.Event] = None) -> PSParams:
+                 cancel: Optional[threading.Event] = None, elsewhere: bool = False) -> PSParams:
         """PS parameters of ``rendition`` (the same rendition always gives the same values); the
-        cache is filled when a plan is adopted (safe in a worker)."""
+        cache is filled when a plan is adopted (safe in a worker). ``elsewhere``: sampled in a
+        process of its own (:mod:`app.sample_process`), for a prediction made beside other work."""
         self._need_recording()
         if rendition.ps_key in self._params:
             return self._params[rendition.ps_key]
         return proposal.predict(rendition, self.mono, models_dir=self.settings.models_dir,
                                 cache_dir=self.settings.cache_dir / "params", progress=progress,
-                                cancel=cancel)
+                                cancel=cancel, elsewhere=self.settings.render_spill_dir if elsewhere else None)
 
     def predict_ahead(self, rendition: Rendition, *, cancel: Optional[threading.Event] = None) -> threading.Thread:
         """Start predicting ``rendition``'s PS parameters in a thread of its own, into the on-disk
@@ -53,7 +54,7 @@ class RenditionSteps:
         Join the returned thread before relying on it; errors are left for that plan to meet."""
         def run():
             try:
-                self.predict(rendition, cancel=cancel)
+                self.predict(rendition, cancel=cancel, elsewhere=True)
             except Exception:       # cancelled or failed: the plan predicts (and reports) itself
                 pass
         t = threading.Thread(target=run, name="predict ahead", daemon=True)

@@ -1,4 +1,5 @@
 """``python -m cli``: the same as the ``soundstage`` command."""
 from cli.main import main
 
-raise SystemExit(main())
+if __name__ == "__main__":         # (not when a spawned process imports it)
+    raise SystemExit(main())

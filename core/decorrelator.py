@@ -17,6 +17,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from . import SAMPLE_RATE
+from .denormals import flushed
 from .errors import ParameterError
 
 __all__ = ["allpass_cascade", "transient_strength", "DELAYS_MS", "GAIN"]
@@ -48,8 +49,9 @@ def allpass_cascade(x: np.ndarray, *, sr: int = SAMPLE_RATE, delays_ms=DELAYS_MS
     if not 0.0 <= gain < 1.0:
         raise ParameterError(f"all-pass gain must be in [0, 1), got {gain}")
     y = x
-    for d in delays_ms:
-        y = _allpass(y, max(1, int(round(d * sr / 1000))), gain)
+    with flushed():                         # silence would leave the sections in subnormals (core.denormals)
+        for d in delays_ms:
+            y = _allpass(y, max(1, int(round(d * sr / 1000))), gain)
     return y
 
 

@@ -27,6 +27,7 @@ from . import SAMPLE_RATE
 from .bands import N_BANDS, band_of_bin, band_sum
 from .decoder import CHUNK_FRAMES, _band_rows, _orthonormal_d, downmix_gain, mixing_coefficients, side_coefficients
 from .decorrelator import DELAYS_MS, GAIN, transient_strength
+from .denormals import flushed
 from .errors import ParameterError
 from .progress import ProgressFn, check_cancel, report
 from .ps import PSParams
@@ -75,8 +76,9 @@ class AllpassStream:
 
     def push(self, x: np.ndarray, *, last: bool = False) -> np.ndarray:
         y = np.asarray(x, dtype=np.float32)
-        for s in self.sections:
-            y = s.push(y, last=last)
+        with flushed():                     # as allpass_cascade: no subnormals (core.denormals)
+            for s in self.sections:
+                y = s.push(y, last=last)
         return y
 
 
