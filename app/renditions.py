@@ -145,7 +145,7 @@ class RenditionSteps:
                     own = Rendition(seed, model, temperature, guidance)
                     if own.ps_key in self._params or not proposal.model_has_files(model, self.settings.models_dir):
                         return
-                    self.predict(own, cancel=stop)
+                    self.predict(own, cancel=stop, elsewhere=True)      # (a process: playback keeps the GIL)
                     continue                                         # planned again over it
                 if self._want == want:
                     return

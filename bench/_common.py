@@ -51,3 +51,38 @@ def formation_separate(mono: np.ndarray):
         import separation
         _FORMATION.append(separation.get("formation").separate)
     return _FORMATION[0](mono)
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` and all its descendants now, MB (Linux ``/proc``; the chain
+    samples its PS model in a child process: both count)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next((int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:")), 0) / 1024
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+class TreePeak:
+    """The highest :func:`tree_rss_mb` of ``pid`` sampled every ``every`` seconds until :meth:`stop`."""
+
+    def __init__(self, pid: int, every: float = 0.2):
+        import threading
+        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.peak = max(self.peak, tree_rss_mb(self.pid))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak

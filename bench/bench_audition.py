@@ -27,7 +27,9 @@ Whole commands (fresh processes, wall time and peak RSS of each):
 * ``render_project_cached_s``: ``soundstage render`` of the project that upmix wrote (its stems cached);
 * ``upmix_chain_4_renditions_s``: the chain with ``--renditions 4``;
 * ``upmix_decorr_s``: ``soundstage upmix FILE --method decorr`` (no separator);
-* ``peak_rss_mb``: the highest peak RSS of those processes.
+* ``peak_rss_mb``: the highest peak RSS of those processes (``wait4``: the largest process; with its
+  children sampled every 0.2 s and added up, ``peak_rss_tree_mb``: the chain samples its PS model in
+  a process of its own).
 
 With ``--json`` the last line is one JSON object with those keys (seconds; MB), and the load
 average (1 minute) before and after the run (``load_before``, ``load_after``).
@@ -51,6 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = "cli" if (ROOT / "cli" / "__main__.py").exists() else "app.cli"     # (older trees: app.cli)
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from _common import TreePeak  # noqa: E402
 
 KEYS = ("open_to_first_sound_s", "open_to_placed_s", "new_rendition_s", "switch_rendition_s", "undo_s",
         "render_project_cached_s", "upmix_chain_s", "upmix_chain_4_renditions_s", "upmix_decorr_s", "peak_rss_mb")
@@ -144,8 +148,10 @@ def run_cmd(args: list[str], env: dict) -> tuple[float, float, int, str]:
     cmd = [sys.executable, "-m", CLI, "-q", *args]
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tree = TreePeak(p.pid)
     _pid, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
+    LAST_TREE[0] = tree.stop()
     err = p.stderr.read().decode(errors="replace").strip().splitlines()
     p.stdout.close(), p.stderr.close()
     LAST_CPU[0] = usage.ru_utime + usage.ru_stime
@@ -153,6 +159,7 @@ def run_cmd(args: list[str], env: dict) -> tuple[float, float, int, str]:
 
 
 LAST_CPU = [0.0]
+LAST_TREE = [0.0]       # the process and its children (the PS model's sample process) together, sampled
 
 
 def main() -> int:
@@ -178,7 +185,7 @@ def main() -> int:
         sf.write(str(path), x, 44100, subtype="FLOAT")
         seconds = len(x) / 44100
     load = os.getloadavg()
-    res, rss, cpu, notes = {}, {}, {}, []
+    res, rss, cpu, tree, notes = {}, {}, {}, {}, []
     if not a.skip_commands:
         out = tmp / "chain.wav"
         for key, args in [("upmix_chain_s", ["upmix", str(path), "-o", str(out), "--separator", "formation",
@@ -192,7 +199,7 @@ def main() -> int:
                                               "--force"])]:
             print(f"running {key} ...", file=sys.stderr, flush=True)
             wall, peak, rc, err = run_cmd(args, env)
-            res[key], rss[key], cpu[key] = wall, peak, LAST_CPU[0]
+            res[key], rss[key], cpu[key], tree[key] = wall, peak, LAST_CPU[0], LAST_TREE[0]
             if rc:
                 notes.append(f"{key}: exit {rc}: {err}")
         if (tmp / "render.wav").exists():
@@ -201,6 +208,7 @@ def main() -> int:
             notes.append(f"render of the project {'equals' if np.array_equal(y0, y1) else 'DIFFERS FROM'} "
                          "the upmix that made it, sample for sample")
         res["peak_rss_mb"] = max(rss.values())
+        res["peak_rss_tree_mb"] = max(tree.values())
     if not a.skip_session:
         print("running the session steps ...", file=sys.stderr, flush=True)
         ses = session_steps(path, a.sources, a.repeat)
@@ -210,14 +218,15 @@ def main() -> int:
     load2 = os.getloadavg()
     print(f"input: {what}, {seconds:.0f} s; load average {load[0]:.1f} before, {load2[0]:.1f} after "
           f"({os.cpu_count()} CPUs)")
-    print(f"{'step':<30}{'seconds':>10}{'RTF':>9}{'peak RSS MB':>13}{'CPU s':>9}")
+    print(f"{'step':<30}{'seconds':>10}{'RTF':>9}{'peak RSS MB':>13}{'CPU s':>9}{'with children MB':>18}")
     for k in KEYS:
         if k not in res or k == "peak_rss_mb":
             continue
-        extra = f"{rss[k]:13.0f}{cpu[k]:9.1f}" if k in rss else ""
+        extra = f"{rss[k]:13.0f}{cpu[k]:9.1f}{tree[k]:18.0f}" if k in rss else ""
         print(f"{k:<30}{res[k]:10.2f}{res[k] / seconds:9.3f}{extra}")
     if "peak_rss_mb" in res:
-        print(f"{'peak_rss_mb':<30}{res['peak_rss_mb']:10.0f}")
+        print(f"{'peak_rss_mb':<30}{res['peak_rss_mb']:10.0f}   (with its children, sampled: "
+              f"{res['peak_rss_tree_mb']:.0f})")
     for n in notes:
         print(f"note: {n}")
     import shutil
@@ -225,6 +234,8 @@ def main() -> int:
     if a.json:
         out = {k: (round(res[k], 3) if k in res else None) for k in KEYS}
         out.update(load_before=round(load[0], 2), load_after=round(load2[0], 2))
+        if "peak_rss_tree_mb" in res:
+            out["peak_rss_tree_mb"] = round(res["peak_rss_tree_mb"], 1)
         print(json.dumps(out))
     return 0
 

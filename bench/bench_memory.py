@@ -39,6 +39,8 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = "cli" if (ROOT / "cli" / "__main__.py").exists() else "app.cli"     # (older trees: app.cli)
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import tree_rss_mb  # noqa: E402
 SR = 44100
 BLOCK = 1 << 20
 
@@ -121,7 +123,7 @@ def run_case(inp: Path, out: Path, method: str, *, separator: Optional[str] = No
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    stopped = None
+    stopped, tree = None, 0.0
     stages: dict = {}
     while True:
         pid, status, usage = os.wait4(p.pid, os.WNOHANG)
@@ -129,6 +131,7 @@ def run_case(inp: Path, out: Path, method: str, *, separator: Optional[str] = No
             break
         rss = _rss_mb(p.pid)
         stages[stage[0]] = max(stages.get(stage[0], 0.0), rss)
+        tree = max(tree, tree_rss_mb(p.pid))           # with its children (the PS model's sample process)
         if stopped is None and rss > cap_mb:
             stopped = time.perf_counter() - t0
             p.kill()
@@ -139,7 +142,7 @@ def run_case(inp: Path, out: Path, method: str, *, separator: Optional[str] = No
     err = [ln for ln in lines if _stage(ln) is None and ln.strip()]
     if stopped is not None:
         err = [f"stopped at {cap_mb:.0f} MB after {stopped:.0f} s"]
-    return {"rc": os.waitstatus_to_exitcode(status), "rss_mb": usage.ru_maxrss / 1024, "wall_s": wall,
+    return {"rc": os.waitstatus_to_exitcode(status), "rss_mb": usage.ru_maxrss / 1024, "tree_mb": tree, "wall_s": wall,
             "error": err[-1] if err else "", "stages": stages}
 
 
@@ -183,14 +186,14 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(f"\nsoundstage upmix on {args.minutes:g} min inputs (peak RSS of the whole process; target <= 2048 MB)\n")
-    print(f"| input | method | file | peak RSS | wall | RTF | exit |")
-    print(f"|---|---|---|---|---|---|---|")
+    print(f"| input | method | file | peak RSS | with its children (sampled) | wall | RTF | exit |")
+    print(f"|---|---|---|---|---|---|---|---|")
     for case, method, size, r in rows:
         what = ("8 ch 192 kHz FLAC (silence)" if case == "8ch-192k" else
                 "valid split, mono 16-bit WAV" if args.valid else "mono 44.1 kHz 16-bit WAV")
         if case == "formation":
             method = "formation + ps-mtm" + (f", {args.renditions} renditions" if args.renditions > 1 else "")
-        print(f"| {what} | {method} | {size} | {r['rss_mb']:.0f} MB | {r['wall_s']:.0f} s | "
+        print(f"| {what} | {method} | {size} | {r['rss_mb']:.0f} MB | {r['tree_mb']:.0f} MB | {r['wall_s']:.0f} s | "
               f"{r['wall_s'] / seconds:.3f} | {r['rc']}{' ' + r['error'] if r['rc'] else ''} |")
     for case, _method, _size, r in rows:
         print(f"\n{case}: highest RSS by stage (sampled every 0.5 s): "
