@@ -31,8 +31,10 @@ from typing import Optional
 import numpy as np
 
 from core.errors import Cancelled, ParameterError
+from core.models import load_model
 from core.progress import ProgressFn
 from core.ps import PSParams
+from core.settings import child_environment
 
 __all__ = ["predict"]
 
@@ -59,8 +61,7 @@ def predict(model: str, mono: np.ndarray, *, models_dir=None, seed: int = 0, tem
                 fh.write(np.ascontiguousarray(x[a:a + _BLOCK], dtype=np.float32).tobytes())
         request = {"path": name, "n": len(x), "model": model, "seed": int(seed), "temperature": temperature,
                    "guidance": guidance, "models_dir": None if models_dir is None else str(models_dir)}
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_ROOT)] + [p for p in
-                                                          os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        env = child_environment(_ROOT)
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen([sys.executable, "-m", "app.sample_process"], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=err, env=env, cwd=str(_ROOT))
@@ -125,7 +126,6 @@ def _serve() -> None:
         out.flush()
 
     try:
-        from core.models import load_model
         req = pickle.load(sys.stdin.buffer)
         mono = np.memmap(req["path"], dtype=np.float32, mode="r", shape=(req["n"],))
         params = load_model(req["model"], req["models_dir"]).predict(

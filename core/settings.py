@@ -182,3 +182,10 @@ def training_cache_dir(kind: str) -> Path:
     var = {"train": "SOUNDSTAGE_TRAIN_CACHE", "placement": "SOUNDSTAGE_PLACEMENT_CACHE",
            "reference": "SOUNDSTAGE_REFERENCE_CACHE", "detail": "SOUNDSTAGE_DETAIL_CACHE"}[kind]
     return Path(os.environ.get(var) or Path.home() / ".cache" / f"soundstage-{kind}").expanduser()
+
+
+def child_environment(path_first) -> dict:
+    """This process's environment for a Python child process, with ``path_first`` (the project's
+    root) first on its ``PYTHONPATH`` (:mod:`app.sample_process`)."""
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(path_first)] + rest))
