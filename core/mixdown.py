@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["active_gains", "pinned_coefficients", "mix_stream", "mix_streams", "CHUNK"]
 
 CHUNK = 1 << 18  # samples per chunk when mixing long recordings (~6 s)
-LAW_WORKERS = 2   # threads applying the mixing laws (a channel of a rendition each at a time)
+LAW_WORKERS = 1   # threads applying the mixing laws beside the caller's (half the channels each)
 MIX_FRAMES = 256  # frames per chunk of the STFT-domain mix (~6 s): a chunk's spectra are 4 MB a channel
 
 
@@ -166,6 +166,28 @@ def _add_law(S, D, ca, cb, g: float, acc: np.ndarray, tmp: np.ndarray) -> None:
     acc += tmp
 
 
+def _apply_laws(jobs: list, pool: ThreadPoolExecutor) -> None:
+    """The jobs (:func:`_add_law`, each on a channel of its own) shared between this thread and the
+    pool's: every channel's sum keeps its order, source after source (the same bits as one thread).
+    A pool that takes no more work (the interpreter is exiting under a daemon thread) leaves them all
+    to this thread."""
+    here, there = jobs[0::2], jobs[1::2]
+    future = None
+    if there:
+        try:
+            future = pool.submit(_add_laws, there)
+        except RuntimeError:
+            here = jobs
+    _add_laws(here)
+    if future is not None:
+        future.result()
+
+
+def _add_laws(jobs: list) -> None:
+    for job in jobs:
+        _add_law(*job)
+
+
 def _mix_chunks(sets, splits, autos, olas, f, t_total, step, chunk, start, stop, mono_compatible, n_ch, pool, cancel):
     n_bins = len(band_of_bin())
     while f < t_total:
@@ -188,14 +210,7 @@ def _mix_chunks(sets, splits, autos, olas, f, t_total, step, chunk, start, stop,
                     release(r.s, r.d)
                 for (ca, cb), acc, tmp in zip(_laws(r, f, f1, mono_compatible), acc_k, tmp_k):
                     jobs.append((S, D, ca, cb, gains[i], acc, tmp))
-            # each channel of each rendition summed on a thread of its own, source after source:
-            # every sum keeps its order (the same bits as one thread)
-            if len(jobs) > 1:
-                for done in [pool.submit(_add_law, *job) for job in jobs]:
-                    done.result()
-            else:
-                for job in jobs:
-                    _add_law(*job)
+            _apply_laws(jobs, pool)
         emitted = [None if ola is None else ola.add(acc_k, f, frames_major=True) for ola, acc_k in zip(olas, specs)]
         del specs
         f = f1
