@@ -14,7 +14,8 @@ through :mod:`multiprocessing`, which would import the parent's main script agai
 thread). The recording
 goes to the child through a temporary file it maps read-only (no copy in a pipe, whatever the
 length); progress reports come back as they are made; a set ``cancel`` ends the child at once.
-Where no process can be started the sample is made here, as before.
+Where no process can be started the sample is made here, as before; a child that ends without a result
+(killed, out of memory) is an error that says so, with the last line it wrote.
 """
 from __future__ import annotations
 
@@ -63,8 +64,12 @@ def predict(model: str, mono: np.ndarray, *, models_dir=None, seed: int = 0, tem
                    "guidance": guidance, "models_dir": None if models_dir is None else str(models_dir)}
         env = child_environment(_ROOT)
         with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen([sys.executable, "-m", "app.sample_process"], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=err, env=env, cwd=str(_ROOT))
+            try:
+                proc = subprocess.Popen([sys.executable, "-m", "app.sample_process"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=err, env=env, cwd=str(_ROOT))
+            except OSError:                     # no process can be started here: the sample made in this one
+                return load_model(model, models_dir).predict(x, seed=seed, temperature=temperature,
+                                                             guidance=guidance, progress=progress, cancel=cancel)
             try:
                 pickle.dump(request, proc.stdin)
                 proc.stdin.close()

@@ -45,3 +45,15 @@ def test_an_error_there_is_raised_here(tmp_path):
         sample_process.predict("no-such-model", _mono(1.0), folder=tmp_path)
     with pytest.raises(ParameterError):
         sample_process.predict("ps-mtm", np.zeros((2, 3), np.float32), folder=tmp_path)
+
+
+def test_no_process_possible_samples_here(tmp_path, monkeypatch):
+    """Where no process can be started (an OSError from Popen), the sample is made in this process: the same values."""
+    def refuse(*a, **k):
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(sample_process.subprocess, "Popen", refuse)
+    mono = _mono(3.0)
+    got = sample_process.predict("ps-mtm", mono, seed=2, folder=tmp_path)
+    want = load_model("ps-mtm").predict(mono, seed=2)
+    assert np.array_equal(got.iid, want.iid) and np.array_equal(got.ic, want.ic)
