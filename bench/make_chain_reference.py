@@ -1,5 +1,10 @@
 """Reference numbers of formation, PS-MTM and the chain (tests/_reference.py), computed on main before issue 22's
-chain changes (b317555): tests/data/chain_reference.npz."""
+chain changes (b317555): tests/data/chain_reference.npz.
+
+``--ps-model-only``: keep formation's numbers and compute again only what depends on the shipped PS-MTM file
+(its tokens, the chain's outputs), for a new model file; the chain as tests/app/test_chain_reference.py runs it
+(without the detail calibration, the odd seeds' mirror and the placement's pan spread, which came after the
+reference)."""
 import os
 import sys
 import tempfile
@@ -22,11 +27,21 @@ def fingerprint(x):
     blk = x[:m * 1024].reshape(m, 1024)
     return np.stack([np.sqrt((blk ** 2).mean(1)), blk @ PROBE / 32.0], 1).astype(np.float32)
 
-out = {}
+PS_ONLY = "--ps-model-only" in sys.argv
+REF = "tests/data/chain_reference.npz"
+if PS_ONLY:
+    with np.load(REF) as z:
+        out = {k: z[k] for k in z.files if k.startswith("formation_")}
+    import app.proposal, core.detail, core.models.placement
+    app.proposal.load_detail = lambda *a, **k: None
+    core.detail.MIRROR_ODD = False
+    core.models.placement.PAN_SPREAD = 1.0
+else:
+    out = {}
 _, band = small_band(np.random.default_rng(0))
 _, three = three_instruments(np.random.default_rng(7))
 scenes = {"band": band, "three": three}
-for sname, mix in scenes.items():
+for sname, mix in ({} if PS_ONLY else scenes).items():
     for tag, kw in (("auto", {}), ("n8", {"n_sources": 8})):
         srcs = separation.get("formation", cache=False, **kw).separate(mix)
         out[f"formation_{sname}_{tag}_names"] = np.array([s.name for s in srcs])
@@ -52,5 +67,5 @@ for tag, kw in (("plain", {}), ("monocompat", {"mono_compatible": True}), ("r2",
         out[f"chain_{tag}_{k}_fp"] = np.stack([fingerprint(y[:, 0]), fingerprint(y[:, 1])])
         out[f"chain_{tag}_{k}_gain"] = np.array(o.gain_db)
         print("chain", tag, k, o.gain_db, [ (s['name'], round(s['pan'],3)) for s in o.sources])
-np.savez_compressed("tests/data/chain_reference.npz", **out)
-print(os.path.getsize("tests/data/chain_reference.npz"))
+np.savez_compressed(REF, **out)
+print(os.path.getsize(REF))

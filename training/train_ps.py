@@ -272,6 +272,17 @@ def _lr(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * f)))
 
 
+def _same_kind(src: Optional[dict], kind: dict) -> Optional[NetConfig]:
+    """The network config of an ``init`` checkpoint / model file when it is a model of the same kind (head,
+    causality): training it further keeps its architecture and its input normalization. None otherwise (PS-AR
+    from PS-MTM: a new network takes the matching weights)."""
+    blob = (src or {}).get("net") or (src or {}).get("config")
+    if not isinstance(blob, dict):
+        return None
+    ncfg = NetConfig.from_dict(blob)
+    return ncfg if all(getattr(ncfg, k) == v for k, v in kind.items()) else None
+
+
 def feature_stats(examples: list[dict]) -> tuple[list, list]:
     f = np.concatenate([e["feats"][::7].astype(np.float32) for e in examples])
     return f.mean(axis=0).tolist(), np.maximum(f.std(axis=0), 1e-3).tolist()
@@ -299,19 +310,23 @@ def train(cfg: TrainConfig, train_ex: list[dict], valid_ex: list[dict], out: Pat
         gen.set_state(ck["torch_rng"])
         log(f"resumed from {ckpt_path} at step {step} ({elapsed / 60:.1f} min trained)")
     else:
-        mean, std = feature_stats(train_ex)
-        ncfg = NetConfig(**{**cfg.net, "feat_mean": mean, "feat_std": std,
-                            "head": "regress" if cfg.objective == "reg" else "tokens",
-                            "causal": cfg.objective == "ar", "prev_tokens": cfg.objective == "ar"})
+        src = load_weights(init) if init is not None else None
+        kind = {"head": "regress" if cfg.objective == "reg" else "tokens",
+                "causal": cfg.objective == "ar", "prev_tokens": cfg.objective == "ar"}
+        same = _same_kind(src, kind)
+        if same is not None:  # fine-tuning: the init's architecture and input normalization go on
+            ncfg = same
+        else:
+            mean, std = feature_stats(train_ex)
+            ncfg = NetConfig(**{**cfg.net, "feat_mean": mean, "feat_std": std, **kind})
         net = PSNet(ncfg)
-        if init is not None:
-            src = load_weights(init)
+        if src is not None:
             sd = src.get("model") or src.get("state_dict")
             if not isinstance(sd, dict):
                 raise ParameterError(f"{init}: holds no model weights ('model' or 'state_dict')")
             own = net.state_dict()
             took = {k: v.float() for k, v in sd.items() if k in own and own[k].shape == v.shape
-                    and not k.startswith("feat_")}
+                    and (same is not None or not k.startswith("feat_"))}
             if "xi.weight" in took and "xi_prev.weight" in own and "xi_prev.weight" not in took:
                 took["xi_prev.weight"] = took["xi.weight"].clone()
             net.load_state_dict({**own, **took})

@@ -46,7 +46,7 @@ def add_arguments(p) -> None:
     p.add_argument("--minutes", type=float, default=0.0, help="stop this run after so many minutes (resumable)")
     p.add_argument("--batch", type=int, default=16, help="patches of 6 s per step")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate")
-    p.add_argument("--init", default=None, help="PS-AR: initialize from this PS-MTM checkpoint or model file")
+    p.add_argument("--init", default=None, help="initialize from this checkpoint or model file (a model of the same kind: fine-tuning, its architecture and input normalization kept; PS-AR from PS-MTM: the matching weights)")
     p.add_argument("--export", default=None, help="write the fp16 model file here when done")
     p.add_argument("--prev-drop", type=float, default=0.0, help="PS-AR: share of patches trained without "
                    "previous-frame tokens (new runs only)")

@@ -254,6 +254,32 @@ def test_training_lowers_loss(tmp_path, objective):
     assert res2["step"] == 45
 
 
+def test_init_from_a_model_of_the_same_kind_fine_tunes_it(tmp_path):
+    """``init`` with a model of the same kind continues it: its architecture and input normalization (not the new
+    data's statistics, which the trained weights never saw) and every weight; at step 0 it is the same network.
+    A PS-AR initialized from a PS-MTM file still gets its own (causal) network and the matching weights."""
+    ex = _synthetic_examples()
+    cfg = T.TrainConfig(objective="mtm", steps=3, batch=2, patch=32, warmup=1, val_every=100, val_patches=4,
+                        threads=1, net=dict(TINY), gain_db=0.0)
+    T.train(cfg, ex[:2], ex[2:], tmp_path / "a", log=lambda s: None)
+    first = tmp_path / "first.pt"
+    T.export_checkpoint(tmp_path / "a" / "ckpt.pt", first)
+    shifted = [{**e, "feats": (e["feats"].astype(np.float32) + 3.0).astype(np.float16)} for e in ex]
+    cfg0 = T.TrainConfig(**{**cfg.__dict__, "steps": 0, "net": {"d": 8, "layers": 1}})
+    T.train(cfg0, shifted[:2], shifted[2:], tmp_path / "b", init=first, log=lambda s: None)
+    net0, _ = PSNet.load(first)
+    ck = T.load_weights(tmp_path / "b" / "ckpt.pt")
+    assert ck["net"] == net0.cfg.to_dict()
+    for k, v in net0.state_dict().items():
+        torch.testing.assert_close(ck["model"][k], v)
+    cfg_ar = T.TrainConfig(**{**cfg0.__dict__, "objective": "ar", "net": dict(TINY)})
+    T.train(cfg_ar, shifted[:2], shifted[2:], tmp_path / "c", init=first, log=lambda s: None)
+    ar = T.load_weights(tmp_path / "c" / "ckpt.pt")
+    assert ar["net"]["causal"] and ar["net"]["prev_tokens"]
+    assert ar["net"]["feat_mean"] != net0.cfg.feat_mean                   # the new data's statistics
+    torch.testing.assert_close(ar["model"]["xi_prev.weight"], ar["model"]["xi.weight"])
+
+
 def test_prior_ce_is_entropy_of_uniform_two_tokens():
     ex = _synthetic_examples(n_files=1, frames=2000)
     val = T.Batcher(ex, 100, np.random.default_rng(0)).fixed(4)
