@@ -18,7 +18,9 @@ source of the recording where its counterparts in the reference sit (``mu``) and
 each drawn from its density given the sources placed before it *times* the matcher's
 Normal(mu, sigma): a product of a Gaussian mixture and a Gaussian, again a Gaussian mixture (closed
 form). Matched sources thus take places like their counterparts, the rest fit around them; pinned
-sources are context and stay; no random mirroring (the reference fixes the sides); ``variety``
+sources are context and stay; no random mirroring (the reference fixes the sides), but each
+rendition carries the reference's image a little narrower or wider by its seed (the matcher's
+``spread``, :meth:`core.models.reference_match.ReferenceMatcher.for_rendition`); ``variety``
 widens the product as it widens the model's density (temperature on the weights and deviations,
 several candidates of which the one farthest from the others is kept).
 """
@@ -254,6 +256,7 @@ def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene
                       ref[:, 1], sign * np.array(scene.band_pan) if scene.band_pan else None)
     if not m.followed:          # a reference unlike the recording: the placement model's proposal alone
         return model.sample(feats, mix, energy, seed=seed, variety=variety, known=known_in)
+    m = matcher.for_rendition(m, seed)      # how wide this rendition carries the reference's image
     if m.tier == "loose" and getattr(matcher, "loose_mirror", 0) and not known_in and _mirrored(seed, rng):
         m = replace(m, mu=m.mu * [-1.0, 1.0], band=-m.band)     # a loose reference's sides are not trusted
     mu, sig = m.mu, m.sigma

@@ -17,7 +17,10 @@ reported):
    the best few whose same-album source D_F of (pan, width) is not above the placement model's
    (its difference's standard error, a paired bootstrap over pairs, is logged); else the best close
    tier alone;
-4. ``width_sigma``: the source-level D_F of (pan, width) on the same-track pairs.
+4. ``spread`` (how differently wide the renditions carry the reference's image,
+   :meth:`~core.models.reference_match.ReferenceMatcher.for_rendition`): the lowest mean of the two
+   ratios with the tiers of stage 3;
+5. ``width_sigma``: the source-level D_F of (pan, width) on the same-track pairs.
 
 Every pair's E_min is kept in ``--memo`` (keyed by the pair, the matcher's parameters and the
 placement model's checksum and sampling), so a run resumes and a rerun on more tracks computes
@@ -58,6 +61,7 @@ LOOSE_LADDER = (0.1, 0.2, 0.3)
 GATE_MAX = (0.15, 0.2, 0.25, 0.3, 0.35)
 LOOSE_GATE = (0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8)     # beyond 0.8 a reference is never followed
 WIDTH_SIGMAS = (0.1, 0.2, 0.4, 0.8)
+SPREADS = (0.0, 0.2, 0.4, 0.6, 0.8)
 KINDS = ("same-track", "same-album")
 CANDIDATES = 4
 BOOTSTRAP = 200
@@ -193,6 +197,26 @@ def _measures(prs, matcher, model) -> dict:
     return {"e_min": r["e_min"], "frechet": r["frechet"], "mean_abs_pan": r["mean_abs_pan"]}
 
 
+def _followed(m: ReferenceMatcher, p) -> bool:
+    return m.match(p[0].feats, p[0].mix, p[1].feats, p[1].mix, p[1].share, p[1].pan, p[1].width).followed
+
+
+def _spread(fit, none, params: dict, mm, log) -> float:
+    """Stage 4: the ``spread`` of :data:`SPREADS` with the lowest mean of the same-track and
+    same-album ratios to the placement model alone (fitting pairs, the tiers ``params``)."""
+    mean = {kind: float(np.mean([none[id(p)] for p in fit if p[2] == kind])) for kind in KINDS}
+    score = {}
+    for sp in SPREADS:
+        m = ReferenceMatcher(**params, spread=sp)
+        r = {kind: float(np.mean([mm.emin(p, m) if _followed(m, p) else none[id(p)] for p in fit if p[2] == kind]))
+             / mean[kind] for kind in KINDS}
+        score[sp] = r["same-track"] + r["same-album"]
+        log(f"spread {sp}: same-track {r['same-track']:.3f}, same-album {r['same-album']:.3f} of the placement "
+            f"model alone")
+    mm.save()
+    return min(SPREADS, key=lambda sp: (round(score[sp], 4), sp))
+
+
 def tune(prs: Sequence, *, table=None, memo=None,
          log: Callable[[str], None] = print) -> tuple[ReferenceMatcher, dict]:
     """The matcher tuned on ``prs`` ((recording, reference, kind, digest) tuples) and its figures."""
@@ -239,8 +263,9 @@ def tune(prs: Sequence, *, table=None, memo=None,
         log(f"candidate {chosen}: same-album source D_F(pan, width) {d:+.5f} (±{se:.5f}) from none's")
         if d <= 0.0 or not chosen["loose_gate"]:       # the close tier alone: the fallback in any case
             break
+    params["spread"] = _spread(fit, none, params, mm, log)                       # stage 4
     widths = {}
-    for ws in WIDTH_SIGMAS:                                                      # stage 4
+    for ws in WIDTH_SIGMAS:                                                      # stage 5
         widths[ws] = _measures(st, ReferenceMatcher(**params, width_sigma=ws), model)["frechet"]
         log(f"width sigma {ws}: same-track source D_F(pan, width) {widths[ws]:.5f}")
     tuned = ReferenceMatcher(**params, width_sigma=min(widths, key=widths.get))
