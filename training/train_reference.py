@@ -10,17 +10,19 @@ Stages (each on the fitting pairs; every fifth track by content digest is held o
 reported):
 
 1. the transport's ``temperature`` and ``share_power`` at a fixed narrow ``sigma``, same-track pairs;
-2. per pair, E_min for a ladder of pan deviations, followed closely (the reference's sides) and
-   loosely (the reference's sides or their mirror image, by seed);
-3. ``sigma`` and ``gate_max`` (the close tier), ``loose_sigma`` and ``loose_gate`` (the loose tier,
-   gates between the two; none: ``loose_gate`` 0): the lowest mean of the two ratios; the first of
-   the best few whose same-album source D_F of (pan, width) is not above the placement model's
-   (its difference's standard error, a paired bootstrap over pairs, is logged); else the best close
-   tier alone;
-4. ``spread`` (how differently wide the renditions carry the reference's image,
-   :meth:`~core.models.reference_match.ReferenceMatcher.for_rendition`): the lowest mean of the two
-   ratios with the tiers of stage 3;
-5. ``width_sigma``: the source-level D_F of (pan, width) on the same-track pairs.
+2. per pair, E_min for a ladder of pan deviations followed closely (the reference's sides), each
+   with every rendition at the transported places and, for :data:`SPREAD_LADDER`, with the
+   renditions carrying the image differently wide (``spread`` of :data:`SPREADS`,
+   :meth:`~core.models.reference_match.ReferenceMatcher.for_rendition`), and loosely (the
+   reference's sides or their mirror image, by seed);
+3. ``sigma``, ``spread`` and ``gate_max`` (the close tier), ``loose_sigma`` and ``loose_gate`` (the
+   loose tier, gates between the two; none: ``loose_gate`` 0), as the issue sets the targets: the
+   lowest same-track ratio among the settings whose same-album ratio is not above 1 (no worse than
+   the placement model alone; if none is, the lowest mean of the two ratios); the first of the best
+   few whose same-album source D_F of (pan, width) is not above the placement model's (its
+   difference's standard error, a paired bootstrap over pairs, is logged); else the best close tier
+   alone;
+4. ``width_sigma``: the source-level D_F of (pan, width) on the same-track pairs.
 
 Every pair's E_min is kept in ``--memo`` (keyed by the pair, the matcher's parameters and the
 placement model's checksum and sampling), so a run resumes and a rerun on more tracks computes
@@ -61,7 +63,8 @@ LOOSE_LADDER = (0.1, 0.2, 0.3)
 GATE_MAX = (0.15, 0.2, 0.25, 0.3, 0.35)
 LOOSE_GATE = (0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8)     # beyond 0.8 a reference is never followed
 WIDTH_SIGMAS = (0.1, 0.2, 0.4, 0.8)
-SPREADS = (0.0, 0.2, 0.4, 0.6, 0.8)
+SPREADS = (0.0, 0.2, 0.4, 0.6)
+SPREAD_LADDER = (0.03, 0.06, 0.1)      # the pan deviations tried with a spread
 KINDS = ("same-track", "same-album")
 CANDIDATES = 4
 BOOTSTRAP = 200
@@ -148,20 +151,23 @@ def _choose(fit, gates, ladder, none, log) -> list[dict]:
     """Stage 3: the tiers' parameters (see the module docstring) from the per-pair ladders: the best
     few candidates, best first, and last the best close tier alone."""
     mean = {kind: float(np.mean([none[id(p)] for p in fit if p[2] == kind])) for kind in KINDS}
-    opts = [(s, g, 0.0, 0.0, 0.0) for s in LADDER for g in GATE_MAX]
-    opts += [(s, g, ls, lg, mr) for s in LADDER for g in GATE_MAX for ls in LOOSE_LADDER for lg in LOOSE_GATE
-             for mr in (1.0,) if lg > g]
+    opts = [(s, sp, g, 0.0, 0.0, 0.0) for s, sp in _close_rungs() for g in GATE_MAX]
+    opts += [(s, sp, g, ls, lg, mr) for s, sp in _close_rungs() for g in GATE_MAX for ls in LOOSE_LADDER
+             for lg in LOOSE_GATE for mr in (1.0,) if lg > g]
     rows = []
-    for s, g, ls, lg, mr in opts:
+    for s, sp, g, ls, lg, mr in opts:
         def e(p):
             gp = gates[id(p)]
-            return (ladder[(id(p), "close", s)] if gp <= g else ladder[(id(p), "loose", ls, mr)] if gp <= lg
+            return (ladder[(id(p), "close", s, sp)] if gp <= g else ladder[(id(p), "loose", ls, mr)] if gp <= lg
                     else none[id(p)])
         r = {kind: float(np.mean([e(p) for p in fit if p[2] == kind])) / mean[kind] for kind in KINDS}
-        rows.append((r["same-track"], r["same-album"], dict(sigma=s, gate_max=g, loose_sigma=ls or 0.15,
+        rows.append((r["same-track"], r["same-album"], dict(sigma=s, spread=sp, gate_max=g, loose_sigma=ls or 0.15,
                                                               loose_gate=lg, loose_mirror=mr)))
-    ok = sorted(rows, key=lambda r: (round(r[0] + r[1], 4), r[0]))
-    close = min((r for r in rows if r[2]["loose_gate"] == 0.0), key=lambda r: r[0] + r[1])
+
+    def rank(r):        # album no worse than none first, by the same-track ratio; then by the mean ratio
+        return (r[1] > 1.0, round(r[0] if r[1] <= 1.0 else r[0] + r[1], 4), round(r[0] + r[1], 4))
+    ok = sorted(rows, key=rank)
+    close = min((r for r in rows if r[2]["loose_gate"] == 0.0), key=rank)
     log(f"stage 3: {len(rows)} settings; best {ok[0][2]}: same-track {ok[0][0]:.3f}, same-album {ok[0][1]:.3f} "
         f"of the placement model alone; the best close tier alone {close[2]}: {close[0]:.3f}, {close[1]:.3f}")
     seen, out = set(), []
@@ -197,24 +203,9 @@ def _measures(prs, matcher, model) -> dict:
     return {"e_min": r["e_min"], "frechet": r["frechet"], "mean_abs_pan": r["mean_abs_pan"]}
 
 
-def _followed(m: ReferenceMatcher, p) -> bool:
-    return m.match(p[0].feats, p[0].mix, p[1].feats, p[1].mix, p[1].share, p[1].pan, p[1].width).followed
-
-
-def _spread(fit, none, params: dict, mm, log) -> float:
-    """Stage 4: the ``spread`` of :data:`SPREADS` with the lowest mean of the same-track and
-    same-album ratios to the placement model alone (fitting pairs, the tiers ``params``)."""
-    mean = {kind: float(np.mean([none[id(p)] for p in fit if p[2] == kind])) for kind in KINDS}
-    score = {}
-    for sp in SPREADS:
-        m = ReferenceMatcher(**params, spread=sp)
-        r = {kind: float(np.mean([mm.emin(p, m) if _followed(m, p) else none[id(p)] for p in fit if p[2] == kind]))
-             / mean[kind] for kind in KINDS}
-        score[sp] = r["same-track"] + r["same-album"]
-        log(f"spread {sp}: same-track {r['same-track']:.3f}, same-album {r['same-album']:.3f} of the placement "
-            f"model alone")
-    mm.save()
-    return min(SPREADS, key=lambda sp: (round(score[sp], 4), sp))
+def _close_rungs() -> list[tuple[float, float]]:
+    """Stage 2's close rungs: (pan deviation, spread)."""
+    return [(s, 0.0) for s in LADDER] + [(s, sp) for s in SPREAD_LADDER for sp in SPREADS if sp]
 
 
 def tune(prs: Sequence, *, table=None, memo=None,
@@ -237,10 +228,10 @@ def tune(prs: Sequence, *, table=None, memo=None,
     gates = {id(p): best.match(p[0].feats, p[0].mix, p[1].feats, p[1].mix, p[1].share, p[1].pan, p[1].width,
                                p[1].band_pan or None).gate for p in prs}
     ladder = {}                                                              # stage 2 (a pair's rungs
-    for s in LADDER:                                                         # where some gate reaches it)
-        m = _Fixed(temperature=best.temperature, share_power=best.share_power, sigma=s)
+    for s, sp in _close_rungs():                                             # where some gate reaches it)
+        m = _Fixed(temperature=best.temperature, share_power=best.share_power, sigma=s, spread=sp)
         for p in prs:
-            ladder[(id(p), "close", s)] = mm.emin(p, m) if gates[id(p)] <= max(GATE_MAX) else none[id(p)]
+            ladder[(id(p), "close", s, sp)] = mm.emin(p, m) if gates[id(p)] <= max(GATE_MAX) else none[id(p)]
     for s, mr in itertools.product(LOOSE_LADDER, (1.0,)):
         m = _loose(best, s, mr)
         for p in prs:
@@ -263,9 +254,8 @@ def tune(prs: Sequence, *, table=None, memo=None,
         log(f"candidate {chosen}: same-album source D_F(pan, width) {d:+.5f} (±{se:.5f}) from none's")
         if d <= 0.0 or not chosen["loose_gate"]:       # the close tier alone: the fallback in any case
             break
-    params["spread"] = _spread(fit, none, params, mm, log)                       # stage 4
     widths = {}
-    for ws in WIDTH_SIGMAS:                                                      # stage 5
+    for ws in WIDTH_SIGMAS:                                                      # stage 4
         widths[ws] = _measures(st, ReferenceMatcher(**params, width_sigma=ws), model)["frechet"]
         log(f"width sigma {ws}: same-track source D_F(pan, width) {widths[ws]:.5f}")
     tuned = ReferenceMatcher(**params, width_sigma=min(widths, key=widths.get))
