@@ -100,12 +100,14 @@ def pair_emin(rec, ref, matcher, model, *, k: int = K) -> float:
 
 
 class _Fixed(ReferenceMatcher):
-    """A matcher that follows every reference closely with its pan deviation one rung of the ladder."""
+    """A matcher that follows every reference closely (its pan deviation one rung of the ladder,
+    its width deviation ``width_sigma``), as the close tier would at any gate."""
+
+    memo_tag = "_Fixed2"        # until session 9 the width deviation past gate_max was the unfollowed one
 
     def match(self, *a, **kw):
         m = super().match(*a, **kw)
-        sig = m.sigma.copy()
-        sig[:, 0] = self.sigma
+        sig = np.tile([self.sigma, self.width_sigma], (len(m.sigma), 1))
         return replace(m, sigma=sig, confidence=np.ones(len(sig)), followed=True, tier="close")
 
 
@@ -129,7 +131,8 @@ class _Memo:
         self.new = 0
 
     def key(self, p, matcher) -> str:
-        what = "none" if matcher is None else type(matcher).__name__ + json.dumps(matcher.params(), sort_keys=True)
+        what = ("none" if matcher is None else getattr(matcher, "memo_tag", type(matcher).__name__)
+                + json.dumps(matcher.params(), sort_keys=True))
         return f"{self.tag}|{p[3]}/{p[2]}/{p[1].id}|{what}"
 
     def emin(self, p, matcher) -> float:
