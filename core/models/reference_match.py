@@ -36,8 +36,8 @@ source (the product is the proposal); ``band`` and ``confidence`` guide the per-
 
 Renditions (:meth:`ReferenceMatcher.for_rendition`). How wide the reference's image is, carried onto
 another part of the music, is what a followed reference says least surely (on ``train`` the best single
-factor on a same-track pair's transported pans ranges from 0 to 1.8, median 0.9): rendition ``seed``
-takes the transported pans times ``exp(spread * z)``, ``z`` the seed's standard normal quantile
+factor on a same-track pair's transported pans ranges from 0 to 1.8, median 0.9): with a reference
+followed closely, rendition ``seed`` takes the transported pans times ``exp(spread * z)``, ``z`` the seed's standard normal quantile
 (:func:`core.detail.detail_level`, the quantile by which the chain scales a rendition's detail: seed 0
 is the median, 1, consecutive seeds cover the distribution evenly); ``spread`` 0: every rendition
 the same transported places (as before).
@@ -177,8 +177,9 @@ class ReferenceMatcher:
     def for_rendition(self, m: Match, seed: int) -> Match:
         """``m`` as rendition ``seed`` follows it: the transported pans times ``exp(spread * z)``, ``z``
         the seed's quantile (:func:`core.detail.detail_level`; see the module docstring), clipped to the
-        stage. ``spread`` 0, a reference not followed, or seed 0: ``m`` itself."""
-        if not self.spread or not m.followed:
+        stage, for a reference followed closely (a loose one has its own wide deviation and mirroring).
+        ``spread`` 0, a reference not followed closely, or seed 0: ``m`` itself."""
+        if not self.spread or m.tier != "close":
             return m
         c = float(np.exp(self.spread * detail.detail_level(seed)))
         if c == 1.0:

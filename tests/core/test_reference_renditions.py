@@ -30,12 +30,14 @@ def _match(followed=True):
                  np.ones(2), 0.0, followed, "close" if followed else "")
 
 
-def test_seed_zero_and_no_spread_keep_the_transported_places():
+def test_seed_zero_no_spread_and_other_tiers_keep_the_transported_places():
     m = _match()
     assert ReferenceMatcher(spread=0.5).for_rendition(m, 0) is m           # z = 0: the median rendition
     assert ReferenceMatcher(spread=0.0).for_rendition(m, 3) is m
     off = _match(followed=False)
     assert ReferenceMatcher(spread=0.5).for_rendition(off, 3) is off       # nothing followed, nothing scaled
+    loose = Match(m.mu, m.sigma, m.band, np.zeros(2), 0.5, True, "loose")
+    assert ReferenceMatcher(spread=0.5).for_rendition(loose, 3) is loose   # a loose tier: its own deviation
 
 
 def test_a_rendition_scales_the_pans_by_its_quantile_and_keeps_the_widths():
