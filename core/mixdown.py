@@ -18,7 +18,7 @@ import numpy as np
 
 from concurrent.futures import ThreadPoolExecutor
 
-from .bands import band_of_bin
+from .bands import band_edges, band_of_bin
 from .decoder import coefficients, mixing_coefficients, side_coefficients
 from .errors import ParameterError
 from .placement import Placement, downmix_gain, pan_to_iid, width_to_ic
@@ -33,6 +33,7 @@ __all__ = ["active_gains", "pinned_coefficients", "mix_stream", "mix_streams", "
 
 CHUNK = 1 << 18  # samples per chunk when mixing long recordings (~6 s)
 LAW_WORKERS = 1   # threads applying the mixing laws beside the caller's (half the channels each)
+_SPANS = [(int(lo), int(hi)) for lo, hi in zip(band_edges()[:-1], band_edges()[1:])]   # each band's bins
 MIX_FRAMES = 256  # frames per chunk of the STFT-domain mix (~6 s): a chunk's spectra are 4 MB a channel
 
 
@@ -158,12 +159,20 @@ def _laws(r, f: int, f1: int, mono_compatible: bool) -> tuple:
 
 
 def _add_law(S, D, ca, cb, g: float, acc: np.ndarray, tmp: np.ndarray) -> None:
-    """``acc`` (a channel's spectra [t, bins]) += ``g`` times the law ``ca``, ``cb`` (per band) applied to ``S``, ``D``."""
-    bob = band_of_bin()
-    np.multiply((ca * g).T[:, bob], S, out=tmp)
-    acc += tmp
-    np.multiply((cb * g).T[:, bob], D, out=tmp)
-    acc += tmp
+    """``acc`` (a channel's spectra [t, bins]) += ``g`` times the law ``ca``, ``cb`` (per band) applied to ``S``, ``D``.
+
+    Band by band, each band's coefficient broadcast over its bins (no array of per-bin coefficients is
+    made; a band's product stays in the cache): the same products and sums as over whole rows."""
+    a = np.ascontiguousarray((ca * g).T[:, :, None])       # [t, bands, 1]
+    b = np.ascontiguousarray((cb * g).T[:, :, None])
+    for k, (lo, hi) in enumerate(_SPANS):
+        part = tmp[:, :hi - lo]
+        np.multiply(a[:, k], S[:, lo:hi], out=part)
+        acc[:, lo:hi] += part
+        np.multiply(b[:, k], D[:, lo:hi], out=part)
+        acc[:, lo:hi] += part
+
+
 
 
 def _apply_laws(jobs: list, pool: ThreadPoolExecutor) -> None:
