@@ -18,7 +18,7 @@ import numpy as np
 
 from concurrent.futures import ThreadPoolExecutor
 
-from .bands import band_edges, band_of_bin
+from .bands import band_of_bin
 from .decoder import coefficients, mixing_coefficients, side_coefficients
 from .errors import ParameterError
 from .placement import Placement, downmix_gain, pan_to_iid, width_to_ic
@@ -33,7 +33,7 @@ __all__ = ["active_gains", "pinned_coefficients", "mix_stream", "mix_streams", "
 
 CHUNK = 1 << 18  # samples per chunk when mixing long recordings (~6 s)
 LAW_WORKERS = 1   # threads applying the mixing laws beside the caller's (half the channels each)
-_SPANS = [(int(lo), int(hi)) for lo, hi in zip(band_edges()[:-1], band_edges()[1:])]   # each band's bins
+_ROWS = 16        # frames of a chunk the mixing laws work on at a time (they stay in the cache)
 MIX_FRAMES = 256  # frames per chunk of the STFT-domain mix (~6 s): a chunk's spectra are 4 MB a channel
 
 
@@ -158,25 +158,8 @@ def _laws(r, f: int, f1: int, mono_compatible: bool) -> tuple:
     return (a * dg, b * dg), (c * dg, d * dg)
 
 
-def _add_law(S, D, ca, cb, g: float, acc: np.ndarray, tmp: np.ndarray) -> None:
-    """``acc`` (a channel's spectra [t, bins]) += ``g`` times the law ``ca``, ``cb`` (per band) applied to ``S``, ``D``.
-
-    Band by band, each band's coefficient broadcast over its bins (no array of per-bin coefficients is
-    made; a band's product stays in the cache): the same products and sums as over whole rows."""
-    a = np.ascontiguousarray((ca * g).T[:, :, None])       # [t, bands, 1]
-    b = np.ascontiguousarray((cb * g).T[:, :, None])
-    for k, (lo, hi) in enumerate(_SPANS):
-        part = tmp[:, :hi - lo]
-        np.multiply(a[:, k], S[:, lo:hi], out=part)
-        acc[:, lo:hi] += part
-        np.multiply(b[:, k], D[:, lo:hi], out=part)
-        acc[:, lo:hi] += part
-
-
-
-
 def _apply_laws(jobs: list, pool: ThreadPoolExecutor) -> None:
-    """The jobs (:func:`_add_law`, each on a channel of its own) shared between this thread and the
+    """The jobs (each a channel of its own, :func:`_add_laws`) shared between this thread and the
     pool's: every channel's sum keeps its order, source after source (the same bits as one thread).
     A pool that takes no more work (the interpreter is exiting under a daemon thread) leaves them all
     to this thread."""
@@ -193,8 +176,30 @@ def _apply_laws(jobs: list, pool: ThreadPoolExecutor) -> None:
 
 
 def _add_laws(jobs: list) -> None:
-    for job in jobs:
-        _add_law(*job)
+    """Each job's law added to its channel: ``acc += g (ca S + cb D)`` per band, ``_ROWS`` frames at a time
+    for every job (a block of the source's ``S`` and ``D``, of each sum and of the per-bin coefficients stays
+    in the core's cache: about twice as fast as whole chunks). Per element the same products and sums in
+    the same order as whole rows: the same bits."""
+    if not jobs:
+        return
+    S, D = jobs[0][0], jobs[0][1]
+    t, n_bins = S.shape
+    bob = band_of_bin()
+    laws = [((ca * g).T, (cb * g).T, acc) for _S, _D, ca, cb, g, acc in jobs]
+    part = np.empty((_ROWS, n_bins), np.complex64)
+    coef = np.empty((_ROWS, n_bins), np.float32)
+    for r0 in range(0, t, _ROWS):
+        r1 = min(t, r0 + _ROWS)
+        m = r1 - r0
+        s_rows, d_rows = S[r0:r1], D[r0:r1]
+        for a, b, acc in laws:
+            rows = acc[r0:r1]
+            np.take(a[r0:r1], bob, axis=1, out=coef[:m])
+            np.multiply(coef[:m], s_rows, out=part[:m])
+            rows += part[:m]
+            np.take(b[r0:r1], bob, axis=1, out=coef[:m])
+            np.multiply(coef[:m], d_rows, out=part[:m])
+            rows += part[:m]
 
 
 def _mix_chunks(sets, splits, autos, olas, f, t_total, step, chunk, start, stop, mono_compatible, n_ch, pool, cancel):
@@ -204,12 +209,11 @@ def _mix_chunks(sets, splits, autos, olas, f, t_total, step, chunk, start, stop,
         f1 = min(t_total, f + step)
         step = chunk
         t = f1 - f
-        tmps = [[np.empty((t, n_bins), np.complex64) for _ in range(n_ch)] if auto else None for auto in autos]
         specs = [[np.zeros((t, n_bins), np.complex64) for _ in range(n_ch)] if auto else None for auto in autos]
         for i in sorted(set().union(*autos)):  # each source transformed once, frames-major [t, bins]
             S = D = None
             jobs = []
-            for renders, (consts, gains), auto, acc_k, tmp_k in zip(sets, splits, autos, specs, tmps):
+            for renders, (consts, gains), auto, acc_k in zip(sets, splits, autos, specs):
                 if i not in auto:
                     continue
                 r = renders[i]
@@ -217,8 +221,8 @@ def _mix_chunks(sets, splits, autos, olas, f, t_total, step, chunk, start, stop,
                     S = stft_frames(r.s, f, f1, frames_major=True)
                     D = stft_frames(r.d, f, f1, frames_major=True)
                     release(r.s, r.d)
-                for (ca, cb), acc, tmp in zip(_laws(r, f, f1, mono_compatible), acc_k, tmp_k):
-                    jobs.append((S, D, ca, cb, gains[i], acc, tmp))
+                for (ca, cb), acc in zip(_laws(r, f, f1, mono_compatible), acc_k):
+                    jobs.append((S, D, ca, cb, gains[i], acc))
             _apply_laws(jobs, pool)
         emitted = [None if ola is None else ola.add(acc_k, f, frames_major=True) for ola, acc_k in zip(olas, specs)]
         del specs
