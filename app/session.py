@@ -88,7 +88,7 @@ class Session(RenditionSteps):
         # headless chain, ``render``): export mixes from the tile parameters, the pairs are made
         # only if an engine or stereo stems are asked for
         self.pairs = True
-        self.prepare_workers = proposal.PREPARE_WORKERS   # stems decorrelated at a time (the chain: 1, memory)
+        self.prepare_workers = proposal.PREPARE_WORKERS   # stems decorrelated at a time
         self._fillers: list = []                 # (filler, thread) finishing mixes and pairs made from the playhead
         self._pair_lock = threading.Lock()       # one PairFiller at a time starts on the current renders
         self._prefetch_stop = threading.Event()  # stops the thread that plans the next rendition ahead

@@ -56,14 +56,14 @@ def formation_separate(mono: np.ndarray):
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of process ``pid`` and all its descendants now, MB (Linux ``/proc``; the chain
     samples its PS model in a child process: both count)."""
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
+    total, unvisited = 0.0, [pid]
+    while unvisited:
+        p = unvisited.pop()
         try:
             with open(f"/proc/{p}/status") as f:
                 total += next((int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:")), 0) / 1024
             for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
+                unvisited += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, ValueError):
             pass
     return total

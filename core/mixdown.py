@@ -137,8 +137,8 @@ def mix_streams(sets: list[list["SourceRender"]], placements: list[list[Placemen
     n_ch = 1 if mono_compatible else 2
     f = 0 if start == 0 else max(0, start // HOP - 1)    # first_sample(f) <= start
     olas = [OverlapAddStream(n, n_ch, first=f) if auto else None for auto in autos]
-    # each channel of each rendition: its mixing law applied on a thread of its own (numpy works outside
-    # the GIL; each channel's sums keep their order, so its bits are those of one thread)
+    # the channels' mixing laws shared between this thread and one worker (numpy works outside the GIL;
+    # each channel's sums keep their order, so its bits are those of one thread)
     pool = ThreadPoolExecutor(LAW_WORKERS, thread_name_prefix="mix")
     try:
         yield from _mix_chunks(sets, splits, autos, olas, f, t_total, first_chunk or chunk, chunk, start, stop,
