@@ -114,11 +114,12 @@ def render_around(r: Rendition, renders: list[SourceRender], params: PSParams, p
     if r.placement != "mean" and placements:
         centres = np.array([(p.pan, p.width) for p in placements])
         if r.reference is not None:          # the per-band detail follows the reference's image
-            band = band_image(energies, r.reference, folder=models_dir)
+            band = band_image(energies, r.reference, seed=r.seed, folder=models_dir)
     detail = load_detail(r.model, models_dir) if centres is not None else None
     auto_renders(renders, params, centres, mono_compatible=mono_compatible, only=only, spill=spill, pairs=pairs,
                  detail=None if detail is None else detail.for_rendition(r.seed, mirror=r.reference is None or not
                                                                          decides_sides(energies, r.reference,
+                                                                                       seed=r.seed,
                                                                                        folder=models_dir)),
                  band_image=band,
                  progress=progress, cancel=cancel)

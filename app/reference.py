@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from core.progress import ProgressFn, Reporter
-from core.reference import MonoReference, ReferenceScene, analyse_reference, followed
+from core.reference import MonoReference, ReferenceScene, analyse_reference, followed, follows
 import numpy as np
 
 import separation
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .session import Session
 
 __all__ = ["analyse_file", "ReferencePlan", "plan_reference", "use_reference", "follow_file", "MonoReference",
-           "notice", "unlike_notice"]
+           "notice", "unlike_notice", "rendition_follows"]
 
 log = logging.getLogger("core.audio")       # the CLI prints this logger's INFO records as notes
 
@@ -71,13 +71,18 @@ def notice(exc: MonoReference) -> str:
 
 def unlike_notice(session: "Session", scene: Optional[ReferenceScene]) -> Optional[str]:
     """The one line said when ``scene`` sounds too unlike the session's recording for its proposals
-    to follow it closely (the matcher's gate, :func:`core.reference.followed`: not followed, or
-    followed loosely); None when it is followed closely or there are no sources yet."""
+    to follow it closely in every rendition (the matcher's gate, :func:`core.reference.followed`:
+    not followed, followed by some renditions only, or followed loosely); None when it is followed
+    closely or there are no sources yet."""
     if scene is None or not session.renders:
         return None
     tier, gate, limit = followed(np.stack([r.energy for r in session.renders]), scene,
                                  folder=session.settings.models_dir)
     name = scene.name or "the reference"
+    if tier == "hedged":
+        return (f"reference followed by some renditions: {name} sounds only partly like the recording (band "
+                f"profiles {gate:.2f} apart, followed by every rendition up to {limit:.2f}); the gallery says "
+                f"which renditions follow it, the others are the placement model's own")
     if tier == "loose":
         return (f"reference followed loosely: {name} sounds only partly like the recording (band profiles "
                 f"{gate:.2f} apart, followed closely up to {limit:.2f}); its places guide the proposals widely, "
@@ -125,3 +130,25 @@ def follow_file(session: "Session", path, *, progress: Optional[ProgressFn] = No
     if unlike:
         log.warning("%s", unlike)
     return plan.scene
+
+
+_FOLLOWS: dict = {}     # (scene, sources' energies, models folder, seed) -> bool; the keys' objects held in the values
+
+
+def rendition_follows(session: "Session", r) -> bool:
+    """Whether rendition ``r`` of ``session`` followed its reference (``r.reference``) at all: False
+    without one, for one the matcher's gate leaves out, and for the renditions a hedged reference
+    leaves to the placement model (:func:`core.reference.follows`); the gallery says it per
+    rendition. Remembered per scene, sources and seed (the view models ask at every change)."""
+    scene = r.reference
+    if scene is None or not session.renders or getattr(r, "placement", "model") != "model":
+        return False
+    energies = [sr.energy for sr in session.renders]
+    folder = session.settings.models_dir
+    key = (id(scene), tuple(id(e) for e in energies), str(folder), int(r.seed))
+    hit = _FOLLOWS.get(key)
+    if hit is None or hit[0] is not scene or any(a is not b for a, b in zip(hit[1], energies)):
+        if len(_FOLLOWS) > 256:
+            _FOLLOWS.clear()
+        hit = _FOLLOWS[key] = (scene, energies, follows(np.stack(energies), scene, r.seed, folder=folder))
+    return hit[2]

@@ -20,7 +20,10 @@ Normal(mu, sigma): a product of a Gaussian mixture and a Gaussian, again a Gauss
 form). Matched sources thus take places like their counterparts, the rest fit around them; pinned
 sources are context and stay; no random mirroring (the reference fixes the sides), but each
 rendition carries the reference's image a little narrower or wider by its seed (the matcher's
-``spread``, :meth:`core.models.reference_match.ReferenceMatcher.for_rendition`); ``variety``
+``spread``, :meth:`core.models.reference_match.ReferenceMatcher.for_rendition`). A reference the
+matcher's gate is unsure of (its "hedged" tier) is followed so by some renditions only (by seed,
+:func:`follows`); the others are the placement model's own proposals, detail and mirroring included,
+exactly as without a reference. ``variety``
 widens the product as it widens the model's density (temperature on the weights and deviations,
 several candidates of which the one farthest from the others is kept).
 """
@@ -46,7 +49,7 @@ reference_match = lazy.module("core.models.reference_match")
 stft = lazy.module("core.stft")
 
 __all__ = ["ReferenceScene", "MonoReference", "analyse_reference", "propose_with_reference", "side_to_mid_db",
-           "band_image", "follow_band_image", "followed", "decides_sides", "MONO_SIDE_DB", "SCENE_VERSION"]
+           "band_image", "follow_band_image", "followed", "follows", "decides_sides", "MONO_SIDE_DB", "SCENE_VERSION"]
 
 MONO_SIDE_DB = -30.0      # side this far under mid: a mono or near-mono reference
 MODEL_POWER = 1.0         # the placement model's density, tempered, times the matcher's
@@ -254,9 +257,9 @@ def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene
     sign = -1.0 if flip else 1.0
     m = matcher.match(feats, mix, np.array(scene.feats), np.array(scene.mix), np.array(scene.share), ref[:, 0],
                       ref[:, 1], sign * np.array(scene.band_pan) if scene.band_pan else None)
-    if not m.followed:          # a reference unlike the recording: the placement model's proposal alone
-        return model.sample(feats, mix, energy, seed=seed, variety=variety, known=known_in)
-    m = matcher.for_rendition(m, seed)      # how wide this rendition carries the reference's image
+    m = matcher.for_rendition(m, seed)      # whether and how wide this rendition carries the reference's image
+    if not m.followed:          # a reference unlike the recording (or hedged, not by this rendition):
+        return model.sample(feats, mix, energy, seed=seed, variety=variety, known=known_in)   # the model alone
     if m.tier == "loose" and getattr(matcher, "loose_mirror", 0) and not known_in and _mirrored(seed, rng):
         m = replace(m, mu=m.mu * [-1.0, 1.0], band=-m.band)     # a loose reference's sides are not trusted
     mu, sig = m.mu, m.sigma
@@ -297,42 +300,54 @@ def _mirrored(seed: int, rng) -> bool:
     return detail.mirrored(seed) if detail.MIRROR_ODD else u < 0.5
 
 
-def decides_sides(energies: np.ndarray, scene: ReferenceScene, *, folder=None) -> bool:
-    """Whether ``scene`` decides which side each source of a recording with band energies
-    ``energies`` [shape=(S, 34, frames)] is on: followed closely, or loosely without mirroring.
-    Otherwise renditions lean either way by seed, as without a reference (the chain mirrors the PS
-    model's detail with their places)."""
+def _match(energies: np.ndarray, scene: ReferenceScene, folder, band: bool = False):
+    """(the matcher, its :class:`~core.models.reference_match.Match` of sources of band energies
+    ``energies`` [shape=(S, 34, frames)] to ``scene``; per band when ``band``)."""
     e = np.maximum(np.asarray(energies, np.float64), 0.0)
     matcher = reference_match.load_reference_matcher(folder)
-    m = matcher.match(placement_features.source_features(e), placement_features.mix_features(e),
-                      np.array(scene.feats), np.array(scene.mix), np.array(scene.share), np.array(scene.pan),
-                      np.array(scene.width))
+    return matcher, matcher.match(placement_features.source_features(e), placement_features.mix_features(e),
+                                  np.array(scene.feats), np.array(scene.mix), np.array(scene.share),
+                                  np.array(scene.pan), np.array(scene.width),
+                                  np.array(scene.band_pan) if band and scene.band_pan else None)
+
+
+def decides_sides(energies: np.ndarray, scene: ReferenceScene, *, seed: int = 0, folder=None) -> bool:
+    """Whether ``scene`` decides which side each source of a recording with band energies
+    ``energies`` [shape=(S, 34, frames)] is on in rendition ``seed``: followed closely by it, or
+    loosely without mirroring. Otherwise renditions lean either way by seed, as without a reference
+    (the chain mirrors the PS model's detail with their places)."""
+    matcher, m = _match(energies, scene, folder)
+    m = matcher.for_rendition(m, seed)
     return m.tier == "close" or (m.tier == "loose" and not matcher.loose_mirror)
 
 
 def followed(energies: np.ndarray, scene: ReferenceScene, *, folder=None) -> tuple[str, float, float]:
     """Whether proposals for sources of band energies ``energies`` [shape=(S, 34, frames)] follow
-    ``scene`` (the matcher's gate: the two mixtures' band profiles alike enough): "close", "loose"
-    (followed with a wide deviation, its sides not trusted) or "" (not at all); the gate's distance
-    and the limit of close following."""
-    e = np.maximum(np.asarray(energies, np.float64), 0.0)
-    matcher = reference_match.load_reference_matcher(folder)
-    m = matcher.match(placement_features.source_features(e), placement_features.mix_features(e),
-                      np.array(scene.feats), np.array(scene.mix), np.array(scene.share), np.array(scene.pan),
-                      np.array(scene.width))
+    ``scene`` (the matcher's gate: the two mixtures' band profiles alike enough): "close", "hedged"
+    (followed closely by some renditions, :func:`follows`), "loose" (followed with a wide deviation,
+    its sides not trusted) or "" (not at all); the gate's distance and the limit of close following
+    by every rendition."""
+    matcher, m = _match(energies, scene, folder)
     return m.tier, m.gate, matcher.gate_max
 
 
-def band_image(energies: np.ndarray, scene: ReferenceScene, *, folder=None) -> tuple[np.ndarray, np.ndarray]:
-    """What the reference says of each source's per-band image: (offsets [shape=(S, 34)], the pan
-    per band its counterparts hold minus their place, and the match's confidence [shape=(S,)]),
-    for :func:`follow_band_image`. ``energies``: the sources' band energies [shape=(S, 34, frames)]."""
-    e = np.maximum(np.asarray(energies, np.float64), 0.0)
-    m = reference_match.load_reference_matcher(folder).match(
-        placement_features.source_features(e), placement_features.mix_features(e), np.array(scene.feats),
-        np.array(scene.mix), np.array(scene.share), np.array(scene.pan), np.array(scene.width),
-        np.array(scene.band_pan) if scene.band_pan else None)
-    return m.band - m.mu[:, :1], m.confidence
+def follows(energies: np.ndarray, scene: ReferenceScene, seed: int, *, folder=None) -> bool:
+    """Whether rendition ``seed`` of sources of band energies ``energies`` [shape=(S, 34, frames)]
+    follows ``scene`` at all (a hedged reference: some renditions do, the others are the placement
+    model's own)."""
+    matcher, m = _match(energies, scene, folder)
+    return matcher.follows(m, seed)
+
+
+def band_image(energies: np.ndarray, scene: ReferenceScene, *, seed: int = 0,
+               folder=None) -> tuple[np.ndarray, np.ndarray]:
+    """What the reference says of each source's per-band image in rendition ``seed``: (offsets
+    [shape=(S, 34)], the pan per band its counterparts hold minus their place, and the match's
+    confidence [shape=(S,)], 0 where the rendition does not follow it), for
+    :func:`follow_band_image`. ``energies``: the sources' band energies [shape=(S, 34, frames)]."""
+    matcher, m = _match(energies, scene, folder, band=True)
+    confidence = m.confidence if matcher.follows(m, seed) else np.zeros_like(m.confidence)
+    return m.band - m.mu[:, :1], confidence
 
 
 def follow_band_image(iid: np.ndarray, energies: np.ndarray, offsets: np.ndarray, confidence: np.ndarray, *,

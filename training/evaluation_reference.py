@@ -117,6 +117,7 @@ class ReferenceEvalResult:
     mono_references: dict = field(default_factory=dict)   # condition -> excerpts whose reference was mono
     unfollowed: dict = field(default_factory=dict)        # condition -> references the matcher's gate left out
     loose: dict = field(default_factory=dict)             # condition -> references followed loosely
+    hedged: dict = field(default_factory=dict)            # condition -> references followed by some renditions
     wall_seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -252,6 +253,7 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
     mono_refs: dict = {}
     unfollowed: dict = {}
     loose: dict = {}
+    hedged: dict = {}
     for j, ex in enumerate(excerpts):
         check_cancel(cancel)
         mono = ex.mono
@@ -272,6 +274,7 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
                 tier = followed(energies, sc)[0]
                 unfollowed[c] = unfollowed.get(c, 0) + (not tier)
                 loose[c] = loose.get(c, 0) + (tier == "loose")
+                hedged[c] = hedged.get(c, 0) + (tier == "hedged")
         real = analyze(ex.stereo)
         rs = GaussianStats()
         rs.add_params(real)
@@ -294,12 +297,12 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
                 else:
                     y = propose_with_reference(energies, scenes[c], seed=seed, residual=residual)
                     if c != "same-track-places":
-                        band = band_image(energies, scenes[c])
+                        band = band_image(energies, scenes[c], seed=seed)
                 per[c].append(y)
                 if chain:           # the detail of a rendition as the app draws it (mirrored with the
                     cal = load_detail(ps_model)        # places unless the reference decides the sides)
                     cal = cal and cal.for_rendition(seed, mirror=c == "none" or scenes[c] is None
-                                                    or not decides_sides(energies, scenes[c]))
+                                                    or not decides_sides(energies, scenes[c], seed=seed))
                     renderer.auto_renders(renders, params, y, detail=cal, band_image=band,
                                           cancel=cancel)
                     out = renderer.mix(renders, [placement.Placement(float(p), float(w)) for p, w in y])
@@ -316,7 +319,8 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
     res = ReferenceEvalResult(split, k, len(truth), n_src, album_from_train=album_from_train,
                               mono_references={c: v for c, v in mono_refs.items() if v},
                               unfollowed={c: v for c, v in unfollowed.items() if v},
-                              loose={c: v for c, v in loose.items() if v})
+                              loose={c: v for c, v in loose.items() if v},
+                              hedged={c: v for c, v in hedged.items() if v})
     if real_meas:
         res.real_corr = float(np.median([m[0] for m in real_meas]))
         res.real_side_mid_db = float(np.median([m[1] for m in real_meas]))
@@ -347,7 +351,8 @@ def format_reference_table(res: ReferenceEvalResult) -> str:
              + "".join(f"; {v} {c} reference(s) near-mono, not used" for c, v in res.mono_references.items())
              + "".join(f"; {v} {c} reference(s) unlike the recording, not followed"
                        for c, v in res.unfollowed.items())
-             + "".join(f"; {v} {c} reference(s) followed loosely" for c, v in res.loose.items())]
+             + "".join(f"; {v} {c} reference(s) followed loosely" for c, v in res.loose.items())
+             + "".join(f"; {v} {c} reference(s) hedged (followed by some renditions)" for c, v in res.hedged.items())]
     head = (f"{'Reference':<11s} {'src E_min (±se)':>16s} {'D_F(pan,w)':>10s} {'diversity':>9s} {'mean|pan|':>9s}"
             f" | {'out E_min (±se)':>16s} {'out D_F (±se)':>15s} {'corr':>6s} {'S/M dB':>7s}")
     lines += [head, "-" * len(head)]

@@ -16,7 +16,9 @@ reported):
    :meth:`~core.models.reference_match.ReferenceMatcher.for_rendition`), and loosely (the
    reference's sides or their mirror image, by seed);
 3. ``sigma``, ``spread`` and ``gate_max`` (the close tier), ``loose_sigma`` and ``loose_gate`` (the
-   loose tier, gates between the two; none: ``loose_gate`` 0), as the issue sets the targets: the
+   loose tier, gates between the two; none: ``loose_gate`` 0) or ``hedge_gate`` and ``hedge_follow``
+   (the hedged tier instead: past ``gate_max`` some renditions follow closely, the others are the
+   placement model's, from each pair's per-seed errors), as the issue sets the targets: the
    lowest same-track ratio among the settings whose same-album ratio is not above 1 (no worse than
    the placement model alone; if none is, the lowest mean of the two ratios); the first of the best
    few whose same-album source D_F of (pan, width) is not above the placement model's (its
@@ -46,14 +48,14 @@ from core.audio import replacing
 from core.hashing import sha256_file as file_sha256
 from core.detail import MIRROR_ODD
 from core.models.placement import PAN_SPREAD, load_placement_model, placement_model_path
-from core.models.reference_match import ReferenceMatcher
+from core.models.reference_match import HEDGE_ORDER, ReferenceMatcher
 from core.reference import place_features
 
 from .evaluation_sources import source_metrics
 
 from .reference_data import analysed_pairs, load_analysed
 
-__all__ = ["split_pairs", "pair_emin", "tune"]
+__all__ = ["split_pairs", "pair_emin", "pair_errors", "hedged_emin", "tune"]
 
 K = 8
 TEMPERATURES = (0.05, 0.1, 0.2)
@@ -65,6 +67,8 @@ LOOSE_GATE = (0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8)     # beyond 0.8 a reference i
 WIDTH_SIGMAS = (0.1, 0.2, 0.4, 0.8)
 SPREADS = (0.0, 0.2, 0.4, 0.6)
 SPREAD_LADDER = (0.03, 0.06, 0.1)      # the pan deviations tried with a spread
+HEDGE_GATE = (0.3, 0.35, 0.4, 0.5, 0.6)
+HEDGE_FOLLOW = (0.25, 0.5, 0.75)      # the share of renditions that follow a hedged reference
 KINDS = ("same-track", "same-album")
 CANDIDATES = 4
 BOOTSTRAP = 200
@@ -91,12 +95,26 @@ def pair_proposals(rec, ref, matcher, model, *, k: int = K) -> np.ndarray:
     return np.array([place_features(f, mix, energy, ref, model=model, matcher=matcher, seed=s) for s in range(k)])
 
 
+def pair_errors(rec, ref, matcher, model, *, k: int = K) -> list[float]:
+    """Each proposal's source error (its energy-weighted mean |pan error|), seeds 0..k-1, with ``ref``
+    as the reference (``matcher=None``: the placement model alone)."""
+    _, _, _, w, truth = _arrays(rec)
+    ys = pair_proposals(rec, ref, matcher, model, k=k)
+    return [float(v) for v in (np.abs(ys[:, :, 0] - truth[None]) * w[None]).sum(axis=1)]
+
+
 def pair_emin(rec, ref, matcher, model, *, k: int = K) -> float:
     """Source E_min of the proposals with ``ref`` as the reference (``matcher=None``: the placement
     model alone)."""
-    _, _, _, w, truth = _arrays(rec)
-    ys = pair_proposals(rec, ref, matcher, model, k=k)
-    return float(np.min((np.abs(ys[:, :, 0] - truth[None]) * w[None]).sum(axis=1)))
+    return min(pair_errors(rec, ref, matcher, model, k=k))
+
+
+def hedged_emin(close: Sequence[float], none: Sequence[float], follow: float) -> float:
+    """E_min of a hedged pair: rendition ``s`` takes the close tier's error ``close[s]`` when it
+    follows (:meth:`core.models.reference_match.ReferenceMatcher.follows`, ``hedge_follow`` =
+    ``follow``), the placement model's ``none[s]`` otherwise."""
+    n = int(round(4 * follow))
+    return min(c if HEDGE_ORDER.index(s % 4) < n else e for s, (c, e) in enumerate(zip(close, none)))
 
 
 class _Fixed(ReferenceMatcher):
@@ -131,18 +149,33 @@ class _Memo:
         self.new = 0
 
     def key(self, p, matcher) -> str:
+        params = {} if matcher is None else matcher.params()
+        if not params.get("hedge_gate"):       # no hedged tier: the keys as before it existed
+            params = {k: v for k, v in params.items() if k not in ("hedge_gate", "hedge_follow")}
         what = ("none" if matcher is None else getattr(matcher, "memo_tag", type(matcher).__name__)
-                + json.dumps(matcher.params(), sort_keys=True))
+                + json.dumps(params, sort_keys=True))
         return f"{self.tag}|{p[3]}/{p[2]}/{p[1].id}|{what}"
 
     def emin(self, p, matcher) -> float:
         k = self.key(p, matcher)
         if k not in self.d:
             self.d[k] = pair_emin(p[0], p[1], matcher, self.model)
-            self.new += 1
-            if self.new % 100 == 0:
-                self.save()
+            self._count()
         return self.d[k]
+
+    def errors(self, p, matcher) -> list[float]:
+        """Each seed's error (:func:`pair_errors`), kept beside the E_min (which it gives too)."""
+        k = self.key(p, matcher) + "|seeds"
+        if k not in self.d:
+            self.d[k] = pair_errors(p[0], p[1], matcher, self.model)
+            self.d.setdefault(self.key(p, matcher), min(self.d[k]))
+            self._count()
+        return self.d[k]
+
+    def _count(self) -> None:
+        self.new += 1
+        if self.new % 100 == 0:
+            self.save()
 
     def save(self) -> None:
         if self.path is not None:
@@ -150,27 +183,37 @@ class _Memo:
                 Path(tmp).write_text(json.dumps(self.d))
 
 
-def _choose(fit, gates, ladder, none, log) -> list[dict]:
+def _choose(fit, gates, ladder, none, log, seeds=None) -> list[dict]:
     """Stage 3: the tiers' parameters (see the module docstring) from the per-pair ladders: the best
-    few candidates, best first, and last the best close tier alone."""
+    few candidates, best first, and last the best close tier alone. ``seeds``: per pair the close
+    rungs' and the placement model's per-seed errors (keys as ``ladder``'s, and ``(id, "none")``),
+    for the hedged tier (without them it is not tried)."""
     mean = {kind: float(np.mean([none[id(p)] for p in fit if p[2] == kind])) for kind in KINDS}
-    opts = [(s, sp, g, 0.0, 0.0, 0.0) for s, sp in _close_rungs() for g in GATE_MAX]
-    opts += [(s, sp, g, ls, lg, mr) for s, sp in _close_rungs() for g in GATE_MAX for ls in LOOSE_LADDER
+    opts = [(s, sp, g, 0.0, 0.0, 0.0, 0.0, 0.5) for s, sp in _close_rungs() for g in GATE_MAX]
+    opts += [(s, sp, g, ls, lg, mr, 0.0, 0.5) for s, sp in _close_rungs() for g in GATE_MAX for ls in LOOSE_LADDER
              for lg in LOOSE_GATE for mr in (1.0,) if lg > g]
+    if seeds is not None:
+        opts += [(s, sp, g, 0.0, 0.0, 0.0, hg, hf) for s, sp in _close_rungs() for g in GATE_MAX
+                 for hg in HEDGE_GATE for hf in HEDGE_FOLLOW if hg > g]
     rows = []
-    for s, sp, g, ls, lg, mr in opts:
+    for s, sp, g, ls, lg, mr, hg, hf in opts:
         def e(p):
             gp = gates[id(p)]
-            return (ladder[(id(p), "close", s, sp)] if gp <= g else ladder[(id(p), "loose", ls, mr)] if gp <= lg
-                    else none[id(p)])
+            if gp <= g:
+                return ladder[(id(p), "close", s, sp)]
+            if gp <= hg:
+                return hedged_emin(seeds[(id(p), "close", s, sp)], seeds[(id(p), "none")], hf)
+            return ladder[(id(p), "loose", ls, mr)] if gp <= lg else none[id(p)]
         r = {kind: float(np.mean([e(p) for p in fit if p[2] == kind])) / mean[kind] for kind in KINDS}
-        rows.append((r["same-track"], r["same-album"], dict(sigma=s, spread=sp, gate_max=g, loose_sigma=ls or 0.15,
-                                                              loose_gate=lg, loose_mirror=mr)))
+        row = dict(sigma=s, spread=sp, gate_max=g, loose_sigma=ls or 0.15, loose_gate=lg, loose_mirror=mr)
+        if hg:
+            row.update(hedge_gate=hg, hedge_follow=hf)
+        rows.append((r["same-track"], r["same-album"], row))
 
     def rank(r):        # album no worse than none first, by the same-track ratio; then by the mean ratio
         return (r[1] > 1.0, round(r[0] if r[1] <= 1.0 else r[0] + r[1], 4), round(r[0] + r[1], 4))
     ok = sorted(rows, key=rank)
-    close = min((r for r in rows if r[2]["loose_gate"] == 0.0), key=rank)
+    close = min((r for r in rows if r[2]["loose_gate"] == 0.0 and not r[2].get("hedge_gate")), key=rank)
     log(f"stage 3: {len(rows)} settings; best {ok[0][2]}: same-track {ok[0][0]:.3f}, same-album {ok[0][1]:.3f} "
         f"of the placement model alone; the best close tier alone {close[2]}: {close[0]:.3f}, {close[1]:.3f}")
     seen, out = set(), []
@@ -217,7 +260,8 @@ def tune(prs: Sequence, *, table=None, memo=None,
     model = load_placement_model()
     mm = _Memo(model, memo)
     fit, held = split_pairs(prs)
-    none = {id(p): mm.emin(p, None) for p in prs}
+    seeds = {(id(p), "none"): mm.errors(p, None) for p in prs}
+    none = {id(p): min(seeds[(id(p), "none")]) for p in prs}
     st = [p for p in fit if p[2] == "same-track"]
     best, best_e = None, np.inf
     grid = [(t, 1.0) for t in TEMPERATURES]
@@ -234,7 +278,9 @@ def tune(prs: Sequence, *, table=None, memo=None,
     for s, sp in _close_rungs():                                             # where some gate reaches it)
         m = _Fixed(temperature=best.temperature, share_power=best.share_power, sigma=s, spread=sp)
         for p in prs:
-            ladder[(id(p), "close", s, sp)] = mm.emin(p, m) if gates[id(p)] <= max(GATE_MAX) else none[id(p)]
+            e = (mm.errors(p, m) if gates[id(p)] <= max(GATE_MAX + HEDGE_GATE) else seeds[(id(p), "none")])
+            seeds[(id(p), "close", s, sp)] = e
+            ladder[(id(p), "close", s, sp)] = min(e)
     for s, mr in itertools.product(LOOSE_LADDER, (1.0,)):
         m = _loose(best, s, mr)
         for p in prs:
@@ -251,12 +297,12 @@ def tune(prs: Sequence, *, table=None, memo=None,
     base = dict(temperature=best.temperature, share_power=best.share_power)
     album = [p for p in fit if p[2] == "same-album"]
     album_none = [pair_proposals(p[0], p[1], None, model) for p in album]
-    for chosen in _choose(fit, gates, ladder, none, log):      # no worse than none on D_F too
+    for chosen in _choose(fit, gates, ladder, none, log, seeds):      # no worse than none on D_F too
         params = dict(**base, **chosen)
         d, se = _worse(album, ReferenceMatcher(**params), model, album_none)
         log(f"candidate {chosen}: same-album source D_F(pan, width) {d:+.5f} (±{se:.5f}) from none's")
-        if d <= 0.0 or not chosen["loose_gate"]:       # the close tier alone: the fallback in any case
-            break
+        if d <= 0.0 or not (chosen["loose_gate"] or chosen.get("hedge_gate")):   # the close tier alone: the
+            break                                                                # fallback in any case
     widths = {}
     for ws in WIDTH_SIGMAS:                                                      # stage 4
         widths[ws] = _measures(st, ReferenceMatcher(**params, width_sigma=ws), model)["frechet"]

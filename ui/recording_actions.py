@@ -113,7 +113,9 @@ class RecordingActions:
             result.adopt(self.session)
             unlike = unlike_notice(self.session, result.scene)
             if unlike:                 # kept (the gallery says it), but its places are not followed closely
-                self.notice.emit("Reference followed loosely" if "loosely" in unlike else "Reference not followed",
+                self.notice.emit("Reference followed loosely" if "loosely" in unlike else
+                                 "Reference followed by some renditions" if "some renditions" in unlike else
+                                 "Reference not followed",
                                  unlike)
                 return
             self.status.emit(f"New renditions follow {result.scene.name} ({result.scene.n} sources)")

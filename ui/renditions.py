@@ -112,12 +112,14 @@ class RenditionsPanel(QFrame):
             elif r.placement != "model":
                 extra += f" · {r.placement} placement"
             ref = r.reference
-            extra += f" · ref {ref}" if ref else ""
+            extra += (f" · ref {ref}" if r.follows else f" · ref {ref} not followed") if ref else ""
             item = QListWidgetItem(f"{k + 1}   seed {r.seed} · {r.model}{extra}")
             item.setToolTip(f"Rendition {k + 1}: model {r.model}, seed {r.seed}"
                             + (f", temperature {r.temperature:g}" if r.temperature is not None else "")
                             + f", placement {r.placement} (variety {r.variety:g})"
-                            + (f", following the reference {ref}" if ref else "")
+                            + ((f", following the reference {ref}" if r.follows else
+                                f", made with the reference {ref} but not following it (the placement "
+                                f"model's own proposal)") if ref else "")
                             + (f"\nKey {k + 1} switches to it" if k < 9 else ""))
             if k == vm.current:
                 f = QFont(item.font())

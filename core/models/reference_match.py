@@ -29,6 +29,12 @@ not. ``gate`` = the Hellinger distance between the two mixtures' band profiles (
   proposal takes the reference's sides or their mirror image by seed (a reference that sounds only
   partly like the recording, another part of the track or another track of the album, says how the
   sources spread more surely than which side each is on);
+* ``"hedged"``, beyond ``gate_max`` and up to ``hedge_gate`` (0: no such tier), checked before the loose
+  tier: as close, but only for ``hedge_follow`` of the renditions (:meth:`ReferenceMatcher.follows`); the
+  others are the placement model's own proposals, as without a reference. Past the gate a reference of
+  another part of the same track cannot be told from one of another track of the album (the ones that
+  hurt when followed), and E_min is the best of K renditions: hedging gives the first a followed
+  rendition and leaves the second most of the placement model's;
 * ``""``, beyond: not followed (``followed`` False): the proposal is the placement model's alone.
 
 Use (:mod:`core.reference`): ``mu`` and ``sigma`` multiply the placement model's density for each
@@ -40,7 +46,10 @@ factor on a same-track pair's transported pans ranges from 0 to 1.8, median 0.9)
 followed closely, rendition ``seed`` takes the transported pans times ``exp(spread * z)``, ``z`` the seed's standard normal quantile
 (:func:`core.detail.detail_level`, the quantile by which the chain scales a rendition's detail: seed 0
 is the median, 1, consecutive seeds cover the distribution evenly); ``spread`` 0: every rendition
-the same transported places (as before).
+the same transported places (as before). A hedged match is followed closely by the renditions
+:meth:`ReferenceMatcher.follows` names (by seed, :data:`HEDGE_ORDER`: with ``hedge_follow`` 1/2 seeds
+0 and 1 of every four, so that the placement model's own renditions keep one of each leaning, as it
+mirrors odd seeds) and not at all by the others.
 """
 from __future__ import annotations
 
@@ -63,6 +72,7 @@ __all__ = ["ReferenceMatcher", "Match", "load_reference_matcher", "matcher_path"
 MODEL_FILE = "reference-match.json"
 FORMAT = "soundstage-reference-match"
 _MAX_SIGMA = 1.0
+HEDGE_ORDER = (0, 1, 3, 2)      # seed % 4 in the order the hedged tier's followed renditions take them
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,7 @@ class Match:
     width), ``band`` [shape=(S, 34)] the reference's pan per band where the source's counterparts
     sit, ``confidence`` [shape=(S,)] in [0, 1], ``gate`` the distance between the two mixtures'
     band profiles, ``followed`` whether the reference is followed at all, ``tier`` how ("close",
-    "loose" or "")."""
+    "hedged": by some renditions, :meth:`ReferenceMatcher.for_rendition`, "loose" or "")."""
     mu: np.ndarray
     sigma: np.ndarray
     band: np.ndarray
@@ -98,6 +108,8 @@ class ReferenceMatcher:
     loose_sigma: float = 0.15
     loose_mirror: float = 0.0
     spread: float = 0.0
+    hedge_gate: float = 0.0
+    hedge_follow: float = 0.5
     info: dict = field(default_factory=dict, compare=False)
     path: Optional[Path] = field(default=None, compare=False)
 
@@ -109,6 +121,8 @@ class ReferenceMatcher:
                 raise ParameterError(f"reference matcher: {f} must be positive, got {getattr(self, f)}")
         if not 0.0 <= self.spread <= 2.0:
             raise ParameterError(f"reference matcher: spread must be in [0, 2], got {self.spread}")
+        if not 0.0 <= self.hedge_follow <= 1.0:
+            raise ParameterError(f"reference matcher: hedge_follow must be in [0, 1], got {self.hedge_follow}")
 
     def params(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("info", "path")}
@@ -164,21 +178,37 @@ class ReferenceMatcher:
         mu_w = a @ np.asarray(ref_width, np.float64)
         pm, qm = _profiles(np.asarray(mix, np.float64)[None]), _profiles(np.asarray(ref_mix, np.float64)[None])
         gate = float(np.sqrt(max(0.5 * float(((np.sqrt(pm) - np.sqrt(qm)) ** 2).sum()), 0.0)))
-        close = gate <= self.gate_max
+        hedged = self.gate_max < gate <= self.hedge_gate
+        close = gate <= self.gate_max or hedged         # a hedged match: as close, for some renditions
         loose = not close and gate <= self.loose_gate
         n = len(feats)
         return Match(np.column_stack([np.clip(mu_pan, -1, 1), np.clip(mu_w, 0, 1)]),
                      np.tile([self.sigma if close else self.loose_sigma if loose else _MAX_SIGMA,
                               self.width_sigma if close or loose else _MAX_SIGMA], (n, 1)),
                      np.clip(band, -1, 1), np.full(n, 1.0 if close else 0.0), gate, close or loose,
-                     "close" if close else "loose" if loose else "")
+                     "hedged" if hedged else "close" if close else "loose" if loose else "")
+
+    def follows(self, m: Match, seed: int) -> bool:
+        """Whether rendition ``seed`` follows ``m`` at all: a hedged match for the first
+        ``round(4 * hedge_follow)`` seeds of every four in :data:`HEDGE_ORDER` (1/2: seeds 0, 1, 4,
+        5, ...; any four consecutive seeds hold the same share), any other match as ``m.followed``."""
+        if m.tier != "hedged":
+            return bool(m.followed)
+        return HEDGE_ORDER.index(int(seed) % 4) < int(round(4 * self.hedge_follow))
 
 
     def for_rendition(self, m: Match, seed: int) -> Match:
-        """``m`` as rendition ``seed`` follows it: the transported pans times ``exp(spread * z)``, ``z``
+        """``m`` as rendition ``seed`` follows it. A hedged match: followed closely (tier "close") by the
+        renditions :meth:`follows` names, not at all (``followed`` False, tier "", confidence 0) by the
+        others. Then the transported pans times ``exp(spread * z)``, ``z``
         the seed's quantile (:func:`core.detail.detail_level`; see the module docstring), clipped to the
         stage, for a reference followed closely (a loose one has its own wide deviation and mirroring).
-        ``spread`` 0, a reference not followed closely, or seed 0: ``m`` itself."""
+        ``spread`` 0, a reference not followed closely, or seed 0: ``m`` itself (or its close tier)."""
+        if m.tier == "hedged":
+            if not self.follows(m, seed):
+                return replace(m, sigma=np.full_like(m.sigma, _MAX_SIGMA), confidence=np.zeros_like(m.confidence),
+                               followed=False, tier="")
+            m = replace(m, tier="close")
         if not self.spread or m.tier != "close":
             return m
         c = float(np.exp(self.spread * detail.detail_level(seed)))

@@ -155,3 +155,29 @@ def test_the_reference_decides_the_sides_only_when_followed_closely(scene, recor
     bright[:34] = [-6.0] * 30 + [np.log10(0.25)] * 4          # a mixture all in the top four bands
     far = replace(scene, mix=tuple(bright))
     assert followed(recording, far)[0] == "" and not decides_sides(recording, far)
+
+
+def test_a_hedged_reference_is_followed_by_some_renditions_detail_and_gallery_alike(scene, recording, tmp_path):
+    """A matcher whose gate is unsure of this reference (hedged, half the renditions): seeds 0, 1 of
+    every four follow it (places, per-band image, the sides), the others not at all; the app says so
+    per rendition (what the gallery shows) and once in the notice."""
+    from types import SimpleNamespace
+    from app.reference import rendition_follows, unlike_notice
+    from core.reference import band_image, decides_sides, followed, follows
+    gate = followed(recording, scene)[1]
+    shipped = ReferenceMatcher.load(matcher_path()).params()
+    ReferenceMatcher(**{**shipped, "gate_max": gate - 0.02, "hedge_gate": gate + 0.02, "hedge_follow": 0.5}).save(
+        tmp_path / "reference-match.json")
+    assert followed(recording, scene, folder=tmp_path)[0] == "hedged"
+    session = SimpleNamespace(renders=[SimpleNamespace(energy=e) for e in recording],
+                              settings=SimpleNamespace(models_dir=tmp_path))
+    for seed in range(8):
+        yes = seed % 4 in (0, 1)
+        assert follows(recording, scene, seed, folder=tmp_path) is yes
+        assert decides_sides(recording, scene, seed=seed, folder=tmp_path) is yes
+        assert band_image(recording, scene, seed=seed, folder=tmp_path)[1].any() is np.bool_(yes)
+        r = SimpleNamespace(reference=scene, seed=seed, placement="model")
+        assert rendition_follows(session, r) is yes
+        assert rendition_follows(session, SimpleNamespace(reference=None, seed=seed, placement="model")) is False
+    assert "followed by some renditions" in unlike_notice(session, scene)
+    assert all(follows(recording, scene, s) for s in range(4))        # the shipped file: followed closely

@@ -12,16 +12,16 @@ from core.models.reference_match import Match, ReferenceMatcher
 from core.reference import ReferenceScene, place_features
 
 
-def _feats():
+def _feats(low=0.5):
     """Two sources, one low (bands 0-9) and one high (bands 24-33), equal shares; the mixture flat
-    over the bands they fill."""
+    over the bands they fill, ``low`` of its energy in the low ones."""
     prof = np.full((2, N_BANDS), -6.0)
     prof[0, :10], prof[1, 24:] = np.log10(1 / 10), np.log10(1 / 10)
     feats = np.zeros((2, 43))
     feats[:, :N_BANDS] = prof
     feats[:, N_BANDS] = np.log10(0.5)
     mix = np.zeros(36)
-    mix[:N_BANDS] = np.log10(np.maximum(0.5 * (10.0 ** prof).sum(axis=0), 1e-6))
+    mix[:N_BANDS] = np.log10(np.maximum((np.array([[low], [1 - low]]) * 10.0 ** prof).sum(axis=0), 1e-6))
     return feats, mix
 
 

@@ -53,3 +53,37 @@ def test_split_holds_out_every_fifth_digest():
     prs = [_pair("same-track", f"{i:08x}") for i in range(20)]
     fit, held = tr.split_pairs(prs)
     assert [p[3] for p in held] == [f"{i:08x}" for i in (0, 5, 10, 15)] and len(fit) == 16
+
+
+def test_hedged_emin_takes_the_following_seeds_from_the_close_tier_and_the_others_from_none():
+    close = [0.1, 0.2, 0.01, 0.02, 0.3, 0.4, 0.5, 0.6]          # seeds 2 and 3 would be best followed
+    none = [0.9, 0.8, 0.7, 0.05, 0.9, 0.9, 0.9, 0.9]
+    assert tr.hedged_emin(close, none, 0.5) == 0.05             # seeds 0, 1, 4, 5 follow; 3 is none's
+    assert tr.hedged_emin(close, none, 0.75) == 0.02            # seed 3 follows too
+    assert tr.hedged_emin(close, none, 0.25) == 0.05
+    assert tr.hedged_emin(close, none, 1.0) == 0.01
+
+
+def test_choose_takes_a_hedged_tier_that_helps_same_track_and_leaves_album_at_none(monkeypatch):
+    """A same-track pair past the close gate (0.35) that every followed rendition helps, and an album
+    pair at the same gate that following hurts: the loose tier costs the album pair (1.0625), the
+    hedged tier does not (its renditions 2, 3, 6, 7 are none's), so it comes first; the close tier
+    alone, last."""
+    for name, v in (("LADDER", (0.03,)), ("SPREADS", (0.0,)), ("SPREAD_LADDER", ()), ("LOOSE_LADDER", (0.2,)),
+                    ("GATE_MAX", (0.2,)), ("LOOSE_GATE", (0.6,)), ("HEDGE_GATE", (0.4,)), ("HEDGE_FOLLOW", (0.5,))):
+        monkeypatch.setattr(tr, name, v)
+    fit = [_pair("same-track", "a"), _pair("same-track", "b"), _pair("same-album", "c"), _pair("same-album", "d")]
+    gates = dict(zip(map(id, fit), (0.1, 0.35, 0.35, 0.9)))
+    none = dict(zip(map(id, fit), (0.08,) * 4))
+    seeds, ladder = {}, {}
+    for p, close, loose in zip(fit, (0.02, 0.01, 0.2, 0.2), (0.08, 0.05, 0.09, 0.08)):
+        seeds[(id(p), "none")] = [0.08] * 8
+        seeds[(id(p), "close", 0.03, 0.0)] = [close] * 8
+        ladder[(id(p), "close", 0.03, 0.0)] = close
+        ladder[(id(p), "loose", 0.2, 1.0)] = loose
+    out = tr._choose(fit, gates, ladder, none, log=lambda s: None, seeds=seeds)
+    base = {"sigma": 0.03, "spread": 0.0, "gate_max": 0.2, "loose_sigma": 0.15, "loose_gate": 0.0,
+            "loose_mirror": 0.0}
+    assert out[0] == {**base, "hedge_gate": 0.4, "hedge_follow": 0.5}
+    assert out[-1] == base
+    assert tr._choose(fit, gates, ladder, none, log=lambda s: None)[0] == base       # no per-seed errors: no hedging

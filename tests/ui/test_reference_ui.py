@@ -50,6 +50,9 @@ def test_reference_control_reaches_renditions_and_gallery(win, qtbot, tmp_path):
     g = panel.gallery
     qtbot.waitUntil(lambda: g.count() > n and "ref record.wav" in g.item(n).text())
     assert all("ref " not in g.item(k).text() for k in range(n))       # earlier ones did not follow it
+    from app.reference import rendition_follows                         # whether this one did: the app says,
+    assert panel.vm.entries[n].follows == rendition_follows(s, s.renditions[-1])     # the gallery shows it
+    assert g.item(n).text().endswith("not followed") != panel.vm.entries[n].follows
     panel.reference.clear.click()
     assert s.reference is None
     qtbot.waitUntil(lambda: panel.reference.button.text() == "Ref…")
@@ -64,3 +67,18 @@ def test_mono_reference_is_a_notice(win, qtbot, tmp_path):
     _wait_idle(qtbot, win)
     assert win.ctl.session.reference is None
     assert len(said) == 1 and "mono.wav is mono" in said[0][1] and "\n" not in said[0][1]
+
+
+def test_gallery_says_per_rendition_whether_it_followed_the_reference(win):
+    """A hedged (or gated-out) reference: the renditions that did not follow it say so, the others
+    name it as before."""
+    from ui.viewmodels import RenditionEntry
+    panel = win.renditions
+    panel.vm._entries = (RenditionEntry(0, "ps-mtm", None, "model", 0.0, "record.wav", True),
+                        RenditionEntry(2, "ps-mtm", None, "model", 0.0, "record.wav", False),
+                        RenditionEntry(3, "ps-mtm", None, "model", 0.0, ""))
+    panel.rebuild()
+    g = panel.gallery
+    assert g.item(0).text().endswith("ref record.wav") and "following the reference" in g.item(0).toolTip()
+    assert g.item(1).text().endswith("ref record.wav not followed") and "not following it" in g.item(1).toolTip()
+    assert "ref" not in g.item(2).text()

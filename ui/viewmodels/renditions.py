@@ -7,6 +7,7 @@ from typing import Optional
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
+from app.reference import rendition_follows
 from core.limits import DEFAULT_VARIETY
 
 from .base import notifying
@@ -27,7 +28,8 @@ class RenditionEntry:
     temperature: Optional[float]
     placement: str
     variety: float
-    reference: str          # the reference followed ("" for none)
+    reference: str          # the reference it was made with ("" for none)
+    follows: bool = False   # whether it followed that reference (not when gated out, or hedged and left to the model)
 
 
 class RenditionsViewModel(QObject):
@@ -58,7 +60,8 @@ class RenditionsViewModel(QObject):
 
     def sync(self, session) -> None:
         entries = tuple(RenditionEntry(r.seed, r.model, r.temperature, r.placement, r.variety,
-                                       reference_label(r.reference)) for r in session.renditions)
+                                       reference_label(r.reference), rendition_follows(session, r))
+                        for r in session.renditions)
         gallery, state = (entries, int(session.current)), (session.model, bool(session.renders))
         variety, ref = float(session.variety), reference_label(session.reference)
         changed = [gallery != (self._entries, self._current), state != (self._model, self._has_renders),
