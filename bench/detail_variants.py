@@ -25,7 +25,7 @@ from core.placement import propose  # noqa: E402
 from core.ps import analyze  # noqa: E402
 from core.renderer import auto_renders, mix  # noqa: E402
 from training.evaluation import load_excerpts  # noqa: E402
-from training.evaluation_sources import _cached, _cached_sources  # noqa: E402
+from training.evaluation_sources import _cached, _cached_sources, prediction_tag  # noqa: E402
 from training.image_metrics import broadband_correlation, side_to_mid_db  # noqa: E402
 from training.ps_metrics import GaussianStats, frechet_distance, rendition_error  # noqa: E402
 
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
             continue                                  # only excerpts whose sources and prediction are cached
         renders, residual = _cached_sources(cache, digest, None, None, None)
         energies = np.stack([r.energy for r in renders])
-        params = _cached(cache, f"ps-mtm-{digest}-0", None)
+        params = _cached(cache, f"ps-mtm-{digest}-0", None, prediction_tag("ps-mtm"))
         pl = propose(energies, method="model", seed=0, variety=0.0, residual=residual)
         real.add_params(ex.real)
         real_m.append((broadband_correlation(ex.stereo), side_to_mid_db(ex.stereo)))

@@ -42,7 +42,7 @@ from core.placement import propose  # noqa: E402
 from core.ps import analyze  # noqa: E402
 from core.renderer import auto_renders, mix  # noqa: E402
 from training.evaluation import load_excerpts  # noqa: E402
-from training.evaluation_sources import _cached, _cached_decode, _cached_sources  # noqa: E402
+from training.evaluation_sources import _cached, _cached_decode, _cached_sources, prediction_tag  # noqa: E402
 from training.ps_metrics import embed, frechet_distance  # noqa: E402
 
 
@@ -104,6 +104,7 @@ def collect(a) -> dict:
     exs = load_excerpts(a.data, a.split, 10.0, a.limit, per_track=a.per_track, every=a.every, keep_stereo=True)
     cache = Path(a.cache) / a.split
     ps = load_model("ps-mtm")
+    tag = prediction_tag("ps-mtm")
     detail = load_detail("ps-mtm")          # the shipped calibration of PS-MTM's detail, when there is one
     got = {"real": [], "next": [], "ps": [], "chain": [], "track": []}
     for j, ex in enumerate(exs):
@@ -117,8 +118,8 @@ def collect(a) -> dict:
         ps_k, ch_k, cal_k = [], [], []
         for seed in range(a.K):
             key = f"ps-mtm-{digest}-{seed}"
-            params = _cached(cache, key, lambda: ps.predict(ex.mono, seed=seed))
-            p, _ = _cached_decode(cache, key + "-decoded", ex.mono, params, None)
+            params = _cached(cache, key, lambda: ps.predict(ex.mono, seed=seed), tag)
+            p, _ = _cached_decode(cache, key + "-decoded", ex.mono, params, None, tag)
             ps_k.append(embed(p.fit_frames(t)).astype(np.float32))
             pl = propose(energies, method="model", seed=seed, variety=0.0, residual=residual)
             auto_renders(renders, params, np.array([(q.pan, q.width) for q in pl]))

@@ -49,7 +49,7 @@ from core.placement import propose  # noqa: E402
 from core.ps import analyze  # noqa: E402
 from core.renderer import auto_renders, mix  # noqa: E402
 from training.evaluation import load_excerpts  # noqa: E402
-from training.evaluation_sources import _cached, _cached_sources  # noqa: E402
+from training.evaluation_sources import _cached, _cached_sources, prediction_tag  # noqa: E402
 from training.image_metrics import broadband_correlation, side_to_mid_db  # noqa: E402
 from training.ps_metrics import GaussianStats, frechet_distance, rendition_error  # noqa: E402
 
@@ -124,7 +124,8 @@ def _collect(a, exs, spec, ps, detail, sep, cache, store):
             for seed, p in enumerate(paths):
                 if p.exists():
                     continue
-                params = _cached(cache, f"ps-mtm-{digest}-{seed}", lambda: ps.predict(ex.mono, seed=seed))
+                params = _cached(cache, f"ps-mtm-{digest}-{seed}", lambda: ps.predict(ex.mono, seed=seed),
+                                 prediction_tag("ps-mtm"))
                 pl = propose(energies, method="model", seed=seed, variety=0.0, residual=residual)
                 auto_renders(renders, params, np.array([(q.pan, q.width) for q in pl]),
                              detail=detail.for_rendition(seed))

@@ -32,7 +32,7 @@ from core.models.base import load_model  # noqa: E402
 from core.placement import propose  # noqa: E402
 from core.ps import analyze  # noqa: E402
 from training.evaluation import load_excerpts  # noqa: E402
-from training.evaluation_sources import _cached, _cached_decode, _cached_sources  # noqa: E402
+from training.evaluation_sources import _cached, _cached_decode, _cached_sources, prediction_tag  # noqa: E402
 from training.image_metrics import OutputPool, broadband_correlation, paired_se, side_to_mid_db  # noqa: E402
 
 
@@ -63,6 +63,7 @@ def main(argv=None) -> int:
     exs = load_excerpts(a.data, a.split, 10.0, a.limit, per_track=a.per_track, every=a.every, keep_stereo=True)
     cache = Path(a.cache) / a.split
     ps = load_model("ps-mtm")
+    tag = prediction_tag("ps-mtm")
     gains = [g for g in a.gains.split(",") if g]
     variants = [(f"chain v{a.variety:g}, width gain {g}, no downmix gain", float(g), False, 2.0, False)
                 for g in gains] if a.no_downmix_gain else []      # the rendering before issue 24 first
@@ -96,8 +97,8 @@ def main(argv=None) -> int:
         outs = {k: ([], []) for k in pools if k not in ("real", "next", "decorr", "roundtrip", "roundtrip-power")}
         for seed in range(a.K):
             key = f"ps-mtm-{digest}-{seed}"
-            params = _cached(cache, key, lambda: ps.predict(ex.mono, seed=seed))
-            p, m = _cached_decode(cache, key + "-decoded", ex.mono, params, None)
+            params = _cached(cache, key, lambda: ps.predict(ex.mono, seed=seed), tag)
+            p, m = _cached_decode(cache, key + "-decoded", ex.mono, params, None, tag)
             outs["ps"][0].append(p)
             outs["ps"][1].append(m)
             pl = propose(energies, method="model", seed=seed, variety=a.variety, residual=residual)

@@ -246,6 +246,7 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
         raise ParameterError(f"K must be at least 1, got {k}")
     t0 = time.monotonic()
     ps = load_model(ps_model) if chain else None
+    tag = evaluation_sources.prediction_tag(ps_model) if chain else ""
     truth, props = [], {c: [] for c in conditions}
     real_s, gen_s = [], {c: [] for c in conditions}
     emin, meas, real_meas = {c: [] for c in conditions}, {c: [] for c in conditions}, []
@@ -288,7 +289,7 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
             params = None
             if chain:
                 params = _cached(cache, f"{ps_model}-{_digest(mono)}-{seed}",
-                                 lambda: ps.predict(mono, seed=seed, cancel=cancel))
+                                 lambda: ps.predict(mono, seed=seed, cancel=cancel), tag)
             for c in conditions:
                 band = None
                 if c == "none" or scenes[c] is None:     # a mono reference: not used (the app says so)

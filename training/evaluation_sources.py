@@ -51,7 +51,8 @@ from core.stft import stft
 
 from .image_metrics import OutputPool, broadband_correlation, paired_se, side_to_mid_db
 from .ps_metrics import GaussianStats, frechet_distance
-from core.models.base import load_model
+from core.hashing import sha256_file
+from core.models.base import load_model, model_files
 from core import lazy
 placement_features = lazy.module("core.models.placement_features")
 renderer = lazy.module("core.renderer")
@@ -153,39 +154,55 @@ def _propose(method: str, energies, residual, params, seed: int) -> list[Placeme
     return propose(energies, method="model", seed=seed, variety=variety, residual=residual)
 
 
-def _cached(folder: Optional[Path], name: str, make: Callable[[], PSParams]) -> PSParams:
+def prediction_tag(ps_model: str, folder=None) -> str:
+    """What a cached prediction of ``ps_model`` depends on besides the audio and the seed: its model file (whose
+    meta holds the sampling defaults), as the first 16 hex digits of the file's SHA-256 ("" for a model without
+    files, e.g. ``decorr``). A new model file makes every cached prediction of the old one a miss."""
+    files = [f for f in model_files(ps_model, folder) if f.suffix != ".json"]
+    return sha256_file(files[0])[:16] if files and files[0].is_file() else ""
+
+
+def _cached(folder: Optional[Path], name: str, make: Optional[Callable[[], PSParams]], tag: str = "") -> PSParams:
     """``make()``, kept in ``folder/name.npz`` when a folder is given (the PS model's predictions do
-    not depend on the placement, so re-evaluating a new placement model reuses them)."""
+    not depend on the placement, so re-evaluating a new placement model reuses them). ``tag``
+    (:func:`prediction_tag`): an entry made with another tag is made again (with no ``make``: an error
+    naming it)."""
     if folder is None:
         return make()
     path = Path(folder) / (name + ".npz")
     if path.exists():
         with np.load(path) as z:
-            return PSParams(z["iid"], z["ic"])
+            if not tag or ("tag" in z.files and str(z["tag"]) == tag):
+                return PSParams(z["iid"], z["ic"])
+    if make is None:
+        raise ParameterError(f"{path}: no cached PS parameters of this model file (tag {tag or 'none'}): "
+                             f"make them first (soundstage eval or train with this cache)")
     p = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, iid=p.iid, ic=p.ic)
+        np.savez(f, iid=p.iid, ic=p.ic, tag=tag)
     return p
 
 
 DECODE_LAW = 2   # the decoder's law the cached analyses were made with (2: at real stereo's power, issue 24)
 
 
-def _cached_decode(folder: Optional[Path], name: str, mono: np.ndarray, params: PSParams, cancel):
+def _cached_decode(folder: Optional[Path], name: str, mono: np.ndarray, params: PSParams, cancel,
+                   tag: str = ""):
     """The PS parameters and broadband measures of ``params`` decoded onto ``mono`` (cached as
-    :func:`_cached`)."""
+    :func:`_cached`, ``tag`` the parameters' own)."""
     path = None if folder is None else Path(folder) / (name + ".npz")
     if path is not None and path.exists():
         with np.load(path) as z:
-            if "law" in z.files and int(z["law"]) == DECODE_LAW:   # older entries: decoded at another law
+            same = "law" in z.files and int(z["law"]) == DECODE_LAW   # older entries: decoded at another law
+            if same and (not tag or ("tag" in z.files and str(z["tag"]) == tag)):
                 return PSParams(z["iid"], z["ic"]), (float(z["corr"]), float(z["side"]))
     out = decode(mono, params, cancel=cancel)
     a, m = analyze(out), (broadband_correlation(out), side_to_mid_db(out))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with replacing(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, iid=a.iid, ic=a.ic, corr=m[0], side=m[1], law=DECODE_LAW)
+            np.savez(f, iid=a.iid, ic=a.ic, corr=m[0], side=m[1], law=DECODE_LAW, tag=tag)
     return a, m
 
 
@@ -229,6 +246,7 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
         raise ParameterError(f"K must be at least 1, got {k}")
     t0 = time.monotonic()
     ps, dec = load_model(ps_model), load_model("decorr")
+    tag = prediction_tag(ps_model)        # cached predictions of another model file are made again
     detail = load_detail(ps_model)        # the chain renders the PS model's detail through its calibration
     variants = [("chain-model", 0.0, detail), ("chain-model-v1", 1.0, detail)]
     if detail is not None and raw_rows:   # and, for the paired comparison, as the model samples it
@@ -252,12 +270,12 @@ def evaluate_sources(excerpts, separate: Callable, *, k: int = 8, ps_model: str 
         for seed in range(k):
             check_cancel(cancel)
             key = f"{ps_model}-{digest}-{seed}"
-            params = _cached(cache, key, lambda: ps.predict(ex.mono, seed=seed, cancel=cancel))
+            params = _cached(cache, key, lambda: ps.predict(ex.mono, seed=seed, cancel=cancel), tag)
             for m in methods:
                 pl = _propose(m, energies, residual, params, seed)
                 per[m].append([(p.pan, p.width) for p in pl])
             if chain:
-                a, meas = _cached_decode(cache, key + "-decoded", ex.mono, params, cancel)
+                a, meas = _cached_decode(cache, key + "-decoded", ex.mono, params, cancel, tag)
                 outs["ps"][0].append(a)
                 outs["ps"][1].append(meas)
                 for name, variety, cal in variants:

@@ -32,7 +32,7 @@ from core.ps import analyze
 from core.renderer import auto_renders, mix
 
 from .evaluation import load_excerpts
-from .evaluation_sources import _cached, _cached_sources
+from .evaluation_sources import _cached, _cached_sources, prediction_tag
 from .ps_metrics import EPS_DB, GaussianStats, frechet_distance, rendition_error
 import separation
 
@@ -94,6 +94,7 @@ def fit_detail(data=None, *, every: int = 4, limit: Optional[int] = None, k: int
         separate = separation.get("formation").separate
     exs = load_excerpts(data, "train", 10.0, limit, every=every, keep_stereo=False, cancel=cancel)
     ps = load_model(ps_model)
+    tag = prediction_tag(ps_model)                   # predictions of another model file are made again
     items = []                                       # per excerpt: digest, real params, track
     raw_iid, raw_ic, real_iid, real_ic = [], [], [], []
     for j, ex in enumerate(exs):
@@ -101,7 +102,8 @@ def fit_detail(data=None, *, every: int = 4, limit: Optional[int] = None, k: int
         digest = hashlib.sha1(ex.mono.tobytes()).hexdigest()[:16]
         _cached_sources(cache, digest, ex.mono, separate, cancel)            # formation once, kept
         for seed in range(k):
-            p = _cached(cache, f"{ps_model}-{digest}-{seed}", lambda: ps.predict(ex.mono, seed=seed, cancel=cancel))
+            p = _cached(cache, f"{ps_model}-{digest}-{seed}", lambda: ps.predict(ex.mono, seed=seed, cancel=cancel),
+                        tag)
             raw_iid.append(np.abs(p.iid))
             raw_ic.append(p.ic)
         real_iid.append(np.abs(np.clip(ex.real.iid, -EPS_DB, EPS_DB)))
@@ -135,7 +137,7 @@ def fit_detail(data=None, *, every: int = 4, limit: Optional[int] = None, k: int
             energies = np.stack([r.energy for r in renders])
             real_pool.add_params(real)
             for seed in range(k):
-                p = _cached(cache, f"{ps_model}-{digest}-{seed}", None)
+                p = _cached(cache, f"{ps_model}-{digest}-{seed}", None, tag)
                 pl = propose(energies, method="model", seed=seed, variety=0.0, residual=residual)
                 auto_renders(renders, cal.apply(p), np.array([(q.pan, q.width) for q in pl]), cancel=cancel)
                 a = analyze(mix(renders, pl)).fit_frames(real.n_frames)
