@@ -18,6 +18,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from core.atomic import replacing
+from core.npz import read_npz
 from core.ps import PSParams
 
 __all__ = ["PredictionCache", "MAX_ENTRIES"]
@@ -50,12 +51,13 @@ class PredictionCache:
             return make()
         path = self.folder / f"{key}.npz"
         try:
-            with np.load(path, allow_pickle=False) as z:
-                params = PSParams(z["iid"], z["ic"])
+            params = read_npz(path, lambda z: PSParams(z["iid"], z["ic"]))
             os.utime(path)
             return params
         except FileNotFoundError:
             pass
+        except SystemError as exc:                     # CPython's spurious AST error again and again (core.npz)
+            log.info("prediction cache: %s not read (%s)", path, exc)
         except Exception as exc:                       # damaged: made again
             log.warning("prediction cache: dropping %s (%s)", path, exc)
         params = make()

@@ -38,6 +38,7 @@ import numpy as np
 
 from core.audio import replacing
 from core.errors import ParameterError
+from core.npz import read_npz
 from core.spill import release, signal_buffer, spill_folder
 from core.settings import Settings
 
@@ -133,15 +134,20 @@ class StemCache:
 
         A damaged entry counts as a miss and is removed."""
         path = self.path_for(key)
+
+        def read(z):
+            header = json.loads(bytes(z["header"]).decode())
+            count = len(header.get("sources", []))
+            if spill_folder() is None:
+                return header, [z[f"s{i}"] for i in range(count)]
+            return header, [_read_signal(z.zip, f"s{i}.npy") for i in range(count)]   # the headless chain: onto disk
+
         try:
-            with np.load(path, allow_pickle=False) as z:
-                header = json.loads(bytes(z["header"]).decode())
-                count = len(header.get("sources", []))
-                if spill_folder() is None:
-                    stems = [z[f"s{i}"] for i in range(count)]
-                else:                           # the headless chain: read onto disk-mapped signals
-                    stems = [_read_signal(z.zip, f"s{i}.npy") for i in range(count)]
+            header, stems = read_npz(path, read)
         except FileNotFoundError:
+            return None
+        except SystemError as exc:  # CPython's spurious AST error, again and again (core.npz): a miss, the file kept
+            log.info("stem cache: %s not read (%s)", path, exc)
             return None
         except Exception as exc:  # truncated or foreign file: drop it, separate again
             log.warning("stem cache: dropping damaged entry %s (%s)", path, exc)
