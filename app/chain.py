@@ -37,7 +37,7 @@ from core.models.base import models_dir as shipped
 from core.settings import Settings
 from core.loudness import measure_stream, GainMeter, GainPlan, LoudnessStream, TruePeakStream
 from concurrent.futures import ThreadPoolExecutor
-from app.reference import follow_file
+from app.reference import follow_file, rendition_follows
 from core import lazy, spill
 app_dawproject = lazy.module("app.dawproject")
 app_session = lazy.module("app.session")
@@ -144,6 +144,7 @@ class Output:
     stems: list[Path] = field(default_factory=list)
     plan: Optional[object] = None         # core.loudness.GainPlan: the output gain and why
     sources: list[dict] = field(default_factory=list)   # with a separator: {name, pan, width} per source
+    reference: Optional[str] = None       # with a reference: "followed" or "not followed" (app.reference)
 
     def files(self) -> list[Path]:
         return [self.path] + ([self.project] if self.project else []) + list(self.stems)
@@ -308,7 +309,11 @@ def _new_rendition(session, s: UpmixSettings, k: int, progress, cancel) -> int:
 
 def _output(session, res, seed: int) -> Output:
     placed = [{"name": src.name, "pan": p.pan, "width": p.width} for src, p in zip(session.sources, session.placements)]
-    return Output(res.path, seed, res.gain_db, res.project, list(res.stems), plan=res.plan, sources=placed)
+    r = session.renditions[session.current] if session.current >= 0 else None
+    followed = None if r is None or r.reference is None else \
+        ("followed" if rendition_follows(session, r) else "not followed")      # the gallery's answer, said here
+    return Output(res.path, seed, res.gain_db, res.project, list(res.stems), plan=res.plan, sources=placed,
+                  reference=followed)
 
 
 def _export_each(session, output: Path, s: UpmixSettings, *, project, overwrite, progress, cancel, dawproject):

@@ -81,8 +81,8 @@ def unlike_notice(session: "Session", scene: Optional[ReferenceScene]) -> Option
     name = scene.name or "the reference"
     if tier == "hedged":
         return (f"reference followed by some renditions: {name} sounds only partly like the recording (band "
-                f"profiles {gate:.2f} apart, followed by every rendition up to {limit:.2f}); the gallery says "
-                f"which renditions follow it, the others are the placement model's own")
+                f"profiles {gate:.2f} apart, followed by every rendition up to {limit:.2f}); the gallery (upmix: its "
+                f"summary) says which renditions follow it, the others are the placement model's own")
     if tier == "loose":
         return (f"reference followed loosely: {name} sounds only partly like the recording (band profiles "
                 f"{gate:.2f} apart, followed closely up to {limit:.2f}); its places guide the proposals widely, "

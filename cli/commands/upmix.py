@@ -152,7 +152,7 @@ def summary_dict(res, settings: UpmixSettings) -> dict:
     for k, o in enumerate(res.outputs):
         outs.append({"rendition": k + 1, "output": str(o.path), "seed": o.seed,
                      "project": str(o.project) if o.project else None, "stems": [str(p) for p in o.stems],
-                     "gain_db": round(o.gain_db, 2), "output_gain": o.plan.to_dict(),
+                     "gain_db": round(o.gain_db, 2), "output_gain": o.plan.to_dict(), "reference": o.reference,
                      "output_lufs": _r(o.plan.out_lufs), "output_true_peak_dbtp": _r(o.plan.out_peak_db),
                      "sources": [{"name": src["name"], "pan": round(src["pan"], 3), "width": round(src["width"], 3)}
                                  for src in o.sources]})
@@ -172,7 +172,9 @@ def summary_text(res, settings: UpmixSettings) -> str:
             lines.append(f"wrote {o.path}: {round(res.seconds, 2)} s stereo, method {res.method}, seed {o.seed}{mono}")
         else:
             which = f"rendition {k + 1} of {len(res.outputs)}, " if len(res.outputs) > 1 else ""
-            lines.append(f"wrote {o.path} ({which}seed {o.seed}{mono}); project {o.project}")
+            ref = {None: "", "followed": ", reference followed",
+                   "not followed": ", reference not followed: the placement model's own"}[o.reference]
+            lines.append(f"wrote {o.path} ({which}seed {o.seed}{mono}{ref}); project {o.project}")
         lines.append(loudness_lines(res.input_loudness, o.plan))
         if o.stems:
             lines.append(f"  {len(o.stems)} stems in {o.stems[0].parent}")

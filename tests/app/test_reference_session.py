@@ -139,3 +139,32 @@ def test_cli_unlike_reference_is_one_line_and_not_followed(tmp_path, capsys):
     lines = [ln for ln in capsys.readouterr().err.splitlines() if "noise.wav" in ln]
     assert len(lines) == 1 and "not followed" in lines[0] and "unlike the recording" in lines[0]
     assert (tmp_path / "with-ref.wav").read_bytes() == (tmp_path / "plain.wav").read_bytes()
+
+
+def test_cli_says_per_rendition_whether_it_followed_the_reference(tmp_path, capsys):
+    """The summary and --json say for each rendition whether it followed its reference (the gallery's
+    answer, app.reference.rendition_follows): a reference unlike the recording is followed by none, and
+    without a reference nothing is said."""
+    rec, ref = _files(tmp_path)
+    rng = np.random.default_rng(3)
+    noise = tmp_path / "noise.wav"
+    sf.write(str(noise), (0.1 * rng.standard_normal((44100 * 3, 2))).astype(np.float32), 44100, subtype="FLOAT")
+    args = ["--method", "decorr", "--separator", "formation", "--sources", "3", "--renditions", "2"]
+    s = Session()
+    s.open(rec)
+    s.model = "decorr"
+    s.separate("formation", {"n_sources": 3})
+    follow_file(s, ref)
+    s.new_rendition(0)
+    s.new_rendition(1)
+    from app.reference import rendition_follows
+    expect = ["followed" if rendition_follows(s, r) else "not followed" for r in s.renditions]
+    for name, reference, want in (("r", ref, expect), ("n", noise, ["not followed"] * 2), ("p", None, [None] * 2)):
+        extra = [] if reference is None else ["--reference", str(reference)]
+        assert main(["upmix", str(rec), "-o", str(tmp_path / f"{name}.wav"), *args, *extra, "--json"]) == 0
+        assert [o["reference"] for o in json.loads(capsys.readouterr().out)["outputs"]] == want
+        assert main(["upmix", str(rec), "-o", str(tmp_path / f"{name}.wav"), *args, *extra, "--force"]) == 0
+        said = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("wrote ")]
+        assert len(said) == 2
+        for ln, w in zip(said, want):
+            assert (f"reference {w}" in ln) if w else ("reference" not in ln)
