@@ -8,7 +8,7 @@ import soundfile as sf
 from app import proposal
 from cli.main import main
 from app.project_io import load_project, save_project
-from app.reference import follow_file
+from app.reference import follow_file, rendition_follows
 from app.session import Session
 from conftest import pan_mono
 from core.models.placement import placement_model_path
@@ -28,6 +28,26 @@ def _files(tmp_path):
     sf.write(str(ref), pan_mono(stems[0], 12.0) + pan_mono(stems[1], -12.0) + pan_mono(stems[2], 0.0), 44100,
              subtype="FLOAT")
     return rec, ref
+
+
+def _following(rec, ref, seeds=(0,)):
+    """A session of ``rec`` (decorr, three formation sources) following ``ref``, a rendition per seed."""
+    s = Session()
+    s.open(rec)
+    s.model = "decorr"
+    s.separate("formation", {"n_sources": 3})
+    follow_file(s, ref)
+    for seed in seeds:
+        s.new_rendition(seed)
+    return s
+
+
+def _noise(tmp_path):
+    """Wide noise: a reference that sounds nothing like the recording."""
+    noise = tmp_path / "noise.wav"
+    sf.write(str(noise), (0.1 * np.random.default_rng(3).standard_normal((44100 * 3, 2))).astype(np.float32), 44100,
+             subtype="FLOAT")
+    return noise
 
 
 def test_project_with_a_reference_rerenders_without_the_file(tmp_path):
@@ -95,12 +115,7 @@ def test_projects_record_the_matcher_file(tmp_path):
     from app.project import REFERENCE_MODEL, exactness_notes, read_project
     from core.models.base import models_dir
     rec, ref = _files(tmp_path)
-    s = Session()
-    s.open(rec)
-    s.model = "decorr"
-    s.separate("formation", {"n_sources": 3})
-    follow_file(s, ref)
-    s.new_rendition(0)
+    s = _following(rec, ref)
     data = read_project(save_project(s, tmp_path / "p.soundstage.json"))
     assert set(data.models[REFERENCE_MODEL]) == {"reference-match.json"}
     assert exactness_notes(data, folder=models_dir(), app_version=data.app_version) == []
@@ -129,9 +144,7 @@ def test_cli_unlike_reference_is_one_line_and_not_followed(tmp_path, capsys):
     """A reference that sounds nothing like the recording (wide noise) is said in one line and the
     proposals are the placement model's alone: the same output as without it."""
     rec, _ = _files(tmp_path)
-    rng = np.random.default_rng(3)
-    noise = tmp_path / "noise.wav"
-    sf.write(str(noise), (0.1 * rng.standard_normal((44100 * 3, 2))).astype(np.float32), 44100, subtype="FLOAT")
+    noise = _noise(tmp_path)
     args = ["--method", "decorr", "--separator", "formation", "--sources", "3"]
     assert main(["upmix", str(rec), "-o", str(tmp_path / "plain.wav"), *args]) == 0
     capsys.readouterr()
@@ -146,18 +159,9 @@ def test_cli_says_per_rendition_whether_it_followed_the_reference(tmp_path, caps
     answer, app.reference.rendition_follows): a reference unlike the recording is followed by none, and
     without a reference nothing is said."""
     rec, ref = _files(tmp_path)
-    rng = np.random.default_rng(3)
-    noise = tmp_path / "noise.wav"
-    sf.write(str(noise), (0.1 * rng.standard_normal((44100 * 3, 2))).astype(np.float32), 44100, subtype="FLOAT")
+    noise = _noise(tmp_path)
     args = ["--method", "decorr", "--separator", "formation", "--sources", "3", "--renditions", "2"]
-    s = Session()
-    s.open(rec)
-    s.model = "decorr"
-    s.separate("formation", {"n_sources": 3})
-    follow_file(s, ref)
-    s.new_rendition(0)
-    s.new_rendition(1)
-    from app.reference import rendition_follows
+    s = _following(rec, ref, seeds=(0, 1))
     expect = ["followed" if rendition_follows(s, r) else "not followed" for r in s.renditions]
     for name, reference, want in (("r", ref, expect), ("n", noise, ["not followed"] * 2), ("p", None, [None] * 2)):
         extra = [] if reference is None else ["--reference", str(reference)]
