@@ -27,6 +27,7 @@ psnn_build = lazy.module("training.psnn_build")
 train_placement = lazy.module("training.train_placement")
 train_ps = lazy.module("training.train_ps")
 
+SHIPPED_SIZE = {"d": 128, "layers": 4}     # the shipped PS models' width and depth (their cards): a new run's default
 TRAINABLE = ("ps-mtm", "ps-reg", "ps-ar", "ps-nn", "placement", "detail")
 NAME = "train"
 HELP = ("train a PS model (ps-mtm, ps-reg, ps-ar; ps-nn builds its table; detail: PS-MTM's detail calibration) "
@@ -51,8 +52,10 @@ def add_arguments(p) -> None:
     p.add_argument("--prev-drop", type=float, default=0.0, help="PS-AR: share of patches trained without "
                    "previous-frame tokens (new runs only)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    p.add_argument("--d", type=int, default=None, help="model width (new runs only)")
-    p.add_argument("--layers", type=int, default=None, help="transformer layers (new runs only)")
+    p.add_argument("--d", type=int, default=None, help="model width (new runs only; PS models: default 128, "
+                   "the shipped ones' width)")
+    p.add_argument("--layers", type=int, default=None, help="transformer layers (new runs only; PS models: "
+                   "default 4, as shipped)")
     p.add_argument("--build-minutes", type=float, default=0.0, help="placement: stop building training scenes "
                    "after so many minutes and train on what there is (the build resumes next time)")
     p.add_argument("--no-build", action="store_true", help="placement: train on the scenes built so far")
@@ -156,7 +159,7 @@ def run(args) -> int:
         raise UserError(str(exc)) from None
     if not train_ex:
         raise UserError(f"no stereo training files found in {args.data or 'the default data folder'}")
-    net = {k: v for k, v in (("d", args.d), ("layers", args.layers)) if v is not None}
+    net = {k: v if v is not None else SHIPPED_SIZE[k] for k, v in (("d", args.d), ("layers", args.layers))}
     cfg = train_ps.TrainConfig(objective=objective, batch=args.batch, minutes=args.minutes, threads=args.threads,
                                net=net,
                         steps=args.steps or (3000 if objective == "reg" else 20000))
