@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from core.progress import ProgressFn, Reporter
-from core.reference import MonoReference, ReferenceScene, analyse_reference, followed, follows
+from core.reference import MonoReference, ReferenceScene, analyse_reference, followed, match_scene
 import numpy as np
 
 import separation
@@ -132,23 +132,25 @@ def follow_file(session: "Session", path, *, progress: Optional[ProgressFn] = No
     return plan.scene
 
 
-_FOLLOWS: dict = {}     # (scene, sources' energies, models folder, seed) -> bool; the keys' objects held in the values
+_MATCHES: dict = {}     # (scene, sources' energies, models folder) -> the matcher and its match; objects held
 
 
 def rendition_follows(session: "Session", r) -> bool:
     """Whether rendition ``r`` of ``session`` followed its reference (``r.reference``) at all: False
     without one, for one the matcher's gate leaves out, and for the renditions a hedged reference
-    leaves to the placement model (:func:`core.reference.follows`); the gallery says it per
-    rendition. Remembered per scene, sources and seed (the view models ask at every change)."""
+    leaves to the placement model (:meth:`core.models.reference_match.ReferenceMatcher.follows`); the
+    gallery says it per rendition. The match is remembered per scene and sources (the view models ask
+    on the UI thread at every change; each rendition's seed is then a lookup)."""
     scene = r.reference
     if scene is None or not session.renders or getattr(r, "placement", "model") != "model":
         return False
     energies = [sr.energy for sr in session.renders]
     folder = session.settings.models_dir
-    key = (id(scene), tuple(id(e) for e in energies), str(folder), int(r.seed))
-    hit = _FOLLOWS.get(key)
+    key = (id(scene), tuple(id(e) for e in energies), str(folder))
+    hit = _MATCHES.get(key)
     if hit is None or hit[0] is not scene or any(a is not b for a, b in zip(hit[1], energies)):
-        if len(_FOLLOWS) > 256:
-            _FOLLOWS.clear()
-        hit = _FOLLOWS[key] = (scene, energies, follows(np.stack(energies), scene, r.seed, folder=folder))
-    return hit[2]
+        if len(_MATCHES) > 64:
+            _MATCHES.clear()
+        hit = _MATCHES[key] = (scene, energies, *match_scene(np.stack(energies), scene, folder))
+    matcher, m = hit[2], hit[3]
+    return matcher.follows(m, r.seed)

@@ -49,7 +49,7 @@ reference_match = lazy.module("core.models.reference_match")
 stft = lazy.module("core.stft")
 
 __all__ = ["ReferenceScene", "MonoReference", "analyse_reference", "propose_with_reference", "side_to_mid_db",
-           "band_image", "follow_band_image", "followed", "follows", "decides_sides", "MONO_SIDE_DB", "SCENE_VERSION"]
+           "band_image", "follow_band_image", "followed", "follows", "match_scene", "decides_sides", "MONO_SIDE_DB", "SCENE_VERSION"]
 
 MONO_SIDE_DB = -30.0      # side this far under mid: a mono or near-mono reference
 MODEL_POWER = 1.0         # the placement model's density, tempered, times the matcher's
@@ -300,7 +300,7 @@ def _mirrored(seed: int, rng) -> bool:
     return detail.mirrored(seed) if detail.MIRROR_ODD else u < 0.5
 
 
-def _match(energies: np.ndarray, scene: ReferenceScene, folder, band: bool = False):
+def match_scene(energies: np.ndarray, scene: ReferenceScene, folder=None, band: bool = False):
     """(the matcher, its :class:`~core.models.reference_match.Match` of sources of band energies
     ``energies`` [shape=(S, 34, frames)] to ``scene``; per band when ``band``)."""
     e = np.maximum(np.asarray(energies, np.float64), 0.0)
@@ -316,7 +316,7 @@ def decides_sides(energies: np.ndarray, scene: ReferenceScene, *, seed: int = 0,
     ``energies`` [shape=(S, 34, frames)] is on in rendition ``seed``: followed closely by it, or
     loosely without mirroring. Otherwise renditions lean either way by seed, as without a reference
     (the chain mirrors the PS model's detail with their places)."""
-    matcher, m = _match(energies, scene, folder)
+    matcher, m = match_scene(energies, scene, folder)
     m = matcher.for_rendition(m, seed)
     return m.tier == "close" or (m.tier == "loose" and not matcher.loose_mirror)
 
@@ -327,7 +327,7 @@ def followed(energies: np.ndarray, scene: ReferenceScene, *, folder=None) -> tup
     (followed closely by some renditions, :func:`follows`), "loose" (followed with a wide deviation,
     its sides not trusted) or "" (not at all); the gate's distance and the limit of close following
     by every rendition."""
-    matcher, m = _match(energies, scene, folder)
+    matcher, m = match_scene(energies, scene, folder)
     return m.tier, m.gate, matcher.gate_max
 
 
@@ -335,7 +335,7 @@ def follows(energies: np.ndarray, scene: ReferenceScene, seed: int, *, folder=No
     """Whether rendition ``seed`` of sources of band energies ``energies`` [shape=(S, 34, frames)]
     follows ``scene`` at all (a hedged reference: some renditions do, the others are the placement
     model's own)."""
-    matcher, m = _match(energies, scene, folder)
+    matcher, m = match_scene(energies, scene, folder)
     return matcher.follows(m, seed)
 
 
@@ -345,7 +345,7 @@ def band_image(energies: np.ndarray, scene: ReferenceScene, *, seed: int = 0,
     [shape=(S, 34)], the pan per band its counterparts hold minus their place, and the match's
     confidence [shape=(S,)], 0 where the rendition does not follow it), for
     :func:`follow_band_image`. ``energies``: the sources' band energies [shape=(S, 34, frames)]."""
-    matcher, m = _match(energies, scene, folder, band=True)
+    matcher, m = match_scene(energies, scene, folder, band=True)
     confidence = m.confidence if matcher.follows(m, seed) else np.zeros_like(m.confidence)
     return m.band - m.mu[:, :1], confidence
 

@@ -196,7 +196,6 @@ class ReferenceMatcher:
             return bool(m.followed)
         return HEDGE_ORDER.index(int(seed) % 4) < int(round(4 * self.hedge_follow))
 
-
     def for_rendition(self, m: Match, seed: int) -> Match:
         """``m`` as rendition ``seed`` follows it. A hedged match: followed closely (tier "close") by the
         renditions :meth:`follows` names, not at all (``followed`` False, tier "", confidence 0) by the
