@@ -26,6 +26,7 @@ from core.hashing import sha256_array
 
 from .decorrelated_cache import DecorrelatedCache
 from .plans import Rendition
+from .reference import scene_match
 from . import sample_process
 from core import lazy
 prediction_cache = lazy.module("app.prediction_cache")
@@ -93,9 +94,17 @@ def propose(r: Rendition, renders: list[SourceRender], params: PSParams, previou
     if not renders:
         return []
     energies = np.stack([sr.energy for sr in renders])
+    follow = r.reference is not None and r.placement == "model"
     return propose_places(energies, method=r.placement, params=params, seed=r.seed, variety=r.variety,
                           previous=previous or None, residual=[src.kind == "residual" for src in sources],
-                          folder=models_dir, reference=r.reference if r.placement == "model" else None)
+                          folder=models_dir, reference=r.reference if follow else None,
+                          reference_match=_match(r, renders, models_dir) if follow else None)
+
+
+def _match(r: Rendition, renders: list[SourceRender], models_dir):
+    """The match of ``r.reference`` to the sources of ``renders``, made once for them
+    (:func:`app.reference.scene_match`): the proposal, the per-band detail and the sides read it."""
+    return scene_match(r.reference, [sr.energy for sr in renders], models_dir)
 
 
 def render_around(r: Rendition, renders: list[SourceRender], params: PSParams, placements: list[Placement], *,
@@ -109,19 +118,18 @@ def render_around(r: Rendition, renders: list[SourceRender], params: PSParams, p
     PS model's detail goes through its calibration when it has one (:func:`core.detail.load_detail`, from
     ``models_dir``), as rendition ``r.seed`` draws it (:meth:`core.detail.DetailCalibration.for_rendition`;
     not mirrored when a reference decides the sides, :func:`core.reference.decides_sides`)."""
-    centres = band = None
-    energies = np.stack([sr.energy for sr in renders]) if r.reference is not None else None
+    centres = band = match = None
     if r.placement != "mean" and placements:
         centres = np.array([(p.pan, p.width) for p in placements])
         if r.reference is not None:          # the per-band detail follows the reference's image
-            band = band_image(energies, r.reference, seed=r.seed, folder=models_dir)
+            match = _match(r, renders, models_dir)
+            band = band_image(None, r.reference, seed=r.seed, match=match)
     detail = load_detail(r.model, models_dir) if centres is not None else None
+    if detail is not None:                   # mirrored with the places unless the reference decides the sides
+        detail = detail.for_rendition(r.seed, mirror=match is None or not decides_sides(None, r.reference,
+                                                                                         seed=r.seed, match=match))
     auto_renders(renders, params, centres, mono_compatible=mono_compatible, only=only, spill=spill, pairs=pairs,
-                 detail=None if detail is None else detail.for_rendition(r.seed, mirror=r.reference is None or not
-                                                                         decides_sides(energies, r.reference,
-                                                                                       seed=r.seed,
-                                                                                       folder=models_dir)),
-                 band_image=band,
+                 detail=detail, band_image=band,
                  progress=progress, cancel=cancel)
 
 

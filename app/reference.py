@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .session import Session
 
 __all__ = ["analyse_file", "ReferencePlan", "plan_reference", "use_reference", "follow_file", "MonoReference",
-           "notice", "unlike_notice", "rendition_follows"]
+           "notice", "unlike_notice", "rendition_follows", "scene_match"]
 
 log = logging.getLogger("core.audio")       # the CLI prints this logger's INFO records as notes
 
@@ -133,24 +133,31 @@ def follow_file(session: "Session", path, *, progress: Optional[ProgressFn] = No
 
 
 _MATCHES: dict = {}     # (scene, sources' energies, models folder) -> the matcher and its match; objects held
+_KEEP = 8               # matches kept (each holds its sources' energies: an hour's are large)
+
+
+def scene_match(scene: ReferenceScene, energies: list, folder=None):
+    """:func:`core.reference.match_scene` of sources of band energies ``energies`` (a list of
+    [34, frames] arrays, one per source) to ``scene``, remembered per scene and sources (the very
+    objects): a rendition's proposal, per-band detail and sides, and the gallery's "followed?" of
+    every rendition of them read one match."""
+    key = (id(scene), tuple(id(e) for e in energies), str(folder))
+    hit = _MATCHES.get(key)
+    if hit is None or hit[0] is not scene or any(a is not b for a, b in zip(hit[1], energies)):
+        if len(_MATCHES) >= _KEEP:
+            _MATCHES.clear()
+        hit = _MATCHES[key] = (scene, list(energies), match_scene(np.stack(energies), scene, folder))
+    return hit[2]
 
 
 def rendition_follows(session: "Session", r) -> bool:
     """Whether rendition ``r`` of ``session`` followed its reference (``r.reference``) at all: False
     without one, for one the matcher's gate leaves out, and for the renditions a hedged reference
     leaves to the placement model (:meth:`core.models.reference_match.ReferenceMatcher.follows`); the
-    gallery says it per rendition. The match is remembered per scene and sources (the view models ask
-    on the UI thread at every change; each rendition's seed is then a lookup)."""
+    gallery says it per rendition. The match is remembered per scene and sources (:func:`scene_match`:
+    the view models ask on the UI thread at every change; each rendition's seed is then a lookup)."""
     scene = r.reference
     if scene is None or not session.renders or getattr(r, "placement", "model") != "model":
         return False
-    energies = [sr.energy for sr in session.renders]
-    folder = session.settings.models_dir
-    key = (id(scene), tuple(id(e) for e in energies), str(folder))
-    hit = _MATCHES.get(key)
-    if hit is None or hit[0] is not scene or any(a is not b for a, b in zip(hit[1], energies)):
-        if len(_MATCHES) > 64:
-            _MATCHES.clear()
-        hit = _MATCHES[key] = (scene, energies, *match_scene(np.stack(energies), scene, folder))
-    matcher, m = hit[2], hit[3]
+    matcher, m = scene_match(scene, [sr.energy for sr in session.renders], session.settings.models_dir)
     return matcher.follows(m, r.seed)

@@ -118,13 +118,14 @@ def default_method(folder=None) -> str:
 
 def propose(energies: np.ndarray, *, method: str = "model", params: Optional[PSParams] = None, seed: int = 0,
             variety: float = DEFAULT_VARIETY, previous=None, residual=None, folder=None,
-            reference=None) -> list[Placement]:
+            reference=None, reference_match=None) -> list[Placement]:
     """One proposed placement per source from the sources' band energies [shape=(sources, 34, frames)].
 
     ``method`` "model": sampled by the placement model (seed ``seed``, ``variety`` in [0, 1]; pinned
     placements in ``previous`` are its context); ``residual``: a flag per source (the residual of a
     separation); ``reference``: a :class:`core.reference.ReferenceScene` the proposal follows
-    (:func:`core.reference.propose_with_reference`). "mean": :func:`seed_placements` of the PS parameters ``params``. Pinned placements
+    (:func:`core.reference.propose_with_reference`; ``reference_match``: its match to the sources,
+    :func:`core.reference.match_scene`, when already made). "mean": :func:`seed_placements` of the PS parameters ``params``. Pinned placements
     in ``previous`` are kept as they are; gain, mute and solo are carried over."""
     energies = np.asarray(energies)
     if energies.ndim != 3 or energies.shape[1] != N_BANDS:
@@ -139,7 +140,8 @@ def propose(energies: np.ndarray, *, method: str = "model", params: Optional[PSP
     known = {i: (p.pan, p.width) for i, p in enumerate(previous or []) if p.pinned and i < len(energies)}
     if reference is not None:
         y = propose_with_reference(np.maximum(energies.astype(np.float64), 0.0), reference, seed=seed,
-                                   variety=variety, known=known, residual=residual, folder=folder)
+                                   variety=variety, known=known, residual=residual, folder=folder,
+                                   match=reference_match)
     else:                    # the features a source at a time (float64 copies of an hour's energies are large)
         totals = np.array([np.maximum(energies[i].astype(np.float64), 0.0).sum() for i in range(len(energies))])
         y = model.sample(placement_features.source_features(energies, residual),

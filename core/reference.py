@@ -221,25 +221,29 @@ def _product(w, mu, sd, m, s):
 
 
 def propose_with_reference(energies: np.ndarray, scene: ReferenceScene, *, seed: int = 0, variety: float = 0.0,
-                           known: Optional[dict] = None, residual=None, folder=None) -> np.ndarray:
+                           known: Optional[dict] = None, residual=None, folder=None, match=None) -> np.ndarray:
     """One place per source [shape=(S, 2)] (pan, width) given the reference ``scene``; sources in
     ``known`` (index -> (pan, width), the pinned ones) are context and returned unchanged. See the
-    module docstring. ``energies``: the sources' band energies [shape=(sources, 34, frames)]."""
+    module docstring. ``energies``: the sources' band energies [shape=(sources, 34, frames)];
+    ``match``: :func:`match_scene` of them to ``scene`` when already made (the same proposal)."""
     e = np.maximum(np.asarray(energies, np.float64), 0.0)
     if e.ndim != 3 or not 1 <= len(e) <= placement.MAX_SOURCES:
         raise ParameterError(f"the placement model takes 1 to {placement.MAX_SOURCES} sources, got {e.shape}")
+    matcher, m = match if match is not None else (reference_match.load_reference_matcher(folder), None)
     return place_features(placement_features.source_features(e, residual), placement_features.mix_features(e),
                           e.sum(axis=(1, 2)), scene, seed=seed,
                           variety=variety, known=known, model=placement.load_placement_model(folder),
-                          matcher=reference_match.load_reference_matcher(folder))
+                          matcher=matcher, match=m)
 
 
 def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene: ReferenceScene, *, model,
                    matcher, seed: int = 0, variety: float = 0.0, known: Optional[dict] = None,
-                   power: Optional[float] = None) -> np.ndarray:
+                   power: Optional[float] = None, match=None) -> np.ndarray:
     """:func:`propose_with_reference` on the sources' features [shape=(S, F)], the mixture's [M] and
     the sources' energies [S] with the given placement ``model`` and ``matcher``; ``power``: the
-    exponent of the placement model's density in the product (default :data:`MODEL_POWER`)."""
+    exponent of the placement model's density in the product (default :data:`MODEL_POWER`);
+    ``match``: ``matcher``'s :class:`~core.models.reference_match.Match` of these sources to
+    ``scene`` as :func:`match_scene` makes it (made here when None: the same numbers)."""
     s = len(feats)
     if not 0.0 <= variety <= 1.0:
         raise ParameterError(f"variety must be in [0, 1], got {variety}")
@@ -249,14 +253,15 @@ def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene
     # one orientation for a scene and its mirror image: a reference with its channels swapped gives
     # exactly the mirrored proposal (the placement model is only nearly symmetric)
     flip = float(np.dot(scene.share, scene.pan)) < 0.0
-    ref = scene.places() * ([-1.0, 1.0] if flip else [1.0, 1.0])
     if flip:
         known = {i: (-p, w) for i, (p, w) in known.items()}
     rng = np.random.default_rng(int(seed))
     y, is_known = placement.pinned_rows(known, s)
-    sign = -1.0 if flip else 1.0
-    m = matcher.match(feats, mix, np.array(scene.feats), np.array(scene.mix), np.array(scene.share), ref[:, 0],
-                      ref[:, 1], sign * np.array(scene.band_pan) if scene.band_pan else None)
+    if match is None:
+        match = _match(matcher, feats, mix, scene)
+    # the mirror image's match is the match mirrored, to the bit (the transport is linear in the pans,
+    # IEEE negation exact; the distances and the gate do not see them)
+    m = replace(match, mu=match.mu * [-1.0, 1.0], band=-match.band) if flip else match
     m = matcher.for_rendition(m, seed)      # whether and how wide this rendition carries the reference's image
     if not m.followed:          # a reference unlike the recording (or hedged, not by this rendition):
         return model.sample(feats, mix, energy, seed=seed, variety=variety, known=known_in)   # the model alone
@@ -300,52 +305,62 @@ def _mirrored(seed: int, rng) -> bool:
     return detail.mirrored(seed) if detail.MIRROR_ODD else u < 0.5
 
 
-def match_scene(energies: np.ndarray, scene: ReferenceScene, folder=None, band: bool = False):
+def _match(matcher, feats, mix, scene: ReferenceScene):
+    """``matcher``'s match of sources with features ``feats`` [S, F] and mixture features ``mix`` to
+    ``scene`` as it is (not mirrored), per band when the scene has its pans per band."""
+    return matcher.match(feats, mix, np.array(scene.feats), np.array(scene.mix), np.array(scene.share),
+                         np.array(scene.pan), np.array(scene.width),
+                         np.array(scene.band_pan) if scene.band_pan else None)
+
+
+def match_scene(energies: np.ndarray, scene: ReferenceScene, folder=None):
     """(the matcher, its :class:`~core.models.reference_match.Match` of sources of band energies
-    ``energies`` [shape=(S, 34, frames)] to ``scene``; per band when ``band``)."""
+    ``energies`` [shape=(S, 34, frames)] to ``scene``): what a rendition's proposal
+    (:func:`propose_with_reference`), per-band detail (:func:`band_image`) and sides
+    (:func:`decides_sides`) all read, made once and passed to them as ``match``."""
     e = np.maximum(np.asarray(energies, np.float64), 0.0)
     matcher = reference_match.load_reference_matcher(folder)
-    return matcher, matcher.match(placement_features.source_features(e), placement_features.mix_features(e),
-                                  np.array(scene.feats), np.array(scene.mix), np.array(scene.share),
-                                  np.array(scene.pan), np.array(scene.width),
-                                  np.array(scene.band_pan) if band and scene.band_pan else None)
+    return matcher, _match(matcher, placement_features.source_features(e), placement_features.mix_features(e),
+                           scene)
 
 
-def decides_sides(energies: np.ndarray, scene: ReferenceScene, *, seed: int = 0, folder=None) -> bool:
+def decides_sides(energies: np.ndarray, scene: ReferenceScene, *, seed: int = 0, folder=None, match=None) -> bool:
     """Whether ``scene`` decides which side each source of a recording with band energies
     ``energies`` [shape=(S, 34, frames)] is on in rendition ``seed``: followed closely by it, or
     loosely without mirroring. Otherwise renditions lean either way by seed, as without a reference
-    (the chain mirrors the PS model's detail with their places)."""
-    matcher, m = match_scene(energies, scene, folder)
+    (the chain mirrors the PS model's detail with their places). ``match``: :func:`match_scene`'s
+    answer when already made."""
+    matcher, m = match or match_scene(energies, scene, folder)
     m = matcher.for_rendition(m, seed)
     return m.tier == "close" or (m.tier == "loose" and not matcher.loose_mirror)
 
 
-def followed(energies: np.ndarray, scene: ReferenceScene, *, folder=None) -> tuple[str, float, float]:
+def followed(energies: np.ndarray, scene: ReferenceScene, *, folder=None, match=None) -> tuple[str, float, float]:
     """Whether proposals for sources of band energies ``energies`` [shape=(S, 34, frames)] follow
     ``scene`` (the matcher's gate: the two mixtures' band profiles alike enough): "close", "hedged"
     (followed closely by some renditions, :func:`follows`), "loose" (followed with a wide deviation,
     its sides not trusted) or "" (not at all); the gate's distance and the limit of close following
     by every rendition."""
-    matcher, m = match_scene(energies, scene, folder)
+    matcher, m = match or match_scene(energies, scene, folder)
     return m.tier, m.gate, matcher.gate_max
 
 
-def follows(energies: np.ndarray, scene: ReferenceScene, seed: int, *, folder=None) -> bool:
+def follows(energies: np.ndarray, scene: ReferenceScene, seed: int, *, folder=None, match=None) -> bool:
     """Whether rendition ``seed`` of sources of band energies ``energies`` [shape=(S, 34, frames)]
     follows ``scene`` at all (a hedged reference: some renditions do, the others are the placement
     model's own)."""
-    matcher, m = match_scene(energies, scene, folder)
+    matcher, m = match or match_scene(energies, scene, folder)
     return matcher.follows(m, seed)
 
 
 def band_image(energies: np.ndarray, scene: ReferenceScene, *, seed: int = 0,
-               folder=None) -> tuple[np.ndarray, np.ndarray]:
+               folder=None, match=None) -> tuple[np.ndarray, np.ndarray]:
     """What the reference says of each source's per-band image in rendition ``seed``: (offsets
     [shape=(S, 34)], the pan per band its counterparts hold minus their place, and the match's
     confidence [shape=(S,)], 0 where the rendition does not follow it), for
-    :func:`follow_band_image`. ``energies``: the sources' band energies [shape=(S, 34, frames)]."""
-    matcher, m = match_scene(energies, scene, folder, band=True)
+    :func:`follow_band_image`. ``energies``: the sources' band energies [shape=(S, 34, frames)];
+    ``match``: :func:`match_scene`'s answer when already made."""
+    matcher, m = match or match_scene(energies, scene, folder)
     confidence = m.confidence if matcher.follows(m, seed) else np.zeros_like(m.confidence)
     return m.band - m.mu[:, :1], confidence
 

@@ -57,7 +57,7 @@ from .evaluation_sources import _cached, source_metrics
 from .ps_metrics import GaussianStats, frechet_distance, rendition_error
 from types import SimpleNamespace
 from core.models.base import load_model
-from core.reference import band_image, decides_sides, followed, propose_with_reference
+from core.reference import band_image, decides_sides, followed, match_scene, propose_with_reference
 from core import lazy
 datahash = lazy.module("training.datahash")
 placement = lazy.module("core.placement")
@@ -269,10 +269,11 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
         scenes = {c: _cached_scene(cache, refs[c], separate) for c in conditions if c not in ("none", "itself")}
         if "itself" in conditions:        # the same downmix: the separator gives the recording's sources
             scenes["itself"] = _scene_of(ex.stereo, renders, residual)
+        matches = {c: match_scene(energies, sc) for c, sc in scenes.items() if sc is not None}   # one each
         for c, sc in scenes.items():
             mono_refs[c] = mono_refs.get(c, 0) + (sc is None)
             if sc is not None:         # a reference unlike the recording: the placement model alone
-                tier = followed(energies, sc)[0]
+                tier = followed(energies, sc, match=matches[c])[0]
                 unfollowed[c] = unfollowed.get(c, 0) + (not tier)
                 loose[c] = loose.get(c, 0) + (tier == "loose")
                 hedged[c] = hedged.get(c, 0) + (tier == "hedged")
@@ -296,14 +297,15 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
                     pl = placement.propose(energies, method="model", seed=seed, residual=residual)
                     y = np.array([(p.pan, p.width) for p in pl])
                 else:
-                    y = propose_with_reference(energies, scenes[c], seed=seed, residual=residual)
+                    y = propose_with_reference(energies, scenes[c], seed=seed, residual=residual, match=matches[c])
                     if c != "same-track-places":
-                        band = band_image(energies, scenes[c], seed=seed)
+                        band = band_image(energies, scenes[c], seed=seed, match=matches[c])
                 per[c].append(y)
                 if chain:           # the detail of a rendition as the app draws it (mirrored with the
                     cal = load_detail(ps_model)        # places unless the reference decides the sides)
                     cal = cal and cal.for_rendition(seed, mirror=c == "none" or scenes[c] is None
-                                                    or not decides_sides(energies, scenes[c], seed=seed))
+                                                    or not decides_sides(energies, scenes[c], seed=seed,
+                                                                         match=matches[c]))
                     renderer.auto_renders(renders, params, y, detail=cal, band_image=band,
                                           cancel=cancel)
                     out = renderer.mix(renders, [placement.Placement(float(p), float(w)) for p, w in y])
