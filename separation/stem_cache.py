@@ -207,8 +207,7 @@ class StemCache:
     def read_meta(self, key: str) -> Optional[dict]:
         """The header of one entry (backend meta and source names), without loading the stems."""
         try:
-            with np.load(self.path_for(key), allow_pickle=False) as z:
-                return json.loads(bytes(z["header"]).decode())
+            return read_npz(self.path_for(key), lambda z: json.loads(bytes(z["header"]).decode()))
         except Exception as exc:
             log.info("stem cache: no readable header in %s (%s)", self.path_for(key), exc)
             return None
@@ -221,10 +220,9 @@ class StemCache:
         if not _ENTRY_NAME.fullmatch(path.name) or path.is_symlink() or not path.is_file():
             return False
         try:
-            with np.load(path, allow_pickle=False) as z:
-                if "header" not in z.files:
-                    return False
-                header = json.loads(bytes(z["header"]).decode())
+            header = read_npz(path, lambda z: json.loads(bytes(z["header"]).decode()) if "header" in z.files else None)
+            if header is None:
+                return False
         except Exception:
             return False
         return (isinstance(header, dict) and header.get("format", _FORMAT) == _FORMAT

@@ -44,6 +44,7 @@ from core.audio import replacing
 from core.decoder import decode
 from core.detail import load_detail
 from core.errors import ParameterError
+from core.npz import read_npz
 from core.placement import Placement, propose
 from core.progress import ProgressFn, check_cancel, report
 from core.ps import PSParams, analyze
@@ -171,9 +172,10 @@ def _cached(folder: Optional[Path], name: str, make: Optional[Callable[[], PSPar
         return make()
     path = Path(folder) / (name + ".npz")
     if path.exists():
-        with np.load(path) as z:
-            if not tag or ("tag" in z.files and str(z["tag"]) == tag):
-                return PSParams(z["iid"], z["ic"])
+        hit = read_npz(path, lambda z: PSParams(z["iid"], z["ic"])
+                       if not tag or ("tag" in z.files and str(z["tag"]) == tag) else None)
+        if hit is not None:
+            return hit
     if make is None:
         raise ParameterError(f"{path}: no cached PS parameters of this model file (tag {tag or 'none'}): "
                              f"make them first (soundstage eval or train with this cache)")
@@ -193,10 +195,14 @@ def _cached_decode(folder: Optional[Path], name: str, mono: np.ndarray, params: 
     :func:`_cached`, ``tag`` the parameters' own)."""
     path = None if folder is None else Path(folder) / (name + ".npz")
     if path is not None and path.exists():
-        with np.load(path) as z:
+        def read(z):
             same = "law" in z.files and int(z["law"]) == DECODE_LAW   # older entries: decoded at another law
             if same and (not tag or ("tag" in z.files and str(z["tag"]) == tag)):
                 return PSParams(z["iid"], z["ic"]), (float(z["corr"]), float(z["side"]))
+            return None
+        hit = read_npz(path, read)
+        if hit is not None:
+            return hit
     out = decode(mono, params, cancel=cancel)
     a, m = analyze(out), (broadband_correlation(out), side_to_mid_db(out))
     if path is not None:
@@ -211,9 +217,8 @@ def _cached_sources(folder: Optional[Path], key: str, mono: np.ndarray, separate
     flags, kept in ``folder`` when given (separation and decorrelation are the slow part)."""
     path = None if folder is None else Path(folder) / f"sources-{key}.npz"
     if path is not None and path.exists():
-        with np.load(path) as z:
-            return ([renderer.SourceRender(z["s"][i], z["d"][i], z["energy"][i]) for i in range(len(z["s"]))],
-                    [bool(v) for v in z["residual"]])
+        return read_npz(path, lambda z: ([renderer.SourceRender(z["s"][i], z["d"][i], z["energy"][i])
+                                          for i in range(len(z["s"]))], [bool(v) for v in z["residual"]]))
     sources = separate(mono)
     renders = [renderer.prepare_source(np.ascontiguousarray(src.audio[:len(mono)], dtype=np.float32), cancel=cancel)
                for src in sources]

@@ -154,3 +154,14 @@ def test_clear_and_size_limit_from_env(rng, monkeypatch):
     monkeypatch.setenv("SOUNDSTAGE_CACHE_MAX_MB", "lots")
     with pytest.raises(ParameterError):
         StemCache()
+
+
+def test_header_reads_survive_a_spurious_ast_error(rng, monkeypatch):
+    """The header of an entry (``read_meta``) and whether a file is one of the cache's (``made_here``: what
+    ``clear`` removes) are read again on the spurious error, not taken for an unreadable or foreign file."""
+    cache = StemCache()
+    path = cache.store("ef", sources(rng))
+    calls = _spurious_ast_errors(monkeypatch, 1)
+    assert cache.read_meta("ef")["sources"] and len(calls) == 2
+    calls = _spurious_ast_errors(monkeypatch, 1)
+    assert StemCache.made_here(path) and len(calls) == 2
