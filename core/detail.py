@@ -27,6 +27,16 @@ width), and any run of consecutive seeds covers the distribution evenly (quasi-r
 mono tell which side a scene leans to: a rendition of an odd seed renders its detail mirrored (every IID negated,
 :func:`mirrored`), and the placement model mirrors its scene of places with it (:mod:`core.models.placement`), so
 that every two consecutive seeds lean to both sides (the model's own leanings cancel over renditions).
+
+Nor can the mono tell where a mix's frequency regions sit: over a real excerpt each band leans persistently to a
+side (the instruments that play in it are panned), about twice as far as the chain's bands do around the sources'
+places (on ``train``, the real stereo's per-excerpt band means of IID spread about twice the chain's). A
+calibration with a ``lean`` factor draws, per rendition, a per-band pan offset ``lean @ n`` (``n`` standard normal,
+drawn from the seed, :func:`lean_draw`: seed 0 draws none, the median rendition)
+that moves every band of every auto source alike, each source then moved back onto its place
+(:func:`lean_tiles`): the places stay the placement model's, the bands of each lean around them as the
+covariance fitted on ``train`` says (``training/fit_lean.py``). A rendition whose sides a stereo reference
+decides takes its per-band image from the reference, and draws none.
 """
 from __future__ import annotations
 
@@ -42,9 +52,11 @@ import numpy as np
 from .bands import N_BANDS
 from .errors import ParameterError
 from .models.base import models_dir
+from .pan import shift_bands, source_weights
 from .ps import IID_MAX_DB, PSParams
 
-__all__ = ["DetailCalibration", "detail_file", "load_detail", "detail_level", "mirrored", "FORMAT", "MIRROR_ODD"]
+__all__ = ["DetailCalibration", "detail_file", "load_detail", "detail_level", "lean_draw", "lean_tiles", "mirrored",
+           "FORMAT", "MIRROR_ODD"]
 
 FORMAT = "soundstage-detail-calibration/1"
 _PHI = (math.sqrt(5.0) - 1.0) / 2.0     # the golden ratio's conjugate: the most even sequence frac(k phi)
@@ -63,6 +75,33 @@ def detail_level(seed: int) -> float:
     (seed 0: z = 0, the median; seeds 1, 2, 3: -1.19, 0.63, -0.37, ...)."""
     u = (0.5 + int(seed) * _PHI) % 1.0
     return float(NormalDist().inv_cdf(min(max(u, 1e-9), 1.0 - 1e-9)))
+
+
+LEAN_STREAM = 24       # the random stream the band leans are drawn from (with the seed)
+
+
+def lean_draw(seed: int, n: int = N_BANDS) -> np.ndarray:
+    """Rendition ``seed``'s standard normal vector [shape=(n,)] for its band leans: numpy's legacy ``RandomState``
+    seeded with (:data:`LEAN_STREAM`, seed), whose stream numpy keeps the same in every version (exact re-renders);
+    seed 0 draws the zero vector (the median rendition, as :func:`detail_level`)."""
+    if int(seed) == 0:
+        return np.zeros(n)
+    return np.random.RandomState([LEAN_STREAM, int(seed) % 2 ** 32]).standard_normal(n)
+
+
+def lean_tiles(iid: np.ndarray, energies: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Tile IIDs [shape=(S, 34, frames)] (each auto source's around its place) with every band's tiles moved by
+    ``offsets`` [shape=(34,)] in pan, alike for every source, then each source moved back onto its place (its
+    weighted mean pan, :func:`core.pan.source_weights`, unchanged up to the tiles clipped at the stage's edges)."""
+    offsets = np.asarray(offsets, np.float64)
+    if not np.any(offsets):
+        return iid
+    if offsets.shape != (N_BANDS,):
+        raise ParameterError(f"band leans must be {N_BANDS} offsets, got {offsets.shape}")
+    w = source_weights(energies)
+    if w.shape != np.shape(iid):
+        raise ParameterError(f"tile IIDs {np.shape(iid)} and energies {w.shape} differ")
+    return shift_bands(iid, w, np.broadcast_to(offsets, (len(iid), N_BANDS)))
 
 
 def _check_knots(x: np.ndarray, y: np.ndarray, what: str) -> None:
@@ -94,6 +133,8 @@ class DetailCalibration:
     width_gain: Optional[float] = None   # the tiles' width gain to render with (None: core.placement.WIDTH_GAIN)
     iid_spread: Optional[float] = None   # sigma of a rendition's log |IID| scale (:meth:`for_rendition`; None: 0)
     mirror: bool = False                  # every IID negated after the maps (a mirrored rendition's)
+    lean: Optional[np.ndarray] = None     # [34, 34] factor of the band leans' covariance (pan; :func:`lean_draw`)
+    lean_offsets: Optional[np.ndarray] = None   # the band leans [34] a rendition draws (:meth:`for_rendition`)
 
     def __post_init__(self):
         for name in ("iid_from", "iid_to", "ic_from", "ic_to"):
@@ -106,16 +147,30 @@ class DetailCalibration:
             raise ParameterError(f"width gain must be in (0, 4], got {self.width_gain}")
         if self.iid_spread is not None and not 0.0 <= float(self.iid_spread) <= 2.0:
             raise ParameterError(f"IID spread must be in [0, 2], got {self.iid_spread}")
+        for name, shape in (("lean", (N_BANDS, N_BANDS)), ("lean_offsets", (N_BANDS,))):
+            v = getattr(self, name)
+            if v is not None:
+                v = np.asarray(v, np.float64)
+                if v.shape != shape or not np.all(np.isfinite(v)):
+                    raise ParameterError(f"{name} must be finite, of shape {shape}, got {v.shape}")
+                object.__setattr__(self, name, v)
 
     def for_rendition(self, seed: int, *, mirror: bool = True) -> "DetailCalibration":
         """The calibration rendition ``seed`` renders with: the |IID| map times ``exp(iid_spread * z)``,
         z = :func:`detail_level` (``seed``), mirrored for a :func:`mirrored` seed unless ``mirror`` is False (a
-        rendition following a stereo reference: the reference decides the sides); itself when neither applies."""
+        rendition following a stereo reference: the reference decides the sides, and the per-band image: no band
+        leans), its band leans ``lean @`` :func:`lean_draw` (``seed``) (negated when mirrored); itself when none
+        applies."""
+        leans = None
+        if self.lean is not None and mirror:
+            leans = self.lean @ lean_draw(seed)
+            leans = -leans if mirrored(seed) else leans
         mirror = (mirror and mirrored(seed)) != self.mirror
-        if not self.iid_spread and mirror == self.mirror:
+        if not self.iid_spread and mirror == self.mirror and leans is None:
             return self
         scale = math.exp(float(self.iid_spread or 0.0) * detail_level(seed))
-        return replace(self, iid_to=self.iid_to * scale, iid_spread=None, mirror=mirror)
+        return replace(self, iid_to=self.iid_to * scale, iid_spread=None, mirror=mirror, lean=None,
+                       lean_offsets=leans)
 
     @classmethod
     def identity(cls) -> "DetailCalibration":
@@ -138,17 +193,18 @@ class DetailCalibration:
         r = lambda a: np.round(a, 6).tolist()  # noqa: E731
         return {"format": FORMAT, "iid_from": r(self.iid_from), "iid_to": r(self.iid_to), "ic_from": r(self.ic_from),
                 "ic_to": r(self.ic_to), "width_gain": self.width_gain, "info": self.info or {},
-                **({} if self.iid_spread is None else {"iid_spread": float(self.iid_spread)})}
+                **({} if self.iid_spread is None else {"iid_spread": float(self.iid_spread)}),
+                **({} if self.lean is None else {"lean": r(self.lean)})}
 
     @classmethod
     def from_dict(cls, d: dict) -> "DetailCalibration":
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ParameterError(f"not a detail calibration (format {FORMAT!r})")
         try:
-            gain, spread = d.get("width_gain"), d.get("iid_spread")
+            gain, spread, lean = d.get("width_gain"), d.get("iid_spread"), d.get("lean")
             return cls(np.array(d["iid_from"]), np.array(d["iid_to"]), np.array(d["ic_from"]), np.array(d["ic_to"]),
                        d.get("info") or {}, None if gain is None else float(gain),
-                       None if spread is None else float(spread))
+                       None if spread is None else float(spread), lean=None if lean is None else np.array(lean))
         except (KeyError, TypeError, ValueError) as e:
             raise ParameterError(f"detail calibration: {e}") from None
 

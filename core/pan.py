@@ -10,7 +10,7 @@ import numpy as np
 
 from .ps import IID_MAX_DB
 
-__all__ = ["pan_to_iid", "iid_to_pan", "width_to_ic", "ic_to_width", "source_weights"]
+__all__ = ["pan_to_iid", "iid_to_pan", "width_to_ic", "ic_to_width", "source_weights", "shift_bands"]
 
 
 def pan_to_iid(pan) -> np.ndarray:
@@ -40,3 +40,17 @@ def source_weights(energies: np.ndarray) -> np.ndarray:
     total = e.sum(axis=0, keepdims=True)
     share = e / np.maximum(total, 1e-30)
     return e * share
+
+
+
+def shift_bands(iid: np.ndarray, weights: np.ndarray, delta: np.ndarray, *, tiles=None) -> np.ndarray:
+    """Tile IIDs [shape=(S, bands, frames)] with every tile of source s in band b moved by ``delta[s, b]`` in pan,
+    then each source moved back onto its place: its mean tile pan weighted by ``weights`` (the same shape,
+    :func:`source_weights`) is what it was, up to the tiles clipped at the stage's edges. ``tiles``: the tiles'
+    pans when already at hand."""
+    tiles = iid_to_pan(np.asarray(iid, np.float64)) if tiles is None else tiles
+    wt = np.maximum(weights.sum(axis=(1, 2)), 1e-30)                        # [S]
+    place = (weights * tiles).sum(axis=(1, 2)) / wt
+    moved = tiles + np.asarray(delta, np.float64)[..., None]
+    moved += (place - (weights * moved).sum(axis=(1, 2)) / wt)[:, None, None]
+    return pan_to_iid(np.clip(moved, -1.0, 1.0)).astype(np.asarray(iid).dtype)

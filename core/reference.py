@@ -391,6 +391,5 @@ def follow_band_image(iid: np.ndarray, energies: np.ndarray, offsets: np.ndarray
     place = (w * tiles).sum(axis=(1, 2)) / wt
     u2 = (w * (tiles - mean_b[..., None]) ** 2).sum(axis=2) / wb
     alpha = np.clip(np.asarray(confidence, np.float64), 0.0, 1.0)[:, None] * u2 / (u2 + unsure ** 2)
-    moved = tiles + (alpha * (np.asarray(offsets, np.float64) - (mean_b - place[:, None])))[..., None]
-    moved += (place - (w * moved).sum(axis=(1, 2)) / wt)[:, None, None]
-    return pan.pan_to_iid(np.clip(moved, -1.0, 1.0)).astype(iid.dtype)
+    return pan.shift_bands(iid, w, alpha * (np.asarray(offsets, np.float64) - (mean_b - place[:, None])),
+                           tiles=tiles)

@@ -36,6 +36,7 @@ import numpy as np
 from .bands import N_BANDS, band_edges, band_of_bin
 from .decoder import CHUNK_FRAMES, mixing_coefficients, side_coefficients
 from .decorrelator import transient_strength
+from .detail import lean_tiles
 from . import HOP
 from .errors import ParameterError
 from .listening import FillOrder
@@ -146,6 +147,8 @@ def auto_renders(renders: list[SourceRender], params: PSParams, centres=None, *,
         params = detail.apply(params)
     energies = np.stack([r.energy for r in renders])
     iid, ic = tile_parameters(params, energies, centres=centres, width_gain=None if detail is None else detail.width_gain)
+    if detail is not None and detail.lean_offsets is not None and centres is not None:
+        iid = lean_tiles(iid, energies, detail.lean_offsets)        # the rendition's band leans
     if band_image is not None and centres is not None:
         iid = reference.follow_band_image(iid, energies, *band_image)
     iid_t, ic_t = trajectories(params, energies, centres=centres)

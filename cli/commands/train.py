@@ -20,6 +20,7 @@ from core import lazy
 features = lazy.module("core.models.features")
 dataset = lazy.module("training.dataset")
 fit_detail = lazy.module("training.fit_detail")
+fit_lean = lazy.module("training.fit_lean")
 placement = lazy.module("core.models.placement")
 placement_data = lazy.module("training.placement_data")
 psnn = lazy.module("core.models.psnn")
@@ -28,9 +29,10 @@ train_placement = lazy.module("training.train_placement")
 train_ps = lazy.module("training.train_ps")
 
 SHIPPED_SIZE = {"d": 128, "layers": 4}     # the shipped PS models' width and depth (their cards): a new run's default
-TRAINABLE = ("ps-mtm", "ps-reg", "ps-ar", "ps-nn", "placement", "detail")
+TRAINABLE = ("ps-mtm", "ps-reg", "ps-ar", "ps-nn", "placement", "detail", "lean")
 NAME = "train"
-HELP = ("train a PS model (ps-mtm, ps-reg, ps-ar; ps-nn builds its table; detail: PS-MTM's detail calibration) "
+HELP = ("train a PS model (ps-mtm, ps-reg, ps-ar; ps-nn builds its table; detail: PS-MTM's detail calibration; "
+        "lean: its renditions' band leans) "
         "on a folder of stereo music")
 
 
@@ -87,6 +89,27 @@ def _fit_detail(args) -> int:
     return 0
 
 
+def _fit_lean(args) -> int:
+    """The band leans of PS-MTM's renditions (``training.fit_lean``) on the train split, added to the shipped detail
+    calibration; ``--export`` writes the calibration with them (``resources/models/ps-mtm-detail.json``)."""
+    log = print if not getattr(args, "quiet", False) else (lambda s: None)
+    cache = Path(args.out) if args.out else training_cache_dir("detail") / "train"
+    try:
+        res = fit_lean.fit_lean(args.data, every=args.every, cache=cache, log=log)
+    except ParameterError as exc:
+        raise UserError(str(exc)) from None
+    log(f"{res.excerpts} excerpts (shape: {res.shape_excerpts}): kept scale {res.scale:g} "
+        f"({res.seconds / 60:.1f} min)")
+    if args.export:
+        info = dict(res.calibration.info or {}, lean={
+            "data": "train split", "shape_excerpts": res.shape_excerpts, "excerpts": res.excerpts,
+            "every": args.every, "scale": res.scale, "train_d_f": {f"{k:g}": round(v, 4) for k, v in res.d_f.items()},
+            "train_e": {f"{k:g}": round(v, 4) for k, v in res.e_mean.items()}, "minutes": round(res.seconds / 60, 1)})
+        replace(res.calibration, info=info).save(args.export)
+        log(f"exported {args.export}")
+    return 0
+
+
 def _train_placement(args) -> int:
     """Scenes of the train and valid splits (resumable, ``training.placement_data``), then the
     placement model (``training.train_placement``); the best validation checkpoint is exported."""
@@ -137,6 +160,8 @@ def run(args) -> int:
         return _train_placement(args)
     if getattr(args, "method", None) == "detail":
         return _fit_detail(args)
+    if getattr(args, "method", None) == "lean":
+        return _fit_lean(args)
 
     if args.method is None:
         raise UserError(f"train: --method is required ({', '.join(TRAINABLE)})")
