@@ -29,14 +29,14 @@ mono tell which side a scene leans to: a rendition of an odd seed renders its de
 that every two consecutive seeds lean to both sides (the model's own leanings cancel over renditions).
 
 Nor can the mono tell where a mix's frequency regions sit: over a real excerpt each band leans persistently to a
-side (the instruments that play in it are panned), about twice as far as the chain's bands do around the sources'
-places (on ``train``, the real stereo's per-excerpt band means of IID spread about twice the chain's). A
-calibration with a ``lean`` factor draws, per rendition, a per-band pan offset ``lean @ n`` (``n`` standard normal,
-drawn from the seed, :func:`lean_draw`: seed 0 draws none, the median rendition)
-that moves every band of every auto source alike, each source then moved back onto its place
-(:func:`lean_tiles`): the places stay the placement model's, the bands of each lean around them as the
-covariance fitted on ``train`` says (``training/fit_lean.py``). A rendition whose sides a stereo reference
-decides takes its per-band image from the reference, and draws none.
+side (the instruments that play in it are panned). A calibration with a ``lean`` factor draws, per rendition, a
+per-band pan offset ``lean @ n`` (``n`` standard normal, drawn from the seed, :func:`lean_draw`: seed 0 draws none,
+the median rendition) that moves every band of every auto source alike, each source then moved back onto its place
+(:func:`lean_tiles`): the places stay the placement model's, the bands of each lean around them as the covariance
+fitted on ``train`` says (``training/fit_lean.py``). A rendition whose sides a stereo reference decides takes its
+per-band image from the reference, and draws none. (On ``valid`` the real bands lean about twice as far as the
+chain's; on ``train``, where the fit is made, they lean no further, so the shipped file carries no leans:
+``ps-mtm-detail.md``.)
 """
 from __future__ import annotations
 

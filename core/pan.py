@@ -42,7 +42,6 @@ def source_weights(energies: np.ndarray) -> np.ndarray:
     return e * share
 
 
-
 def shift_bands(iid: np.ndarray, weights: np.ndarray, delta: np.ndarray, *, tiles=None) -> np.ndarray:
     """Tile IIDs [shape=(S, bands, frames)] with every tile of source s in band b moved by ``delta[s, b]`` in pan,
     then each source moved back onto its place: its mean tile pan weighted by ``weights`` (the same shape,
