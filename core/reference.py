@@ -55,7 +55,7 @@ MONO_SIDE_DB = -30.0      # side this far under mid: a mono or near-mono referen
 MODEL_POWER = 1.0         # the placement model's density, tempered, times the matcher's
 SCENE_VERSION = 1
 MAX_REFERENCE_SOURCES = 32
-UNSURE_PAN = 0.1          # a band's pans wandering this much over frames: the PS model half sure
+UNSURE_PAN = 0.2          # a band's pans wandering this much over frames: the PS model half sure (0.1 until session 11)
 
 
 class MonoReference(ParameterError):

@@ -18,9 +18,12 @@ reported):
 3. ``sigma``, ``spread`` and ``gate_max`` (the close tier), ``loose_sigma`` and ``loose_gate`` (the
    loose tier, gates between the two; none: ``loose_gate`` 0) or ``hedge_gate`` and ``hedge_follow``
    (the hedged tier instead: past ``gate_max`` some renditions follow closely, the others are the
-   placement model's, from each pair's per-seed errors), as the issue sets the targets: the
+   placement model's, from each pair's per-seed errors; with ``hedge_gate2`` and ``hedge_follow2`` a
+   farther band followed by fewer renditions), as the issue sets the targets: the
    lowest same-track ratio among the settings whose same-album ratio is not above 1 (no worse than
-   the placement model alone; if none is, the lowest mean of the two ratios); the first of the best
+   the placement model alone), at K renditions and, from the per-seed errors, at the first
+   :data:`K_ALSO` (the whole-output evaluation's K; session 11); if none is, the lowest mean of the
+   two ratios; the first of the best
    few whose same-album source D_F of (pan, width) is not above the placement model's (its
    difference's standard error, a paired bootstrap over pairs, is logged); else the best close tier
    alone;
@@ -69,7 +72,10 @@ SPREADS = (0.0, 0.2, 0.4, 0.6)
 SPREAD_LADDER = (0.03, 0.06, 0.1)      # the pan deviations tried with a spread
 HEDGE_GATE = (0.3, 0.35, 0.4, 0.5, 0.6)
 HEDGE_FOLLOW = (0.25, 0.5, 0.75)      # the share of renditions that follow a hedged reference
+HEDGE_GATE2 = (0.4, 0.5, 0.6)         # a second, farther hedged band (session 11) ...
+HEDGE_FOLLOW2 = (0.25,)               # ... followed by fewer renditions (than the first band's)
 KINDS = ("same-track", "same-album")
+K_ALSO = 4            # same-album no worse than none at K and at this many renditions too (0: at K only)
 CANDIDATES = 4
 BOOTSTRAP = 200
 
@@ -150,6 +156,8 @@ class _Memo:
 
     def key(self, p, matcher) -> str:
         params = {} if matcher is None else matcher.params()
+        if not params.get("hedge_gate2"):      # no second hedged band: the keys as before it existed
+            params = {k: v for k, v in params.items() if k not in ("hedge_gate2", "hedge_follow2")}
         if not params.get("hedge_gate"):       # no hedged tier: the keys as before it existed
             params = {k: v for k, v in params.items() if k not in ("hedge_gate", "hedge_follow")}
         what = ("none" if matcher is None else getattr(matcher, "memo_tag", type(matcher).__name__)
@@ -187,35 +195,53 @@ def _choose(fit, gates, ladder, none, log, seeds=None) -> list[dict]:
     """Stage 3: the tiers' parameters (see the module docstring) from the per-pair ladders: the best
     few candidates, best first, and last the best close tier alone. ``seeds``: per pair the close
     rungs' and the placement model's per-seed errors (keys as ``ladder``'s, and ``(id, "none")``),
-    for the hedged tier (without them it is not tried)."""
+    for the hedged tier and for the same-album check at :data:`K_ALSO` renditions too (without them
+    neither)."""
     mean = {kind: float(np.mean([none[id(p)] for p in fit if p[2] == kind])) for kind in KINDS}
-    opts = [(s, sp, g, 0.0, 0.0, 0.0, 0.0, 0.5) for s, sp in _close_rungs() for g in GATE_MAX]
-    opts += [(s, sp, g, ls, lg, mr, 0.0, 0.5) for s, sp in _close_rungs() for g in GATE_MAX for ls in LOOSE_LADDER
-             for lg in LOOSE_GATE for mr in (1.0,) if lg > g]
-    if seeds is not None:
-        opts += [(s, sp, g, 0.0, 0.0, 0.0, hg, hf) for s, sp in _close_rungs() for g in GATE_MAX
-                 for hg in HEDGE_GATE for hf in HEDGE_FOLLOW if hg > g]
+    album = [p for p in fit if p[2] == "same-album"]
+    also = bool(seeds is not None and K_ALSO and album)
+    mean_also = float(np.mean([min(seeds[(id(p), "none")][:K_ALSO]) for p in album])) if also else 0.0
+    opts = [(s, sp, g, 0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.25) for s, sp in _close_rungs() for g in GATE_MAX]
+    opts += [(s, sp, g, ls, lg, mr, 0.0, 0.5, 0.0, 0.25) for s, sp in _close_rungs() for g in GATE_MAX
+             for ls in LOOSE_LADDER for lg in LOOSE_GATE for mr in (1.0,) if lg > g]
+    if seeds is not None:       # a hedged tier, alone or with a farther band followed by fewer renditions
+        bands = [(hg, hf, 0.0, 0.25) for hg in HEDGE_GATE for hf in HEDGE_FOLLOW]
+        bands += [(hg, hf, hg2, hf2) for hg in HEDGE_GATE for hf in HEDGE_FOLLOW for hg2 in HEDGE_GATE2
+                  for hf2 in HEDGE_FOLLOW2 if hg2 > hg and hf2 < hf]
+        opts += [(s, sp, g, 0.0, 0.0, 0.0, *b) for s, sp in _close_rungs() for g in GATE_MAX for b in bands
+                 if b[0] > g]
     rows = []
-    for s, sp, g, ls, lg, mr, hg, hf in opts:
-        def e(p):
+    for s, sp, g, ls, lg, mr, hg, hf, hg2, hf2 in opts:
+        def e(p, k=None):       # the pair's E_min over K renditions (k: over the first k, from the per-seed errors)
             gp = gates[id(p)]
             if gp <= g:
-                return ladder[(id(p), "close", s, sp)]
-            if gp <= hg:
-                return hedged_emin(seeds[(id(p), "close", s, sp)], seeds[(id(p), "none")], hf)
-            return ladder[(id(p), "loose", ls, mr)] if gp <= lg else none[id(p)]
+                return ladder[(id(p), "close", s, sp)] if k is None else min(seeds[(id(p), "close", s, sp)][:k])
+            if gp <= max(hg, hg2):
+                return hedged_emin(seeds[(id(p), "close", s, sp)][:k], seeds[(id(p), "none")][:k],
+                                   hf if gp <= hg else hf2)
+            if gp <= lg:
+                return ladder[(id(p), "loose", ls, mr)]
+            return none[id(p)] if k is None else min(seeds[(id(p), "none")][:k])
         r = {kind: float(np.mean([e(p) for p in fit if p[2] == kind])) / mean[kind] for kind in KINDS}
+        # the album pairs at K_ALSO renditions (a loose tier has no per-seed errors: K renditions only)
+        r_also = float(np.mean([e(p, K_ALSO) for p in album])) / mean_also if also and not lg else None
         row = dict(sigma=s, spread=sp, gate_max=g, loose_sigma=ls or 0.15, loose_gate=lg, loose_mirror=mr)
         if hg:
             row.update(hedge_gate=hg, hedge_follow=hf)
-        rows.append((r["same-track"], r["same-album"], row))
+        if hg2:
+            row.update(hedge_gate2=hg2, hedge_follow2=hf2)
+        rows.append((r["same-track"], r["same-album"], row, r_also))
 
-    def rank(r):        # album no worse than none first, by the same-track ratio; then by the mean ratio
-        return (r[1] > 1.0, round(r[0] if r[1] <= 1.0 else r[0] + r[1], 4), round(r[0] + r[1], 4))
+    def rank(r):        # album no worse than none (at K and K_ALSO) first, by the same-track ratio; then the mean
+        ok = r[1] <= 1.0 and (r[3] is None or r[3] <= 1.0)
+        return (not ok, round(r[0] if ok else r[0] + r[1], 4), round(r[0] + r[1], 4))
     ok = sorted(rows, key=rank)
     close = min((r for r in rows if r[2]["loose_gate"] == 0.0 and not r[2].get("hedge_gate")), key=rank)
-    log(f"stage 3: {len(rows)} settings; best {ok[0][2]}: same-track {ok[0][0]:.3f}, same-album {ok[0][1]:.3f} "
-        f"of the placement model alone; the best close tier alone {close[2]}: {close[0]:.3f}, {close[1]:.3f}")
+
+    def said(r):
+        return f"same-track {r[0]:.3f}, same-album {r[1]:.3f}" + ("" if r[3] is None else f" ({r[3]:.3f} at K {K_ALSO})")
+    log(f"stage 3: {len(rows)} settings; best {ok[0][2]}: {said(ok[0])} of the placement model alone; "
+        f"the best close tier alone {close[2]}: {said(close)}")
     seen, out = set(), []
     for r in ok:                    # the candidates in order, one per tier layout, then the close tier alone
         k = json.dumps(r[2], sort_keys=True)
@@ -278,7 +304,8 @@ def tune(prs: Sequence, *, table=None, memo=None,
     for s, sp in _close_rungs():                                             # where some gate reaches it)
         m = _Fixed(temperature=best.temperature, share_power=best.share_power, sigma=s, spread=sp)
         for p in prs:
-            e = (mm.errors(p, m) if gates[id(p)] <= max(GATE_MAX + HEDGE_GATE) else seeds[(id(p), "none")])
+            e = (mm.errors(p, m) if gates[id(p)] <= max(GATE_MAX + HEDGE_GATE + HEDGE_GATE2)
+                 else seeds[(id(p), "none")])
             seeds[(id(p), "close", s, sp)] = e
             ladder[(id(p), "close", s, sp)] = min(e)
     for s, mr in itertools.product(LOOSE_LADDER, (1.0,)):

@@ -30,7 +30,9 @@ not. ``gate`` = the Hellinger distance between the two mixtures' band profiles (
   partly like the recording, another part of the track or another track of the album, says how the
   sources spread more surely than which side each is on);
 * ``"hedged"``, beyond ``gate_max`` and up to ``hedge_gate`` (0: no such tier), checked before the loose
-  tier: as close, but only for ``hedge_follow`` of the renditions (:meth:`ReferenceMatcher.follows`); the
+  tier: as close, but only for ``hedge_follow`` of the renditions (:meth:`ReferenceMatcher.follows`); and
+  beyond ``hedge_gate`` up to ``hedge_gate2`` (0: no such band; session 11) for ``hedge_follow2`` of them
+  (fewer: the farther the gate, the likelier the reference is other music of the album); the
   others are the placement model's own proposals, as without a reference. Past the gate a reference of
   another part of the same track cannot be told from one of another track of the album (the ones that
   hurt when followed), and E_min is the best of K renditions: hedging gives the first a followed
@@ -110,6 +112,8 @@ class ReferenceMatcher:
     spread: float = 0.0
     hedge_gate: float = 0.0
     hedge_follow: float = 0.5
+    hedge_gate2: float = 0.0
+    hedge_follow2: float = 0.25
     info: dict = field(default_factory=dict, compare=False)
     path: Optional[Path] = field(default=None, compare=False)
 
@@ -121,8 +125,9 @@ class ReferenceMatcher:
                 raise ParameterError(f"reference matcher: {f} must be positive, got {getattr(self, f)}")
         if not 0.0 <= self.spread <= 2.0:
             raise ParameterError(f"reference matcher: spread must be in [0, 2], got {self.spread}")
-        if not 0.0 <= self.hedge_follow <= 1.0:
-            raise ParameterError(f"reference matcher: hedge_follow must be in [0, 1], got {self.hedge_follow}")
+        for f in ("hedge_follow", "hedge_follow2"):
+            if not 0.0 <= getattr(self, f) <= 1.0:
+                raise ParameterError(f"reference matcher: {f} must be in [0, 1], got {getattr(self, f)}")
 
     def params(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("info", "path")}
@@ -178,7 +183,7 @@ class ReferenceMatcher:
         mu_w = a @ np.asarray(ref_width, np.float64)
         pm, qm = _profiles(np.asarray(mix, np.float64)[None]), _profiles(np.asarray(ref_mix, np.float64)[None])
         gate = float(np.sqrt(max(0.5 * float(((np.sqrt(pm) - np.sqrt(qm)) ** 2).sum()), 0.0)))
-        hedged = self.gate_max < gate <= self.hedge_gate
+        hedged = self.gate_max < gate <= max(self.hedge_gate, self.hedge_gate2 if self.hedge_gate else 0.0)
         close = gate <= self.gate_max or hedged         # a hedged match: as close, for some renditions
         loose = not close and gate <= self.loose_gate
         n = len(feats)
@@ -190,11 +195,14 @@ class ReferenceMatcher:
 
     def follows(self, m: Match, seed: int) -> bool:
         """Whether rendition ``seed`` follows ``m`` at all: a hedged match for the first
-        ``round(4 * hedge_follow)`` seeds of every four in :data:`HEDGE_ORDER` (1/2: seeds 0, 1, 4,
+        ``round(4 * share)`` seeds of every four in :data:`HEDGE_ORDER` (``share``: ``hedge_follow`` up to
+        ``hedge_gate``, ``hedge_follow2`` past it; 1/2: seeds 0, 1, 4,
         5, ...; any four consecutive seeds hold the same share), any other match as ``m.followed``."""
         if m.tier != "hedged":
             return bool(m.followed)
-        return HEDGE_ORDER.index(int(seed) % 4) < int(round(4 * self.hedge_follow))
+        farther = self.hedge_gate2 > self.hedge_gate and m.gate > self.hedge_gate      # the second band
+        share = self.hedge_follow2 if farther else self.hedge_follow
+        return HEDGE_ORDER.index(int(seed) % 4) < int(round(4 * share))
 
     def for_rendition(self, m: Match, seed: int) -> Match:
         """``m`` as rendition ``seed`` follows it. A hedged match: followed closely (tier "close") by the

@@ -2,6 +2,7 @@
 it closely, the others are the placement model's own proposals for the same seed
 (core.models.reference_match.ReferenceMatcher.follows / for_rendition, core.reference.place_features)."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -102,3 +103,56 @@ def test_a_hedged_reference_half_follows_and_half_is_the_model_alone(spread):
         assert np.all(follow[:, 0, 0] < -0.3)                   # the bass on the reference's side
         assert known or np.all(follow[:, 1, 0] > 0.3)
         assert not np.allclose(follow, own[:len(follow)])
+
+
+def test_a_farther_hedged_band_is_followed_by_fewer_renditions(tmp_path):
+    """Session 11: past ``hedge_gate`` and up to ``hedge_gate2`` a match is still hedged, but only
+    ``hedge_follow2`` of the renditions follow it (1/4: seeds 0, 4, 8); up to ``hedge_gate`` the first
+    share; past ``hedge_gate2`` none; without a first hedged band, no second; an older file has none."""
+    bands = ReferenceMatcher(gate_max=0.2, hedge_gate=0.4, hedge_follow=0.5, hedge_gate2=0.6, hedge_follow2=0.25)
+    seeds = range(12)
+
+    def match(gate):
+        return Match(np.zeros((1, 2)), np.full((1, 2), 0.03), np.zeros((1, N_BANDS)), np.ones(1), gate, True, "hedged")
+    assert [s for s in seeds if bands.follows(match(0.3), s)] == [0, 1, 4, 5, 8, 9]
+    assert [s for s in seeds if bands.follows(match(0.5), s)] == [0, 4, 8]
+    assert bands.for_rendition(match(0.5), 1).tier == "" and bands.for_rendition(match(0.5), 4).tier == "close"
+    feats, mix = _feats()
+    scene = _scene()
+    g = _gate(feats, mix, scene)
+
+    def tier(m):
+        return m.match(feats, mix, np.array(scene.feats), np.array(scene.mix), np.array(scene.share),
+                       np.array(scene.pan), np.array(scene.width))
+    far = ReferenceMatcher(gate_max=g - 0.1, hedge_gate=g - 0.05, hedge_follow=0.5, hedge_gate2=g + 0.05,
+                           hedge_follow2=0.25)
+    m = tier(far)
+    assert m.tier == "hedged" and [s for s in range(8) if far.follows(m, s)] == [0, 4]
+    assert tier(replace(far, hedge_gate2=g - 0.02)).tier == ""            # past the second band: not followed
+    assert tier(replace(far, hedge_gate=0.0)).tier == ""                  # a second band needs a first
+    with pytest.raises(ParameterError):
+        ReferenceMatcher(hedge_follow2=-0.1)
+    old = tmp_path / "reference-match.json"
+    old.write_text(json.dumps({"format": "soundstage-reference-match", "params": {"hedge_gate": 0.4}}))
+    assert ReferenceMatcher.load(old).hedge_gate2 == 0.0
+
+
+@needs_model
+def test_the_farther_band_proposals_are_the_close_ones_or_the_model_alone():
+    feats, mix = _feats()
+    scene = _scene()
+    g = _gate(feats, mix, scene)
+    model = load_placement_model()
+    energy = np.array([2.0, 1.0])
+    common = dict(temperature=0.05, share_power=0.5, sigma=0.03, width_sigma=0.2, spread=0.2)
+    far = ReferenceMatcher(gate_max=g - 0.1, hedge_gate=g - 0.05, hedge_follow=0.5, hedge_gate2=g + 0.05,
+                           hedge_follow2=0.25, **common)
+    closely = ReferenceMatcher(gate_max=g + 0.1, **common)
+    for seed in range(8):
+        y = place_features(feats, mix, energy, scene, model=model, matcher=far, seed=seed)
+        if seed % 4 == 0:
+            assert np.array_equal(y, place_features(feats, mix, energy, scene, model=model, matcher=closely,
+                                                    seed=seed)), seed
+            assert y[0, 0] < -0.3                                  # the bass on the reference's side
+        else:
+            assert np.array_equal(y, model.sample(feats, mix, energy, seed=seed)), seed

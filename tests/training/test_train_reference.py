@@ -87,3 +87,55 @@ def test_choose_takes_a_hedged_tier_that_helps_same_track_and_leaves_album_at_no
     assert out[0] == {**base, "hedge_gate": 0.4, "hedge_follow": 0.5}
     assert out[-1] == base
     assert tr._choose(fit, gates, ladder, none, log=lambda s: None)[0] == base       # no per-seed errors: no hedging
+
+
+def test_choose_refuses_a_tier_that_costs_album_pairs_at_four_renditions(monkeypatch):
+    """An album pair in the hedged zone whose best rendition alone is seed 0 (and, as good, seed 6):
+    hedging leaves it seed 6 at K = 8 (no worse than none) but takes seed 0 from it at K = 4 (its
+    followed renditions are worse), so with the check at K_ALSO = 4 the close tier alone comes first;
+    without it (K_ALSO 0) the hedged tier, which helps the same-track pair past the gate."""
+    for name, v in (("LADDER", (0.03,)), ("SPREADS", (0.0,)), ("SPREAD_LADDER", ()), ("LOOSE_LADDER", ()),
+                    ("GATE_MAX", (0.2,)), ("LOOSE_GATE", ()), ("HEDGE_GATE", (0.4,)), ("HEDGE_FOLLOW", (0.5,))):
+        monkeypatch.setattr(tr, name, v)
+    fit = [_pair("same-track", "a"), _pair("same-track", "b"), _pair("same-album", "c"), _pair("same-album", "d")]
+    gates = dict(zip(map(id, fit), (0.1, 0.35, 0.35, 0.9)))
+    album_none = [0.05, 0.08, 0.08, 0.08, 0.08, 0.08, 0.05, 0.08]
+    seeds, ladder, none = {}, {}, {}
+    for p, close, own in zip(fit, (0.02, 0.01, 0.2, 0.2), ([0.08] * 8, [0.08] * 8, album_none, [0.08] * 8)):
+        seeds[(id(p), "none")] = own
+        none[id(p)] = min(own)
+        seeds[(id(p), "close", 0.03, 0.0)] = [close] * 8
+        ladder[(id(p), "close", 0.03, 0.0)] = close
+    base = {"sigma": 0.03, "spread": 0.0, "gate_max": 0.2, "loose_sigma": 0.15, "loose_gate": 0.0,
+            "loose_mirror": 0.0}
+    hedged = {**base, "hedge_gate": 0.4, "hedge_follow": 0.5}
+    assert tr._choose(fit, gates, ladder, none, log=lambda s: None, seeds=seeds)[0] == base
+    monkeypatch.setattr(tr, "K_ALSO", 0)
+    assert tr._choose(fit, gates, ladder, none, log=lambda s: None, seeds=seeds)[0] == hedged
+
+
+def test_choose_takes_a_farther_band_followed_by_fewer_renditions(monkeypatch):
+    """Same-track pairs at gates 0.3 (its one good rendition is seed 1) and 0.5 (any followed rendition
+    helps); an album pair at 0.5 whose own best renditions are seeds 1 and 5, which half the renditions
+    following would take from it. Half up to 0.4 and a quarter (seeds 0, 4) up to 0.6 helps both
+    same-track pairs and leaves the album pair its seeds: it comes first; a quarter alone misses seed
+    1 of the first pair, half up to 0.6 costs the album pair."""
+    for name, v in (("LADDER", (0.03,)), ("SPREADS", (0.0,)), ("SPREAD_LADDER", ()), ("LOOSE_LADDER", ()),
+                    ("GATE_MAX", (0.2,)), ("LOOSE_GATE", ()), ("HEDGE_GATE", (0.4, 0.6)),
+                    ("HEDGE_FOLLOW", (0.25, 0.5)), ("HEDGE_GATE2", (0.6,)), ("HEDGE_FOLLOW2", (0.25,))):
+        monkeypatch.setattr(tr, name, v)
+    fit = [_pair("same-track", "a"), _pair("same-track", "b"), _pair("same-track", "c"), _pair("same-album", "d")]
+    gates = dict(zip(map(id, fit), (0.1, 0.3, 0.5, 0.5)))
+    b_close = [0.08, 0.01] + [0.08] * 6
+    album_none = [0.08, 0.05, 0.08, 0.08, 0.08, 0.05, 0.08, 0.08]
+    seeds, ladder, none = {}, {}, {}
+    for p, close, own in zip(fit, ([0.02] * 8, b_close, [0.01] * 8, [0.2] * 8),
+                             ([0.08] * 8, [0.08] * 8, [0.08] * 8, album_none)):
+        seeds[(id(p), "none")] = own
+        none[id(p)] = min(own)
+        seeds[(id(p), "close", 0.03, 0.0)] = close
+        ladder[(id(p), "close", 0.03, 0.0)] = min(close)
+    out = tr._choose(fit, gates, ladder, none, log=lambda s: None, seeds=seeds)
+    assert out[0] == {"sigma": 0.03, "spread": 0.0, "gate_max": 0.2, "loose_sigma": 0.15, "loose_gate": 0.0,
+                      "loose_mirror": 0.0, "hedge_gate": 0.4, "hedge_follow": 0.5, "hedge_gate2": 0.6,
+                      "hedge_follow2": 0.25}
