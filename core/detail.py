@@ -52,7 +52,7 @@ import numpy as np
 from .bands import N_BANDS
 from .errors import ParameterError
 from .models.base import models_dir
-from .pan import shift_bands, source_weights
+from .pan import shift_band_row, source_weight_rows
 from .ps import IID_MAX_DB, PSParams
 
 __all__ = ["DetailCalibration", "detail_file", "load_detail", "detail_level", "lean_draw", "lean_tiles", "mirrored",
@@ -98,10 +98,12 @@ def lean_tiles(iid: np.ndarray, energies: np.ndarray, offsets: np.ndarray) -> np
         return iid
     if offsets.shape != (N_BANDS,):
         raise ParameterError(f"band leans must be {N_BANDS} offsets, got {offsets.shape}")
-    w = source_weights(energies)
-    if w.shape != np.shape(iid):
-        raise ParameterError(f"tile IIDs {np.shape(iid)} and energies {w.shape} differ")
-    return shift_bands(iid, w, np.broadcast_to(offsets, (len(iid), N_BANDS)))
+    if np.shape(energies) != np.shape(iid):
+        raise ParameterError(f"tile IIDs {np.shape(iid)} and energies {np.shape(energies)} differ")
+    out = np.empty_like(iid)
+    for s, w in enumerate(source_weight_rows(energies)):      # a source at a time (an hour's is 40 MB)
+        out[s] = shift_band_row(iid[s], w, offsets)
+    return out
 
 
 def _check_knots(x: np.ndarray, y: np.ndarray, what: str) -> None:

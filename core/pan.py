@@ -10,7 +10,8 @@ import numpy as np
 
 from .ps import IID_MAX_DB
 
-__all__ = ["pan_to_iid", "iid_to_pan", "width_to_ic", "ic_to_width", "source_weights", "shift_bands"]
+__all__ = ["pan_to_iid", "iid_to_pan", "width_to_ic", "ic_to_width", "source_weights", "source_weight_rows",
+           "shift_band_row"]
 
 
 def pan_to_iid(pan) -> np.ndarray:
@@ -42,14 +43,27 @@ def source_weights(energies: np.ndarray) -> np.ndarray:
     return e * share
 
 
-def shift_bands(iid: np.ndarray, weights: np.ndarray, delta: np.ndarray, *, tiles=None) -> np.ndarray:
-    """Tile IIDs [shape=(S, bands, frames)] with every tile of source s in band b moved by ``delta[s, b]`` in pan,
-    then each source moved back onto its place: its mean tile pan weighted by ``weights`` (the same shape,
-    :func:`source_weights`) is what it was, up to the tiles clipped at the stage's edges. ``tiles``: the tiles'
-    pans when already at hand."""
+def source_weight_rows(energies: np.ndarray):
+    """:func:`source_weights` of ``energies`` a source at a time: yields each source's weights [shape=(bands,
+    frames)], the same bits, holding one source's float64 array instead of all of them (an hour's is 40 MB a
+    source)."""
+    energies = np.asarray(energies)
+    total = np.zeros(energies.shape[1:], np.float64)
+    for row in energies:                       # the sum over sources in their order, as e.sum(axis=0)
+        total += np.maximum(row.astype(np.float64), 0.0)
+    total = np.maximum(total, 1e-30)
+    for row in energies:
+        e = np.maximum(row.astype(np.float64), 0.0)
+        yield e * (e / total)
+
+
+def shift_band_row(iid: np.ndarray, w: np.ndarray, delta: np.ndarray, *, tiles=None) -> np.ndarray:
+    """One source's tile IIDs [shape=(bands, frames)] with every tile of band b moved by ``delta[b]`` in pan, then
+    the source moved back onto its place: its mean tile pan weighted by ``w`` (:func:`source_weights`' row) is
+    what it was, up to the tiles clipped at the stage's edges. ``tiles``: the tiles' pans when already at hand."""
     tiles = iid_to_pan(np.asarray(iid, np.float64)) if tiles is None else tiles
-    wt = np.maximum(weights.sum(axis=(1, 2)), 1e-30)                        # [S]
-    place = (weights * tiles).sum(axis=(1, 2)) / wt
-    moved = tiles + np.asarray(delta, np.float64)[..., None]
-    moved += (place - (weights * moved).sum(axis=(1, 2)) / wt)[:, None, None]
+    wt = max(float(w.sum()), 1e-30)
+    place = (w * tiles).sum() / wt
+    moved = tiles + np.asarray(delta, np.float64)[:, None]
+    moved += place - (w * moved).sum() / wt
     return pan_to_iid(np.clip(moved, -1.0, 1.0)).astype(np.asarray(iid).dtype)

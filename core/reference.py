@@ -381,15 +381,17 @@ def follow_band_image(iid: np.ndarray, energies: np.ndarray, offsets: np.ndarray
     iid = np.asarray(iid)
     if not np.any(confidence):               # a reference not followed: the tiles exactly as they are
         return iid
-    w = pan.source_weights(np.maximum(np.asarray(energies, np.float64), 0.0))
-    if w.shape != iid.shape:
-        raise ParameterError(f"tile IIDs {iid.shape} and energies {w.shape} differ")
-    tiles = pan.iid_to_pan(iid.astype(np.float64))
-    wb = np.maximum(w.sum(axis=2), 1e-30)                                   # [S, B]
-    wt = np.maximum(w.sum(axis=(1, 2)), 1e-30)                              # [S]
-    mean_b = (w * tiles).sum(axis=2) / wb
-    place = (w * tiles).sum(axis=(1, 2)) / wt
-    u2 = (w * (tiles - mean_b[..., None]) ** 2).sum(axis=2) / wb
-    alpha = np.clip(np.asarray(confidence, np.float64), 0.0, 1.0)[:, None] * u2 / (u2 + unsure ** 2)
-    return pan.shift_bands(iid, w, alpha * (np.asarray(offsets, np.float64) - (mean_b - place[:, None])),
-                           tiles=tiles)
+    if np.shape(energies) != iid.shape:
+        raise ParameterError(f"tile IIDs {iid.shape} and energies {np.shape(energies)} differ")
+    conf = np.clip(np.asarray(confidence, np.float64), 0.0, 1.0)
+    offsets = np.asarray(offsets, np.float64)
+    out = np.empty_like(iid)
+    for s, w in enumerate(pan.source_weight_rows(energies)):     # a source at a time (an hour's is 40 MB)
+        tiles = pan.iid_to_pan(iid[s].astype(np.float64))
+        wb = np.maximum(w.sum(axis=1), 1e-30)                               # [B]
+        mean_b = (w * tiles).sum(axis=1) / wb
+        place = (w * tiles).sum() / max(float(w.sum()), 1e-30)
+        u2 = (w * (tiles - mean_b[:, None]) ** 2).sum(axis=1) / wb
+        alpha = conf[s] * u2 / (u2 + unsure ** 2)
+        out[s] = pan.shift_band_row(iid[s], w, alpha * (offsets[s] - (mean_b - place)), tiles=tiles)
+    return out
