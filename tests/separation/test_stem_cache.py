@@ -108,35 +108,21 @@ def test_damaged_entry_is_a_miss_and_removed(rng):
     assert cache.load("ef") is None and not path.exists()
 
 
-def _spurious_ast_errors(monkeypatch, times):
-    """np.load raising CPython's spurious AST SystemError (core.npz) on its first ``times`` calls."""
-    import core.npz
-    real, calls = np.load, []
-
-    def flaky(*a, **k):
-        calls.append(1)
-        if len(calls) <= times:
-            raise SystemError("AST constructor recursion depth mismatch (before=39, after=40)")
-        return real(*a, **k)
-    monkeypatch.setattr(core.npz.np, "load", flaky)
-    return calls
-
-
-def test_a_spurious_ast_error_reads_the_entry_again(rng, monkeypatch):
+def test_a_spurious_ast_error_reads_the_entry_again(rng, spurious_ast_errors):
     cache = StemCache()
     src = sources(rng)
     path = cache.store("ef", src)
-    calls = _spurious_ast_errors(monkeypatch, 1)
+    calls = spurious_ast_errors(1)
     got = cache.load("ef")
     assert len(calls) == 2 and path.exists()
     assert [s.name for s in got] == [s.name for s in src]
     assert all(np.array_equal(g.audio, s.audio) for g, s in zip(got, src))
 
 
-def test_an_ast_error_every_time_is_a_miss_that_keeps_the_file(rng, monkeypatch):
+def test_an_ast_error_every_time_is_a_miss_that_keeps_the_file(rng, spurious_ast_errors):
     cache = StemCache()
     path = cache.store("ef", sources(rng))
-    calls = _spurious_ast_errors(monkeypatch, 10)
+    calls = spurious_ast_errors(10)
     assert cache.load("ef") is None and path.exists() and len(calls) == 3     # core.npz.ATTEMPTS
 
 
@@ -156,12 +142,12 @@ def test_clear_and_size_limit_from_env(rng, monkeypatch):
         StemCache()
 
 
-def test_header_reads_survive_a_spurious_ast_error(rng, monkeypatch):
+def test_header_reads_survive_a_spurious_ast_error(rng, spurious_ast_errors):
     """The header of an entry (``read_meta``) and whether a file is one of the cache's (``made_here``: what
     ``clear`` removes) are read again on the spurious error, not taken for an unreadable or foreign file."""
     cache = StemCache()
     path = cache.store("ef", sources(rng))
-    calls = _spurious_ast_errors(monkeypatch, 1)
+    calls = spurious_ast_errors(1)
     assert cache.read_meta("ef")["sources"] and len(calls) == 2
-    calls = _spurious_ast_errors(monkeypatch, 1)
+    calls = spurious_ast_errors(1)
     assert StemCache.made_here(path) and len(calls) == 2

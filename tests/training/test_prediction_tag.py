@@ -66,17 +66,9 @@ def test_the_tag_is_the_model_files_checksum(tmp_path):
     assert len(t1) == len(t2) == 16 and t1 != t2
 
 
-def test_a_spurious_ast_error_reads_a_cached_prediction_again(tmp_path, monkeypatch):
+def test_a_spurious_ast_error_reads_a_cached_prediction_again(tmp_path, spurious_ast_errors):
     """The eval caches read their entries through core.npz.read_npz: CPython's spurious AST SystemError from
     np.load (gh-106905) reads the entry again instead of failing (or making a slow prediction again)."""
-    import core.npz
     es._cached(tmp_path, "ps-mtm-z-0", lambda: _params(5.0), "cccc")
-    real, calls = np.load, []
-
-    def flaky(*a, **k):
-        calls.append(1)
-        if len(calls) == 1:
-            raise SystemError("AST constructor recursion depth mismatch (before=39, after=40)")
-        return real(*a, **k)
-    monkeypatch.setattr(core.npz.np, "load", flaky)
+    calls = spurious_ast_errors(1)
     assert es._cached(tmp_path, "ps-mtm-z-0", None, "cccc").iid[0, 0] == 5.0 and len(calls) == 2
