@@ -40,6 +40,7 @@ from .errors import ParameterError
 from dataclasses import replace
 from core import lazy
 bands = lazy.module("core.bands")
+cover = lazy.module("core.cover")
 detail = lazy.module("core.detail")
 pan = lazy.module("core.pan")
 placement = lazy.module("core.models.placement")
@@ -261,36 +262,33 @@ def place_features(feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, scene
         match = _match(matcher, feats, mix, scene)
     # the mirror image's match is the match mirrored, to the bit (the transport is linear in the pans,
     # IEEE negation exact; the distances and the gate do not see them)
-    m = replace(match, mu=match.mu * [-1.0, 1.0], band=-match.band) if flip else match
+    m = _mirror(match) if flip else match
+    base = m
     m = matcher.for_rendition(m, seed)      # whether and how wide this rendition carries the reference's image
     if not m.followed:          # a reference unlike the recording (or hedged, not by this rendition):
         return model.sample(feats, mix, energy, seed=seed, variety=variety, known=known_in)   # the model alone
     if m.tier == "loose" and getattr(matcher, "loose_mirror", 0) and not known_in and _mirrored(seed, rng):
-        m = replace(m, mu=m.mu * [-1.0, 1.0], band=-m.band)     # a loose reference's sides are not trusted
-    mu, sig = m.mu, m.sigma
+        m = _mirror(m)     # a loose reference's sides are not trusted
     tau = 1.0 + 2.0 * variety
-    widen = np.array([tau, 1.0 + variety])
-    n_cand = 1 + int(round(7 * variety))
+    draw = dict(power=power, tau=tau, widen=np.array([tau, 1.0 + variety]), n_cand=1 + int(round(7 * variety)))
     energy = np.asarray(energy, np.float64)
     # most surely matched first (then the louder): they are the context the others fit around
-    order = [int(i) for i in np.lexsort((-energy, sig[:, 0])) if not is_known[i]]
-    for i in order:
-        w, m, sd = model.density(feats, mix, y, is_known)
-        pw, pm, ps = _product(w[i] ** power, m[i], sd[i] / np.sqrt(power), mu[i], sig[i])
-        pw = pw ** (1.0 / tau)
-        pw /= pw.sum()
-        comp = rng.choice(len(pw), size=n_cand, p=pw)
-        z = rng.standard_normal((n_cand, 2))
-        cand = pm[comp] + z * ps[comp] * widen
-        cand[:, 0] = np.clip(cand[:, 0], -1.0, 1.0)
-        cand[:, 1] = np.clip(cand[:, 1], 0.0, 1.0)
-        if n_cand > 1:
-            others = np.concatenate([[0.0], y[is_known, 0]])
-            pick = cand[int(np.argmax(np.abs(cand[:, [0]] - others[None]).min(axis=1)))]
-        else:
-            pick = cand[0]
-        y[i] = pick
-        is_known[i] = True
+    order = [int(i) for i in np.lexsort((-energy, m.sigma[:, 0])) if not is_known[i]]
+    if getattr(matcher, "cover", 0) and m.tier == "close":     # the block's renditions chosen together (core.cover)
+        block, index = cover.block_of(seed)
+
+        def make():
+            brng = np.random.default_rng([cover.STREAM, block])
+            mus = cover.pool_means(base.mu, base.alt, base.weights, n=int(matcher.cover), spread=matcher.spread,
+                                   temperature=matcher.cover_temperature, rng=brng)
+            ys = _draw(model, feats, mix, np.repeat(y[None], len(mus), axis=0), is_known, mus, base.sigma, order,
+                       brng, **draw)
+            return ys[cover.greedy(ys[:, :, 0], energy / max(float(energy.sum()), 1e-30), cover.BLOCK)]
+        y = cover.chosen((feats, mix, energy, y, is_known, base.mu, base.sigma, base.alt, base.weights,
+                          json.dumps(matcher.params(), sort_keys=True), str(getattr(model, "path", "")), id(model), block,
+                          variety, power), make)[index].copy()
+    else:
+        y = _draw(model, feats, mix, y[None], is_known, m.mu[None], m.sigma, order, rng, **draw)[0]
     if flip:
         y[:, 0] = -y[:, 0]
     for i, (p, w) in (known_in or {}).items():
@@ -303,6 +301,42 @@ def _mirrored(seed: int, rng) -> bool:
     (:func:`core.detail.mirrored`; with that off, a draw)."""
     u = rng.random()
     return detail.mirrored(seed) if detail.MIRROR_ODD else u < 0.5
+
+
+def _mirror(m):
+    """The match ``m`` of the scene mirrored (every pan negated; exact)."""
+    return replace(m, mu=m.mu * [-1.0, 1.0], band=-m.band, alt=None if m.alt is None else -m.alt)
+
+
+def _draw(model, feats, mix, y, is_known, mu, sig, order, rng, *, power, tau, widen, n_cand) -> np.ndarray:
+    """The product sampler on ``N`` scenes of the same sources at once: rows ``y`` [N, S, 2] (the
+    pinned ones filled in, ``is_known`` [S]), the matcher's places ``mu`` [N, S, 2] and deviations
+    ``sig`` [S, 2]; the sources of ``order`` placed one at a time, each drawn from the placement
+    model's density given the sources placed before it (tempered by ``power``) times
+    Normal(mu, sig), then widened by ``variety``'s ``tau``, ``widen`` and ``n_cand`` candidates
+    (the farthest from the centre and the placed sources kept). Returns the rows [N, S, 2]."""
+    y, is_known = np.array(y, np.float64), np.array(is_known, bool)
+    for i in order:
+        if len(y) == 1:         # (one scene: the model's own call, as every rendition was made before)
+            w, m, sd = (v[None] for v in model.density(feats, mix, y[0], is_known))
+        else:
+            w, m, sd = model.densities(feats, mix, y, np.repeat(is_known[None], len(y), axis=0))
+        for n in range(len(y)):
+            pw, pm, ps = _product(w[n, i] ** power, m[n, i], sd[n, i] / np.sqrt(power), mu[n, i], sig[i])
+            pw = pw ** (1.0 / tau)
+            pw /= pw.sum()
+            comp = rng.choice(len(pw), size=n_cand, p=pw)
+            z = rng.standard_normal((n_cand, 2))
+            cand = pm[comp] + z * ps[comp] * widen
+            cand[:, 0] = np.clip(cand[:, 0], -1.0, 1.0)
+            cand[:, 1] = np.clip(cand[:, 1], 0.0, 1.0)
+            if n_cand > 1:
+                others = np.concatenate([[0.0], y[n, is_known, 0]])
+                y[n, i] = cand[int(np.argmax(np.abs(cand[:, [0]] - others[None]).min(axis=1)))]
+            else:
+                y[n, i] = cand[0]
+        is_known[i] = True
+    return y
 
 
 def _match(matcher, feats, mix, scene: ReferenceScene):

@@ -156,6 +156,8 @@ class _Memo:
 
     def key(self, p, matcher) -> str:
         params = {} if matcher is None else matcher.params()
+        if not params.get("cover"):            # no covering renditions: the keys as before they existed
+            params = {k: v for k, v in params.items() if k not in ("cover", "cover_temperature")}
         if not params.get("hedge_gate2"):      # no second hedged band: the keys as before it existed
             params = {k: v for k, v in params.items() if k not in ("hedge_gate2", "hedge_follow2")}
         if not params.get("hedge_gate"):       # no hedged tier: the keys as before it existed

@@ -172,6 +172,19 @@ class PlacementModel(TorchModel):
         w = torch.softmax(lg[0].double(), dim=-1).numpy()
         return w, mu[0].double().numpy(), ls[0].double().exp().numpy() + _MIN_SIGMA
 
+    def densities(self, feats: np.ndarray, mix: np.ndarray, y: np.ndarray, known: np.ndarray):
+        """:meth:`density` for ``N`` scenes of the same sources at once (one batch): ``y`` [N, S, 2],
+        ``known`` [N, S]; weights [N, S, K], means and deviations [N, S, K, 2]."""
+        y = np.asarray(y, np.float32)
+        n = len(y)
+        with self._lock, net.torch_threads(), torch.inference_mode():
+            lg, mu, ls = self.net(torch.from_numpy(np.asarray(feats, np.float32))[None].expand(n, -1, -1),
+                                  torch.from_numpy(np.asarray(mix, np.float32))[None].expand(n, -1),
+                                  torch.from_numpy(y), torch.from_numpy(np.asarray(known, bool)),
+                                  torch.zeros(n, y.shape[1], dtype=torch.bool))
+        w = torch.softmax(lg.double(), dim=-1).numpy()
+        return w, mu.double().numpy(), ls.double().exp().numpy() + _MIN_SIGMA
+
     def sample(self, feats: np.ndarray, mix: np.ndarray, energy: np.ndarray, *, seed: int = 0,
                variety: float = 0.0, known: Optional[dict] = None) -> np.ndarray:
         """One placement per source [shape=(S, 2)]: (pan in [-1, 1], width in [0, 1]).

@@ -83,7 +83,11 @@ class Match:
     width), ``band`` [shape=(S, 34)] the reference's pan per band where the source's counterparts
     sit, ``confidence`` [shape=(S,)] in [0, 1], ``gate`` the distance between the two mixtures'
     band profiles, ``followed`` whether the reference is followed at all, ``tier`` how ("close",
-    "hedged": by some renditions, :meth:`ReferenceMatcher.for_rendition`, "loose" or "")."""
+    "hedged": by some renditions, :meth:`ReferenceMatcher.for_rendition`, "loose" or ""); ``alt``
+    [shape=(S, R)] the pan each source would take from reference source ``j`` alone (its per-band
+    image read through the source's band profile) and ``weights`` [shape=(S, R)] the transport's
+    (each row sums to 1): the alternatives a covering set of renditions draws from
+    (:mod:`core.cover`)."""
     mu: np.ndarray
     sigma: np.ndarray
     band: np.ndarray
@@ -91,6 +95,8 @@ class Match:
     gate: float
     followed: bool = True
     tier: str = "close"
+    alt: Optional[np.ndarray] = None
+    weights: Optional[np.ndarray] = None
 
 
 def _profiles(feats: np.ndarray) -> np.ndarray:
@@ -114,6 +120,8 @@ class ReferenceMatcher:
     hedge_follow: float = 0.5
     hedge_gate2: float = 0.0
     hedge_follow2: float = 0.25
+    cover: float = 0.0
+    cover_temperature: float = 4.0
     info: dict = field(default_factory=dict, compare=False)
     path: Optional[Path] = field(default=None, compare=False)
 
@@ -128,6 +136,10 @@ class ReferenceMatcher:
         for f in ("hedge_follow", "hedge_follow2"):
             if not 0.0 <= getattr(self, f) <= 1.0:
                 raise ParameterError(f"reference matcher: {f} must be in [0, 1], got {getattr(self, f)}")
+        if not (self.cover == 0 or 8 <= self.cover <= 1024) or self.cover != int(self.cover):
+            raise ParameterError(f"reference matcher: cover must be 0 or a whole number in [8, 1024], got {self.cover}")
+        if not self.cover_temperature > 0:
+            raise ParameterError(f"reference matcher: cover_temperature must be positive, got {self.cover_temperature}")
 
     def params(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("info", "path")}
@@ -180,6 +192,7 @@ class ReferenceMatcher:
         band = (a @ (eb * bp)) / np.maximum(den, 1e-30)
         band = np.where(den > 1e-30, band, (a @ pan)[:, None])
         mu_pan = (p * band).sum(axis=1)
+        alt = p @ np.where(eb > 1e-30, bp, pan[:, None]).T                            # [S, R]: one counterpart each
         mu_w = a @ np.asarray(ref_width, np.float64)
         pm, qm = _profiles(np.asarray(mix, np.float64)[None]), _profiles(np.asarray(ref_mix, np.float64)[None])
         gate = float(np.sqrt(max(0.5 * float(((np.sqrt(pm) - np.sqrt(qm)) ** 2).sum()), 0.0)))
@@ -191,7 +204,8 @@ class ReferenceMatcher:
                      np.tile([self.sigma if close else self.loose_sigma if loose else _MAX_SIGMA,
                               self.width_sigma if close or loose else _MAX_SIGMA], (n, 1)),
                      np.clip(band, -1, 1), np.full(n, 1.0 if close else 0.0), gate, close or loose,
-                     "hedged" if hedged else "close" if close else "loose" if loose else "")
+                     "hedged" if hedged else "close" if close else "loose" if loose else "",
+                     np.clip(alt, -1, 1), a)
 
     def follows(self, m: Match, seed: int) -> bool:
         """Whether rendition ``seed`` follows ``m`` at all: a hedged match for the first
