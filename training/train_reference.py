@@ -74,6 +74,8 @@ HEDGE_GATE = (0.3, 0.35, 0.4, 0.5, 0.6)
 HEDGE_FOLLOW = (0.25, 0.5, 0.75)      # the share of renditions that follow a hedged reference
 HEDGE_GATE2 = (0.4, 0.5, 0.6)         # a second, farther hedged band (session 11) ...
 HEDGE_FOLLOW2 = (0.25,)               # ... followed by fewer renditions (than the first band's)
+COVER = 128                           # covering renditions (session 12): the pool's draws ...
+COVER_LADDER = ((0.03, 0.2, 4.0), (0.03, 0.3, 4.0), (0.05, 0.2, 4.0), (0.05, 0.3, 4.0), (0.03, 0.2, 2.0))  # (sigma, spread, T)
 KINDS = ("same-track", "same-album")
 K_ALSO = 4            # same-album no worse than none at K and at this many renditions too (0: at K only)
 CANDIDATES = 4
@@ -203,23 +205,23 @@ def _choose(fit, gates, ladder, none, log, seeds=None) -> list[dict]:
     album = [p for p in fit if p[2] == "same-album"]
     also = bool(seeds is not None and K_ALSO and album)
     mean_also = float(np.mean([min(seeds[(id(p), "none")][:K_ALSO]) for p in album])) if also else 0.0
-    opts = [(s, sp, g, 0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.25) for s, sp in _close_rungs() for g in GATE_MAX]
-    opts += [(s, sp, g, ls, lg, mr, 0.0, 0.5, 0.0, 0.25) for s, sp in _close_rungs() for g in GATE_MAX
+    opts = [(rg, g, 0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.25) for rg in _close_rungs() for g in GATE_MAX]
+    opts += [(rg, g, ls, lg, mr, 0.0, 0.5, 0.0, 0.25) for rg in _close_rungs() for g in GATE_MAX
              for ls in LOOSE_LADDER for lg in LOOSE_GATE for mr in (1.0,) if lg > g]
     if seeds is not None:       # a hedged tier, alone or with a farther band followed by fewer renditions
         bands = [(hg, hf, 0.0, 0.25) for hg in HEDGE_GATE for hf in HEDGE_FOLLOW]
         bands += [(hg, hf, hg2, hf2) for hg in HEDGE_GATE for hf in HEDGE_FOLLOW for hg2 in HEDGE_GATE2
                   for hf2 in HEDGE_FOLLOW2 if hg2 > hg and hf2 < hf]
-        opts += [(s, sp, g, 0.0, 0.0, 0.0, *b) for s, sp in _close_rungs() for g in GATE_MAX for b in bands
+        opts += [(rg, g, 0.0, 0.0, 0.0, *b) for rg in _close_rungs() for g in GATE_MAX for b in bands
                  if b[0] > g]
     rows = []
-    for s, sp, g, ls, lg, mr, hg, hf, hg2, hf2 in opts:
+    for rg, g, ls, lg, mr, hg, hf, hg2, hf2 in opts:
         def e(p, k=None):       # the pair's E_min over K renditions (k: over the first k, from the per-seed errors)
             gp = gates[id(p)]
             if gp <= g:
-                return ladder[(id(p), "close", s, sp)] if k is None else min(seeds[(id(p), "close", s, sp)][:k])
+                return ladder[(id(p), "close", *rg)] if k is None else min(seeds[(id(p), "close", *rg)][:k])
             if gp <= max(hg, hg2):
-                return hedged_emin(seeds[(id(p), "close", s, sp)][:k], seeds[(id(p), "none")][:k],
+                return hedged_emin(seeds[(id(p), "close", *rg)][:k], seeds[(id(p), "none")][:k],
                                    hf if gp <= hg else hf2)
             if gp <= lg:
                 return ladder[(id(p), "loose", ls, mr)]
@@ -227,7 +229,9 @@ def _choose(fit, gates, ladder, none, log, seeds=None) -> list[dict]:
         r = {kind: float(np.mean([e(p) for p in fit if p[2] == kind])) / mean[kind] for kind in KINDS}
         # the album pairs at K_ALSO renditions (a loose tier has no per-seed errors: K renditions only)
         r_also = float(np.mean([e(p, K_ALSO) for p in album])) / mean_also if also and not lg else None
-        row = dict(sigma=s, spread=sp, gate_max=g, loose_sigma=ls or 0.15, loose_gate=lg, loose_mirror=mr)
+        row = dict(sigma=rg[0], spread=rg[1], gate_max=g, loose_sigma=ls or 0.15, loose_gate=lg, loose_mirror=mr)
+        if rg[2]:
+            row.update(cover=rg[2], cover_temperature=rg[3])
         if hg:
             row.update(hedge_gate=hg, hedge_follow=hf)
         if hg2:
@@ -277,9 +281,11 @@ def _measures(prs, matcher, model) -> dict:
     return {"e_min": r["e_min"], "frechet": r["frechet"], "mean_abs_pan": r["mean_abs_pan"]}
 
 
-def _close_rungs() -> list[tuple[float, float]]:
-    """Stage 2's close rungs: (pan deviation, spread)."""
-    return [(s, 0.0) for s in LADDER] + [(s, sp) for s in SPREAD_LADDER for sp in SPREADS if sp]
+def _close_rungs() -> list[tuple[float, float, int, float]]:
+    """Stage 2's close rungs: (pan deviation, spread, cover, cover temperature); cover 0: each
+    rendition drawn on its own."""
+    return ([(s, 0.0, 0, 4.0) for s in LADDER] + [(s, sp, 0, 4.0) for s in SPREAD_LADDER for sp in SPREADS if sp]
+            + [(s, sp, COVER, t) for s, sp, t in COVER_LADDER])
 
 
 def tune(prs: Sequence, *, table=None, memo=None,
@@ -303,13 +309,14 @@ def tune(prs: Sequence, *, table=None, memo=None,
     gates = {id(p): best.match(p[0].feats, p[0].mix, p[1].feats, p[1].mix, p[1].share, p[1].pan, p[1].width,
                                p[1].band_pan or None).gate for p in prs}
     ladder = {}                                                              # stage 2 (a pair's rungs
-    for s, sp in _close_rungs():                                             # where some gate reaches it)
-        m = _Fixed(temperature=best.temperature, share_power=best.share_power, sigma=s, spread=sp)
+    for rg in _close_rungs():                                                # where some gate reaches it)
+        m = _Fixed(temperature=best.temperature, share_power=best.share_power, sigma=rg[0], spread=rg[1],
+                   cover=rg[2], cover_temperature=rg[3])
         for p in prs:
             e = (mm.errors(p, m) if gates[id(p)] <= max(GATE_MAX + HEDGE_GATE + HEDGE_GATE2)
                  else seeds[(id(p), "none")])
-            seeds[(id(p), "close", s, sp)] = e
-            ladder[(id(p), "close", s, sp)] = min(e)
+            seeds[(id(p), "close", *rg)] = e
+            ladder[(id(p), "close", *rg)] = min(e)
     for s, mr in itertools.product(LOOSE_LADDER, (1.0,)):
         m = _loose(best, s, mr)
         for p in prs:

@@ -22,6 +22,7 @@ def test_choose_ranks_by_same_track_with_album_no_worse_and_ends_with_the_close_
     monkeypatch.setattr(tr, "LADDER", (0.03, 0.1))
     monkeypatch.setattr(tr, "SPREADS", (0.0, 0.4))
     monkeypatch.setattr(tr, "SPREAD_LADDER", (0.03,))
+    monkeypatch.setattr(tr, "COVER_LADDER", ())
     monkeypatch.setattr(tr, "LOOSE_LADDER", (0.2, 0.3))
     monkeypatch.setattr(tr, "GATE_MAX", (0.2, 0.3))
     monkeypatch.setattr(tr, "LOOSE_GATE", (0.6, 1.0))
@@ -36,7 +37,7 @@ def test_choose_ranks_by_same_track_with_album_no_worse_and_ends_with_the_close_
                                ({0.2: 0.01, 0.3: 0.05}, {0.2: 0.01, 0.3: 0.05}, {0.2: 0.09, 0.3: 0.08},
                                 {0.2: 0.085, 0.3: 0.08})):
         for (s, sp), v in close.items():
-            ladder[(id(p), "close", s, sp)] = v
+            ladder[(id(p), "close", s, sp, 0, 4.0)] = v
         for s, v in loose.items():
             ladder[(id(p), "loose", s, 1.0)] = v
     out = tr._choose(fit, gates, ladder, none, log=lambda s: None)
@@ -69,7 +70,7 @@ def test_choose_takes_a_hedged_tier_that_helps_same_track_and_leaves_album_at_no
     pair at the same gate that following hurts: the loose tier costs the album pair (1.0625), the
     hedged tier does not (its renditions 2, 3, 6, 7 are none's), so it comes first; the close tier
     alone, last."""
-    for name, v in (("LADDER", (0.03,)), ("SPREADS", (0.0,)), ("SPREAD_LADDER", ()), ("LOOSE_LADDER", (0.2,)),
+    for name, v in (("LADDER", (0.03,)), ("SPREADS", (0.0,)), ("SPREAD_LADDER", ()), ("COVER_LADDER", ()), ("LOOSE_LADDER", (0.2,)),
                     ("GATE_MAX", (0.2,)), ("LOOSE_GATE", (0.6,)), ("HEDGE_GATE", (0.4,)), ("HEDGE_FOLLOW", (0.5,))):
         monkeypatch.setattr(tr, name, v)
     fit = [_pair("same-track", "a"), _pair("same-track", "b"), _pair("same-album", "c"), _pair("same-album", "d")]
@@ -78,8 +79,8 @@ def test_choose_takes_a_hedged_tier_that_helps_same_track_and_leaves_album_at_no
     seeds, ladder = {}, {}
     for p, close, loose in zip(fit, (0.02, 0.01, 0.2, 0.2), (0.08, 0.05, 0.09, 0.08)):
         seeds[(id(p), "none")] = [0.08] * 8
-        seeds[(id(p), "close", 0.03, 0.0)] = [close] * 8
-        ladder[(id(p), "close", 0.03, 0.0)] = close
+        seeds[(id(p), "close", 0.03, 0.0, 0, 4.0)] = [close] * 8
+        ladder[(id(p), "close", 0.03, 0.0, 0, 4.0)] = close
         ladder[(id(p), "loose", 0.2, 1.0)] = loose
     out = tr._choose(fit, gates, ladder, none, log=lambda s: None, seeds=seeds)
     base = {"sigma": 0.03, "spread": 0.0, "gate_max": 0.2, "loose_sigma": 0.15, "loose_gate": 0.0,
@@ -94,7 +95,7 @@ def test_choose_refuses_a_tier_that_costs_album_pairs_at_four_renditions(monkeyp
     hedging leaves it seed 6 at K = 8 (no worse than none) but takes seed 0 from it at K = 4 (its
     followed renditions are worse), so with the check at K_ALSO = 4 the close tier alone comes first;
     without it (K_ALSO 0) the hedged tier, which helps the same-track pair past the gate."""
-    for name, v in (("LADDER", (0.03,)), ("SPREADS", (0.0,)), ("SPREAD_LADDER", ()), ("LOOSE_LADDER", ()),
+    for name, v in (("LADDER", (0.03,)), ("SPREADS", (0.0,)), ("SPREAD_LADDER", ()), ("COVER_LADDER", ()), ("LOOSE_LADDER", ()),
                     ("GATE_MAX", (0.2,)), ("LOOSE_GATE", ()), ("HEDGE_GATE", (0.4,)), ("HEDGE_FOLLOW", (0.5,))):
         monkeypatch.setattr(tr, name, v)
     fit = [_pair("same-track", "a"), _pair("same-track", "b"), _pair("same-album", "c"), _pair("same-album", "d")]
@@ -104,8 +105,8 @@ def test_choose_refuses_a_tier_that_costs_album_pairs_at_four_renditions(monkeyp
     for p, close, own in zip(fit, (0.02, 0.01, 0.2, 0.2), ([0.08] * 8, [0.08] * 8, album_none, [0.08] * 8)):
         seeds[(id(p), "none")] = own
         none[id(p)] = min(own)
-        seeds[(id(p), "close", 0.03, 0.0)] = [close] * 8
-        ladder[(id(p), "close", 0.03, 0.0)] = close
+        seeds[(id(p), "close", 0.03, 0.0, 0, 4.0)] = [close] * 8
+        ladder[(id(p), "close", 0.03, 0.0, 0, 4.0)] = close
     base = {"sigma": 0.03, "spread": 0.0, "gate_max": 0.2, "loose_sigma": 0.15, "loose_gate": 0.0,
             "loose_mirror": 0.0}
     hedged = {**base, "hedge_gate": 0.4, "hedge_follow": 0.5}
@@ -120,7 +121,7 @@ def test_choose_takes_a_farther_band_followed_by_fewer_renditions(monkeypatch):
     following would take from it. Half up to 0.4 and a quarter (seeds 0, 4) up to 0.6 helps both
     same-track pairs and leaves the album pair its seeds: it comes first; a quarter alone misses seed
     1 of the first pair, half up to 0.6 costs the album pair."""
-    for name, v in (("LADDER", (0.03,)), ("SPREADS", (0.0,)), ("SPREAD_LADDER", ()), ("LOOSE_LADDER", ()),
+    for name, v in (("LADDER", (0.03,)), ("SPREADS", (0.0,)), ("SPREAD_LADDER", ()), ("COVER_LADDER", ()), ("LOOSE_LADDER", ()),
                     ("GATE_MAX", (0.2,)), ("LOOSE_GATE", ()), ("HEDGE_GATE", (0.4, 0.6)),
                     ("HEDGE_FOLLOW", (0.25, 0.5)), ("HEDGE_GATE2", (0.6,)), ("HEDGE_FOLLOW2", (0.25,))):
         monkeypatch.setattr(tr, name, v)
@@ -133,9 +134,35 @@ def test_choose_takes_a_farther_band_followed_by_fewer_renditions(monkeypatch):
                              ([0.08] * 8, [0.08] * 8, [0.08] * 8, album_none)):
         seeds[(id(p), "none")] = own
         none[id(p)] = min(own)
-        seeds[(id(p), "close", 0.03, 0.0)] = close
-        ladder[(id(p), "close", 0.03, 0.0)] = min(close)
+        seeds[(id(p), "close", 0.03, 0.0, 0, 4.0)] = close
+        ladder[(id(p), "close", 0.03, 0.0, 0, 4.0)] = min(close)
     out = tr._choose(fit, gates, ladder, none, log=lambda s: None, seeds=seeds)
     assert out[0] == {"sigma": 0.03, "spread": 0.0, "gate_max": 0.2, "loose_sigma": 0.15, "loose_gate": 0.0,
                       "loose_mirror": 0.0, "hedge_gate": 0.4, "hedge_follow": 0.5, "hedge_gate2": 0.6,
                       "hedge_follow2": 0.25}
+
+
+def test_choose_takes_a_covering_rung_and_writes_its_pool(monkeypatch):
+    """Two close rungs, the renditions drawn on their own and chosen together (cover 128, T 2): the
+    covering one's renditions are nearer on the same-track pairs and no farther on the album pair, so
+    it is chosen and the row carries its pool's size and temperature; the close tier alone (last) is
+    the covering rung too."""
+    for name, v in (("LADDER", (0.03,)), ("SPREADS", (0.0,)), ("SPREAD_LADDER", ()), ("LOOSE_LADDER", ()),
+                    ("COVER_LADDER", ((0.03, 0.0, 2.0),)), ("COVER", 128), ("GATE_MAX", (0.2,)), ("HEDGE_GATE", ()),
+                    ("HEDGE_GATE2", ())):
+        monkeypatch.setattr(tr, name, v)
+    fit = [_pair("same-track", "a"), _pair("same-track", "b"), _pair("same-album", "c")]
+    gates = dict(zip(map(id, fit), (0.1, 0.15, 0.1)))
+    none = dict(zip(map(id, fit), (0.08,) * 3))
+    seeds, ladder = {}, {}
+    for p, alone, covering in zip(fit, ([0.05] * 8, [0.04] * 8, [0.08] * 8),
+                                  ([0.05, 0.03] + [0.06] * 6, [0.04, 0.06, 0.02] + [0.05] * 5, [0.09, 0.08] + [0.1] * 6)):
+        seeds[(id(p), "none")] = [0.08] * 8
+        for rg, e in (((0.03, 0.0, 0, 4.0), alone), ((0.03, 0.0, 128, 2.0), covering)):
+            seeds[(id(p), "close", *rg)] = e
+            ladder[(id(p), "close", *rg)] = min(e)
+    out = tr._choose(fit, gates, ladder, none, log=lambda s: None, seeds=seeds)
+    want = {"sigma": 0.03, "spread": 0.0, "gate_max": 0.2, "loose_sigma": 0.15, "loose_gate": 0.0,
+            "loose_mirror": 0.0, "cover": 128, "cover_temperature": 2.0}
+    assert out[0] == want and out[-1] == want
+    # the same-track pairs' E_min 0.03 and 0.02 against 0.05 and 0.04 drawn on their own
