@@ -20,7 +20,9 @@ Normal(mu, sigma): a product of a Gaussian mixture and a Gaussian, again a Gauss
 form). Matched sources thus take places like their counterparts, the rest fit around them; pinned
 sources are context and stay; no random mirroring (the reference fixes the sides), but each
 rendition carries the reference's image a little narrower or wider by its seed (the matcher's
-``spread``, :meth:`core.models.reference_match.ReferenceMatcher.for_rendition`). A reference the
+``spread``, :meth:`core.models.reference_match.ReferenceMatcher.for_rendition`; with the matcher's
+``cover``, the renditions of eight consecutive seeds are instead chosen together from a pool of such draws,
+so that they cover the proposal's distribution: :mod:`core.cover`). A reference the
 matcher's gate is unsure of (its "hedged" tier) is followed so by some renditions only (by seed,
 :func:`follows`); the others are the placement model's own proposals, detail and mirroring included,
 exactly as without a reference. ``variety``

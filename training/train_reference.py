@@ -195,7 +195,7 @@ class _Memo:
                 Path(tmp).write_text(json.dumps(self.d))
 
 
-def _choose(fit, gates, ladder, none, log, seeds=None) -> list[dict]:
+def _choose(fit, gates, ladder, none, log, seeds=None, candidates: int = CANDIDATES) -> list[dict]:
     """Stage 3: the tiers' parameters (see the module docstring) from the per-pair ladders: the best
     few candidates, best first, and last the best close tier alone. ``seeds``: per pair the close
     rungs' and the placement model's per-seed errors (keys as ``ladder``'s, and ``(id, "none")``),
@@ -254,7 +254,7 @@ def _choose(fit, gates, ladder, none, log, seeds=None) -> list[dict]:
         if k not in seen:
             seen.add(k)
             out.append(r[2])
-    return out[:CANDIDATES] + [close[2]]
+    return out[:candidates] + [close[2]]
 
 
 def _worse(prs, matcher, model, none_props) -> tuple[float, float]:
@@ -288,7 +288,7 @@ def _close_rungs() -> list[tuple[float, float, int, float]]:
             + [(s, sp, COVER, t) for s, sp, t in COVER_LADDER])
 
 
-def tune(prs: Sequence, *, table=None, memo=None,
+def tune(prs: Sequence, *, table=None, memo=None, candidates: int = CANDIDATES,
          log: Callable[[str], None] = print) -> tuple[ReferenceMatcher, dict]:
     """The matcher tuned on ``prs`` ((recording, reference, kind, digest) tuples) and its figures."""
     model = load_placement_model()
@@ -333,7 +333,7 @@ def tune(prs: Sequence, *, table=None, memo=None,
     base = dict(temperature=best.temperature, share_power=best.share_power)
     album = [p for p in fit if p[2] == "same-album"]
     album_none = [pair_proposals(p[0], p[1], None, model) for p in album]
-    for chosen in _choose(fit, gates, ladder, none, log, seeds):      # no worse than none on D_F too
+    for chosen in _choose(fit, gates, ladder, none, log, seeds, candidates):      # no worse than none on D_F too
         params = dict(**base, **chosen)
         d, se = _worse(album, ReferenceMatcher(**params), model, album_none)
         log(f"candidate {chosen}: same-album source D_F(pan, width) {d:+.5f} (±{se:.5f}) from none's")
@@ -365,13 +365,15 @@ def _main() -> None:
     ap.add_argument("--export", default=None, help="write the tuned matcher here")
     ap.add_argument("--table", default=None, help="write the per-pair E_min table (gates, ladder, none) here")
     ap.add_argument("--memo", default=None, help="keep the per-pair E_min values in this JSON file (resumes)")
+    ap.add_argument("--candidates", type=int, default=CANDIDATES,
+                    help="how many of stage 3's best settings the same-album D_F check may go through")
     a = ap.parse_args()
     t0 = time.monotonic()
     scenes, packages = load_analysed("train", out=Path(a.scenes) if a.scenes else None)
     digest = {id(sc): d for d, v in scenes.items() for sc in v.values()}
     prs = [(r, f, kind, digest[id(r)]) for r, f, kind in analysed_pairs(scenes, packages)]
     print(f"{len(scenes)} tracks, {len(prs)} pairs", flush=True)
-    m, figures = tune(prs, table=a.table, memo=a.memo, log=lambda s: print(s, flush=True))
+    m, figures = tune(prs, table=a.table, memo=a.memo, candidates=a.candidates, log=lambda s: print(s, flush=True))
     info = {"tracks": len(scenes), "k": K, "figures": figures, "minutes": round((time.monotonic() - t0) / 60, 1)}
     print(json.dumps({"params": m.params(), "info": info}))
     if a.export:

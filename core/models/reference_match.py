@@ -40,7 +40,16 @@ not. ``gate`` = the Hellinger distance between the two mixtures' band profiles (
 * ``""``, beyond: not followed (``followed`` False): the proposal is the placement model's alone.
 
 Use (:mod:`core.reference`): ``mu`` and ``sigma`` multiply the placement model's density for each
-source (the product is the proposal); ``band`` and ``confidence`` guide the per-band detail.
+source (the product is the proposal); ``band`` and ``confidence`` guide the per-band detail; ``alt``
+and ``weights`` (each counterpart's own reading of a source's place, and how likely) feed covering
+renditions.
+
+Covering renditions (``cover`` > 0; session 12, :mod:`core.cover`): the renditions of a reference followed
+closely are chosen a block of eight seeds at a time from a pool of ``cover`` draws (half carrying the image
+wider or narrower by ``exp(spread * z)``, half also giving each source one of its counterparts' places, drawn
+with the weights to the power ``1 / cover_temperature``): the pool's medoid first, then each the draw
+that most lowers the pool's distance to its nearest chosen one. ``cover`` 0: each rendition drawn on its
+own, its width factor by its seed's quantile (below).
 
 Renditions (:meth:`ReferenceMatcher.for_rendition`). How wide the reference's image is, carried onto
 another part of the music, is what a followed reference says least surely (on ``train`` the best single
