@@ -34,7 +34,7 @@ FORMAT = "soundstage-project"
 VERSION = 1
 MAX_BYTES = 16 * 1024 * 1024
 
-__all__ = ["ProjectData", "ProjectError", "write_project", "read_project", "model_checksums",
+__all__ = ["ProjectData", "ProjectError", "write_project", "read_project", "looks_like_project", "model_checksums",
            "exactness_notes", "FORMAT", "VERSION", "SCHEMA", "BACKEND_SCHEMAS", "PLACEMENT_MODEL", "GROUPING_MODEL",
            "REFERENCE_MODEL"]
 
@@ -303,6 +303,20 @@ def write_project(data: ProjectData, path) -> Path:
             json.dump(data.to_dict(), f, indent=2)
             f.write("\n")
     return path
+
+
+def looks_like_project(path) -> bool:
+    """Whether ``path`` is to be opened as a project: a ``.json`` name, or (a project saved under another
+    name, e.g. ``upmix --project mix.soundstage``) a file that starts as a Soundstage project does."""
+    path = Path(path)
+    if path.name.endswith(".json"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and f'"format": "{FORMAT}"'.encode() in head
 
 
 def read_project(path) -> ProjectData:

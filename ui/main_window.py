@@ -28,6 +28,7 @@ from .transport import TransportBar
 from .waveform_view import WaveformView
 from core import lazy
 demucs_weights = lazy.module("separation.demucs_weights")
+project = lazy.module("app.project")
 
 __all__ = ["MainWindow", "AUDIO_FILTER"]
 
@@ -309,7 +310,7 @@ class MainWindow(QMainWindow):
     def open_path(self, path) -> None:
         """Open a recording (separated at once when the Separation panel says so) or a project."""
         path = Path(path)
-        if path.name.endswith(".json"):
+        if project.looks_like_project(path):          # (a project saved under another name too)
             self.ctl.load_project(path)
         else:
             name, st = self.separation.settings()

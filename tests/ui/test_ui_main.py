@@ -343,6 +343,13 @@ def test_project_save_and_open(qtbot, win, tmp_path):
     assert win.ctl.session.placements == want
     assert win.canvas.node_center(0) == win.canvas.to_screen(want[0].pan, want[0].width)
     assert str(path.resolve()) in win.ctl.recent_files()
+    # a project saved under a name without ".json" (as `upmix --project mix.soundstage` writes it) opens as one
+    other = tmp_path / "mix.soundstage"
+    other.write_bytes(path.read_bytes())
+    win.ctl.session.set_placement(0, Placement())
+    win.open_path(other)
+    _wait_idle(qtbot, win)
+    assert win.ctl.session.placements == want and win.ctl.last_error in (None, "")
 
 
 def test_demo_opens_ready_to_play(qtbot, settings):
