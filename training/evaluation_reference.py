@@ -102,6 +102,10 @@ class RefRow:
     out_d_f_se: Optional[float] = None
     corr: float = float("nan")
     side_mid_db: float = float("nan")
+    ratio: float = float("nan")              # source E_min / none's (means over excerpts; session 12)
+    ratio_se: Optional[float] = None         # its paired bootstrap standard error over excerpts
+    out_diff: float = float("nan")           # output E_min minus none's, per excerpt, averaged
+    out_diff_se: Optional[float] = None      # its standard error over excerpts
 
 
 @dataclass
@@ -339,8 +343,27 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
             row.corr = float(np.median([m[0] for m in meas[c]]))
             row.side_mid_db = float(np.median([m[1] for m in meas[c]]))
         res.rows.append(row)
+    if "none" in conditions:            # each condition against the placement model alone, excerpt by excerpt
+        per = {c: _excerpt_emin(truth, props[c]) for c in conditions}
+        for row in res.rows:
+            e, n = per[row.condition], per["none"]
+            row.ratio = float(e.mean() / n.mean())
+            row.ratio_se = float(np.std([e[b].mean() / n[b].mean() for b in boot], ddof=1)) if boot else None
+            if chain and emin[row.condition]:
+                d = np.asarray(emin[row.condition]) - np.asarray(emin["none"])
+                row.out_diff, row.out_diff_se = float(d.mean()), _se(list(d))
     res.wall_seconds = time.monotonic() - t0
     return res
+
+
+def _excerpt_emin(truth, props) -> np.ndarray:
+    """Each excerpt's source E_min [shape=(excerpts,)]: the best of its K proposals' energy-weighted mean |pan
+    error| (as :func:`training.evaluation_sources.source_metrics` averages them)."""
+    out = []
+    for (pan, _, w), prop in zip(truth, props):
+        w = np.asarray(w, np.float64) / max(float(np.sum(w)), 1e-30)
+        out.append(float(np.min((np.abs(prop[:, :, 0] - np.asarray(pan)[None]) * w[None]).sum(axis=1))))
+    return np.array(out)
 
 
 def _pm(v: float, se: Optional[float], w: int = 6, p: int = 3) -> str:
@@ -365,4 +388,10 @@ def format_reference_table(res: ReferenceEvalResult) -> str:
                      f"{_pm(r.out_d_f, r.out_d_f_se, 7, 2):>15s} {r.corr:6.3f} {r.side_mid_db:7.1f}")
     lines.append(f"{'real A':<11s} {'':>16s} {'':>10s} {'':>9s} {'':>9s} | {'':>16s} {'':>15s} "
                  f"{res.real_corr:6.3f} {res.real_side_mid_db:7.1f}")
+    paired = [r for r in res.rows if r.condition != "none" and np.isfinite(r.ratio)]
+    if paired:
+        lines.append("against none, excerpt by excerpt: " + "; ".join(
+            f"{r.condition} src E_min {_pm(r.ratio, r.ratio_se, 1)} of none's"
+            + (f", out E_min {r.out_diff:+.4f} ±{r.out_diff_se:.4f}" if np.isfinite(r.out_diff) and r.out_diff_se else "")
+            for r in paired))
     return "\n".join(lines)
