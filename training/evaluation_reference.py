@@ -333,8 +333,10 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
         res.real_side_mid_db = float(np.median([m[1] for m in real_meas]))
     rng = np.random.default_rng(0)
     boot = [rng.integers(0, len(truth), len(truth)) for _ in range(BOOTSTRAP)] if len(truth) > 1 else []
+    per: dict = {}                      # each condition's source E_min, excerpt by excerpt
     for c in conditions:
         r = source_metrics(truth, props[c])
+        per[c] = np.asarray(r["e_min_per"])
         row = RefRow(c, r["e_min"], r["e_min_se"], r["frechet"], r["diversity"], r["mean_abs_pan"])
         if chain and emin[c]:
             row.out_e_min, row.out_e_min_se = float(np.mean(emin[c])), _se(emin[c])
@@ -344,7 +346,6 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
             row.side_mid_db = float(np.median([m[1] for m in meas[c]]))
         res.rows.append(row)
     if "none" in conditions:            # each condition against the placement model alone, excerpt by excerpt
-        per = {c: _excerpt_emin(truth, props[c]) for c in conditions}
         for row in res.rows:
             e, n = per[row.condition], per["none"]
             row.ratio = float(e.mean() / n.mean())
@@ -354,16 +355,6 @@ def evaluate_reference(excerpts: Sequence[RefExcerpt], separate: Callable, *, k:
                 row.out_diff, row.out_diff_se = float(d.mean()), _se(list(d))
     res.wall_seconds = time.monotonic() - t0
     return res
-
-
-def _excerpt_emin(truth, props) -> np.ndarray:
-    """Each excerpt's source E_min [shape=(excerpts,)]: the best of its K proposals' energy-weighted mean |pan
-    error| (as :func:`training.evaluation_sources.source_metrics` averages them)."""
-    out = []
-    for (pan, _, w), prop in zip(truth, props):
-        w = np.asarray(w, np.float64) / max(float(np.sum(w)), 1e-30)
-        out.append(float(np.min((np.abs(prop[:, :, 0] - np.asarray(pan)[None]) * w[None]).sum(axis=1))))
-    return np.array(out)
 
 
 def _pm(v: float, se: Optional[float], w: int = 6, p: int = 3) -> str:

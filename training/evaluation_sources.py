@@ -124,7 +124,7 @@ def source_metrics(truth: Sequence[tuple], proposals: Sequence[np.ndarray]) -> d
 
     ``truth``: per excerpt (pan [S], width [S], weight [S]); ``proposals``: per excerpt an array
     [shape=(K, S, 2)] of proposed (pan, width). Returns diversity, frechet, e_min, e_min_se,
-    mean_abs_pan."""
+    mean_abs_pan and e_min_per (each excerpt's E_min, in order)."""
     if len(truth) != len(proposals) or not truth:
         raise ParameterError("need one proposal array per excerpt")
     real, gen = GaussianStats(2), GaussianStats(2)
@@ -139,7 +139,8 @@ def source_metrics(truth: Sequence[tuple], proposals: Sequence[np.ndarray]) -> d
         emin.append(float(np.min((np.abs(prop[:, :, 0] - pan[None]) * w[None]).sum(axis=1))))
         absp.append(float((np.abs(prop[:, :, 0]).mean(axis=0) * w).sum()))
     return {"diversity": float(np.mean(div)), "frechet": frechet_distance(real.mean, real.cov, gen.mean, gen.cov),
-            "e_min": float(np.mean(emin)), "e_min_se": _se(emin), "mean_abs_pan": float(np.mean(absp))}
+            "e_min": float(np.mean(emin)), "e_min_se": _se(emin), "mean_abs_pan": float(np.mean(absp)),
+            "e_min_per": emin}
 
 
 def _propose(method: str, energies, residual, params, seed: int) -> list[Placement]:

@@ -2,7 +2,8 @@
 session 12): each excerpt's source E_min, and the table's line of ratios and paired differences."""
 import numpy as np
 
-from training.evaluation_reference import RefRow, ReferenceEvalResult, _excerpt_emin, format_reference_table
+from training.evaluation_reference import RefRow, ReferenceEvalResult, format_reference_table
+from training.evaluation_sources import source_metrics
 
 
 def test_each_excerpts_source_emin_is_its_best_renditions_weighted_error():
@@ -11,7 +12,8 @@ def test_each_excerpts_source_emin_is_its_best_renditions_weighted_error():
     props = [np.array([[[0.5, 0.2], [0.0, 0.2]],          # 0.75 * 0 + 0.25 * 0.5 = 0.125
                        [[0.0, 0.2], [-0.5, 0.2]]]),       # 0.75 * 0.5 + 0.25 * 0 = 0.375
              np.array([[[0.3, 0.1]], [[-0.1, 0.1]]])]      # 0.3, 0.1
-    assert np.allclose(_excerpt_emin(truth, props), [0.125, 0.1])
+    r = source_metrics(truth, props)
+    assert np.allclose(r["e_min_per"], [0.125, 0.1]) and np.isclose(r["e_min"], 0.1125)
 
 
 def test_the_table_says_each_reference_against_none():
