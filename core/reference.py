@@ -319,10 +319,7 @@ def _draw(model, feats, mix, y, is_known, mu, sig, order, rng, *, power, tau, wi
     (the farthest from the centre and the placed sources kept). Returns the rows [N, S, 2]."""
     y, is_known = np.array(y, np.float64), np.array(is_known, bool)
     for i in order:
-        if len(y) == 1:         # (one scene: the model's own call, as every rendition was made before)
-            w, m, sd = (v[None] for v in model.density(feats, mix, y[0], is_known))
-        else:
-            w, m, sd = model.densities(feats, mix, y, np.repeat(is_known[None], len(y), axis=0))
+        w, m, sd = model.densities(feats, mix, y, np.repeat(is_known[None], len(y), axis=0))
         for n in range(len(y)):
             pw, pm, ps = _product(w[n, i] ** power, m[n, i], sd[n, i] / np.sqrt(power), mu[n, i], sig[i])
             pw = pw ** (1.0 / tau)

@@ -163,14 +163,8 @@ class PlacementModel(TorchModel):
     def density(self, feats: np.ndarray, mix: np.ndarray, y: np.ndarray, known: np.ndarray):
         """Mixture parameters for every source of one scene: weights [S, K], means [S, K, 2],
         standard deviations [S, K, 2] (float64), given the known places ``y`` [S, 2] where ``known``."""
-        with self._lock, net.torch_threads(), torch.inference_mode():
-            lg, mu, ls = self.net(torch.from_numpy(np.asarray(feats, np.float32))[None],
-                                  torch.from_numpy(np.asarray(mix, np.float32))[None],
-                                  torch.from_numpy(np.asarray(y, np.float32))[None],
-                                  torch.from_numpy(np.asarray(known, bool))[None],
-                                  torch.zeros(1, len(feats), dtype=torch.bool))
-        w = torch.softmax(lg[0].double(), dim=-1).numpy()
-        return w, mu[0].double().numpy(), ls[0].double().exp().numpy() + _MIN_SIGMA
+        w, mu, sd = self.densities(feats, mix, np.asarray(y)[None], np.asarray(known)[None])
+        return w[0], mu[0], sd[0]
 
     def densities(self, feats: np.ndarray, mix: np.ndarray, y: np.ndarray, known: np.ndarray):
         """:meth:`density` for ``N`` scenes of the same sources at once (one batch): ``y`` [N, S, 2],

@@ -61,9 +61,9 @@ def test_spread_out_of_range_is_refused():
 class _FlatModel:
     """A placement model whose density is one very wide component: the product is the matcher's Normal."""
 
-    def density(self, feats, mix, y, known):
-        s = len(feats)
-        return np.ones((s, 1)), np.zeros((s, 1, 2)), np.full((s, 1, 2), 100.0)
+    def densities(self, feats, mix, y, known):
+        n, s = len(y), len(feats)
+        return np.ones((n, s, 1)), np.zeros((n, s, 1, 2)), np.full((n, s, 1, 2), 100.0)
 
 
 def test_proposals_follow_each_renditions_scale_and_a_mirrored_reference_mirrors_them():
