@@ -323,8 +323,8 @@ class SessionController(RecordingActions, RenditionActions, OutputActions, QObje
     def recent_files(self) -> list[str]:
         return self.prefs.recent_files()
 
-    def add_recent(self, path) -> None:
-        self.prefs.add_recent(path)
+    def recent_projects(self) -> list[str]:
+        return self.prefs.recent_projects()
 
     def shutdown(self) -> None:
         self.jobs.shutdown()

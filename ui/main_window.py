@@ -327,10 +327,9 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def _fill_recent(self) -> None:
-        files = self.ctl.recent_files()
-        for menu, projects in ((self.recent_menu, False), (self.recent_projects_menu, True)):
+        for menu, mine in ((self.recent_menu, self.ctl.recent_files()),
+                           (self.recent_projects_menu, self.ctl.recent_projects())):
             menu.clear()
-            mine = [f for f in files if f.endswith(".json") == projects]
             if not mine:
                 menu.addAction("(none yet)").setEnabled(False)
             for f in mine:

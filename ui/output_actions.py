@@ -99,7 +99,7 @@ class OutputActions:
             session = load_project(path, settings=self.user, progress=progress, cancel=cancel)
             return self._prepared(session, project_path=path)
 
-        return self.run_job(f"Open project {path.name}", fn, on_done=lambda r: self.prefs.add_recent(path))
+        return self.run_job(f"Open project {path.name}", fn, on_done=lambda r: self.prefs.add_recent(path, project=True))
 
     def save_project(self, path) -> Path:
         """Write the project file (atomically); Save writes there from now on."""
@@ -107,7 +107,7 @@ class OutputActions:
         self.project_path = p
         self.mark_saved()
         self.status.emit(f"Project saved to {p}")
-        self.prefs.add_recent(p)
+        self.prefs.add_recent(p, project=True)
         return p
 
     def set_mono_compatible(self, on: bool):

@@ -28,11 +28,26 @@ class Preferences:
             stored[STORED["cache_max_mb"]] = ""
         return Settings.resolve(stored=stored)
 
-    def recent_files(self) -> list[str]:
-        files = self.qsettings.value("recent/files", [], list) or []
+    def _stored(self, key: str) -> list[str]:
+        files = self.qsettings.value(key, [], list) or []
         return [f for f in files if isinstance(f, str)]
 
-    def add_recent(self, path) -> None:
+    def recent_files(self) -> list[str]:
+        """The recordings opened last, newest first."""
+        return [f for f in self._stored("recent/files") if not f.endswith(".json")]
+
+    def recent_projects(self) -> list[str]:
+        """The projects opened or saved last, newest first: kept apart from the recordings, so that a project
+        saved under any name (``upmix --project mix.soundstage``) is listed as one (older settings kept
+        projects among the recordings, told by their ``.json`` name: those are read too)."""
+        mine = self._stored("recent/projects")
+        return (mine + [f for f in self._stored("recent/files") if f.endswith(".json") and f not in mine])[:RECENT_MAX]
+
+    def add_recent(self, path, *, project: bool = False) -> None:
+        """``path`` (a recording, or a project with ``project``) first in its recent list."""
         p = str(Path(path).resolve())
-        files = [p] + [f for f in self.recent_files() if f != p]
-        self.qsettings.setValue("recent/files", files[:RECENT_MAX])
+        key = "recent/projects" if project else "recent/files"
+        old = self.recent_projects() if project else self.recent_files()
+        self.qsettings.setValue(key, ([p] + [f for f in old if f != p])[:RECENT_MAX])
+        if project:     # an older settings file's projects now live under their own key
+            self.qsettings.setValue("recent/files", self.recent_files())

@@ -98,3 +98,23 @@ def test_job_adapter_turns_progress_and_cancel_into_signals(qtbot):
         start_job(failing)
     assert "division" in blocker.args[0]
     assert TimeLeft.text(None) == "estimating…" and TimeLeft.text(75) == "1:15 left" and TimeLeft.text(9) == "9 s left"
+
+
+def test_recent_projects_apart_from_recordings(tmp_path):
+    """Projects and recordings have their own recent lists, newest first and at most RECENT_MAX each; an older
+    settings file that kept projects among the recordings (told by ".json") still lists them as projects."""
+    from ui.preferences import RECENT_MAX, Preferences
+    qs = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    old = [str(tmp_path / n) for n in ("a.wav", "old.soundstage.json", "b.flac")]
+    qs.setValue("recent/files", old)
+    prefs = Preferences(qs)
+    assert prefs.recent_files() == [old[0], old[2]] and prefs.recent_projects() == [old[1]]
+    (tmp_path / "mix.soundstage").write_text("{}")
+    prefs.add_recent(tmp_path / "mix.soundstage", project=True)
+    want = [str((tmp_path / "mix.soundstage").resolve()), old[1]]
+    assert prefs.recent_projects() == want and prefs.recent_files() == [old[0], old[2]]
+    assert Preferences(qs).recent_projects() == want              # kept, and the old entry moved over once
+    for i in range(RECENT_MAX + 2):
+        prefs.add_recent(tmp_path / f"r{i}.wav")
+    files = prefs.recent_files()
+    assert len(files) == RECENT_MAX and files[0].endswith(f"r{RECENT_MAX + 1}.wav") and prefs.recent_projects() == want

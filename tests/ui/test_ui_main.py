@@ -342,7 +342,7 @@ def test_project_save_and_open(qtbot, win, tmp_path):
     _wait_idle(qtbot, win)
     assert win.ctl.session.placements == want
     assert win.canvas.node_center(0) == win.canvas.to_screen(want[0].pan, want[0].width)
-    assert str(path.resolve()) in win.ctl.recent_files()
+    assert str(path.resolve()) in win.ctl.recent_projects() and str(path.resolve()) not in win.ctl.recent_files()
     # a project saved under a name without ".json" (as `upmix --project mix.soundstage` writes it) opens as one
     other = tmp_path / "mix.soundstage"
     other.write_bytes(path.read_bytes())
@@ -350,6 +350,11 @@ def test_project_save_and_open(qtbot, win, tmp_path):
     win.open_path(other)
     _wait_idle(qtbot, win)
     assert win.ctl.session.placements == want and win.ctl.last_error in (None, "")
+    # ... and is listed with the projects, not the recordings (newest first)
+    win.recent_projects_menu.aboutToShow.emit()
+    assert [a.text() for a in win.recent_projects_menu.actions()][:2] == ["mix.soundstage", "p.soundstage.json"]
+    win.recent_menu.aboutToShow.emit()
+    assert "mix.soundstage" not in [a.text() for a in win.recent_menu.actions()]
 
 
 def test_demo_opens_ready_to_play(qtbot, settings):
