@@ -73,8 +73,7 @@ def main() -> None:
     scenes, packages = load_analysed("train")
     if not scenes:
         raise SystemExit("no analysed train excerpts: run python -m training.reference_data --split train first")
-    digest = {id(sc): d for d, v in scenes.items() for sc in v.values()}
-    prs = [(r, f, kind, digest[id(r)]) for r, f, kind in analysed_pairs(scenes, packages)]
+    prs = analysed_pairs(scenes, packages, with_digest=True)
     fit, held = split_pairs(prs)
     pairs = held if a.held_out else fit
     pairs = [p for kind in ("same-track", "same-album") for p in [q for q in pairs if q[2] == kind][: a.limit or None]]

@@ -31,8 +31,7 @@ def main() -> None:
     scenes, packages = load_analysed("train")
     if not scenes:
         raise SystemExit("no analysed train excerpts: run python -m training.reference_data --split train first")
-    digest = {id(sc): d for d, v in scenes.items() for sc in v.values()}
-    prs = [(r, f, kind, digest[id(r)]) for r, f, kind in analysed_pairs(scenes, packages)]
+    prs = analysed_pairs(scenes, packages, with_digest=True)
     model, shipped = load_placement_model(), load_reference_matcher()
     matchers = {"chosen together (shipped)": shipped, "each on its own": replace(shipped, cover=0.0)}
     print(f"{len(scenes)} analysed train tracks; shipped matcher: cover {shipped.cover:g}, temperature "

@@ -137,9 +137,10 @@ def load_analysed(split: str = "train", *, out: Optional[Path] = None) -> tuple[
     return scenes, pk
 
 
-def analysed_pairs(scenes: dict, packages: dict) -> list[tuple]:
+def analysed_pairs(scenes: dict, packages: dict, *, with_digest: bool = False) -> list[tuple]:
     """(recording, reference, kind) of analysed excerpts: same-track (A with B as the reference),
-    same-album (A with A of the next track of the package, cyclically), as the evaluation pairs them."""
+    same-album (A with A of the next track of the package, cyclically), as the evaluation pairs them;
+    ``with_digest``: (recording, reference, kind, the recording's track digest), as the tuner takes them."""
     out = []
     digs = sorted(d for d in scenes if "A" in scenes[d])
     by_pk: dict = {}
@@ -147,10 +148,11 @@ def analysed_pairs(scenes: dict, packages: dict) -> list[tuple]:
         by_pk.setdefault(packages.get(d, ""), []).append(d)
     for d in digs:
         if "B" in scenes[d]:
-            out.append((scenes[d]["A"], scenes[d]["B"], "same-track"))
+            out.append((scenes[d]["A"], scenes[d]["B"], "same-track") + ((d,) if with_digest else ()))
         same = by_pk[packages.get(d, "")]
         if len(same) > 1:
-            out.append((scenes[d]["A"], scenes[same[(same.index(d) + 1) % len(same)]]["A"], "same-album"))
+            out.append((scenes[d]["A"], scenes[same[(same.index(d) + 1) % len(same)]]["A"], "same-album")
+                       + ((d,) if with_digest else ()))
     return out
 
 

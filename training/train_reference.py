@@ -370,8 +370,7 @@ def _main() -> None:
     a = ap.parse_args()
     t0 = time.monotonic()
     scenes, packages = load_analysed("train", out=Path(a.scenes) if a.scenes else None)
-    digest = {id(sc): d for d, v in scenes.items() for sc in v.values()}
-    prs = [(r, f, kind, digest[id(r)]) for r, f, kind in analysed_pairs(scenes, packages)]
+    prs = analysed_pairs(scenes, packages, with_digest=True)
     print(f"{len(scenes)} tracks, {len(prs)} pairs", flush=True)
     m, figures = tune(prs, table=a.table, memo=a.memo, candidates=a.candidates, log=lambda s: print(s, flush=True))
     info = {"tracks": len(scenes), "k": K, "figures": figures, "minutes": round((time.monotonic() - t0) / 60, 1)}
