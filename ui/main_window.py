@@ -30,10 +30,24 @@ from core import lazy
 demucs_weights = lazy.module("separation.demucs_weights")
 project = lazy.module("app.project")
 
-__all__ = ["MainWindow", "AUDIO_FILTER"]
+__all__ = ["MainWindow", "AUDIO_FILTER", "recent_labels"]
 
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
 PROJECT_FILTER = "Soundstage project (*.soundstage.json *.json)"
+
+
+def recent_labels(paths: list[str]) -> list[str]:
+    """A recent list's menu labels: each file's name, and where two share a name, enough of their folders to
+    tell them apart ("feelings-mono.flac — wt-lead/resources/demo")."""
+    parts = [Path(p).parts for p in paths]
+    out = []
+    for i, p in enumerate(parts):
+        same = [q for j, q in enumerate(parts) if j != i and q[-1] == p[-1]]
+        depth = 0
+        while same and depth < len(p) - 1 and any(q[-2 - depth:-1] == p[-2 - depth:-1] for q in same):
+            depth += 1
+        out.append(p[-1] if not same else f"{p[-1]} — {Path(*p[-2 - depth:-1])}")
+    return out
 
 
 class MainWindow(QMainWindow):
@@ -332,9 +346,9 @@ class MainWindow(QMainWindow):
             menu.clear()
             if not mine:
                 menu.addAction("(none yet)").setEnabled(False)
-            for f in mine:
-                menu.addAction(Path(f).name, lambda f=f: self.when_saved(lambda: self.open_path(f),
-                                                                         f"opening {Path(f).name}")).setToolTip(f)
+            for f, label in zip(mine, recent_labels(mine)):
+                menu.addAction(label, lambda f=f: self.when_saved(lambda: self.open_path(f),
+                                                                  f"opening {Path(f).name}")).setToolTip(f)
 
     def open_project_dialog(self) -> None:
         self.when_saved(self._open_project_dialog, "opening a project")

@@ -44,10 +44,10 @@ class Preferences:
         return (mine + [f for f in self._stored("recent/files") if f.endswith(".json") and f not in mine])[:RECENT_MAX]
 
     def add_recent(self, path, *, project: bool = False) -> None:
-        """``path`` (a recording, or a project with ``project``) first in its recent list."""
+        """``path`` (a recording, or a project with ``project``) first in its recent list, and out of the other
+        one (an older settings file listed a project saved under another name among the recordings)."""
         p = str(Path(path).resolve())
-        key = "recent/projects" if project else "recent/files"
-        old = self.recent_projects() if project else self.recent_files()
-        self.qsettings.setValue(key, ([p] + [f for f in old if f != p])[:RECENT_MAX])
-        if project:     # an older settings file's projects now live under their own key
-            self.qsettings.setValue("recent/files", self.recent_files())
+        lists = {"recent/projects": self.recent_projects(), "recent/files": self.recent_files()}
+        mine, other = ("recent/projects", "recent/files") if project else ("recent/files", "recent/projects")
+        self.qsettings.setValue(mine, ([p] + [f for f in lists[mine] if f != p])[:RECENT_MAX])
+        self.qsettings.setValue(other, [f for f in lists[other] if f != p])

@@ -114,7 +114,22 @@ def test_recent_projects_apart_from_recordings(tmp_path):
     want = [str((tmp_path / "mix.soundstage").resolve()), old[1]]
     assert prefs.recent_projects() == want and prefs.recent_files() == [old[0], old[2]]
     assert Preferences(qs).recent_projects() == want              # kept, and the old entry moved over once
+    # a project an older settings file listed among the recordings (saved under another name) moves over
+    stale = str((tmp_path / "a.wav").resolve())
+    prefs.add_recent(tmp_path / "a.wav", project=True)
+    assert prefs.recent_projects()[0] == stale and stale not in prefs.recent_files() and old[0] not in prefs.recent_files()
+    prefs.add_recent(tmp_path / "a.wav")
+    assert prefs.recent_files()[0] == stale and stale not in prefs.recent_projects()
     for i in range(RECENT_MAX + 2):
         prefs.add_recent(tmp_path / f"r{i}.wav")
     files = prefs.recent_files()
     assert len(files) == RECENT_MAX and files[0].endswith(f"r{RECENT_MAX + 1}.wav") and prefs.recent_projects() == want
+
+
+def test_recent_labels_tell_same_names_apart():
+    """A recent menu labels each file by its name, and files of the same name by as many of their folders as
+    tell them apart."""
+    from ui.main_window import recent_labels
+    assert recent_labels(["/w/main/demo/a.flac", "/w/lead/demo/a.flac", "/w/p.soundstage", "/x/b.wav"]) == [
+        "a.flac — main/demo", "a.flac — lead/demo", "p.soundstage", "b.wav"]
+    assert recent_labels(["/u/a.wav", "/v/a.wav"]) == ["a.wav — u", "a.wav — v"]
