@@ -58,6 +58,11 @@ def harmonic_distance(p: np.ndarray, q: np.ndarray) -> float:
     return float(1.0 - np.dot(a, b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-30))
 
 
+def source_error(pans: np.ndarray, truth: np.ndarray, w: np.ndarray) -> float:
+    """The energy-weighted (``w``, summing to 1) mean |pan error| of one proposal's pans."""
+    return float((np.abs(pans - truth) * w).sum())
+
+
 def auc(same: list, other: list) -> float:
     """P(a same-track pair's distance < a same-album pair's), ties counted half."""
     x, y = np.asarray(same)[:, None], np.asarray(other)[None]
@@ -89,10 +94,10 @@ def main() -> None:
             continue
         w = np.asarray(p[0].share, np.float64)
         w, t = w / w.sum(), np.asarray(p[0].pan, np.float64)
-        err = lambda pan: float((np.abs(pan - t) * w).sum())        # noqa: E731
         e16 = pair_errors(p[0], p[1], shipped, model, k=16)
-        rows.append((err(m.mu[:, 0]), min(err(np.clip(m.mu[:, 0] * c, -1, 1)) for c in np.exp(np.linspace(-1.5, 1.0, 51))),
-                     float((np.abs(m.alt - t[:, None]).min(axis=1) * w).sum()), min(e16[:4]), min(e16[:8]), min(e16),
+        scaled = min(source_error(np.clip(m.mu[:, 0] * c, -1, 1), t, w) for c in np.exp(np.linspace(-1.5, 1.0, 51)))
+        best_counterpart = float((np.abs(m.alt - t[:, None]).min(axis=1) * w).sum())
+        rows.append((source_error(m.mu[:, 0], t, w), scaled, best_counterpart, min(e16[:4]), min(e16[:8]), min(e16),
                      min(pair_errors(p[0], p[1], None, model))))
     f = np.mean(rows, axis=0)
     print(f"\n1. floors: {len(rows)} same-track pairs followed closely; source error")

@@ -109,7 +109,6 @@ def test_recent_projects_apart_from_recordings(tmp_path):
     qs.setValue("recent/files", old)
     prefs = Preferences(qs)
     assert prefs.recent_files() == [old[0], old[2]] and prefs.recent_projects() == [old[1]]
-    (tmp_path / "mix.soundstage").write_text("{}")
     prefs.add_recent(tmp_path / "mix.soundstage", project=True)
     want = [str((tmp_path / "mix.soundstage").resolve()), old[1]]
     assert prefs.recent_projects() == want and prefs.recent_files() == [old[0], old[2]]
